@@ -1,0 +1,19 @@
+/** Wires the fraud check: order events in, FRAUD_CHECK verdicts out (which are also its state). */
+import type { ServiceDefinition } from '../shared/service.ts';
+import { TOPICS } from '../shared/messages.ts';
+import { decide } from './decide.ts';
+import { evolve, initialCustomerOrders, type CustomerOrders } from './evolve.ts';
+
+export const fraudService: ServiceDefinition<CustomerOrders> = {
+  name: 'fraud',
+  inputs: [TOPICS.orderEvents],
+  stateTopics: [TOPICS.orderValidations],
+  stateKey(message) {
+    if (message.type === 'OrderCreated') return message.data.customerId;
+    if (message.type === 'OrderCheckCompleted' && message.data.checkType === 'FRAUD_CHECK') return message.data.customerId;
+    return undefined;
+  },
+  initialState: initialCustomerOrders,
+  evolve,
+  decide,
+};

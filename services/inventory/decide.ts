@@ -1,0 +1,48 @@
+/**
+ * Inventory decisions. The service handles one message at a time, so reservations of one product are
+ * serialized and concurrent orders can never oversell.
+ */
+import { SystemError } from '../shared/errors.ts';
+import { checkCompleted, type DomainEvent, type Envelope } from '../shared/messages.ts';
+import { available, type ProductStock } from './evolve.ts';
+
+export function decide(input: Envelope, state: ProductStock, _now: Date): DomainEvent[] {
+  switch (input.type) {
+    case 'AddInventory': {
+      const { product, quantity } = input.data;
+      if (quantity < 1) throw new SystemError('INVALID_QUANTITY', `quantity must be at least 1 (got ${quantity})`);
+      return [{ type: 'StockAdded', data: { product, quantity } }];
+    }
+    case 'OrderCreated': {
+      const { orderId, product, quantity } = input.data;
+      // Seen before (a redelivery): repeat the verdict, change nothing.
+      if (orderId in state.reservations || state.released[orderId]) return [checkCompleted(input, 'INVENTORY_CHECK', 'PASS')];
+      if (orderId in state.rejections) return [checkCompleted(input, 'INVENTORY_CHECK', 'FAIL', state.rejections[orderId])];
+      if (!product) return [checkCompleted(input, 'INVENTORY_CHECK', 'FAIL', 'no product given')];
+      const reason = !state.known
+        ? `unknown product ${product}`
+        : quantity < 1
+          ? `cannot reserve a quantity of ${quantity}`
+          : available(state) < quantity
+            ? `insufficient stock of ${product}: ${available(state)} available, ${quantity} requested`
+            : undefined;
+      if (reason) {
+        return [
+          { type: 'StockReservationRejected', data: { product, orderId, quantity, reason } },
+          checkCompleted(input, 'INVENTORY_CHECK', 'FAIL', reason),
+        ];
+      }
+      return [
+        { type: 'StockReserved', data: { product, orderId, quantity } },
+        checkCompleted(input, 'INVENTORY_CHECK', 'PASS'),
+      ];
+    }
+    case 'OrderFailed': {
+      const quantity = state.reservations[input.data.orderId];
+      if (quantity === undefined) return [];
+      return [{ type: 'StockReleased', data: { product: input.data.product, orderId: input.data.orderId, quantity } }];
+    }
+    default:
+      return [];
+  }
+}

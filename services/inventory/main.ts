@@ -1,0 +1,4 @@
+import { serviceParts } from '../index.ts';
+import { runServiceProcess } from '../shared/process.ts';
+
+await runServiceProcess(serviceParts('inventory'));

@@ -1,0 +1,33 @@
+/** The orders service's decisions: create an order once, and close it once all checks have answered. */
+import { SystemError } from '../shared/errors.ts';
+import { CHECK_TYPES, type DomainEvent, type Envelope } from '../shared/messages.ts';
+import type { OrderState } from './evolve.ts';
+
+export function decide(input: Envelope, state: OrderState, _now: Date): DomainEvent[] {
+  switch (input.type) {
+    case 'PlaceOrder': {
+      const { orderId, ...details } = input.data;
+      if (state.status === 'NEW') return [{ type: 'OrderCreated', data: input.data }];
+      // The client-supplied id makes placing an order idempotent; reusing it for another order is a mistake.
+      if (JSON.stringify(state.details) !== JSON.stringify(details)) {
+        throw new SystemError('ORDER_ID_CONFLICT', `order ${orderId} already exists with other details: use a new id`);
+      }
+      return [];
+    }
+    case 'OrderCheckCompleted': {
+      // `state` already includes this verdict: the runtime folds input events into state before deciding.
+      if (state.status !== 'CREATED' || !state.details) return [];
+      const verdicts = CHECK_TYPES.map((type) => state.checks[type]);
+      if (verdicts.some((v) => v === undefined)) return [];
+      const reasons = CHECK_TYPES.flatMap((type) =>
+        state.checks[type]!.result === 'FAIL' ? [`${type}: ${state.checks[type]!.reason ?? 'failed'}`] : [],
+      );
+      const { orderId } = input.data;
+      return reasons.length
+        ? [{ type: 'OrderFailed', data: { orderId, product: state.details.product, reasons } }]
+        : [{ type: 'OrderValidated', data: { orderId } }];
+    }
+    default:
+      return [];
+  }
+}

@@ -1,0 +1,206 @@
+/**
+ * The event bus: one Kafka client per process, explicit topic creation, and publishing of envelopes
+ * with the log position of each message, so readers can wait for exactly what a command wrote.
+ */
+import { Kafka, Partitioners, logLevel, type logCreator, type Admin, type Consumer, type Producer } from 'kafkajs';
+import { kafkaBrokers, topicPartitions, topicPrefix } from './config.ts';
+import { SystemError } from './errors.ts';
+import { TOPICS, topicOf, type CommandReply, type Envelope, type LogPosition, type TopicName } from './messages.ts';
+
+export interface BusOptions {
+  clientId: string;
+  brokers?: string[];
+  /** Prefix of every topic and consumer group. Default: TOPIC_PREFIX, or none. */
+  prefix?: string;
+}
+
+export interface Bus {
+  readonly kafka: Kafka;
+  readonly prefix: string;
+  /** The physical topic name of a logical topic. */
+  topic(name: TopicName): string;
+  /** The logical topic name of a physical topic. */
+  logicalTopic(physical: string): TopicName;
+  /** Publishes envelopes keyed by aggregate id; resolves with each one's log position once the broker has them. */
+  publish(envelopes: Envelope[]): Promise<LogPosition[]>;
+  publishReply(reply: CommandReply): Promise<void>;
+  publishDeadLetter(source: { topic: string; partition: number; offset: string; value: Buffer | null }, reason: string): Promise<void>;
+  createConsumer(group: string, options?: { sessionTimeout?: number }): Consumer;
+  close(): Promise<void>;
+}
+
+export function createKafka(clientId: string, brokers: string[] = kafkaBrokers()): Kafka {
+  return new Kafka({
+    clientId,
+    brokers,
+    logLevel: logLevel.WARN,
+    logCreator: kafkaLogCreator(clientId),
+    retry: { initialRetryTime: 100, retries: 8 },
+  });
+}
+
+// kafkajs logs through our one-line format; its warning about bounded producer retries is expected:
+// every consumer here is idempotent, and unbounded retries would hang a request forever.
+function kafkaLogCreator(clientId: string): logCreator {
+  return () => ({ level, log }) => {
+    const { message, timestamp: _, logger: __, ...fields } = log;
+    if (message.startsWith('Limiting retries for the idempotent producer')) return;
+    const name = level <= logLevel.ERROR ? 'error' : 'warn';
+    console.error(`${name.padEnd(5)} ${clientId} kafkajs: ${message} ${JSON.stringify(fields)}`.trimEnd());
+  };
+}
+
+/** Creates every topic the system uses, if missing, with a fixed partition count. Never relies on auto-creation. */
+export async function ensureTopics(
+  kafka: Kafka,
+  prefix = topicPrefix(),
+  partitions = topicPartitions(),
+): Promise<string[]> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const missing = Object.values(TOPICS)
+      .map((name) => prefix + name)
+      .filter((name) => !existing.has(name));
+    if (missing.length) {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((topic) => ({ topic, numPartitions: partitions, replicationFactor: 1 })),
+      });
+    }
+    return missing;
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+export async function createBus(options: BusOptions): Promise<Bus> {
+  const prefix = options.prefix ?? topicPrefix();
+  const kafka = createKafka(options.clientId, options.brokers);
+  const producer: Producer = kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    createPartitioner: Partitioners.DefaultPartitioner,
+  });
+  const admin: Admin = kafka.admin();
+  await Promise.all([producer.connect(), admin.connect()]);
+  const partitionCounts = new Map<string, number>();
+  const partitioner = Partitioners.DefaultPartitioner();
+  const consumers = new Set<Consumer>();
+
+  const topic = (name: TopicName) => prefix + name;
+
+  async function partitionCount(physical: string): Promise<number> {
+    let count = partitionCounts.get(physical);
+    if (count === undefined) {
+      const metadata = await admin.fetchTopicMetadata({ topics: [physical] });
+      count = metadata.topics[0]?.partitions.length ?? 0;
+      if (!count) throw new SystemError('UNAVAILABLE', `topic ${physical} does not exist: run the start script, which creates it`, true);
+      partitionCounts.set(physical, count);
+    }
+    return count;
+  }
+
+  // The partition is chosen here, with the same hash the default partitioner uses, so the offset of
+  // every message is known from the broker's answer.
+  async function partitionFor(physical: string, key: string): Promise<number> {
+    const count = await partitionCount(physical);
+    const partitionMetadata = Array.from({ length: count }, (_, partitionId) => ({
+      partitionId, leader: 0, replicas: [0], isr: [0], offlineReplicas: [], partitionErrorCode: 0,
+    }));
+    return partitioner({ topic: physical, partitionMetadata, message: { key, value: null } });
+  }
+
+  async function publish(envelopes: Envelope[]): Promise<LogPosition[]> {
+    if (!envelopes.length) return [];
+    const placed = await Promise.all(
+      envelopes.map(async (envelope) => {
+        const physical = topic(topicOf(envelope));
+        return { envelope, physical, partition: await partitionFor(physical, envelope.aggregateId) };
+      }),
+    );
+    const byTopic = new Map<string, typeof placed>();
+    for (const item of placed) byTopic.set(item.physical, [...(byTopic.get(item.physical) ?? []), item]);
+    const metadata = await producer.sendBatch({
+      acks: -1,
+      topicMessages: [...byTopic].map(([physical, items]) => ({
+        topic: physical,
+        messages: items.map(({ envelope, partition }) => ({
+          key: envelope.aggregateId,
+          partition,
+          value: JSON.stringify(envelope),
+          headers: { type: envelope.type },
+        })),
+      })),
+    });
+    // Within one request, a partition's messages get consecutive offsets from its base offset.
+    const next = new Map(metadata.map((m) => [`${m.topicName}:${m.partition}`, BigInt(m.baseOffset ?? '0')]));
+    return placed.map(({ physical, partition }) => {
+      const slot = `${physical}:${partition}`;
+      const offset = next.get(slot)!;
+      next.set(slot, offset + 1n);
+      return { topic: physical, partition, offset: offset.toString() };
+    });
+  }
+
+  return {
+    kafka,
+    prefix,
+    topic,
+    logicalTopic(physical) {
+      const name = physical.slice(prefix.length) as TopicName;
+      if (!physical.startsWith(prefix) || !Object.values(TOPICS).includes(name)) {
+        throw new Error(`unknown topic ${physical}`);
+      }
+      return name;
+    },
+    publish,
+    async publishReply(reply) {
+      await producer.send({
+        topic: topic(TOPICS.commandReplies),
+        acks: -1,
+        messages: [{ key: reply.commandId, value: JSON.stringify(reply) }],
+      });
+    },
+    async publishDeadLetter(source, reason) {
+      await producer.send({
+        topic: topic(TOPICS.deadLetters),
+        acks: -1,
+        messages: [{
+          key: `${source.topic}:${source.partition}:${source.offset}`,
+          value: source.value,
+          headers: { reason, sourceTopic: source.topic, sourcePartition: String(source.partition), sourceOffset: source.offset },
+        }],
+      });
+    },
+    createConsumer(group, consumerOptions = {}) {
+      const consumer = kafka.consumer({
+        groupId: prefix + group,
+        sessionTimeout: consumerOptions.sessionTimeout ?? 10_000,
+        heartbeatInterval: 1_000,
+        rebalanceTimeout: 10_000,
+        maxWaitTimeInMs: 100,
+        retry: { initialRetryTime: 100, retries: 8 },
+      });
+      consumers.add(consumer);
+      return consumer;
+    },
+    async close() {
+      await Promise.allSettled([...consumers].map((c) => c.disconnect()));
+      await Promise.allSettled([producer.disconnect(), admin.disconnect()]);
+    },
+  };
+}
+
+/** Resolves once the consumer has joined its group and received its partitions. */
+export function joined(consumer: Consumer, timeoutMs = 30_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`consumer did not join its group within ${timeoutMs} ms`)), timeoutMs);
+    const off = consumer.on(consumer.events.GROUP_JOIN, () => {
+      clearTimeout(timer);
+      off();
+      resolve();
+    });
+  });
+}

@@ -1,0 +1,28 @@
+/**
+ * The one error type of the system. `code` is machine-readable and reaches GraphQL clients as
+ * `extensions.code`; `retriable` tells consumers whether to retry a message or give up on it.
+ */
+export type ErrorCode =
+  | 'BAD_USER_INPUT'
+  | 'ORDER_ID_CONFLICT'
+  | 'INVALID_QUANTITY'
+  | 'TIMEOUT'
+  | 'INVALID_MESSAGE'
+  | 'UNAVAILABLE';
+
+export class SystemError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly retriable = false,
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+    this.name = 'SystemError';
+  }
+}
+
+/** Ends a switch over a discriminated union: adding a member fails the build where it is not handled. */
+export function assertNever(value: never): never {
+  throw new Error(`unhandled case: ${JSON.stringify(value)}`);
+}

@@ -1,0 +1,64 @@
+/**
+ * Runs one service as its own process: its command handler and/or its projector, sharing one Kafka
+ * client. SIGINT/SIGTERM stop consumers cleanly so their group leaves at once.
+ */
+import { createBus } from './bus.ts';
+import { createPrisma } from './db.ts';
+import { createLogger } from './log.ts';
+import { startProjector, type ProjectionDefinition } from './projector.ts';
+import { startService, type ServiceDefinition } from './service.ts';
+
+export interface ServiceParts {
+  name: string;
+  service?: ServiceDefinition<any>;
+  projections?: ProjectionDefinition[];
+}
+
+export interface RunningParts {
+  stop(): Promise<void>;
+}
+
+/** Starts the parts in this process (also used by tests to run a service in-process). */
+export async function startParts(parts: ServiceParts, only: 'all' | 'handler' | 'projector' = 'all'): Promise<RunningParts> {
+  const log = createLogger(parts.name);
+  const bus = await createBus({ clientId: parts.name });
+  const prisma = parts.projections?.length && only !== 'handler' ? createPrisma() : undefined;
+  const stops: (() => Promise<void>)[] = [];
+  try {
+    if (parts.service && only !== 'projector') stops.push((await startService(parts.service, bus, log)).stop);
+    for (const projection of prisma ? parts.projections! : []) {
+      stops.push((await startProjector(projection, bus, prisma!, createLogger(projection.name))).stop);
+    }
+  } catch (error) {
+    await bus.close();
+    await prisma?.$disconnect();
+    throw error;
+  }
+  return {
+    async stop() {
+      await Promise.allSettled(stops.map((stop) => stop()));
+      await bus.close();
+      await prisma?.$disconnect();
+    },
+  };
+}
+
+/** Entry point of `services/<name>/main.ts`. `--only=handler|projector` runs one part. */
+export async function runServiceProcess(parts: ServiceParts): Promise<void> {
+  const only = (process.argv.find((a) => a.startsWith('--only='))?.slice(7) ?? 'all') as 'all' | 'handler' | 'projector';
+  const log = createLogger(parts.name);
+  const running = await startParts(parts, only).catch((error: Error) => {
+    log.error(`could not start: ${error.message}`);
+    process.exit(1);
+  });
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info(`${signal}: stopping`);
+    await running.stop();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+}

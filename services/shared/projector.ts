@@ -1,0 +1,110 @@
+/**
+ * The runtime every projector runs on. A projector folds event topics into PostgreSQL rows. Each fetched
+ * batch is applied in one transaction together with the offset it reached, so a crash or restart neither
+ * loses nor repeats an event: the database, not Kafka, remembers where the projection stands.
+ */
+import type { Consumer } from 'kafkajs';
+import { joined, type Bus } from './bus.ts';
+import type { Prisma, PrismaClient } from './db.ts';
+import type { Logger } from './log.ts';
+import { decode, type EventEnvelope, type TopicName } from './messages.ts';
+
+export interface ProjectionDefinition {
+  /** Names the consumer group and the rows in `projection_offsets`. */
+  name: string;
+  topics: TopicName[];
+  /** Applies a batch of events, in log order, inside the batch's transaction. */
+  apply(tx: Prisma.TransactionClient, events: EventEnvelope[]): Promise<void>;
+}
+
+export interface RunningProjector {
+  stop(): Promise<void>;
+}
+
+/** Channel on which each committed batch announces the offset it reached (read by the gateway). */
+export const PROGRESS_CHANNEL = 'projection_progress';
+
+export interface ProjectionProgress {
+  projector: string;
+  topic: string;
+  partition: number;
+  nextOffset: string;
+}
+
+export async function startProjector(
+  definition: ProjectionDefinition,
+  bus: Bus,
+  prisma: PrismaClient,
+  log: Logger,
+): Promise<RunningProjector> {
+  const projector = bus.prefix + definition.name;
+  const consumer: Consumer = bus.createConsumer(definition.name);
+  await consumer.connect();
+  for (const topic of definition.topics) await consumer.subscribe({ topic: bus.topic(topic), fromBeginning: true });
+
+  // On every assignment, start where the database says the projection stands (it may be behind
+  // Kafka's committed offset, e.g. after the tables were dropped for a rebuild).
+  consumer.on(consumer.events.GROUP_JOIN, async ({ payload }) => {
+    for (const [topic, partitions] of Object.entries(payload.memberAssignment)) {
+      const rows = await prisma.projectionOffset.findMany({ where: { projector, topic, partition: { in: partitions } } });
+      const stored = new Map(rows.map((row) => [row.partition, row.nextOffset]));
+      for (const partition of partitions) {
+        consumer.seek({ topic, partition, offset: String(stored.get(partition) ?? 0n) });
+      }
+    }
+  });
+  const ready = joined(consumer);
+
+  await consumer.run({
+    eachBatchAutoResolve: false,
+    eachBatch: async ({ batch, resolveOffset, commitOffsetsIfNecessary, heartbeat }) => {
+      if (!batch.messages.length) return;
+      const { topic, partition } = batch;
+      const invalid: { offset: string; value: Buffer | null; reason: string }[] = [];
+      await prisma.$transaction(
+        async (tx) => {
+          await tx.$executeRaw`
+            INSERT INTO projection_offsets (projector, topic, partition, next_offset, updated_at)
+            VALUES (${projector}, ${topic}, ${partition}, 0, now()) ON CONFLICT DO NOTHING`;
+          // The row lock serializes two instances that briefly both hold this partition during a rebalance.
+          const [{ next_offset: next }] = await tx.$queryRaw<{ next_offset: bigint }[]>`
+            SELECT next_offset FROM projection_offsets
+            WHERE projector = ${projector} AND topic = ${topic} AND partition = ${partition} FOR UPDATE`;
+          const events: EventEnvelope[] = [];
+          for (const message of batch.messages) {
+            if (BigInt(message.offset) < next) continue; // already applied before a restart
+            try {
+              const envelope = decode(message.value);
+              if (envelope.kind === 'event') events.push(envelope);
+            } catch (error) {
+              invalid.push({ offset: message.offset, value: message.value, reason: (error as Error).message });
+            }
+          }
+          if (events.length) await definition.apply(tx, events);
+          const nextOffset = (BigInt(batch.lastOffset()) + 1n).toString();
+          await tx.$executeRaw`
+            UPDATE projection_offsets SET next_offset = ${BigInt(nextOffset)}, updated_at = now()
+            WHERE projector = ${projector} AND topic = ${topic} AND partition = ${partition}`;
+          const progress: ProjectionProgress = { projector, topic, partition, nextOffset };
+          // Delivered to listeners only when the transaction commits.
+          await tx.$executeRaw`SELECT pg_notify(${PROGRESS_CHANNEL}, ${JSON.stringify(progress)})`;
+        },
+        { timeout: 60_000, maxWait: 10_000 },
+      );
+      for (const bad of invalid) {
+        log.warn(`dead-lettered an invalid event at ${topic}/${partition}@${bad.offset}: ${bad.reason}`);
+        await bus.publishDeadLetter({ topic, partition, offset: bad.offset, value: bad.value }, bad.reason);
+      }
+      resolveOffset(batch.lastOffset());
+      await commitOffsetsIfNecessary();
+      await heartbeat();
+    },
+  });
+  await ready;
+  log.info(`projecting ${definition.topics.join(', ')}`);
+  return {
+    async stop() {
+      await consumer.disconnect();
+    },
+  };
+}
