@@ -7,6 +7,7 @@ export type ErrorCode =
   | 'ORDER_ID_CONFLICT'
   | 'INVALID_QUANTITY'
   | 'TIMEOUT'
+  | 'NOT_FOUND'
   | 'INVALID_MESSAGE'
   | 'UNAVAILABLE';
 

@@ -1,0 +1,61 @@
+/**
+ * Sends commands and answers once their outcome is known and visible to queries (read-your-writes):
+ * it waits for the handler's reply on `command.replies`, then for the projectors to apply the events
+ * the reply points at.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Bus } from '../services/shared/bus.ts';
+import { SystemError, type ErrorCode } from '../services/shared/errors.ts';
+import { createCommand, type Command, type CommandReply } from '../services/shared/messages.ts';
+import type { ProjectionWatcher } from './progress.ts';
+
+export interface CommandGateway {
+  /** Resolves with the reply once the command's events are projected; throws its rejection or TIMEOUT. */
+  execute(command: Command, timeoutMs: number): Promise<CommandReply>;
+  /** Fed by the gateway's consumer with every reply on `command.replies`. */
+  onReply(reply: CommandReply): void;
+}
+
+export function createCommandGateway(
+  bus: Bus,
+  watcher: ProjectionWatcher,
+  projectorsOf: (topic: string) => string[],
+): CommandGateway {
+  const pending = new Map<string, (reply: CommandReply) => void>();
+
+  return {
+    onReply(reply) {
+      pending.get(reply.commandId)?.(reply);
+    },
+
+    async execute(command, timeoutMs) {
+      const commandId = randomUUID();
+      const deadline = Date.now() + timeoutMs;
+      const timedOut = () =>
+        new SystemError('TIMEOUT', `command ${commandId} (${command.type}) got no outcome within ${timeoutMs} ms; it may still complete: query for it later`, true, { commandId });
+      const replied = new Promise<CommandReply>((resolve) => pending.set(commandId, resolve));
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        await bus.publish([createCommand(command, commandId)]);
+        const reply = await Promise.race([
+          replied,
+          new Promise<never>((_, reject) => { timer = setTimeout(() => reject(timedOut()), timeoutMs); }),
+        ]);
+        if (reply.status === 'REJECTED') {
+          throw new SystemError((reply.code ?? 'BAD_USER_INPUT') as ErrorCode, reply.message ?? 'command rejected', false, { commandId });
+        }
+        await Promise.all(
+          reply.positions.map((position) =>
+            watcher.reached(projectorsOf(position.topic), position, Math.max(0, deadline - Date.now())),
+          ),
+        ).catch((error) => {
+          throw error instanceof SystemError && error.code === 'TIMEOUT' ? timedOut() : error;
+        });
+        return reply;
+      } finally {
+        clearTimeout(timer);
+        pending.delete(commandId);
+      }
+    },
+  };
+}

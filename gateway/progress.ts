@@ -1,0 +1,113 @@
+/**
+ * Knows how far each projector has applied each topic partition, from the notifications projectors send
+ * when a batch commits, so the gateway can wait until a command's events are visible to queries.
+ */
+import pg from 'pg';
+import { PROGRESS_CHANNEL, type ProjectionProgress } from '../services/shared/projector.ts';
+import type { LogPosition } from '../services/shared/messages.ts';
+import { SystemError } from '../services/shared/errors.ts';
+
+interface Waiter {
+  key: string;
+  offset: bigint;
+  resolve(): void;
+}
+
+export interface ProjectionWatcher {
+  /** Resolves once every named projector has applied the message at `position`; rejects after `timeoutMs`. */
+  reached(projectors: string[], position: LogPosition, timeoutMs: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+// A safety net for a lost notification (e.g. while the LISTEN connection reconnects).
+const POLL_INTERVAL_MS = 500;
+
+export async function createProjectionWatcher(databaseUrl: string): Promise<ProjectionWatcher> {
+  const applied = new Map<string, bigint>(); // projector|topic|partition -> next offset
+  let waiters: Waiter[] = [];
+  let listener: pg.Client | undefined;
+  let closed = false;
+  const query = new pg.Pool({ connectionString: databaseUrl, max: 2 });
+
+  const keyOf = (projector: string, topic: string, partition: number) => `${projector}|${topic}|${partition}`;
+
+  function advance(key: string, next: bigint) {
+    if ((applied.get(key) ?? -1n) >= next) return;
+    applied.set(key, next);
+    waiters = waiters.filter((w) => {
+      if (w.key !== key || w.offset >= next) return true;
+      w.resolve();
+      return false;
+    });
+  }
+
+  async function refresh(keys: string[]) {
+    if (!keys.length) return;
+    const { rows } = await query.query<{ projector: string; topic: string; partition: number; next_offset: string }>(
+      `SELECT projector, topic, partition, next_offset FROM projection_offsets
+       WHERE projector || '|' || topic || '|' || partition = ANY($1)`,
+      [keys],
+    );
+    for (const row of rows) advance(keyOf(row.projector, row.topic, row.partition), BigInt(row.next_offset));
+  }
+
+  async function listen() {
+    const client = new pg.Client({ connectionString: databaseUrl });
+    client.on('notification', (message) => {
+      if (!message.payload) return;
+      const progress = JSON.parse(message.payload) as ProjectionProgress;
+      advance(keyOf(progress.projector, progress.topic, progress.partition), BigInt(progress.nextOffset));
+    });
+    client.on('error', () => {
+      listener = undefined;
+      if (!closed) setTimeout(() => void listen().catch(() => {}), POLL_INTERVAL_MS);
+    });
+    await client.connect();
+    await client.query(`LISTEN ${PROGRESS_CHANNEL}`);
+    listener = client;
+  }
+
+  await listen();
+  const poll = setInterval(() => {
+    void refresh([...new Set(waiters.map((w) => w.key))]).catch(() => {});
+  }, POLL_INTERVAL_MS);
+  poll.unref();
+
+  return {
+    async reached(projectors, position, timeoutMs) {
+      const offset = BigInt(position.offset);
+      const pending = projectors
+        .map((projector) => keyOf(projector, position.topic, position.partition))
+        .filter((key) => (applied.get(key) ?? -1n) <= offset);
+      if (!pending.length) return;
+      const mine: Waiter[] = [];
+      const done = Promise.all(
+        pending.map((key) => new Promise<void>((resolve) => {
+          const waiter = { key, offset, resolve };
+          mine.push(waiter);
+          waiters.push(waiter);
+        })),
+      );
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          waiters = waiters.filter((w) => !mine.includes(w));
+          reject(new SystemError('TIMEOUT', `projection ${pending.join(', ')} has not reached offset ${offset} after ${timeoutMs} ms`, true));
+        }, timeoutMs);
+      });
+      try {
+        // The position may have been applied before we listened for it.
+        await refresh(pending);
+        await Promise.race([done, timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    async close() {
+      closed = true;
+      clearInterval(poll);
+      await listener?.end().catch(() => {});
+      await query.end();
+    },
+  };
+}

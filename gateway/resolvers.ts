@@ -1,0 +1,141 @@
+/**
+ * Resolvers, typed from schema.graphql by codegen. Mutations only send commands; queries only read
+ * projections; subscriptions follow the feed.
+ */
+import { randomUUID } from 'node:crypto';
+import { GraphQLScalarType, Kind } from 'graphql';
+import { SystemError } from '../services/shared/errors.ts';
+import type { Prisma } from '../generated/prisma/client.ts';
+import { loadOrder } from './feed.ts';
+import type { Resolvers } from './generated/graphql.ts';
+
+const PAGE_DEFAULT = 20;
+const PAGE_MAX = 100;
+const AWAIT_DEFAULT_MS = 10_000;
+const AWAIT_MAX_MS = 60_000;
+
+const badInput = (message: string) => new SystemError('BAD_USER_INPUT', message);
+
+// Cursors are opaque to clients: base64url of the sort key (createdAt, id).
+const encodeCursor = (order: { createdAt: Date; id: string }) =>
+  Buffer.from(JSON.stringify([order.createdAt.toISOString(), order.id])).toString('base64url');
+
+function decodeCursor(cursor: string): { createdAt: Date; id: string } {
+  try {
+    const [createdAt, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [string, string];
+    const date = new Date(createdAt);
+    if (typeof id !== 'string' || Number.isNaN(date.getTime())) throw new Error();
+    return { createdAt: date, id };
+  } catch {
+    throw badInput(`invalid cursor "${cursor}": pass an endCursor returned by a previous page`);
+  }
+}
+
+const DateTime = new GraphQLScalarType<Date, string>({
+  name: 'DateTime',
+  serialize: (value) => (value instanceof Date ? value : new Date(String(value))).toISOString(),
+  parseValue: (value) => new Date(String(value)),
+  parseLiteral: (ast) => {
+    if (ast.kind !== Kind.STRING) throw badInput('DateTime must be an ISO 8601 string');
+    return new Date(ast.value);
+  },
+});
+
+export const resolvers: Resolvers = {
+  DateTime,
+
+  Query: {
+    order: (_, { id }, { loaders }) => loaders.orderById.load(id),
+
+    async orders(_, { customerId, state, first, after }, { prisma }) {
+      const take = first ?? PAGE_DEFAULT;
+      if (take < 1 || take > PAGE_MAX) throw badInput(`first must be between 1 and ${PAGE_MAX} (got ${take})`);
+      const where: Prisma.OrderWhereInput = {};
+      if (customerId != null) where.customerId = customerId;
+      if (state != null) where.state = state;
+      if (after != null) {
+        const { createdAt, id } = decodeCursor(after);
+        where.OR = [{ createdAt: { gt: createdAt } }, { createdAt, id: { gt: id } }];
+      }
+      const rows = await prisma.order.findMany({ where, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], take: take + 1 });
+      const page = rows.slice(0, take);
+      const edges = page.map((node) => ({ cursor: encodeCursor(node), node }));
+      return { edges, pageInfo: { hasNextPage: rows.length > take, endCursor: edges.at(-1)?.cursor ?? null } };
+    },
+
+    async awaitOrder(_, { id, timeoutMs }, { feed, prisma }) {
+      const waitMs = timeoutMs ?? AWAIT_DEFAULT_MS;
+      if (waitMs < 0 || waitMs > AWAIT_MAX_MS) throw badInput(`timeoutMs must be between 0 and ${AWAIT_MAX_MS} (got ${waitMs})`);
+      const updates = feed.updates(id);
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), waitMs)));
+      try {
+        for (;;) {
+          const next = await Promise.race([updates.next(), timedOut]);
+          if (next === 'timeout' || next.done) break;
+          if (next.value.state !== 'CREATED') return next.value;
+        }
+      } finally {
+        clearTimeout(timer);
+        await updates.return?.();
+      }
+      const order = await loadOrder(prisma, id);
+      if (!order) throw new SystemError('NOT_FOUND', `no order with id "${id}" appeared within ${waitMs} ms`);
+      if (order.state !== 'CREATED') return order;
+      throw new SystemError('TIMEOUT', `order "${id}" is still ${order.state} after ${waitMs} ms: call awaitOrder again`, true);
+    },
+
+    inventory: (_, __, { prisma }) => prisma.inventoryItem.findMany({ orderBy: { product: 'asc' } }),
+
+    inventoryItem: (_, { product }, { loaders }) => loaders.inventoryByProduct.load(product),
+  },
+
+  Mutation: {
+    async placeOrder(_, { input }, { commands, prisma, feed, commandTimeoutMs }) {
+      const orderId = input.id ?? randomUUID();
+      if (!orderId.trim()) throw badInput('input.id must not be empty: omit it to have one generated');
+      const deadline = Date.now() + commandTimeoutMs;
+      const reply = await commands.execute(
+        { type: 'PlaceOrder', data: { orderId, customerId: input.customerId, product: input.product, quantity: input.quantity, price: input.price } },
+        commandTimeoutMs,
+      );
+      const order = await loadOrder(prisma, orderId);
+      if (order) return order;
+      // A repeated id whose first placement is not projected yet: wait for it to appear.
+      const updates = feed.updates(orderId);
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), Math.max(0, deadline - Date.now()))));
+      try {
+        const next = await Promise.race([updates.next(), timedOut]);
+        if (next !== 'timeout' && !next.done) return next.value;
+      } finally {
+        clearTimeout(timer);
+        await updates.return?.();
+      }
+      throw new SystemError('TIMEOUT', `order ${orderId} was accepted but is not visible yet: query it later`, true, { commandId: reply.commandId });
+    },
+
+    async addInventory(_, { product, quantity }, { commands, loaders, commandTimeoutMs }) {
+      if (!product.trim()) throw badInput('product must not be empty');
+      await commands.execute({ type: 'AddInventory', data: { product, quantity } }, commandTimeoutMs);
+      const item = await loaders.inventoryByProduct.load(product);
+      if (!item) throw new SystemError('TIMEOUT', `stock of ${product} was added but is not visible yet`, true);
+      return item;
+    },
+  },
+
+  Subscription: {
+    orderUpdated: {
+      subscribe: (_, { id }, { feed }) => feed.updates(id),
+      resolve: (order: unknown) => order as never,
+    },
+  },
+
+  Order: {
+    validations: (order, _, { loaders }) => order.validations ?? loaders.validationsByOrderId.load(order.id),
+  },
+
+  InventoryItem: {
+    available: (item) => item.stock - item.reserved,
+  },
+};
