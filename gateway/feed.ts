@@ -16,6 +16,8 @@ export interface OrderFeed {
   close(): void;
 }
 
+const RECENT_ORDERS = 50_000;
+const PROJECTION_WAIT_MS = 30_000;
 const STATE_RANK = { CREATED: 0, VALIDATED: 1, FAILED: 1 } as const;
 /** Orders only move forward: created, then verdicts one by one, then a terminal state. */
 const progressOf = (order: OrderModel) => STATE_RANK[order.state] * 10 + order.validations.length;
@@ -41,6 +43,22 @@ export function createOrderFeed(
   // One chain per order keeps its pushes in log order.
   const chains = new Map<string, Promise<void>>();
   const closers = new Set<() => void>();
+  // The newest position seen per order and topic, kept for orders nobody listens to yet: a listener that
+  // arrives after an event was consumed but before it was projected waits for it instead of missing it.
+  const recent = new Map<string, Map<string, LogPosition>>();
+
+  function remember(orderId: string, position: LogPosition) {
+    const positions = recent.get(orderId) ?? new Map<string, LogPosition>();
+    recent.delete(orderId);
+    recent.set(orderId, positions.set(position.topic, position));
+    if (recent.size > RECENT_ORDERS) recent.delete(recent.keys().next().value!);
+  }
+
+  async function current(orderId: string): Promise<OrderModel | null> {
+    const positions = [...(recent.get(orderId)?.values() ?? [])];
+    await Promise.all(positions.map((p) => watcher.reached(projectorsOf(p.topic), p, PROJECTION_WAIT_MS)));
+    return loadOrder(prisma, orderId);
+  }
 
   function broadcast(orderId: string, order: OrderModel | null) {
     if (order) for (const listener of listeners.get(orderId) ?? []) listener.push(order);
@@ -57,9 +75,11 @@ export function createOrderFeed(
   return {
     onEvent(event, position) {
       const orderId = 'orderId' in event.data ? event.data.orderId : undefined;
-      if (!orderId || !listeners.has(orderId)) return;
+      if (!orderId) return;
+      remember(orderId, position);
+      if (!listeners.has(orderId)) return;
       enqueue(orderId, async () => {
-        await watcher.reached(projectorsOf(position.topic), position, 30_000);
+        await watcher.reached(projectorsOf(position.topic), position, PROJECTION_WAIT_MS);
         broadcast(orderId, await loadOrder(prisma, orderId));
       });
     },
@@ -89,8 +109,8 @@ export function createOrderFeed(
       closers.add(finish);
       // Listening first, then reading the current state, so no change falls between the two.
       enqueue(orderId, async () => {
-        const current = await loadOrder(prisma, orderId);
-        if (current) listener.push(current);
+        const order = await current(orderId);
+        if (order) listener.push(order);
       });
 
       const iterator: AsyncIterableIterator<OrderModel> = {

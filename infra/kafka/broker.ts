@@ -132,7 +132,9 @@ function startBroker(port: number, log: (line: string) => void): ChildProcess {
       `-Dlog4j.configuration=file:${join(dataDir, 'log4j.properties')}`,
       '-cp', classpath, 'kafka.Kafka', config,
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    // Its own process group: a terminal's Ctrl-C reaches the services, which still need the broker to
+    // leave their groups cleanly; the broker is stopped last, by stop().
+    { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
   );
   const out = createWriteStream(join(dataDir, 'stdout.log'), { flags: 'a' });
   child.stdout?.pipe(out);

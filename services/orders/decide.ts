@@ -17,15 +17,12 @@ export function decide(input: Envelope, state: OrderState, _now: Date): DomainEv
     case 'OrderCheckCompleted': {
       // `state` already includes this verdict: the runtime folds input events into state before deciding.
       if (state.status !== 'CREATED' || !state.details) return [];
-      const verdicts = CHECK_TYPES.map((type) => state.checks[type]);
-      if (verdicts.some((v) => v === undefined)) return [];
-      const reasons = CHECK_TYPES.flatMap((type) =>
-        state.checks[type]!.result === 'FAIL' ? [`${type}: ${state.checks[type]!.reason ?? 'failed'}`] : [],
-      );
+      if (CHECK_TYPES.some((type) => !state.checks[type])) return [];
+      const checks = CHECK_TYPES.map((checkType) => ({ checkType, ...state.checks[checkType]! }));
       const { orderId } = input.data;
-      return reasons.length
-        ? [{ type: 'OrderFailed', data: { orderId, product: state.details.product, reasons } }]
-        : [{ type: 'OrderValidated', data: { orderId } }];
+      return checks.some((check) => check.result === 'FAIL')
+        ? [{ type: 'OrderFailed', data: { orderId, product: state.details.product, checks } }]
+        : [{ type: 'OrderValidated', data: { orderId, checks } }];
     }
     default:
       return [];

@@ -1,7 +1,7 @@
 /** The orders read model: one row per order and one per check verdict, served by the gateway. */
 import { assertNever } from '../shared/errors.ts';
 import type { Prisma } from '../shared/db.ts';
-import { TOPICS, type EventEnvelope } from '../shared/messages.ts';
+import { TOPICS, type CheckType, type EventEnvelope, type ValidationResult } from '../shared/messages.ts';
 import type { ProjectionDefinition } from '../shared/projector.ts';
 
 export const ordersProjection: ProjectionDefinition = {
@@ -11,6 +11,19 @@ export const ordersProjection: ProjectionDefinition = {
     for (const event of events) await applyEvent(tx, event);
   },
 };
+
+async function saveVerdict(
+  tx: Prisma.TransactionClient,
+  orderId: string,
+  { checkType, result, reason }: { checkType: CheckType; result: ValidationResult; reason: string | null },
+  at: Date,
+): Promise<void> {
+  await tx.orderValidation.upsert({
+    where: { orderId_checkType: { orderId, checkType } },
+    create: { orderId, checkType, result, reason, recordedAt: at },
+    update: { result, reason },
+  });
+}
 
 async function applyEvent(tx: Prisma.TransactionClient, event: EventEnvelope): Promise<void> {
   const at = new Date(event.occurredAt);
@@ -26,20 +39,20 @@ async function applyEvent(tx: Prisma.TransactionClient, event: EventEnvelope): P
     }
     case 'OrderCheckCompleted': {
       const { orderId, checkType, result, reason } = event.data;
-      await tx.orderValidation.upsert({
-        where: { orderId_checkType: { orderId, checkType } },
-        create: { orderId, checkType, result, reason, recordedAt: at },
-        update: { result, reason, recordedAt: at },
-      });
+      await saveVerdict(tx, orderId, { checkType, result, reason }, at);
       await tx.order.updateMany({ where: { id: orderId }, data: { updatedAt: at } });
       return;
     }
     case 'OrderValidated':
-      await tx.order.updateMany({ where: { id: event.data.orderId }, data: { state: 'VALIDATED', updatedAt: at } });
+    case 'OrderFailed': {
+      const { orderId, checks } = event.data;
+      // The verdicts topic is projected in its own batches; the terminal event carries them, so an order
+      // is never seen terminal without its reasons.
+      for (const check of checks) await saveVerdict(tx, orderId, check, at);
+      const state = event.type === 'OrderValidated' ? 'VALIDATED' : 'FAILED';
+      await tx.order.updateMany({ where: { id: orderId }, data: { state, updatedAt: at } });
       return;
-    case 'OrderFailed':
-      await tx.order.updateMany({ where: { id: event.data.orderId }, data: { state: 'FAILED', updatedAt: at } });
-      return;
+    }
     case 'StockAdded':
     case 'StockReserved':
     case 'StockReservationRejected':

@@ -23,6 +23,7 @@ const ValidationResult = z.enum(['PASS', 'FAIL']);
 export type CheckType = z.infer<typeof CheckType>;
 export type ValidationResult = z.infer<typeof ValidationResult>;
 export const CHECK_TYPES: readonly CheckType[] = CheckType.options;
+const verdict = z.object({ checkType: CheckType, result: ValidationResult, reason: z.string().nullable() });
 
 // Commands carry what the client asked for, unchecked by business rules: services decide.
 const commandSchemas = {
@@ -44,9 +45,10 @@ const eventSchemas = {
     quantity: z.number().int(),
     price: z.number(),
   }),
-  OrderValidated: z.object({ orderId: z.string().min(1) }),
-  /** Names the product so inventory can release the order's reservation. */
-  OrderFailed: z.object({ orderId: z.string().min(1), product: z.string(), reasons: z.array(z.string()) }),
+  /** Carries every verdict, so whoever reads the outcome has its reasons in the same fact. */
+  OrderValidated: z.object({ orderId: z.string().min(1), checks: z.array(verdict) }),
+  /** Also names the product, so inventory can release the order's reservation. */
+  OrderFailed: z.object({ orderId: z.string().min(1), product: z.string(), checks: z.array(verdict) }),
   /** One check's verdict. It names the order it judged so a checker can rebuild its state from its own verdicts. */
   OrderCheckCompleted: z.object({
     orderId: z.string().min(1),

@@ -1,0 +1,141 @@
+/**
+ * One isolated system per test file: its own topic prefix and database on the shared broker and server,
+ * the services started in-process (the same code `npm start` runs as processes) and gateways on free ports.
+ */
+import { randomUUID } from 'node:crypto';
+import { createClient, type Client } from 'graphql-ws';
+import { inject } from 'vitest';
+import WebSocket from 'ws';
+import { dropDatabase, migrate } from '../../infra/database.ts';
+import { createKafka, ensureTopics } from '../../services/shared/bus.ts';
+import { createPrisma, type PrismaClient } from '../../services/shared/db.ts';
+import { SERVICES } from '../../services/index.ts';
+import { startParts, type RunningParts } from '../../services/shared/process.ts';
+import { startGateway, type RunningGateway } from '../../gateway/server.ts';
+
+export interface Isolation {
+  prefix: string;
+  databaseUrl: string;
+  /** The environment a child process needs to join this isolated system. */
+  env: Record<string, string>;
+  drop(): Promise<void>;
+}
+
+/** Points this test file (and the processes it spawns) at a fresh topic prefix and a fresh database. */
+export async function isolate(): Promise<Isolation> {
+  const id = randomUUID().slice(0, 8);
+  const prefix = `test-${id}.`;
+  const url = new URL(inject('databaseUrl'));
+  url.pathname = `/gateway_test_${id}`;
+  const env = {
+    KAFKA_BROKERS: inject('kafkaBrokers'),
+    TOPIC_PREFIX: prefix,
+    DATABASE_URL: url.toString(),
+    LOG_LEVEL: process.env.TEST_LOGS ? 'info' : 'silent',
+  };
+  Object.assign(process.env, env);
+  await migrate(env.DATABASE_URL);
+  await ensureTopics(createKafka('test-setup'), prefix);
+  return { prefix, databaseUrl: env.DATABASE_URL, env, drop: () => dropDatabase(env.DATABASE_URL) };
+}
+
+export interface GraphQLResult<T = any> {
+  data?: T;
+  errors?: { message: string; extensions?: { code?: string; [key: string]: unknown } }[];
+}
+
+export interface TestSystem {
+  isolation: Isolation;
+  gateways: RunningGateway[];
+  prisma: PrismaClient;
+  /** POSTs an operation to the first gateway (or the given one). */
+  gql<T = any>(query: string, variables?: Record<string, unknown>, gateway?: RunningGateway): Promise<GraphQLResult<T>>;
+  /** Subscribes over graphql-ws and collects every payload. */
+  subscribe<T = any>(query: string, variables?: Record<string, unknown>, gateway?: RunningGateway): Subscription<T>;
+  stop(): Promise<void>;
+}
+
+export interface Subscription<T> {
+  values: T[];
+  errors: unknown[];
+  /** Resolves once `count` values have arrived. */
+  received(count: number, timeoutMs?: number): Promise<T[]>;
+  close(): Promise<void>;
+}
+
+export async function startSystem(options: { gateways?: number } = {}): Promise<TestSystem> {
+  const isolation = await isolate();
+  const running: RunningParts[] = await Promise.all(SERVICES.map((parts) => startParts(parts)));
+  const gateways = await Promise.all(
+    Array.from({ length: options.gateways ?? 1 }, () => startGateway({ port: 0, host: '127.0.0.1', commandTimeoutMs: 20_000 })),
+  );
+  const prisma = createPrisma(isolation.databaseUrl);
+  const clients: Client[] = [];
+
+  return {
+    isolation,
+    gateways,
+    prisma,
+    async gql(query, variables, gateway = gateways[0]) {
+      const response = await fetch(gateway.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ query, variables }),
+      });
+      return (await response.json()) as GraphQLResult;
+    },
+    subscribe(query, variables, gateway = gateways[0]) {
+      const client = createClient({ url: gateway.wsUrl, webSocketImpl: WebSocket, lazy: true, retryAttempts: 0 });
+      clients.push(client);
+      const values: any[] = [];
+      const errors: unknown[] = [];
+      const watchers: (() => void)[] = [];
+      const notify = () => watchers.splice(0).forEach((w) => w());
+      const unsubscribe = client.subscribe(
+        { query, variables },
+        {
+          next: (result) => {
+            if (result.errors) errors.push(...result.errors);
+            if (result.data) values.push(result.data);
+            notify();
+          },
+          error: (error) => { errors.push(error); notify(); },
+          complete: notify,
+        },
+      );
+      return {
+        values,
+        errors,
+        async received(count, timeoutMs = 20_000) {
+          await waitFor(() => values.length >= count, timeoutMs, () => `${values.length}/${count} subscription values (errors: ${JSON.stringify(errors)})`);
+          return values;
+        },
+        async close() {
+          unsubscribe();
+          await client.dispose();
+        },
+      };
+    },
+    async stop() {
+      await Promise.allSettled(clients.map((c) => c.dispose()));
+      await Promise.allSettled(gateways.map((g) => g.stop()));
+      await Promise.allSettled(running.map((r) => r.stop()));
+      await prisma.$disconnect();
+      await isolation.drop().catch(() => {});
+    },
+  };
+}
+
+/** Polls `condition` until it holds; fails with `describe()` after the deadline. Never a fixed sleep. */
+export async function waitFor(
+  condition: () => boolean | Promise<boolean>,
+  timeoutMs = 20_000,
+  describe: () => string = () => 'condition',
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await condition()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${describe()}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
