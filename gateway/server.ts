@@ -15,7 +15,7 @@ import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import { createBus, joined, type Bus } from '../services/shared/bus.ts';
 import { commandTimeoutMs, databaseUrl } from '../services/shared/config.ts';
-import { createPrisma } from '../services/shared/db.ts';
+import { createPrisma, type PrismaClient } from '../services/shared/db.ts';
 import { createLogger } from '../services/shared/log.ts';
 import { commandReplySchema, decode, TOPICS } from '../services/shared/messages.ts';
 import { SERVICES } from '../services/index.ts';
@@ -34,6 +34,8 @@ export interface GatewayOptions {
   host?: string;
   /** Default: COMMAND_TIMEOUT_MS, or 10000. */
   commandTimeoutMs?: number;
+  /** The read-side client. Default: one on DATABASE_URL. */
+  prisma?: PrismaClient;
 }
 
 export interface RunningGateway {
@@ -48,7 +50,7 @@ const MAX_BODY_BYTES = 1_000_000;
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
   const log = createLogger('gateway');
   const bus = await createBus({ clientId: 'gateway' });
-  const prisma = createPrisma();
+  const prisma = options.prisma ?? createPrisma();
   const watcher = await createProjectionWatcher(databaseUrl());
 
   // Which projectors must have applied a topic's message before queries can see it.
@@ -139,7 +141,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       await stopConsumer();
       await bus.close();
       await watcher.close();
-      await prisma.$disconnect();
+      if (!options.prisma) await prisma.$disconnect();
     },
   };
 }

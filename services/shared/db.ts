@@ -6,6 +6,17 @@ import { databaseUrl } from './config.ts';
 export type { Prisma } from '../../generated/prisma/client.ts';
 export { PrismaClient };
 
-export function createPrisma(url: string = databaseUrl(), poolSize = 10): PrismaClient {
-  return new PrismaClient({ adapter: new PrismaPg({ connectionString: url, max: poolSize }) });
+export interface PrismaOptions {
+  /** Connections in the pool. Default: 10. */
+  poolSize?: number;
+  /** Called with every SQL statement Prisma sends (used to count statements in tests and benchmarks). */
+  onQuery?: (sql: string) => void;
+}
+
+export function createPrisma(url: string = databaseUrl(), options: PrismaOptions = {}): PrismaClient {
+  const adapter = new PrismaPg({ connectionString: url, max: options.poolSize ?? 10 });
+  if (!options.onQuery) return new PrismaClient({ adapter });
+  const prisma = new PrismaClient({ adapter, log: [{ emit: 'event', level: 'query' }] });
+  prisma.$on('query', (event) => options.onQuery!(event.query));
+  return prisma as unknown as PrismaClient;
 }

@@ -5,11 +5,9 @@ export interface Logger {
   error(message: string, fields?: Record<string, unknown>): void;
 }
 
-const quiet = process.env.LOG_LEVEL === 'silent';
-
 export function createLogger(name: string): Logger {
   const write = (level: string, message: string, fields?: Record<string, unknown>) => {
-    if (quiet && level !== 'error') return;
+    if (process.env.LOG_LEVEL === 'silent' && level !== 'error') return;
     const suffix = fields && Object.keys(fields).length ? ` ${JSON.stringify(fields)}` : '';
     (level === 'info' ? console.log : console.error)(`${level.padEnd(5)} ${name}: ${message}${suffix}`);
   };

@@ -50,6 +50,8 @@ export interface TestSystem {
   prisma: PrismaClient;
   /** POSTs an operation to the first gateway (or the given one). */
   gql<T = any>(query: string, variables?: Record<string, unknown>, gateway?: RunningGateway): Promise<GraphQLResult<T>>;
+  /** Stops a service and starts it again, in-process: it restores its state from the log. */
+  restartService(name: string): Promise<void>;
   /** Subscribes over graphql-ws and collects every payload. */
   subscribe<T = any>(query: string, variables?: Record<string, unknown>, gateway?: RunningGateway): Subscription<T>;
   stop(): Promise<void>;
@@ -65,7 +67,9 @@ export interface Subscription<T> {
 
 export async function startSystem(options: { gateways?: number } = {}): Promise<TestSystem> {
   const isolation = await isolate();
-  const running: RunningParts[] = await Promise.all(SERVICES.map((parts) => startParts(parts)));
+  const running = new Map<string, RunningParts>(
+    await Promise.all(SERVICES.map(async (parts) => [parts.name, await startParts(parts)] as const)),
+  );
   const gateways = await Promise.all(
     Array.from({ length: options.gateways ?? 1 }, () => startGateway({ port: 0, host: '127.0.0.1', commandTimeoutMs: 20_000 })),
   );
@@ -83,6 +87,10 @@ export async function startSystem(options: { gateways?: number } = {}): Promise<
         body: JSON.stringify({ query, variables }),
       });
       return (await response.json()) as GraphQLResult;
+    },
+    async restartService(name) {
+      await running.get(name)!.stop();
+      running.set(name, await startParts(SERVICES.find((s) => s.name === name)!));
     },
     subscribe(query, variables, gateway = gateways[0]) {
       const client = createClient({ url: gateway.wsUrl, webSocketImpl: WebSocket, lazy: true, retryAttempts: 0 });
@@ -119,7 +127,7 @@ export async function startSystem(options: { gateways?: number } = {}): Promise<
     async stop() {
       await Promise.allSettled(clients.map((c) => c.dispose()));
       await Promise.allSettled(gateways.map((g) => g.stop()));
-      await Promise.allSettled(running.map((r) => r.stop()));
+      await Promise.allSettled([...running.values()].map((r) => r.stop()));
       await prisma.$disconnect();
       await isolation.drop().catch(() => {});
     },
