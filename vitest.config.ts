@@ -9,11 +9,13 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['{services,gateway,test}/**/*.unit.test.ts'],
+          sequence: { groupOrder: 0 },
         },
       },
       {
         test: {
           name: 'integration',
+          sequence: { groupOrder: 1 },
           include: ['test/**/*.{int,e2e}.test.ts'],
           globalSetup: ['test/support/global-setup.ts'],
           testTimeout: 90_000,

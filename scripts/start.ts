@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { ensureKafka } from '../infra/kafka/broker.ts';
 import { migrate } from '../infra/database.ts';
-import { createBus, ensureTopics } from '../services/shared/bus.ts';
+import { createBus, ensureTopics, withKafkaRetries } from '../services/shared/bus.ts';
 import { databaseUrl, gatewayPort } from '../services/shared/config.ts';
 import { createCommand, TOPICS } from '../services/shared/messages.ts';
 import { ensurePrismaClient } from './prepare.ts';
@@ -91,8 +91,8 @@ async function finish() {
 async function seedStock() {
   const admin = bus.kafka.admin();
   await admin.connect();
-  const offsets = await admin.fetchTopicOffsets(bus.topic(TOPICS.inventoryEvents));
-  const commands = await admin.fetchTopicOffsets(bus.topic(TOPICS.inventoryCommands));
+  const offsets = await withKafkaRetries(() => admin.fetchTopicOffsets(bus.topic(TOPICS.inventoryEvents)));
+  const commands = await withKafkaRetries(() => admin.fetchTopicOffsets(bus.topic(TOPICS.inventoryCommands)));
   await admin.disconnect();
   const empty = [...offsets, ...commands].every((p) => p.high === p.low);
   if (!empty) return;

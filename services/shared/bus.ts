@@ -65,13 +65,44 @@ export async function ensureTopics(
       .filter((name) => !existing.has(name));
     if (missing.length) {
       await admin.createTopics({
-        waitForLeaders: true,
+        // kafkajs gives up on UNKNOWN_TOPIC_OR_PARTITION while waiting for leaders; we wait ourselves.
+        waitForLeaders: false,
         topics: missing.map((topic) => ({ topic, numPartitions: partitions, replicationFactor: 1 })),
       });
+      await waitForLeaders(admin, missing);
     }
     return missing;
   } finally {
     await admin.disconnect();
+  }
+}
+
+/**
+ * Retries an admin call on errors Kafka marks retriable (a partition whose leader is still being elected
+ * right after a broker or topic starts), which kafkajs's admin client does not retry by itself.
+ */
+export async function withKafkaRetries<T>(call: () => Promise<T>, attempts = 30): Promise<T> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await call();
+    } catch (error) {
+      if (!(error as { retriable?: boolean }).retriable || attempt >= attempts) throw error;
+      await new Promise((r) => setTimeout(r, Math.min(100 * attempt, 1000)));
+    }
+  }
+}
+
+async function waitForLeaders(admin: Admin, topics: string[], timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const { topics: found } = await admin.fetchTopicMetadata({ topics });
+      if (found.length === topics.length && found.every((t) => t.partitions.length && t.partitions.every((p) => p.leader >= 0))) return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+    }
+    if (Date.now() > deadline) throw new Error(`topics ${topics.join(', ')} have no leaders after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
   }
 }
 
@@ -94,7 +125,7 @@ export async function createBus(options: BusOptions): Promise<Bus> {
   async function partitionCount(physical: string): Promise<number> {
     let count = partitionCounts.get(physical);
     if (count === undefined) {
-      const metadata = await admin.fetchTopicMetadata({ topics: [physical] });
+      const metadata = await withKafkaRetries(() => admin.fetchTopicMetadata({ topics: [physical] }));
       count = metadata.topics[0]?.partitions.length ?? 0;
       if (!count) throw new SystemError('UNAVAILABLE', `topic ${physical} does not exist: run the start script, which creates it`, true);
       partitionCounts.set(physical, count);

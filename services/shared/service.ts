@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Consumer, KafkaMessage } from 'kafkajs';
-import { joined, type Bus } from './bus.ts';
+import { joined, withKafkaRetries, type Bus } from './bus.ts';
 import { SystemError } from './errors.ts';
 import type { Logger } from './log.ts';
 import {
@@ -134,7 +134,7 @@ async function replay<S>(
   const remaining = new Map<string, bigint>(); // topic:partition -> last offset still to read
   for (const logical of definition.stateTopics) {
     const topic = bus.topic(logical);
-    for (const { partition, high, low } of await admin.fetchTopicOffsets(topic)) {
+    for (const { partition, high, low } of await withKafkaRetries(() => admin.fetchTopicOffsets(topic))) {
       if (BigInt(high) > BigInt(low)) remaining.set(`${topic}:${partition}`, BigInt(high) - 1n);
     }
   }
