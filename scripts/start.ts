@@ -1,35 +1,28 @@
 /**
- * `npm start`: the whole system on this machine. Starts Kafka (unless KAFKA_BROKERS is set), creates the
- * database, applies migrations, creates topics, seeds stock on an empty system, then runs every service
- * and the gateway as its own process with prefixed logs. Ctrl-C stops everything.
+ * `npm start`: the whole system on this machine. Starts Kafka (unless KAFKA_BROKERS is set), sets up the
+ * database, topics and seed stock (scripts/setup.ts), then runs every service and the gateway as its own
+ * process with prefixed logs. Ctrl-C stops everything.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { ensureKafka } from '../infra/kafka/broker.ts';
-import { migrate } from '../infra/database.ts';
-import { createBus, ensureTopics, withKafkaRetries } from '../services/shared/bus.ts';
-import { databaseUrl, gatewayPort } from '../services/shared/config.ts';
-import { createCommand, TOPICS } from '../services/shared/messages.ts';
+import { gatewayPort } from '../services/shared/config.ts';
 import { ensurePrismaClient } from './prepare.ts';
+import { setUpSystem } from './setup.ts';
 
 const root = resolve(import.meta.dirname, '..');
-const SEED_STOCK = { JUMPERS: 10, UNDERPANTS: 75, STOCKINGS: 20 };
-// The service list lives in services/index.ts; reading names here keeps this script free of Prisma imports.
-const PROCESSES = ['orders', 'inventory', 'fraud', 'order-details'].map((name) => ({ name, entry: `services/${name}/main.ts` }));
-PROCESSES.push({ name: 'gateway', entry: 'gateway/main.ts' });
-
 const say = (line: string) => console.log(`[start] ${line}`);
 
 ensurePrismaClient();
+// Imported after generation: the services' projections load the generated Prisma client.
+const { SERVICES } = await import('../services/index.ts');
+const PROCESSES = [
+  ...SERVICES.map(({ name }) => ({ name, entry: `services/${name}/main.ts` })),
+  { name: 'gateway', entry: 'gateway/main.ts' },
+];
 const kafka = await ensureKafka();
 process.env.KAFKA_BROKERS = kafka.brokers.join(',');
-say(`applying migrations to ${redact(databaseUrl())}`);
-await migrate(databaseUrl(), say);
-const bus = await createBus({ clientId: 'start' });
-const created = await ensureTopics(bus.kafka);
-if (created.length) say(`created topics ${created.join(', ')}`);
-await seedStock();
-await bus.close();
+await setUpSystem(say);
 
 const children = new Map<string, ChildProcess>();
 let stopping = false;
@@ -88,21 +81,6 @@ async function finish() {
   process.exit(exitCode);
 }
 
-async function seedStock() {
-  const admin = bus.kafka.admin();
-  await admin.connect();
-  const offsets = await withKafkaRetries(() => admin.fetchTopicOffsets(bus.topic(TOPICS.inventoryEvents)));
-  const commands = await withKafkaRetries(() => admin.fetchTopicOffsets(bus.topic(TOPICS.inventoryCommands)));
-  await admin.disconnect();
-  const empty = [...offsets, ...commands].every((p) => p.high === p.low);
-  if (!empty) return;
-  // Commands, like any client's: the inventory service applies them once it is up.
-  await bus.publish(
-    Object.entries(SEED_STOCK).map(([product, quantity]) => createCommand({ type: 'AddInventory', data: { product, quantity } })),
-  );
-  say(`seeded stock: ${Object.entries(SEED_STOCK).map(([p, q]) => `${p} ${q}`).join(', ')}`);
-}
-
 async function waitForGateway() {
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline && !stopping) {
@@ -111,10 +89,4 @@ async function waitForGateway() {
     await new Promise((r) => setTimeout(r, 300));
   }
   if (!stopping) say('the gateway did not become healthy within 60 s; see its log lines above');
-}
-
-function redact(url: string): string {
-  const parsed = new URL(url);
-  if (parsed.password) parsed.password = '***';
-  return parsed.toString();
 }

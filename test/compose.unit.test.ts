@@ -1,0 +1,55 @@
+/**
+ * No Docker engine runs where this suite runs, so docker-compose.yml is checked for structure: every service
+ * in the code has a container, every container's command is a script in package.json, and the start order is
+ * gated by health checks.
+ */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { SERVICES } from '../services/index.ts';
+
+const root = resolve(import.meta.dirname, '..');
+const compose = parse(readFileSync(resolve(root, 'docker-compose.yml'), 'utf8'), { merge: true });
+const scripts: Record<string, string> = JSON.parse(readFileSync(resolve(root, 'package.json'), 'utf8')).scripts;
+const containers: Record<string, any> = compose.services;
+
+describe('docker-compose.yml', () => {
+  it('runs every service of the code, the gateway and the infrastructure in containers', () => {
+    for (const name of [...SERVICES.map((s) => s.name), 'gateway', 'kafka', 'postgres', 'setup']) {
+      expect(containers, `container ${name}`).toHaveProperty(name);
+    }
+  });
+
+  it('starts each container with a command that exists in package.json', () => {
+    for (const [name, container] of Object.entries(containers)) {
+      if (!container.command) continue; // infrastructure images run their own entrypoint
+      const [npm, run, script] = container.command;
+      expect([npm, run], `${name} runs an npm script`).toEqual(['npm', 'run']);
+      expect(scripts, `${name}: script "${script}"`).toHaveProperty(script);
+    }
+    for (const service of SERVICES) {
+      expect(containers[service.name].command).toEqual(['npm', 'run', `service:${service.name}`]);
+      expect(scripts[`service:${service.name}`]).toBe(`tsx services/${service.name}/main.ts`);
+    }
+  });
+
+  it('runs Kafka in KRaft mode without topic auto-creation, and PostgreSQL, with health checks', () => {
+    expect(containers.kafka.image).toMatch(/^apache\/kafka:3\.9\./);
+    expect(containers.kafka.environment.KAFKA_PROCESS_ROLES).toBe('broker,controller');
+    expect(containers.kafka.environment.KAFKA_AUTO_CREATE_TOPICS_ENABLE).toBe('false');
+    for (const name of ['kafka', 'postgres', 'gateway']) expect(containers[name].healthcheck?.test, name).toBeDefined();
+  });
+
+  it('orders the start: infrastructure healthy, then setup done, then services', () => {
+    expect(containers.setup.depends_on).toEqual({
+      kafka: { condition: 'service_healthy' },
+      postgres: { condition: 'service_healthy' },
+    });
+    for (const name of [...SERVICES.map((s) => s.name), 'gateway']) {
+      expect(containers[name].depends_on, name).toEqual({ setup: { condition: 'service_completed_successfully' } });
+      expect(containers[name].environment.KAFKA_BROKERS).toBe('kafka:9092');
+    }
+    expect(containers.gateway.ports).toContain('4000:4000');
+  });
+});
