@@ -23,7 +23,7 @@ export interface Bus {
   logicalTopic(physical: string): TopicName;
   /** Publishes envelopes keyed by aggregate id; resolves with each one's log position once the broker has them. */
   publish(envelopes: Envelope[]): Promise<LogPosition[]>;
-  publishReply(reply: CommandReply): Promise<void>;
+  publishReplies(replies: CommandReply[]): Promise<void>;
   publishDeadLetter(source: { topic: string; partition: number; offset: string; value: Buffer | null }, reason: string): Promise<void>;
   createConsumer(group: string, options?: { sessionTimeout?: number }): Consumer;
   close(): Promise<void>;
@@ -187,11 +187,12 @@ export async function createBus(options: BusOptions): Promise<Bus> {
       return name;
     },
     publish,
-    async publishReply(reply) {
+    async publishReplies(replies) {
+      if (!replies.length) return;
       await producer.send({
         topic: topic(TOPICS.commandReplies),
         acks: -1,
-        messages: [{ key: reply.commandId, value: JSON.stringify(reply) }],
+        messages: replies.map((reply) => ({ key: reply.commandId, value: JSON.stringify(reply) })),
       });
     },
     async publishDeadLetter(source, reason) {

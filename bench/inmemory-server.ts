@@ -1,0 +1,58 @@
+/**
+ * The GraphQL layer alone: the gateway's own schema and resolvers, over Apollo Server on node:http, with
+ * the database replaced by an in-memory page of 50 orders. Beside it, the same page as bare JSON over
+ * node:http. Run as its own process by bench/run.ts; prints its port.
+ */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ApolloServer, HeaderMap } from '@apollo/server';
+import { makeExecutableSchema } from '@graphql-tools/schema';
+import { createContext, type GatewayContext } from '../gateway/context.ts';
+import { resolvers } from '../gateway/resolvers.ts';
+import { typeDefs } from '../gateway/server.ts';
+import type { PrismaClient } from '../services/shared/db.ts';
+
+const at = new Date('2026-11-25T10:00:00Z');
+const orders = Array.from({ length: 50 }, (_, i) => ({
+  id: `order-${i}`, customerId: `customer-${i}`, product: 'UNDERPANTS', quantity: 1, price: 9.5,
+  state: 'VALIDATED' as const, createdAt: at, updatedAt: at,
+}));
+const validations = orders.flatMap((o) =>
+  (['INVENTORY_CHECK', 'FRAUD_CHECK', 'ORDER_DETAILS_CHECK'] as const).map((checkType) => ({
+    orderId: o.id, checkType, result: 'PASS' as const, reason: null, recordedAt: at,
+  })),
+);
+// Only what the `orders` query and the validations loader call.
+const memory = {
+  order: { findMany: async () => orders },
+  orderValidation: {
+    findMany: async ({ where }: { where: { orderId: { in: string[] } } }) => validations.filter((v) => where.orderId.in.includes(v.orderId)),
+  },
+} as unknown as PrismaClient;
+
+const schema = makeExecutableSchema<GatewayContext>({ typeDefs, resolvers: resolvers as never });
+const apollo = new ApolloServer<GatewayContext>({ schema });
+await apollo.start();
+const json = JSON.stringify({
+  data: { orders: { edges: orders.map((o) => ({ node: { ...o, createdAt: at.toISOString(), updatedAt: at.toISOString(), validations: validations.filter((v) => v.orderId === o.id).map(({ checkType, result, reason }) => ({ checkType, result, reason })) } })) } },
+});
+
+const server = createServer((req, res) => {
+  const chunks: Buffer[] = [];
+  req.on('data', (c: Buffer) => chunks.push(c));
+  req.on('end', async () => {
+    if (req.url === '/json') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      return res.end(json);
+    }
+    const headers = new HeaderMap();
+    headers.set('content-type', 'application/json');
+    const response = await apollo.executeHTTPGraphQLRequest({
+      httpGraphQLRequest: { method: 'POST', headers, search: '', body: JSON.parse(Buffer.concat(chunks).toString()) },
+      context: async () => createContext({ prisma: memory, commands: undefined as never, feed: undefined as never, commandTimeoutMs: 0 }),
+    });
+    res.writeHead(response.status ?? 200, { 'content-type': 'application/json' });
+    res.end(response.body.kind === 'complete' ? response.body.string : '');
+  });
+});
+server.listen(0, '127.0.0.1', () => console.log(`PORT ${(server.address() as AddressInfo).port}`));

@@ -1,0 +1,262 @@
+/**
+ * `npm run bench`: drives the system through GraphQL and prints each figure beside its floor, measured in the
+ * same run on the same broker and database. Results also go to bench/results/<time>.json.
+ */
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { resolve } from 'node:path';
+import { createClient } from 'graphql-ws';
+import { execute, parse } from 'graphql';
+import { makeExecutableSchema } from '@graphql-tools/schema';
+import { build, type Histogram } from 'hdr-histogram-js';
+import pg from 'pg';
+import WebSocket from 'ws';
+import { createContext } from '../gateway/context.ts';
+import { resolvers } from '../gateway/resolvers.ts';
+import { typeDefs } from '../gateway/server.ts';
+import { createKafka, joined } from '../services/shared/bus.ts';
+import { createPrisma } from '../services/shared/db.ts';
+import { startOrUseSystem, type BenchSystem } from './system.ts';
+
+const say = (line: string) => console.log(`[bench] ${line}`);
+const PAGE_QUERY = `query Page { orders(first: 50) { edges { node { id customerId product quantity price state createdAt validations { checkType result reason } } } } }`;
+const ORDER_CONCURRENCY = [1, 16, 64];
+const ORDERS_PER_CLIENT = { 1: 50, 16: 16, 64: 8 } as Record<number, number>;
+const QUERY_SECONDS = 8;
+const QUERY_CONCURRENCY = 16;
+const SUBSCRIBERS = 200;
+
+interface Row { measure: string; value: string; floor?: string; ratio?: string }
+const rows: Row[] = [];
+const results: Record<string, unknown> = {};
+
+const micros = () => Number(process.hrtime.bigint() / 1000n);
+const ms = (us: number) => (us / 1000).toFixed(2);
+const histogram = () => build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
+const percentiles = (h: Histogram) => ({
+  p50: h.getValueAtPercentile(50) / 1000, p95: h.getValueAtPercentile(95) / 1000, p99: h.getValueAtPercentile(99) / 1000, count: h.totalCount,
+});
+
+async function graphql(url: string, query: string, variables?: Record<string, unknown>) {
+  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, variables }) });
+  const body = (await response.json()) as { data?: any; errors?: unknown[] };
+  if (body.errors) throw new Error(JSON.stringify(body.errors));
+  return body.data;
+}
+
+/** Runs `task` from `clients` concurrent loops for `seconds` (or `count` times per client); returns latencies and rate. */
+async function load(clients: number, task: () => Promise<void>, limit: { seconds?: number; perClient?: number }) {
+  const h = histogram();
+  const started = performance.now();
+  const deadline = started + (limit.seconds ?? Infinity) * 1000;
+  await Promise.all(Array.from({ length: clients }, async () => {
+    for (let i = 0; (limit.perClient === undefined || i < limit.perClient) && performance.now() < deadline; i += 1) {
+      const t = micros();
+      await task();
+      h.recordValue(Math.max(1, micros() - t));
+    }
+  }));
+  const seconds = (performance.now() - started) / 1000;
+  return { ...percentiles(h), perSecond: h.totalCount / seconds };
+}
+
+async function ordersToValidated(system: BenchSystem, product: string) {
+  const place = `mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id } }`;
+  const wait = `query($id: ID!) { awaitOrder(id: $id, timeoutMs: 30000) { state } }`;
+  const one = async () => {
+    const { placeOrder } = await graphql(system.url, place, { input: { customerId: `bench-${randomUUID()}`, product, quantity: 1, price: 1 } });
+    const { awaitOrder } = await graphql(system.url, wait, { id: placeOrder.id });
+    if (awaitOrder.state !== 'VALIDATED') throw new Error(`order ${placeOrder.id} ended ${awaitOrder.state}`);
+  };
+  await load(4, one, { perClient: 5 }); // warm-up: JIT, connections, consumer fetch loops
+  const out: Record<number, unknown> = {};
+  for (const clients of ORDER_CONCURRENCY) {
+    say(`placeOrder → VALIDATED with ${clients} client(s)…`);
+    out[clients] = await load(clients, one, { perClient: ORDERS_PER_CLIENT[clients] });
+  }
+  return out as Record<number, Awaited<ReturnType<typeof load>>>;
+}
+
+async function kafkaRoundTrip(system: BenchSystem) {
+  const kafka = createKafka('bench-floor', system.kafkaBrokers.split(','));
+  const topic = `${system.topicPrefix}bench.floor.${randomUUID().slice(0, 8)}`;
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 1 }], waitForLeaders: true });
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  const consumer = kafka.consumer({ groupId: `${topic}.group`, maxWaitTimeInMs: 100 });
+  await Promise.all([producer.connect(), consumer.connect()]);
+  await consumer.subscribe({ topic, fromBeginning: true });
+  const waiting = new Map<string, () => void>();
+  const ready = joined(consumer);
+  await consumer.run({ eachMessage: async ({ message }) => waiting.get(message.key!.toString())?.() });
+  await ready;
+  const one = async () => {
+    const key = randomUUID();
+    const received = new Promise<void>((r) => waiting.set(key, r));
+    await producer.send({ topic, acks: -1, messages: [{ key, value: 'x' }] });
+    await received;
+    waiting.delete(key);
+  };
+  await load(1, one, { perClient: 20 });
+  const result = await load(1, one, { perClient: 200 });
+  await Promise.all([producer.disconnect(), consumer.disconnect()]);
+  await admin.deleteTopics({ topics: [topic] }).catch(() => {});
+  await admin.disconnect();
+  return result;
+}
+
+async function barePostgresPage(system: BenchSystem) {
+  const pool = new pg.Pool({ connectionString: system.databaseUrl, max: QUERY_CONCURRENCY });
+  const one = async () => {
+    const { rows: page } = await pool.query('SELECT * FROM orders ORDER BY created_at, id LIMIT 51');
+    await pool.query('SELECT * FROM order_validations WHERE order_id = ANY($1) ORDER BY check_type', [page.map((r) => r.id)]);
+  };
+  await load(QUERY_CONCURRENCY, one, { seconds: 1 });
+  const result = await load(QUERY_CONCURRENCY, one, { seconds: QUERY_SECONDS / 2 });
+  await pool.end();
+  return result;
+}
+
+async function statementsPerPage(system: BenchSystem) {
+  const statements: string[] = [];
+  const prisma = createPrisma(system.databaseUrl, { onQuery: (sql) => statements.push(sql) });
+  const schema = makeExecutableSchema({ typeDefs, resolvers: resolvers as never });
+  const count = async (first: number) => {
+    statements.length = 0;
+    const result = await execute({
+      schema,
+      document: parse(PAGE_QUERY.replace('first: 50', `first: ${first}`)),
+      contextValue: createContext({ prisma, commands: undefined as never, feed: undefined as never, commandTimeoutMs: 0 }),
+    });
+    if (result.errors) throw new Error(JSON.stringify(result.errors));
+    return statements.length;
+  };
+  const result = { first5: await count(5), first50: await count(50) };
+  await prisma.$disconnect();
+  return result;
+}
+
+async function inMemoryLayers() {
+  const child = spawn(process.execPath, ['--import', 'tsx', resolve(import.meta.dirname, 'inmemory-server.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((ok) => child.stdout!.on('data', (d: Buffer) => {
+    const m = /PORT (\d+)/.exec(d.toString());
+    if (m) ok(Number(m[1]));
+  }));
+  const hit = (path: string) => async () => {
+    const r = await fetch(`http://127.0.0.1:${port}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: PAGE_QUERY }) });
+    await r.text();
+  };
+  await load(QUERY_CONCURRENCY, hit('/graphql'), { seconds: 1 });
+  const apollo = await load(QUERY_CONCURRENCY, hit('/graphql'), { seconds: QUERY_SECONDS / 2 });
+  await load(QUERY_CONCURRENCY, hit('/json'), { seconds: 1 });
+  const json = await load(QUERY_CONCURRENCY, hit('/json'), { seconds: QUERY_SECONDS / 2 });
+  child.kill();
+  return { apollo, json };
+}
+
+async function fanOut(system: BenchSystem, product: string) {
+  const id = `bench-fanout-${randomUUID()}`;
+  const deliveries: number[] = [];
+  const clients = Array.from({ length: SUBSCRIBERS }, () => createClient({ url: system.wsUrl, webSocketImpl: WebSocket, retryAttempts: 0 }));
+  let acknowledged = 0;
+  const done = new Promise<void>((resolveAll) => {
+    for (const client of clients) {
+      client.on('connected', () => { acknowledged += 1; });
+      client.subscribe({ query: `subscription($id: ID!) { orderUpdated(id: $id) { state updatedAt } }`, variables: { id } }, {
+        next: ({ data }) => {
+          const order = (data as any).orderUpdated;
+          if (order.state === 'VALIDATED') {
+            deliveries.push(Date.now() - Date.parse(order.updatedAt));
+            if (deliveries.length === SUBSCRIBERS) resolveAll();
+          }
+        },
+        error: () => {},
+        complete: () => {},
+      });
+    }
+  });
+  while (acknowledged < SUBSCRIBERS) await new Promise((r) => setTimeout(r, 20));
+  await new Promise((r) => setTimeout(r, 500)); // let the gateway register every subscription
+  await graphql(system.url, `mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id } }`, {
+    input: { id, customerId: `bench-${randomUUID()}`, product, quantity: 1, price: 1 },
+  });
+  await done;
+  await Promise.all(clients.map((c) => c.dispose()));
+  deliveries.sort((a, b) => a - b);
+  return { subscribers: SUBSCRIBERS, firstMs: deliveries[0], p50Ms: deliveries[Math.floor(SUBSCRIBERS / 2)], lastMs: deliveries.at(-1)! };
+}
+
+const system = await startOrUseSystem(say);
+try {
+  const product = `BENCH-${randomUUID().slice(0, 6)}`;
+  await graphql(system.url, `mutation($p: String!) { addInventory(product: $p, quantity: 1000000) { stock } }`, { p: product });
+
+  say('floor: bare kafkajs produce → consume round trip…');
+  const kafka = await kafkaRoundTrip(system);
+  const orders = await ordersToValidated(system, product);
+  say(`orders(first: 50) with validations, ${QUERY_CONCURRENCY} clients for ${QUERY_SECONDS} s…`);
+  await load(QUERY_CONCURRENCY, () => graphql(system.url, PAGE_QUERY), { seconds: 1 });
+  const page = await load(QUERY_CONCURRENCY, () => graphql(system.url, PAGE_QUERY), { seconds: QUERY_SECONDS });
+  say('floor: the same page with bare pg…');
+  const bare = await barePostgresPage(system);
+  const statements = await statementsPerPage(system);
+  say('the GraphQL layer alone, in memory, and bare JSON over node:http…');
+  const layers = await inMemoryLayers();
+  say(`subscription fan-out to ${SUBSCRIBERS} graphql-ws subscribers…`);
+  const fan = await fanOut(system, product);
+
+  for (const clients of ORDER_CONCURRENCY) {
+    const o = orders[clients];
+    rows.push({
+      measure: `placeOrder → VALIDATED, ${clients} client(s): p50 / p95 / p99 ms`,
+      value: `${o.p50.toFixed(1)} / ${o.p95.toFixed(1)} / ${o.p99.toFixed(1)}`,
+      floor: `kafka round trip p50 ${kafka.p50.toFixed(2)}`,
+      ratio: `${(o.p50 / kafka.p50).toFixed(1)}×`,
+    });
+    rows.push({ measure: `  completed orders/s, ${clients} client(s)`, value: o.perSecond.toFixed(1) });
+  }
+  rows.push({ measure: 'kafka produce → consume round trip p50 / p99 ms', value: `${kafka.p50.toFixed(2)} / ${kafka.p99.toFixed(2)}` });
+  rows.push({
+    measure: `orders(first: 50) + validations: req/s (p99 ms)`,
+    value: `${page.perSecond.toFixed(0)} (${page.p99.toFixed(1)})`,
+    floor: `bare pg ${bare.perSecond.toFixed(0)} (${bare.p99.toFixed(1)})`,
+    ratio: `${(bare.perSecond / page.perSecond).toFixed(1)}× slower`,
+  });
+  rows.push({ measure: '  SQL statements per page (first: 5 / first: 50)', value: `${statements.first5} / ${statements.first50}` });
+  rows.push({
+    measure: '  GraphQL layer alone (in memory, Apollo over node:http): req/s',
+    value: layers.apollo.perSecond.toFixed(0),
+    floor: `bare JSON ${layers.json.perSecond.toFixed(0)}`,
+    ratio: `${(layers.json.perSecond / layers.apollo.perSecond).toFixed(1)}× slower`,
+  });
+  rows.push({
+    measure: `subscription fan-out to ${fan.subscribers}: terminal event → first / median / last delivery ms`,
+    value: `${fan.firstMs} / ${fan.p50Ms} / ${fan.lastMs}`,
+    floor: `kafka round trip p50 ${kafka.p50.toFixed(2)}`,
+    ratio: `${(fan.lastMs / kafka.p50).toFixed(1)}×`,
+  });
+
+  Object.assign(results, {
+    at: new Date().toISOString(),
+    machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
+    kafkaRoundTripMs: kafka, ordersToValidated: orders, page, barePostgresPage: bare, statementsPerPage: statements,
+    graphqlInMemory: layers.apollo, bareJson: layers.json, fanOut: fan,
+  });
+  const widths = [0, 0, 0, 0];
+  const table = [{ measure: 'measure', value: 'value', floor: 'floor (same run)', ratio: 'ratio' }, ...rows];
+  for (const row of table) [row.measure, row.value, row.floor ?? '', row.ratio ?? ''].forEach((c, i) => (widths[i] = Math.max(widths[i], c.length)));
+  console.log();
+  for (const row of table) {
+    console.log([row.measure, row.value, row.floor ?? '', row.ratio ?? ''].map((c, i) => c.padEnd(widths[i])).join(' │ '));
+  }
+  const dir = resolve(import.meta.dirname, 'results');
+  mkdirSync(dir, { recursive: true });
+  const file = resolve(dir, `${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, JSON.stringify(results, null, 2));
+  say(`results written to ${file}`);
+} finally {
+  await system.stop();
+}
