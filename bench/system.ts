@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import { dropDatabase } from '../infra/database.ts';
 import { ensureKafka } from '../infra/kafka/broker.ts';
+import { createKafka, deleteTopicsAndGroups } from '../services/shared/bus.ts';
 
 export interface BenchSystem {
   url: string;
@@ -70,6 +71,7 @@ export async function startOrUseSystem(log: (line: string) => void): Promise<Ben
       process.kill(-child.pid!, 'SIGTERM');
       await exited;
       await dropDatabase(env.DATABASE_URL).catch(() => {});
+      await deleteTopicsAndGroups(createKafka('bench-cleanup', [kafkaBrokers]), env.TOPIC_PREFIX).catch(() => {});
       await kafka.stop();
     },
   };

@@ -7,6 +7,7 @@ import type { PrismaClient } from '../services/shared/db.ts';
 import type { EventEnvelope, LogPosition } from '../services/shared/messages.ts';
 import type { OrderModelWithValidations as OrderModel } from './context.ts';
 import type { ProjectionWatcher } from './progress.ts';
+import type { Logger } from '../services/shared/log.ts';
 
 export interface OrderFeed {
   /** The order's current state (when it exists), then each change, never going backwards. */
@@ -38,6 +39,7 @@ export function createOrderFeed(
   prisma: PrismaClient,
   watcher: ProjectionWatcher,
   projectorsOf: (topic: string) => string[],
+  log: Logger,
 ): OrderFeed {
   const listeners = new Map<string, Set<Listener>>();
   // One chain per order keeps its pushes in log order.
@@ -65,7 +67,9 @@ export function createOrderFeed(
   }
 
   function enqueue(orderId: string, work: () => Promise<void>) {
-    const next = (chains.get(orderId) ?? Promise.resolve()).then(work).catch(() => {});
+    const next = (chains.get(orderId) ?? Promise.resolve())
+      .then(work)
+      .catch((error: Error) => log.warn(`could not push an update of order ${orderId}: ${error.message}`));
     chains.set(orderId, next);
     void next.then(() => {
       if (chains.get(orderId) === next) chains.delete(orderId);

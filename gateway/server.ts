@@ -13,7 +13,7 @@ import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHt
 import { makeExecutableSchema } from '@graphql-tools/schema';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
-import { createBus, joined, type Bus } from '../services/shared/bus.ts';
+import { createBus, isKafkaReachable, joined, type Bus } from '../services/shared/bus.ts';
 import { commandTimeoutMs, databaseUrl } from '../services/shared/config.ts';
 import { createPrisma, type PrismaClient } from '../services/shared/db.ts';
 import { createLogger } from '../services/shared/log.ts';
@@ -23,6 +23,7 @@ import { createCommandGateway } from './commands.ts';
 import { createContext, type GatewayContext, type GatewayServices } from './context.ts';
 import { createErrorFormatter } from './errors.ts';
 import { createOrderFeed } from './feed.ts';
+import { buildPlayground, servePlayground } from './playground/index.ts';
 import { createProjectionWatcher } from './progress.ts';
 import { resolvers } from './resolvers.ts';
 
@@ -49,6 +50,7 @@ const MAX_BODY_BYTES = 1_000_000;
 
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
   const log = createLogger('gateway');
+  const playground = await buildPlayground(log);
   const bus = await createBus({ clientId: 'gateway' });
   const prisma = options.prisma ?? createPrisma();
   const watcher = await createProjectionWatcher(databaseUrl());
@@ -62,7 +64,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const services: GatewayServices = {
     prisma,
     commands: createCommandGateway(bus, watcher, projectorsOf),
-    feed: createOrderFeed(prisma, watcher, projectorsOf),
+    feed: createOrderFeed(prisma, watcher, projectorsOf, log),
     commandTimeoutMs: options.commandTimeoutMs ?? commandTimeoutMs(),
   };
   const stopConsumer = await consumeGatewayTopics(bus, services, log);
@@ -74,6 +76,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const apollo = new ApolloServer<GatewayContext>({
     schema,
     formatError: createErrorFormatter(log),
+    // The schema is the public contract and the playground's docs read it, also in production.
+    introspection: true,
     includeStacktraceInErrorResponses: process.env.NODE_ENV === 'development',
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),
@@ -93,6 +97,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   async function route(req: IncomingMessage, res: ServerResponse) {
     const url = new URL(req.url ?? '/', 'http://gateway');
     if (url.pathname === '/healthz') return health(res);
+    if (url.pathname === '/graphiql' || url.pathname.startsWith('/graphiql/')) return servePlayground(playground, req, res, url.pathname);
     if (url.pathname !== '/graphql') {
       res.writeHead(404, { 'content-type': 'text/plain' });
       return res.end('not found: the GraphQL endpoint is /graphql\n');
@@ -119,7 +124,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
 
   async function health(res: ServerResponse) {
     const [kafka, postgres] = await Promise.all([
-      withTimeout(kafkaReachable(bus), 2000),
+      withTimeout(isKafkaReachable(bus.kafka), 2000),
       withTimeout(prisma.$queryRaw`SELECT 1`.then(() => true), 2000),
     ]);
     const ok = kafka && postgres;
@@ -180,19 +185,6 @@ async function consumeGatewayTopics(bus: Bus, services: GatewayServices, log: Re
     await admin.deleteGroups([bus.prefix + group]).catch(() => {});
     await admin.disconnect();
   };
-}
-
-async function kafkaReachable(bus: Bus): Promise<boolean> {
-  const admin = bus.kafka.admin({ retry: { retries: 0 } });
-  try {
-    await admin.connect();
-    await admin.describeCluster();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await admin.disconnect().catch(() => {});
-  }
 }
 
 function withTimeout(check: Promise<boolean>, ms: number): Promise<boolean> {

@@ -55,7 +55,7 @@ for (const { name, entry } of PROCESSES) {
 await waitForGateway();
 say('');
 say(`GraphQL endpoint:   http://localhost:${gatewayPort()}/graphql  (POST; ws:// for subscriptions)`);
-say(`Playground:         http://localhost:${gatewayPort()}/graphql  (open in a browser)`);
+say(`Playground:         http://localhost:${gatewayPort()}/graphiql`);
 say(`Health:             http://localhost:${gatewayPort()}/healthz`);
 say('Ctrl-C stops everything.');
 

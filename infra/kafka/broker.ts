@@ -6,7 +6,9 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, writeFileSync, createWriteStream } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { randomUUID } from 'node:crypto';
+import { connect } from 'node:net';
 import { Kafka, logLevel } from 'kafkajs';
+import { isKafkaReachable } from '../../services/shared/bus.ts';
 
 const kafkaDir = resolve(import.meta.dirname);
 const libDir = join(kafkaDir, 'lib');
@@ -36,23 +38,9 @@ export function resolveKafkaJars(log: (line: string) => void = console.log): voi
   }
 }
 
-export async function isKafkaReachable(brokers: string[], timeoutMs = 1500): Promise<boolean> {
-  const admin = new Kafka({
-    clientId: 'kafka-probe',
-    brokers,
-    logLevel: logLevel.NOTHING,
-    connectionTimeout: timeoutMs,
-    retry: { retries: 0 },
-  }).admin();
-  try {
-    await admin.connect();
-    await admin.describeCluster();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await admin.disconnect().catch(() => {});
-  }
+function brokerAnswers(brokers: string[], timeoutMs = 1500): Promise<boolean> {
+  const kafka = new Kafka({ clientId: 'kafka-probe', brokers, logLevel: logLevel.NOTHING, connectionTimeout: timeoutMs, retry: { retries: 0 } });
+  return isKafkaReachable(kafka);
 }
 
 /** Uses KAFKA_BROKERS when set; otherwise starts (or reuses) the local broker. */
@@ -64,8 +52,15 @@ export async function ensureKafka(options: KafkaOptions = {}): Promise<RunningKa
   }
   const port = options.port ?? Number(process.env.KAFKA_PORT ?? 9092);
   const brokers = [`127.0.0.1:${port}`];
-  if (await isKafkaReachable(brokers)) {
+  if (await brokerAnswers(brokers)) {
     log(`using the broker already running on ${brokers[0]}`);
+    return { brokers, started: false, stop: async () => {} };
+  }
+  if (await isPortOpen(port)) {
+    // Something holds the port but does not answer yet (a broker still starting, or a busy one): wait for
+    // it rather than start a second broker that could not bind.
+    log(`port ${port} is taken by a broker that does not answer yet; waiting for it`);
+    await waitUntilReachable(brokers, undefined, 60_000);
     return { brokers, started: false, stop: async () => {} };
   }
   resolveKafkaJars(log);
@@ -142,17 +137,28 @@ function startBroker(port: number, log: (line: string) => void): ChildProcess {
   return child;
 }
 
-async function waitUntilReachable(brokers: string[], child: ChildProcess, timeoutMs: number): Promise<void> {
+async function waitUntilReachable(brokers: string[], child: ChildProcess | undefined, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) {
+    if (child && child.exitCode !== null) {
       throw new Error(`Kafka exited with code ${child.exitCode}; see .data/kafka/*/server.log and stdout.log`);
     }
-    if (await isKafkaReachable(brokers)) return;
+    if (await brokerAnswers(brokers)) return;
     await new Promise((r) => setTimeout(r, 250));
   }
-  await stopProcess(child);
+  if (child) await stopProcess(child);
   throw new Error(`Kafka did not become reachable on ${brokers[0]} within ${timeoutMs} ms`);
+}
+
+function isPortOpen(port: number): Promise<boolean> {
+  return new Promise((resolvePort) => {
+    const socket = connect({ port, host: '127.0.0.1' });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolvePort(true);
+    });
+    socket.once('error', () => resolvePort(false));
+  });
 }
 
 async function stopProcess(child: ChildProcess): Promise<void> {

@@ -77,6 +77,36 @@ export async function ensureTopics(
   }
 }
 
+/** True when a broker answers a metadata request; never retries (health checks and probes). */
+export async function isKafkaReachable(kafka: Kafka): Promise<boolean> {
+  const admin = kafka.admin({ retry: { retries: 0 } });
+  try {
+    await admin.connect();
+    await admin.describeCluster();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await admin.disconnect().catch(() => {});
+  }
+}
+
+/** Deletes every topic and consumer group under `prefix` (a test run's or benchmark's own system). */
+export async function deleteTopicsAndGroups(kafka: Kafka, prefix: string): Promise<void> {
+  if (!prefix) throw new Error('refusing to delete every topic: give a prefix');
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const { groups } = await admin.listGroups();
+    const ours = groups.map((g) => g.groupId).filter((id) => id.startsWith(prefix));
+    if (ours.length) await admin.deleteGroups(ours).catch(() => {});
+    const topics = (await admin.listTopics()).filter((t) => t.startsWith(prefix));
+    if (topics.length) await admin.deleteTopics({ topics, timeout: 30_000 });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 /**
  * Retries an admin call on errors Kafka marks retriable (a partition whose leader is still being elected
  * right after a broker or topic starts), which kafkajs's admin client does not retry by itself.

@@ -10,6 +10,7 @@ import { startService, type ServiceDefinition } from './service.ts';
 
 export interface ServiceParts {
   name: string;
+  // Each service has its own state type; the runtime never looks inside it.
   service?: ServiceDefinition<any>;
   projections?: ProjectionDefinition[];
 }

@@ -7,7 +7,7 @@ import { createClient, type Client } from 'graphql-ws';
 import { inject } from 'vitest';
 import WebSocket from 'ws';
 import { dropDatabase, migrate } from '../../infra/database.ts';
-import { createKafka, ensureTopics } from '../../services/shared/bus.ts';
+import { createKafka, deleteTopicsAndGroups, ensureTopics } from '../../services/shared/bus.ts';
 import { createPrisma, type PrismaClient } from '../../services/shared/db.ts';
 import { SERVICES } from '../../services/index.ts';
 import { startParts, type RunningParts } from '../../services/shared/process.ts';
@@ -35,8 +35,18 @@ export async function isolate(): Promise<Isolation> {
   };
   Object.assign(process.env, env);
   await migrate(env.DATABASE_URL);
-  await ensureTopics(createKafka('test-setup'), prefix);
-  return { prefix, databaseUrl: env.DATABASE_URL, env, drop: () => dropDatabase(env.DATABASE_URL) };
+  const kafka = createKafka('test-setup');
+  await ensureTopics(kafka, prefix);
+  return {
+    prefix,
+    databaseUrl: env.DATABASE_URL,
+    env,
+    // A shared broker must not collect every test run's topics.
+    drop: async () => {
+      await deleteTopicsAndGroups(kafka, prefix);
+      await dropDatabase(env.DATABASE_URL);
+    },
+  };
 }
 
 export interface GraphQLResult<T = any> {
