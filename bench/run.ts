@@ -16,8 +16,13 @@ import WebSocket from 'ws';
 import { createContext } from '../gateway/context.ts';
 import { resolvers } from '../gateway/resolvers.ts';
 import { typeDefs } from '../gateway/server.ts';
-import { createKafka, joined } from '../services/shared/bus.ts';
+import { dropDatabase, migrate } from '../infra/database.ts';
+import { ordersProjection } from '../services/orders/projection.ts';
+import { createBus, createKafka, deleteTopicsAndGroups, ensureTopics, joined } from '../services/shared/bus.ts';
 import { createPrisma } from '../services/shared/db.ts';
+import { createLogger } from '../services/shared/log.ts';
+import { checkCompleted, createCommand, createEvent } from '../services/shared/messages.ts';
+import { startProjector } from '../services/shared/projector.ts';
 import { startOrUseSystem, type BenchSystem } from './system.ts';
 
 const say = (line: string) => console.log(`[bench] ${line}`);
@@ -27,6 +32,7 @@ const ORDERS_PER_CLIENT = { 1: 50, 16: 16, 64: 8 } as Record<number, number>;
 const QUERY_SECONDS = 8;
 const QUERY_CONCURRENCY = 16;
 const SUBSCRIBERS = 200;
+const CATCHUP_ORDERS = 5000; // four events each: created and three verdicts
 
 interface Row { measure: string; value: string; floor?: string; ratio?: string }
 const rows: Row[] = [];
@@ -157,6 +163,39 @@ async function inMemoryLayers() {
   return { apollo, json };
 }
 
+/** A projector catching up on a log it has never read: events applied per second, batch by batch. */
+async function projectorCatchUp(system: BenchSystem) {
+  const id = randomUUID().slice(0, 8);
+  const prefix = `${system.topicPrefix}catchup-${id}.`;
+  const url = new URL(system.databaseUrl);
+  url.pathname = `/gateway_bench_catchup_${id}`;
+  const databaseUrl = url.toString();
+  await migrate(databaseUrl);
+  const bus = await createBus({ clientId: 'bench-catchup', brokers: system.kafkaBrokers.split(','), prefix });
+  await ensureTopics(bus.kafka, prefix);
+  const cause = createCommand({ type: 'AddInventory', data: { product: 'bench', quantity: 1 } });
+  const events = Array.from({ length: CATCHUP_ORDERS }, (_, i) => {
+    const created = createEvent({ type: 'OrderCreated', data: { orderId: `o${i}`, customerId: 'c', product: 'P', quantity: 1, price: 1 } }, cause, new Date());
+    return [created, ...(['INVENTORY_CHECK', 'FRAUD_CHECK', 'ORDER_DETAILS_CHECK'] as const).map((type) => createEvent(checkCompleted(created, type, 'PASS'), created, new Date()))];
+  }).flat();
+  for (let i = 0; i < events.length; i += 2000) await bus.publish(events.slice(i, i + 2000));
+  const prisma = createPrisma(databaseUrl);
+  const started = performance.now();
+  const projector = await startProjector(ordersProjection, bus, prisma, createLogger('bench-catchup'));
+  const applied = async () => {
+    const rows = await prisma.projectionOffset.findMany({ where: { projector: prefix + ordersProjection.name } });
+    return rows.reduce((sum, row) => sum + Number(row.nextOffset), 0);
+  };
+  while ((await applied()) < events.length) await new Promise((r) => setTimeout(r, 50));
+  const seconds = (performance.now() - started) / 1000;
+  await projector.stop();
+  await prisma.$disconnect();
+  await deleteTopicsAndGroups(bus.kafka, prefix);
+  await bus.close();
+  await dropDatabase(databaseUrl);
+  return { events: events.length, seconds, perSecond: events.length / seconds };
+}
+
 async function fanOut(system: BenchSystem, product: string) {
   const id = `bench-fanout-${randomUUID()}`;
   const deliveries: number[] = [];
@@ -207,6 +246,8 @@ try {
   const layers = await inMemoryLayers();
   say(`subscription fan-out to ${SUBSCRIBERS} graphql-ws subscribers…`);
   const fan = await fanOut(system, product);
+  say(`orders projector catching up on ${CATCHUP_ORDERS * 4} events…`);
+  const catchUp = await projectorCatchUp(system);
 
   for (const clients of ORDER_CONCURRENCY) {
     const o = orders[clients];
@@ -239,11 +280,16 @@ try {
     ratio: `${(fan.lastMs / kafka.p50).toFixed(1)}×`,
   });
 
+  rows.push({
+    measure: `orders projector catch-up (${catchUp.events} events, one transaction per fetched batch): events/s`,
+    value: catchUp.perSecond.toFixed(0),
+  });
+
   Object.assign(results, {
     at: new Date().toISOString(),
     machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
     kafkaRoundTripMs: kafka, ordersToValidated: orders, page, barePostgresPage: bare, statementsPerPage: statements,
-    graphqlInMemory: layers.apollo, bareJson: layers.json, fanOut: fan,
+    graphqlInMemory: layers.apollo, bareJson: layers.json, fanOut: fan, projectorCatchUp: catchUp,
   });
   const widths = [0, 0, 0, 0];
   const table = [{ measure: 'measure', value: 'value', floor: 'floor (same run)', ratio: 'ratio' }, ...rows];

@@ -1,56 +1,82 @@
-/** The orders read model: one row per order and one per check verdict, served by the gateway. */
+/**
+ * The orders read model: one row per order and one per check verdict, served by the gateway.
+ * A batch is folded in memory first, then written with one statement per kind of change (plus one per
+ * order whose state or time moved), so catching up on a long log costs few round trips.
+ */
 import { assertNever } from '../shared/errors.ts';
 import type { Prisma } from '../shared/db.ts';
 import { TOPICS, type CheckType, type EventEnvelope, type ValidationResult } from '../shared/messages.ts';
 import type { ProjectionDefinition } from '../shared/projector.ts';
 
+type OrderState = 'CREATED' | 'VALIDATED' | 'FAILED';
+
+interface BatchChanges {
+  created: Prisma.OrderCreateManyInput[];
+  verdicts: Prisma.OrderValidationCreateManyInput[];
+  /** The latest state and time per order, applied after the creations. */
+  updates: Map<string, { state?: OrderState; updatedAt: Date }>;
+}
+
 export const ordersProjection: ProjectionDefinition = {
   name: 'orders-projector',
   topics: [TOPICS.orderEvents, TOPICS.orderValidations],
   async apply(tx, events) {
-    for (const event of events) await applyEvent(tx, event);
+    const changes: BatchChanges = { created: [], verdicts: [], updates: new Map() };
+    for (const event of events) collect(changes, event);
+    // A verdict is immutable (one per order and check), so repeats are skipped, never overwritten.
+    if (changes.created.length) await tx.order.createMany({ data: changes.created, skipDuplicates: true });
+    if (changes.verdicts.length) await tx.orderValidation.createMany({ data: changes.verdicts, skipDuplicates: true });
+    const updates = [...changes.updates];
+    const terminal = updates.filter(([, u]) => u.state);
+    const touched = updates.filter(([, u]) => !u.state);
+    // One statement each for the whole batch (Prisma's updateMany cannot take a value per row).
+    if (terminal.length) {
+      await tx.$executeRaw`
+        UPDATE orders o SET state = u.state::"OrderState", updated_at = u.at
+        FROM unnest(${terminal.map(([id]) => id)}::text[], ${terminal.map(([, u]) => u.state)}::text[],
+                    ${terminal.map(([, u]) => u.updatedAt.toISOString())}::timestamptz[]) AS u(id, state, at)
+        WHERE o.id = u.id`;
+    }
+    if (touched.length) {
+      // A verdict projected after the terminal event (another topic, another batch) must not move time back.
+      await tx.$executeRaw`
+        UPDATE orders o SET updated_at = u.at
+        FROM unnest(${touched.map(([id]) => id)}::text[], ${touched.map(([, u]) => u.updatedAt.toISOString())}::timestamptz[]) AS u(id, at)
+        WHERE o.id = u.id AND o.updated_at < u.at`;
+    }
   },
 };
 
-async function saveVerdict(
-  tx: Prisma.TransactionClient,
+function verdict(
   orderId: string,
   { checkType, result, reason }: { checkType: CheckType; result: ValidationResult; reason: string | null },
-  at: Date,
-): Promise<void> {
-  await tx.orderValidation.upsert({
-    where: { orderId_checkType: { orderId, checkType } },
-    create: { orderId, checkType, result, reason, recordedAt: at },
-    update: { result, reason },
-  });
+  recordedAt: Date,
+): Prisma.OrderValidationCreateManyInput {
+  return { orderId, checkType, result, reason, recordedAt };
 }
 
-async function applyEvent(tx: Prisma.TransactionClient, event: EventEnvelope): Promise<void> {
+function collect(changes: BatchChanges, event: EventEnvelope): void {
   const at = new Date(event.occurredAt);
+  const touch = (id: string, state?: OrderState) => {
+    const previous = changes.updates.get(id);
+    changes.updates.set(id, { state: state ?? previous?.state, updatedAt: at });
+  };
   switch (event.type) {
     case 'OrderCreated': {
       const { orderId: id, ...details } = event.data;
-      await tx.order.upsert({
-        where: { id },
-        create: { id, ...details, state: 'CREATED', createdAt: at, updatedAt: at },
-        update: {},
-      });
+      changes.created.push({ id, ...details, state: 'CREATED', createdAt: at, updatedAt: at });
       return;
     }
-    case 'OrderCheckCompleted': {
-      const { orderId, checkType, result, reason } = event.data;
-      await saveVerdict(tx, orderId, { checkType, result, reason }, at);
-      await tx.order.updateMany({ where: { id: orderId }, data: { updatedAt: at } });
+    case 'OrderCheckCompleted':
+      changes.verdicts.push(verdict(event.data.orderId, event.data, at));
+      touch(event.data.orderId);
       return;
-    }
     case 'OrderValidated':
     case 'OrderFailed': {
-      const { orderId, checks } = event.data;
       // The verdicts topic is projected in its own batches; the terminal event carries them, so an order
       // is never seen terminal without its reasons.
-      for (const check of checks) await saveVerdict(tx, orderId, check, at);
-      const state = event.type === 'OrderValidated' ? 'VALIDATED' : 'FAILED';
-      await tx.order.updateMany({ where: { id: orderId }, data: { state, updatedAt: at } });
+      for (const check of event.data.checks) changes.verdicts.push(verdict(event.data.orderId, check, at));
+      touch(event.data.orderId, event.type === 'OrderValidated' ? 'VALIDATED' : 'FAILED');
       return;
     }
     case 'StockAdded':
