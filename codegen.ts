@@ -1,4 +1,4 @@
-// Generates resolver types from schema.graphql: `npm run codegen` (checked by test/contract.unit.test.ts).
+// Generates resolver types from schema.graphql: `npm run codegen` (checked by gateway/contract.unit.test.ts).
 import type { CodegenConfig } from '@graphql-codegen/cli';
 
 const config: CodegenConfig = {

@@ -58,3 +58,16 @@ it('issues a constant number of statements for a page of orders with validations
   expect(small).toBe(2); // the page, then every page's validations at once
   expect(large).toBe(small);
 });
+
+it('answers /healthz with 503 naming PostgreSQL when the database is unreachable', async () => {
+  const unreachable = createPrisma('postgresql://postgres@127.0.0.1:1/nowhere');
+  const broken = await startGateway({ port: 0, host: '127.0.0.1', prisma: unreachable });
+  try {
+    const response = await fetch(broken.url.replace('/graphql', '/healthz'));
+    expect(response.status).toBe(503);
+    expect(await response.json()).toEqual({ status: 'unavailable', kafka: 'ok', postgres: 'unreachable' });
+  } finally {
+    await broken.stop();
+    await unreachable.$disconnect();
+  }
+});

@@ -11,7 +11,7 @@ import { startSystem, waitFor, type TestSystem } from './support/system.ts';
 let system: TestSystem;
 let bus: Bus;
 beforeAll(async () => {
-  system = await startSystem();
+  system = await startSystem({ commandTimeoutMs: 4000 });
   bus = await createBus({ clientId: 'runtime-test' });
 });
 afterAll(async () => {
@@ -85,4 +85,37 @@ it('applies a redelivered command once', async () => {
   const marker = createCommand({ type: 'AddInventory', data: { product, quantity: 10 } });
   await bus.publish([marker]);
   await waitFor(async () => (await system.gql(ITEM, { p: product })).data.inventoryItem?.stock === 15, 20_000, () => 'stock 15');
+});
+
+it('answers TIMEOUT with the command id while a service is down, and loses nothing: the command completes once it is back', async () => {
+  const id = `order-${randomUUID()}`;
+  await system.stopService('orders');
+  try {
+    const placed = await system.gql(PLACE, { input: { id, customerId: 'c', product: 'ANY', quantity: 1, price: 1 } });
+    expect(placed.errors?.[0].extensions?.code).toBe('TIMEOUT');
+    expect(placed.errors?.[0].extensions?.commandId).toEqual(expect.any(String));
+    expect(placed.errors?.[0].message).toContain(placed.errors?.[0].extensions?.commandId as string);
+  } finally {
+    await system.startService('orders');
+  }
+  const settled = await system.gql(AWAIT, { id });
+  expect(settled.errors).toBeUndefined();
+  expect(settled.data.awaitOrder.state).toBe('FAILED'); // product ANY was never stocked
+});
+
+it('times out awaitOrder on an order still waiting for a check, which completes when the checker returns', async () => {
+  const product = `P-${randomUUID().slice(0, 6)}`;
+  await system.gql(`mutation { addInventory(product: "${product}", quantity: 1) { stock } }`);
+  await system.stopService('fraud');
+  let id: string;
+  try {
+    const placed = await system.gql(PLACE, { input: { customerId: `c-${randomUUID()}`, product, quantity: 1, price: 1 } });
+    id = placed.data.placeOrder.id;
+    const waited = await system.gql(`query($id: ID!) { awaitOrder(id: $id, timeoutMs: 500) { state } }`, { id });
+    expect(waited.errors?.[0].extensions?.code).toBe('TIMEOUT');
+    expect(waited.errors?.[0].message).toMatch(/still CREATED/);
+  } finally {
+    await system.startService('fraud');
+  }
+  expect((await system.gql(AWAIT, { id: id! })).data.awaitOrder.state).toBe('VALIDATED');
 });

@@ -62,6 +62,8 @@ export interface TestSystem {
   gql<T = any>(query: string, variables?: Record<string, unknown>, gateway?: RunningGateway): Promise<GraphQLResult<T>>;
   /** Stops a service and starts it again, in-process: it restores its state from the log. */
   restartService(name: string): Promise<void>;
+  stopService(name: string): Promise<void>;
+  startService(name: string): Promise<void>;
   /** Subscribes over graphql-ws and collects every payload. */
   subscribe<T = any>(query: string, variables?: Record<string, unknown>, gateway?: RunningGateway): Subscription<T>;
   stop(): Promise<void>;
@@ -75,16 +77,24 @@ export interface Subscription<T> {
   close(): Promise<void>;
 }
 
-export async function startSystem(options: { gateways?: number } = {}): Promise<TestSystem> {
+export async function startSystem(options: { gateways?: number; commandTimeoutMs?: number } = {}): Promise<TestSystem> {
   const isolation = await isolate();
   const running = new Map<string, RunningParts>(
     await Promise.all(SERVICES.map(async (parts) => [parts.name, await startParts(parts)] as const)),
   );
   const gateways = await Promise.all(
-    Array.from({ length: options.gateways ?? 1 }, () => startGateway({ port: 0, host: '127.0.0.1', commandTimeoutMs: 20_000 })),
+    Array.from({ length: options.gateways ?? 1 }, () => startGateway({ port: 0, host: '127.0.0.1', commandTimeoutMs: options.commandTimeoutMs ?? 20_000 })),
   );
   const prisma = createPrisma(isolation.databaseUrl);
   const clients: Client[] = [];
+
+  const stopService = async (name: string) => {
+    await running.get(name)?.stop();
+    running.delete(name);
+  };
+  const startService = async (name: string) => {
+    running.set(name, await startParts(SERVICES.find((s) => s.name === name)!));
+  };
 
   return {
     isolation,
@@ -99,9 +109,11 @@ export async function startSystem(options: { gateways?: number } = {}): Promise<
       return (await response.json()) as GraphQLResult;
     },
     async restartService(name) {
-      await running.get(name)!.stop();
-      running.set(name, await startParts(SERVICES.find((s) => s.name === name)!));
+      await stopService(name);
+      await startService(name);
     },
+    stopService,
+    startService,
     subscribe(query, variables, gateway = gateways[0]) {
       const client = createClient({ url: gateway.wsUrl, webSocketImpl: WebSocket, lazy: true, retryAttempts: 0 });
       clients.push(client);
