@@ -78,6 +78,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     formatError: createErrorFormatter(log),
     // The schema is the public contract and the playground's docs read it, also in production.
     introspection: true,
+    // The process's owner (gateway/main.ts, a test) decides when to stop; Apollo's own signal handlers would
+    // race it and leave the process waiting.
+    stopOnTerminationSignals: false,
     includeStacktraceInErrorResponses: process.env.NODE_ENV === 'development',
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),
