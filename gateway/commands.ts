@@ -35,12 +35,17 @@ export function createCommandGateway(
         new SystemError('TIMEOUT', `command ${commandId} (${command.type}) got no outcome within ${timeoutMs} ms; it may still complete: query for it later`, true, { commandId });
       const replied = new Promise<CommandReply>((resolve) => pending.set(commandId, resolve));
       let timer: NodeJS.Timeout | undefined;
+      const expired = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(timedOut()), timeoutMs); });
+      expired.catch(() => {}); // observed by the races below; this only keeps a late expiry from being "unhandled"
       try {
-        await bus.publish([createCommand(command, commandId)]);
-        const reply = await Promise.race([
-          replied,
-          new Promise<never>((_, reject) => { timer = setTimeout(() => reject(timedOut()), timeoutMs); }),
+        // The deadline covers the send too: with the broker away, kafkajs retries for longer than a client waits.
+        await Promise.race([
+          bus.publish([createCommand(command, commandId)]).catch((error: Error) => {
+            throw new SystemError('UNAVAILABLE', `command ${commandId} could not be sent to Kafka (${error.message}); retry later`, true, { commandId });
+          }),
+          expired,
         ]);
+        const reply = await Promise.race([replied, expired]);
         if (reply.status === 'REJECTED') {
           throw new SystemError((reply.code ?? 'BAD_USER_INPUT') as ErrorCode, reply.message ?? 'command rejected', false, { commandId });
         }

@@ -1,10 +1,12 @@
 /**
- * Live order updates, fed by the gateway's own consumer of the order topics. Each event is pushed once
- * the orders projection has applied it, as the order's full current state, so every gateway process
- * serves its own subscribers and what they see agrees with queries.
+ * Live order updates, fed by the gateway's own consumer of the order topics, so every gateway process
+ * serves its own subscribers. A watched order is read from the projection once, then each of its events is
+ * folded in and pushed as the order's full state: one update per event (creation, each verdict, the end).
+ * An update is pushed only once the projection has applied its event, so what a subscriber sees, a query
+ * sees too.
  */
 import type { PrismaClient } from '../services/shared/db.ts';
-import type { EventEnvelope, LogPosition } from '../services/shared/messages.ts';
+import { CHECK_TYPES, type EventEnvelope, type LogPosition } from '../services/shared/messages.ts';
 import type { OrderModelWithValidations as OrderModel } from './context.ts';
 import type { ProjectionWatcher } from './progress.ts';
 import type { Logger } from '../services/shared/log.ts';
@@ -35,13 +37,52 @@ interface Listener {
   push(order: OrderModel): void;
 }
 
+/** An order with listeners: who listens, and its state as of the last event folded in. */
+interface Watched {
+  listeners: Set<Listener>;
+  current: OrderModel | null;
+}
+
+/**
+ * The order after one more of its events, as the orders projection would show it. Verdicts are immutable
+ * (one per check) and an order ends once, so a repeated event changes nothing.
+ */
+export function foldOrder(order: OrderModel, event: EventEnvelope): OrderModel {
+  const at = new Date(event.occurredAt);
+  const withVerdicts = (checks: { checkType: OrderModel['validations'][number]['checkType']; result: 'PASS' | 'FAIL'; reason: string | null }[]) => {
+    const known = new Set(order.validations.map((v) => v.checkType));
+    const added = checks
+      .filter((c) => !known.has(c.checkType))
+      .map(({ checkType, result, reason }) => ({ orderId: order.id, checkType, result, reason, recordedAt: at }));
+    return [...order.validations, ...added].sort((a, b) => CHECK_TYPES.indexOf(a.checkType) - CHECK_TYPES.indexOf(b.checkType));
+  };
+  const later = (a: Date, b: Date) => (a > b ? a : b);
+  switch (event.type) {
+    case 'OrderCheckCompleted': {
+      const validations = withVerdicts([event.data]);
+      return validations.length === order.validations.length ? order : { ...order, validations, updatedAt: later(order.updatedAt, at) };
+    }
+    case 'OrderValidated':
+    case 'OrderFailed':
+      if (order.state !== 'CREATED') return order;
+      return {
+        ...order,
+        state: event.type === 'OrderValidated' ? 'VALIDATED' : 'FAILED',
+        validations: withVerdicts(event.data.checks),
+        updatedAt: later(order.updatedAt, at),
+      };
+    default:
+      return order;
+  }
+}
+
 export function createOrderFeed(
   prisma: PrismaClient,
   watcher: ProjectionWatcher,
   projectorsOf: (topic: string) => string[],
   log: Logger,
 ): OrderFeed {
-  const listeners = new Map<string, Set<Listener>>();
+  const watched = new Map<string, Watched>();
   // One chain per order keeps its pushes in log order.
   const chains = new Map<string, Promise<void>>();
   const closers = new Set<() => void>();
@@ -62,10 +103,6 @@ export function createOrderFeed(
     return loadOrder(prisma, orderId);
   }
 
-  function broadcast(orderId: string, order: OrderModel | null) {
-    if (order) for (const listener of listeners.get(orderId) ?? []) listener.push(order);
-  }
-
   function enqueue(orderId: string, work: () => Promise<void>) {
     const next = (chains.get(orderId) ?? Promise.resolve())
       .then(work)
@@ -81,10 +118,12 @@ export function createOrderFeed(
       const orderId = 'orderId' in event.data ? event.data.orderId : undefined;
       if (!orderId) return;
       remember(orderId, position);
-      if (!listeners.has(orderId)) return;
+      const entry = watched.get(orderId);
+      if (!entry) return;
       enqueue(orderId, async () => {
         await watcher.reached(projectorsOf(position.topic), position, PROJECTION_WAIT_MS);
-        broadcast(orderId, await loadOrder(prisma, orderId));
+        entry.current = entry.current ? foldOrder(entry.current, event) : await loadOrder(prisma, orderId);
+        if (entry.current) for (const listener of entry.listeners) listener.push(entry.current);
       });
     },
 
@@ -102,19 +141,22 @@ export function createOrderFeed(
           wake?.();
         },
       };
+      const entry = watched.get(orderId) ?? { listeners: new Set<Listener>(), current: null };
+      watched.set(orderId, entry);
       const finish = () => {
         done = true;
-        listeners.get(orderId)?.delete(listener);
-        if (listeners.get(orderId)?.size === 0) listeners.delete(orderId);
+        entry.listeners.delete(listener);
+        if (!entry.listeners.size && watched.get(orderId) === entry) watched.delete(orderId);
         closers.delete(finish);
         wake?.();
       };
-      listeners.set(orderId, (listeners.get(orderId) ?? new Set()).add(listener));
+      entry.listeners.add(listener);
       closers.add(finish);
       // Listening first, then reading the current state, so no change falls between the two.
       enqueue(orderId, async () => {
         const order = await current(orderId);
-        if (order) listener.push(order);
+        if (order && (!entry.current || progressOf(order) > progressOf(entry.current))) entry.current = order;
+        if (entry.current) listener.push(entry.current);
       });
 
       const iterator: AsyncIterableIterator<OrderModel> = {

@@ -59,12 +59,21 @@ export async function createProjectionWatcher(databaseUrl: string): Promise<Proj
       advance(keyOf(progress.projector, progress.topic, progress.partition), BigInt(progress.nextOffset));
     });
     client.on('error', () => {
-      listener = undefined;
-      if (!closed) setTimeout(() => void listen().catch(() => {}), POLL_INTERVAL_MS);
+      if (listener === client) listener = undefined;
+      void client.end().catch(() => {});
+      relisten();
     });
     await client.connect();
     await client.query(`LISTEN ${PROGRESS_CHANNEL}`);
     listener = client;
+  }
+
+  // Until LISTEN is back, the poll below keeps waiters moving.
+  function relisten(attempt = 1) {
+    if (closed) return;
+    setTimeout(() => {
+      void listen().catch(() => relisten(attempt + 1));
+    }, Math.min(POLL_INTERVAL_MS * attempt, 10_000)).unref();
   }
 
   await listen();
@@ -101,6 +110,7 @@ export async function createProjectionWatcher(databaseUrl: string): Promise<Proj
         await Promise.race([done, timeout]);
       } finally {
         clearTimeout(timer);
+        waiters = waiters.filter((w) => !mine.includes(w));
       }
     },
     async close() {

@@ -165,8 +165,8 @@ async function consumeGatewayTopics(bus: Bus, services: GatewayServices, log: Re
   }
   const ready = joined(consumer);
   await consumer.run({
-    // Nothing here needs to survive a restart: the group is this process's own.
-    autoCommit: false,
+    // Committed although the group is this process's own: after a rejoin (broker restart, long stall) it
+    // resumes where it was instead of at the latest offset, which would drop replies and updates.
     eachMessage: async ({ topic, partition, message }) => {
       try {
         if (topic === replies) {

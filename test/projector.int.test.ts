@@ -86,16 +86,18 @@ it('a projector killed mid-stream and restarted neither loses nor repeats an eve
     [...expected].sort(([a], [b]) => a.localeCompare(b)).map(([product, stock]) => ({ product, stock, reserved: 0 })),
   );
 
-  // The table is a view of the log: drop it and replay, and the same rows come back.
-  await prisma.$transaction([
-    prisma.inventoryItem.deleteMany(),
-    prisma.projectionOffset.deleteMany({ where: { projector: isolation.prefix + inventoryProjection.name } }),
-  ]);
+  // The table is a view of the log: drop it, start the projector, and the same rows come back.
+  const dropProjection = () =>
+    prisma.$transaction([
+      prisma.inventoryItem.deleteMany(),
+      prisma.projectionOffset.deleteMany({ where: { projector: isolation.prefix + inventoryProjection.name } }),
+    ]);
+  await dropProjection();
   const rebuild = await startProjector(inventoryProjection, bus, prisma, createLogger('rebuild'));
   try {
     await waitFor(async () => (await appliedOffsets()) === EVENTS, 60_000, () => 'the rebuild to finish');
+    expect(await rows()).toEqual(afterRestart);
   } finally {
     await rebuild.stop();
   }
-  expect(await rows()).toEqual(afterRestart);
 });

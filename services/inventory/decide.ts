@@ -1,16 +1,22 @@
 /**
- * Inventory decisions. The service handles one message at a time, so reservations of one product are
- * serialized and concurrent orders can never oversell.
+ * Inventory decisions. The runtime decides messages one after another, each against the state the previous
+ * one left, so reservations of one product are serialized and concurrent orders can never oversell.
  */
 import { SystemError } from '../shared/errors.ts';
 import { checkCompleted, type DomainEvent, type Envelope } from '../shared/messages.ts';
 import { available, type ProductStock } from './evolve.ts';
+
+/** The read model stores stock as a 32-bit integer. */
+export const MAX_STOCK = 2_147_483_647;
 
 export function decide(input: Envelope, state: ProductStock, _now: Date): DomainEvent[] {
   switch (input.type) {
     case 'AddInventory': {
       const { product, quantity } = input.data;
       if (quantity < 1) throw new SystemError('INVALID_QUANTITY', `quantity must be at least 1 (got ${quantity})`);
+      if (state.stock + quantity > MAX_STOCK) {
+        throw new SystemError('INVALID_QUANTITY', `stock of ${product} would exceed ${MAX_STOCK} (it is ${state.stock})`);
+      }
       return [{ type: 'StockAdded', data: { product, quantity } }];
     }
     case 'OrderCreated': {

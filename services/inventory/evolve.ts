@@ -26,12 +26,15 @@ export function evolve(state: ProductStock, event: EventEnvelope): ProductStock 
       return { ...state, known: true, stock: state.stock + event.data.quantity };
     case 'StockReserved': {
       const { orderId, quantity } = event.data;
+      // Once per order, even if a retried publish wrote the reservation twice.
+      if (orderId in state.reservations || state.released[orderId]) return state;
       return { ...state, reserved: state.reserved + quantity, reservations: { ...state.reservations, [orderId]: quantity } };
     }
     case 'StockReservationRejected':
       return { ...state, rejections: { ...state.rejections, [event.data.orderId]: event.data.reason } };
     case 'StockReleased': {
       const { orderId, quantity } = event.data;
+      if (!(orderId in state.reservations)) return state;
       const { [orderId]: _, ...reservations } = state.reservations;
       return { ...state, reserved: state.reserved - quantity, reservations, released: { ...state.released, [orderId]: true } };
     }

@@ -7,7 +7,13 @@ export function decide(input: Envelope, state: OrderState, _now: Date): DomainEv
   switch (input.type) {
     case 'PlaceOrder': {
       const { orderId, ...details } = input.data;
-      if (state.status === 'NEW') return [{ type: 'OrderCreated', data: input.data }];
+      if (state.status === 'NEW') {
+        // Checks judge quantity × price; a total beyond what a number can hold is not an order to judge.
+        if (!Number.isFinite(details.quantity * details.price)) {
+          throw new SystemError('BAD_USER_INPUT', `quantity × price of order ${orderId} is too large to represent`);
+        }
+        return [{ type: 'OrderCreated', data: input.data }];
+      }
       // The client-supplied id makes placing an order idempotent; reusing it for another order is a mistake.
       if (JSON.stringify(state.details) !== JSON.stringify(details)) {
         throw new SystemError('ORDER_ID_CONFLICT', `order ${orderId} already exists with other details: use a new id`);

@@ -24,7 +24,8 @@ export interface Bus {
   /** Publishes envelopes keyed by aggregate id; resolves with each one's log position once the broker has them. */
   publish(envelopes: Envelope[]): Promise<LogPosition[]>;
   publishReplies(replies: CommandReply[]): Promise<void>;
-  publishDeadLetter(source: { topic: string; partition: number; offset: string; value: Buffer | null }, reason: string): Promise<void>;
+  /** Sets a message aside on `dead.letters`, with the reason and the consumer that refused it in headers. */
+  publishDeadLetter(source: { topic: string; partition: number; offset: string; value: Buffer | null; consumer: string }, reason: string): Promise<void>;
   createConsumer(group: string, options?: { sessionTimeout?: number }): Consumer;
   close(): Promise<void>;
 }
@@ -232,7 +233,7 @@ export async function createBus(options: BusOptions): Promise<Bus> {
         messages: [{
           key: `${source.topic}:${source.partition}:${source.offset}`,
           value: source.value,
-          headers: { reason, sourceTopic: source.topic, sourcePartition: String(source.partition), sourceOffset: source.offset },
+          headers: { reason, consumer: source.consumer, sourceTopic: source.topic, sourcePartition: String(source.partition), sourceOffset: source.offset },
         }],
       });
     },

@@ -31,6 +31,18 @@ export interface ProjectionProgress {
   nextOffset: string;
 }
 
+/** The first offset still in the log (older segments may be deleted by retention). */
+async function logStart(bus: Bus, topic: string, partition: number): Promise<bigint> {
+  const admin = bus.kafka.admin();
+  await admin.connect();
+  try {
+    const offsets = await admin.fetchTopicOffsets(topic);
+    return BigInt(offsets.find((o) => o.partition === partition)?.low ?? '0');
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 export async function startProjector(
   definition: ProjectionDefinition,
   bus: Bus,
@@ -42,26 +54,29 @@ export async function startProjector(
   await consumer.connect();
   for (const topic of definition.topics) await consumer.subscribe({ topic: bus.topic(topic), fromBeginning: true });
 
-  // On every assignment, start where the database says the projection stands (it may be behind
-  // Kafka's committed offset, e.g. after the tables were dropped for a rebuild).
-  consumer.on(consumer.events.GROUP_JOIN, async ({ payload }) => {
-    for (const [topic, partitions] of Object.entries(payload.memberAssignment)) {
-      const rows = await prisma.projectionOffset.findMany({ where: { projector, topic, partition: { in: partitions } } });
-      const stored = new Map(rows.map((row) => [row.partition, row.nextOffset]));
-      for (const partition of partitions) {
-        consumer.seek({ topic, partition, offset: String(stored.get(partition) ?? 0n) });
+  // On assignment, start where the database says the projection stands: after the rows were dropped for a
+  // rebuild there may be no new message to reveal it. Best effort (kafkajs does not wait for this); the
+  // check in eachBatch below is what guarantees nothing is skipped or applied twice.
+  consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+    void (async () => {
+      for (const [topic, partitions] of Object.entries(payload.memberAssignment)) {
+        const rows = await prisma.projectionOffset.findMany({ where: { projector, topic, partition: { in: partitions } } });
+        const stored = new Map(rows.map((row) => [row.partition, row.nextOffset]));
+        for (const partition of partitions) consumer.seek({ topic, partition, offset: String(stored.get(partition) ?? 0n) });
       }
-    }
+    })().catch((error: Error) => log.warn(`could not seek to the stored offsets, Kafka's are used: ${error.message}`));
   });
   const ready = joined(consumer);
 
   await consumer.run({
     eachBatchAutoResolve: false,
-    eachBatch: async ({ batch, resolveOffset, commitOffsetsIfNecessary, heartbeat }) => {
+    eachBatch: async ({ batch, resolveOffset, heartbeat }) => {
       if (!batch.messages.length) return;
       const { topic, partition } = batch;
+      const first = BigInt(batch.firstOffset()!);
+      const last = BigInt(batch.lastOffset());
       const invalid: { offset: string; value: Buffer | null; reason: string }[] = [];
-      await prisma.$transaction(
+      const applyBatch = (allowGap: boolean) => prisma.$transaction(
         async (tx) => {
           await tx.$executeRaw`
             INSERT INTO projection_offsets (projector, topic, partition, next_offset, updated_at)
@@ -70,9 +85,13 @@ export async function startProjector(
           const [{ next_offset: next }] = await tx.$queryRaw<{ next_offset: bigint }[]>`
             SELECT next_offset FROM projection_offsets
             WHERE projector = ${projector} AND topic = ${topic} AND partition = ${partition} FOR UPDATE`;
+          // Kafka's committed offset is only a hint; the database says where the projection stands. It is
+          // ahead after a crash between the two commits (skip), behind after the rows were dropped (rewind).
+          if (first > next && !allowGap) return { rewindTo: next as bigint };
+          if (last < next) return { applied: 0 };
           const events: EventEnvelope[] = [];
           for (const message of batch.messages) {
-            if (BigInt(message.offset) < next) continue; // already applied before a restart
+            if (BigInt(message.offset) < next) continue;
             try {
               const envelope = decode(message.value);
               if (envelope.kind === 'event') events.push(envelope);
@@ -81,22 +100,32 @@ export async function startProjector(
             }
           }
           if (events.length) await definition.apply(tx, events);
-          const nextOffset = (BigInt(batch.lastOffset()) + 1n).toString();
+          const progress: ProjectionProgress = { projector, topic, partition, nextOffset: String(last + 1n) };
           await tx.$executeRaw`
-            UPDATE projection_offsets SET next_offset = ${BigInt(nextOffset)}, updated_at = now()
+            UPDATE projection_offsets SET next_offset = GREATEST(next_offset, ${last + 1n}), updated_at = now()
             WHERE projector = ${projector} AND topic = ${topic} AND partition = ${partition}`;
-          const progress: ProjectionProgress = { projector, topic, partition, nextOffset };
           // Delivered to listeners only when the transaction commits.
           await tx.$executeRaw`SELECT pg_notify(${PROGRESS_CHANNEL}, ${JSON.stringify(progress)})`;
+          return { applied: events.length };
         },
         { timeout: 60_000, maxWait: 10_000 },
       );
+      const outcome = await applyBatch(false);
+      if ('rewindTo' in outcome && outcome.rewindTo !== undefined) {
+        const start = await logStart(bus, topic, partition);
+        if (start <= outcome.rewindTo) {
+          log.info(`${topic}/${partition}: the projection stands at offset ${outcome.rewindTo}, behind Kafka's ${first}: replaying from there`);
+          consumer.seek({ topic, partition, offset: String(outcome.rewindTo) });
+          return;
+        }
+        log.warn(`${topic}/${partition}: events ${outcome.rewindTo}..${start - 1n} were deleted by retention before this projection read them`);
+        await applyBatch(true);
+      }
       for (const bad of invalid) {
         log.warn(`dead-lettered an invalid event at ${topic}/${partition}@${bad.offset}: ${bad.reason}`);
-        await bus.publishDeadLetter({ topic, partition, offset: bad.offset, value: bad.value }, bad.reason);
+        await bus.publishDeadLetter({ topic, partition, offset: bad.offset, value: bad.value, consumer: definition.name }, bad.reason);
       }
-      resolveOffset(batch.lastOffset());
-      await commitOffsetsIfNecessary();
+      resolveOffset(batch.lastOffset()); // committed by kafkajs after the batch
       await heartbeat();
     },
   });

@@ -2,7 +2,7 @@
  * The runtime every service's command handler runs on. A service is a pure decider: `decide` turns an
  * input message (a command, or another service's event) and the current state into new events;
  * `evolve` folds events into state. The runtime restores state by replaying the service's own
- * topics, consumes inputs one at a time, publishes the decided events, and answers commands on
+ * topics, decides inputs one after another (a fetched batch at a time), publishes the decided events, and answers commands on
  * `command.replies`. Kafka and Prisma never reach the domain code.
  */
 import { randomUUID } from 'node:crypto';
@@ -34,8 +34,21 @@ export interface RunningService {
   stop(): Promise<void>;
 }
 
-// Commands already handled, so a redelivered command is answered again instead of decided twice.
+// Messages already handled (by id, with where their events landed), so a redelivered command is answered
+// again instead of decided twice.
 const REMEMBERED_COMMANDS = 100_000;
+// A replay still unfinished after this long has hung (e.g. the broker is gone): fail the start instead.
+const RESTORE_TIMEOUT_MS = 5 * 60_000;
+
+interface Reply {
+  commandId: string;
+  /** The command's events: outputs[from, to). */
+  from: number;
+  to: number;
+  rejection?: SystemError;
+  /** Positions remembered from an earlier delivery. */
+  repeated?: LogPosition[];
+}
 
 export async function startService<S>(
   definition: ServiceDefinition<S>,
@@ -68,74 +81,87 @@ export async function startService<S>(
 
   /**
    * Decides a whole fetched batch against in-memory state, then publishes every event in one request and
-   * every reply in another: two round trips per batch instead of two per message. If publishing fails,
-   * the state touched by the batch is rolled back and the batch is retried.
+   * every reply in another: two round trips per batch instead of two per message. If anything fails before
+   * the events are written, the state the batch touched is rolled back and the batch is retried.
    */
   async function handleBatch(topic: string, partition: number, messages: KafkaMessage[]): Promise<void> {
     const outputs: EventEnvelope[] = [];
-    const replies: { commandId: string; from: number; to: number; rejection?: SystemError; repeated?: LogPosition[] }[] = [];
+    const replies = new Map<string, Reply>(); // by command id: a command repeated in the batch is answered once per copy
+    const answers: Reply[] = [];
+    const deadLetters: { message: KafkaMessage; reason: string }[] = [];
     const previous = new Map<string, S | undefined>();
     const change = (event: EventEnvelope) => {
       const key = definition.stateKey(event);
       if (key !== undefined && !previous.has(key)) previous.set(key, states.get(key));
       apply(event);
     };
-
-    for (const message of messages) {
-      let input: Envelope;
-      try {
-        input = decode(message.value);
-      } catch (error) {
-        log.warn(`dead-lettering an invalid message from ${topic}/${partition}@${message.offset}: ${(error as Error).message}`);
-        await bus.publishDeadLetter({ topic, partition, offset: message.offset, value: message.value }, (error as Error).message);
-        continue;
-      }
-      const key = definition.stateKey(input);
-      if (key === undefined) continue;
-      if (input.kind === 'command') {
-        // Redelivered (in this batch or before): answer as the first time, decide nothing.
-        const commandId = input.commandId;
-        const earlier = replies.find((r) => r.commandId === commandId);
-        if (earlier || handled.has(commandId)) {
-          replies.push(earlier ? { ...earlier } : { commandId, from: 0, to: 0, repeated: handled.get(commandId) });
-          continue;
-        }
-      }
-      if (input.kind === 'event' && stateTopics.has(topic)) change(input);
-      let decided: DomainEvent[];
-      try {
-        decided = definition.decide(input, states.get(key) ?? definition.initialState(), new Date());
-      } catch (error) {
-        if (!(error instanceof SystemError) || error.retriable) throw rollback(error);
-        if (input.kind === 'command') replies.push({ commandId: input.commandId, from: 0, to: 0, rejection: error });
-        else await bus.publishDeadLetter({ topic, partition, offset: message.offset, value: message.value }, error.message);
-        continue;
-      }
-      const from = outputs.length;
-      for (const event of decided.map((e) => createEvent(e, input, new Date()))) {
-        outputs.push(event);
-        if (stateTopics.has(bus.topic(topicOf(event)))) change(event);
-      }
-      if (input.kind === 'command') replies.push({ commandId: input.commandId, from, to: outputs.length });
-    }
-
-    function rollback(error: unknown): unknown {
+    const rollback = (error: unknown): unknown => {
       for (const [key, state] of previous) {
         if (state === undefined) states.delete(key);
         else states.set(key, state);
       }
       return error;
-    }
+    };
 
     let positions: LogPosition[];
     try {
+      for (const message of messages) {
+        let input: Envelope;
+        try {
+          input = decode(message.value);
+        } catch (error) {
+          deadLetters.push({ message, reason: (error as Error).message });
+          continue;
+        }
+        const key = definition.stateKey(input);
+        if (key === undefined) continue;
+        if (input.kind === 'command') {
+          // Redelivered (in this batch or before): answer as the first time, decide nothing.
+          const earlier = replies.get(input.commandId);
+          if (earlier || handled.has(input.commandId)) {
+            answers.push(earlier ?? { commandId: input.commandId, from: 0, to: 0, repeated: handled.get(input.commandId) });
+            continue;
+          }
+        }
+        if (input.kind === 'event' && stateTopics.has(topic)) change(input);
+        let events: EventEnvelope[];
+        try {
+          const decided = definition.decide(input, states.get(key) ?? definition.initialState(), new Date());
+          events = decided.map((e) => createEvent(e, input, new Date())); // validates each event: a bad one is refused here
+        } catch (error) {
+          if (!(error instanceof SystemError) || error.retriable) throw error;
+          if (input.kind === 'command') {
+            const reply = { commandId: input.commandId, from: 0, to: 0, rejection: error };
+            replies.set(input.commandId, reply);
+            answers.push(reply);
+          } else {
+            deadLetters.push({ message, reason: error.message });
+          }
+          continue;
+        }
+        const from = outputs.length;
+        for (const event of events) {
+          outputs.push(event);
+          if (stateTopics.has(bus.topic(topicOf(event)))) change(event);
+        }
+        if (input.kind === 'command') {
+          const reply = { commandId: input.commandId, from, to: outputs.length };
+          replies.set(input.commandId, reply);
+          answers.push(reply);
+        }
+      }
       positions = await bus.publish(outputs);
     } catch (error) {
       throw rollback(error);
     }
     outputs.forEach((event, i) => remember(event.causationId, positions[i]));
+    // After the events: a failure from here on retries the batch, and the redelivered commands are answered from `handled`.
+    for (const { message, reason } of deadLetters) {
+      log.warn(`dead-lettering a message from ${topic}/${partition}@${message.offset}: ${reason}`);
+      await bus.publishDeadLetter({ topic, partition, offset: message.offset, value: message.value, consumer: definition.name }, reason);
+    }
     await bus.publishReplies(
-      replies.map(({ commandId, from, to, rejection, repeated }) =>
+      answers.map(({ commandId, from, to, rejection, repeated }) =>
         rejection
           ? { commandId, status: 'REJECTED' as const, code: rejection.code, message: rejection.message, positions: [] }
           : { commandId, status: 'ACCEPTED' as const, positions: repeated ?? positions.slice(from, to) },
@@ -144,7 +170,7 @@ export async function startService<S>(
   }
 
   await consumer.run({
-    eachBatch: async ({ batch, resolveOffset, commitOffsetsIfNecessary, heartbeat }) => {
+    eachBatch: async ({ batch, resolveOffset, heartbeat }) => {
       if (!batch.messages.length) return;
       try {
         await handleBatch(batch.topic, batch.partition, batch.messages);
@@ -152,8 +178,7 @@ export async function startService<S>(
         log.error(`failed on ${batch.topic}/${batch.partition}@${batch.firstOffset()}, will retry: ${(error as Error).message}`);
         throw error;
       }
-      resolveOffset(batch.lastOffset());
-      await commitOffsetsIfNecessary();
+      resolveOffset(batch.lastOffset()); // committed by kafkajs after the batch
       await heartbeat();
     },
   });
@@ -196,6 +221,18 @@ async function replay<S>(
       await consumer.subscribe({ topic: bus.topic(logical), fromBeginning: true });
     }
     await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`restoring state from ${definition.stateTopics.join(', ')} did not finish within ${RESTORE_TIMEOUT_MS} ms`)),
+        RESTORE_TIMEOUT_MS,
+      );
+      consumer.on(consumer.events.CRASH, ({ payload }) => {
+        clearTimeout(timer);
+        reject(payload.error);
+      });
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
       consumer
         .run({
           autoCommit: false,
@@ -214,7 +251,7 @@ async function replay<S>(
             const slot = `${batch.topic}:${batch.partition}`;
             const last = remaining.get(slot);
             if (last !== undefined && BigInt(batch.lastOffset()) >= last) remaining.delete(slot);
-            if (!remaining.size) resolve();
+            if (!remaining.size) done();
           },
         })
         .catch(reject);
