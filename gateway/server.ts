@@ -166,7 +166,9 @@ async function consumeGatewayTopics(bus: Bus, services: GatewayServices, log: Re
   const ready = joined(consumer);
   await consumer.run({
     // Committed although the group is this process's own: after a rejoin (broker restart, long stall) it
-    // resumes where it was instead of at the latest offset, which would drop replies and updates.
+    // resumes where it was instead of at the latest offset, which would drop replies and updates. Once a
+    // second, not after every batch: a commit round trip per batch would delay every reply.
+    autoCommitInterval: 1000,
     eachMessage: async ({ topic, partition, message }) => {
       try {
         if (topic === replies) {
