@@ -101,3 +101,21 @@ it('a projector killed mid-stream and restarted neither loses nor repeats an eve
     await rebuild.stop();
   }
 });
+
+it('says plainly when the database was projected from another Kafka log', async () => {
+  const projector = isolation.prefix + inventoryProjection.name;
+  await prisma.projectionOffset.upsert({
+    where: { projector_topic_partition: { projector, topic: bus.topic('inventory.events'), partition: 0 } },
+    create: { projector, topic: bus.topic('inventory.events'), partition: 0, nextOffset: 1_000_000n, updatedAt: new Date() },
+    update: { nextOffset: 1_000_000n },
+  });
+  const errors: string[] = [];
+  const log = { info: () => {}, warn: () => {}, error: (message: string) => errors.push(message) };
+  const running = await startProjector(inventoryProjection, bus, prisma, log);
+  try {
+    await waitFor(() => errors.length > 0, 20_000, () => 'the projector to report offsets beyond the log');
+    expect(errors[0]).toMatch(/beyond the end of .*inventory\.events on partition\(s\) 0.*another Kafka log/);
+  } finally {
+    await running.stop();
+  }
+});

@@ -31,16 +31,24 @@ export interface ProjectionProgress {
   nextOffset: string;
 }
 
-/** The first offset still in the log (older segments may be deleted by retention). */
-async function logStart(bus: Bus, topic: string, partition: number): Promise<bigint> {
+async function topicOffsets(bus: Bus, topic: string) {
   const admin = bus.kafka.admin();
   await admin.connect();
   try {
-    const offsets = await admin.fetchTopicOffsets(topic);
-    return BigInt(offsets.find((o) => o.partition === partition)?.low ?? '0');
+    return await admin.fetchTopicOffsets(topic);
   } finally {
     await admin.disconnect();
   }
+}
+
+/** The first offset still in the log (older segments may be deleted by retention). */
+async function logStart(bus: Bus, topic: string, partition: number): Promise<bigint> {
+  return BigInt((await topicOffsets(bus, topic)).find((o) => o.partition === partition)?.low ?? '0');
+}
+
+/** The offset after the last message, per partition. */
+async function logEnds(bus: Bus, topic: string): Promise<Map<number, bigint>> {
+  return new Map((await topicOffsets(bus, topic)).map((o) => [o.partition, BigInt(o.high)]));
 }
 
 export async function startProjector(
@@ -63,6 +71,16 @@ export async function startProjector(
         const rows = await prisma.projectionOffset.findMany({ where: { projector, topic, partition: { in: partitions } } });
         const stored = new Map(rows.map((row) => [row.partition, row.nextOffset]));
         for (const partition of partitions) consumer.seek({ topic, partition, offset: String(stored.get(partition) ?? 0n) });
+        const ends = await logEnds(bus, topic);
+        const ahead = rows.filter((row) => row.nextOffset > (ends.get(row.partition) ?? 0n));
+        if (ahead.length) {
+          // Offsets beyond the end of the log: the tables were built from another cluster (or a wiped broker).
+          log.error(
+            `${projector} stands beyond the end of ${topic} on partition(s) ${ahead.map((r) => r.partition).join(', ')}: ` +
+              'this database was projected from another Kafka log. Point DATABASE_URL at a fresh database, or drop this ' +
+              "projection's rows and its projection_offsets rows, then restart.",
+          );
+        }
       }
     })().catch((error: Error) => log.warn(`could not seek to the stored offsets, Kafka's are used: ${error.message}`));
   });
