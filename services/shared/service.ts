@@ -2,16 +2,16 @@
  * The runtime every service's command handler runs on. A service is a pure decider: `decide` turns an
  * input message (a command, or another service's event) and the current state into new events;
  * `evolve` folds events into state. The runtime restores state by replaying the service's own
- * topics, decides inputs one after another (a fetched batch at a time), publishes the decided events, and answers commands on
- * `command.replies`. Kafka and Prisma never reach the domain code.
+ * topics, decides inputs one after another (a fetched batch at a time), publishes the decided events, and
+ * answers commands on `command.replies`. Kafka and Prisma never reach the domain code.
  */
 import { randomUUID } from 'node:crypto';
 import type { Consumer, KafkaMessage } from 'kafkajs';
+import { applyEvent, decideBatch, type ServiceMemory } from './batch.ts';
 import { joined, withKafkaRetries, type Bus } from './bus.ts';
-import { SystemError } from './errors.ts';
 import type { Logger } from './log.ts';
 import {
-  createEvent, decode, topicOf,
+  decode,
   type DomainEvent, type Envelope, type EventEnvelope, type LogPosition, type TopicName,
 } from './messages.ts';
 
@@ -40,36 +40,20 @@ const REMEMBERED_COMMANDS = 100_000;
 // A replay still unfinished after this long has hung (e.g. the broker is gone): fail the start instead.
 const RESTORE_TIMEOUT_MS = 5 * 60_000;
 
-interface Reply {
-  commandId: string;
-  /** The command's events: outputs[from, to). */
-  from: number;
-  to: number;
-  rejection?: SystemError;
-  /** Positions remembered from an earlier delivery. */
-  repeated?: LogPosition[];
-}
-
 export async function startService<S>(
   definition: ServiceDefinition<S>,
   bus: Bus,
   log: Logger,
 ): Promise<RunningService> {
-  const states = new Map<string, S>();
-  const handled = new Map<string, LogPosition[]>();
-  const stateTopics = new Set<string>(definition.stateTopics.map(bus.topic));
-
-  const apply = (event: EventEnvelope) => {
-    const key = definition.stateKey(event);
-    if (key !== undefined) states.set(key, definition.evolve(states.get(key) ?? definition.initialState(), event));
-  };
+  const memory: ServiceMemory<S> = { states: new Map(), handled: new Map() };
+  const { states, handled } = memory;
   const remember = (causationId: string, position: LogPosition) => {
     handled.set(causationId, [...(handled.get(causationId) ?? []), position]);
     if (handled.size > REMEMBERED_COMMANDS) handled.delete(handled.keys().next().value!);
   };
 
   const restored = await replay(bus, definition, (event, position) => {
-    apply(event);
+    applyEvent(definition, states, event);
     remember(event.causationId, position);
   }, log);
   log.info(`restored state from ${restored} events`, { aggregates: states.size });
@@ -80,85 +64,24 @@ export async function startService<S>(
   const ready = joined(consumer);
 
   /**
-   * Decides a whole fetched batch against in-memory state, then publishes every event in one request and
-   * every reply in another: two round trips per batch instead of two per message. If anything fails before
-   * the events are written, the state the batch touched is rolled back and the batch is retried.
+   * Decides a whole fetched batch against in-memory state (batch.ts), then publishes every event in one
+   * request and every reply in another: two round trips per batch instead of two per message. If the
+   * events cannot be written, the state the batch changed is rolled back and the batch is retried.
    */
   async function handleBatch(topic: string, partition: number, messages: KafkaMessage[]): Promise<void> {
-    const outputs: EventEnvelope[] = [];
-    const replies = new Map<string, Reply>(); // by command id: a command repeated in the batch is answered once per copy
-    const answers: Reply[] = [];
-    const deadLetters: { message: KafkaMessage; reason: string }[] = [];
-    const previous = new Map<string, S | undefined>();
-    const change = (event: EventEnvelope) => {
-      const key = definition.stateKey(event);
-      if (key !== undefined && !previous.has(key)) previous.set(key, states.get(key));
-      apply(event);
-    };
-    const rollback = (error: unknown): unknown => {
-      for (const [key, state] of previous) {
-        if (state === undefined) states.delete(key);
-        else states.set(key, state);
-      }
-      return error;
-    };
-
+    const { outputs, answers, deadLetters, rollback } = decideBatch(definition, memory, bus.logicalTopic(topic), messages);
     let positions: LogPosition[];
     try {
-      for (const message of messages) {
-        let input: Envelope;
-        try {
-          input = decode(message.value);
-        } catch (error) {
-          deadLetters.push({ message, reason: (error as Error).message });
-          continue;
-        }
-        const key = definition.stateKey(input);
-        if (key === undefined) continue;
-        if (input.kind === 'command') {
-          // Redelivered (in this batch or before): answer as the first time, decide nothing.
-          const earlier = replies.get(input.commandId);
-          if (earlier || handled.has(input.commandId)) {
-            answers.push(earlier ?? { commandId: input.commandId, from: 0, to: 0, repeated: handled.get(input.commandId) });
-            continue;
-          }
-        }
-        if (input.kind === 'event' && stateTopics.has(topic)) change(input);
-        let events: EventEnvelope[];
-        try {
-          const decided = definition.decide(input, states.get(key) ?? definition.initialState(), new Date());
-          events = decided.map((e) => createEvent(e, input, new Date())); // validates each event: a bad one is refused here
-        } catch (error) {
-          if (!(error instanceof SystemError) || error.retriable) throw error;
-          if (input.kind === 'command') {
-            const reply = { commandId: input.commandId, from: 0, to: 0, rejection: error };
-            replies.set(input.commandId, reply);
-            answers.push(reply);
-          } else {
-            deadLetters.push({ message, reason: error.message });
-          }
-          continue;
-        }
-        const from = outputs.length;
-        for (const event of events) {
-          outputs.push(event);
-          if (stateTopics.has(bus.topic(topicOf(event)))) change(event);
-        }
-        if (input.kind === 'command') {
-          const reply = { commandId: input.commandId, from, to: outputs.length };
-          replies.set(input.commandId, reply);
-          answers.push(reply);
-        }
-      }
       positions = await bus.publish(outputs);
     } catch (error) {
-      throw rollback(error);
+      rollback();
+      throw error;
     }
     outputs.forEach((event, i) => remember(event.causationId, positions[i]));
     // After the events: a failure from here on retries the batch, and the redelivered commands are answered from `handled`.
-    for (const { message, reason } of deadLetters) {
-      log.warn(`dead-lettering a message from ${topic}/${partition}@${message.offset}: ${reason}`);
-      await bus.publishDeadLetter({ topic, partition, offset: message.offset, value: message.value, consumer: definition.name }, reason);
+    for (const { offset, value, reason } of deadLetters) {
+      log.warn(`dead-lettering a message from ${topic}/${partition}@${offset}: ${reason}`);
+      await bus.publishDeadLetter({ topic, partition, offset, value, consumer: definition.name }, reason);
     }
     await bus.publishReplies(
       answers.map(({ commandId, from, to, rejection, repeated }) =>

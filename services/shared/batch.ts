@@ -1,0 +1,119 @@
+/**
+ * Internal to the service runtime (service.ts): deciding one fetched batch against in-memory state, with
+ * no I/O, so the rules that keep a service exactly-once in effect are unit-tested on their own.
+ */
+import { SystemError } from './errors.ts';
+import {
+  createEvent, decode, topicOf,
+  type Envelope, type EventEnvelope, type LogPosition, type TopicName,
+} from './messages.ts';
+import type { ServiceDefinition } from './service.ts';
+
+/** What a service holds between batches: state per aggregate, and where handled messages' events landed. */
+export interface ServiceMemory<S> {
+  states: Map<string, S>;
+  /** By message id (a command's id): the positions of the events it caused. */
+  handled: Map<string, LogPosition[]>;
+}
+
+export interface Reply {
+  commandId: string;
+  /** The command's events: outputs[from, to). */
+  from: number;
+  to: number;
+  rejection?: SystemError;
+  /** Positions remembered from an earlier delivery. */
+  repeated?: LogPosition[];
+}
+
+export interface BatchDecision {
+  /** Events to publish, in order. */
+  outputs: EventEnvelope[];
+  /** One answer per command message in the batch, repeats included. */
+  answers: Reply[];
+  deadLetters: { offset: string; value: Buffer | null; reason: string }[];
+  /** Puts back the state the batch changed; for when its events could not be published. */
+  rollback(): void;
+}
+
+export function applyEvent<S>(definition: ServiceDefinition<S>, states: Map<string, S>, event: EventEnvelope): void {
+  const key = definition.stateKey(event);
+  if (key !== undefined) states.set(key, definition.evolve(states.get(key) ?? definition.initialState(), event));
+}
+
+/**
+ * Decides each message in turn, each against the state the previous one left. Throws (after rolling back)
+ * on an error that is not a non-retriable SystemError: the batch is then retried as a whole.
+ */
+export function decideBatch<S>(
+  definition: ServiceDefinition<S>,
+  memory: ServiceMemory<S>,
+  topic: TopicName,
+  messages: { offset: string; value: Buffer | null }[],
+  now: () => Date = () => new Date(),
+): BatchDecision {
+  const stateTopics = new Set<TopicName>(definition.stateTopics);
+  const outputs: EventEnvelope[] = [];
+  const answers: Reply[] = [];
+  const byCommand = new Map<string, Reply>(); // a command repeated in the batch is answered once per copy
+  const deadLetters: BatchDecision['deadLetters'] = [];
+  const previous = new Map<string, S | undefined>();
+  const change = (event: EventEnvelope) => {
+    const key = definition.stateKey(event);
+    if (key !== undefined && !previous.has(key)) previous.set(key, memory.states.get(key));
+    applyEvent(definition, memory.states, event);
+  };
+  const rollback = () => {
+    for (const [key, state] of previous) {
+      if (state === undefined) memory.states.delete(key);
+      else memory.states.set(key, state);
+    }
+  };
+  const answer = (reply: Reply) => {
+    byCommand.set(reply.commandId, reply);
+    answers.push(reply);
+  };
+
+  try {
+    for (const message of messages) {
+      let input: Envelope;
+      try {
+        input = decode(message.value);
+      } catch (error) {
+        deadLetters.push({ offset: message.offset, value: message.value, reason: (error as Error).message });
+        continue;
+      }
+      const key = definition.stateKey(input);
+      if (key === undefined) continue;
+      if (input.kind === 'command') {
+        // Redelivered (in this batch or before): answer as the first time, decide nothing.
+        const earlier = byCommand.get(input.commandId);
+        if (earlier || memory.handled.has(input.commandId)) {
+          answers.push(earlier ?? { commandId: input.commandId, from: 0, to: 0, repeated: memory.handled.get(input.commandId) });
+          continue;
+        }
+      }
+      if (input.kind === 'event' && stateTopics.has(topic)) change(input);
+      let events: EventEnvelope[];
+      try {
+        const decided = definition.decide(input, memory.states.get(key) ?? definition.initialState(), now());
+        events = decided.map((e) => createEvent(e, input, now())); // validates each event: a bad one is refused here
+      } catch (error) {
+        if (!(error instanceof SystemError) || error.retriable) throw error;
+        if (input.kind === 'command') answer({ commandId: input.commandId, from: 0, to: 0, rejection: error });
+        else deadLetters.push({ offset: message.offset, value: message.value, reason: error.message });
+        continue;
+      }
+      const from = outputs.length;
+      for (const event of events) {
+        outputs.push(event);
+        if (stateTopics.has(topicOf(event))) change(event);
+      }
+      if (input.kind === 'command') answer({ commandId: input.commandId, from, to: outputs.length });
+    }
+  } catch (error) {
+    rollback();
+    throw error;
+  }
+  return { outputs, answers, deadLetters, rollback };
+}
