@@ -30,7 +30,7 @@ export interface KafkaOptions {
 export function resolveKafkaJars(log: (line: string) => void = console.log): void {
   if (existsSync(libDir) && readdirSync(libDir).some((f) => f.startsWith('kafka_2.13-'))) return;
   log('resolving Apache Kafka jars from Maven Central (first run only)…');
-  const mvn = spawnSync('mvn', ['-q', '-B', '-f', join(kafkaDir, 'pom.xml'), 'dependency:copy-dependencies'], {
+  const mvn = spawnSync('mvn', ['-q', '-B', '-Dstyle.color=never', '-f', join(kafkaDir, 'pom.xml'), 'dependency:copy-dependencies'], {
     stdio: 'inherit',
   });
   if (mvn.status !== 0) {
