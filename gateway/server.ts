@@ -72,10 +72,21 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const schema = makeExecutableSchema<GatewayContext>({ typeDefs, resolvers: resolvers as never });
   const httpServer = createServer();
   const wsServer = new WebSocketServer({ server: httpServer, path: '/graphql' });
-  const wsCleanup = useServer({ schema, context: () => createContext(services) }, wsServer);
+  const formatError = createErrorFormatter(log);
+  const wsCleanup = useServer(
+    {
+      schema,
+      context: () => createContext(services),
+      // The same mapping as over HTTP: known codes through, anything else masked.
+      onError: (_ctx, _id, _payload, errors) => errors.map((error) => formatError(error.toJSON(), error)),
+      onNext: (_ctx, _id, _payload, _args, result) =>
+        result.errors ? { ...result, errors: result.errors.map((error) => formatError(error.toJSON(), error)) } : undefined,
+    },
+    wsServer,
+  );
   const apollo = new ApolloServer<GatewayContext>({
     schema,
-    formatError: createErrorFormatter(log),
+    formatError,
     // The schema is the public contract and the playground's docs read it, also in production.
     introspection: true,
     // The process's owner (gateway/main.ts, a test) decides when to stop; Apollo's own signal handlers would

@@ -284,6 +284,15 @@ describe('bad input', () => {
     expect(await snapshot()).toEqual(before);
   });
 
+  it('refuses an invalid subscription with a coded error', async () => {
+    const subscription = system.subscribe(`subscription { orderUpdated(id: "x") { nope } }`);
+    await waitFor(() => subscription.errors.length > 0, 10_000, () => 'the subscription to be refused');
+    const errors = subscription.errors.flat() as { message: string }[];
+    expect(errors).toEqual([expect.objectContaining({ extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } })]);
+    expect(errors[0].message).toMatch(/nope/);
+    await subscription.close();
+  });
+
   it('answers null for an unknown order, and NOT_FOUND when awaiting one', async () => {
     const unknown = await system.gql(`query { order(id: "no-such-order") { id } }`);
     expect(unknown).toEqual({ data: { order: null } });

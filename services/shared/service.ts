@@ -39,6 +39,7 @@ export interface RunningService {
 const REMEMBERED_COMMANDS = 100_000;
 // A replay still unfinished after this long has hung (e.g. the broker is gone): fail the start instead.
 const RESTORE_TIMEOUT_MS = 5 * 60_000;
+const PROGRESS_EVERY_MS = 5_000;
 
 export async function startService<S>(
   definition: ServiceDefinition<S>,
@@ -144,18 +145,25 @@ async function replay<S>(
       await consumer.subscribe({ topic: bus.topic(logical), fromBeginning: true });
     }
     await new Promise<void>((resolve, reject) => {
+      // A long log takes a while: say how far the restore has got.
+      const progress = setInterval(() => log.info(`restoring state: ${applied} events so far`), PROGRESS_EVERY_MS);
       const timer = setTimeout(
-        () => reject(new Error(`restoring state from ${definition.stateTopics.join(', ')} did not finish within ${RESTORE_TIMEOUT_MS} ms`)),
+        () => fail(new Error(`restoring state from ${definition.stateTopics.join(', ')} did not finish within ${RESTORE_TIMEOUT_MS} ms`)),
         RESTORE_TIMEOUT_MS,
       );
-      consumer.on(consumer.events.CRASH, ({ payload }) => {
+      const settle = () => {
         clearTimeout(timer);
-        reject(payload.error);
-      });
+        clearInterval(progress);
+      };
       const done = () => {
-        clearTimeout(timer);
+        settle();
         resolve();
       };
+      const fail = (error: unknown) => {
+        settle();
+        reject(error);
+      };
+      consumer.on(consumer.events.CRASH, ({ payload }) => fail(payload.error));
       consumer
         .run({
           autoCommit: false,
@@ -177,7 +185,7 @@ async function replay<S>(
             if (!remaining.size) done();
           },
         })
-        .catch(reject);
+        .catch(fail);
     });
   } finally {
     await consumer.disconnect();
