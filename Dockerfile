@@ -1,12 +1,11 @@
 # One image for every process of the system; docker-compose.yml picks the process with `command`.
 FROM node:20-bookworm-slim
 WORKDIR /app
+# Dev dependencies too: tsx runs the TypeScript sources, and prisma generates the client.
 COPY package.json package-lock.json ./
-COPY prisma ./prisma
-COPY scripts/prepare.ts ./scripts/prepare.ts
-# Dev dependencies too: tsx runs the TypeScript sources, and prisma generates the client at install.
-RUN npm ci --ignore-scripts && npx tsx scripts/prepare.ts
+RUN npm ci --ignore-scripts
 COPY . .
+RUN npx tsx scripts/prepare.ts
 ENV NODE_ENV=production LOG_LEVEL=info
 EXPOSE 4000
 CMD ["npm", "run", "gateway"]
