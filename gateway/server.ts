@@ -196,10 +196,7 @@ async function consumeGatewayTopics(bus: Bus, services: GatewayServices, log: Re
   await ready;
   return async () => {
     await consumer.disconnect();
-    const admin = bus.kafka.admin();
-    await admin.connect();
-    await admin.deleteGroups([bus.prefix + group]).catch(() => {});
-    await admin.disconnect();
+    await bus.deleteGroup(group);
   };
 }
 

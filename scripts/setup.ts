@@ -4,11 +4,11 @@
  */
 import { resolve } from 'node:path';
 import { migrate } from '../infra/database.ts';
-import { createBus, ensureTopics, withKafkaRetries, type Bus } from '../services/shared/bus.ts';
+import { createBus, ensureTopics, type Bus } from '../services/shared/bus.ts';
 import { databaseUrl } from '../services/shared/config.ts';
 import { createCommand, TOPICS } from '../services/shared/messages.ts';
 
-export const SEED_STOCK = { JUMPERS: 10, UNDERPANTS: 75, STOCKINGS: 20 };
+const SEED_STOCK = { JUMPERS: 10, UNDERPANTS: 75, STOCKINGS: 20 };
 
 export async function setUpSystem(say: (line: string) => void): Promise<void> {
   say(`applying migrations to ${redact(databaseUrl())}`);
@@ -25,11 +25,8 @@ export async function setUpSystem(say: (line: string) => void): Promise<void> {
 
 /** Seeds stock as commands, like any client's, when no inventory command or event exists yet. */
 async function seedStock(bus: Bus, say: (line: string) => void) {
-  const admin = bus.kafka.admin();
-  await admin.connect();
   const topics = [TOPICS.inventoryEvents, TOPICS.inventoryCommands].map(bus.topic);
-  const offsets = await Promise.all(topics.map((topic) => withKafkaRetries(() => admin.fetchTopicOffsets(topic))));
-  await admin.disconnect();
+  const offsets = await Promise.all(topics.map((topic) => bus.topicOffsets(topic)));
   if (!offsets.flat().every((p) => p.high === p.low)) return;
   await bus.publish(
     Object.entries(SEED_STOCK).map(([product, quantity]) => createCommand({ type: 'AddInventory', data: { product, quantity } })),

@@ -26,7 +26,11 @@ export interface Bus {
   publishReplies(replies: CommandReply[]): Promise<void>;
   /** Sets a message aside on `dead.letters`, with the reason and the consumer that refused it in headers. */
   publishDeadLetter(source: { topic: string; partition: number; offset: string; value: Buffer | null; consumer: string }, reason: string): Promise<void>;
+  /** Low and high watermarks of a physical topic's partitions (retried while leaders are elected). */
+  topicOffsets(physical: string): Promise<{ partition: number; low: string; high: string }[]>;
   createConsumer(group: string, options?: { sessionTimeout?: number }): Consumer;
+  /** Removes a consumer group created with `createConsumer` that is of no use once it stops; best effort. */
+  deleteGroup(group: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -112,7 +116,7 @@ export async function deleteTopicsAndGroups(kafka: Kafka, prefix: string): Promi
  * Retries an admin call on errors Kafka marks retriable (a partition whose leader is still being elected
  * right after a broker or topic starts), which kafkajs's admin client does not retry by itself.
  */
-export async function withKafkaRetries<T>(call: () => Promise<T>, attempts = 30): Promise<T> {
+async function withKafkaRetries<T>(call: () => Promise<T>, attempts = 30): Promise<T> {
   for (let attempt = 1; ; attempt += 1) {
     try {
       return await call();
@@ -237,6 +241,9 @@ export async function createBus(options: BusOptions): Promise<Bus> {
         }],
       });
     },
+    async topicOffsets(physical) {
+      return withKafkaRetries(() => admin.fetchTopicOffsets(physical));
+    },
     createConsumer(group, consumerOptions = {}) {
       const consumer = kafka.consumer({
         groupId: prefix + group,
@@ -248,6 +255,9 @@ export async function createBus(options: BusOptions): Promise<Bus> {
       });
       consumers.add(consumer);
       return consumer;
+    },
+    async deleteGroup(group) {
+      await admin.deleteGroups([prefix + group]).catch(() => {});
     },
     async close() {
       await Promise.allSettled([...consumers].map((c) => c.disconnect()));

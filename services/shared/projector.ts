@@ -31,24 +31,14 @@ export interface ProjectionProgress {
   nextOffset: string;
 }
 
-async function topicOffsets(bus: Bus, topic: string) {
-  const admin = bus.kafka.admin();
-  await admin.connect();
-  try {
-    return await admin.fetchTopicOffsets(topic);
-  } finally {
-    await admin.disconnect();
-  }
-}
-
 /** The first offset still in the log (older segments may be deleted by retention). */
 async function logStart(bus: Bus, topic: string, partition: number): Promise<bigint> {
-  return BigInt((await topicOffsets(bus, topic)).find((o) => o.partition === partition)?.low ?? '0');
+  return BigInt((await bus.topicOffsets(topic)).find((o) => o.partition === partition)?.low ?? '0');
 }
 
 /** The offset after the last message, per partition. */
 async function logEnds(bus: Bus, topic: string): Promise<Map<number, bigint>> {
-  return new Map((await topicOffsets(bus, topic)).map((o) => [o.partition, BigInt(o.high)]));
+  return new Map((await bus.topicOffsets(topic)).map((o) => [o.partition, BigInt(o.high)]));
 }
 
 export async function startProjector(

@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Consumer, KafkaMessage } from 'kafkajs';
 import { applyEvent, decideBatch, type ServiceMemory } from './batch.ts';
-import { joined, withKafkaRetries, type Bus } from './bus.ts';
+import { joined, type Bus } from './bus.ts';
 import type { Logger } from './log.ts';
 import {
   decode,
@@ -123,19 +123,14 @@ async function replay<S>(
   log: Logger,
 ): Promise<number> {
   if (!definition.stateTopics.length) return 0;
-  const admin = bus.kafka.admin();
-  await admin.connect();
   const remaining = new Map<string, bigint>(); // topic:partition -> last offset still to read
   for (const logical of definition.stateTopics) {
     const topic = bus.topic(logical);
-    for (const { partition, high, low } of await withKafkaRetries(() => admin.fetchTopicOffsets(topic))) {
+    for (const { partition, high, low } of await bus.topicOffsets(topic)) {
       if (BigInt(high) > BigInt(low)) remaining.set(`${topic}:${partition}`, BigInt(high) - 1n);
     }
   }
-  if (!remaining.size) {
-    await admin.disconnect();
-    return 0;
-  }
+  if (!remaining.size) return 0;
   const group = `${definition.name}.restore.${randomUUID()}`;
   const consumer: Consumer = bus.createConsumer(group);
   let applied = 0;
@@ -189,8 +184,7 @@ async function replay<S>(
     });
   } finally {
     await consumer.disconnect();
-    await admin.deleteGroups([bus.prefix + group]).catch(() => {});
-    await admin.disconnect();
+    await bus.deleteGroup(group);
   }
   return applied;
 }
