@@ -14,6 +14,8 @@ import type { Logger } from '../services/shared/log.ts';
 export interface OrderFeed {
   /** The order's current state (when it exists), then each change, never going backwards. */
   updates(orderId: string): AsyncIterableIterator<OrderModel>;
+  /** The first of those states that satisfies `until`, or undefined after `timeoutMs`. */
+  first(orderId: string, until: (order: OrderModel) => boolean, timeoutMs: number): Promise<OrderModel | undefined>;
   /** Fed by the gateway's consumer with every event of the order topics. */
   onEvent(event: EventEnvelope, position: LogPosition): void;
   close(): void;
@@ -174,6 +176,22 @@ export function createOrderFeed(
         },
       };
       return iterator;
+    },
+
+    async first(orderId, until, timeoutMs) {
+      const updates = this.updates(orderId);
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)));
+      try {
+        for (;;) {
+          const next = await Promise.race([updates.next(), timedOut]);
+          if (next === 'timeout' || next.done) return undefined;
+          if (until(next.value)) return next.value;
+        }
+      } finally {
+        clearTimeout(timer);
+        await updates.return?.();
+      }
     },
 
     close() {

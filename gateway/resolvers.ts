@@ -66,19 +66,8 @@ export const resolvers: Resolvers = {
     async awaitOrder(_, { id, timeoutMs }, { feed, prisma }) {
       const waitMs = timeoutMs ?? AWAIT_DEFAULT_MS;
       if (waitMs < 0 || waitMs > AWAIT_MAX_MS) throw badInput(`timeoutMs must be between 0 and ${AWAIT_MAX_MS} (got ${waitMs})`);
-      const updates = feed.updates(id);
-      let timer: NodeJS.Timeout | undefined;
-      const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), waitMs)));
-      try {
-        for (;;) {
-          const next = await Promise.race([updates.next(), timedOut]);
-          if (next === 'timeout' || next.done) break;
-          if (next.value.state !== 'CREATED') return next.value;
-        }
-      } finally {
-        clearTimeout(timer);
-        await updates.return?.();
-      }
+      const settled = await feed.first(id, (order) => order.state !== 'CREATED', waitMs);
+      if (settled) return settled;
       const order = await loadOrder(prisma, id);
       if (!order) throw new SystemError('NOT_FOUND', `no order with id "${id}" appeared within ${waitMs} ms`);
       if (order.state !== 'CREATED') return order;
@@ -91,7 +80,7 @@ export const resolvers: Resolvers = {
   },
 
   Mutation: {
-    async placeOrder(_, { input }, { commands, prisma, feed, commandTimeoutMs }) {
+    async placeOrder(_, { input }, { commands, feed, commandTimeoutMs }) {
       const orderId = input.id ?? randomUUID();
       if (!orderId.trim()) throw badInput('input.id must not be empty: omit it to have one generated');
       const deadline = Date.now() + commandTimeoutMs;
@@ -99,19 +88,9 @@ export const resolvers: Resolvers = {
         { type: 'PlaceOrder', data: { orderId, customerId: input.customerId, product: input.product, quantity: input.quantity, price: input.price } },
         commandTimeoutMs,
       );
-      const order = await loadOrder(prisma, orderId);
+      // Visible now, except for a repeated id whose first placement is not projected yet: then it appears soon.
+      const order = await feed.first(orderId, () => true, Math.max(0, deadline - Date.now()));
       if (order) return order;
-      // A repeated id whose first placement is not projected yet: wait for it to appear.
-      const updates = feed.updates(orderId);
-      let timer: NodeJS.Timeout | undefined;
-      const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), Math.max(0, deadline - Date.now()))));
-      try {
-        const next = await Promise.race([updates.next(), timedOut]);
-        if (next !== 'timeout' && !next.done) return next.value;
-      } finally {
-        clearTimeout(timer);
-        await updates.return?.();
-      }
       throw new SystemError('TIMEOUT', `order ${orderId} was accepted but is not visible yet: query it later`, true, { commandId: reply.commandId });
     },
 
