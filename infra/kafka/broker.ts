@@ -27,7 +27,7 @@ export interface KafkaOptions {
 }
 
 /** Resolves the broker jars with Maven if they are not there yet. */
-export function resolveKafkaJars(log: (line: string) => void = console.log): void {
+function resolveKafkaJars(log: (line: string) => void = console.log): void {
   if (existsSync(libDir) && readdirSync(libDir).some((f) => f.startsWith('kafka_2.13-'))) return;
   log('resolving Apache Kafka jars from Maven Central (first run only)…');
   const mvn = spawnSync('mvn', ['-q', '-B', '-Dstyle.color=never', '-f', join(kafkaDir, 'pom.xml'), 'dependency:copy-dependencies'], {

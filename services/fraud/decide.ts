@@ -9,7 +9,7 @@ export const FRAUD_LIMIT = 2000;
 export const SESSION_GAP_MS = 60 * 60 * 1000;
 
 /** The value of the session the order at `at` closes: itself plus every earlier order chained by gaps under an hour. */
-export function sessionTotal(state: CustomerOrders, at: Date, total: number): number {
+function sessionTotal(state: CustomerOrders, at: Date, total: number): number {
   const earlier = Object.values(state.orders)
     .map((o) => ({ at: Date.parse(o.orderedAt), total: o.total }))
     .filter((o) => o.at <= at.getTime())

@@ -1,7 +1,7 @@
 /** The order-details check: the business rules an order's fields must meet. Stateless. */
 import { checkCompleted, type DomainEvent, type Envelope } from '../shared/messages.ts';
 
-export function detailProblems(order: { customerId: string; product: string; quantity: number; price: number }): string[] {
+function detailProblems(order: { customerId: string; product: string; quantity: number; price: number }): string[] {
   const problems: string[] = [];
   if (order.quantity < 1) problems.push(`quantity must be at least 1 (got ${order.quantity})`);
   if (order.price < 0) problems.push(`price must not be negative (got ${order.price})`);

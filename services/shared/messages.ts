@@ -176,7 +176,7 @@ export function createEvent<E extends DomainEvent>(event: E, cause: Envelope, no
   }) as EventEnvelope<E>;
 }
 
-export function messageId(envelope: Envelope): string {
+function messageId(envelope: Envelope): string {
   return envelope.kind === 'command' ? envelope.commandId : envelope.eventId;
 }
 

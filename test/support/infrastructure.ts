@@ -18,8 +18,8 @@ export interface Infrastructure {
 
 const LOCAL_DATABASE_URL = 'postgresql://postgres@127.0.0.1:5432/postgres';
 /** The same broker line as the Maven path and docker-compose (Confluent's image: its KRaft mode is what the module drives). */
-export const KAFKA_IMAGE = 'confluentinc/cp-kafka:7.9.0';
-export const POSTGRES_IMAGE = 'postgres:16-alpine';
+const KAFKA_IMAGE = 'confluentinc/cp-kafka:7.9.0';
+const POSTGRES_IMAGE = 'postgres:16-alpine';
 
 function dockerAvailable(): boolean {
   if (process.env.TESTCONTAINERS_DISABLED === 'true') return false;
