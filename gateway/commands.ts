@@ -33,6 +33,7 @@ export function createCommandGateway(
       const deadline = Date.now() + timeoutMs;
       const timedOut = () =>
         new SystemError('TIMEOUT', `command ${commandId} (${command.type}) got no outcome within ${timeoutMs} ms; it may still complete: query for it later`, true, { commandId });
+      const envelope = createCommand(command, commandId); // refuses a command too large to send, before waiting
       const replied = new Promise<CommandReply>((resolve) => pending.set(commandId, resolve));
       let timer: NodeJS.Timeout | undefined;
       const expired = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(timedOut()), timeoutMs); });
@@ -40,7 +41,7 @@ export function createCommandGateway(
       try {
         // The deadline covers the send too: with the broker away, kafkajs retries for longer than a client waits.
         await Promise.race([
-          bus.publish([createCommand(command, commandId)]).catch((error: Error) => {
+          bus.publish([envelope]).catch((error: Error) => {
             throw new SystemError('UNAVAILABLE', `command ${commandId} could not be sent to Kafka (${error.message}); retry later`, true, { commandId });
           }),
           expired,

@@ -23,6 +23,7 @@ import { createCommandGateway } from './commands.ts';
 import { createContext, type GatewayContext, type GatewayServices } from './context.ts';
 import { createErrorFormatter } from './errors.ts';
 import { createOrderFeed } from './feed.ts';
+import { enforceInputLimits } from './input-limits.ts';
 import { buildPlayground, servePlayground } from './playground/index.ts';
 import { createProjectionWatcher } from './progress.ts';
 import { resolvers } from './resolvers.ts';
@@ -69,7 +70,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   };
   const stopConsumer = await consumeGatewayTopics(bus, services, log);
 
-  const schema = makeExecutableSchema<GatewayContext>({ typeDefs, resolvers: resolvers as never });
+  const schema = enforceInputLimits(makeExecutableSchema<GatewayContext>({ typeDefs, resolvers: resolvers as never }));
   const httpServer = createServer();
   const wsServer = new WebSocketServer({ server: httpServer, path: '/graphql' });
   const formatError = createErrorFormatter(log);

@@ -103,7 +103,7 @@ export type PlaceOrderInput = {
   customerId: Scalars['ID']['input'];
   /** Optional client-chosen id; placing the same id twice yields one order. Generated when omitted. */
   id?: InputMaybe<Scalars['ID']['input']>;
-  /** Unit price. */
+  /** Unit price, kept to the cent. */
   price: Scalars['Float']['input'];
   /** A free-form SKU, e.g. JUMPERS. */
   product: Scalars['String']['input'];
@@ -276,6 +276,15 @@ export type ResolversParentTypes = {
   Subscription: Record<PropertyKey, never>;
 };
 
+export type LimitDirectiveArgs = {
+  max?: Maybe<Scalars['Float']['input']>;
+  maxDecimals?: Maybe<Scalars['Int']['input']>;
+  maxLength?: Maybe<Scalars['Int']['input']>;
+  min?: Maybe<Scalars['Float']['input']>;
+};
+
+export type LimitDirectiveResolver<Result, Parent, ContextType = GatewayContext, Args = LimitDirectiveArgs> = DirectiveResolverFn<Result, Parent, ContextType, Args>;
+
 export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['DateTime'], any> {
   name: 'DateTime';
 }
@@ -350,3 +359,6 @@ export type Resolvers<ContextType = GatewayContext> = {
   Subscription?: SubscriptionResolvers<ContextType>;
 };
 
+export type DirectiveResolvers<ContextType = GatewayContext> = {
+  limit?: LimitDirectiveResolver<any, any, ContextType>;
+};

@@ -31,3 +31,11 @@ export function gatewayPort(): number {
 export function commandTimeoutMs(): number {
   return Number(process.env.COMMAND_TIMEOUT_MS ?? 10_000);
 }
+
+/**
+ * The largest message the system writes to Kafka, in bytes of JSON. Default: 1000000, under the broker's
+ * default `message.max.bytes` (1048588) with room for the key, headers and batch overhead.
+ */
+export function maxMessageBytes(): number {
+  return Number(process.env.KAFKA_MAX_MESSAGE_BYTES ?? 1_000_000);
+}

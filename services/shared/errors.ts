@@ -9,6 +9,8 @@ export type ErrorCode =
   | 'TIMEOUT'
   | 'NOT_FOUND'
   | 'INVALID_MESSAGE'
+  | 'MESSAGE_TOO_LARGE'
+  | 'INTERNAL_SERVER_ERROR'
   | 'UNAVAILABLE';
 
 export class SystemError extends Error {

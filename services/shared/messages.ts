@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
+import { maxMessageBytes } from './config.ts';
 import { SystemError } from './errors.ts';
 
 export const TOPICS = {
@@ -150,7 +151,7 @@ const envelopeSchema = z.discriminatedUnion('kind', [eventEnvelopeSchema, comman
 
 export function createCommand<C extends Command>(command: C, commandId: string = randomUUID()): CommandEnvelope<C> {
   const route = COMMAND_ROUTES[command.type] as Route<C['data']>;
-  return validate({
+  return checked({
     kind: 'command',
     commandId,
     type: command.type,
@@ -163,7 +164,7 @@ export function createCommand<C extends Command>(command: C, commandId: string =
 
 export function createEvent<E extends DomainEvent>(event: E, cause: Envelope, now: Date): EventEnvelope<E> {
   const route = EVENT_ROUTES[event.type] as Route<E['data']>;
-  return validate({
+  return checked({
     kind: 'event',
     eventId: randomUUID(),
     type: event.type,
@@ -174,6 +175,19 @@ export function createEvent<E extends DomainEvent>(event: E, cause: Envelope, no
     causationId: messageId(cause),
     data: event.data,
   }) as EventEnvelope<E>;
+}
+
+/**
+ * Validates a message about to be written, and refuses one the broker would refuse: it is cheaper to say
+ * so here, for one message, than to have a whole publish fail with a non-retriable error.
+ */
+function checked(value: unknown): Envelope {
+  const envelope = validate(value);
+  const bytes = Buffer.byteLength(JSON.stringify(envelope));
+  if (bytes > maxMessageBytes()) {
+    throw new SystemError('MESSAGE_TOO_LARGE', `${envelope.type} would be ${bytes} bytes; Kafka takes at most ${maxMessageBytes()}`);
+  }
+  return envelope;
 }
 
 function messageId(envelope: Envelope): string {

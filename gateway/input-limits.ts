@@ -1,0 +1,109 @@
+/**
+ * Bounds on every argument, declared in the schema's own terms: `@limit(...)` on an argument or input field
+ * overrides the defaults below. They are checked before a resolver runs, so refused input never becomes a
+ * command, a query or a row: the projections can store everything that passes.
+ */
+import {
+  defaultFieldResolver, getDirectiveValues, getNullableType, isInputObjectType, isListType, isObjectType, isScalarType,
+  type GraphQLArgument, type GraphQLInputField, type GraphQLInputType, type GraphQLSchema,
+} from 'graphql';
+import { SystemError } from '../services/shared/errors.ts';
+
+/** Characters (UTF-16 units) in any ID or String without its own `maxLength`: keeps every key well under PostgreSQL's index row limit. */
+export const DEFAULT_MAX_LENGTH = 200;
+/** Items in any list argument. */
+export const DEFAULT_MAX_ITEMS = 100;
+
+interface Bounds {
+  maxLength?: number;
+  min?: number;
+  max?: number;
+  maxDecimals?: number;
+}
+
+// C0 controls (NUL, newline, …), DEL and C1 controls: PostgreSQL text refuses NUL, and none belongs in an id or a name.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+// Half of a surrogate pair without its other half: not Unicode, and not storable as UTF-8.
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+const refuse = (field: string, limit: string, message: string, max?: number) =>
+  new SystemError('BAD_USER_INPUT', message, false, { field, limit, ...(max === undefined ? {} : { max }) });
+
+function checkString(value: string, bounds: Bounds, field: string): void {
+  const maxLength = bounds.maxLength ?? DEFAULT_MAX_LENGTH;
+  if (value.length > maxLength) {
+    throw refuse(field, 'maxLength', `${field} is ${value.length} characters long; at most ${maxLength} are allowed`, maxLength);
+  }
+  const control = CONTROL.exec(value);
+  if (control) {
+    const code = control[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');
+    throw refuse(field, 'characters', `${field} contains the control character U+${code} at position ${control.index}; remove it`);
+  }
+  if (LONE_SURROGATE.test(value)) throw refuse(field, 'characters', `${field} contains an unpaired UTF-16 surrogate; send well-formed Unicode`);
+}
+
+function checkNumber(value: number, bounds: Bounds, field: string): void {
+  if (!Number.isFinite(value)) throw refuse(field, 'finite', `${field} must be a finite number`);
+  if (bounds.max !== undefined && value > bounds.max) {
+    throw refuse(field, 'max', `${field} is too large (${value}): at most ${bounds.max} is allowed`, bounds.max);
+  }
+  if (bounds.min !== undefined && value < bounds.min) {
+    throw refuse(field, 'min', `${field} is too small (${value}): at least ${bounds.min} is allowed`, bounds.min);
+  }
+  // The decimal the client wrote is the shortest one that reads back as this number.
+  if (bounds.maxDecimals !== undefined && Number(value.toFixed(bounds.maxDecimals)) !== value) {
+    throw refuse(field, 'maxDecimals', `${field} has more than ${bounds.maxDecimals} decimal places (${value}); round it`, bounds.maxDecimals);
+  }
+}
+
+type LimitsOf = (input: GraphQLArgument | GraphQLInputField) => Bounds;
+
+function checkValue(value: unknown, type: GraphQLInputType, bounds: Bounds, field: string, limitsOf: LimitsOf): void {
+  if (value === null || value === undefined) return;
+  const nullable = getNullableType(type);
+  if (isListType(nullable)) {
+    const items = value as unknown[];
+    if (items.length > DEFAULT_MAX_ITEMS) throw refuse(field, 'maxItems', `${field} has ${items.length} items; at most ${DEFAULT_MAX_ITEMS} are allowed`, DEFAULT_MAX_ITEMS);
+    items.forEach((item, i) => checkValue(item, nullable.ofType, bounds, `${field}[${i}]`, limitsOf));
+  } else if (isInputObjectType(nullable)) {
+    const object = value as Record<string, unknown>;
+    for (const inner of Object.values(nullable.getFields())) {
+      checkValue(object[inner.name], inner.type, limitsOf(inner), `${field}.${inner.name}`, limitsOf);
+    }
+  } else if (isScalarType(nullable)) {
+    if (typeof value === 'string' && (nullable.name === 'String' || nullable.name === 'ID')) checkString(value, bounds, field);
+    if (typeof value === 'number') checkNumber(value, bounds, field);
+  }
+}
+
+/** Wraps every field that takes arguments so they are checked first. Returns the same schema. */
+export function enforceInputLimits(schema: GraphQLSchema): GraphQLSchema {
+  const directive = schema.getDirective('limit');
+  if (!directive) throw new Error('schema.graphql must declare the @limit directive');
+  const limitsOf: LimitsOf = (input) => (input.astNode ? (getDirectiveValues(directive, input.astNode) ?? {}) : {}) as Bounds;
+  for (const type of Object.values(schema.getTypeMap())) {
+    if (!isObjectType(type) || type.name.startsWith('__')) continue;
+    for (const field of Object.values(type.getFields())) {
+      if (!field.args.length) continue;
+      const args = field.args.map((arg) => ({ name: arg.name, type: arg.type, bounds: limitsOf(arg) }));
+      const check = (values: Record<string, unknown>) => {
+        for (const arg of args) checkValue(values[arg.name], arg.type, arg.bounds, arg.name, limitsOf);
+      };
+      // A subscription's arguments are checked once, when it starts; its resolve runs per event.
+      if (field.subscribe) {
+        const subscribe = field.subscribe;
+        field.subscribe = (source, values, context, info) => {
+          check(values);
+          return subscribe(source, values, context, info);
+        };
+      } else {
+        const resolve = field.resolve ?? defaultFieldResolver;
+        field.resolve = (source, values, context, info) => {
+          check(values);
+          return resolve(source, values, context, info);
+        };
+      }
+    }
+  }
+  return schema;
+}
