@@ -6,20 +6,37 @@ import { resolve } from 'node:path';
 import { migrate } from '../infra/database.ts';
 import { createBus, ensureTopics, type Bus } from '../services/shared/bus.ts';
 import { databaseUrl } from '../services/shared/config.ts';
+import { createPrisma } from '../services/shared/db.ts';
 import { createCommand, TOPICS } from '../services/shared/messages.ts';
+import { reconcileProjectionLog } from '../services/shared/projector.ts';
+import { SERVICES } from '../services/index.ts';
 
 const SEED_STOCK = { JUMPERS: 10, UNDERPANTS: 75, STOCKINGS: 20 };
 
-export async function setUpSystem(say: (line: string) => void): Promise<void> {
+export interface SetupOptions {
+  /**
+   * What to do with projections built from another Kafka log: `never` refuses to go on and prints the remedy
+   * (the default: a given cluster may be the wrong one); `if-foreign` rebuilds them from this log (the embedded
+   * broker of `npm start`, whose data may have been wiped); `always` rebuilds (`--rebuild-projections`).
+   */
+  rebuildProjections?: 'never' | 'if-foreign' | 'always';
+}
+
+export async function setUpSystem(say: (line: string) => void, options: SetupOptions = {}): Promise<void> {
   say(`applying migrations to ${redact(databaseUrl())}`);
   await migrate(databaseUrl(), say);
   const bus = await createBus({ clientId: 'setup' });
+  const prisma = createPrisma();
   try {
     const created = await ensureTopics(bus.kafka);
     if (created.length) say(`created topics ${created.join(', ')}`);
+    const projections = SERVICES.flatMap((s) => s.projections ?? []);
+    const { rebuilt, reason } = await reconcileProjectionLog(prisma, bus, projections, options.rebuildProjections ?? 'never');
+    if (rebuilt) say(`${reason ? `${reason}: ` : ''}rebuilding the projections from this log`);
     await seedStock(bus, say);
   } finally {
     await bus.close();
+    await prisma.$disconnect();
   }
 }
 
@@ -41,5 +58,9 @@ function redact(url: string): string {
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === resolve(import.meta.filename)) {
-  await setUpSystem((line) => console.log(`[setup] ${line}`));
+  const say = (line: string) => console.log(`[setup] ${line}`);
+  await setUpSystem(say, { rebuildProjections: process.argv.includes('--rebuild-projections') ? 'always' : 'never' }).catch((error: Error) => {
+    say(`cannot set up: ${error.message}`);
+    process.exit(1);
+  });
 }

@@ -20,9 +20,15 @@ const PROCESSES = [
   ...SERVICES.map(({ name }) => ({ name, entry: `services/${name}/main.ts` })),
   { name: 'gateway', entry: 'gateway/main.ts' },
 ];
+const givenBrokers = Boolean(process.env.KAFKA_BROKERS);
 const kafka = await ensureKafka();
 process.env.KAFKA_BROKERS = kafka.brokers.join(',');
-await setUpSystem(say);
+// The embedded broker's data may have been wiped while the database stayed: then its log is the truth.
+await setUpSystem(say, { rebuildProjections: givenBrokers ? 'never' : 'if-foreign' }).catch(async (error: Error) => {
+  say(`cannot start: ${error.message}`);
+  await kafka.stop();
+  process.exit(1);
+});
 
 const children = new Map<string, ChildProcess>();
 let stopping = false;

@@ -9,7 +9,7 @@ import { createBus, type Bus } from '../services/shared/bus.ts';
 import { createPrisma, type PrismaClient } from '../services/shared/db.ts';
 import { createLogger } from '../services/shared/log.ts';
 import { createCommand, createEvent } from '../services/shared/messages.ts';
-import { startProjector } from '../services/shared/projector.ts';
+import { reconcileProjectionLog, startProjector } from '../services/shared/projector.ts';
 import { inventoryProjection } from '../services/inventory/projection.ts';
 import { isolate, waitFor, type Isolation } from './support/system.ts';
 
@@ -117,5 +117,33 @@ it('says plainly when the database was projected from another Kafka log', async 
     expect(errors[0]).toMatch(/beyond the end of .*inventory\.events on partition\(s\) 0.*another Kafka log/);
   } finally {
     await running.stop();
+  }
+});
+
+it('recognizes a database projected from another Kafka cluster by its id, refuses it, and rebuilds from this log when told to', async () => {
+  const projector = isolation.prefix + inventoryProjection.name;
+  // Offsets that coincide with this log's, but were written for another cluster (e.g. the broker's data was wiped).
+  await prisma.projectionOffset.updateMany({ where: { projector }, data: { clusterId: 'another-cluster' } });
+  await expect(startProjector(inventoryProjection, bus, prisma, createLogger('refused'))).rejects.toMatchObject({
+    code: 'LOG_MISMATCH',
+    message: expect.stringMatching(/another Kafka log \(cluster another-cluster\).*--rebuild-projections/),
+  });
+  await expect(reconcileProjectionLog(prisma, bus, [inventoryProjection], 'never')).rejects.toMatchObject({ code: 'LOG_MISMATCH' });
+
+  expect(await reconcileProjectionLog(prisma, bus, [inventoryProjection], 'if-foreign')).toEqual({
+    rebuilt: true,
+    reason: expect.stringMatching(/cluster another-cluster/),
+  });
+  expect(await prisma.inventoryItem.count()).toBe(0);
+  expect(await reconcileProjectionLog(prisma, bus, [inventoryProjection], 'if-foreign')).toEqual({ rebuilt: false });
+
+  const rebuilt = await startProjector(inventoryProjection, bus, prisma, createLogger('rebuilt'));
+  try {
+    await waitFor(async () => (await appliedOffsets()) === EVENTS, 60_000, () => 'the rebuild from this log to finish');
+    const stock = (await rows()).reduce((sum, row) => sum + row.stock, 0);
+    expect(stock).toBe(Array.from({ length: EVENTS }, (_, i) => 1 + (i % 7)).reduce((a, b) => a + b, 0));
+    expect(await prisma.projectionOffset.count({ where: { projector, clusterId: await bus.clusterId() } })).toBeGreaterThan(0);
+  } finally {
+    await rebuilt.stop();
   }
 });

@@ -19,6 +19,7 @@ function change(event: EventEnvelope): { product: string; stock: number; reserve
 
 export const inventoryProjection: ProjectionDefinition = {
   name: 'inventory-projector',
+  tables: ['inventory_items'],
   topics: [TOPICS.inventoryEvents],
   async apply(tx, events) {
     // Sum the batch per product first: one statement per product instead of one per event.

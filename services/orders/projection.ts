@@ -19,6 +19,7 @@ interface BatchChanges {
 
 export const ordersProjection: ProjectionDefinition = {
   name: 'orders-projector',
+  tables: ['orders', 'order_validations'],
   topics: [TOPICS.orderEvents, TOPICS.orderValidations],
   async apply(tx, events) {
     const changes: BatchChanges = { created: [], verdicts: [], updates: new Map() };

@@ -12,7 +12,7 @@ import type { ServiceDefinition } from './service.ts';
 /** What a service holds between batches: state per aggregate, and where handled messages' events landed. */
 export interface ServiceMemory<S> {
   states: Map<string, S>;
-  /** By message id (a command's id): the positions of the events it caused. */
+  /** By message id (a command's or an input event's id): the positions of the events it caused. */
   handled: Map<string, LogPosition[]>;
 }
 
@@ -56,6 +56,7 @@ export function decideBatch<S>(
   const outputs: EventEnvelope[] = [];
   const answers: Reply[] = [];
   const byCommand = new Map<string, Reply>(); // a command repeated in the batch is answered once per copy
+  const decidedEvents = new Set<string>(); // an event repeated in the batch is decided once
   const deadLetters: BatchDecision['deadLetters'] = [];
   const previous = new Map<string, S | undefined>();
   const change = (event: EventEnvelope) => {
@@ -85,6 +86,11 @@ export function decideBatch<S>(
       }
       const key = definition.stateKey(input);
       if (key === undefined) continue;
+      // An event whose consequences are already in the log (a redelivery, a repeated capture): decided once.
+      if (input.kind === 'event') {
+        if (memory.handled.has(input.eventId) || decidedEvents.has(input.eventId)) continue;
+        decidedEvents.add(input.eventId);
+      }
       if (input.kind === 'command') {
         // Redelivered (in this batch or before): answer as the first time, decide nothing.
         const earlier = byCommand.get(input.commandId);
@@ -97,7 +103,7 @@ export function decideBatch<S>(
       let events: EventEnvelope[];
       try {
         const decided = definition.decide(input, memory.states.get(key) ?? definition.initialState(), now());
-        events = decided.map((e) => createEvent(e, input, now())); // validates each event: a bad one is refused here
+        events = decided.map((e) => createEvent(e, input, now(), definition.name)); // validates each event: a bad one is refused here
       } catch (error) {
         if (!(error instanceof SystemError) || error.retriable) throw error;
         if (input.kind === 'command') answer({ commandId: input.commandId, from: 0, to: 0, rejection: error });

@@ -48,6 +48,17 @@ describe('deciding a fetched batch', () => {
     expect(outputs.map((e) => e.type)).toEqual(['StockAdded']);
   });
 
+  it('decides a redelivered event once: its consequences are remembered by its id', () => {
+    const mem = memory<any>();
+    mem.states.set('P', inventoryService.evolve(inventoryService.initialState(), event({ type: 'StockAdded', data: { product: 'P', quantity: 5 } })));
+    const created = event({ type: 'OrderCreated', data: { orderId: 'o1', customerId: 'c', product: 'P', quantity: 1, price: 1 } });
+    const first = decideBatch(inventoryService, mem, 'orders.events', messages(created, created));
+    expect(first.outputs.map((e) => [e.type, e.producer])).toEqual([['StockReserved', 'inventory'], ['OrderCheckCompleted', 'inventory']]);
+    // The runtime remembers where the outputs landed; a later delivery of the same event decides nothing.
+    mem.handled.set(created.eventId, [{ topic: 'inventory.events', partition: 0, offset: '0' }]);
+    expect(decideBatch(inventoryService, mem, 'orders.events', messages(created)).outputs).toEqual([]);
+  });
+
   it('folds input events from a state topic before deciding (orders closes the order on the third verdict)', () => {
     const mem = memory<any>();
     const created = event({ type: 'OrderCreated', data: { orderId: 'o1', customerId: 'c', product: 'P', quantity: 1, price: 1 } });

@@ -2,10 +2,22 @@
  * The event bus: one Kafka client per process, explicit topic creation, and publishing of envelopes
  * with the log position of each message, so readers can wait for exactly what a command wrote.
  */
-import { Kafka, Partitioners, logLevel, type logCreator, type Admin, type Consumer, type Producer } from 'kafkajs';
+import { Kafka, Partitioners, logLevel, type logCreator, type Admin, type Consumer, type KafkaMessage, type Producer } from 'kafkajs';
 import { kafkaBrokers, topicPartitions, topicPrefix } from './config.ts';
 import { SystemError } from './errors.ts';
 import { TOPICS, topicOf, type CommandReply, type Envelope, type LogPosition, type TopicName } from './messages.ts';
+
+/**
+ * Header of a dead letter replayed onto its source topic (`npm run dead-letters -- replay`): it names the one
+ * consumer that refused it. Every other consumer of the topic applied the original already and skips the copy.
+ */
+export const REPLAY_FOR_HEADER = 'replay-for';
+
+/** Whether this consumer should take the message: anything not replayed, and replays meant for it. */
+export function isFor(consumer: string, message: Pick<KafkaMessage, 'headers'>): boolean {
+  const target = message.headers?.[REPLAY_FOR_HEADER];
+  return target === undefined || String(target) === consumer;
+}
 
 export interface BusOptions {
   clientId: string;
@@ -26,6 +38,8 @@ export interface Bus {
   publishReplies(replies: CommandReply[]): Promise<void>;
   /** Sets a message aside on `dead.letters`, with the reason and the consumer that refused it in headers. */
   publishDeadLetter(source: { topic: string; partition: number; offset: string; value: Buffer | null; consumer: string }, reason: string): Promise<void>;
+  /** The Kafka cluster's id: it names the log, so state derived from another log is recognized. */
+  clusterId(): Promise<string>;
   /** Low and high watermarks of a physical topic's partitions (retried while leaders are elected). */
   topicOffsets(physical: string): Promise<{ partition: number; low: string; high: string }[]>;
   createConsumer(group: string, options?: { sessionTimeout?: number }): Consumer;
@@ -154,6 +168,7 @@ export async function createBus(options: BusOptions): Promise<Bus> {
   const partitionCounts = new Map<string, number>();
   const partitioner = Partitioners.DefaultPartitioner();
   const consumers = new Set<Consumer>();
+  let clusterId: Promise<string> | undefined;
 
   const topic = (name: TopicName) => prefix + name;
 
@@ -239,6 +254,13 @@ export async function createBus(options: BusOptions): Promise<Bus> {
           value: source.value,
           headers: { reason, consumer: source.consumer, sourceTopic: source.topic, sourcePartition: String(source.partition), sourceOffset: source.offset },
         }],
+      });
+    },
+    async clusterId() {
+      clusterId ??= withKafkaRetries(() => admin.describeCluster()).then((cluster) => cluster.clusterId);
+      return clusterId.catch((error) => {
+        clusterId = undefined;
+        throw error;
       });
     },
     async topicOffsets(physical) {

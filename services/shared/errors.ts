@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'NOT_FOUND'
   | 'INVALID_MESSAGE'
   | 'MESSAGE_TOO_LARGE'
+  | 'LOG_MISMATCH'
   | 'INTERNAL_SERVER_ERROR'
   | 'UNAVAILABLE';
 

@@ -119,7 +119,12 @@ interface EnvelopeMeta {
 
 /** An immutable fact. `correlationId` is the id of the command that started the chain, `causationId` the message that caused this one. */
 export type EventEnvelope<E extends DomainEvent = DomainEvent> = E extends DomainEvent
-  ? EnvelopeMeta & { kind: 'event'; eventId: string; correlationId: string; causationId: string; type: E['type']; data: E['data'] }
+  ? EnvelopeMeta & {
+      kind: 'event'; eventId: string; correlationId: string; causationId: string;
+      /** The service that decided it (absent on events written by something else, or by older versions). */
+      producer?: string;
+      type: E['type']; data: E['data'];
+    }
   : never;
 
 export type CommandEnvelope<C extends Command = Command> = C extends Command
@@ -137,6 +142,7 @@ const eventEnvelopeSchema = z.object({
   type: z.enum(Object.keys(eventSchemas) as [EventType, ...EventType[]]),
   correlationId: z.string().min(1),
   causationId: z.string().min(1),
+  producer: z.string().min(1).optional(),
   data: z.unknown(),
   ...envelopeFields,
 });
@@ -162,7 +168,7 @@ export function createCommand<C extends Command>(command: C, commandId: string =
   }) as CommandEnvelope<C>;
 }
 
-export function createEvent<E extends DomainEvent>(event: E, cause: Envelope, now: Date): EventEnvelope<E> {
+export function createEvent<E extends DomainEvent>(event: E, cause: Envelope, now: Date, producer?: string): EventEnvelope<E> {
   const route = EVENT_ROUTES[event.type] as Route<E['data']>;
   return checked({
     kind: 'event',
@@ -173,6 +179,7 @@ export function createEvent<E extends DomainEvent>(event: E, cause: Envelope, no
     occurredAt: now.toISOString(),
     correlationId: cause.kind === 'command' ? cause.commandId : cause.correlationId,
     causationId: messageId(cause),
+    ...(producer && { producer }),
     data: event.data,
   }) as EventEnvelope<E>;
 }

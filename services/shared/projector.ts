@@ -3,8 +3,11 @@
  * batch is applied in one transaction together with the offset it reached, so a crash or restart neither
  * loses nor repeats an event: the database, not Kafka, remembers where the projection stands.
  */
-import type { Consumer } from 'kafkajs';
-import { joined, type Bus } from './bus.ts';
+import type { KafkaMessage } from 'kafkajs';
+import { isFor, type Bus } from './bus.ts';
+import { runConsumer } from './consumer.ts';
+import { SystemError } from './errors.ts';
+import { applyIsolating, reasonOf } from './isolation.ts';
 import type { Prisma, PrismaClient } from './db.ts';
 import type { Logger } from './log.ts';
 import { decode, type EventEnvelope, type TopicName } from './messages.ts';
@@ -13,6 +16,8 @@ export interface ProjectionDefinition {
   /** Names the consumer group and the rows in `projection_offsets`. */
   name: string;
   topics: TopicName[];
+  /** The tables it writes, emptied when the projection is rebuilt from the log. */
+  tables: string[];
   /** Applies a batch of events, in log order, inside the batch's transaction. */
   apply(tx: Prisma.TransactionClient, events: EventEnvelope[]): Promise<void>;
 }
@@ -41,6 +46,9 @@ async function logEnds(bus: Bus, topic: string): Promise<Map<number, bigint>> {
   return new Map((await bus.topicOffsets(topic)).map((o) => [o.partition, BigInt(o.high)]));
 }
 
+/** A batch met projection offsets that moved under it (the rows were dropped for a rebuild): read it again. */
+class OffsetsMoved extends Error {}
+
 export async function startProjector(
   definition: ProjectionDefinition,
   bus: Bus,
@@ -48,100 +56,190 @@ export async function startProjector(
   log: Logger,
 ): Promise<RunningProjector> {
   const projector = bus.prefix + definition.name;
-  const consumer: Consumer = bus.createConsumer(definition.name);
-  await consumer.connect();
-  for (const topic of definition.topics) await consumer.subscribe({ topic: bus.topic(topic), fromBeginning: true });
+  const clusterId = await bus.clusterId();
+  const foreign = await foreignClusters(prisma, [projector], clusterId);
+  if (foreign.length) throw logMismatch(foreign, clusterId);
 
-  // On assignment, start where the database says the projection stands: after the rows were dropped for a
-  // rebuild there may be no new message to reveal it. Best effort (kafkajs does not wait for this); the
-  // check in eachBatch below is what guarantees nothing is skipped or applied twice.
-  consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
-    void (async () => {
-      for (const [topic, partitions] of Object.entries(payload.memberAssignment)) {
-        const rows = await prisma.projectionOffset.findMany({ where: { projector, topic, partition: { in: partitions } } });
-        const stored = new Map(rows.map((row) => [row.partition, row.nextOffset]));
-        for (const partition of partitions) consumer.seek({ topic, partition, offset: String(stored.get(partition) ?? 0n) });
-        const ends = await logEnds(bus, topic);
-        const ahead = rows.filter((row) => row.nextOffset > (ends.get(row.partition) ?? 0n));
-        if (ahead.length) {
-          // Offsets beyond the end of the log: the tables were built from another cluster (or a wiped broker).
-          log.error(
-            `${projector} stands beyond the end of ${topic} on partition(s) ${ahead.map((r) => r.partition).join(', ')}: ` +
-              'this database was projected from another Kafka log. Point DATABASE_URL at a fresh database, or drop this ' +
-              "projection's rows and its projection_offsets rows, then restart.",
-          );
+  /** Where the database says the projection of a partition stands. */
+  async function storedOffset(topic: string, partition: number): Promise<bigint> {
+    const row = await prisma.projectionOffset.findUnique({ where: { projector_topic_partition: { projector, topic, partition } } });
+    return row?.nextOffset ?? 0n;
+  }
+
+  /**
+   * Applies consecutive messages of one partition in one transaction together with the offset after them, so
+   * the projection and its position never disagree. `skip` moves the offset without applying (a dead letter).
+   */
+  async function transact(topic: string, partition: number, messages: KafkaMessage[], skip = false): Promise<void> {
+    const first = BigInt(messages[0].offset);
+    const last = BigInt(messages.at(-1)!.offset);
+    await prisma.$transaction(
+      async (tx) => {
+        await tx.$executeRaw`
+          INSERT INTO projection_offsets (projector, topic, partition, next_offset, cluster_id, updated_at)
+          VALUES (${projector}, ${topic}, ${partition}, 0, ${clusterId}, now()) ON CONFLICT DO NOTHING`;
+        // The row lock serializes two instances that briefly both hold this partition during a rebalance.
+        const [{ next_offset: next }] = await tx.$queryRaw<{ next_offset: bigint }[]>`
+          SELECT next_offset FROM projection_offsets
+          WHERE projector = ${projector} AND topic = ${topic} AND partition = ${partition} FOR UPDATE`;
+        if (first > next) throw new OffsetsMoved(`${topic}/${partition}: the projection now stands at ${next}, before this batch (${first})`);
+        if (last < next) return;
+        const events: EventEnvelope[] = [];
+        for (const message of skip ? [] : messages) {
+          if (BigInt(message.offset) < next || !isFor(definition.name, message)) continue;
+          const envelope = decode(message.value); // an invalid message fails the batch, and is then set aside alone
+          if (envelope.kind === 'event') events.push(envelope);
         }
-      }
-    })().catch((error: Error) => log.warn(`could not seek to the stored offsets, Kafka's are used: ${error.message}`));
-  });
-  const ready = joined(consumer);
+        if (events.length) await definition.apply(tx, events);
+        const progress: ProjectionProgress = { projector, topic, partition, nextOffset: String(last + 1n) };
+        await tx.$executeRaw`
+          UPDATE projection_offsets SET next_offset = GREATEST(next_offset, ${last + 1n}), cluster_id = ${clusterId}, updated_at = now()
+          WHERE projector = ${projector} AND topic = ${topic} AND partition = ${partition}`;
+        // Delivered to listeners only when the transaction commits.
+        await tx.$executeRaw`SELECT pg_notify(${PROGRESS_CHANNEL}, ${JSON.stringify(progress)})`;
+      },
+      { timeout: 60_000, maxWait: 10_000 },
+    );
+  }
 
-  await consumer.run({
-    eachBatchAutoResolve: false,
-    eachBatch: async ({ batch, resolveOffset, heartbeat }) => {
-      if (!batch.messages.length) return;
-      const { topic, partition } = batch;
-      const first = BigInt(batch.firstOffset()!);
-      const last = BigInt(batch.lastOffset());
-      const invalid: { offset: string; value: Buffer | null; reason: string }[] = [];
-      const applyBatch = (allowGap: boolean) => prisma.$transaction(
-        async (tx) => {
-          await tx.$executeRaw`
-            INSERT INTO projection_offsets (projector, topic, partition, next_offset, updated_at)
-            VALUES (${projector}, ${topic}, ${partition}, 0, now()) ON CONFLICT DO NOTHING`;
-          // The row lock serializes two instances that briefly both hold this partition during a rebalance.
-          const [{ next_offset: next }] = await tx.$queryRaw<{ next_offset: bigint }[]>`
-            SELECT next_offset FROM projection_offsets
-            WHERE projector = ${projector} AND topic = ${topic} AND partition = ${partition} FOR UPDATE`;
-          // Kafka's committed offset is only a hint; the database says where the projection stands. It is
-          // ahead after a crash between the two commits (skip), behind after the rows were dropped (rewind).
-          if (first > next && !allowGap) return { rewindTo: next as bigint };
-          if (last < next) return { applied: 0 };
-          const events: EventEnvelope[] = [];
-          for (const message of batch.messages) {
-            if (BigInt(message.offset) < next) continue;
-            try {
-              const envelope = decode(message.value);
-              if (envelope.kind === 'event') events.push(envelope);
-            } catch (error) {
-              invalid.push({ offset: message.offset, value: message.value, reason: (error as Error).message });
-            }
+  const consumer = await runConsumer(bus, {
+    group: definition.name,
+    topics: definition.topics,
+    fromBeginning: true,
+    // On assignment, start where the database says the projection stands: after the rows were dropped for a
+    // rebuild there may be no new message to reveal it. Best effort (kafkajs does not wait for this); the
+    // check in eachBatch below is what guarantees nothing is skipped or applied twice.
+    prepare: (member) => member.on(member.events.GROUP_JOIN, ({ payload }) => {
+      void (async () => {
+        for (const [topic, partitions] of Object.entries(payload.memberAssignment)) {
+          const rows = await prisma.projectionOffset.findMany({ where: { projector, topic, partition: { in: partitions } } });
+          const stored = new Map(rows.map((row) => [row.partition, row.nextOffset]));
+          for (const partition of partitions) member.seek({ topic, partition, offset: String(stored.get(partition) ?? 0n) });
+          const ends = await logEnds(bus, topic);
+          const ahead = rows.filter((row) => row.nextOffset > (ends.get(row.partition) ?? 0n));
+          if (ahead.length) {
+            log.error(
+              `${projector} stands beyond the end of ${topic} on partition(s) ${ahead.map((r) => r.partition).join(', ')}: ` +
+                'this database was projected from another Kafka log, or the topic was created again. Rebuild the projections ' +
+                'from this log with `npm run setup -- --rebuild-projections`, then restart.',
+            );
           }
-          if (events.length) await definition.apply(tx, events);
-          const progress: ProjectionProgress = { projector, topic, partition, nextOffset: String(last + 1n) };
-          await tx.$executeRaw`
-            UPDATE projection_offsets SET next_offset = GREATEST(next_offset, ${last + 1n}), updated_at = now()
-            WHERE projector = ${projector} AND topic = ${topic} AND partition = ${partition}`;
-          // Delivered to listeners only when the transaction commits.
-          await tx.$executeRaw`SELECT pg_notify(${PROGRESS_CHANNEL}, ${JSON.stringify(progress)})`;
-          return { applied: events.length };
-        },
-        { timeout: 60_000, maxWait: 10_000 },
-      );
-      const outcome = await applyBatch(false);
-      if ('rewindTo' in outcome && outcome.rewindTo !== undefined) {
-        const start = await logStart(bus, topic, partition);
-        if (start <= outcome.rewindTo) {
-          log.info(`${topic}/${partition}: the projection stands at offset ${outcome.rewindTo}, behind Kafka's ${first}: replaying from there`);
-          consumer.seek({ topic, partition, offset: String(outcome.rewindTo) });
-          return;
         }
-        log.warn(`${topic}/${partition}: events ${outcome.rewindTo}..${start - 1n} were deleted by retention before this projection read them`);
-        await applyBatch(true);
-      }
-      for (const bad of invalid) {
-        log.warn(`dead-lettered an invalid event at ${topic}/${partition}@${bad.offset}: ${bad.reason}`);
-        await bus.publishDeadLetter({ topic, partition, offset: bad.offset, value: bad.value, consumer: definition.name }, bad.reason);
-      }
-      resolveOffset(batch.lastOffset()); // committed by kafkajs after the batch
-      await heartbeat();
-    },
-  });
-  await ready;
+      })().catch((error: Error) => log.warn(`could not seek to the stored offsets, Kafka's are used: ${error.message}`));
+    }),
+    run: (member) => ({
+      eachBatchAutoResolve: false,
+      eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+        if (!batch.messages.length) return;
+        const { topic, partition } = batch;
+        const first = BigInt(batch.firstOffset()!);
+        // Kafka's committed offset is only a hint; the database says where the projection stands. It is
+        // ahead after a crash between the two commits (skip), behind after the rows were dropped (rewind).
+        const next = await storedOffset(topic, partition);
+        if (first > next) {
+          const start = await logStart(bus, topic, partition);
+          if (start <= next) {
+            log.info(`${topic}/${partition}: the projection stands at offset ${next}, behind Kafka's ${first}: replaying from there`);
+            member.seek({ topic, partition, offset: String(next) });
+            return;
+          }
+          log.warn(`${topic}/${partition}: events ${next}..${start - 1n} were deleted by retention before this projection read them`);
+          await prisma.$executeRaw`
+            INSERT INTO projection_offsets (projector, topic, partition, next_offset, cluster_id, updated_at)
+            VALUES (${projector}, ${topic}, ${partition}, ${first}, ${clusterId}, now())
+            ON CONFLICT (projector, topic, partition) DO UPDATE SET next_offset = GREATEST(projection_offsets.next_offset, EXCLUDED.next_offset)`;
+        }
+        const fresh = batch.messages.filter((message) => BigInt(message.offset) >= next);
+        if (fresh.length) {
+          await applyIsolating(fresh, {
+            apply: (messages) => transact(topic, partition, messages),
+            setAside: async (message, reason) => {
+              log.error(`dead-lettering ${topic}/${partition}@${message.offset}, which cannot be projected: ${reason}`);
+              await bus.publishDeadLetter({ topic, partition, offset: message.offset, value: message.value, consumer: definition.name }, reason);
+              await transact(topic, partition, [message], true);
+            },
+            infrastructureAnswers: () => prisma.$queryRaw`SELECT 1`.then(() => true),
+            pause: async (ms, attempt, error) => {
+              if (error instanceof OffsetsMoved || !isRunning() || isStale()) throw error;
+              log.warn(`failed to project ${topic}/${partition}@${fresh[0].offset} (attempt ${attempt}), retrying in ${ms} ms: ${reasonOf(error)}`);
+              await new Promise((r) => setTimeout(r, ms));
+              await heartbeat();
+            },
+          });
+        }
+        resolveOffset(batch.lastOffset()); // committed by kafkajs after the batch
+        await heartbeat();
+      },
+    }),
+  }, log);
   log.info(`projecting ${definition.topics.join(', ')}`);
   return {
     async stop() {
-      await consumer.disconnect();
+      await consumer.stop();
     },
   };
+}
+
+/** The clusters other than `current` that these projectors' stored offsets belong to. */
+export async function foreignClusters(prisma: PrismaClient, projectors: string[], current: string): Promise<string[]> {
+  const rows = await prisma.projectionOffset.findMany({
+    where: { projector: { in: projectors }, clusterId: { not: current } },
+    distinct: ['clusterId'],
+    select: { clusterId: true },
+  });
+  return rows.map((row) => row.clusterId).filter((id): id is string => id !== null);
+}
+
+export function logMismatch(foreign: string[], current: string): SystemError {
+  return new SystemError(
+    'LOG_MISMATCH',
+    `this database was projected from another Kafka log (cluster ${foreign.join(', ')}), but the brokers are cluster ${current}. ` +
+      REBUILD_REMEDY,
+  );
+}
+
+const REBUILD_REMEDY =
+  'Point KAFKA_BROKERS at the cluster the projections came from, or DATABASE_URL at a fresh database, ' +
+  'or rebuild the projections from this log with `npm run setup -- --rebuild-projections`.';
+
+/** Stored offsets beyond the end of their partition: the topic was deleted and created again since. */
+async function offsetsBeyondLog(prisma: PrismaClient, bus: Bus, projectors: string[]): Promise<string[]> {
+  const rows = await prisma.projectionOffset.findMany({ where: { projector: { in: projectors } } });
+  const ends = new Map<string, Map<number, bigint>>();
+  const beyond: string[] = [];
+  for (const row of rows) {
+    if (!ends.has(row.topic)) ends.set(row.topic, await logEnds(bus, row.topic).catch(() => new Map<number, bigint>()));
+    if (row.nextOffset > (ends.get(row.topic)!.get(row.partition) ?? 0n)) beyond.push(`${row.topic}/${row.partition}`);
+  }
+  return beyond;
+}
+
+/**
+ * Makes sure the projections were built from the log the brokers hold (setup, before any projector starts).
+ * When they were not, `rebuild` empties them so the projectors replay this log from its start; otherwise this
+ * refuses with the remedy. Returns what it found, for one line of output.
+ */
+export async function reconcileProjectionLog(
+  prisma: PrismaClient,
+  bus: Bus,
+  projections: ProjectionDefinition[],
+  rebuild: 'never' | 'if-foreign' | 'always',
+): Promise<{ rebuilt: boolean; reason?: string }> {
+  const projectors = projections.map((p) => bus.prefix + p.name);
+  const clusterId = await bus.clusterId();
+  const foreign = await foreignClusters(prisma, projectors, clusterId);
+  const beyond = foreign.length ? [] : await offsetsBeyondLog(prisma, bus, projectors);
+  const reason = foreign.length
+    ? `the projections were built from Kafka cluster ${foreign.join(', ')}, and the brokers are cluster ${clusterId}`
+    : beyond.length
+      ? `the projections stand beyond the end of ${beyond.join(', ')}: the topics were created again`
+      : undefined;
+  if (rebuild === 'never' && reason) throw foreign.length ? logMismatch(foreign, clusterId) : new SystemError('LOG_MISMATCH', `${reason}. ${REBUILD_REMEDY}`);
+  if (!reason && rebuild !== 'always') return { rebuilt: false };
+  const tables = projections.flatMap((p) => p.tables).map((table) => `"${table}"`);
+  await prisma.$transaction([
+    prisma.$executeRawUnsafe(`TRUNCATE ${tables.join(', ')}`),
+    prisma.projectionOffset.deleteMany({ where: { projector: { in: projectors } } }),
+  ]);
+  return { rebuilt: true, reason };
 }

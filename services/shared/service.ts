@@ -8,7 +8,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Consumer, KafkaMessage } from 'kafkajs';
 import { applyEvent, decideBatch, type ServiceMemory } from './batch.ts';
-import { joined, type Bus } from './bus.ts';
+import { isFor, isKafkaReachable, type Bus } from './bus.ts';
+import { runConsumer } from './consumer.ts';
+import { applyIsolating, reasonOf } from './isolation.ts';
 import type { Logger } from './log.ts';
 import {
   decode,
@@ -55,14 +57,11 @@ export async function startService<S>(
 
   const restored = await replay(bus, definition, (event, position) => {
     applyEvent(definition, states, event);
-    remember(event.causationId, position);
+    // What this service decided before: its input is handled. (Other services' events on a state topic name
+    // their own causes, which this service may not have seen yet.)
+    if (event.producer === undefined || event.producer === definition.name) remember(event.causationId, position);
   }, log);
   log.info(`restored state from ${restored} events`, { aggregates: states.size });
-
-  const consumer = bus.createConsumer(definition.name);
-  await consumer.connect();
-  for (const input of definition.inputs) await consumer.subscribe({ topic: bus.topic(input), fromBeginning: true });
-  const ready = joined(consumer);
 
   /**
    * Decides a whole fetched batch against in-memory state (batch.ts), then publishes every event in one
@@ -93,26 +92,60 @@ export async function startService<S>(
     );
   }
 
-  await consumer.run({
-    eachBatch: async ({ batch, resolveOffset, heartbeat }) => {
-      if (!batch.messages.length) return;
-      try {
-        await handleBatch(batch.topic, batch.partition, batch.messages);
-      } catch (error) {
-        log.error(`failed on ${batch.topic}/${batch.partition}@${batch.firstOffset()}, will retry: ${(error as Error).message}`);
-        throw error;
-      }
-      resolveOffset(batch.lastOffset()); // committed by kafkajs after the batch
-      await heartbeat();
-    },
-  });
-  await ready;
+  /** A message that cannot be handled: recorded on `dead.letters`, and its command (if it is one) refused. */
+  async function setAside(topic: string, partition: number, message: KafkaMessage, reason: string): Promise<void> {
+    log.error(`dead-lettering ${topic}/${partition}@${message.offset} after repeated failures: ${reason}`);
+    await bus.publishDeadLetter({ topic, partition, offset: message.offset, value: message.value, consumer: definition.name }, reason);
+    const commandId = commandIdOf(message);
+    if (commandId) {
+      await bus.publishReplies([{
+        commandId, status: 'REJECTED', code: 'INTERNAL_SERVER_ERROR', positions: [],
+        message: `the ${definition.name} service could not handle this command; it is on dead.letters for an operator`,
+      }]);
+    }
+  }
+
+  const consumer = await runConsumer(bus, {
+    group: definition.name,
+    topics: definition.inputs,
+    fromBeginning: true,
+    run: () => ({
+      eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+        const { topic, partition } = batch;
+        const messages = batch.messages.filter((message) => isFor(definition.name, message));
+        if (messages.length) {
+          await applyIsolating(messages, {
+            apply: (some) => handleBatch(topic, partition, some),
+            setAside: (message, reason) => setAside(topic, partition, message, reason),
+            infrastructureAnswers: () => isKafkaReachable(bus.kafka),
+            pause: async (ms, attempt, error) => {
+              log.warn(`failed on ${topic}/${partition}@${messages[0].offset} (attempt ${attempt}), retrying in ${ms} ms: ${reasonOf(error)}`);
+              if (!isRunning() || isStale()) throw error;
+              await new Promise((r) => setTimeout(r, ms));
+              await heartbeat();
+            },
+          });
+        }
+        resolveOffset(batch.lastOffset()); // committed by kafkajs after the batch
+        await heartbeat();
+      },
+    }),
+  }, log);
   log.info(`consuming ${definition.inputs.join(', ')}`);
   return {
     async stop() {
-      await consumer.disconnect();
+      await consumer.stop();
     },
   };
+}
+
+function commandIdOf(message: KafkaMessage): string | undefined {
+  try {
+    const envelope = decode(message.value);
+    return envelope.kind === 'command' ? envelope.commandId : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Replays the state topics from the beginning up to their current end; returns how many events it applied. */
@@ -164,6 +197,7 @@ async function replay<S>(
           autoCommit: false,
           eachBatch: async ({ batch }) => {
             for (const message of batch.messages) {
+              if (!isFor(definition.name, message)) continue; // a replay meant for another consumer
               try {
                 const envelope = decode(message.value);
                 if (envelope.kind === 'event') {

@@ -1,0 +1,58 @@
+/**
+ * Internal to the runtime (service.ts, projector.ts): applying a fetched batch so that no message can hold its
+ * partition forever. A failing batch is retried with backoff while the failure may pass (the broker or the
+ * database is away: then it waits as long as it takes, and readiness reports the stall). When it keeps failing
+ * although the infrastructure answers, the fault is in the data: each message is tried alone, and one that
+ * still fails is set aside (on `dead.letters`, with the reason) so the messages behind it go on.
+ */
+import { SystemError } from './errors.ts';
+
+export interface IsolationOptions<M> {
+  /** Applies messages in order, all or nothing. */
+  apply(messages: M[]): Promise<void>;
+  /** Records a message that cannot be applied, and moves past it. */
+  setAside(message: M, reason: string): Promise<void>;
+  /** Whether the broker or database the batch needs answers at all: if not, the data is not to blame. */
+  infrastructureAnswers(): Promise<boolean>;
+  /** Waits before the next attempt (heartbeating meanwhile); throws to give the batch up (rebalance, stop). */
+  pause(ms: number, attempt: number, error: unknown): Promise<void>;
+  /** Attempts before a batch is split, or a message set aside, once the infrastructure answers. Default 4. */
+  attempts?: number;
+}
+
+/** 100 ms, 200 ms, 400 ms, … at most 5 s. */
+export const backoffMs = (attempt: number): number => Math.min(100 * 2 ** (attempt - 1), 5_000);
+
+export async function applyIsolating<M>(messages: M[], options: IsolationOptions<M>): Promise<void> {
+  const attempts = options.attempts ?? 4;
+
+  /** Resolves with undefined once applied, or with the error once it is clearly the messages' fault. */
+  async function attempt(group: M[]): Promise<unknown> {
+    for (let failures = 1; ; failures += 1) {
+      try {
+        await options.apply(group);
+        return undefined;
+      } catch (error) {
+        // A non-retriable SystemError (e.g. an unreadable message) will fail the same way again: no need to wait.
+        const permanent = error instanceof SystemError && !error.retriable;
+        if ((permanent || failures >= attempts) && (await options.infrastructureAnswers().catch(() => false))) return error;
+        await options.pause(backoffMs(failures), failures, error);
+      }
+    }
+  }
+
+  const failure = await attempt(messages);
+  if (failure === undefined) return;
+  if (messages.length === 1) return options.setAside(messages[0], reasonOf(failure));
+  for (const message of messages) {
+    const error = await attempt([message]);
+    if (error !== undefined) await options.setAside(message, reasonOf(error));
+  }
+}
+
+/** One line for a log or a header: Prisma's messages quote the calling source first and end with the cause. */
+export function reasonOf(error: unknown): string {
+  const { message, code } = error as { message?: string; code?: string };
+  const text = (message ?? String(error)).split('\n').map((line) => line.trim()).filter(Boolean).at(-1) ?? 'unknown error';
+  return code && !text.includes(code) ? `${text} (code ${code})` : text;
+}

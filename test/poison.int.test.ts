@@ -1,0 +1,144 @@
+/**
+ * Defence in depth for what validation at the boundary misses (an event written by an older version, a bug):
+ * no event stops a consumer for good. After bounded retries it is recorded on `dead.letters` with the reason,
+ * the consumer and its position, and the consumer carries on with the messages behind it.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { KafkaJSNonRetriableError } from 'kafkajs';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createBus, REPLAY_FOR_HEADER, type Bus } from '../services/shared/bus.ts';
+import { runConsumer } from '../services/shared/consumer.ts';
+import { createLogger } from '../services/shared/log.ts';
+import { createCommand, createEvent, TOPICS, type DomainEvent } from '../services/shared/messages.ts';
+import { startSystem, waitFor, type TestSystem } from './support/system.ts';
+
+let system: TestSystem;
+let bus: Bus;
+const deadLetters: { key: string; value: string; headers: Record<string, string> }[] = [];
+let stopReading: () => Promise<void>;
+
+beforeAll(async () => {
+  system = await startSystem({ commandTimeoutMs: 8000 });
+  bus = await createBus({ clientId: 'poison-test' });
+  const reader = bus.createConsumer(`dead-letter-reader-${randomUUID()}`);
+  await reader.connect();
+  await reader.subscribe({ topic: bus.topic(TOPICS.deadLetters), fromBeginning: true });
+  await reader.run({
+    eachMessage: async ({ message }) => {
+      const headers = Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)]));
+      deadLetters.push({ key: String(message.key), value: message.value?.toString() ?? '', headers });
+    },
+  });
+  stopReading = () => reader.disconnect();
+});
+afterAll(async () => {
+  await stopReading?.();
+  await bus?.close();
+  await system?.stop();
+});
+
+const PLACE = `mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id } }`;
+const AWAIT = `query($id: ID!) { awaitOrder(id: $id, timeoutMs: 20000) { state } }`;
+
+/** Writes an event straight to its topic, as an older version of a service (or a bug) could have. */
+async function writeEvent(event: DomainEvent, headers?: Record<string, string>) {
+  const envelope = createEvent(event, createCommand({ type: 'AddInventory', data: { product: 'x', quantity: 1 } }), new Date());
+  if (!headers) return bus.publish([envelope]);
+  const producer = bus.kafka.producer();
+  await producer.connect();
+  await producer.send({ topic: bus.topic(TOPICS.inventoryEvents), messages: [{ key: envelope.aggregateId, value: JSON.stringify(envelope), headers }] });
+  await producer.disconnect();
+}
+
+async function orderSettles(product: string) {
+  const placed = await system.gql(PLACE, { input: { customerId: `c-${randomUUID()}`, product, quantity: 1, price: 1 } });
+  expect(placed.errors).toBeUndefined();
+  return (await system.gql(AWAIT, { id: placed.data.placeOrder.id })).data?.awaitOrder.state;
+}
+
+const lettersAbout = (consumer: string, marker: string) =>
+  deadLetters.filter((d) => d.headers.consumer === consumer && d.value.includes(marker));
+
+it('dead-letters events the orders projection cannot store, with reason and position, and projects the ones behind them', async () => {
+  const product = `P-${randomUUID().slice(0, 6)}`;
+  await system.gql(`mutation { addInventory(product: "${product}", quantity: 50) { stock } }`);
+  const created = (orderId: string, extra: object = {}): DomainEvent => ({
+    type: 'OrderCreated', data: { orderId, customerId: 'c', product, quantity: 1, price: 1, ...extra },
+  });
+  const tag = randomUUID().slice(0, 6);
+  const long = `long-${tag}-${randomBytes(4000).toString('base64')}`;
+  const poisons = {
+    [`huge-price-${tag}`]: created(`huge-price-${tag}`, { price: 1.7976931348623157e308 }), // numeric overflow
+    [`nul-${tag}`]: created(`nul-${tag}`, { customerId: 'a\u0000b' }), // text cannot hold NUL
+    [long]: created(long), // beyond the btree row limit, even compressed
+  };
+  for (const event of Object.values(poisons)) await writeEvent(event);
+
+  await waitFor(
+    () => Object.keys(poisons).every((id) => lettersAbout('orders-projector', id).some((d) => d.value.includes('"OrderCreated"'))),
+    60_000,
+    () => `the orders projector to dead-letter ${Object.keys(poisons).length} events (got ${deadLetters.map((d) => d.headers.consumer).join(', ')})`,
+  );
+  for (const id of Object.keys(poisons)) {
+    const [letter] = lettersAbout('orders-projector', id).filter((d) => d.value.includes('"OrderCreated"'));
+    expect(letter.headers.reason).toMatch(/overflow|0x00|exceeds/);
+    expect(letter.headers).toMatchObject({ sourceTopic: bus.topic(TOPICS.orderEvents), sourcePartition: expect.stringMatching(/^\d+$/), sourceOffset: expect.stringMatching(/^\d+$/) });
+    expect(letter.key).toBe(`${letter.headers.sourceTopic}:${letter.headers.sourcePartition}:${letter.headers.sourceOffset}`);
+  }
+  // Orders on every partition still flow through the projection.
+  const states = await Promise.all(Array.from({ length: 12 }, () => orderSettles(product)));
+  expect(states).toEqual(Array(12).fill('VALIDATED'));
+  expect(await system.prisma.order.count({ where: { id: { in: Object.keys(poisons) } } })).toBe(0);
+});
+
+it('dead-letters an event a service cannot answer within the message size limit, and keeps deciding', async () => {
+  const product = `P-${randomUUID().slice(0, 6)}`;
+  await system.gql(`mutation { addInventory(product: "${product}", quantity: 5) { stock } }`);
+  // An unknown 600 KB product: inventory's rejection would repeat it twice, beyond what Kafka takes.
+  const orderId = `big-${randomUUID()}`;
+  await writeEvent({ type: 'OrderCreated', data: { orderId, customerId: 'c', product: 'p'.repeat(600_000), quantity: 1, price: 1 } });
+  await waitFor(() => lettersAbout('inventory', orderId).length > 0, 60_000, () => 'inventory to dead-letter the order');
+  expect(lettersAbout('inventory', orderId)[0].headers.reason).toMatch(/MESSAGE_TOO_LARGE|Kafka takes at most/);
+  expect(await orderSettles(product)).toBe('VALIDATED');
+});
+
+it('delivers a replayed dead letter only to the consumer it names', async () => {
+  const product = `P-${randomUUID().slice(0, 6)}`;
+  const added = (quantity: number): DomainEvent => ({ type: 'StockAdded', data: { product, quantity } });
+  await writeEvent(added(1));
+  await writeEvent(added(10), { [REPLAY_FOR_HEADER]: 'someone-else' });
+  await writeEvent(added(100), { [REPLAY_FOR_HEADER]: 'inventory-projector' });
+  await waitFor(async () => (await system.prisma.inventoryItem.findUnique({ where: { product } }))?.stock === 101, 20_000, () => 'stock 101');
+  // The inventory service, rebuilding its state, skips the copy meant for someone else too: 101 available, not 111.
+  await system.restartService('inventory');
+  const placed = await system.gql(PLACE, { input: { customerId: `c-${randomUUID()}`, product, quantity: 102, price: 0 } });
+  expect((await system.gql(AWAIT, { id: placed.data.placeOrder.id })).data.awaitOrder.state).toBe('FAILED');
+  expect((await system.prisma.inventoryItem.findUnique({ where: { product } }))?.stock).toBe(101);
+});
+
+it('replaces a consumer that crashed with a non-retriable error', async () => {
+  const seen: string[] = [];
+  let crashes = 0;
+  const topic = TOPICS.deadLetters; // any topic of this system's prefix: the consumer reads it from the start
+  const consumer = await runConsumer(bus, {
+    group: `crashing-${randomUUID()}`,
+    topics: [topic],
+    fromBeginning: true,
+    run: () => ({
+      eachMessage: async ({ message }) => {
+        if (crashes === 0) {
+          crashes += 1;
+          throw new KafkaJSNonRetriableError('a fault kafkajs will not retry');
+        }
+        seen.push(String(message.key));
+      },
+    }),
+  }, createLogger('crash-test'));
+  try {
+    await bus.publishDeadLetter({ topic: 'x', partition: 0, offset: '1', value: Buffer.from('{}'), consumer: 'test' }, 'crash test');
+    await waitFor(() => seen.includes('x:0:1'), 30_000, () => 'the replacement consumer to read the message');
+    expect(crashes).toBe(1);
+  } finally {
+    await consumer.stop();
+  }
+});
