@@ -4,6 +4,7 @@
  * the reply points at.
  */
 import { randomUUID } from 'node:crypto';
+import type { Histogram } from 'prom-client';
 import type { Bus } from '../services/shared/bus.ts';
 import { SystemError, type ErrorCode } from '../services/shared/errors.ts';
 import { createCommand, type Command, type CommandReply } from '../services/shared/messages.ts';
@@ -20,8 +21,46 @@ export function createCommandGateway(
   bus: Bus,
   watcher: ProjectionWatcher,
   projectorsOf: (topic: string) => string[],
+  /** Observed once per command, labelled by its type and outcome (`accepted`, an error code, or `error`). */
+  latency: Histogram<'type' | 'outcome'>,
 ): CommandGateway {
   const pending = new Map<string, (reply: CommandReply) => void>();
+
+  async function send(command: Command, timeoutMs: number): Promise<CommandReply> {
+    const commandId = randomUUID();
+    const deadline = Date.now() + timeoutMs;
+    const timedOut = () =>
+      new SystemError('TIMEOUT', `command ${commandId} (${command.type}) got no outcome within ${timeoutMs} ms; it may still complete: query for it later`, true, { commandId });
+    const envelope = createCommand(command, commandId); // refuses a command too large to send, before waiting
+    const replied = new Promise<CommandReply>((resolve) => pending.set(commandId, resolve));
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(timedOut()), timeoutMs); });
+    expired.catch(() => {}); // observed by the races below; this only keeps a late expiry from being "unhandled"
+    try {
+      // The deadline covers the send too: with the broker away, kafkajs retries for longer than a client waits.
+      await Promise.race([
+        bus.publish([envelope]).catch((error: Error) => {
+          throw new SystemError('UNAVAILABLE', `command ${commandId} could not be sent to Kafka (${error.message}); retry later`, true, { commandId });
+        }),
+        expired,
+      ]);
+      const reply = await Promise.race([replied, expired]);
+      if (reply.status === 'REJECTED') {
+        throw new SystemError((reply.code ?? 'BAD_USER_INPUT') as ErrorCode, reply.message ?? 'command rejected', false, { commandId });
+      }
+      await Promise.all(
+        reply.positions.map((position) =>
+          watcher.reached(projectorsOf(position.topic), position, Math.max(0, deadline - Date.now())),
+        ),
+      ).catch((error) => {
+        throw error instanceof SystemError && error.code === 'TIMEOUT' ? timedOut() : error;
+      });
+      return reply;
+    } finally {
+      clearTimeout(timer);
+      pending.delete(commandId);
+    }
+  }
 
   return {
     onReply(reply) {
@@ -29,38 +68,17 @@ export function createCommandGateway(
     },
 
     async execute(command, timeoutMs) {
-      const commandId = randomUUID();
-      const deadline = Date.now() + timeoutMs;
-      const timedOut = () =>
-        new SystemError('TIMEOUT', `command ${commandId} (${command.type}) got no outcome within ${timeoutMs} ms; it may still complete: query for it later`, true, { commandId });
-      const envelope = createCommand(command, commandId); // refuses a command too large to send, before waiting
-      const replied = new Promise<CommandReply>((resolve) => pending.set(commandId, resolve));
-      let timer: NodeJS.Timeout | undefined;
-      const expired = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(timedOut()), timeoutMs); });
-      expired.catch(() => {}); // observed by the races below; this only keeps a late expiry from being "unhandled"
+      const stopTimer = latency.startTimer({ type: command.type });
+      let outcome = 'error';
       try {
-        // The deadline covers the send too: with the broker away, kafkajs retries for longer than a client waits.
-        await Promise.race([
-          bus.publish([envelope]).catch((error: Error) => {
-            throw new SystemError('UNAVAILABLE', `command ${commandId} could not be sent to Kafka (${error.message}); retry later`, true, { commandId });
-          }),
-          expired,
-        ]);
-        const reply = await Promise.race([replied, expired]);
-        if (reply.status === 'REJECTED') {
-          throw new SystemError((reply.code ?? 'BAD_USER_INPUT') as ErrorCode, reply.message ?? 'command rejected', false, { commandId });
-        }
-        await Promise.all(
-          reply.positions.map((position) =>
-            watcher.reached(projectorsOf(position.topic), position, Math.max(0, deadline - Date.now())),
-          ),
-        ).catch((error) => {
-          throw error instanceof SystemError && error.code === 'TIMEOUT' ? timedOut() : error;
-        });
+        const reply = await send(command, timeoutMs);
+        outcome = 'accepted';
         return reply;
+      } catch (error) {
+        if (error instanceof SystemError) outcome = error.code;
+        throw error;
       } finally {
-        clearTimeout(timer);
-        pending.delete(commandId);
+        stopTimer({ outcome });
       }
     },
   };

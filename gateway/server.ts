@@ -1,7 +1,7 @@
 /**
  * The gateway: Apollo Server over node:http for queries and mutations, graphql-ws on the same path for
- * subscriptions, and `/healthz`. One Kafka consumer per gateway process feeds command replies and
- * live order updates.
+ * subscriptions, `/healthz`, `/readyz` and `/metrics`. One Kafka consumer per gateway process feeds command
+ * replies and live order updates. Every request is bounded (limits.ts, websocket.ts, MAX_BODY_BYTES).
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -11,22 +11,29 @@ import { resolve } from 'node:path';
 import { ApolloServer, HeaderMap } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { makeExecutableSchema } from '@graphql-tools/schema';
-import { useServer } from 'graphql-ws/use/ws';
-import { WebSocketServer } from 'ws';
-import { createBus, isKafkaReachable, joined, type Bus } from '../services/shared/bus.ts';
-import { commandTimeoutMs, databaseUrl } from '../services/shared/config.ts';
+import { createBus, REPLAY_FOR_HEADER, type Bus } from '../services/shared/bus.ts';
+import { runConsumer } from '../services/shared/consumer.ts';
+import {
+  allowedOrigins, commandTimeoutMs, databaseUrl, healthSampleMs, maxAliases, maxBodyBytes, maxLag, maxQueryCost, maxQueryDepth,
+  maxSubscriptionsPerSocket, stallAfterMs,
+} from '../services/shared/config.ts';
 import { createPrisma, type PrismaClient } from '../services/shared/db.ts';
 import { createLogger } from '../services/shared/log.ts';
 import { commandReplySchema, decode, TOPICS } from '../services/shared/messages.ts';
+import { foreignClusters, logMismatch } from '../services/shared/projector.ts';
 import { SERVICES } from '../services/index.ts';
 import { createCommandGateway } from './commands.ts';
 import { createContext, type GatewayContext, type GatewayServices } from './context.ts';
 import { createErrorFormatter } from './errors.ts';
 import { createOrderFeed } from './feed.ts';
+import { startHealthSampler, type HealthOptions } from './health.ts';
 import { enforceInputLimits } from './input-limits.ts';
+import { queryLimitRules, type QueryLimits } from './limits.ts';
+import { createMetrics } from './metrics.ts';
 import { buildPlayground, servePlayground } from './playground/index.ts';
 import { createProjectionWatcher } from './progress.ts';
 import { resolvers } from './resolvers.ts';
+import { attachSubscriptions } from './websocket.ts';
 
 export const typeDefs = readFileSync(resolve(import.meta.dirname, '../schema.graphql'), 'utf8');
 
@@ -38,6 +45,16 @@ export interface GatewayOptions {
   commandTimeoutMs?: number;
   /** The read-side client. Default: one on DATABASE_URL. */
   prisma?: PrismaClient;
+  /** Query depth, alias and cost limits. Default: MAX_QUERY_DEPTH, MAX_ALIASES, MAX_QUERY_COST (10, 30, 10000). */
+  limits?: Partial<QueryLimits>;
+  /** Largest request body and WebSocket message, in bytes. Default: MAX_BODY_BYTES, or 1000000. */
+  maxBodyBytes?: number;
+  /** Browser origins allowed to open a WebSocket. Default: ALLOWED_ORIGINS, or the gateway's own and localhost. */
+  allowedOrigins?: string[];
+  /** Default: MAX_SUBSCRIPTIONS_PER_SOCKET, or 100. */
+  maxSubscriptionsPerSocket?: number;
+  /** Readiness sampling. Default: HEALTH_SAMPLE_MS, STALL_AFTER_MS, MAX_LAG (2000, 30000, 10000), no extra checks. */
+  health?: Partial<HealthOptions>;
 }
 
 export interface RunningGateway {
@@ -47,14 +64,19 @@ export interface RunningGateway {
   stop(): Promise<void>;
 }
 
-const MAX_BODY_BYTES = 1_000_000;
-
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
   const log = createLogger('gateway');
   const playground = await buildPlayground(log);
   const bus = await createBus({ clientId: 'gateway' });
   const prisma = options.prisma ?? createPrisma();
   const watcher = await createProjectionWatcher(databaseUrl());
+  const metrics = createMetrics();
+  const bodyLimit = options.maxBodyBytes ?? maxBodyBytes();
+  const limits: QueryLimits = {
+    maxDepth: options.limits?.maxDepth ?? maxQueryDepth(),
+    maxAliases: options.limits?.maxAliases ?? maxAliases(),
+    maxCost: options.limits?.maxCost ?? maxQueryCost(),
+  };
 
   // Which projectors must have applied a topic's message before queries can see it.
   const projectorsOf = (topic: string): string[] =>
@@ -64,30 +86,44 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
 
   const services: GatewayServices = {
     prisma,
-    commands: createCommandGateway(bus, watcher, projectorsOf),
+    commands: createCommandGateway(bus, watcher, projectorsOf, metrics.commandSeconds),
     feed: createOrderFeed(prisma, watcher, projectorsOf, log),
     commandTimeoutMs: options.commandTimeoutMs ?? commandTimeoutMs(),
   };
-  const stopConsumer = await consumeGatewayTopics(bus, services, log);
+  const consumer = await consumeGatewayTopics(bus, services, log);
+  // The projections the gateway reads must come from the log the brokers hold (a wiped broker, another cluster).
+  const projectors = SERVICES.flatMap((s) => s.projections ?? []).map((p) => bus.prefix + p.name);
+  const projectedFromThisLog = async () => {
+    const clusterId = await bus.clusterId();
+    const foreign = await foreignClusters(prisma, projectors, clusterId);
+    return foreign.length ? logMismatch(foreign, clusterId).message : undefined;
+  };
+  const health = await startHealthSampler(
+    { bus, prisma, metrics, ownConsumer: consumer.problem },
+    {
+      sampleMs: options.health?.sampleMs ?? healthSampleMs(),
+      stallAfterMs: options.health?.stallAfterMs ?? stallAfterMs(),
+      maxLag: options.health?.maxLag ?? maxLag(),
+      readinessChecks: [projectedFromThisLog, ...(options.health?.readinessChecks ?? [])],
+    },
+  );
 
   const schema = enforceInputLimits(makeExecutableSchema<GatewayContext>({ typeDefs, resolvers: resolvers as never }));
   const httpServer = createServer();
-  const wsServer = new WebSocketServer({ server: httpServer, path: '/graphql' });
   const formatError = createErrorFormatter(log);
-  const wsCleanup = useServer(
-    {
-      schema,
-      context: () => createContext(services),
-      // The same mapping as over HTTP: known codes through, anything else masked.
-      onError: (_ctx, _id, _payload, errors) => errors.map((error) => formatError(error.toJSON(), error)),
-      onNext: (_ctx, _id, _payload, _args, result) =>
-        result.errors ? { ...result, errors: result.errors.map((error) => formatError(error.toJSON(), error)) } : undefined,
-    },
-    wsServer,
-  );
+  const wsCleanup = attachSubscriptions(httpServer, {
+    schema,
+    context: () => createContext(services),
+    formatError,
+    limits,
+    maxPayloadBytes: bodyLimit,
+    allowedOrigins: options.allowedOrigins ?? allowedOrigins(),
+    maxSubscriptionsPerSocket: options.maxSubscriptionsPerSocket ?? maxSubscriptionsPerSocket(),
+  });
   const apollo = new ApolloServer<GatewayContext>({
     schema,
     formatError,
+    validationRules: queryLimitRules(limits),
     // The schema is the public contract and the playground's docs read it, also in production.
     introspection: true,
     // The process's owner (gateway/main.ts, a test) decides when to stop; Apollo's own signal handlers would
@@ -111,7 +147,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
 
   async function route(req: IncomingMessage, res: ServerResponse) {
     const url = new URL(req.url ?? '/', 'http://gateway');
-    if (url.pathname === '/healthz') return health(res);
+    if (url.pathname === '/healthz') return liveness(res);
+    if (url.pathname === '/readyz') return readiness(res);
+    if (url.pathname === '/metrics') return serveMetrics(res);
     if (url.pathname === '/graphiql' || url.pathname.startsWith('/graphiql/')) return servePlayground(playground, req, res, url.pathname);
     if (url.pathname !== '/graphql') {
       res.writeHead(404, { 'content-type': 'text/plain' });
@@ -121,7 +159,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     for (const [key, value] of Object.entries(req.headers)) {
       if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);
     }
-    const body = req.method === 'POST' ? await readJsonBody(req) : undefined;
+    const body = req.method === 'POST' ? await readJsonBody(req, bodyLimit) : undefined;
+    if (body === TOO_LARGE) return refuseTooLarge(req, res, bodyLimit);
     if (body instanceof Error) {
       res.writeHead(400, { 'content-type': 'application/json' });
       return res.end(JSON.stringify({ errors: [{ message: body.message, extensions: { code: 'BAD_REQUEST' } }] }));
@@ -137,14 +176,26 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     res.end();
   }
 
-  async function health(res: ServerResponse) {
-    const [kafka, postgres] = await Promise.all([
-      withTimeout(isKafkaReachable(bus.kafka), 2000),
-      withTimeout(prisma.$queryRaw`SELECT 1`.then(() => true), 2000),
-    ]);
-    const ok = kafka && postgres;
-    res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ status: ok ? 'ok' : 'unavailable', kafka: kafka ? 'ok' : 'unreachable', postgres: postgres ? 'ok' : 'unreachable' }));
+  // Liveness: this process answers, and its latest sample reached Kafka and PostgreSQL. No I/O per probe.
+  // Liveness: the process answers. Its dependencies are reported, not judged: a restart would not bring them
+  // back, and an orchestrator restarting every gateway while Kafka is away helps no one. /readyz judges.
+  function liveness(res: ServerResponse) {
+    const { kafka, postgres } = health.latest();
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ status: 'ok', kafka, postgres }));
+  }
+
+  // Readiness: the whole pipeline moves. Every reason it does not, as a sentence, from the latest sample.
+  function readiness(res: ServerResponse) {
+    const { ready, reasons, ...sample } = health.latest();
+    res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(ready ? { status: 'ready', ...sample } : { status: 'not ready', reasons, ...sample }));
+  }
+
+  async function serveMetrics(res: ServerResponse) {
+    const text = await metrics.registry.metrics();
+    res.writeHead(200, { 'content-type': metrics.registry.contentType });
+    res.end(text);
   }
 
   await new Promise<void>((ready) => httpServer.listen(options.port, options.host ?? '0.0.0.0', ready));
@@ -158,7 +209,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     async stop() {
       services.feed.close();
       await apollo.stop();
-      await stopConsumer();
+      await health.stop();
+      await consumer.stop();
       await bus.close();
       await watcher.close();
       if (!options.prisma) await prisma.$disconnect();
@@ -169,54 +221,64 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
 /** Replies and order events, read by this gateway process alone (a fresh group, from the latest offset). */
 async function consumeGatewayTopics(bus: Bus, services: GatewayServices, log: ReturnType<typeof createLogger>) {
   const group = `gateway.${randomUUID()}`;
-  const consumer = bus.createConsumer(group);
-  await consumer.connect();
   const replies = bus.topic(TOPICS.commandReplies);
-  for (const topic of [TOPICS.commandReplies, TOPICS.orderEvents, TOPICS.orderValidations]) {
-    await consumer.subscribe({ topic: bus.topic(topic), fromBeginning: false });
-  }
-  const ready = joined(consumer);
-  await consumer.run({
-    // Committed although the group is this process's own: after a rejoin (broker restart, long stall) it
-    // resumes where it was instead of at the latest offset, which would drop replies and updates. Once a
-    // second, not after every batch: a commit round trip per batch would delay every reply.
-    autoCommitInterval: 1000,
-    eachMessage: async ({ topic, partition, message }) => {
-      try {
-        if (topic === replies) {
-          services.commands.onReply(commandReplySchema.parse(JSON.parse(message.value!.toString())));
-          return;
-        }
-        const event = decode(message.value);
-        if (event.kind === 'event') services.feed.onEvent(event, { topic, partition, offset: message.offset });
-      } catch (error) {
-        log.warn(`ignoring an unreadable message on ${topic}/${partition}@${message.offset}: ${(error as Error).message}`);
-      }
+  // What is wrong with this consumer, if anything, for readiness. A crashed consumer is restarted (by kafkajs
+  // or runConsumer); it is sound again once it has rejoined.
+  let problem: string | undefined;
+  const consumer = await runConsumer(bus, {
+    group,
+    topics: [TOPICS.commandReplies, TOPICS.orderEvents, TOPICS.orderValidations],
+    fromBeginning: false,
+    prepare(member) {
+      member.on(member.events.CRASH, ({ payload }) => { problem = `crashed (${payload.error.message}) and is restarting`; });
+      member.on(member.events.GROUP_JOIN, () => { problem = undefined; });
     },
-  });
-  await ready;
-  return async () => {
-    await consumer.disconnect();
-    await bus.deleteGroup(group);
+    run: () => ({
+      // Committed although the group is this process's own: after a rejoin (broker restart, long stall) it
+      // resumes where it was instead of at the latest offset, which would drop replies and updates. Once a
+      // second, not after every batch: a commit round trip per batch would delay every reply.
+      autoCommitInterval: 1000,
+      eachMessage: async ({ topic, partition, message }) => {
+        if (message.headers?.[REPLAY_FOR_HEADER] !== undefined) return; // a replayed dead letter: not news
+        try {
+          if (topic === replies) {
+            services.commands.onReply(commandReplySchema.parse(JSON.parse(message.value!.toString())));
+            return;
+          }
+          const event = decode(message.value);
+          if (event.kind === 'event') services.feed.onEvent(event, { topic, partition, offset: message.offset });
+        } catch (error) {
+          log.warn(`ignoring an unreadable message on ${topic}/${partition}@${message.offset}: ${(error as Error).message}`);
+        }
+      },
+    }),
+  }, log);
+  return {
+    problem: () => problem,
+    async stop() {
+      await consumer.stop();
+      await bus.deleteGroup(group);
+    },
   };
 }
 
-function withTimeout(check: Promise<boolean>, ms: number): Promise<boolean> {
-  return Promise.race([check.catch(() => false), new Promise<boolean>((r) => setTimeout(() => r(false), ms).unref())]);
-}
+/** What readJsonBody answers for a body over the limit: the caller refuses it with 413. */
+const TOO_LARGE = Symbol('too large');
 
-function readJsonBody(req: IncomingMessage): Promise<unknown> {
+function readJsonBody(req: IncomingMessage, maxBytes: number): Promise<unknown> {
   return new Promise((resolveBody) => {
+    // Refused before reading a byte when the client says how much it sends.
+    if (Number(req.headers['content-length'] ?? 0) > maxBytes) return resolveBody(TOO_LARGE);
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (chunk: Buffer) => {
+      if (size > maxBytes) return; // already refused: the rest is discarded
       size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        resolveBody(new Error(`request body exceeds ${MAX_BODY_BYTES} bytes`));
-        req.destroy();
-      } else chunks.push(chunk);
+      if (size > maxBytes) resolveBody(TOO_LARGE);
+      else chunks.push(chunk);
     });
     req.on('end', () => {
+      if (size > maxBytes) return;
       const text = Buffer.concat(chunks).toString('utf8');
       if (!text) return resolveBody(undefined);
       try {
@@ -226,4 +288,23 @@ function readJsonBody(req: IncomingMessage): Promise<unknown> {
       }
     });
   });
+}
+
+/**
+ * Answers 413 at once but ends the response only once the client has sent the rest of its body, which is
+ * read and discarded meanwhile: closing a socket that still receives data resets the connection, and a reset
+ * can destroy the answer before the client reads it. `Connection: close` then ends the connection.
+ */
+function refuseTooLarge(req: IncomingMessage, res: ServerResponse, maxBytes: number) {
+  const body = JSON.stringify({
+    errors: [{
+      message: `request body is larger than ${maxBytes} bytes (MAX_BODY_BYTES): send fewer or smaller operations per request`,
+      extensions: { code: 'PAYLOAD_TOO_LARGE', max: maxBytes },
+    }],
+  });
+  res.writeHead(413, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' });
+  res.write(body);
+  if (req.complete) return res.end();
+  req.on('end', () => res.end());
+  req.resume();
 }

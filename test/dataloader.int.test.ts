@@ -59,13 +59,16 @@ it('issues a constant number of statements for a page of orders with validations
   expect(large).toBe(small);
 });
 
-it('answers /healthz with 503 naming PostgreSQL when the database is unreachable', async () => {
+it('is alive but not ready, naming PostgreSQL, when the database is unreachable', async () => {
   const unreachable = createPrisma('postgresql://postgres@127.0.0.1:1/nowhere');
   const broken = await startGateway({ port: 0, host: '127.0.0.1', prisma: unreachable });
   try {
-    const response = await fetch(broken.url.replace('/graphql', '/healthz'));
-    expect(response.status).toBe(503);
-    expect(await response.json()).toEqual({ status: 'unavailable', kafka: 'ok', postgres: 'unreachable' });
+    const alive = await fetch(broken.url.replace('/graphql', '/healthz'));
+    expect(alive.status).toBe(200);
+    expect(await alive.json()).toEqual({ status: 'ok', kafka: 'ok', postgres: 'unreachable' });
+    const ready = await fetch(broken.url.replace('/graphql', '/readyz'));
+    expect(ready.status).toBe(503);
+    expect((await ready.json()).reasons).toEqual(expect.arrayContaining([expect.stringMatching(/PostgreSQL/)]));
   } finally {
     await broken.stop();
     await unreachable.$disconnect();

@@ -39,3 +39,54 @@ export function commandTimeoutMs(): number {
 export function maxMessageBytes(): number {
   return Number(process.env.KAFKA_MAX_MESSAGE_BYTES ?? 1_000_000);
 }
+
+/** Deepest nesting of fields a GraphQL operation may select. Default: 10. */
+export function maxQueryDepth(): number {
+  return Number(process.env.MAX_QUERY_DEPTH ?? 10);
+}
+
+/** Aliased fields (an alias other than the field's own name) a GraphQL document may hold. Default: 30. */
+export function maxAliases(): number {
+  return Number(process.env.MAX_ALIASES ?? 30);
+}
+
+/**
+ * Highest estimated cost of a GraphQL operation: 1 per field, a field's subtree multiplied by its page size.
+ * Default: 10000 (the largest page the schema allows, `orders(first: 100)` with every field, costs 7501).
+ */
+export function maxQueryCost(): number {
+  return Number(process.env.MAX_QUERY_COST ?? 10_000);
+}
+
+/** Largest HTTP request body and WebSocket message, in bytes. Default: 1000000. */
+export function maxBodyBytes(): number {
+  return Number(process.env.MAX_BODY_BYTES ?? 1_000_000);
+}
+
+/**
+ * Browser origins allowed to open a WebSocket, comma separated (e.g. `https://shop.example.com`), besides the
+ * gateway's own origin; `*` allows any. Default: unset, which allows http(s)://localhost and 127.0.0.1 on any port.
+ */
+export function allowedOrigins(): string[] | undefined {
+  return process.env.ALLOWED_ORIGINS?.split(',').map((o) => o.trim()).filter(Boolean);
+}
+
+/** Subscriptions one WebSocket may run at once. Default: 100. */
+export function maxSubscriptionsPerSocket(): number {
+  return Number(process.env.MAX_SUBSCRIPTIONS_PER_SOCKET ?? 100);
+}
+
+/** How often the gateway samples consumer groups for /readyz and /metrics, in milliseconds. Default: 2000. */
+export function healthSampleMs(): number {
+  return Number(process.env.HEALTH_SAMPLE_MS ?? 2_000);
+}
+
+/** A consumer with waiting messages whose offset has not moved for this long is stalled, in milliseconds. Default: 30000. */
+export function stallAfterMs(): number {
+  return Number(process.env.STALL_AFTER_MS ?? 30_000);
+}
+
+/** Messages a consumer group may have waiting, over all its partitions, before it counts as far behind. Default: 10000. */
+export function maxLag(): number {
+  return Number(process.env.MAX_LAG ?? 10_000);
+}

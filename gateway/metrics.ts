@@ -1,0 +1,48 @@
+/**
+ * The gateway's Prometheus metrics, served on `/metrics`. Each gateway has its own registry, so several
+ * gateways in one process (tests) never clash. Consumer and projector figures are set by the health sampler
+ * (health.ts) from its latest sample; command latency by the command gateway (commands.ts).
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type GatewayMetrics = ReturnType<typeof createMetrics>;
+
+export function createMetrics() {
+  const registry = new Registry();
+  // Process metrics: CPU, memory, event loop delay, handles, GC.
+  collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+  return {
+    registry,
+    consumerLag: new Gauge({
+      name: 'consumer_group_lag',
+      help: 'Messages waiting for a consumer group: high watermark minus committed offset, per partition',
+      labelNames: ['group', 'topic', 'partition'] as const,
+      registers,
+    }),
+    projectorLag: new Gauge({
+      name: 'projector_lag',
+      help: 'Events a projector has not applied yet: high watermark minus its next_offset in PostgreSQL, per partition',
+      labelNames: ['projector', 'topic', 'partition'] as const,
+      registers,
+    }),
+    consumerRestarts: new Counter({
+      name: 'consumer_group_restarts_total',
+      help: 'Members that joined a consumer group after the gateway first sampled it (restarts and rejoins)',
+      labelNames: ['group'] as const,
+      registers,
+    }),
+    deadLetters: new Gauge({
+      name: 'dead_letters',
+      help: 'Messages on the dead.letters topic',
+      registers,
+    }),
+    commandSeconds: new Histogram({
+      name: 'command_duration_seconds',
+      help: 'Time from a mutation sending its command to its outcome being visible to queries',
+      labelNames: ['type', 'outcome'] as const,
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    }),
+  };
+}
