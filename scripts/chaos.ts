@@ -174,7 +174,7 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosReport>
     supervisor = superviseProcesses(systemProcesses(SERVICES.map((s) => s.name)), {
       env,
       log: sayAndNote,
-      output: (name, line) => file.write(`[${name}] ${line}\n`),
+      output: (name, line) => file.write(`${new Date().toISOString()} [${name}] ${line}\n`),
     });
     await waitUntil(() => fetch(url.replace('/graphql', '/healthz')).then((r) => r.ok, () => false), 120_000, signal, 'the gateway to become healthy');
     bus = await createBus({ clientId: 'chaos', brokers, prefix });
@@ -253,6 +253,7 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosReport>
       }
       sayAndNote(`fault ${index + 1}/${faults.length}: ${what}`);
       const recoveryMs = await recovery(t0);
+      checkAborted(signal);
       faultResults.push({ fault, recoveryMs, note: what });
       sayAndNote(`fault ${index + 1}/${faults.length}: ${recoveryMs === null ? `NOT recovered within ${seconds(RECOVERY_DEADLINE_MS)}` : `recovered in ${seconds(recoveryMs)}`}`);
     }
