@@ -28,6 +28,9 @@ export async function createProjectionWatcher(databaseUrl: string): Promise<Proj
   let listener: pg.Client | undefined;
   let closed = false;
   const query = new pg.Pool({ connectionString: databaseUrl, max: 2 });
+  // An idle connection the server dropped (a restart, pg_terminate_backend): the pool replaces it on next use.
+  // Without a listener the 'error' event would end the process.
+  query.on('error', () => {});
 
   const keyOf = (projector: string, topic: string, partition: number) => `${projector}|${topic}|${partition}`;
 

@@ -1,7 +1,8 @@
 /**
  * No Docker engine runs where this suite runs, so docker-compose.yml is checked for structure: every service
- * in the code has a container, every container's command is a script in package.json, and the start order is
- * gated by health checks.
+ * in the code has a container, every container's command is a script in package.json, the start order is
+ * gated by health checks, every long-running container comes back after a crash, and Kafka's log lives in
+ * its volume.
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -51,5 +52,24 @@ describe('docker-compose.yml', () => {
       expect(containers[name].environment.KAFKA_BROKERS).toBe('kafka:9092');
     }
     expect(containers.gateway.ports).toContain('4000:4000');
+  });
+
+  it('restarts every long-running container after a crash; only the one-shot setup is never restarted', () => {
+    for (const [name, container] of Object.entries(containers)) {
+      const expected = name === 'setup' ? 'no' : /^(unless-stopped|on-failure(:\d+)?|always)$/;
+      if (typeof expected === 'string') expect(container.restart, name).toBe(expected);
+      else expect(container.restart, `${name} has a restart policy`).toMatch(expected);
+    }
+  });
+
+  it("keeps Kafka's log inside its volume, so `docker compose down && up` keeps the events", () => {
+    const logDirs: string = containers.kafka.environment.KAFKA_LOG_DIRS;
+    expect(logDirs, 'KAFKA_LOG_DIRS (else the image writes to /tmp/kraft-combined-logs)').toBeDefined();
+    const mounts = (containers.kafka.volumes as string[]).map((v) => v.split(':')[1]);
+    for (const dir of logDirs.split(',')) {
+      expect(mounts.some((mount) => dir === mount || dir.startsWith(`${mount}/`)), `${dir} is inside one of ${mounts.join(', ')}`).toBe(true);
+    }
+    const named = (containers.kafka.volumes as string[]).map((v) => v.split(':')[0]);
+    for (const volume of named) expect(compose.volumes, `named volume ${volume}`).toHaveProperty(volume);
   });
 });

@@ -12,7 +12,8 @@ type OrderState = 'CREATED' | 'VALIDATED' | 'FAILED';
 
 interface BatchChanges {
   created: Prisma.OrderCreateManyInput[];
-  verdicts: Prisma.OrderValidationCreateManyInput[];
+  /** One per order and check: a verdict also arrives inside its order's terminal event. */
+  verdicts: Map<string, Prisma.OrderValidationCreateManyInput>;
   /** The latest state and time per order, applied after the creations. */
   updates: Map<string, { state?: OrderState; updatedAt: Date }>;
 }
@@ -22,18 +23,28 @@ export const ordersProjection: ProjectionDefinition = {
   tables: ['orders', 'order_validations'],
   topics: [TOPICS.orderEvents, TOPICS.orderValidations],
   async apply(tx, events) {
-    const changes: BatchChanges = { created: [], verdicts: [], updates: new Map() };
+    const changes: BatchChanges = { created: [], verdicts: new Map(), updates: new Map() };
     for (const event of events) collect(changes, event);
-    // A verdict is immutable (one per order and check), so repeats are skipped, never overwritten.
     if (changes.created.length) await tx.order.createMany({ data: changes.created, skipDuplicates: true });
-    if (changes.verdicts.length) await tx.orderValidation.createMany({ data: changes.verdicts, skipDuplicates: true });
+    // A verdict is immutable (one per order and check). It is recorded at its earliest time, whichever of its
+    // events (the check's, the terminal one's, a repeat) is projected first: a replay gives the same rows.
+    const verdicts = [...changes.verdicts.values()];
+    if (verdicts.length) {
+      await tx.$executeRaw`
+        INSERT INTO order_validations (order_id, check_type, result, reason, recorded_at)
+        SELECT v.order_id, v.check_type::"CheckType", v.result::"ValidationResult", v.reason, v.at
+        FROM unnest(${verdicts.map((v) => v.orderId)}::text[], ${verdicts.map((v) => v.checkType)}::text[],
+                    ${verdicts.map((v) => v.result)}::text[], ${verdicts.map((v) => v.reason ?? null)}::text[],
+                    ${verdicts.map((v) => (v.recordedAt as Date).toISOString())}::timestamptz[]) AS v(order_id, check_type, result, reason, at)
+        ON CONFLICT (order_id, check_type) DO UPDATE SET recorded_at = LEAST(order_validations.recorded_at, EXCLUDED.recorded_at)`;
+    }
     const updates = [...changes.updates];
     const terminal = updates.filter(([, u]) => u.state);
     const touched = updates.filter(([, u]) => !u.state);
     // One statement each for the whole batch (Prisma's updateMany cannot take a value per row).
     if (terminal.length) {
       await tx.$executeRaw`
-        UPDATE orders o SET state = u.state::"OrderState", updated_at = u.at
+        UPDATE orders o SET state = u.state::"OrderState", updated_at = GREATEST(o.updated_at, u.at)
         FROM unnest(${terminal.map(([id]) => id)}::text[], ${terminal.map(([, u]) => u.state)}::text[],
                     ${terminal.map(([, u]) => u.updatedAt.toISOString())}::timestamptz[]) AS u(id, state, at)
         WHERE o.id = u.id`;
@@ -48,19 +59,23 @@ export const ordersProjection: ProjectionDefinition = {
   },
 };
 
-function verdict(
+function addVerdict(
+  changes: BatchChanges,
   orderId: string,
   { checkType, result, reason }: { checkType: CheckType; result: ValidationResult; reason: string | null },
   recordedAt: Date,
-): Prisma.OrderValidationCreateManyInput {
-  return { orderId, checkType, result, reason, recordedAt };
+): void {
+  const key = `${orderId}\u0000${checkType}`;
+  const earlier = changes.verdicts.get(key);
+  if (!earlier || (earlier.recordedAt as Date) > recordedAt) changes.verdicts.set(key, { orderId, checkType, result, reason, recordedAt });
 }
 
 function collect(changes: BatchChanges, event: EventEnvelope): void {
   const at = new Date(event.occurredAt);
   const touch = (id: string, state?: OrderState) => {
     const previous = changes.updates.get(id);
-    changes.updates.set(id, { state: state ?? previous?.state, updatedAt: at });
+    // The latest time of the order's events, whatever order they are projected in.
+    changes.updates.set(id, { state: state ?? previous?.state, updatedAt: previous && previous.updatedAt > at ? previous.updatedAt : at });
   };
   switch (event.type) {
     case 'OrderCreated': {
@@ -69,14 +84,14 @@ function collect(changes: BatchChanges, event: EventEnvelope): void {
       return;
     }
     case 'OrderCheckCompleted':
-      changes.verdicts.push(verdict(event.data.orderId, event.data, at));
+      addVerdict(changes, event.data.orderId, event.data, at);
       touch(event.data.orderId);
       return;
     case 'OrderValidated':
     case 'OrderFailed': {
       // The verdicts topic is projected in its own batches; the terminal event carries them, so an order
       // is never seen terminal without its reasons.
-      for (const check of event.data.checks) changes.verdicts.push(verdict(event.data.orderId, check, at));
+      for (const check of event.data.checks) addVerdict(changes, event.data.orderId, check, at);
       touch(event.data.orderId, event.type === 'OrderValidated' ? 'VALIDATED' : 'FAILED');
       return;
     }

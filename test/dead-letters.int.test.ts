@@ -1,0 +1,72 @@
+/**
+ * `npm run dead-letters` on real Kafka: it lists what the runtime set aside (also on an empty topic), replays
+ * a chosen dead letter to its source topic and partition with `replay-for`, and refuses ids it does not know.
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createBus, type Bus } from '../services/shared/bus.ts';
+import { createCommand, TOPICS } from '../services/shared/messages.ts';
+import { listDeadLetters, main, replayDeadLetters, UsageError } from '../scripts/dead-letters.ts';
+import { readTopic } from '../scripts/topic-reader.ts';
+import { isolate, type Isolation } from './support/system.ts';
+
+let isolation: Isolation;
+let bus: Bus;
+beforeAll(async () => {
+  isolation = await isolate();
+  bus = await createBus({ clientId: 'dead-letters-test' });
+});
+afterAll(async () => {
+  await bus?.close();
+  await isolation?.drop();
+});
+
+const command = createCommand({ type: 'PlaceOrder', data: { orderId: 'order-dl-1', customerId: 'c', product: 'P', quantity: 1, price: 1 } });
+
+it('lists nothing on an empty topic, and says so', async () => {
+  expect(await listDeadLetters(bus)).toEqual([]);
+  const lines: string[] = [];
+  expect(await main([], (line) => lines.push(line))).toBe(0);
+  expect(lines.join('\n')).toMatch(/no dead letters on test-.*dead\.letters/);
+});
+
+it('lists dead letters, replays one to its source with replay-for, and refuses unknown ids', async () => {
+  const source = bus.topic(TOPICS.orderCommands);
+  await bus.publishDeadLetter(
+    { topic: source, partition: 2, offset: '7', value: Buffer.from(JSON.stringify(command)), consumer: 'orders' },
+    'invalid PlaceOrder: quantity too large',
+  );
+  await bus.publishDeadLetter({ topic: source, partition: 4, offset: '9', value: Buffer.from('not json'), consumer: 'orders' }, 'message value is not JSON');
+
+  const letters = await listDeadLetters(bus);
+  expect(letters).toHaveLength(2);
+  const [readable, garbage] = [letters.find((l) => l.source.offset === '7')!, letters.find((l) => l.source.offset === '9')!];
+  expect(readable).toMatchObject({ consumer: 'orders', type: 'PlaceOrder', reason: 'invalid PlaceOrder: quantity too large', source: { topic: source, partition: 2 } });
+  expect(readable.id).toBe(`${readable.partition}:${readable.offset}`);
+  expect(Date.parse(readable.time)).toBeGreaterThan(Date.now() - 60_000);
+  expect(garbage).toMatchObject({ type: null, reason: 'message value is not JSON', source: { partition: 4, offset: '9' } });
+
+  const lines: string[] = [];
+  expect(await main(['list', '--json'], (line) => lines.push(line))).toBe(0);
+  expect(JSON.parse(lines.join('\n')).map((l: { id: string }) => l.id).sort()).toEqual(letters.map((l) => l.id).sort());
+
+  const [replayed] = await replayDeadLetters(bus, [readable.id]);
+  expect(replayed).toMatchObject({ id: readable.id, consumer: 'orders', topic: source, partition: 2, key: command.aggregateId });
+  const messages = await readTopic(bus, source);
+  const found = messages.filter((m) => m.headers['replay-for']);
+  expect(found).toHaveLength(1);
+  expect(found[0]).toMatchObject({
+    partition: 2,
+    offset: replayed.offset,
+    key: command.aggregateId,
+    headers: { 'replay-for': 'orders', 'replay-of': `${bus.topic(TOPICS.deadLetters)}:${readable.id}` },
+  });
+  expect(found[0].value?.toString()).toBe(JSON.stringify(command));
+
+  // Unknown ids are refused before anything is published; bad usage exits 2.
+  await expect(replayDeadLetters(bus, [readable.id, '5:999'])).rejects.toThrow(UsageError);
+  await expect(replayDeadLetters(bus, ['5:999'])).rejects.toThrow(/no dead letter 5:999/);
+  expect((await readTopic(bus, source)).length).toBe(messages.length);
+  expect(await main(['replay', 'nonsense'], () => {})).toBe(2);
+  expect(await main(['replay'], () => {})).toBe(2);
+  expect(await main(['frobnicate'], () => {})).toBe(2);
+});
