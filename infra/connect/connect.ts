@@ -261,14 +261,18 @@ export async function registerMoviesConnector(options: MoviesConnector): Promise
     if (response.status !== 409 || Date.now() > deadline) throw new Error(`Kafka Connect refused connector ${name}: ${response.status} ${body}`);
     await new Promise((r) => setTimeout(r, 100));
   }
-  await waitForConnector(connectUrl, name, deadline);
+  await waitForConnector(connectUrl, name, deadline - Date.now());
 }
 
-async function waitForConnector(connectUrl: string, name: string, deadline: number): Promise<void> {
+/** Waits until the connector and all its tasks are RUNNING (e.g. after a worker restart); fails fast on FAILED. */
+export async function waitForConnector(connectUrl: string, name: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
   let last = 'no status yet';
   while (Date.now() < deadline) {
-    const response = await fetch(`${connectUrl}/connectors/${encodeURIComponent(name)}/status`);
-    if (response.ok) {
+    const response = await fetch(`${connectUrl}/connectors/${encodeURIComponent(name)}/status`).catch((error: Error) => error);
+    if (response instanceof Error) {
+      last = response.message;
+    } else if (response.ok) {
       const status = (await response.json()) as { connector: { state: string; trace?: string }; tasks: { id: number; state: string; trace?: string }[] };
       const failed = [status.connector, ...status.tasks].find((s) => s.state === 'FAILED');
       if (failed) throw new Error(`connector ${name} FAILED: ${failed.trace?.split('\n').slice(0, 3).join(' ') ?? 'no trace'}`);
