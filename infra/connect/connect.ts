@@ -11,6 +11,8 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
+import { kafkaBrokers, topicPartitions, topicPrefix } from '../../services/shared/config.ts';
+import { ensureLegacyDatabase } from '../legacy-postgres.ts';
 
 const connectDir = resolve(import.meta.dirname);
 const runtimeDir = join(connectDir, 'lib/runtime');
@@ -202,6 +204,8 @@ export interface MoviesConnector {
   topic: string;
   /** Replication slot, unique per connector on one PostgreSQL instance; the publication is named after it. */
   slotName: string;
+  /** Partitions of the topic if the worker has to create it. Default: TOPIC_PARTITIONS, else 6. */
+  partitions?: number;
   /** How long to wait for the connector and its task to be RUNNING, in ms. Default: 60000. */
   timeoutMs?: number;
 }
@@ -241,6 +245,11 @@ export function moviesConnectorConfig(options: Omit<MoviesConnector, 'connectUrl
     'transforms.route.replacement': options.topic,
     'transforms.key.type': 'org.apache.kafka.connect.transforms.ExtractField$Key',
     'transforms.key.field': 'id',
+    // The system creates its topics itself (the broker never auto-creates); should the connector start first,
+    // the worker creates `movies` the same way rather than failing its task.
+    'topic.creation.default.partitions': String(options.partitions ?? topicPartitions()),
+    'topic.creation.default.replication.factor': '-1',
+    ...Object.fromEntries(MOVIES_TOPIC_CONFIG.map(({ name, value }) => [`topic.creation.default.${name}`, value])),
   };
 }
 
@@ -331,10 +340,51 @@ async function retry(action: () => Promise<unknown>, timeoutMs: number): Promise
   }
 }
 
+export interface RunningCatalogCapture {
+  legacyUrl: string;
+  connectUrl: string;
+  /** The physical topic the catalog's changes land on. */
+  topic: string;
+  /** Stops what this call started (the worker, then the legacy PostgreSQL); the connector stays registered. */
+  stop(): Promise<void>;
+}
+
+/**
+ * What `npm start` needs for the catalog: the legacy PostgreSQL, a Connect worker, and this system's movies
+ * connector (named after TOPIC_PREFIX, so several systems on one worker each have their own slot and topic).
+ */
+export async function ensureCatalogCapture(options: { brokers?: string[]; log?: (line: string) => void } = {}): Promise<RunningCatalogCapture> {
+  const legacy = await ensureLegacyDatabase({ log: options.log && ((line) => options.log!(`[legacy-postgres] ${line}`)) });
+  try {
+    const connect = await ensureConnect({ brokers: options.brokers ?? kafkaBrokers(), log: options.log && ((line) => options.log!(`[connect] ${line}`)) });
+    const prefix = topicPrefix();
+    const topic = prefix + MOVIES_TOPIC;
+    // The worker reaches the catalog at the same address as we do (docker-compose: both on its network).
+    await registerMoviesConnector({
+      connectUrl: connect.url,
+      name: `${prefix}movies-catalog`,
+      legacyUrl: legacy.url,
+      topic,
+      slotName: `${prefix.toLowerCase().replace(/[^a-z0-9_]/g, '_')}movies_catalog`.slice(-63),
+    });
+    return {
+      legacyUrl: legacy.url,
+      connectUrl: connect.url,
+      topic,
+      async stop() {
+        await connect.stop();
+        await legacy.stop();
+      },
+    };
+  } catch (error) {
+    await legacy.stop();
+    throw error;
+  }
+}
+
 // `tsx infra/connect/connect.ts` runs the worker in the foreground until Ctrl-C.
 if (process.argv[1] && resolve(process.argv[1]) === resolve(import.meta.filename)) {
-  const brokers = (process.env.KAFKA_BROKERS ?? `127.0.0.1:${process.env.KAFKA_PORT ?? 9092}`).split(',').map((b) => b.trim());
-  const connect = await ensureConnect({ brokers });
+  const connect = await ensureConnect({ brokers: kafkaBrokers() });
   if (connect.started) {
     const shutdown = () => void connect.stop().then(() => process.exit(0));
     process.on('SIGINT', shutdown);
