@@ -23,7 +23,8 @@ describe('docker-compose.yml', () => {
 
   it('starts each container with a command that exists in package.json', () => {
     for (const [name, container] of Object.entries(containers)) {
-      if (!container.command) continue; // infrastructure images run their own entrypoint
+      // Infrastructure images run their own entrypoint (legacy-postgres only passes it server flags).
+      if (!container.command || !container.build) continue;
       const [npm, run, script] = container.command;
       expect([npm, run], `${name} runs an npm script`).toEqual(['npm', 'run']);
       expect(scripts, `${name}: script "${script}"`).toHaveProperty(script);
@@ -39,6 +40,17 @@ describe('docker-compose.yml', () => {
     expect(containers.kafka.environment.KAFKA_PROCESS_ROLES).toBe('broker,controller');
     expect(containers.kafka.environment.KAFKA_AUTO_CREATE_TOPICS_ENABLE).toBe('false');
     for (const name of ['kafka', 'postgres', 'gateway']) expect(containers[name].healthcheck?.test, name).toBeDefined();
+  });
+
+  it('runs the legacy catalog with logical decoding, and Kafka Connect with Debezium, health-checked', () => {
+    expect(containers['legacy-postgres'].command.join(' ')).toContain('wal_level=logical');
+    expect(containers.connect.image).toMatch(/^quay\.io\/debezium\/connect:3\.6\./);
+    for (const name of ['legacy-postgres', 'connect']) expect(containers[name].healthcheck?.test, name).toBeDefined();
+    expect(containers['catalog-capture'].depends_on).toEqual({
+      'legacy-postgres': { condition: 'service_healthy' },
+      connect: { condition: 'service_healthy' },
+    });
+    expect(containers.gateway.environment).toMatchObject({ LEGACY_DATABASE_URL: expect.any(String), CONNECT_URL: 'http://connect:8083' });
   });
 
   it('orders the start: infrastructure healthy, then setup done, then services', () => {

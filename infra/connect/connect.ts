@@ -382,8 +382,14 @@ export async function ensureCatalogCapture(options: { brokers?: string[]; log?: 
   }
 }
 
-// `tsx infra/connect/connect.ts` runs the worker in the foreground until Ctrl-C.
-if (process.argv[1] && resolve(process.argv[1]) === resolve(import.meta.filename)) {
+// `tsx infra/connect/connect.ts` runs the worker in the foreground until Ctrl-C; with `register` (docker-compose's
+// catalog-capture, where CONNECT_URL and LEGACY_DATABASE_URL are set) it prepares the catalog, registers this
+// system's connector and exits.
+if (process.argv[1] && resolve(process.argv[1]) === resolve(import.meta.filename) && process.argv[2] === 'register') {
+  const capture = await ensureCatalogCapture({ log: (line) => console.log(line) });
+  console.log(`[connect] capturing ${capture.legacyUrl} movies into ${capture.topic}`);
+  await capture.stop();
+} else if (process.argv[1] && resolve(process.argv[1]) === resolve(import.meta.filename)) {
   const connect = await ensureConnect({ brokers: kafkaBrokers() });
   if (connect.started) {
     const shutdown = () => void connect.stop().then(() => process.exit(0));
