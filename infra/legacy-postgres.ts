@@ -75,6 +75,10 @@ export async function createLegacyDatabase(url: string): Promise<void> {
     throw new Error(`cannot reach the legacy PostgreSQL at ${new URL(url).host} (${error.message}): start it (npm run legacy-db) or set LEGACY_DATABASE_URL`);
   });
   try {
+    const { rows } = await admin.query<{ wal_level: string }>('SHOW wal_level');
+    if (rows[0].wal_level !== 'logical') {
+      throw new Error(`the legacy PostgreSQL at ${new URL(url).host} has wal_level=${rows[0].wal_level}; change data capture needs wal_level=logical (unset LEGACY_DATABASE_URL to use the project's own instance)`);
+    }
     const { rowCount } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
     if (!rowCount) {
       await admin.query(`CREATE DATABASE "${name}"`).catch((error: { code?: string }) => {
