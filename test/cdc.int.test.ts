@@ -1,8 +1,9 @@
 /**
  * Change data capture of the legacy catalog, end to end on real infrastructure: the project's own PostgreSQL
  * (wal_level=logical), a Kafka Connect worker with Debezium's PostgreSQL connector, and the shared broker.
- * This file owns its worker (own port and group) so it can stop and restart it; its catalog database, slot,
- * publication and topics are its own too, and are removed at the end.
+ * The legacy instance comes from test/support/global-setup.ts; this file owns its worker (own port and group)
+ * so it can stop and restart it; its catalog database, slot, publication and topics are its own too, and are
+ * removed at the end.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
@@ -18,7 +19,7 @@ import {
   waitForConnector,
   type RunningConnect,
 } from '../infra/connect/connect.ts';
-import { createLegacyDatabase, dropLegacyDatabase, ensureLegacyDatabase, type RunningLegacyDatabase } from '../infra/legacy-postgres.ts';
+import { createLegacyDatabase, dropLegacyDatabase } from '../infra/legacy-postgres.ts';
 import { waitFor } from './support/system.ts';
 
 interface Received {
@@ -37,7 +38,6 @@ const connectorName = `test-${id}-movies`;
 const slotName = `test_${id}_movies`;
 const log = process.env.TEST_LOGS ? (line: string) => console.log(line) : () => {};
 
-let legacy: RunningLegacyDatabase;
 let catalogUrl: string;
 let connect: RunningConnect;
 let connectPort: number;
@@ -63,8 +63,7 @@ function startWorker(): Promise<RunningConnect> {
 }
 
 beforeAll(async () => {
-  legacy = await ensureLegacyDatabase({ log });
-  const url = new URL(legacy.url);
+  const url = new URL(inject('legacyDatabaseUrl'));
   url.pathname = `/legacy_test_${id}`;
   catalogUrl = url.toString();
   await createLegacyDatabase(catalogUrl);
@@ -112,7 +111,6 @@ afterAll(async () => {
     await admin.disconnect();
   }
   if (catalogUrl) await dropLegacyDatabase(catalogUrl).catch((e) => console.error(e));
-  await legacy?.stop();
 });
 
 describe('the legacy catalog on the log (Debezium)', () => {
