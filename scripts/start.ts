@@ -4,6 +4,7 @@
  * process with prefixed logs, restarting any that crashes (scripts/supervisor.ts). Ctrl-C stops everything.
  */
 import { ensureKafka } from '../infra/kafka/broker.ts';
+import { ensureCatalogCapture } from '../infra/connect/connect.ts';
 import { gatewayPort } from '../services/shared/config.ts';
 import { ensurePrismaClient } from './prepare.ts';
 import { setUpSystem } from './setup.ts';
@@ -20,6 +21,13 @@ process.env.KAFKA_BROKERS = kafka.brokers.join(',');
 // The embedded broker's data may have been wiped while the database stayed: then its log is the truth.
 await setUpSystem(say, { rebuildProjections: givenBrokers ? 'never' : 'if-foreign' }).catch(async (error: Error) => {
   say(`cannot start: ${error.message}`);
+  await kafka.stop();
+  process.exit(1);
+});
+
+// The legacy catalog and its change data capture: PostgreSQL on 5433 and a Connect worker on 8083, unless given.
+const catalog = await ensureCatalogCapture({ log: (line) => console.log(line) }).catch(async (error: Error) => {
+  say(`cannot start the catalog's change data capture: ${error.message}`);
   await kafka.stop();
   process.exit(1);
 });
@@ -42,6 +50,7 @@ async function stop() {
   stopping = true;
   say('stopping…');
   await supervisor.stop();
+  await catalog.stop();
   await kafka.stop();
   say('stopped');
   process.exit(0);

@@ -24,7 +24,8 @@ describe('docker-compose.yml', () => {
 
   it('starts each container with a command that exists in package.json', () => {
     for (const [name, container] of Object.entries(containers)) {
-      if (!container.command) continue; // infrastructure images run their own entrypoint
+      // Infrastructure images run their own entrypoint (legacy-postgres only passes it server flags).
+      if (!container.command || !container.build) continue;
       const [npm, run, script] = container.command;
       expect([npm, run], `${name} runs an npm script`).toEqual(['npm', 'run']);
       expect(scripts, `${name}: script "${script}"`).toHaveProperty(script);
@@ -42,6 +43,17 @@ describe('docker-compose.yml', () => {
     for (const name of ['kafka', 'postgres', 'gateway']) expect(containers[name].healthcheck?.test, name).toBeDefined();
   });
 
+  it('runs the legacy catalog with logical decoding, and Kafka Connect with Debezium, health-checked', () => {
+    expect(containers['legacy-postgres'].command.join(' ')).toContain('wal_level=logical');
+    expect(containers.connect.image).toMatch(/^quay\.io\/debezium\/connect:3\.6\./);
+    for (const name of ['legacy-postgres', 'connect']) expect(containers[name].healthcheck?.test, name).toBeDefined();
+    expect(containers['catalog-capture'].depends_on).toEqual({
+      'legacy-postgres': { condition: 'service_healthy' },
+      connect: { condition: 'service_healthy' },
+    });
+    expect(containers.gateway.environment).toMatchObject({ LEGACY_DATABASE_URL: expect.any(String), CONNECT_URL: 'http://connect:8083' });
+  });
+
   it('orders the start: infrastructure healthy, then setup done, then services', () => {
     expect(containers.setup.depends_on).toEqual({
       kafka: { condition: 'service_healthy' },
@@ -54,9 +66,10 @@ describe('docker-compose.yml', () => {
     expect(containers.gateway.ports).toContain('4000:4000');
   });
 
-  it('restarts every long-running container after a crash; only the one-shot setup is never restarted', () => {
+  it('restarts every long-running container after a crash; only the one-shot jobs are never restarted', () => {
+    const oneShot = new Set(['setup', 'catalog-capture']);
     for (const [name, container] of Object.entries(containers)) {
-      const expected = name === 'setup' ? 'no' : /^(unless-stopped|on-failure(:\d+)?|always)$/;
+      const expected = oneShot.has(name) ? 'no' : /^(unless-stopped|on-failure(:\d+)?|always)$/;
       if (typeof expected === 'string') expect(container.restart, name).toBe(expected);
       else expect(container.restart, `${name} has a restart policy`).toMatch(expected);
     }

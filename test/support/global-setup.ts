@@ -1,10 +1,13 @@
 import type { TestProject } from 'vitest/node';
+import { ensureLegacyDatabase } from '../../infra/legacy-postgres.ts';
 import { startInfrastructure } from './infrastructure.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     kafkaBrokers: string;
     databaseUrl: string;
+    /** The legacy catalog's PostgreSQL (wal_level=logical); a test file makes its own database on it. */
+    legacyDatabaseUrl: string;
   }
 }
 
@@ -13,5 +16,12 @@ export default async function setup(project: TestProject) {
   console.log(`[test] using ${infrastructure.source}`);
   project.provide('kafkaBrokers', infrastructure.kafkaBrokers);
   project.provide('databaseUrl', infrastructure.databaseUrl);
-  return () => infrastructure.stop();
+  // LEGACY_DATABASE_URL, or the project's own instance on 5433, with or without Docker (Connect too comes from
+  // our jars in every case: test/cdc.int.test.ts starts its own worker so it can restart it).
+  const legacy = await ensureLegacyDatabase({ log: (line) => console.log(`[legacy-postgres] ${line}`) });
+  project.provide('legacyDatabaseUrl', legacy.url);
+  return async () => {
+    await legacy.stop();
+    await infrastructure.stop();
+  };
 }
