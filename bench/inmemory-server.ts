@@ -7,9 +7,11 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApolloServer, HeaderMap } from '@apollo/server';
 import { makeExecutableSchema } from '@graphql-tools/schema';
-import { createContext, type GatewayContext } from '../gateway/context.ts';
-import { resolvers } from '../gateway/resolvers.ts';
-import { typeDefs } from '../gateway/server.ts';
+import type { GatewayContext } from '../gateway/context.ts';
+import { DateTime } from '../gateway/scalars.ts';
+import { readSchema } from '../gateway/schema.ts';
+import { createLoaders } from '../services/orders/graphql/context.ts';
+import { resolvers } from '../services/orders/graphql/resolvers.ts';
 import type { PrismaClient } from '../services/shared/db.ts';
 
 const at = new Date('2026-11-25T10:00:00Z');
@@ -30,7 +32,7 @@ const memory = {
   },
 } as unknown as PrismaClient;
 
-const schema = makeExecutableSchema<GatewayContext>({ typeDefs, resolvers: resolvers as never });
+const schema = makeExecutableSchema<GatewayContext>({ typeDefs: readSchema(), resolvers: [{ DateTime }, resolvers] as never });
 const apollo = new ApolloServer<GatewayContext>({ schema });
 await apollo.start();
 const json = JSON.stringify({
@@ -49,7 +51,7 @@ const server = createServer((req, res) => {
     headers.set('content-type', 'application/json');
     const response = await apollo.executeHTTPGraphQLRequest({
       httpGraphQLRequest: { method: 'POST', headers, search: '', body: JSON.parse(Buffer.concat(chunks).toString()) },
-      context: async () => createContext({ prisma: memory, commands: undefined as never, feed: undefined as never, commandTimeoutMs: 0 }),
+      context: async () => ({ prisma: memory, orders: { loaders: createLoaders(memory) } }) as never,
     });
     res.writeHead(response.status ?? 200, { 'content-type': 'application/json' });
     res.end(response.body.kind === 'complete' ? response.body.string : '');

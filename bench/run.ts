@@ -13,15 +13,17 @@ import { makeExecutableSchema } from '@graphql-tools/schema';
 import { build, type Histogram } from 'hdr-histogram-js';
 import pg from 'pg';
 import WebSocket from 'ws';
-import { createContext } from '../gateway/context.ts';
-import { resolvers } from '../gateway/resolvers.ts';
-import { typeDefs } from '../gateway/server.ts';
+import { DateTime } from '../gateway/scalars.ts';
+import { readSchema } from '../gateway/schema.ts';
+import { checkCompleted, ordersContract } from '../services/orders/contract.ts';
+import { createLoaders } from '../services/orders/graphql/context.ts';
+import { resolvers } from '../services/orders/graphql/resolvers.ts';
 import { dropDatabase, migrate } from '../infra/database.ts';
-import { ordersProjection } from '../services/orders/projection.ts';
-import { createBus, createKafka, deleteTopicsAndGroups, ensureTopics, joined } from '../services/shared/bus.ts';
+import { ordersProjection } from '../services/orders/projections/orders.ts';
+import { DOMAINS } from '../services/domains.ts';
+import { createBus, createKafka, deleteTopicsAndGroups, ensureTopics, joined, systemTopics } from '../services/shared/bus.ts';
 import { createPrisma } from '../services/shared/db.ts';
 import { createLogger } from '../services/shared/log.ts';
-import { checkCompleted, createCommand, createEvent } from '../services/shared/messages.ts';
 import { startProjector } from '../services/shared/projector.ts';
 import { startOrUseSystem, type BenchSystem } from './system.ts';
 
@@ -129,13 +131,13 @@ async function barePostgresPage(system: BenchSystem) {
 async function statementsPerPage(system: BenchSystem) {
   const statements: string[] = [];
   const prisma = createPrisma(system.databaseUrl, { onQuery: (sql) => statements.push(sql) });
-  const schema = makeExecutableSchema({ typeDefs, resolvers: resolvers as never });
+  const schema = makeExecutableSchema({ typeDefs: readSchema(), resolvers: [{ DateTime }, resolvers] as never });
   const count = async (first: number) => {
     statements.length = 0;
     const result = await execute({
       schema,
       document: parse(PAGE_QUERY.replace('first: 50', `first: ${first}`)),
-      contextValue: createContext({ prisma, commands: undefined as never, feed: undefined as never, commandTimeoutMs: 0 }),
+      contextValue: { prisma, orders: { loaders: createLoaders(prisma) } },
     });
     if (result.errors) throw new Error(JSON.stringify(result.errors));
     return statements.length;
@@ -172,13 +174,13 @@ async function projectorCatchUp(system: BenchSystem) {
   const databaseUrl = url.toString();
   await migrate(databaseUrl);
   const bus = await createBus({ clientId: 'bench-catchup', brokers: system.kafkaBrokers.split(','), prefix });
-  await ensureTopics(bus.kafka, prefix);
-  const cause = createCommand({ type: 'AddInventory', data: { product: 'bench', quantity: 1 } });
+  await ensureTopics(bus.kafka, systemTopics(DOMAINS), prefix);
+  const cause = ordersContract.command({ type: 'AddInventory', data: { product: 'bench', quantity: 1 } });
   const events = Array.from({ length: CATCHUP_ORDERS }, (_, i) => {
-    const created = createEvent({ type: 'OrderCreated', data: { orderId: `o${i}`, customerId: 'c', product: 'P', quantity: 1, price: 1 } }, cause, new Date());
-    return [created, ...(['INVENTORY_CHECK', 'FRAUD_CHECK', 'ORDER_DETAILS_CHECK'] as const).map((type) => createEvent(checkCompleted(created, type, 'PASS'), created, new Date()))];
+    const created = ordersContract.event({ type: 'OrderCreated', data: { orderId: `o${i}`, customerId: 'c', product: 'P', quantity: 1, price: 1 } }, cause, new Date());
+    return [created, ...(['INVENTORY_CHECK', 'FRAUD_CHECK', 'ORDER_DETAILS_CHECK'] as const).map((type) => ordersContract.event(checkCompleted(created, type, 'PASS'), created, new Date()))];
   }).flat();
-  for (let i = 0; i < events.length; i += 2000) await bus.publish(events.slice(i, i + 2000));
+  for (let i = 0; i < events.length; i += 2000) await bus.publish(events.slice(i, i + 2000).map(ordersContract.outgoing));
   const prisma = createPrisma(databaseUrl);
   const projector = await startProjector(ordersProjection, bus, prisma, createLogger('bench-catchup'));
   const started = performance.now(); // from the moment it holds its partitions: the group join is not throughput

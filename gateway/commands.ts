@@ -3,16 +3,15 @@
  * it waits for the handler's reply on `command.replies`, then for the projectors to apply the events
  * the reply points at.
  */
-import { randomUUID } from 'node:crypto';
 import type { Histogram } from 'prom-client';
 import type { Bus } from '../services/shared/bus.ts';
 import { SystemError, type ErrorCode } from '../services/shared/errors.ts';
-import { createCommand, type Command, type CommandReply } from '../services/shared/messages.ts';
+import type { CommandEnvelope, CommandReply, Outgoing } from '../services/shared/messages.ts';
 import type { ProjectionWatcher } from './progress.ts';
 
 export interface CommandGateway {
   /** Resolves with the reply once the command's events are projected; throws its rejection or TIMEOUT. */
-  execute(command: Command, timeoutMs: number): Promise<CommandReply>;
+  execute(command: Outgoing, timeoutMs: number): Promise<CommandReply>;
   /** Fed by the gateway's consumer with every reply on `command.replies`. */
   onReply(reply: CommandReply): void;
 }
@@ -26,12 +25,12 @@ export function createCommandGateway(
 ): CommandGateway {
   const pending = new Map<string, (reply: CommandReply) => void>();
 
-  async function send(command: Command, timeoutMs: number): Promise<CommandReply> {
-    const commandId = randomUUID();
+  async function send(message: Outgoing, timeoutMs: number): Promise<CommandReply> {
+    const command = message.envelope as CommandEnvelope;
+    const { commandId } = command;
     const deadline = Date.now() + timeoutMs;
     const timedOut = () =>
       new SystemError('TIMEOUT', `command ${commandId} (${command.type}) got no outcome within ${timeoutMs} ms; it may still complete: query for it later`, true, { commandId });
-    const envelope = createCommand(command, commandId); // refuses a command too large to send, before waiting
     const replied = new Promise<CommandReply>((resolve) => pending.set(commandId, resolve));
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(timedOut()), timeoutMs); });
@@ -39,7 +38,7 @@ export function createCommandGateway(
     try {
       // The deadline covers the send too: with the broker away, kafkajs retries for longer than a client waits.
       await Promise.race([
-        bus.publish([envelope]).catch((error: Error) => {
+        bus.publish([message]).catch((error: Error) => {
           throw new SystemError('UNAVAILABLE', `command ${commandId} could not be sent to Kafka (${error.message}); retry later`, true, { commandId });
         }),
         expired,
@@ -68,7 +67,7 @@ export function createCommandGateway(
     },
 
     async execute(command, timeoutMs) {
-      const stopTimer = latency.startTimer({ type: command.type });
+      const stopTimer = latency.startTimer({ type: command.envelope.type });
       let outcome = 'error';
       try {
         const reply = await send(command, timeoutMs);

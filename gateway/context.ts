@@ -1,51 +1,46 @@
-/** What every resolver receives: the read side (Prisma + DataLoaders, fresh per operation) and the write side. */
-import DataLoader from 'dataloader';
+/**
+ * What the gateway gives every domain's GraphQL slice: the read side (Prisma), the write side (commands with
+ * read-your-writes), and projection progress. A slice adds its own per-operation context (DataLoaders, live
+ * feeds) under its domain's name.
+ */
 import type { PrismaClient } from '../services/shared/db.ts';
-import type { InventoryItem, Order, OrderValidation } from '../generated/prisma/client.ts';
+import type { Logger } from '../services/shared/log.ts';
+import type { LogPosition } from '../services/shared/messages.ts';
 import type { CommandGateway } from './commands.ts';
-import type { OrderFeed } from './feed.ts';
-
-/** An order row; `validations` is present when the order was loaded together with them (subscriptions). */
-export type OrderModel = Order & { validations?: OrderValidation[] };
-export type OrderModelWithValidations = Order & { validations: OrderValidation[] };
+import type { ProjectionWatcher } from './progress.ts';
 
 export interface GatewayServices {
   prisma: PrismaClient;
   commands: CommandGateway;
-  feed: OrderFeed;
+  watcher: ProjectionWatcher;
+  /** The projectors (their `projection_offsets` names) that must apply a physical topic's message before queries see it. */
+  projectorsOf(topic: string): string[];
   /** How long mutations wait for their outcome, in ms. */
   commandTimeoutMs: number;
 }
 
-export interface GatewayContext extends GatewayServices {
-  loaders: ReturnType<typeof createLoaders>;
+/** A domain's part of the GraphQL API (services/<domain>/graphql/index.ts exports one as default). */
+export interface GraphQLSlice {
+  /** The domain's name: its per-operation context is `context[domain]`. */
+  domain: string;
+  /** Its SDL (services/<domain>/graphql/schema.graphql), composed into the root schema.graphql. */
+  typeDefs: string;
+  resolvers: Record<string, unknown>;
+  /** Logical topics whose messages its live feeds follow (the gateway's own consumer reads them). */
+  follows: readonly string[];
+  /** Operations the playground opens with. */
+  examples: readonly { query: string; variables?: string }[];
+  /** Starts the slice in one gateway. */
+  start(services: GatewayServices, log: Logger): StartedSlice;
 }
 
-/** Batches the lookups of one operation into one query per kind, whatever the page size (no N+1). */
-export function createLoaders(prisma: PrismaClient) {
-  return {
-    orderById: new DataLoader<string, Order | null>(async (ids) => {
-      const rows = await prisma.order.findMany({ where: { id: { in: [...ids] } } });
-      const byId = new Map(rows.map((row) => [row.id, row]));
-      return ids.map((id) => byId.get(id) ?? null);
-    }),
-    validationsByOrderId: new DataLoader<string, OrderValidation[]>(async (ids) => {
-      const rows = await prisma.orderValidation.findMany({
-        where: { orderId: { in: [...ids] } },
-        orderBy: { checkType: 'asc' },
-      });
-      const byOrder = new Map<string, OrderValidation[]>();
-      for (const row of rows) byOrder.set(row.orderId, [...(byOrder.get(row.orderId) ?? []), row]);
-      return ids.map((id) => byOrder.get(id) ?? []);
-    }),
-    inventoryByProduct: new DataLoader<string, InventoryItem | null>(async (products) => {
-      const rows = await prisma.inventoryItem.findMany({ where: { product: { in: [...products] } } });
-      const byProduct = new Map(rows.map((row) => [row.product, row]));
-      return products.map((product) => byProduct.get(product) ?? null);
-    }),
-  };
+export interface StartedSlice {
+  /** The slice's part of a new operation's context: DataLoaders are fresh per operation. */
+  context(): unknown;
+  /** A message of a followed topic, read by the gateway's consumer, with where it is in the log. */
+  onMessage(topic: string, message: { key: Buffer | null; value: Buffer | null }, position: LogPosition): void;
+  close(): void;
 }
 
-export function createContext(services: GatewayServices): GatewayContext {
-  return { ...services, loaders: createLoaders(services.prisma) };
-}
+/** What every resolver receives: the services, and each slice's context under its domain's name. */
+export type GatewayContext = GatewayServices & Record<string, unknown>;

@@ -1,15 +1,15 @@
 /**
  * Readiness derived from Kafka and PostgreSQL themselves. In the background, every `sampleMs`, the sampler
- * describes the system's consumer groups (services/index.ts lists them), compares their committed offsets
+ * describes the system's consumer groups (the domains' contracts declare them), compares their committed offsets
  * with the topics' high watermarks, reads the projectors' own offsets from `projection_offsets`, and keeps the
  * latest verdict. `/readyz` and `/healthz` answer from that verdict without any I/O of their own; `/metrics`
  * shows its figures.
  */
 import type { Admin } from 'kafkajs';
-import { SERVICES } from '../services/index.ts';
+import { DOMAINS } from '../services/domains.ts';
 import type { Bus } from '../services/shared/bus.ts';
 import type { PrismaClient } from '../services/shared/db.ts';
-import { TOPICS, type TopicName } from '../services/shared/messages.ts';
+import { RUNTIME_TOPICS } from '../services/shared/messages.ts';
 import type { GatewayMetrics } from './metrics.ts';
 
 export interface HealthOptions {
@@ -42,14 +42,14 @@ export interface HealthSampler {
 interface Watched {
   name: string;
   group: string;
-  topics: TopicName[];
+  topics: readonly string[];
   projector: boolean;
   /** The process that runs it (`npm run service:<process>`). */
   process: string;
 }
 
 type Positions = Map<string, bigint>; // `${physical topic}:${partition}` → next offset to read
-type Ends = Map<TopicName, { partition: number; low: bigint; high: bigint }[]>;
+type Ends = Map<string, { partition: number; low: bigint; high: bigint }[]>;
 
 /**
  * Starts sampling and resolves once the first sample is in. `ownConsumer` tells what is wrong with the
@@ -60,9 +60,9 @@ export async function startHealthSampler(
   options: HealthOptions,
 ): Promise<HealthSampler> {
   const { bus, prisma, metrics } = deps;
-  const watched: Watched[] = SERVICES.flatMap((parts) => [
-    ...(parts.service ? [{ name: parts.service.name, group: bus.prefix + parts.service.name, topics: parts.service.inputs, projector: false, process: parts.name }] : []),
-    ...(parts.projections ?? []).map((p) => ({ name: p.name, group: bus.prefix + p.name, topics: p.topics, projector: true, process: parts.name })),
+  const watched: Watched[] = DOMAINS.flatMap((contract) => [
+    ...contract.services.map((s) => ({ name: s.name, group: bus.prefix + s.name, topics: s.inputs, projector: false, process: s.name })),
+    ...contract.projections.map((p) => ({ name: p.name, group: bus.prefix + p.name, topics: p.topics, projector: true, process: p.process })),
   ]);
   // Admin calls fail fast: the next sample is the retry.
   const admin: Admin = bus.kafka.admin({ retry: { retries: 1 } });
@@ -82,7 +82,7 @@ export async function startHealthSampler(
   async function readKafka() {
     const { groups } = await admin.describeGroups(watched.map((w) => w.group));
     const ends: Ends = new Map();
-    for (const topic of new Set([...watched.flatMap((w) => w.topics), TOPICS.deadLetters])) {
+    for (const topic of new Set([...watched.flatMap((w) => w.topics), RUNTIME_TOPICS.deadLetters])) {
       const offsets = await bus.topicOffsets(bus.topic(topic));
       ends.set(topic, offsets.map((o) => ({ partition: o.partition, low: BigInt(o.low), high: BigInt(o.high) })));
     }
@@ -125,7 +125,7 @@ export async function startHealthSampler(
       const { groups, ends, committed } = kafka.value;
       metrics.consumerLag.reset();
       metrics.projectorLag.reset();
-      metrics.deadLetters.set(Number((ends.get(TOPICS.deadLetters) ?? []).reduce((sum, o) => sum + o.high - o.low, 0n)));
+      metrics.deadLetters.set(Number((ends.get(RUNTIME_TOPICS.deadLetters) ?? []).reduce((sum, o) => sum + o.high - o.low, 0n)));
       for (const w of watched) {
         const described = groups.find((g) => g.groupId === w.group);
         const members = described?.members ?? [];

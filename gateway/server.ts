@@ -19,23 +19,23 @@ import {
 } from '../services/shared/config.ts';
 import { createPrisma, type PrismaClient } from '../services/shared/db.ts';
 import { createLogger } from '../services/shared/log.ts';
-import { commandReplySchema, decode, TOPICS } from '../services/shared/messages.ts';
+import { commandReplySchema, RUNTIME_TOPICS } from '../services/shared/messages.ts';
 import { foreignClusters, logMismatch } from '../services/shared/projector.ts';
-import { SERVICES } from '../services/index.ts';
+import { DOMAINS } from '../services/domains.ts';
 import { createCommandGateway } from './commands.ts';
-import { createContext, type GatewayContext, type GatewayServices } from './context.ts';
+import type { GatewayContext, GatewayServices, GraphQLSlice, StartedSlice } from './context.ts';
 import { createErrorFormatter } from './errors.ts';
-import { createOrderFeed } from './feed.ts';
 import { startHealthSampler, type HealthOptions } from './health.ts';
 import { enforceInputLimits } from './input-limits.ts';
 import { queryLimitRules, type QueryLimits } from './limits.ts';
 import { createMetrics } from './metrics.ts';
 import { buildPlayground, servePlayground } from './playground/index.ts';
 import { createProjectionWatcher } from './progress.ts';
-import { resolvers } from './resolvers.ts';
+import { DateTime } from './scalars.ts';
+import { readSchema } from './schema.ts';
+import { loadSlices } from './slices.ts';
 import { attachSubscriptions } from './websocket.ts';
 
-export const typeDefs = readFileSync(resolve(import.meta.dirname, '../schema.graphql'), 'utf8');
 
 export interface GatewayOptions {
   /** Default: PORT, or 4000. Pass 0 for a free port. */
@@ -78,21 +78,27 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     maxCost: options.limits?.maxCost ?? maxQueryCost(),
   };
 
-  // Which projectors must have applied a topic's message before queries can see it.
+  // Which projectors must have applied a topic's message before queries can see it (from the contracts).
+  const projections = DOMAINS.flatMap((contract) => contract.projections);
   const projectorsOf = (topic: string): string[] =>
-    SERVICES.flatMap((s) => s.projections ?? [])
-      .filter((p) => p.topics.some((t) => bus.topic(t) === topic))
-      .map((p) => bus.prefix + p.name);
+    projections.filter((p) => p.topics.some((t) => bus.topic(t) === topic)).map((p) => bus.prefix + p.name);
 
   const services: GatewayServices = {
     prisma,
+    watcher,
+    projectorsOf,
     commands: createCommandGateway(bus, watcher, projectorsOf, metrics.commandSeconds),
-    feed: createOrderFeed(prisma, watcher, projectorsOf, log),
     commandTimeoutMs: options.commandTimeoutMs ?? commandTimeoutMs(),
   };
-  const consumer = await consumeGatewayTopics(bus, services, log);
+  const slices = await loadSlices();
+  const started = new Map(slices.map((slice) => [slice.domain, slice.start(services, log)]));
+  const createContext = (): GatewayContext => ({
+    ...services,
+    ...Object.fromEntries([...started].map(([domain, slice]) => [domain, slice.context()])),
+  });
+  const consumer = await consumeGatewayTopics(bus, services, slices, started, log);
   // The projections the gateway reads must come from the log the brokers hold (a wiped broker, another cluster).
-  const projectors = SERVICES.flatMap((s) => s.projections ?? []).map((p) => bus.prefix + p.name);
+  const projectors = projections.map((p) => bus.prefix + p.name);
   const projectedFromThisLog = async () => {
     const clusterId = await bus.clusterId();
     const foreign = await foreignClusters(prisma, projectors, clusterId);
@@ -108,12 +114,16 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     },
   );
 
-  const schema = enforceInputLimits(makeExecutableSchema<GatewayContext>({ typeDefs, resolvers: resolvers as never }));
+  const schema = enforceInputLimits(makeExecutableSchema<GatewayContext>({
+    typeDefs: readSchema(),
+    resolvers: [{ DateTime }, ...slices.map((slice) => slice.resolvers)] as never,
+  }));
+  const examples = JSON.stringify(slices.flatMap((slice) => slice.examples));
   const httpServer = createServer();
   const formatError = createErrorFormatter(log);
   const wsCleanup = attachSubscriptions(httpServer, {
     schema,
-    context: () => createContext(services),
+    context: createContext,
     formatError,
     limits,
     maxPayloadBytes: bodyLimit,
@@ -150,6 +160,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     if (url.pathname === '/healthz') return liveness(res);
     if (url.pathname === '/readyz') return readiness(res);
     if (url.pathname === '/metrics') return serveMetrics(res);
+    if (url.pathname === '/graphiql/examples.json') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      return res.end(examples);
+    }
     if (url.pathname === '/graphiql' || url.pathname.startsWith('/graphiql/')) return servePlayground(playground, req, res, url.pathname);
     if (url.pathname !== '/graphql') {
       res.writeHead(404, { 'content-type': 'text/plain' });
@@ -167,7 +181,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     }
     const response = await apollo.executeHTTPGraphQLRequest({
       httpGraphQLRequest: { method: req.method ?? 'GET', headers, search: url.search, body },
-      context: async () => createContext(services),
+      context: async () => createContext(),
     });
     res.statusCode = response.status ?? 200;
     for (const [key, value] of response.headers) res.setHeader(key, value);
@@ -207,7 +221,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     url: `http://localhost:${port}/graphql`,
     wsUrl: `ws://localhost:${port}/graphql`,
     async stop() {
-      services.feed.close();
+      for (const slice of started.values()) slice.close();
       await apollo.stop();
       await health.stop();
       await consumer.stop();
@@ -218,16 +232,29 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   };
 }
 
-/** Replies and order events, read by this gateway process alone (a fresh group, from the latest offset). */
-async function consumeGatewayTopics(bus: Bus, services: GatewayServices, log: ReturnType<typeof createLogger>) {
+/**
+ * Command replies, and the topics the slices' live feeds follow, read by this gateway process alone (a fresh
+ * group, from the latest offset).
+ */
+async function consumeGatewayTopics(
+  bus: Bus,
+  services: GatewayServices,
+  slices: GraphQLSlice[],
+  started: Map<string, StartedSlice>,
+  log: ReturnType<typeof createLogger>,
+) {
   const group = `gateway.${randomUUID()}`;
-  const replies = bus.topic(TOPICS.commandReplies);
+  const replies = bus.topic(RUNTIME_TOPICS.commandReplies);
+  const followers = new Map<string, StartedSlice[]>();
+  for (const slice of slices) {
+    for (const topic of slice.follows) followers.set(bus.topic(topic), [...(followers.get(bus.topic(topic)) ?? []), started.get(slice.domain)!]);
+  }
   // What is wrong with this consumer, if anything, for readiness. A crashed consumer is restarted (by kafkajs
   // or runConsumer); it is sound again once it has rejoined.
   let problem: string | undefined;
   const consumer = await runConsumer(bus, {
     group,
-    topics: [TOPICS.commandReplies, TOPICS.orderEvents, TOPICS.orderValidations],
+    topics: [RUNTIME_TOPICS.commandReplies, ...new Set(slices.flatMap((slice) => slice.follows))],
     fromBeginning: false,
     prepare(member) {
       member.on(member.events.CRASH, ({ payload }) => { problem = `crashed (${payload.error.message}) and is restarting`; });
@@ -245,8 +272,8 @@ async function consumeGatewayTopics(bus: Bus, services: GatewayServices, log: Re
             services.commands.onReply(commandReplySchema.parse(JSON.parse(message.value!.toString())));
             return;
           }
-          const event = decode(message.value);
-          if (event.kind === 'event') services.feed.onEvent(event, { topic, partition, offset: message.offset });
+          const logical = bus.logicalTopic(topic);
+          for (const slice of followers.get(topic) ?? []) slice.onMessage(logical, message, { topic, partition, offset: message.offset });
         } catch (error) {
           log.warn(`ignoring an unreadable message on ${topic}/${partition}@${message.offset}: ${(error as Error).message}`);
         }

@@ -19,13 +19,14 @@ import { resolve } from 'node:path';
 import pg from 'pg';
 import { dropDatabase, migrate } from '../infra/database.ts';
 import { ensureKafka, type RunningKafka } from '../infra/kafka/broker.ts';
-import { SERVICES } from '../services/index.ts';
-import { inventoryProjection } from '../services/inventory/projection.ts';
-import { ordersProjection } from '../services/orders/projection.ts';
+import { SERVICE_NAMES } from '../services/domains.ts';
+import { inventoryProjection } from '../services/orders/projections/inventory.ts';
+import { ordersProjection } from '../services/orders/projections/orders.ts';
+import { ordersContract, TOPICS, type EventEnvelope } from '../services/orders/contract.ts';
 import { createBus, createKafka, deleteTopicsAndGroups, type Bus } from '../services/shared/bus.ts';
 import { createPrisma, type PrismaClient } from '../services/shared/db.ts';
 import type { Logger } from '../services/shared/log.ts';
-import { decode, TOPICS, type EventEnvelope, type TopicName } from '../services/shared/messages.ts';
+import { RUNTIME_TOPICS } from '../services/shared/messages.ts';
 import { startProjector, type RunningProjector } from '../services/shared/projector.ts';
 import { listDeadLetters } from './dead-letters.ts';
 import { setUpSystem } from './setup.ts';
@@ -102,7 +103,7 @@ interface OrderAttempt { id: string; product: string; quantity: number; answer?:
 interface StockAttempt { product: string; quantity: number; answer?: Answer }
 
 export function defaultFaults(): string[] {
-  return [...systemProcesses(SERVICES.map((s) => s.name)).map((p) => `kill:${p.name}`), 'broker', 'postgres'];
+  return [...systemProcesses([...SERVICE_NAMES]).map((p) => `kill:${p.name}`), 'broker', 'postgres'];
 }
 
 export async function runChaos(options: ChaosOptions = {}): Promise<ChaosReport> {
@@ -110,7 +111,7 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosReport>
   const say = options.log ?? ((line: string) => console.log(`[chaos] ${line}`));
   const signal = options.signal ?? new AbortController().signal;
   const faults = options.faults ?? defaultFaults();
-  const processNames = systemProcesses(SERVICES.map((s) => s.name)).map((p) => p.name);
+  const processNames = systemProcesses([...SERVICE_NAMES]).map((p) => p.name);
   for (const fault of faults) {
     const known = fault === 'broker' || fault === 'postgres' || (fault.startsWith('kill:') && processNames.includes(fault.slice(5)));
     if (!known) throw new Error(`unknown fault "${fault}": use kill:<${processNames.join('|')}>, broker or postgres`);
@@ -171,7 +172,7 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosReport>
     };
     await withEnv(env, () => setUpSystem((line) => note(`[setup] ${line}`)));
     checkAborted(signal);
-    supervisor = superviseProcesses(systemProcesses(SERVICES.map((s) => s.name)), {
+    supervisor = superviseProcesses(systemProcesses([...SERVICE_NAMES]), {
       env,
       log: sayAndNote,
       output: (name, line) => file.write(`${new Date().toISOString()} [${name}] ${line}\n`),
@@ -339,10 +340,10 @@ interface CheckContext {
   signal: AbortSignal;
 }
 
-async function readEvents(bus: Bus, topic: TopicName): Promise<EventEnvelope[]> {
+async function readEvents(bus: Bus, topic: string): Promise<EventEnvelope[]> {
   const events: EventEnvelope[] = [];
   for (const message of await readTopic(bus, bus.topic(topic))) {
-    const envelope = decode(message.value);
+    const envelope = ordersContract.decode(message.value);
     if (envelope.kind === 'event') events.push(envelope);
   }
   return events;
@@ -458,7 +459,7 @@ async function checkInvariants(context: CheckContext): Promise<Invariant[]> {
 
   // 5. Nothing set aside.
   const deadLetters = await listDeadLetters(bus);
-  check('nothing dead-lettered', deadLetters.map((d) => `${d.id} from ${d.consumer}: ${d.reason}`), `${bus.topic(TOPICS.deadLetters)} is empty`);
+  check('nothing dead-lettered', deadLetters.map((d) => `${d.id} from ${d.consumer}: ${d.reason}`), `${bus.topic(RUNTIME_TOPICS.deadLetters)} is empty`);
   return invariants;
 }
 

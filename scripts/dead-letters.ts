@@ -11,7 +11,7 @@
 import { resolve } from 'node:path';
 import { Partitioners } from 'kafkajs';
 import { createBus, type Bus } from '../services/shared/bus.ts';
-import { TOPICS } from '../services/shared/messages.ts';
+import { RUNTIME_TOPICS } from '../services/shared/messages.ts';
 import { readTopic, type LogMessage } from './topic-reader.ts';
 
 export interface DeadLetter {
@@ -49,7 +49,7 @@ export const REPLAY_FOR_HEADER = 'replay-for';
 export const REPLAY_OF_HEADER = 'replay-of';
 
 export async function listDeadLetters(bus: Bus): Promise<DeadLetter[]> {
-  const topic = bus.topic(TOPICS.deadLetters);
+  const topic = bus.topic(RUNTIME_TOPICS.deadLetters);
   // Asked first: on a missing topic kafkajs retries for many seconds, then fails with a broker's riddle.
   const admin = bus.kafka.admin();
   await admin.connect();
@@ -125,7 +125,7 @@ export async function replayDeadLetters(bus: Bus, ids: string[]): Promise<Replay
           key,
           value: letter.value,
           partition: letter.source.partition,
-          headers: { [REPLAY_FOR_HEADER]: letter.consumer, [REPLAY_OF_HEADER]: `${bus.topic(TOPICS.deadLetters)}:${letter.id}` },
+          headers: { [REPLAY_FOR_HEADER]: letter.consumer, [REPLAY_OF_HEADER]: `${bus.topic(RUNTIME_TOPICS.deadLetters)}:${letter.id}` },
         }],
       });
       replayed.push({ id: letter.id, consumer: letter.consumer, topic: letter.source.topic, partition: letter.source.partition, offset: written.baseOffset ?? '?', key });
@@ -168,7 +168,7 @@ export async function main(argv: string[], out: (line: string) => void = console
       if (json) {
         out(JSON.stringify(letters.map(({ value, ...letter }) => ({ ...letter, value: value?.toString('utf8') ?? null })), null, 2));
       } else if (!letters.length) {
-        out(`no dead letters on ${bus.topic(TOPICS.deadLetters)}`);
+        out(`no dead letters on ${bus.topic(RUNTIME_TOPICS.deadLetters)}`);
       } else {
         out(table(
           ['id', 'time', 'consumer', 'source', 'type', 'reason'],

@@ -1,17 +1,16 @@
 /**
- * Prepares an empty or existing system: database and migrations, topics, and seed stock on an empty system.
+ * Prepares an empty or existing system: database and migrations, every domain's topics, and each domain's
+ * seed on an empty system.
  * Idempotent. Used by `npm start` and, alone (`npm run setup`), by docker-compose before the services start.
  */
 import { resolve } from 'node:path';
 import { migrate } from '../infra/database.ts';
-import { createBus, ensureTopics, type Bus } from '../services/shared/bus.ts';
+import { createBus, ensureTopics, systemTopics } from '../services/shared/bus.ts';
 import { databaseUrl } from '../services/shared/config.ts';
 import { createPrisma } from '../services/shared/db.ts';
-import { createCommand, TOPICS } from '../services/shared/messages.ts';
 import { reconcileProjectionLog } from '../services/shared/projector.ts';
-import { SERVICES } from '../services/index.ts';
-
-const SEED_STOCK = { JUMPERS: 10, UNDERPANTS: 75, STOCKINGS: 20 };
+import { DOMAINS } from '../services/domains.ts';
+import { loadDomainRuntimes } from '../services/runtimes.ts';
 
 export interface SetupOptions {
   /**
@@ -28,27 +27,19 @@ export async function setUpSystem(say: (line: string) => void, options: SetupOpt
   const bus = await createBus({ clientId: 'setup' });
   const prisma = createPrisma();
   try {
-    const created = await ensureTopics(bus.kafka);
+    const created = await ensureTopics(bus.kafka, systemTopics(DOMAINS));
     if (created.length) say(`created topics ${created.join(', ')}`);
-    const projections = SERVICES.flatMap((s) => s.projections ?? []);
+    const projections = DOMAINS.flatMap((contract) => contract.projections);
     const { rebuilt, reason } = await reconcileProjectionLog(prisma, bus, projections, options.rebuildProjections ?? 'never');
     if (rebuilt) say(`${reason ? `${reason}: ` : ''}rebuilding the projections from this log`);
-    await seedStock(bus, say);
+    for (const runtime of await loadDomainRuntimes()) {
+      const seeded = await runtime.seed?.(bus);
+      if (seeded) say(seeded);
+    }
   } finally {
     await bus.close();
     await prisma.$disconnect();
   }
-}
-
-/** Seeds stock as commands, like any client's, when no inventory command or event exists yet. */
-async function seedStock(bus: Bus, say: (line: string) => void) {
-  const topics = [TOPICS.inventoryEvents, TOPICS.inventoryCommands].map(bus.topic);
-  const offsets = await Promise.all(topics.map((topic) => bus.topicOffsets(topic)));
-  if (!offsets.flat().every((p) => p.high === p.low)) return;
-  await bus.publish(
-    Object.entries(SEED_STOCK).map(([product, quantity]) => createCommand({ type: 'AddInventory', data: { product, quantity } })),
-  );
-  say(`seeded stock: ${Object.entries(SEED_STOCK).map(([p, q]) => `${p} ${q}`).join(', ')}`);
 }
 
 function redact(url: string): string {

@@ -14,7 +14,7 @@ const say = (line: string) => console.log(`[start] ${line}`);
 
 ensurePrismaClient();
 // Imported after generation: the services' projections load the generated Prisma client.
-const { SERVICES } = await import('../services/index.ts');
+const { SERVICE_NAMES } = await import('../services/domains.ts');
 const givenBrokers = Boolean(process.env.KAFKA_BROKERS);
 const kafka = await ensureKafka();
 process.env.KAFKA_BROKERS = kafka.brokers.join(',');
@@ -32,7 +32,7 @@ const catalog = await ensureCatalogCapture({ log: (line) => console.log(line) })
   process.exit(1);
 });
 
-const supervisor = superviseProcesses(systemProcesses(SERVICES.map((s) => s.name)), { env: process.env, log: say });
+const supervisor = superviseProcesses(systemProcesses([...SERVICE_NAMES]), { env: process.env, log: say });
 let stopping = false;
 process.on('SIGINT', () => void stop());
 process.on('SIGTERM', () => void stop());

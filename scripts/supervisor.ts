@@ -12,6 +12,8 @@ export interface SupervisedProcess {
   name: string;
   /** A TypeScript entry file, relative to the repository root; run with tsx. */
   entry: string;
+  /** Its arguments. */
+  args?: string[];
 }
 
 export interface SupervisorOptions {
@@ -55,7 +57,7 @@ interface Slot {
 /** The processes of `npm start`: each service's main.ts, then the gateway. */
 export function systemProcesses(serviceNames: string[]): SupervisedProcess[] {
   return [
-    ...serviceNames.map((name) => ({ name, entry: `services/${name}/main.ts` })),
+    ...serviceNames.map((name) => ({ name, entry: 'services/main.ts', args: [name] })),
     { name: 'gateway', entry: 'gateway/main.ts' },
   ];
 }
@@ -72,7 +74,7 @@ export function superviseProcesses(processes: SupervisedProcess[], options: Supe
   const exits = new Set<Promise<void>>();
 
   function launch(slot: Slot) {
-    const child = spawn(process.execPath, ['--import', 'tsx', resolve(root, slot.spec.entry)], {
+    const child = spawn(process.execPath, ['--import', 'tsx', resolve(root, slot.spec.entry), ...(slot.spec.args ?? [])], {
       cwd: root,
       env: options.env ?? process.env,
       stdio: ['ignore', 'pipe', 'pipe'],

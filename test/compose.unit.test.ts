@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { SERVICES } from '../services/index.ts';
+import { SERVICE_NAMES } from '../services/domains.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const compose = parse(readFileSync(resolve(root, 'docker-compose.yml'), 'utf8'), { merge: true });
@@ -17,7 +17,7 @@ const containers: Record<string, any> = compose.services;
 
 describe('docker-compose.yml', () => {
   it('runs every service of the code, the gateway and the infrastructure in containers', () => {
-    for (const name of [...SERVICES.map((s) => s.name), 'gateway', 'kafka', 'postgres', 'setup']) {
+    for (const name of [...SERVICE_NAMES, 'gateway', 'kafka', 'postgres', 'setup']) {
       expect(containers, `container ${name}`).toHaveProperty(name);
     }
   });
@@ -30,9 +30,9 @@ describe('docker-compose.yml', () => {
       expect([npm, run], `${name} runs an npm script`).toEqual(['npm', 'run']);
       expect(scripts, `${name}: script "${script}"`).toHaveProperty(script);
     }
-    for (const service of SERVICES) {
-      expect(containers[service.name].command).toEqual(['npm', 'run', `service:${service.name}`]);
-      expect(scripts[`service:${service.name}`]).toBe(`tsx services/${service.name}/main.ts`);
+    for (const name of SERVICE_NAMES) {
+      expect(containers[name].command).toEqual(['npm', 'run', `service:${name}`]);
+      expect(scripts[`service:${name}`]).toBe(`tsx services/main.ts ${name}`);
     }
   });
 
@@ -59,7 +59,7 @@ describe('docker-compose.yml', () => {
       kafka: { condition: 'service_healthy' },
       postgres: { condition: 'service_healthy' },
     });
-    for (const name of [...SERVICES.map((s) => s.name), 'gateway']) {
+    for (const name of [...SERVICE_NAMES, 'gateway']) {
       expect(containers[name].depends_on, name).toEqual({ setup: { condition: 'service_completed_successfully' } });
       expect(containers[name].environment.KAFKA_BROKERS).toBe('kafka:9092');
     }

@@ -4,7 +4,8 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createBus, type Bus } from '../services/shared/bus.ts';
-import { createCommand, TOPICS } from '../services/shared/messages.ts';
+import { RUNTIME_TOPICS } from '../services/shared/messages.ts';
+import { ordersContract, TOPICS, type DomainEvent } from '../services/orders/contract.ts';
 import { listDeadLetters, main, replayDeadLetters, UsageError } from '../scripts/dead-letters.ts';
 import { readTopic } from '../scripts/topic-reader.ts';
 import { isolate, type Isolation } from './support/system.ts';
@@ -20,7 +21,7 @@ afterAll(async () => {
   await isolation?.drop();
 });
 
-const command = createCommand({ type: 'PlaceOrder', data: { orderId: 'order-dl-1', customerId: 'c', product: 'P', quantity: 1, price: 1 } });
+const command = ordersContract.command({ type: 'PlaceOrder', data: { orderId: 'order-dl-1', customerId: 'c', product: 'P', quantity: 1, price: 1 } });
 
 it('lists nothing on an empty topic, and says so', async () => {
   expect(await listDeadLetters(bus)).toEqual([]);
@@ -58,7 +59,7 @@ it('lists dead letters, replays one to its source with replay-for, and refuses u
     partition: 2,
     offset: replayed.offset,
     key: command.aggregateId,
-    headers: { 'replay-for': 'orders', 'replay-of': `${bus.topic(TOPICS.deadLetters)}:${readable.id}` },
+    headers: { 'replay-for': 'orders', 'replay-of': `${bus.topic(RUNTIME_TOPICS.deadLetters)}:${readable.id}` },
   });
   expect(found[0].value?.toString()).toBe(JSON.stringify(command));
 

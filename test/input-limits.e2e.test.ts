@@ -3,7 +3,8 @@
  * with BAD_USER_INPUT naming the field and the limit, and nothing is written: no command on Kafka, no row.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TOPICS } from '../services/shared/messages.ts';
+import { RUNTIME_TOPICS } from '../services/shared/messages.ts';
+import { ordersContract, TOPICS, type DomainEvent } from '../services/orders/contract.ts';
 import { createKafka } from '../services/shared/bus.ts';
 import { startSystem, type TestSystem } from './support/system.ts';
 
@@ -76,5 +77,20 @@ describe('bounded input', () => {
     expect(placed.errors).toBeUndefined();
     const settled = await system.gql(`query($id: ID!) { awaitOrder(id: $id, timeoutMs: 20000) { state } }`, { id: 'o'.repeat(200) });
     expect(settled.data.awaitOrder.state).toBe('FAILED'); // a billion a piece: refused by the fraud check, not by the pipeline
+  });
+});
+
+describe('any string id', () => {
+  it('serves orders whose ids are Object.prototype names: each reserves its stock and reaches VALIDATED', async () => {
+    const ids = ['constructor', 'toString', '__proto__', 'hasOwnProperty'];
+    await system.gql(ADD, { product: 'PROTO', quantity: 10 });
+    for (const id of ids) {
+      const placed = await system.gql(PLACE, { input: order({ id, product: 'PROTO', customerId: id, quantity: 2 }) });
+      expect(placed.errors, id).toBeUndefined();
+      const settled = await system.gql(`query($id: ID!) { awaitOrder(id: $id, timeoutMs: 20000) { state } }`, { id });
+      expect(settled.data?.awaitOrder.state, id).toBe('VALIDATED');
+    }
+    const item = await system.gql(`{ inventoryItem(product: "PROTO") { stock reserved } }`);
+    expect(item.data.inventoryItem).toEqual({ stock: 10, reserved: 8 });
   });
 });

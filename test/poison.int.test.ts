@@ -9,7 +9,8 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createBus, REPLAY_FOR_HEADER, type Bus } from '../services/shared/bus.ts';
 import { runConsumer } from '../services/shared/consumer.ts';
 import { createLogger } from '../services/shared/log.ts';
-import { createCommand, createEvent, TOPICS, type DomainEvent } from '../services/shared/messages.ts';
+import { RUNTIME_TOPICS } from '../services/shared/messages.ts';
+import { ordersContract, TOPICS, type DomainEvent } from '../services/orders/contract.ts';
 import { startSystem, waitFor, type TestSystem } from './support/system.ts';
 
 let system: TestSystem;
@@ -22,7 +23,7 @@ beforeAll(async () => {
   bus = await createBus({ clientId: 'poison-test' });
   const reader = bus.createConsumer(`dead-letter-reader-${randomUUID()}`);
   await reader.connect();
-  await reader.subscribe({ topic: bus.topic(TOPICS.deadLetters), fromBeginning: true });
+  await reader.subscribe({ topic: bus.topic(RUNTIME_TOPICS.deadLetters), fromBeginning: true });
   await reader.run({
     eachMessage: async ({ message }) => {
       const headers = Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)]));
@@ -42,8 +43,8 @@ const AWAIT = `query($id: ID!) { awaitOrder(id: $id, timeoutMs: 20000) { state }
 
 /** Writes an event straight to its topic, as an older version of a service (or a bug) could have. */
 async function writeEvent(event: DomainEvent, headers?: Record<string, string>) {
-  const envelope = createEvent(event, createCommand({ type: 'AddInventory', data: { product: 'x', quantity: 1 } }), new Date());
-  if (!headers) return bus.publish([envelope]);
+  const envelope = ordersContract.event(event, ordersContract.command({ type: 'AddInventory', data: { product: 'x', quantity: 1 } }), new Date());
+  if (!headers) return bus.publish([ordersContract.outgoing(envelope)]);
   const producer = bus.kafka.producer();
   await producer.connect();
   await producer.send({ topic: bus.topic(TOPICS.inventoryEvents), messages: [{ key: envelope.aggregateId, value: JSON.stringify(envelope), headers }] });
@@ -119,7 +120,7 @@ it('delivers a replayed dead letter only to the consumer it names', async () => 
 it('replaces a consumer that crashed with a non-retriable error', async () => {
   const seen: string[] = [];
   let crashes = 0;
-  const topic = TOPICS.deadLetters; // any topic of this system's prefix: the consumer reads it from the start
+  const topic = RUNTIME_TOPICS.deadLetters; // any topic of this system's prefix: the consumer reads it from the start
   const consumer = await runConsumer(bus, {
     group: `crashing-${randomUUID()}`,
     topics: [topic],

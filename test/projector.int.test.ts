@@ -8,9 +8,10 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createBus, type Bus } from '../services/shared/bus.ts';
 import { createPrisma, type PrismaClient } from '../services/shared/db.ts';
 import { createLogger } from '../services/shared/log.ts';
-import { createCommand, createEvent } from '../services/shared/messages.ts';
+import { RUNTIME_TOPICS } from '../services/shared/messages.ts';
+import { ordersContract, TOPICS, type DomainEvent } from '../services/orders/contract.ts';
 import { reconcileProjectionLog, startProjector } from '../services/shared/projector.ts';
-import { inventoryProjection } from '../services/inventory/projection.ts';
+import { inventoryProjection } from '../services/orders/projections/inventory.ts';
 import { isolate, waitFor, type Isolation } from './support/system.ts';
 
 const root = resolve(import.meta.dirname, '..');
@@ -32,7 +33,7 @@ afterAll(async () => {
 });
 
 function spawnProjector(): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', resolve(root, 'services/inventory/main.ts'), '--only=projector'], {
+  return spawn(process.execPath, ['--import', 'tsx', resolve(root, 'services/main.ts'), 'inventory', '--only=projector'], {
     cwd: root,
     env: { ...process.env, ...isolation.env },
     stdio: 'ignore',
@@ -46,13 +47,13 @@ const appliedOffsets = async () => {
 const rows = () => prisma.inventoryItem.findMany({ orderBy: { product: 'asc' }, select: { product: true, stock: true, reserved: true } });
 
 it('a projector killed mid-stream and restarted neither loses nor repeats an event', async () => {
-  const cause = createCommand({ type: 'AddInventory', data: { product: 'seed', quantity: 1 } });
+  const cause = ordersContract.command({ type: 'AddInventory', data: { product: 'seed', quantity: 1 } });
   const expected = new Map<string, number>();
   const events = Array.from({ length: EVENTS }, (_, i) => {
     const product = `P${String(i % PRODUCTS).padStart(2, '0')}`;
     const quantity = 1 + (i % 7);
     expected.set(product, (expected.get(product) ?? 0) + quantity);
-    return createEvent({ type: 'StockAdded', data: { product, quantity } }, cause, new Date());
+    return ordersContract.event({ type: 'StockAdded', data: { product, quantity } }, cause, new Date());
   });
 
   const first = spawnProjector();
@@ -61,7 +62,7 @@ it('a projector killed mid-stream and restarted neither loses nor repeats an eve
   let published = 0;
   const publishing = (async () => {
     for (let i = 0; i < EVENTS; i += 200) {
-      await bus.publish(events.slice(i, i + 200));
+      await bus.publish(events.slice(i, i + 200).map(ordersContract.outgoing));
       published = i + 200;
     }
   })();

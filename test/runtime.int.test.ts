@@ -5,7 +5,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createBus, type Bus } from '../services/shared/bus.ts';
-import { createCommand, TOPICS } from '../services/shared/messages.ts';
+import { RUNTIME_TOPICS } from '../services/shared/messages.ts';
+import { ordersContract, TOPICS, type DomainEvent } from '../services/orders/contract.ts';
 import { startSystem, waitFor, type TestSystem } from './support/system.ts';
 
 let system: TestSystem;
@@ -38,7 +39,7 @@ it('dead-letters an invalid event and keeps consuming', async () => {
   const deadLetters: { value: string; reason: string; consumer: string }[] = [];
   const consumer = bus.createConsumer(`dlq-reader-${randomUUID()}`);
   await consumer.connect();
-  await consumer.subscribe({ topic: bus.topic(TOPICS.deadLetters), fromBeginning: true });
+  await consumer.subscribe({ topic: bus.topic(RUNTIME_TOPICS.deadLetters), fromBeginning: true });
   await consumer.run({
     eachMessage: async ({ message }) => {
       deadLetters.push({ value: message.value!.toString(), reason: message.headers!.reason!.toString(), consumer: message.headers!.consumer!.toString() });
@@ -77,15 +78,15 @@ it('rebuilds a restarted service’s state from its events', async () => {
 
 it('applies a redelivered command once', async () => {
   const product = `P-${randomUUID().slice(0, 6)}`;
-  const command = createCommand({ type: 'AddInventory', data: { product, quantity: 4 } });
-  await bus.publish([command]);
-  await bus.publish([command]);
-  await bus.publish([createCommand({ type: 'AddInventory', data: { product, quantity: 1 } })]);
+  const command = ordersContract.command({ type: 'AddInventory', data: { product, quantity: 4 } });
+  await bus.publish([ordersContract.outgoing(command)]);
+  await bus.publish([ordersContract.outgoing(command)]);
+  await bus.publish([ordersContract.outgoing(ordersContract.command({ type: 'AddInventory', data: { product, quantity: 1 } }))]);
   await waitFor(async () => (await system.gql(ITEM, { p: product })).data.inventoryItem?.stock === 5, 20_000, () => 'stock 5');
   await system.restartService('inventory');
-  await bus.publish([command]);
-  const marker = createCommand({ type: 'AddInventory', data: { product, quantity: 10 } });
-  await bus.publish([marker]);
+  await bus.publish([ordersContract.outgoing(command)]);
+  const marker = ordersContract.command({ type: 'AddInventory', data: { product, quantity: 10 } });
+  await bus.publish([ordersContract.outgoing(marker)]);
   await waitFor(async () => (await system.gql(ITEM, { p: product })).data.inventoryItem?.stock === 15, 20_000, () => 'stock 15');
 });
 

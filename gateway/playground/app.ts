@@ -7,7 +7,6 @@ import { GraphiQL } from 'graphiql';
 import 'graphiql/style.css';
 import { createElement } from 'react';
 import { createRoot } from 'react-dom/client';
-import { EXAMPLE_TABS } from './examples.ts';
 
 // The project's tsconfig has no DOM library (it would leak browser globals into the server code);
 // these are the few browser globals this file uses.
@@ -32,10 +31,13 @@ const fetcher = createGraphiQLFetcher({
   subscriptionUrl: url.href.replace(/^http/, 'ws'),
 });
 
+// Each domain brings its own examples; the gateway lists them all.
+const examples = await fetch(new URL('/graphiql/examples.json', location.href)).then((r) => r.json());
+
 createRoot(document.getElementById('graphiql')!).render(
   createElement(GraphiQL, {
     fetcher,
-    defaultTabs: EXAMPLE_TABS,
+    defaultTabs: examples,
     // Open the variables pane: two of the examples take variables.
     defaultEditorToolsVisibility: 'variables',
   }),

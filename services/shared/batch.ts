@@ -3,10 +3,7 @@
  * no I/O, so the rules that keep a service exactly-once in effect are unit-tested on their own.
  */
 import { SystemError } from './errors.ts';
-import {
-  createEvent, decode, topicOf,
-  type Envelope, type EventEnvelope, type LogPosition, type TopicName,
-} from './messages.ts';
+import type { AnyEnvelope, AnyContract, EventEnvelope, LogPosition } from './messages.ts';
 import type { ServiceDefinition } from './service.ts';
 
 /** What a service holds between batches: state per aggregate, and where handled messages' events landed. */
@@ -36,23 +33,24 @@ export interface BatchDecision {
   rollback(): void;
 }
 
-export function applyEvent<S>(definition: ServiceDefinition<S>, states: Map<string, S>, event: EventEnvelope): void {
-  const key = definition.stateKey(event);
-  if (key !== undefined) states.set(key, definition.evolve(states.get(key) ?? definition.initialState(), event));
+export function applyEvent<S, K extends AnyContract>(definition: ServiceDefinition<S, K>, states: Map<string, S>, event: EventEnvelope): void {
+  const key = definition.stateKey(event as never);
+  if (key !== undefined) states.set(key, definition.evolve(states.get(key) ?? definition.initialState(), event as never));
 }
 
 /**
  * Decides each message in turn, each against the state the previous one left. Throws (after rolling back)
  * on an error that is not a non-retriable SystemError: the batch is then retried as a whole.
  */
-export function decideBatch<S>(
-  definition: ServiceDefinition<S>,
+export function decideBatch<S, K extends AnyContract>(
+  definition: ServiceDefinition<S, K>,
   memory: ServiceMemory<S>,
-  topic: TopicName,
-  messages: { offset: string; value: Buffer | null }[],
+  topic: string,
+  messages: { offset: string; key: Buffer | null; value: Buffer | null }[],
   now: () => Date = () => new Date(),
 ): BatchDecision {
-  const stateTopics = new Set<TopicName>(definition.stateTopics);
+  const stateTopics = new Set<string>(definition.stateTopics);
+  const { contract } = definition;
   const outputs: EventEnvelope[] = [];
   const answers: Reply[] = [];
   const byCommand = new Map<string, Reply>(); // a command repeated in the batch is answered once per copy
@@ -60,7 +58,7 @@ export function decideBatch<S>(
   const deadLetters: BatchDecision['deadLetters'] = [];
   const previous = new Map<string, S | undefined>();
   const change = (event: EventEnvelope) => {
-    const key = definition.stateKey(event);
+    const key = definition.stateKey(event as never);
     if (key !== undefined && !previous.has(key)) previous.set(key, memory.states.get(key));
     applyEvent(definition, memory.states, event);
   };
@@ -77,14 +75,15 @@ export function decideBatch<S>(
 
   try {
     for (const message of messages) {
-      let input: Envelope;
+      let input: AnyEnvelope | undefined;
       try {
-        input = decode(message.value);
+        input = contract.read(topic, message);
       } catch (error) {
         deadLetters.push({ offset: message.offset, value: message.value, reason: (error as Error).message });
         continue;
       }
-      const key = definition.stateKey(input);
+      if (!input) continue;
+      const key = definition.stateKey(input as never);
       if (key === undefined) continue;
       // An event whose consequences are already in the log (a redelivery, a repeated capture): decided once.
       if (input.kind === 'event') {
@@ -102,8 +101,8 @@ export function decideBatch<S>(
       if (input.kind === 'event' && stateTopics.has(topic)) change(input);
       let events: EventEnvelope[];
       try {
-        const decided = definition.decide(input, memory.states.get(key) ?? definition.initialState(), now());
-        events = decided.map((e) => createEvent(e, input, now(), definition.name)); // validates each event: a bad one is refused here
+        const decided = definition.decide(input as never, memory.states.get(key) ?? definition.initialState(), now());
+        events = decided.map((e) => contract.event(e, input, now(), definition.name)); // validates each event: a bad one is refused here
       } catch (error) {
         if (!(error instanceof SystemError) || error.retriable) throw error;
         if (input.kind === 'command') answer({ commandId: input.commandId, from: 0, to: 0, rejection: error });
@@ -113,7 +112,7 @@ export function decideBatch<S>(
       const from = outputs.length;
       for (const event of events) {
         outputs.push(event);
-        if (stateTopics.has(topicOf(event))) change(event);
+        if (stateTopics.has(contract.topicOf(event))) change(event);
       }
       if (input.kind === 'command') answer({ commandId: input.commandId, from, to: outputs.length });
     }

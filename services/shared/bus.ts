@@ -5,7 +5,7 @@
 import { Kafka, Partitioners, logLevel, type logCreator, type Admin, type Consumer, type KafkaMessage, type Producer } from 'kafkajs';
 import { kafkaBrokers, topicPartitions, topicPrefix } from './config.ts';
 import { SystemError } from './errors.ts';
-import { TOPICS, topicOf, type CommandReply, type Envelope, type LogPosition, type TopicName } from './messages.ts';
+import { RUNTIME_TOPICS, type CommandReply, type LogPosition, type Outgoing, type TopicSpec } from './messages.ts';
 
 /**
  * Header of a dead letter replayed onto its source topic (`npm run dead-letters -- replay`): it names the one
@@ -30,11 +30,11 @@ export interface Bus {
   readonly kafka: Kafka;
   readonly prefix: string;
   /** The physical topic name of a logical topic. */
-  topic(name: TopicName): string;
+  topic(name: string): string;
   /** The logical topic name of a physical topic. */
-  logicalTopic(physical: string): TopicName;
+  logicalTopic(physical: string): string;
   /** Publishes envelopes keyed by aggregate id; resolves with each one's log position once the broker has them. */
-  publish(envelopes: Envelope[]): Promise<LogPosition[]>;
+  publish(messages: Outgoing[]): Promise<LogPosition[]>;
   publishReplies(replies: CommandReply[]): Promise<void>;
   /** Sets a message aside on `dead.letters`, with the reason and the consumer that refused it in headers. */
   publishDeadLetter(source: { topic: string; partition: number; offset: string; value: Buffer | null; consumer: string }, reason: string): Promise<void>;
@@ -69,9 +69,17 @@ function kafkaLogCreator(clientId: string): logCreator {
   };
 }
 
-/** Creates every topic the system uses, if missing, with a fixed partition count. Never relies on auto-creation. */
+/** Every topic of the system: the runtime's and each domain's, by logical name. */
+export function systemTopics(domains: readonly { topics: Record<string, TopicSpec> }[]): Map<string, TopicSpec> {
+  const topics = new Map<string, TopicSpec>(Object.values(RUNTIME_TOPICS).map((name) => [name, {}]));
+  for (const domain of domains) for (const [name, spec] of Object.entries(domain.topics)) topics.set(name, spec);
+  return topics;
+}
+
+/** Creates the given topics if missing, with a fixed partition count. Never relies on auto-creation. */
 export async function ensureTopics(
   kafka: Kafka,
+  topics: Map<string, TopicSpec>,
   prefix = topicPrefix(),
   partitions = topicPartitions(),
 ): Promise<string[]> {
@@ -79,18 +87,23 @@ export async function ensureTopics(
   await admin.connect();
   try {
     const existing = new Set(await admin.listTopics());
-    const missing = Object.values(TOPICS)
-      .map((name) => prefix + name)
-      .filter((name) => !existing.has(name));
+    const missing = [...topics].filter(([name]) => !existing.has(prefix + name));
     if (missing.length) {
       await admin.createTopics({
         // kafkajs gives up on UNKNOWN_TOPIC_OR_PARTITION while waiting for leaders; we wait ourselves.
         waitForLeaders: false,
-        topics: missing.map((topic) => ({ topic, numPartitions: partitions, replicationFactor: 1 })),
+        topics: missing.map(([name, spec]) => ({
+          topic: prefix + name,
+          numPartitions: partitions,
+          replicationFactor: 1,
+          configEntries: spec.compacted ? [{ name: 'cleanup.policy', value: 'compact' }] : [],
+        })),
+      }).catch((error: { type?: string }) => {
+        if (error.type !== 'TOPIC_ALREADY_EXISTS') throw error; // created meanwhile (e.g. by Kafka Connect)
       });
-      await waitForLeaders(admin, missing);
+      await waitForLeaders(admin, missing.map(([name]) => prefix + name));
     }
-    return missing;
+    return missing.map(([name]) => prefix + name);
   } finally {
     await admin.disconnect();
   }
@@ -170,7 +183,7 @@ export async function createBus(options: BusOptions): Promise<Bus> {
   const consumers = new Set<Consumer>();
   let clusterId: Promise<string> | undefined;
 
-  const topic = (name: TopicName) => prefix + name;
+  const topic = (name: string) => prefix + name;
 
   async function partitionCount(physical: string): Promise<number> {
     let count = partitionCounts.get(physical);
@@ -193,11 +206,11 @@ export async function createBus(options: BusOptions): Promise<Bus> {
     return partitioner({ topic: physical, partitionMetadata, message: { key, value: null } });
   }
 
-  async function publish(envelopes: Envelope[]): Promise<LogPosition[]> {
-    if (!envelopes.length) return [];
+  async function publish(messages: Outgoing[]): Promise<LogPosition[]> {
+    if (!messages.length) return [];
     const placed = await Promise.all(
-      envelopes.map(async (envelope) => {
-        const physical = topic(topicOf(envelope));
+      messages.map(async ({ topic: logical, envelope }) => {
+        const physical = topic(logical);
         return { envelope, physical, partition: await partitionFor(physical, envelope.aggregateId) };
       }),
     );
@@ -230,24 +243,21 @@ export async function createBus(options: BusOptions): Promise<Bus> {
     prefix,
     topic,
     logicalTopic(physical) {
-      const name = physical.slice(prefix.length) as TopicName;
-      if (!physical.startsWith(prefix) || !Object.values(TOPICS).includes(name)) {
-        throw new Error(`unknown topic ${physical}`);
-      }
-      return name;
+      if (!physical.startsWith(prefix)) throw new Error(`topic ${physical} is not under the prefix "${prefix}"`);
+      return physical.slice(prefix.length);
     },
     publish,
     async publishReplies(replies) {
       if (!replies.length) return;
       await producer.send({
-        topic: topic(TOPICS.commandReplies),
+        topic: topic(RUNTIME_TOPICS.commandReplies),
         acks: -1,
         messages: replies.map((reply) => ({ key: reply.commandId, value: JSON.stringify(reply) })),
       });
     },
     async publishDeadLetter(source, reason) {
       await producer.send({
-        topic: topic(TOPICS.deadLetters),
+        topic: topic(RUNTIME_TOPICS.deadLetters),
         acks: -1,
         messages: [{
           key: `${source.topic}:${source.partition}:${source.offset}`,

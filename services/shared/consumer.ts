@@ -7,12 +7,12 @@ import type { Consumer, ConsumerRunConfig } from 'kafkajs';
 import { joined, type Bus } from './bus.ts';
 import { backoffMs } from './isolation.ts';
 import type { Logger } from './log.ts';
-import type { TopicName } from './messages.ts';
+
 
 export interface ConsumerSpec {
   /** The consumer group, without the topic prefix. */
   group: string;
-  topics: TopicName[];
+  topics: readonly string[];
   fromBeginning: boolean;
   /** Called with every new consumer before it runs, e.g. to listen to its group events. */
   prepare?(consumer: Consumer): void;

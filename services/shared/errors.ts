@@ -2,10 +2,9 @@
  * The one error type of the system. `code` is machine-readable and reaches GraphQL clients as
  * `extensions.code`; `retriable` tells consumers whether to retry a message or give up on it.
  */
-export type ErrorCode =
+/** The runtime's own codes; a domain adds its own in its contract (e.g. ORDER_ID_CONFLICT). */
+export type RuntimeErrorCode =
   | 'BAD_USER_INPUT'
-  | 'ORDER_ID_CONFLICT'
-  | 'INVALID_QUANTITY'
   | 'TIMEOUT'
   | 'NOT_FOUND'
   | 'INVALID_MESSAGE'
@@ -13,6 +12,9 @@ export type ErrorCode =
   | 'LOG_MISMATCH'
   | 'INTERNAL_SERVER_ERROR'
   | 'UNAVAILABLE';
+
+// Any string is a code, and the runtime's are offered first.
+export type ErrorCode = RuntimeErrorCode | (string & {});
 
 export class SystemError extends Error {
   constructor(

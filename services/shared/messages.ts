@@ -1,114 +1,48 @@
 /**
- * The public contract between services: every command and event, its schema version, the topic it
- * travels on and the key that keeps one aggregate's messages in order. Both producers and consumers
- * validate against these schemas.
+ * Messages on the log, for any domain: the versioned envelope every command and event travels in, and
+ * `defineContract`, with which a domain declares its topics, commands, events and error codes. A contract
+ * validates what is produced and what is consumed, and knows each message's topic and key. The runtime is
+ * typed by a domain's own message union, never by a global one.
  */
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { maxMessageBytes } from './config.ts';
 import { SystemError } from './errors.ts';
 
-export const TOPICS = {
-  orderCommands: 'orders.commands',
-  orderEvents: 'orders.events',
-  orderValidations: 'order.validations',
-  inventoryCommands: 'inventory.commands',
-  inventoryEvents: 'inventory.events',
+/** A topic a domain owns (or reads, when something else writes it). */
+export interface TopicSpec {
+  /** Keep only the latest message per key (a table on the log, e.g. a catalog). */
+  compacted?: boolean;
+  /**
+   * For a topic written by something outside this system (e.g. Debezium): reads one of its messages as an event
+   * of the domain, or undefined for one that carries none (a tombstone). Nothing past it sees the foreign format.
+   */
+  external?(message: RawMessage): EventEnvelope | undefined;
+}
+
+/** A message as Kafka holds it. */
+export interface RawMessage {
+  key: Buffer | null;
+  value: Buffer | null;
+}
+
+/** Topics of the runtime itself, shared by every domain. */
+export const RUNTIME_TOPICS = {
   commandReplies: 'command.replies',
   deadLetters: 'dead.letters',
 } as const;
-export type TopicName = (typeof TOPICS)[keyof typeof TOPICS];
 
-const CheckType = z.enum(['INVENTORY_CHECK', 'FRAUD_CHECK', 'ORDER_DETAILS_CHECK']);
-const ValidationResult = z.enum(['PASS', 'FAIL']);
-export type CheckType = z.infer<typeof CheckType>;
-export type ValidationResult = z.infer<typeof ValidationResult>;
-export const CHECK_TYPES: readonly CheckType[] = CheckType.options;
-const verdict = z.object({ checkType: CheckType, result: ValidationResult, reason: z.string().nullable() });
-
-// Commands carry what the client asked for, unchecked by business rules: services decide.
-const commandSchemas = {
-  PlaceOrder: z.object({
-    orderId: z.string().min(1),
-    customerId: z.string(),
-    product: z.string(),
-    quantity: z.number().int(),
-    price: z.number(),
-  }),
-  AddInventory: z.object({ product: z.string().min(1), quantity: z.number().int() }),
-};
-
-const eventSchemas = {
-  OrderCreated: z.object({
-    orderId: z.string().min(1),
-    customerId: z.string(),
-    product: z.string(),
-    quantity: z.number().int(),
-    price: z.number(),
-  }),
-  /** Carries every verdict, so whoever reads the outcome has its reasons in the same fact. */
-  OrderValidated: z.object({ orderId: z.string().min(1), checks: z.array(verdict) }),
-  /** Also names the product, so inventory can release the order's reservation. */
-  OrderFailed: z.object({ orderId: z.string().min(1), product: z.string(), checks: z.array(verdict) }),
-  /** One check's verdict. It names the order it judged so a checker can rebuild its state from its own verdicts. */
-  OrderCheckCompleted: z.object({
-    orderId: z.string().min(1),
-    checkType: CheckType,
-    result: ValidationResult,
-    reason: z.string().nullable(),
-    customerId: z.string(),
-    orderTotal: z.number(),
-    orderedAt: z.iso.datetime(),
-  }),
-  StockAdded: z.object({ product: z.string().min(1), quantity: z.number().int().positive() }),
-  StockReserved: z.object({ product: z.string().min(1), orderId: z.string(), quantity: z.number().int().positive() }),
-  StockReservationRejected: z.object({
-    product: z.string(),
-    orderId: z.string(),
-    quantity: z.number().int(),
-    reason: z.string(),
-  }),
-  StockReleased: z.object({ product: z.string().min(1), orderId: z.string(), quantity: z.number().int().positive() }),
-};
-
-type Schemas<T extends Record<string, z.ZodType>> = { [K in keyof T]: z.infer<T[K]> };
-type Union<M> = { [K in keyof M]: { type: K; data: M[K] } }[keyof M];
-
-export type CommandData = Schemas<typeof commandSchemas>;
-export type EventData = Schemas<typeof eventSchemas>;
-export type Command = Union<CommandData>;
-export type DomainEvent = Union<EventData>;
-export type CommandType = Command['type'];
-export type EventType = DomainEvent['type'];
-
-interface Route<D> {
-  topic: TopicName;
+interface MessageSpec<D = any> {
+  schema: z.ZodType<D>;
+  /** The logical topic it travels on. */
+  topic: string;
   schemaVersion: number;
   /** The aggregate id: the Kafka key, so all messages of one aggregate share a partition and stay in order. */
   key(data: D): string;
 }
 
-export const COMMAND_ROUTES: { [K in CommandType]: Route<CommandData[K]> } = {
-  PlaceOrder: { topic: TOPICS.orderCommands, schemaVersion: 1, key: (d) => d.orderId },
-  AddInventory: { topic: TOPICS.inventoryCommands, schemaVersion: 1, key: (d) => d.product },
-};
-
-export const EVENT_ROUTES: { [K in EventType]: Route<EventData[K]> } = {
-  OrderCreated: { topic: TOPICS.orderEvents, schemaVersion: 1, key: (d) => d.orderId },
-  OrderValidated: { topic: TOPICS.orderEvents, schemaVersion: 1, key: (d) => d.orderId },
-  OrderFailed: { topic: TOPICS.orderEvents, schemaVersion: 1, key: (d) => d.orderId },
-  OrderCheckCompleted: { topic: TOPICS.orderValidations, schemaVersion: 1, key: (d) => d.orderId },
-  StockAdded: { topic: TOPICS.inventoryEvents, schemaVersion: 1, key: (d) => d.product },
-  StockReserved: { topic: TOPICS.inventoryEvents, schemaVersion: 1, key: (d) => d.product },
-  StockReservationRejected: { topic: TOPICS.inventoryEvents, schemaVersion: 1, key: (d) => d.product },
-  StockReleased: { topic: TOPICS.inventoryEvents, schemaVersion: 1, key: (d) => d.product },
-};
-
-const envelopeFields = {
-  schemaVersion: z.number().int().positive(),
-  aggregateId: z.string().min(1),
-  occurredAt: z.iso.datetime(),
-};
+type Specs = Record<string, MessageSpec>;
+type Union<M extends Specs> = { [K in keyof M & string]: { type: K; data: z.infer<M[K]['schema']> } }[keyof M & string];
 
 interface EnvelopeMeta {
   schemaVersion: number;
@@ -118,121 +52,189 @@ interface EnvelopeMeta {
 }
 
 /** An immutable fact. `correlationId` is the id of the command that started the chain, `causationId` the message that caused this one. */
-export type EventEnvelope<E extends DomainEvent = DomainEvent> = E extends DomainEvent
+export type EventEnvelope<E extends { type: string; data: unknown } = { type: string; data: unknown }> = E extends unknown
   ? EnvelopeMeta & {
       kind: 'event'; eventId: string; correlationId: string; causationId: string;
-      /** The service that decided it (absent on events written by something else, or by older versions). */
+      /** The service that decided it (absent on events written by older versions). */
       producer?: string;
       type: E['type']; data: E['data'];
     }
   : never;
 
-export type CommandEnvelope<C extends Command = Command> = C extends Command
+export type CommandEnvelope<C extends { type: string; data: unknown } = { type: string; data: unknown }> = C extends unknown
   ? EnvelopeMeta & { kind: 'command'; commandId: string; type: C['type']; data: C['data'] }
   : never;
 
-/** The event of one type, e.g. `EventOf<'OrderCreated'>`. */
-export type EventOf<T extends EventType> = EventEnvelope<Extract<DomainEvent, { type: T }>>;
+export type AnyEnvelope = EventEnvelope | CommandEnvelope;
 
-export type Envelope = EventEnvelope | CommandEnvelope;
-
-const eventEnvelopeSchema = z.object({
-  kind: z.literal('event'),
-  eventId: z.string().min(1),
-  type: z.enum(Object.keys(eventSchemas) as [EventType, ...EventType[]]),
-  correlationId: z.string().min(1),
-  causationId: z.string().min(1),
-  producer: z.string().min(1).optional(),
-  data: z.unknown(),
-  ...envelopeFields,
-});
-const commandEnvelopeSchema = z.object({
-  kind: z.literal('command'),
-  commandId: z.string().min(1),
-  type: z.enum(Object.keys(commandSchemas) as [CommandType, ...CommandType[]]),
-  data: z.unknown(),
-  ...envelopeFields,
-});
-const envelopeSchema = z.discriminatedUnion('kind', [eventEnvelopeSchema, commandEnvelopeSchema]);
-
-export function createCommand<C extends Command>(command: C, commandId: string = randomUUID()): CommandEnvelope<C> {
-  const route = COMMAND_ROUTES[command.type] as Route<C['data']>;
-  return checked({
-    kind: 'command',
-    commandId,
-    type: command.type,
-    schemaVersion: route.schemaVersion,
-    aggregateId: route.key(command.data),
-    occurredAt: new Date().toISOString(),
-    data: command.data,
-  }) as CommandEnvelope<C>;
+/** Where a message landed in the log. */
+export interface LogPosition {
+  topic: string;
+  partition: number;
+  offset: string;
 }
 
-export function createEvent<E extends DomainEvent>(event: E, cause: Envelope, now: Date, producer?: string): EventEnvelope<E> {
-  const route = EVENT_ROUTES[event.type] as Route<E['data']>;
-  return checked({
-    kind: 'event',
-    eventId: randomUUID(),
-    type: event.type,
-    schemaVersion: route.schemaVersion,
-    aggregateId: route.key(event.data),
-    occurredAt: now.toISOString(),
-    correlationId: cause.kind === 'command' ? cause.commandId : cause.correlationId,
-    causationId: messageId(cause),
-    ...(producer && { producer }),
-    data: event.data,
-  }) as EventEnvelope<E>;
+/** A message ready for the bus: its physical topic is the bus's business. */
+export interface Outgoing {
+  topic: string;
+  envelope: AnyEnvelope;
 }
 
-/**
- * Validates a message about to be written, and refuses one the broker would refuse: it is cheaper to say
- * so here, for one message, than to have a whole publish fail with a non-retriable error.
- */
-function checked(value: unknown): Envelope {
-  const envelope = validate(value);
-  const bytes = Buffer.byteLength(JSON.stringify(envelope));
-  if (bytes > maxMessageBytes()) {
-    throw new SystemError('MESSAGE_TOO_LARGE', `${envelope.type} would be ${bytes} bytes; Kafka takes at most ${maxMessageBytes()}`);
+export interface ContractSpec<C extends Specs, E extends Specs> {
+  /** The domain's name: its folder under services/ and its slice of the GraphQL schema. */
+  domain: string;
+  topics: Record<string, TopicSpec>;
+  commands: C;
+  events: E;
+  /** Codes its errors carry to clients, besides the runtime's. */
+  errorCodes: readonly string[];
+  /** Its services' consumer groups and input topics (for readiness; the services themselves are elsewhere). */
+  services: readonly { name: string; inputs: readonly string[] }[];
+  /** Its projectors: consumer group, the service process that hosts it, topics, and the tables it writes (emptied for a rebuild). */
+  projections: readonly { name: string; process: string; topics: readonly string[]; tables: readonly string[] }[];
+}
+
+export interface Contract<C extends Specs = Specs, E extends Specs = Specs> extends ContractSpec<C, E> {
+  /** Wraps a command in its envelope; throws INVALID_MESSAGE, or MESSAGE_TOO_LARGE when the broker would refuse it. */
+  command<T extends Union<C>>(command: T, commandId?: string): CommandEnvelope<T>;
+  /** Wraps an event caused by `cause`; validated, and refused when too large for the broker. */
+  event<T extends Union<E>>(event: T, cause: AnyEnvelope, now: Date, producer?: string): EventEnvelope<T>;
+  /** Reads a message of this domain from the log; throws INVALID_MESSAGE with the reason. */
+  decode(buffer: Buffer | null): CommandEnvelope<Union<C>> | EventEnvelope<Union<E>>;
+  validate(value: unknown): CommandEnvelope<Union<C>> | EventEnvelope<Union<E>>;
+  /** Reads a message of one of its topics (envelope, or foreign format); undefined when it carries nothing. */
+  read(topic: string, message: RawMessage): CommandEnvelope<Union<C>> | EventEnvelope<Union<E>> | undefined;
+  /** The logical topic of a message of this domain. */
+  topicOf(envelope: AnyEnvelope): string;
+  outgoing(envelope: AnyEnvelope): Outgoing;
+  /** What it declares of one of its services, by name (throws when it declares none). */
+  service(name: string): ContractSpec<C, E>['services'][number];
+  /** What it declares of one of its projections, by name (throws when it declares none). */
+  projection(name: string): ContractSpec<C, E>['projections'][number];
+}
+
+/** Any domain's contract (the runtime's view: it never looks at a domain's message types). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyContract = Contract<any, any>;
+export type CommandOf<K extends AnyContract> = K extends Contract<infer C, infer _> ? Union<C> : never;
+export type EventOf<K extends AnyContract> = K extends Contract<infer _, infer E> ? Union<E> : never;
+/** What a consumer of this domain's topics reads. */
+export type EnvelopeOf<K extends AnyContract> = CommandEnvelope<CommandOf<K>> | EventEnvelope<EventOf<K>>;
+
+const envelopeFields = {
+  schemaVersion: z.number().int().positive(),
+  aggregateId: z.string().min(1),
+  occurredAt: z.iso.datetime(),
+};
+
+export function defineContract<C extends Specs, E extends Specs>(spec: ContractSpec<C, E>): Contract<C, E> {
+  const names = (specs: Specs) => Object.keys(specs) as [string, ...string[]];
+  const envelopeSchema = z.discriminatedUnion('kind', [
+    z.object({
+      kind: z.literal('event'),
+      eventId: z.string().min(1),
+      type: z.enum(names(spec.events)),
+      correlationId: z.string().min(1),
+      causationId: z.string().min(1),
+      producer: z.string().min(1).optional(),
+      data: z.unknown(),
+      ...envelopeFields,
+    }),
+    z.object({
+      kind: z.literal('command'),
+      commandId: z.string().min(1),
+      type: z.enum(names(spec.commands)),
+      data: z.unknown(),
+      ...envelopeFields,
+    }),
+  ]);
+  const specOf = (envelope: { kind: 'event' | 'command'; type: string }): MessageSpec =>
+    envelope.kind === 'event' ? spec.events[envelope.type] : spec.commands[envelope.type];
+
+  function validate(value: unknown) {
+    const envelope = envelopeSchema.safeParse(value);
+    if (!envelope.success) throw invalid('envelope', envelope.error);
+    const message = specOf(envelope.data);
+    if (envelope.data.schemaVersion !== message.schemaVersion) {
+      throw new SystemError('INVALID_MESSAGE', `${envelope.data.type} has schema version ${envelope.data.schemaVersion}, this build reads ${message.schemaVersion}`);
+    }
+    const data = message.schema.safeParse(envelope.data.data);
+    if (!data.success) throw invalid(envelope.data.type, data.error);
+    return { ...envelope.data, data: data.data } as never;
   }
-  return envelope;
-}
 
-function messageId(envelope: Envelope): string {
-  return envelope.kind === 'command' ? envelope.commandId : envelope.eventId;
-}
-
-export function topicOf(envelope: Envelope): TopicName {
-  return envelope.kind === 'command'
-    ? COMMAND_ROUTES[envelope.type].topic
-    : EVENT_ROUTES[envelope.type].topic;
-}
-
-/** Checks the envelope and its payload against the contract; throws INVALID_MESSAGE with the reason. */
-export function validate(value: unknown): Envelope {
-  const envelope = envelopeSchema.safeParse(value);
-  if (!envelope.success) throw invalid('envelope', envelope.error);
-  const { kind, type } = envelope.data;
-  const dataSchema: z.ZodType =
-    kind === 'event' ? eventSchemas[type as EventType] : commandSchemas[type as CommandType];
-  const expectedVersion =
-    kind === 'event' ? EVENT_ROUTES[type as EventType].schemaVersion : COMMAND_ROUTES[type as CommandType].schemaVersion;
-  if (envelope.data.schemaVersion !== expectedVersion) {
-    throw new SystemError('INVALID_MESSAGE', `${type} has schema version ${envelope.data.schemaVersion}, this build reads ${expectedVersion}`);
+  // Validates a message about to be written, and refuses one the broker would refuse: cheaper to say so here,
+  // for one message, than to have a whole publish fail with a non-retriable error.
+  function checked<T>(value: unknown): T {
+    const envelope = validate(value) as AnyEnvelope;
+    const bytes = Buffer.byteLength(JSON.stringify(envelope));
+    if (bytes > maxMessageBytes()) {
+      throw new SystemError('MESSAGE_TOO_LARGE', `${envelope.type} would be ${bytes} bytes; Kafka takes at most ${maxMessageBytes()}`);
+    }
+    return envelope as T;
   }
-  const data = dataSchema.safeParse(envelope.data.data);
-  if (!data.success) throw invalid(type, data.error);
-  return { ...envelope.data, data: data.data } as Envelope;
+
+  const topicOf = (envelope: AnyEnvelope) => specOf(envelope).topic;
+
+  function decode(buffer: Buffer | null) {
+    if (!buffer) throw new SystemError('INVALID_MESSAGE', 'message has no value');
+    let json: unknown;
+    try {
+      json = JSON.parse(buffer.toString('utf8'));
+    } catch {
+      throw new SystemError('INVALID_MESSAGE', 'message value is not JSON');
+    }
+    return validate(json);
+  }
+
+  return {
+    ...spec,
+    command(command, commandId = randomUUID()) {
+      const message = spec.commands[command.type];
+      return checked({
+        kind: 'command',
+        commandId,
+        type: command.type,
+        schemaVersion: message.schemaVersion,
+        aggregateId: message.key(command.data),
+        occurredAt: new Date().toISOString(),
+        data: command.data,
+      });
+    },
+    event(event, cause, now, producer) {
+      const message = spec.events[event.type];
+      return checked({
+        kind: 'event',
+        eventId: randomUUID(),
+        type: event.type,
+        schemaVersion: message.schemaVersion,
+        aggregateId: message.key(event.data),
+        occurredAt: now.toISOString(),
+        correlationId: cause.kind === 'command' ? cause.commandId : cause.correlationId,
+        causationId: cause.kind === 'command' ? cause.commandId : cause.eventId,
+        ...(producer && { producer }),
+        data: event.data,
+      });
+    },
+    decode,
+    validate,
+    read(topic, message) {
+      const external = spec.topics[topic]?.external;
+      if (!external) return decode(message.value);
+      const event = external(message);
+      return event && validate(event);
+    },
+    topicOf,
+    outgoing: (envelope) => ({ topic: topicOf(envelope), envelope }),
+    service: (name) => declared(spec.services, name),
+    projection: (name) => declared(spec.projections, name),
+  };
 }
 
-export function decode(buffer: Buffer | null): Envelope {
-  if (!buffer) throw new SystemError('INVALID_MESSAGE', 'message has no value');
-  let json: unknown;
-  try {
-    json = JSON.parse(buffer.toString('utf8'));
-  } catch {
-    throw new SystemError('INVALID_MESSAGE', 'message value is not JSON');
-  }
-  return validate(json);
+function declared<T extends { name: string }>(list: readonly T[], name: string): T {
+  const found = list.find((item) => item.name === name);
+  if (!found) throw new Error(`the contract declares no consumer named ${name}; declared: ${list.map((i) => i.name).join(', ')}`);
+  return found;
 }
 
 function invalid(what: string, error: z.ZodError): SystemError {
@@ -249,18 +251,3 @@ export const commandReplySchema = z.object({
   positions: z.array(z.object({ topic: z.string(), partition: z.number().int(), offset: z.string() })),
 });
 export type CommandReply = z.infer<typeof commandReplySchema>;
-export type LogPosition = CommandReply['positions'][number];
-
-/** A check's verdict on the order an `OrderCreated` event describes. */
-export function checkCompleted(
-  created: EventOf<'OrderCreated'>,
-  checkType: CheckType,
-  result: ValidationResult,
-  reason: string | null = null,
-): DomainEvent {
-  const { orderId, customerId, quantity, price } = created.data;
-  return {
-    type: 'OrderCheckCompleted',
-    data: { orderId, checkType, result, reason, customerId, orderTotal: quantity * price, orderedAt: created.occurredAt },
-  };
-}

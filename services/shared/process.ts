@@ -1,18 +1,28 @@
 /**
- * Runs one service as its own process: its command handler and/or its projector, sharing one Kafka
+ * Runs one service as its own process: its command handler and/or its projectors, sharing one Kafka
  * client. SIGINT/SIGTERM stop consumers cleanly so their group leaves at once.
  */
-import { createBus } from './bus.ts';
+import { createBus, type Bus } from './bus.ts';
 import { createPrisma } from './db.ts';
 import { createLogger } from './log.ts';
 import { startProjector, type ProjectionDefinition } from './projector.ts';
+import type { AnyContract } from './messages.ts';
 import { startService, type ServiceDefinition } from './service.ts';
 
+/** One process: a service's command handler and the projections it hosts. */
 export interface ServiceParts {
   name: string;
-  // Each service has its own state type; the runtime never looks inside it.
-  service?: ServiceDefinition<any>;
-  projections?: ProjectionDefinition[];
+  // Each service has its own state type and contract; the runtime never looks inside them.
+  service?: ServiceDefinition<any, any>;
+  projections?: ProjectionDefinition<any>[];
+}
+
+/** What a domain's services/<domain>/index.ts exports as default: everything that runs on the log. */
+export interface DomainRuntime {
+  contract: AnyContract;
+  processes: ServiceParts[];
+  /** Seeds an empty system (as commands, like any client's); answers a line to print, or undefined when not empty. */
+  seed?(bus: Bus): Promise<string | undefined>;
 }
 
 export interface RunningParts {
@@ -44,7 +54,7 @@ export async function startParts(parts: ServiceParts, only: 'all' | 'handler' | 
   };
 }
 
-/** Entry point of `services/<name>/main.ts`. `--only=handler|projector` runs one part. */
+/** Runs a process until SIGINT/SIGTERM (services/main.ts). `--only=handler|projector` runs one part. */
 export async function runServiceProcess(parts: ServiceParts): Promise<void> {
   const only = (process.argv.find((a) => a.startsWith('--only='))?.slice(7) ?? 'all') as 'all' | 'handler' | 'projector';
   const log = createLogger(parts.name);

@@ -10,16 +10,18 @@ import { SystemError } from './errors.ts';
 import { applyIsolating, reasonOf } from './isolation.ts';
 import type { Prisma, PrismaClient } from './db.ts';
 import type { Logger } from './log.ts';
-import { decode, type EventEnvelope, type TopicName } from './messages.ts';
+import type { AnyContract, EventEnvelope, EventOf } from './messages.ts';
 
-export interface ProjectionDefinition {
+/** A projection of a domain, typed by that domain's contract. */
+export interface ProjectionDefinition<K extends AnyContract = AnyContract> {
   /** Names the consumer group and the rows in `projection_offsets`. */
   name: string;
-  topics: TopicName[];
+  contract: K;
+  topics: readonly string[];
   /** The tables it writes, emptied when the projection is rebuilt from the log. */
-  tables: string[];
+  tables: readonly string[];
   /** Applies a batch of events, in log order, inside the batch's transaction. */
-  apply(tx: Prisma.TransactionClient, events: EventEnvelope[]): Promise<void>;
+  apply(tx: Prisma.TransactionClient, events: EventEnvelope<EventOf<K>>[]): Promise<void>;
 }
 
 export interface RunningProjector {
@@ -49,8 +51,8 @@ async function logEnds(bus: Bus, topic: string): Promise<Map<number, bigint>> {
 /** A batch met projection offsets that moved under it (the rows were dropped for a rebuild): read it again. */
 class OffsetsMoved extends Error {}
 
-export async function startProjector(
-  definition: ProjectionDefinition,
+export async function startProjector<K extends AnyContract>(
+  definition: ProjectionDefinition<K>,
   bus: Bus,
   prisma: PrismaClient,
   log: Logger,
@@ -85,12 +87,14 @@ export async function startProjector(
         if (first > next) throw new OffsetsMoved(`${topic}/${partition}: the projection now stands at ${next}, before this batch (${first})`);
         if (last < next) return;
         const events: EventEnvelope[] = [];
+        const logical = bus.logicalTopic(topic);
         for (const message of skip ? [] : messages) {
           if (BigInt(message.offset) < next || !isFor(definition.name, message)) continue;
-          const envelope = decode(message.value); // an invalid message fails the batch, and is then set aside alone
-          if (envelope.kind === 'event') events.push(envelope);
+          // An invalid message fails the batch, and is then set aside alone.
+          const envelope = definition.contract.read(logical, message);
+          if (envelope?.kind === 'event') events.push(envelope);
         }
-        if (events.length) await definition.apply(tx, events);
+        if (events.length) await definition.apply(tx, events as never);
         const progress: ProjectionProgress = { projector, topic, partition, nextOffset: String(last + 1n) };
         await tx.$executeRaw`
           UPDATE projection_offsets SET next_offset = GREATEST(next_offset, ${last + 1n}), cluster_id = ${clusterId}, updated_at = now()
@@ -222,7 +226,7 @@ async function offsetsBeyondLog(prisma: PrismaClient, bus: Bus, projectors: stri
 export async function reconcileProjectionLog(
   prisma: PrismaClient,
   bus: Bus,
-  projections: ProjectionDefinition[],
+  projections: readonly { name: string; tables: readonly string[] }[],
   rebuild: 'never' | 'if-foreign' | 'always',
 ): Promise<{ rebuilt: boolean; reason?: string }> {
   const projectors = projections.map((p) => bus.prefix + p.name);

@@ -12,24 +12,24 @@ import { isFor, isKafkaReachable, type Bus } from './bus.ts';
 import { runConsumer } from './consumer.ts';
 import { applyIsolating, reasonOf } from './isolation.ts';
 import type { Logger } from './log.ts';
-import {
-  decode,
-  type DomainEvent, type Envelope, type EventEnvelope, type LogPosition, type TopicName,
-} from './messages.ts';
+import type { AnyContract, EnvelopeOf, EventEnvelope, EventOf, LogPosition } from './messages.ts';
 
-export interface ServiceDefinition<S> {
+/** A service of a domain, typed by that domain's contract: its messages and nothing else. */
+export interface ServiceDefinition<S, K extends AnyContract = AnyContract> {
+  /** Names its consumer group and the `producer` of its events. */
   name: string;
+  contract: K;
   /** Topics whose messages are handed to `decide`. */
-  inputs: TopicName[];
+  inputs: readonly string[];
   /** Topics whose events make up the state; replayed from the beginning at start-up. */
-  stateTopics: TopicName[];
+  stateTopics: readonly string[];
   /** Which aggregate's state a message reads or changes; `undefined` means the service ignores it. */
-  stateKey(message: Envelope): string | undefined;
+  stateKey(message: EnvelopeOf<K>): string | undefined;
   initialState(): S;
   /** Must tolerate seeing an event twice when it is both an input and a state topic. */
-  evolve(state: S, event: EventEnvelope): S;
+  evolve(state: S, event: EventEnvelope<EventOf<K>>): S;
   /** Throws a non-retriable SystemError to reject a command. */
-  decide(input: Envelope, state: S, now: Date): DomainEvent[];
+  decide(input: EnvelopeOf<K>, state: S, now: Date): EventOf<K>[];
 }
 
 export interface RunningService {
@@ -43,8 +43,8 @@ const REMEMBERED_COMMANDS = 100_000;
 const RESTORE_TIMEOUT_MS = 5 * 60_000;
 const PROGRESS_EVERY_MS = 5_000;
 
-export async function startService<S>(
-  definition: ServiceDefinition<S>,
+export async function startService<S, K extends AnyContract>(
+  definition: ServiceDefinition<S, K>,
   bus: Bus,
   log: Logger,
 ): Promise<RunningService> {
@@ -72,7 +72,7 @@ export async function startService<S>(
     const { outputs, answers, deadLetters, rollback } = decideBatch(definition, memory, bus.logicalTopic(topic), messages);
     let positions: LogPosition[];
     try {
-      positions = await bus.publish(outputs);
+      positions = await bus.publish(outputs.map(definition.contract.outgoing));
     } catch (error) {
       rollback();
       throw error;
@@ -96,7 +96,7 @@ export async function startService<S>(
   async function setAside(topic: string, partition: number, message: KafkaMessage, reason: string): Promise<void> {
     log.error(`dead-lettering ${topic}/${partition}@${message.offset} after repeated failures: ${reason}`);
     await bus.publishDeadLetter({ topic, partition, offset: message.offset, value: message.value, consumer: definition.name }, reason);
-    const commandId = commandIdOf(message);
+    const commandId = commandIdOf(definition.contract, message);
     if (commandId) {
       await bus.publishReplies([{
         commandId, status: 'REJECTED', code: 'INTERNAL_SERVER_ERROR', positions: [],
@@ -139,9 +139,9 @@ export async function startService<S>(
   };
 }
 
-function commandIdOf(message: KafkaMessage): string | undefined {
+function commandIdOf(contract: AnyContract, message: KafkaMessage): string | undefined {
   try {
-    const envelope = decode(message.value);
+    const envelope = contract.decode(message.value);
     return envelope.kind === 'command' ? envelope.commandId : undefined;
   } catch {
     return undefined;
@@ -149,9 +149,9 @@ function commandIdOf(message: KafkaMessage): string | undefined {
 }
 
 /** Replays the state topics from the beginning up to their current end; returns how many events it applied. */
-async function replay<S>(
+async function replay<S, K extends AnyContract>(
   bus: Bus,
-  definition: ServiceDefinition<S>,
+  definition: ServiceDefinition<S, K>,
   apply: (event: EventEnvelope, position: LogPosition) => void,
   log: Logger,
 ): Promise<number> {
@@ -199,7 +199,8 @@ async function replay<S>(
             for (const message of batch.messages) {
               if (!isFor(definition.name, message)) continue; // a replay meant for another consumer
               try {
-                const envelope = decode(message.value);
+                const envelope = definition.contract.read(bus.logicalTopic(batch.topic), message);
+                if (!envelope) continue;
                 if (envelope.kind === 'event') {
                   apply(envelope, { topic: batch.topic, partition: batch.partition, offset: message.offset });
                   applied += 1;

@@ -7,9 +7,10 @@ import { createClient, type Client } from 'graphql-ws';
 import { inject } from 'vitest';
 import WebSocket from 'ws';
 import { dropDatabase, migrate } from '../../infra/database.ts';
-import { createKafka, deleteTopicsAndGroups, ensureTopics } from '../../services/shared/bus.ts';
+import { createKafka, deleteTopicsAndGroups, ensureTopics, systemTopics } from '../../services/shared/bus.ts';
 import { createPrisma, type PrismaClient } from '../../services/shared/db.ts';
-import { SERVICES } from '../../services/index.ts';
+import { DOMAINS } from '../../services/domains.ts';
+import { loadProcesses } from '../../services/runtimes.ts';
 import { startParts, type RunningParts } from '../../services/shared/process.ts';
 import { startGateway, type RunningGateway } from '../../gateway/server.ts';
 
@@ -36,7 +37,7 @@ export async function isolate(): Promise<Isolation> {
   Object.assign(process.env, env);
   await migrate(env.DATABASE_URL);
   const kafka = createKafka('test-setup');
-  await ensureTopics(kafka, prefix);
+  await ensureTopics(kafka, systemTopics(DOMAINS), prefix);
   return {
     prefix,
     databaseUrl: env.DATABASE_URL,
@@ -79,8 +80,9 @@ export interface Subscription<T> {
 
 export async function startSystem(options: { gateways?: number; commandTimeoutMs?: number } = {}): Promise<TestSystem> {
   const isolation = await isolate();
+  const processes = await loadProcesses();
   const running = new Map<string, RunningParts>(
-    await Promise.all(SERVICES.map(async (parts) => [parts.name, await startParts(parts)] as const)),
+    await Promise.all(processes.map(async (parts) => [parts.name, await startParts(parts)] as const)),
   );
   const gateways = await Promise.all(
     Array.from({ length: options.gateways ?? 1 }, () => startGateway({ port: 0, host: '127.0.0.1', commandTimeoutMs: options.commandTimeoutMs ?? 20_000 })),
@@ -93,7 +95,7 @@ export async function startSystem(options: { gateways?: number; commandTimeoutMs
     running.delete(name);
   };
   const startService = async (name: string) => {
-    running.set(name, await startParts(SERVICES.find((s) => s.name === name)!));
+    running.set(name, await startParts(processes.find((s) => s.name === name)!));
   };
 
   return {

@@ -1,0 +1,20 @@
+/** Wires the fraud check: order events in, FRAUD_CHECK verdicts out (which are also its state). */
+import type { ServiceDefinition } from '../../shared/service.ts';
+import { TOPICS, ordersContract, type OrdersContract } from '../contract.ts';
+import { decide } from './decide.ts';
+import { evolve, initialCustomerOrders, type CustomerOrders } from './evolve.ts';
+
+export const fraudService: ServiceDefinition<CustomerOrders, OrdersContract> = {
+  name: 'fraud',
+  contract: ordersContract,
+  inputs: ordersContract.service('fraud').inputs,
+  stateTopics: [TOPICS.orderValidations],
+  stateKey(message) {
+    if (message.type === 'OrderCreated') return message.data.customerId;
+    if (message.type === 'OrderCheckCompleted' && message.data.checkType === 'FRAUD_CHECK') return message.data.customerId;
+    return undefined;
+  },
+  initialState: initialCustomerOrders,
+  evolve,
+  decide,
+};

@@ -1,0 +1,202 @@
+/**
+ * Live order updates, fed by the gateway's own consumer of the order topics, so every gateway process
+ * serves its own subscribers. A watched order is read from the projection once, then each of its events is
+ * folded in and pushed as the order's full state: one update per event (creation, each verdict, the end).
+ * An update is pushed only once the projection has applied its event, so what a subscriber sees, a query
+ * sees too.
+ */
+import type { ProjectionWatcher } from '../../../gateway/progress.ts';
+import type { PrismaClient } from '../../shared/db.ts';
+import type { Logger } from '../../shared/log.ts';
+import type { LogPosition } from '../../shared/messages.ts';
+import { CHECK_TYPES, type EventEnvelope } from '../contract.ts';
+import type { OrderModelWithValidations as OrderModel } from './context.ts';
+
+export interface OrderFeed {
+  /** The order's current state (when it exists), then each change, never going backwards. */
+  updates(orderId: string): AsyncIterableIterator<OrderModel>;
+  /** The first of those states that satisfies `until`, or undefined after `timeoutMs`. */
+  first(orderId: string, until: (order: OrderModel) => boolean, timeoutMs: number): Promise<OrderModel | undefined>;
+  /** Fed by the gateway's consumer with every event of the order topics. */
+  onEvent(event: EventEnvelope, position: LogPosition): void;
+  close(): void;
+}
+
+const RECENT_ORDERS = 50_000;
+const PROJECTION_WAIT_MS = 30_000;
+const STATE_RANK = { CREATED: 0, VALIDATED: 1, FAILED: 1 } as const;
+/** Orders only move forward: created, then verdicts one by one, then a terminal state. */
+const progressOf = (order: OrderModel) => STATE_RANK[order.state] * 10 + order.validations.length;
+
+export async function loadOrder(prisma: PrismaClient, id: string): Promise<OrderModel | null> {
+  const [order, validations] = await Promise.all([
+    prisma.order.findUnique({ where: { id } }),
+    prisma.orderValidation.findMany({ where: { orderId: id }, orderBy: { checkType: 'asc' } }),
+  ]);
+  return order && { ...order, validations };
+}
+
+interface Listener {
+  push(order: OrderModel): void;
+}
+
+/** An order with listeners: who listens, and its state as of the last event folded in. */
+interface Watched {
+  listeners: Set<Listener>;
+  current: OrderModel | null;
+}
+
+/**
+ * The order after one more of its events, as the orders projection would show it. Verdicts are immutable
+ * (one per check) and an order ends once, so a repeated event changes nothing.
+ */
+export function foldOrder(order: OrderModel, event: EventEnvelope): OrderModel {
+  const at = new Date(event.occurredAt);
+  const withVerdicts = (checks: { checkType: OrderModel['validations'][number]['checkType']; result: 'PASS' | 'FAIL'; reason: string | null }[]) => {
+    const known = new Set(order.validations.map((v) => v.checkType));
+    const added = checks
+      .filter((c) => !known.has(c.checkType))
+      .map(({ checkType, result, reason }) => ({ orderId: order.id, checkType, result, reason, recordedAt: at }));
+    return [...order.validations, ...added].sort((a, b) => CHECK_TYPES.indexOf(a.checkType) - CHECK_TYPES.indexOf(b.checkType));
+  };
+  const later = (a: Date, b: Date) => (a > b ? a : b);
+  switch (event.type) {
+    case 'OrderCheckCompleted': {
+      const validations = withVerdicts([event.data]);
+      return validations.length === order.validations.length ? order : { ...order, validations, updatedAt: later(order.updatedAt, at) };
+    }
+    case 'OrderValidated':
+    case 'OrderFailed':
+      if (order.state !== 'CREATED') return order;
+      return {
+        ...order,
+        state: event.type === 'OrderValidated' ? 'VALIDATED' : 'FAILED',
+        validations: withVerdicts(event.data.checks),
+        updatedAt: later(order.updatedAt, at),
+      };
+    default:
+      return order;
+  }
+}
+
+export function createOrderFeed(
+  prisma: PrismaClient,
+  watcher: ProjectionWatcher,
+  projectorsOf: (topic: string) => string[],
+  log: Logger,
+): OrderFeed {
+  const watched = new Map<string, Watched>();
+  // One chain per order keeps its pushes in log order.
+  const chains = new Map<string, Promise<void>>();
+  const closers = new Set<() => void>();
+  // The newest position seen per order and topic, kept for orders nobody listens to yet: a listener that
+  // arrives after an event was consumed but before it was projected waits for it instead of missing it.
+  const recent = new Map<string, Map<string, LogPosition>>();
+
+  function remember(orderId: string, position: LogPosition) {
+    const positions = recent.get(orderId) ?? new Map<string, LogPosition>();
+    recent.delete(orderId);
+    recent.set(orderId, positions.set(position.topic, position));
+    if (recent.size > RECENT_ORDERS) recent.delete(recent.keys().next().value!);
+  }
+
+  async function current(orderId: string): Promise<OrderModel | null> {
+    const positions = [...(recent.get(orderId)?.values() ?? [])];
+    await Promise.all(positions.map((p) => watcher.reached(projectorsOf(p.topic), p, PROJECTION_WAIT_MS)));
+    return loadOrder(prisma, orderId);
+  }
+
+  function enqueue(orderId: string, work: () => Promise<void>) {
+    const next = (chains.get(orderId) ?? Promise.resolve())
+      .then(work)
+      .catch((error: Error) => log.warn(`could not push an update of order ${orderId}: ${error.message}`));
+    chains.set(orderId, next);
+    void next.then(() => {
+      if (chains.get(orderId) === next) chains.delete(orderId);
+    });
+  }
+
+  return {
+    onEvent(event, position) {
+      const orderId = 'orderId' in event.data ? event.data.orderId : undefined;
+      if (!orderId) return;
+      remember(orderId, position);
+      const entry = watched.get(orderId);
+      if (!entry) return;
+      enqueue(orderId, async () => {
+        await watcher.reached(projectorsOf(position.topic), position, PROJECTION_WAIT_MS);
+        entry.current = entry.current ? foldOrder(entry.current, event) : await loadOrder(prisma, orderId);
+        if (entry.current) for (const listener of entry.listeners) listener.push(entry.current);
+      });
+    },
+
+    updates(orderId) {
+      const queue: OrderModel[] = [];
+      let wake: (() => void) | undefined;
+      let done = false;
+      let last = -1;
+      const listener: Listener = {
+        push(order) {
+          const progress = progressOf(order);
+          if (progress <= last) return;
+          last = progress;
+          queue.push(order);
+          wake?.();
+        },
+      };
+      const entry = watched.get(orderId) ?? { listeners: new Set<Listener>(), current: null };
+      watched.set(orderId, entry);
+      const finish = () => {
+        done = true;
+        entry.listeners.delete(listener);
+        if (!entry.listeners.size && watched.get(orderId) === entry) watched.delete(orderId);
+        closers.delete(finish);
+        wake?.();
+      };
+      entry.listeners.add(listener);
+      closers.add(finish);
+      // Listening first, then reading the current state, so no change falls between the two.
+      enqueue(orderId, async () => {
+        const order = await current(orderId);
+        if (order && (!entry.current || progressOf(order) > progressOf(entry.current))) entry.current = order;
+        if (entry.current) listener.push(entry.current);
+      });
+
+      const iterator: AsyncIterableIterator<OrderModel> = {
+        async next() {
+          while (!queue.length && !done) await new Promise<void>((resolve) => (wake = resolve));
+          if (queue.length) return { value: queue.shift()!, done: false };
+          return { value: undefined, done: true };
+        },
+        async return() {
+          finish();
+          return { value: undefined, done: true };
+        },
+        [Symbol.asyncIterator]() {
+          return iterator;
+        },
+      };
+      return iterator;
+    },
+
+    async first(orderId, until, timeoutMs) {
+      const updates = this.updates(orderId);
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)));
+      try {
+        for (;;) {
+          const next = await Promise.race([updates.next(), timedOut]);
+          if (next === 'timeout' || next.done) return undefined;
+          if (until(next.value)) return next.value;
+        }
+      } finally {
+        clearTimeout(timer);
+        await updates.return?.();
+      }
+    },
+
+    close() {
+      for (const close of [...closers]) close();
+    },
+  };
+}

@@ -1,0 +1,29 @@
+/** The orders domain's GraphQL slice: its SDL, resolvers, per-operation loaders and the live order feed. */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { GraphQLSlice } from '../../../gateway/context.ts';
+import { TOPICS, ordersContract } from '../contract.ts';
+import { createLoaders, type OrdersContext } from './context.ts';
+import { EXAMPLE_TABS } from './examples.ts';
+import { createOrderFeed } from './feed.ts';
+import { resolvers } from './resolvers.ts';
+
+const slice: GraphQLSlice = {
+  domain: 'orders',
+  typeDefs: readFileSync(resolve(import.meta.dirname, 'schema.graphql'), 'utf8'),
+  resolvers,
+  follows: [TOPICS.orderEvents, TOPICS.orderValidations],
+  examples: EXAMPLE_TABS,
+  start(services, log) {
+    const feed = createOrderFeed(services.prisma, services.watcher, services.projectorsOf, log);
+    return {
+      context: (): OrdersContext => ({ loaders: createLoaders(services.prisma), feed }),
+      onMessage(topic, message, position) {
+        const event = ordersContract.read(topic, message);
+        if (event?.kind === 'event') feed.onEvent(event, position);
+      },
+      close: () => feed.close(),
+    };
+  },
+};
+export default slice;

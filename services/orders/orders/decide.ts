@@ -1,0 +1,36 @@
+/** The orders service's decisions: create an order once, and close it once all checks have answered. */
+import { SystemError } from '../../shared/errors.ts';
+import { CHECK_TYPES, type DomainEvent, type Envelope } from '../contract.ts';
+import type { OrderState } from './evolve.ts';
+
+export function decide(input: Envelope, state: OrderState, _now: Date): DomainEvent[] {
+  switch (input.type) {
+    case 'PlaceOrder': {
+      const { orderId, ...details } = input.data;
+      if (state.status === 'NEW') {
+        // Checks judge quantity × price; a total beyond what a number can hold is not an order to judge.
+        if (!Number.isFinite(details.quantity * details.price)) {
+          throw new SystemError('BAD_USER_INPUT', `quantity × price of order ${orderId} is too large to represent`);
+        }
+        return [{ type: 'OrderCreated', data: input.data }];
+      }
+      // The client-supplied id makes placing an order idempotent; reusing it for another order is a mistake.
+      if (JSON.stringify(state.details) !== JSON.stringify(details)) {
+        throw new SystemError('ORDER_ID_CONFLICT', `order ${orderId} already exists with other details: use a new id`);
+      }
+      return [];
+    }
+    case 'OrderCheckCompleted': {
+      // `state` already includes this verdict: the runtime folds input events into state before deciding.
+      if (state.status !== 'CREATED' || !state.details) return [];
+      if (CHECK_TYPES.some((type) => !state.checks[type])) return [];
+      const checks = CHECK_TYPES.map((checkType) => ({ checkType, ...state.checks[checkType]! }));
+      const { orderId } = input.data;
+      return checks.some((check) => check.result === 'FAIL')
+        ? [{ type: 'OrderFailed', data: { orderId, product: state.details.product, checks } }]
+        : [{ type: 'OrderValidated', data: { orderId, checks } }];
+    }
+    default:
+      return [];
+  }
+}

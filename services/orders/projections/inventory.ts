@@ -1,0 +1,43 @@
+/** The inventory read model: stock and reservations per product. */
+import { ordersContract, type EventEnvelope, type OrdersContract } from '../contract.ts';
+import type { ProjectionDefinition } from '../../shared/projector.ts';
+
+/** Stock and reservation changes of one event, or null when it changes neither. */
+function change(event: EventEnvelope): { product: string; stock: number; reserved: number } | null {
+  switch (event.type) {
+    case 'StockAdded':
+      return { product: event.data.product, stock: event.data.quantity, reserved: 0 };
+    case 'StockReserved':
+      return { product: event.data.product, stock: 0, reserved: event.data.quantity };
+    case 'StockReleased':
+      return { product: event.data.product, stock: 0, reserved: -event.data.quantity };
+    default:
+      return null;
+  }
+}
+
+export const inventoryProjection: ProjectionDefinition<OrdersContract> = {
+  ...ordersContract.projection('inventory-projector'),
+  contract: ordersContract,
+  async apply(tx, events) {
+    // Sum the batch per product first: one statement per product instead of one per event.
+    const totals = new Map<string, { stock: number; reserved: number; at: Date }>();
+    for (const event of events) {
+      const delta = change(event);
+      if (!delta) continue;
+      const total = totals.get(delta.product) ?? { stock: 0, reserved: 0, at: new Date(0) };
+      totals.set(delta.product, {
+        stock: total.stock + delta.stock,
+        reserved: total.reserved + delta.reserved,
+        at: new Date(event.occurredAt),
+      });
+    }
+    for (const [product, { stock, reserved, at }] of totals) {
+      await tx.inventoryItem.upsert({
+        where: { product },
+        create: { product, stock, reserved, updatedAt: at },
+        update: { stock: { increment: stock }, reserved: { increment: reserved }, updatedAt: at },
+      });
+    }
+  },
+};

@@ -1,0 +1,105 @@
+/**
+ * The orders read model: one row per order and one per check verdict, served by the gateway.
+ * A batch is folded in memory first, then written with one statement per kind of change (plus one per
+ * order whose state or time moved), so catching up on a long log costs few round trips.
+ */
+import { assertNever } from '../../shared/errors.ts';
+import type { Prisma } from '../../shared/db.ts';
+import { ordersContract, type CheckType, type EventEnvelope, type OrdersContract, type ValidationResult } from '../contract.ts';
+import type { ProjectionDefinition } from '../../shared/projector.ts';
+
+type OrderState = 'CREATED' | 'VALIDATED' | 'FAILED';
+
+interface BatchChanges {
+  created: Prisma.OrderCreateManyInput[];
+  /** One per order and check: a verdict also arrives inside its order's terminal event. */
+  verdicts: Map<string, Prisma.OrderValidationCreateManyInput>;
+  /** The latest state and time per order, applied after the creations. */
+  updates: Map<string, { state?: OrderState; updatedAt: Date }>;
+}
+
+export const ordersProjection: ProjectionDefinition<OrdersContract> = {
+  ...ordersContract.projection('orders-projector'),
+  contract: ordersContract,
+  async apply(tx, events) {
+    const changes: BatchChanges = { created: [], verdicts: new Map(), updates: new Map() };
+    for (const event of events) collect(changes, event);
+    if (changes.created.length) await tx.order.createMany({ data: changes.created, skipDuplicates: true });
+    // A verdict is immutable (one per order and check). It is recorded at its earliest time, whichever of its
+    // events (the check's, the terminal one's, a repeat) is projected first: a replay gives the same rows.
+    const verdicts = [...changes.verdicts.values()];
+    if (verdicts.length) {
+      await tx.$executeRaw`
+        INSERT INTO order_validations (order_id, check_type, result, reason, recorded_at)
+        SELECT v.order_id, v.check_type::"CheckType", v.result::"ValidationResult", v.reason, v.at
+        FROM unnest(${verdicts.map((v) => v.orderId)}::text[], ${verdicts.map((v) => v.checkType)}::text[],
+                    ${verdicts.map((v) => v.result)}::text[], ${verdicts.map((v) => v.reason ?? null)}::text[],
+                    ${verdicts.map((v) => (v.recordedAt as Date).toISOString())}::timestamptz[]) AS v(order_id, check_type, result, reason, at)
+        ON CONFLICT (order_id, check_type) DO UPDATE SET recorded_at = LEAST(order_validations.recorded_at, EXCLUDED.recorded_at)`;
+    }
+    const updates = [...changes.updates];
+    const terminal = updates.filter(([, u]) => u.state);
+    const touched = updates.filter(([, u]) => !u.state);
+    // One statement each for the whole batch (Prisma's updateMany cannot take a value per row).
+    if (terminal.length) {
+      await tx.$executeRaw`
+        UPDATE orders o SET state = u.state::"OrderState", updated_at = GREATEST(o.updated_at, u.at)
+        FROM unnest(${terminal.map(([id]) => id)}::text[], ${terminal.map(([, u]) => u.state)}::text[],
+                    ${terminal.map(([, u]) => u.updatedAt.toISOString())}::timestamptz[]) AS u(id, state, at)
+        WHERE o.id = u.id`;
+    }
+    if (touched.length) {
+      // A verdict projected after the terminal event (another topic, another batch) must not move time back.
+      await tx.$executeRaw`
+        UPDATE orders o SET updated_at = u.at
+        FROM unnest(${touched.map(([id]) => id)}::text[], ${touched.map(([, u]) => u.updatedAt.toISOString())}::timestamptz[]) AS u(id, at)
+        WHERE o.id = u.id AND o.updated_at < u.at`;
+    }
+  },
+};
+
+function addVerdict(
+  changes: BatchChanges,
+  orderId: string,
+  { checkType, result, reason }: { checkType: CheckType; result: ValidationResult; reason: string | null },
+  recordedAt: Date,
+): void {
+  const key = `${orderId}\u0000${checkType}`;
+  const earlier = changes.verdicts.get(key);
+  if (!earlier || (earlier.recordedAt as Date) > recordedAt) changes.verdicts.set(key, { orderId, checkType, result, reason, recordedAt });
+}
+
+function collect(changes: BatchChanges, event: EventEnvelope): void {
+  const at = new Date(event.occurredAt);
+  const touch = (id: string, state?: OrderState) => {
+    const previous = changes.updates.get(id);
+    // The latest time of the order's events, whatever order they are projected in.
+    changes.updates.set(id, { state: state ?? previous?.state, updatedAt: previous && previous.updatedAt > at ? previous.updatedAt : at });
+  };
+  switch (event.type) {
+    case 'OrderCreated': {
+      const { orderId: id, ...details } = event.data;
+      changes.created.push({ id, ...details, state: 'CREATED', createdAt: at, updatedAt: at });
+      return;
+    }
+    case 'OrderCheckCompleted':
+      addVerdict(changes, event.data.orderId, event.data, at);
+      touch(event.data.orderId);
+      return;
+    case 'OrderValidated':
+    case 'OrderFailed': {
+      // The verdicts topic is projected in its own batches; the terminal event carries them, so an order
+      // is never seen terminal without its reasons.
+      for (const check of event.data.checks) addVerdict(changes, event.data.orderId, check, at);
+      touch(event.data.orderId, event.type === 'OrderValidated' ? 'VALIDATED' : 'FAILED');
+      return;
+    }
+    case 'StockAdded':
+    case 'StockReserved':
+    case 'StockReservationRejected':
+    case 'StockReleased':
+      return;
+    default:
+      assertNever(event);
+  }
+}

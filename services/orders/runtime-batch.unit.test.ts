@@ -1,0 +1,95 @@
+import { describe, expect, it } from 'vitest';
+import { command, event } from './testing.ts';
+import { decideBatch, type ServiceMemory } from '../shared/batch.ts';
+import type { Envelope } from './contract.ts';
+import { inventoryService } from './inventory/handler.ts';
+import { ordersService } from './orders/handler.ts';
+
+// The batch runtime (services/shared/batch.ts) exercised through two real services of this domain.
+const messages = (...items: (Envelope | string)[]) =>
+  items.map((item, i) => ({ offset: String(i), key: null, value: Buffer.from(typeof item === 'string' ? item : JSON.stringify(item)) }));
+const memory = <S>(): ServiceMemory<S> => ({ states: new Map(), handled: new Map() });
+
+describe('deciding a fetched batch', () => {
+  it('decides each message against the state the previous one left', () => {
+    const mem = memory<any>();
+    const { outputs } = decideBatch(inventoryService, mem, 'inventory.commands', messages(
+      command({ type: 'AddInventory', data: { product: 'P', quantity: 1 } }),
+      command({ type: 'AddInventory', data: { product: 'P', quantity: 2 } }),
+    ));
+    expect(outputs.map((e) => e.type)).toEqual(['StockAdded', 'StockAdded']);
+    expect(mem.states.get('P')).toMatchObject({ stock: 3 });
+  });
+
+  it('answers a command repeated in the batch, or handled before, without deciding it again', () => {
+    const mem = memory<any>();
+    const add = command({ type: 'AddInventory', data: { product: 'P', quantity: 4 } });
+    const earlier = command({ type: 'AddInventory', data: { product: 'P', quantity: 9 } });
+    mem.handled.set(earlier.commandId, [{ topic: 'inventory.events', partition: 1, offset: '7' }]);
+    const { outputs, answers } = decideBatch(inventoryService, mem, 'inventory.commands', messages(add, add, earlier));
+    expect(outputs).toHaveLength(1);
+    expect(mem.states.get('P')).toMatchObject({ stock: 4 });
+    expect(answers).toEqual([
+      { commandId: add.commandId, from: 0, to: 1 },
+      { commandId: add.commandId, from: 0, to: 1 },
+      { commandId: earlier.commandId, from: 0, to: 0, repeated: [{ topic: 'inventory.events', partition: 1, offset: '7' }] },
+    ]);
+  });
+
+  it('rejects a command and dead-letters unreadable messages, and carries on with the rest', () => {
+    const mem = memory<any>();
+    const zero = command({ type: 'AddInventory', data: { product: 'P', quantity: 0 } });
+    const { outputs, answers, deadLetters } = decideBatch(inventoryService, mem, 'inventory.commands', [
+      ...messages(zero, 'not json'),
+      ...messages(command({ type: 'AddInventory', data: { product: 'P', quantity: 1 } })).map((m) => ({ ...m, offset: '2' })),
+    ]);
+    expect(answers[0]).toMatchObject({ commandId: zero.commandId, rejection: { code: 'INVALID_QUANTITY' } });
+    expect(deadLetters).toEqual([{ offset: '1', value: Buffer.from('not json'), reason: 'message value is not JSON' }]);
+    expect(outputs.map((e) => e.type)).toEqual(['StockAdded']);
+  });
+
+  it('decides a redelivered event once: its consequences are remembered by its id', () => {
+    const mem = memory<any>();
+    mem.states.set('P', inventoryService.evolve(inventoryService.initialState(), event({ type: 'StockAdded', data: { product: 'P', quantity: 5 } })));
+    const created = event({ type: 'OrderCreated', data: { orderId: 'o1', customerId: 'c', product: 'P', quantity: 1, price: 1 } });
+    const first = decideBatch(inventoryService, mem, 'orders.events', messages(created, created));
+    expect(first.outputs.map((e) => [e.type, e.producer])).toEqual([['StockReserved', 'inventory'], ['OrderCheckCompleted', 'inventory']]);
+    // The runtime remembers where the outputs landed; a later delivery of the same event decides nothing.
+    mem.handled.set(created.eventId, [{ topic: 'inventory.events', partition: 0, offset: '0' }]);
+    expect(decideBatch(inventoryService, mem, 'orders.events', messages(created)).outputs).toEqual([]);
+  });
+
+  it('folds input events from a state topic before deciding (orders closes the order on the third verdict)', () => {
+    const mem = memory<any>();
+    const created = event({ type: 'OrderCreated', data: { orderId: 'o1', customerId: 'c', product: 'P', quantity: 1, price: 1 } });
+    mem.states.set('o1', ordersService.evolve(ordersService.initialState(), created));
+    const verdict = (checkType: 'INVENTORY_CHECK' | 'FRAUD_CHECK' | 'ORDER_DETAILS_CHECK') =>
+      event({ type: 'OrderCheckCompleted', data: { orderId: 'o1', checkType, result: 'PASS', reason: null, customerId: 'c', orderTotal: 1, orderedAt: created.occurredAt } });
+    const { outputs } = decideBatch(ordersService, mem, 'order.validations', messages(verdict('FRAUD_CHECK'), verdict('INVENTORY_CHECK'), verdict('ORDER_DETAILS_CHECK')));
+    expect(outputs.map((e) => e.type)).toEqual(['OrderValidated']);
+  });
+
+  it('puts the state back when the batch fails, or when rollback() is called after a failed publish', () => {
+    const failing: typeof inventoryService = {
+      ...inventoryService,
+      decide: (input, state, now) => {
+        if (input.type === 'AddInventory' && input.data.product === 'BOOM') throw new Error('a bug');
+        return inventoryService.decide(input, state, now);
+      },
+    };
+    const mem = memory<any>();
+    const before = decideBatch(failing, mem, 'inventory.commands', messages(command({ type: 'AddInventory', data: { product: 'P', quantity: 1 } })));
+    expect(mem.states.get('P')).toMatchObject({ stock: 1 });
+    expect(() =>
+      decideBatch(failing, mem, 'inventory.commands', messages(
+        command({ type: 'AddInventory', data: { product: 'P', quantity: 5 } }),
+        command({ type: 'AddInventory', data: { product: 'NEW', quantity: 5 } }),
+        command({ type: 'AddInventory', data: { product: 'BOOM', quantity: 1 } }),
+      )),
+    ).toThrow('a bug');
+    expect(mem.states.get('P')).toMatchObject({ stock: 1 });
+    expect(mem.states.has('NEW')).toBe(false);
+    before.rollback();
+    expect(mem.states.has('P')).toBe(false);
+  });
+});
