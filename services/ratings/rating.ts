@@ -37,9 +37,14 @@ export interface RatingTotals {
 
 export const NO_RATINGS: RatingTotals = Object.freeze({ count: 0, sumTenths: 0 });
 
-/** The totals with one more rating of `tenths` (an integer 0..100, from `toTenths`). */
+/**
+ * The totals with one more rating of `tenths` (an integer 0..100, from `toTenths`). Anything else is a bug in
+ * the caller, not bad input, hence a RangeError.
+ */
 export function addRating(totals: RatingTotals, tenths: number): RatingTotals {
-  if (!Number.isInteger(tenths) || tenths < 0 || tenths > MAX_TENTHS) throw new InvalidRating(tenths / 10);
+  if (!Number.isInteger(tenths) || tenths < 0 || tenths > MAX_TENTHS) {
+    throw new RangeError(`a rating is added in tenths, an integer from 0 to ${MAX_TENTHS} (see toTenths), got ${tenths}`);
+  }
   return { count: totals.count + 1, sumTenths: totals.sumTenths + tenths };
 }
 

@@ -70,9 +70,10 @@ describe('totals and averages', () => {
   });
 
   it('refuses a non-integer or out-of-range number of tenths, and averaging nothing', () => {
-    expect(() => addRating(NO_RATINGS, 7.5)).toThrow(InvalidRating);
-    expect(() => addRating(NO_RATINGS, 101)).toThrow(InvalidRating);
-    expect(() => addRating(NO_RATINGS, -1)).toThrow(InvalidRating);
+    expect(() => addRating(NO_RATINGS, 7.5)).toThrow(/in tenths, an integer from 0 to 100.*got 7\.5/);
+    expect(() => addRating(NO_RATINGS, 101)).toThrow(RangeError);
+    expect(() => addRating(NO_RATINGS, -1)).toThrow(RangeError);
+    expect(() => addRating(NO_RATINGS, NaN)).toThrow(RangeError);
     expect(() => averageOf(NO_RATINGS)).toThrow(RangeError);
   });
 
