@@ -127,6 +127,9 @@ describe('the movie ratings app', () => {
     await expect.poll(() => cell(LETHAL_WEAPON, 'average'), { timeout: UI_TIMEOUT_MS }).toBe('9.75');
     expect(await cell(LETHAL_WEAPON, 'count')).toBe('2');
     expect(pushedLeaderboards().length).toBeGreaterThan(pushed);
+    // The search result follows the movie too (movieRatingChanged).
+    const result = page.locator(`.results li[data-movie-id="${LETHAL_WEAPON}"]`);
+    await expect.poll(() => result.locator('.average').innerText(), { timeout: UI_TIMEOUT_MS }).toBe('9.75 (2 ratings)');
   });
 
   it("shows the API's refusal of a rating with two decimals, and changes nothing", async () => {

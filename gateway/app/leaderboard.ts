@@ -20,6 +20,11 @@ export const TOP_RATED_CHANGED = `subscription TopRated($limit: Int, $minRatings
   topRatedMoviesChanged(limit: $limit, minRatings: $minRatings) { ${MOVIE_FIELDS} }
 }`;
 
+/** One movie's rating as it changes; the page follows each movie its search shows. */
+export const MOVIE_RATING_CHANGED = `subscription MovieRatingChanged($movieId: ID!) {
+  movieRatingChanged(movieId: $movieId) { ${MOVIE_FIELDS} }
+}`;
+
 export const SEARCH_MOVIES = `query SearchMovies($search: String, $first: Int) {
   movies(search: $search, first: $first) { edges { cursor node { ${MOVIE_FIELDS} } } pageInfo { hasNextPage endCursor } }
 }`;

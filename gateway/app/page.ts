@@ -10,6 +10,7 @@ import {
   formatAverage,
   LEADERBOARD_SIZE,
   MIN_RATINGS,
+  MOVIE_RATING_CHANGED,
   movedRows,
   RATE_MOVIE,
   SEARCH_MOVIES,
@@ -144,6 +145,22 @@ function Search() {
   }, [search]);
 
   const replace = (movie: MovieView) => setResults((list) => list?.map((m) => (m.id === movie.id ? movie : m)));
+
+  // Each movie shown follows its own rating live (at most 10 subscriptions on the page's one socket).
+  const shownIds = results?.map((m) => m.id).join(',') ?? '';
+  useEffect(() => {
+    const stops = shownIds
+      .split(',')
+      .filter(Boolean)
+      .map((movieId) =>
+        client.subscribe<{ movieRatingChanged: MovieView }>(
+          { query: MOVIE_RATING_CHANGED, variables: { movieId } },
+          // A movie that cannot be followed (removed from the catalog) keeps what was last shown.
+          { next: ({ data }) => data && replace(data.movieRatingChanged), error: () => {}, complete: () => {} },
+        ),
+      );
+    return () => stops.forEach((stop) => stop());
+  }, [shownIds]);
   return h(
     'section',
     { className: 'search' },
