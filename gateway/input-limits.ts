@@ -52,7 +52,7 @@ function checkNumber(value: number, bounds: Bounds, field: string): void {
   }
   // The decimal the client wrote is the shortest one that reads back as this number.
   if (bounds.maxDecimals !== undefined && Number(value.toFixed(bounds.maxDecimals)) !== value) {
-    throw refuse(field, 'maxDecimals', `${field} has more than ${bounds.maxDecimals} decimal places (${value}); round it`, bounds.maxDecimals);
+    throw refuse(field, 'maxDecimals', `${field} has more decimals than ${bounds.maxDecimals} (${value}); round it to ${bounds.maxDecimals} decimal place${bounds.maxDecimals === 1 ? '' : 's'}`, bounds.maxDecimals);
   }
 }
 

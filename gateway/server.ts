@@ -29,6 +29,7 @@ import { startHealthSampler, type HealthOptions } from './health.ts';
 import { enforceInputLimits } from './input-limits.ts';
 import { queryLimitRules, type QueryLimits } from './limits.ts';
 import { createMetrics } from './metrics.ts';
+import { buildApp, serveApp } from './app/index.ts';
 import { buildPlayground, servePlayground } from './playground/index.ts';
 import { createProjectionWatcher } from './progress.ts';
 import { DateTime } from './scalars.ts';
@@ -67,6 +68,7 @@ export interface RunningGateway {
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
   const log = createLogger('gateway');
   const playground = await buildPlayground(log);
+  const app = await buildApp(log);
   const bus = await createBus({ clientId: 'gateway' });
   const prisma = options.prisma ?? createPrisma();
   const watcher = await createProjectionWatcher(databaseUrl());
@@ -165,6 +167,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       return res.end(examples);
     }
     if (url.pathname === '/graphiql' || url.pathname.startsWith('/graphiql/')) return servePlayground(playground, req, res, url.pathname);
+    if (url.pathname === '/app' || url.pathname.startsWith('/app/')) return serveApp(app, req, res, url.pathname);
     if (url.pathname !== '/graphql') {
       res.writeHead(404, { 'content-type': 'text/plain' });
       return res.end('not found: the GraphQL endpoint is /graphql\n');

@@ -40,7 +40,7 @@ describe('bounded input', () => {
   const refusals: [string, string, Record<string, unknown>, { field: string; limit: string; message: RegExp }][] = [
     ['a price no column can hold (row 1)', PLACE, { input: order({ price: 1.7976931348623157e308 }) }, { field: 'input.price', limit: 'max', message: /too large/ }],
     ['a price below the range', PLACE, { input: order({ price: -1e12 }) }, { field: 'input.price', limit: 'min', message: /too small/ }],
-    ['a price with fractions of a cent', PLACE, { input: order({ price: 9.999 }) }, { field: 'input.price', limit: 'maxDecimals', message: /decimal places/ }],
+    ['a price with fractions of a cent', PLACE, { input: order({ price: 9.999 }) }, { field: 'input.price', limit: 'maxDecimals', message: /round it to 2 decimal places/ }],
     ['a NUL in customerId (row 2)', PLACE, { input: order({ customerId: 'ali\u0000ce' }) }, { field: 'input.customerId', limit: 'characters', message: /U\+0000/ }],
     ['a NUL in a product to restock (row 2)', ADD, { product: 'JUMP\u0000ERS', quantity: 1 }, { field: 'product', limit: 'characters', message: /U\+0000/ }],
     ['an unpaired surrogate', PLACE, { input: order({ customerId: 'x\ud800y' }) }, { field: 'input.customerId', limit: 'characters', message: /surrogate/ }],

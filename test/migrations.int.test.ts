@@ -1,9 +1,9 @@
 /**
- * The SQL migrations are applied as `prisma migrate deploy` would, and they match prisma/schema.prisma:
+ * The SQL migrations are applied as `prisma migrate deploy` would, and they match prisma/schema/*.prisma:
  * every model and field has a column of a compatible type (a drift fails here, not in production).
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -64,9 +64,13 @@ const COLUMN_TYPES: Record<string, string> = {
   Decimal: 'numeric',
 };
 
+// The element type of an array column (its udt_name), per Prisma scalar list.
+const ARRAY_TYPES: Record<string, string> = { String: '_text', Int: '_int4', BigInt: '_int8', Boolean: '_bool', Float: '_float8' };
+
 describe('migrations', () => {
   it('create every model and field of schema.prisma with a compatible column', async () => {
-    const { models, enums } = readPrismaSchema(readFileSync(resolve(import.meta.dirname, '../prisma/schema.prisma'), 'utf8'));
+    const folder = resolve(import.meta.dirname, '../prisma/schema');
+    const { models, enums } = readPrismaSchema(readdirSync(folder).map((file) => readFileSync(resolve(folder, file), 'utf8')).join('\n'));
     expect(models.length).toBeGreaterThan(0);
     const { rows } = await db.query<{ table_name: string; column_name: string; data_type: string; udt_name: string; is_nullable: string }>(
       `SELECT table_name, column_name, data_type, udt_name, is_nullable FROM information_schema.columns WHERE table_schema = 'public'`,
@@ -81,10 +85,14 @@ describe('migrations', () => {
           problems.push(`${model.name}.${field.name}: no column ${model.table}.${field.column}`);
           continue;
         }
-        const expected = enums.has(field.type) ? 'USER-DEFINED' : COLUMN_TYPES[field.dbType ?? field.type];
+        // A scalar list is an array column, nullable as Prisma's migrations make it (the list itself is never null).
+        const expected = field.list ? 'ARRAY' : enums.has(field.type) ? 'USER-DEFINED' : COLUMN_TYPES[field.dbType ?? field.type];
+        if (field.list && column.udt_name !== ARRAY_TYPES[field.type]) {
+          problems.push(`${model.name}.${field.name}: array of ${column.udt_name}, schema wants ${field.type}[]`);
+        }
         if (column.data_type !== expected) problems.push(`${model.name}.${field.name}: column is ${column.data_type}, schema wants ${expected}`);
         if (enums.has(field.type) && column.udt_name !== field.type) problems.push(`${model.name}.${field.name}: enum ${column.udt_name}, schema wants ${field.type}`);
-        if ((column.is_nullable === 'YES') !== field.optional) problems.push(`${model.name}.${field.name}: nullability differs`);
+        if (!field.list && (column.is_nullable === 'YES') !== field.optional) problems.push(`${model.name}.${field.name}: nullability differs`);
       }
     }
     const known = new Set(models.flatMap((m) => m.fields.map((f) => `${m.table}.${f.column}`)));

@@ -46,7 +46,7 @@ export function decideBatch<S, K extends AnyContract>(
   definition: ServiceDefinition<S, K>,
   memory: ServiceMemory<S>,
   topic: string,
-  messages: { offset: string; key: Buffer | null; value: Buffer | null }[],
+  messages: { offset: string; key: Buffer | null; value: Buffer | null; timestamp?: string }[],
   now: () => Date = () => new Date(),
 ): BatchDecision {
   const stateTopics = new Set<string>(definition.stateTopics);

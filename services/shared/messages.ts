@@ -24,6 +24,8 @@ export interface TopicSpec {
 export interface RawMessage {
   key: Buffer | null;
   value: Buffer | null;
+  /** Milliseconds since the epoch, as a string (kafkajs's form). */
+  timestamp?: string;
 }
 
 /** Topics of the runtime itself, shared by every domain. */

@@ -3,6 +3,10 @@
  * the services started in-process (the same code `npm start` runs as processes) and gateways on free ports.
  */
 import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:net';
+import pg from 'pg';
+import { deleteConnector, ensureConnect, registerMoviesConnector } from '../../infra/connect/connect.ts';
+import { createLegacyDatabase, dropLegacyDatabase } from '../../infra/legacy-postgres.ts';
 import { createClient, type Client } from 'graphql-ws';
 import { inject } from 'vitest';
 import WebSocket from 'ws';
@@ -57,6 +61,8 @@ export interface GraphQLResult<T = any> {
 
 export interface TestSystem {
   isolation: Isolation;
+  /** With `catalog: true`: the legacy movie catalog this system captures. */
+  catalog?: Catalog;
   gateways: RunningGateway[];
   prisma: PrismaClient;
   /** POSTs an operation to the first gateway (or the given one). */
@@ -78,8 +84,55 @@ export interface Subscription<T> {
   close(): Promise<void>;
 }
 
-export async function startSystem(options: { gateways?: number; commandTimeoutMs?: number } = {}): Promise<TestSystem> {
+export interface Catalog {
+  /** This test file's own legacy database (seeded), captured by its own Connect worker into its `movies` topic. */
+  legacyUrl: string;
+  connectUrl: string;
+  /** Runs SQL on the legacy database, as the legacy application would. */
+  sql(text: string, values?: unknown[]): Promise<unknown[]>;
+}
+
+/**
+ * The legacy catalog for one test file: its own database on the legacy PostgreSQL, its own Connect worker (a
+ * worker shared between files would stop with the first file that started it) and connector.
+ */
+async function captureCatalog(isolation: Isolation): Promise<Catalog & { stop(): Promise<void> }> {
+  const id = isolation.prefix.replace(/[^a-z0-9]/g, '');
+  const url = new URL(inject('legacyDatabaseUrl'));
+  url.pathname = `/legacy_${id}`;
+  const legacyUrl = url.toString();
+  await createLegacyDatabase(legacyUrl);
+  const connect = await ensureConnect({ brokers: inject('kafkaBrokers').split(','), port: await freePort(), group: `${isolation.prefix}connect`, log: () => {} });
+  const connector = { connectUrl: connect.url, name: `${isolation.prefix}movies`, legacyUrl, slotName: `${id}_movies` };
+  await registerMoviesConnector({ ...connector, topic: `${isolation.prefix}movies` });
+  const db = new pg.Client({ connectionString: legacyUrl });
+  await db.connect();
+  return {
+    legacyUrl,
+    connectUrl: connect.url,
+    sql: async (text, values) => (await db.query(text, values as unknown[])).rows,
+    async stop() {
+      await db.end().catch(() => {});
+      await deleteConnector(connector).catch(() => {});
+      await connect.stop();
+      await dropLegacyDatabase(legacyUrl).catch(() => {});
+    },
+  };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolvePort(port));
+    });
+    server.once('error', reject);
+  });
+}
+
+export async function startSystem(options: { gateways?: number; commandTimeoutMs?: number; catalog?: boolean } = {}): Promise<TestSystem> {
   const isolation = await isolate();
+  const catalog = options.catalog ? await captureCatalog(isolation) : undefined;
   const processes = await loadProcesses();
   const running = new Map<string, RunningParts>(
     await Promise.all(processes.map(async (parts) => [parts.name, await startParts(parts)] as const)),
@@ -100,6 +153,7 @@ export async function startSystem(options: { gateways?: number; commandTimeoutMs
 
   return {
     isolation,
+    catalog,
     gateways,
     prisma,
     async gql(query, variables, gateway = gateways[0]) {
@@ -153,6 +207,7 @@ export async function startSystem(options: { gateways?: number; commandTimeoutMs
       await Promise.allSettled(gateways.map((g) => g.stop()));
       await Promise.allSettled([...running.values()].map((r) => r.stop()));
       await prisma.$disconnect();
+      await catalog?.stop();
       await isolation.drop().catch(() => {});
     },
   };

@@ -32,6 +32,38 @@ export type InventoryItem = {
   stock: Scalars['Int']['output'];
 };
 
+/** A movie of the legacy catalog (captured from its database by Debezium), with its rating. */
+export type Movie = {
+  __typename?: 'Movie';
+  country?: Maybe<Scalars['String']['output']>;
+  genres: Array<Scalars['String']['output']>;
+  /** The legacy table's id. */
+  id: Scalars['ID']['output'];
+  /** Null before the first rating. */
+  rating?: Maybe<MovieRating>;
+  releaseYear?: Maybe<Scalars['Int']['output']>;
+  title: Scalars['String']['output'];
+};
+
+export type MovieConnection = {
+  __typename?: 'MovieConnection';
+  edges: Array<MovieEdge>;
+  pageInfo: PageInfo;
+};
+
+export type MovieEdge = {
+  __typename?: 'MovieEdge';
+  cursor: Scalars['String']['output'];
+  node: Movie;
+};
+
+/** Exact: counted once per rating, averaged from integer tenths. */
+export type MovieRating = {
+  __typename?: 'MovieRating';
+  average: Scalars['Float']['output'];
+  count: Scalars['Int']['output'];
+};
+
 /** Every mutation becomes a command on Kafka. */
 export type Mutation = {
   __typename?: 'Mutation';
@@ -39,6 +71,8 @@ export type Mutation = {
   addInventory: InventoryItem;
   /** Places an order; resolves with the order in state CREATED or later. */
   placeOrder: Order;
+  /** Rates a movie 0–10 with at most one decimal; resolves with the movie already counting this rating. NOT_FOUND for a movie not in the catalog. */
+  rateMovie: Movie;
 };
 
 
@@ -52,6 +86,13 @@ export type MutationAddInventoryArgs = {
 /** Every mutation becomes a command on Kafka. */
 export type MutationPlaceOrderArgs = {
   input: PlaceOrderInput;
+};
+
+
+/** Every mutation becomes a command on Kafka. */
+export type MutationRateMovieArgs = {
+  movieId: Scalars['ID']['input'];
+  rating: Scalars['Float']['input'];
 };
 
 export type Order = {
@@ -96,6 +137,7 @@ export type OrderValidation = {
   result: ValidationResult;
 };
 
+/** A page of a connection (cursor pagination, shared by every domain). */
 export type PageInfo = {
   __typename?: 'PageInfo';
   endCursor?: Maybe<Scalars['String']['output']>;
@@ -121,10 +163,16 @@ export type Query = {
   /** Every product with stock, by product name. */
   inventory: Array<InventoryItem>;
   inventoryItem?: Maybe<InventoryItem>;
+  /** The movie, or null when the catalog has no movie with this id (or it was removed). */
+  movie?: Maybe<Movie>;
+  /** Movies by id, optionally those whose title contains `search` (case-insensitive). `first` defaults to 20 (at most 100). */
+  movies: MovieConnection;
   /** The order, or null when no order has this id. */
   order?: Maybe<Order>;
   /** Orders oldest first, filtered by customer and/or state. `first` defaults to 20 (at most 100). */
   orders: OrderConnection;
+  /** The best rated movies: average descending, then count descending, then id ascending. */
+  topRatedMovies: Array<Movie>;
 };
 
 
@@ -142,6 +190,20 @@ export type QueryInventoryItemArgs = {
 
 
 /** Read-only operations: projections, read with DataLoader. */
+export type QueryMovieArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+/** Read-only operations: projections, read with DataLoader. */
+export type QueryMoviesArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  first?: InputMaybe<Scalars['Int']['input']>;
+  search?: InputMaybe<Scalars['String']['input']>;
+};
+
+
+/** Read-only operations: projections, read with DataLoader. */
 export type QueryOrderArgs = {
   id: Scalars['ID']['input'];
 };
@@ -155,17 +217,41 @@ export type QueryOrdersArgs = {
   state?: InputMaybe<OrderState>;
 };
 
+
+/** Read-only operations: projections, read with DataLoader. */
+export type QueryTopRatedMoviesArgs = {
+  limit?: InputMaybe<Scalars['Int']['input']>;
+  minRatings?: InputMaybe<Scalars['Int']['input']>;
+};
+
 /** Live updates over graphql-ws. */
 export type Subscription = {
   __typename?: 'Subscription';
+  /** The movie now, then every change of it: a rating, or an edit in the legacy catalog. */
+  movieRatingChanged: Movie;
   /** Every change of the order, in order: its current state on subscribing, each verdict, the terminal state. */
   orderUpdated: Order;
+  /** The leaderboard now, then the new one whenever it changes (bursts may be coalesced; the last state is always sent). */
+  topRatedMoviesChanged: Array<Movie>;
+};
+
+
+/** Live updates over graphql-ws. */
+export type SubscriptionMovieRatingChangedArgs = {
+  movieId: Scalars['ID']['input'];
 };
 
 
 /** Live updates over graphql-ws. */
 export type SubscriptionOrderUpdatedArgs = {
   id: Scalars['ID']['input'];
+};
+
+
+/** Live updates over graphql-ws. */
+export type SubscriptionTopRatedMoviesChangedArgs = {
+  limit?: InputMaybe<Scalars['Int']['input']>;
+  minRatings?: InputMaybe<Scalars['Int']['input']>;
 };
 
 export type ValidationResult =
@@ -252,6 +338,10 @@ export type ResolversTypes = {
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   InventoryItem: ResolverTypeWrapper<InventoryItemRow>;
+  Movie: ResolverTypeWrapper<Movie>;
+  MovieConnection: ResolverTypeWrapper<MovieConnection>;
+  MovieEdge: ResolverTypeWrapper<MovieEdge>;
+  MovieRating: ResolverTypeWrapper<MovieRating>;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Order: ResolverTypeWrapper<OrderModel>;
   OrderConnection: ResolverTypeWrapper<Omit<OrderConnection, 'edges'> & { edges: Array<ResolversTypes['OrderEdge']> }>;
@@ -274,6 +364,10 @@ export type ResolversParentTypes = {
   ID: Scalars['ID']['output'];
   Int: Scalars['Int']['output'];
   InventoryItem: InventoryItemRow;
+  Movie: Movie;
+  MovieConnection: MovieConnection;
+  MovieEdge: MovieEdge;
+  MovieRating: MovieRating;
   Mutation: Record<PropertyKey, never>;
   Order: OrderModel;
   OrderConnection: Omit<OrderConnection, 'edges'> & { edges: Array<ResolversParentTypes['OrderEdge']> };
@@ -306,9 +400,34 @@ export type InventoryItemResolvers<ContextType = Context, ParentType extends Res
   stock?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 };
 
+export type MovieResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Movie'] = ResolversParentTypes['Movie']> = {
+  country?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  genres?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  rating?: Resolver<Maybe<ResolversTypes['MovieRating']>, ParentType, ContextType>;
+  releaseYear?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  title?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+};
+
+export type MovieConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['MovieConnection'] = ResolversParentTypes['MovieConnection']> = {
+  edges?: Resolver<Array<ResolversTypes['MovieEdge']>, ParentType, ContextType>;
+  pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
+};
+
+export type MovieEdgeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['MovieEdge'] = ResolversParentTypes['MovieEdge']> = {
+  cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  node?: Resolver<ResolversTypes['Movie'], ParentType, ContextType>;
+};
+
+export type MovieRatingResolvers<ContextType = Context, ParentType extends ResolversParentTypes['MovieRating'] = ResolversParentTypes['MovieRating']> = {
+  average?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  count?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+};
+
 export type MutationResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = {
   addInventory?: Resolver<ResolversTypes['InventoryItem'], ParentType, ContextType, RequireFields<MutationAddInventoryArgs, 'product' | 'quantity'>>;
   placeOrder?: Resolver<ResolversTypes['Order'], ParentType, ContextType, RequireFields<MutationPlaceOrderArgs, 'input'>>;
+  rateMovie?: Resolver<ResolversTypes['Movie'], ParentType, ContextType, RequireFields<MutationRateMovieArgs, 'movieId' | 'rating'>>;
 };
 
 export type OrderResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Order'] = ResolversParentTypes['Order']> = {
@@ -348,17 +467,26 @@ export type QueryResolvers<ContextType = Context, ParentType extends ResolversPa
   awaitOrder?: Resolver<ResolversTypes['Order'], ParentType, ContextType, RequireFields<QueryAwaitOrderArgs, 'id'>>;
   inventory?: Resolver<Array<ResolversTypes['InventoryItem']>, ParentType, ContextType>;
   inventoryItem?: Resolver<Maybe<ResolversTypes['InventoryItem']>, ParentType, ContextType, RequireFields<QueryInventoryItemArgs, 'product'>>;
+  movie?: Resolver<Maybe<ResolversTypes['Movie']>, ParentType, ContextType, RequireFields<QueryMovieArgs, 'id'>>;
+  movies?: Resolver<ResolversTypes['MovieConnection'], ParentType, ContextType, Partial<QueryMoviesArgs>>;
   order?: Resolver<Maybe<ResolversTypes['Order']>, ParentType, ContextType, RequireFields<QueryOrderArgs, 'id'>>;
   orders?: Resolver<ResolversTypes['OrderConnection'], ParentType, ContextType, Partial<QueryOrdersArgs>>;
+  topRatedMovies?: Resolver<Array<ResolversTypes['Movie']>, ParentType, ContextType, RequireFields<QueryTopRatedMoviesArgs, 'limit' | 'minRatings'>>;
 };
 
 export type SubscriptionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = {
+  movieRatingChanged?: SubscriptionResolver<ResolversTypes['Movie'], "movieRatingChanged", ParentType, ContextType, RequireFields<SubscriptionMovieRatingChangedArgs, 'movieId'>>;
   orderUpdated?: SubscriptionResolver<ResolversTypes['Order'], "orderUpdated", ParentType, ContextType, RequireFields<SubscriptionOrderUpdatedArgs, 'id'>>;
+  topRatedMoviesChanged?: SubscriptionResolver<Array<ResolversTypes['Movie']>, "topRatedMoviesChanged", ParentType, ContextType, RequireFields<SubscriptionTopRatedMoviesChangedArgs, 'limit' | 'minRatings'>>;
 };
 
 export type Resolvers<ContextType = Context> = {
   DateTime?: GraphQLScalarType;
   InventoryItem?: InventoryItemResolvers<ContextType>;
+  Movie?: MovieResolvers<ContextType>;
+  MovieConnection?: MovieConnectionResolvers<ContextType>;
+  MovieEdge?: MovieEdgeResolvers<ContextType>;
+  MovieRating?: MovieRatingResolvers<ContextType>;
   Mutation?: MutationResolvers<ContextType>;
   Order?: OrderResolvers<ContextType>;
   OrderConnection?: OrderConnectionResolvers<ContextType>;

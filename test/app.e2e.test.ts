@@ -33,7 +33,7 @@ beforeAll(async () => {
   if (!existsSync(CHROMIUM)) {
     throw new Error(`${CHROMIUM} is missing: this test drives Debian's Chromium. Install it with \`apt-get install -y chromium\`.`);
   }
-  system = await startSystem();
+  system = await startSystem({ catalog: true });
   origin = new URL(system.gateways[0].url);
   browser = await chromium.launch({
     executablePath: CHROMIUM,

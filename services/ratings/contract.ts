@@ -1,0 +1,87 @@
+/**
+ * The ratings domain's contract: raw ratings in, the legacy movie catalog captured by Debezium, and the rated
+ * movie (catalog joined with exact totals) written back to the log, as the Kafka talk shows.
+ */
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import {
+  defineContract,
+  type CommandOf, type EnvelopeOf, type EventEnvelope as AnyEventEnvelope, type EventOf, type RawMessage,
+} from '../shared/messages.ts';
+import { decodeMovieChange } from './catalog-change.ts';
+
+export const TOPICS = {
+  rawRatings: 'raw-ratings',
+  movies: 'movies',
+  ratedMovies: 'rated-movies',
+} as const;
+
+const movieId = z.string().regex(/^-?\d{1,19}$/, 'a movie id is the legacy table\'s bigint');
+const movie = {
+  movieId,
+  title: z.string(),
+  releaseYear: z.number().int().nullable(),
+  country: z.string().nullable(),
+  genres: z.array(z.string()),
+};
+const byMovie = (d: { movieId: string }) => d.movieId;
+
+/**
+ * The boundary where Debezium's format stops: a change of the legacy `movies` table becomes a catalog event.
+ * Its id is a hash of the change, so the same change delivered twice (Connect restarted before its offsets were
+ * flushed) is the same event, decided once.
+ */
+function readCatalogChange(message: RawMessage) {
+  const change = decodeMovieChange(message.key, message.value);
+  if (!change) return undefined; // a tombstone: the removal before it said it all
+  const eventId = `movies:${createHash('sha256').update(message.value!).digest('hex').slice(0, 32)}`;
+  const at = new Date(Number(message.timestamp ?? 0)).toISOString();
+  const envelope = { kind: 'event', eventId, correlationId: eventId, causationId: eventId, schemaVersion: 1, occurredAt: at } as const;
+  return change.type === 'MovieUpserted'
+    ? { ...envelope, type: 'MovieUpserted', aggregateId: change.movie.movieId, data: change.movie }
+    : { ...envelope, type: 'MovieRemoved', aggregateId: change.movieId, data: { movieId: change.movieId } };
+}
+
+export const ratingsContract = defineContract({
+  domain: 'ratings',
+  topics: {
+    [TOPICS.rawRatings]: {},
+    [TOPICS.movies]: { compacted: true, external: readCatalogChange as never },
+    [TOPICS.ratedMovies]: { compacted: true },
+  },
+  commands: {
+    /** A user's rating, 0–10 with at most one decimal (checked again by the service: the log may hold anything). */
+    RateMovie: { schema: z.object({ movieId, rating: z.number() }), topic: TOPICS.rawRatings, schemaVersion: 1, key: byMovie },
+  },
+  events: {
+    /** A movie of the legacy catalog, as it is now (read from Debezium's change). */
+    MovieUpserted: { schema: z.object(movie), topic: TOPICS.movies, schemaVersion: 1, key: byMovie },
+    MovieRemoved: { schema: z.object({ movieId }), topic: TOPICS.movies, schemaVersion: 1, key: byMovie },
+    /** The rated movie: the catalog joined with exact totals. `sum` and `average` derive from integer tenths. */
+    RatedMovieChanged: {
+      schema: z.object({
+        movieId,
+        title: z.string(),
+        releaseYear: z.number().int().nullable(),
+        count: z.number().int().positive(),
+        sumTenths: z.number().int().nonnegative(),
+        sum: z.number(),
+        average: z.number(),
+      }),
+      topic: TOPICS.ratedMovies, schemaVersion: 1, key: byMovie,
+    },
+    /** The movie left the catalog: its rated record goes too. */
+    RatedMovieRemoved: { schema: z.object({ movieId }), topic: TOPICS.ratedMovies, schemaVersion: 1, key: byMovie },
+  },
+  errorCodes: [],
+  services: [{ name: 'ratings', inputs: [TOPICS.rawRatings, TOPICS.movies] }],
+  projections: [
+    { name: 'ratings-projector', process: 'ratings', topics: [TOPICS.movies, TOPICS.ratedMovies], tables: ['movies'] },
+  ],
+});
+
+export type RatingsContract = typeof ratingsContract;
+export type Command = CommandOf<RatingsContract>;
+export type DomainEvent = EventOf<RatingsContract>;
+export type Envelope = EnvelopeOf<RatingsContract>;
+export type EventEnvelope<E extends DomainEvent = DomainEvent> = AnyEventEnvelope<E>;

@@ -1,0 +1,26 @@
+/** The ratings domain's GraphQL slice: movies and their exact ratings, and the live leaderboard. */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { GraphQLSlice } from '../../../gateway/context.ts';
+import { TOPICS } from '../contract.ts';
+import { createMovieLoader, type RatingsContext } from './context.ts';
+import { EXAMPLE_TABS } from './examples.ts';
+import { createMoviesLive } from './live.ts';
+import { resolvers } from './resolvers.ts';
+
+const slice: GraphQLSlice = {
+  domain: 'ratings',
+  typeDefs: readFileSync(resolve(import.meta.dirname, 'schema.graphql'), 'utf8'),
+  resolvers,
+  follows: [TOPICS.movies, TOPICS.ratedMovies],
+  examples: EXAMPLE_TABS,
+  start(services, log) {
+    const live = createMoviesLive(services, log);
+    return {
+      context: (): RatingsContext => ({ moviesById: createMovieLoader(services.prisma), live }),
+      onMessage: (topic, message, position) => live.onMessage(topic, message, position),
+      close: () => live.close(),
+    };
+  },
+};
+export default slice;

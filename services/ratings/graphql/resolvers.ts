@@ -1,0 +1,81 @@
+/**
+ * The ratings resolvers, typed from schema.graphql by codegen. `rateMovie` only sends a command; queries read
+ * the movies projection; subscriptions follow the live feed.
+ */
+import { SystemError } from '../../shared/errors.ts';
+import { ratingsContract } from '../contract.ts';
+import { parseMovieId, topRated } from './context.ts';
+import type { Resolvers } from './generated.ts';
+
+const PAGE_DEFAULT = 20;
+
+// Cursors are opaque to clients: base64url of the movie id, the sort key.
+const encodeCursor = (id: bigint) => Buffer.from(id.toString()).toString('base64url');
+function decodeCursor(cursor: string): bigint {
+  const id = parseMovieId(Buffer.from(cursor, 'base64url').toString('utf8'));
+  if (id === undefined) throw new SystemError('BAD_USER_INPUT', `invalid cursor "${cursor}": pass an endCursor returned by a previous page`);
+  return id;
+}
+
+/** `%` and `_` in a search are letters, not patterns. */
+const likePattern = (search: string) => `%${search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+
+export const resolvers: Resolvers = {
+  Query: {
+    movie(_, { id }, { ratings }) {
+      const movieId = parseMovieId(id);
+      return movieId === undefined ? null : ratings.moviesById.load(movieId);
+    },
+
+    async movies(_, { search, first, after }, { prisma }) {
+      const take = first ?? PAGE_DEFAULT; // bounded by @limit in schema.graphql
+      const rows = await prisma.movie.findMany({
+        where: {
+          removed: false,
+          ...(search ? { title: { contains: search, mode: 'insensitive' as const } } : {}),
+          ...(after != null ? { id: { gt: decodeCursor(after) } } : {}),
+        },
+        orderBy: { id: 'asc' },
+        take: take + 1,
+      });
+      const edges = rows.slice(0, take).map((node) => ({ cursor: encodeCursor(node.id), node }));
+      return { edges, pageInfo: { hasNextPage: rows.length > take, endCursor: edges.at(-1)?.cursor ?? null } };
+    },
+
+    topRatedMovies: (_, { limit, minRatings }, { prisma }) => topRated(prisma, limit ?? 10, minRatings ?? 1),
+  },
+
+  Mutation: {
+    async rateMovie(_, { movieId, rating }, { commands, ratings, commandTimeoutMs }) {
+      const id = parseMovieId(movieId);
+      if (id === undefined) throw new SystemError('NOT_FOUND', `no movie with id "${movieId}": movie ids are the catalog's numbers`);
+      // The ratings service decides (NOT_FOUND for a movie it does not know); the answer comes once projected.
+      await commands.execute(ratingsContract.outgoing(ratingsContract.command({ type: 'RateMovie', data: { movieId: id.toString(), rating } })), commandTimeoutMs);
+      const movie = await ratings.moviesById.load(id);
+      if (!movie) throw new SystemError('NOT_FOUND', `movie ${movieId} left the catalog meanwhile`);
+      return movie;
+    },
+  },
+
+  Subscription: {
+    movieRatingChanged: {
+      subscribe(_, { movieId }, { ratings }) {
+        const id = parseMovieId(movieId);
+        if (id === undefined) throw new SystemError('NOT_FOUND', `no movie with id "${movieId}": movie ids are the catalog's numbers`);
+        return ratings.live.movie(id);
+      },
+      resolve: (movie: unknown) => movie as never,
+    },
+    topRatedMoviesChanged: {
+      subscribe: (_, { limit, minRatings }, { ratings }) => ratings.live.leaderboard(limit ?? 10, minRatings ?? 1),
+      resolve: (board: unknown) => board as never,
+    },
+  },
+
+  Movie: {
+    id: (movie) => movie.id.toString(),
+    genres: (movie) => movie.genres ?? [],
+    rating: (movie) =>
+      movie.ratingCount > 0 ? { count: movie.ratingCount, average: Number(movie.ratingSumTenths) / movie.ratingCount / 10 } : null,
+  },
+};
