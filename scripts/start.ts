@@ -41,6 +41,7 @@ await waitForGateway();
 say('');
 say(`GraphQL endpoint:   http://localhost:${gatewayPort()}/graphql  (POST; ws:// for subscriptions)`);
 say(`Playground:         http://localhost:${gatewayPort()}/graphiql`);
+say(`Leaderboard:        http://localhost:${gatewayPort()}/app`);
 say(`Health:             http://localhost:${gatewayPort()}/healthz (alive), /readyz (every consumer moving), /metrics`);
 say('Ctrl-C stops everything; a process that crashes is restarted.');
 
