@@ -4,14 +4,11 @@
  * through GraphQL both show up live without a reload, and nothing the page loads comes from anywhere but the
  * gateway. Leaves a screenshot in test/artifacts/app.png.
  */
-import { existsSync, mkdirSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openRecordedPage, type RecordedPage } from './support/browser.ts';
 import { startSystem, waitFor, type TestSystem } from './support/system.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARTIFACTS = resolve(import.meta.dirname, 'artifacts');
 const LETHAL_WEAPON = '362';
 const STAR_WARS = '11';
 const RATE = `mutation($movieId: ID!, $rating: Float!) { rateMovie(movieId: $movieId, rating: $rating) { id rating { count average } } }`;
@@ -20,40 +17,20 @@ const TOP = `query { topRatedMovies(limit: 10, minRatings: 1) { id rating { coun
 const UI_TIMEOUT_MS = 30_000;
 
 let system: TestSystem;
-let browser: Browser;
+let recorded: RecordedPage;
 let page: Page;
 let origin: URL;
-/** Every URL the page asked for, HTTP and WebSocket. */
-const requested: string[] = [];
-/** The graphql-ws messages the page sent and received, parsed. */
-const sent: any[] = [];
-const received: any[] = [];
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} is missing: this test drives Debian's Chromium. Install it with \`apt-get install -y chromium\`.`);
-  }
   system = await startSystem({ catalog: true });
   origin = new URL(system.gateways[0].url);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
-  });
-  page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  page.on('request', (request) => requested.push(request.url()));
-  page.on('websocket', (socket) => {
-    requested.push(socket.url());
-    socket.on('framesent', ({ payload }) => sent.push(JSON.parse(String(payload))));
-    socket.on('framereceived', ({ payload }) => received.push(JSON.parse(String(payload))));
-  });
+  recorded = await openRecordedPage('app.png', { width: 1280, height: 900 });
+  page = recorded.page;
 });
 
 afterAll(async () => {
   try {
-    // Kept whether the tests passed or not: it shows what a person would have seen.
-    mkdirSync(ARTIFACTS, { recursive: true });
-    await page?.screenshot({ path: resolve(ARTIFACTS, 'app.png'), timeout: 10_000 }).catch(() => {});
-    await browser?.close();
+    await recorded?.close();
   } finally {
     await system?.stop();
   }
@@ -64,7 +41,7 @@ const leaderboardIds = () => page.locator('table.leaderboard tbody tr').evaluate
 const cell = (movieId: string, name: string) => leaderboardRow(movieId).locator(`td.${name}`).innerText();
 /** The leaderboards the server pushed to the page, oldest first. */
 const pushedLeaderboards = () =>
-  received.filter((m) => m.type === 'next' && m.payload.data?.topRatedMoviesChanged).map((m) => m.payload.data.topRatedMoviesChanged as { id: string }[]);
+  recorded.received.filter((m) => m.type === 'next' && m.payload.data?.topRatedMoviesChanged).map((m) => m.payload.data.topRatedMoviesChanged as { id: string }[]);
 
 async function rate(movieId: string, rating: number) {
   const result = await system.gql(RATE, { movieId, rating });
@@ -94,13 +71,13 @@ describe('the movie ratings app', () => {
     expect(await cell(STAR_WARS, 'count')).toBe('1');
     await expect.poll(() => page.locator('.status').innerText(), { timeout: UI_TIMEOUT_MS }).toBe('live');
     // It came over graphql-ws, as the subscription the page started.
-    const subscribe = sent.find((m) => m.type === 'subscribe' && /topRatedMoviesChanged/.test(m.payload.query));
+    const subscribe = recorded.sent.find((m) => m.type === 'subscribe' && /topRatedMoviesChanged/.test(m.payload.query));
     expect(subscribe?.payload.variables).toEqual({ limit: 10, minRatings: 1 });
     expect(pushedLeaderboards().length).toBeGreaterThan(0);
   });
 
   it('rates Lethal Weapon from the page; the leaderboard moves it to the top live', async () => {
-    const navigations = requested.filter((url) => new URL(url).pathname === '/app').length;
+    const navigations = recorded.requested.filter((url) => new URL(url).pathname === '/app').length;
     await page.getByLabel('Search movies').fill('Lethal Weapon');
     const result = page.locator(`.results li[data-movie-id="${LETHAL_WEAPON}"]`);
     await result.waitFor({ timeout: UI_TIMEOUT_MS });
@@ -117,7 +94,7 @@ describe('the movie ratings app', () => {
     expect(await cell(LETHAL_WEAPON, 'count')).toBe('1');
     expect(await leaderboardRow(LETHAL_WEAPON).getAttribute('class')).toContain('moved');
     expect(pushedLeaderboards().at(-1)?.map((m) => m.id)).toEqual([LETHAL_WEAPON, STAR_WARS]);
-    expect(requested.filter((url) => new URL(url).pathname === '/app').length).toBe(navigations);
+    expect(recorded.requested.filter((url) => new URL(url).pathname === '/app').length).toBe(navigations);
   });
 
   it('shows a rating given elsewhere through GraphQL without a reload', async () => {
@@ -142,12 +119,12 @@ describe('the movie ratings app', () => {
   });
 
   it('loads nothing from outside the gateway', () => {
-    const outside = requested.filter((url) => {
+    const outside = recorded.requested.filter((url) => {
       const { protocol, host } = new URL(url);
       if (protocol === 'data:' || protocol === 'blob:') return false;
       return !['http:', 'ws:'].includes(protocol) || host !== origin.host;
     });
-    expect(requested.length).toBeGreaterThan(0);
+    expect(recorded.requested.length).toBeGreaterThan(0);
     expect(outside).toEqual([]);
   });
 });

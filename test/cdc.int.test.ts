@@ -6,7 +6,6 @@
  * removed at the end.
  */
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:net';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -20,7 +19,7 @@ import {
   type RunningConnect,
 } from '../infra/connect/connect.ts';
 import { createLegacyDatabase, dropLegacyDatabase } from '../infra/legacy-postgres.ts';
-import { waitFor } from './support/system.ts';
+import { freePort, waitFor } from './support/system.ts';
 
 interface Received {
   key: string;
@@ -47,16 +46,6 @@ let db: pg.Client;
 const received: Received[] = [];
 
 const messagesFor = (key: number | string) => received.filter((m) => m.key === String(key));
-
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolvePort(port));
-    });
-    server.once('error', reject);
-  });
-}
 
 function startWorker(): Promise<RunningConnect> {
   return ensureConnect({ brokers: inject('kafkaBrokers').split(','), port: connectPort, group, log });

@@ -4,54 +4,31 @@
  * comes from anywhere but the gateway. Leaves a screenshot in test/artifacts/playground.png.
  */
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openRecordedPage, type RecordedPage } from './support/browser.ts';
 import { startSystem, type TestSystem } from './support/system.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARTIFACTS = resolve(import.meta.dirname, 'artifacts');
 const ADD = `mutation($product: String!, $quantity: Int!) { addInventory(product: $product, quantity: $quantity) { product } }`;
 const PLACE = `mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id } }`;
 /** Long enough for a cold first start (Monaco, schema introspection); the waits below end as soon as they hold. */
 const UI_TIMEOUT_MS = 30_000;
 
 let system: TestSystem;
-let browser: Browser;
+let recorded: RecordedPage;
 let page: Page;
 let origin: URL;
-/** Every URL the page asked for, HTTP and WebSocket. */
-const requested: string[] = [];
-/** The graphql-ws messages the page sent and received, parsed. */
-const sent: any[] = [];
-const received: any[] = [];
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} is missing: this test drives Debian's Chromium. Install it with \`apt-get install -y chromium\`.`);
-  }
   system = await startSystem();
   origin = new URL(system.gateways[0].url);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
-  });
-  page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
-  page.on('request', (request) => requested.push(request.url()));
-  page.on('websocket', (socket) => {
-    requested.push(socket.url());
-    socket.on('framesent', ({ payload }) => sent.push(JSON.parse(String(payload))));
-    socket.on('framereceived', ({ payload }) => received.push(JSON.parse(String(payload))));
-  });
+  recorded = await openRecordedPage('playground.png', { width: 1440, height: 900 });
+  page = recorded.page;
 });
 
 afterAll(async () => {
   try {
-    // Kept whether the tests passed or not: it shows what a person would have seen.
-    mkdirSync(ARTIFACTS, { recursive: true });
-    await page?.screenshot({ path: resolve(ARTIFACTS, 'playground.png'), timeout: 10_000 }).catch(() => {});
-    await browser?.close();
+    await recorded?.close();
   } finally {
     await system?.stop();
   }
@@ -99,26 +76,26 @@ describe('the GraphiQL playground', () => {
     await tab('WatchOrder').click();
     await setVariables({ id });
     await execute().click();
-    // Live once the page has sent its subscribe message; an order placed earlier would still arrive as its
+    // Live once the page has recorded.sent its subscribe message; an order placed earlier would still arrive as its
     // current state, but this way the page sees it move.
     await expect
-      .poll(() => sent.some((m) => m.type === 'subscribe' && m.payload.variables?.id === id), { timeout: UI_TIMEOUT_MS })
+      .poll(() => recorded.sent.some((m) => m.type === 'subscribe' && m.payload.variables?.id === id), { timeout: UI_TIMEOUT_MS })
       .toBe(true);
     expect((await system.gql(PLACE, { input: { id, customerId: 'playground', product, quantity: 1, price: 10 } })).errors).toBeUndefined();
 
     await expect.poll(resultText, { timeout: UI_TIMEOUT_MS }).toMatch(/"state":\s*"VALIDATED"/);
-    const states = received.filter((m) => m.type === 'next' && m.payload.data?.orderUpdated?.id === id).map((m) => m.payload.data.orderUpdated.state);
+    const states = recorded.received.filter((m) => m.type === 'next' && m.payload.data?.orderUpdated?.id === id).map((m) => m.payload.data.orderUpdated.state);
     expect(states[0]).toBe('CREATED');
     expect(states.at(-1)).toBe('VALIDATED');
   });
 
   it('loads nothing from outside the gateway', () => {
-    const outside = requested.filter((url) => {
+    const outside = recorded.requested.filter((url) => {
       const { protocol, host } = new URL(url);
       if (protocol === 'data:' || protocol === 'blob:') return false;
       return !['http:', 'ws:'].includes(protocol) || host !== origin.host;
     });
-    expect(requested.length).toBeGreaterThan(0);
+    expect(recorded.requested.length).toBeGreaterThan(0);
     expect(outside).toEqual([]);
   });
 });

@@ -120,7 +120,8 @@ async function captureCatalog(isolation: Isolation): Promise<Catalog & { stop():
   };
 }
 
-function freePort(): Promise<number> {
+/** A port nothing listens on right now. */
+export function freePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {
     const server = createServer().listen(0, '127.0.0.1', () => {
       const { port } = server.address() as { port: number };
