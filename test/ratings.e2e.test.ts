@@ -86,6 +86,10 @@ describe('rating movies', () => {
   it('finds movies by title, a page at a time', async () => {
     const page = (await system.gql(`{ movies(search: "lethal weapon", first: 5) { edges { cursor node { id title } } pageInfo { hasNextPage endCursor } } }`)).data.movies;
     expect(page.edges.map((e: any) => e.node.id)).toContain('362');
+    // A search is literal text: `%` and `_` match only themselves.
+    for (const pattern of ['%', '_', '\\']) {
+      expect((await system.gql(`query($s: String) { movies(search: $s) { edges { node { id } } } }`, { s: pattern })).data.movies.edges, pattern).toEqual([]);
+    }
     const all = (await system.gql(`query($after: String) { movies(first: 100, after: $after) { edges { node { id } } pageInfo { hasNextPage endCursor } } }`)).data.movies;
     expect(all.edges).toHaveLength(100);
     expect(all.pageInfo.hasNextPage).toBe(true);

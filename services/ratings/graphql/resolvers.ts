@@ -17,8 +17,8 @@ function decodeCursor(cursor: string): bigint {
   return id;
 }
 
-/** `%` and `_` in a search are letters, not patterns. */
-const likePattern = (search: string) => `%${search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+/** `%`, `_` and `\` in a search are letters: Prisma's `contains` is a LIKE and does not escape them. */
+const literal = (search: string) => search.replace(/[\\%_]/g, (c) => `\\${c}`);
 
 export const resolvers: Resolvers = {
   Query: {
@@ -32,7 +32,7 @@ export const resolvers: Resolvers = {
       const rows = await prisma.movie.findMany({
         where: {
           removed: false,
-          ...(search ? { title: { contains: search, mode: 'insensitive' as const } } : {}),
+          ...(search ? { title: { contains: literal(search), mode: 'insensitive' as const } } : {}),
           ...(after != null ? { id: { gt: decodeCursor(after) } } : {}),
         },
         orderBy: { id: 'asc' },
