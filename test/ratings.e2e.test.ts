@@ -83,6 +83,24 @@ describe('rating movies', () => {
     expect((await system.gql(RATE, { id, rating: 5 })).errors?.[0].extensions?.code).toBe('NOT_FOUND');
   });
 
+  it('writes the new title back even when it was edited while the ratings service was down', async () => {
+    const id = freshMovie();
+    await rate(id, 8);
+    await system.stopService('ratings');
+    const title = `Edited offline ${randomUUID().slice(0, 6)}`;
+    try {
+      await system.catalog!.sql('UPDATE movies SET title = $1 WHERE id = $2', [title, Number(id)]);
+      // Captured while the service is down: on restart it restores this change, and must still decide it.
+      await waitFor(async () => (await readTopic(bus, bus.topic(TOPICS.movies))).some((m) => m.value?.toString().includes(title)), 20_000, () => 'the change on movies');
+    } finally {
+      await system.startService('ratings');
+    }
+    await waitFor(async () => {
+      const rated = (await readTopic(bus, bus.topic(TOPICS.ratedMovies))).map((m) => ratingsContract.decode(m.value));
+      return rated.some((e) => e.type === 'RatedMovieChanged' && e.data.movieId === id && e.data.title === title && e.data.count === 1);
+    }, 20_000, () => 'the new title in rated-movies');
+  });
+
   it('finds movies by title, a page at a time', async () => {
     const page = (await system.gql(`{ movies(search: "lethal weapon", first: 5) { edges { cursor node { id title } } pageInfo { hasNextPage endCursor } } }`)).data.movies;
     expect(page.edges.map((e: any) => e.node.id)).toContain('362');

@@ -57,9 +57,11 @@ export async function startService<S, K extends AnyContract>(
 
   const restored = await replay(bus, definition, (event, position) => {
     applyEvent(definition, states, event);
-    // What this service decided before: its input is handled. (Other services' events on a state topic name
-    // their own causes, which this service may not have seen yet.)
-    if (event.producer === undefined || event.producer === definition.name) remember(event.causationId, position);
+    // What this service decided before: its input is handled. Other services' events on a state topic name
+    // their own causes, which this service may not have seen yet; a foreign topic's (e.g. Debezium's) name no
+    // cause of ours at all, and still have to be decided when they arrive as input.
+    const foreign = definition.contract.topics[bus.logicalTopic(position.topic)]?.external !== undefined;
+    if (!foreign && (event.producer === undefined || event.producer === definition.name)) remember(event.causationId, position);
   }, log);
   log.info(`restored state from ${restored} events`, { aggregates: states.size });
 
