@@ -3,9 +3,9 @@
  * with the log position of each message, so readers can wait for exactly what a command wrote.
  */
 import { Kafka, Partitioners, logLevel, type logCreator, type Admin, type Consumer, type KafkaMessage, type Producer } from 'kafkajs';
-import { kafkaBrokers, topicPartitions, topicPrefix } from './config.ts';
+import { kafkaBrokers, maxMessageBytes, topicPartitions, topicPrefix } from './config.ts';
 import { SystemError } from './errors.ts';
-import { RUNTIME_TOPICS, type CommandReply, type LogPosition, type Outgoing, type TopicSpec } from './messages.ts';
+import { RUNTIME_TOPICS, type AnyEnvelope, type CommandReply, type LogPosition, type Outgoing, type TopicSpec } from './messages.ts';
 
 /**
  * Header of a dead letter replayed onto its source topic (`npm run dead-letters -- replay`): it names the one
@@ -211,19 +211,48 @@ export async function createBus(options: BusOptions): Promise<Bus> {
     const placed = await Promise.all(
       messages.map(async ({ topic: logical, envelope }) => {
         const physical = topic(logical);
-        return { envelope, physical, partition: await partitionFor(physical, envelope.aggregateId) };
+        return { envelope, physical, partition: await partitionFor(physical, envelope.aggregateId), value: JSON.stringify(envelope) };
       }),
     );
+    const positions: LogPosition[] = [];
+    for (const request of byRequestSize(placed)) positions.push(...(await send(request)));
+    return positions;
+  }
+
+  /**
+   * The broker refuses a request whose messages for one partition exceed its message.max.bytes as a whole (the
+   * record batch), however small each one is: a service deciding a backlog (thousands of commands fetched at once)
+   * would fail every batch. So a publish goes out in requests of at most half the largest message, in order (one
+   * request in flight), never splitting the events of one cause.
+   */
+  function byRequestSize<T extends { envelope: AnyEnvelope; value: string }>(placed: T[]): T[][] {
+    const budget = maxMessageBytes() / 2;
+    const requests: T[][] = [];
+    let bytes = 0;
+    placed.forEach((item, i) => {
+      const cause = (e: AnyEnvelope) => (e.kind === 'event' ? e.causationId : e.commandId);
+      const size = Buffer.byteLength(item.value) + item.envelope.aggregateId.length + 64;
+      if (!requests.length || (bytes + size > budget && cause(item.envelope) !== cause(placed[i - 1].envelope))) {
+        requests.push([]);
+        bytes = 0;
+      }
+      requests.at(-1)!.push(item);
+      bytes += size;
+    });
+    return requests;
+  }
+
+  async function send(placed: { envelope: AnyEnvelope; physical: string; partition: number; value: string }[]): Promise<LogPosition[]> {
     const byTopic = new Map<string, typeof placed>();
     for (const item of placed) byTopic.set(item.physical, [...(byTopic.get(item.physical) ?? []), item]);
     const metadata = await producer.sendBatch({
       acks: -1,
       topicMessages: [...byTopic].map(([physical, items]) => ({
         topic: physical,
-        messages: items.map(({ envelope, partition }) => ({
+        messages: items.map(({ envelope, partition, value }) => ({
           key: envelope.aggregateId,
           partition,
-          value: JSON.stringify(envelope),
+          value,
           headers: { type: envelope.type },
         })),
       })),
