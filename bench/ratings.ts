@@ -9,7 +9,7 @@ import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createClient } from 'graphql-ws';
 import { build, type Histogram } from 'hdr-histogram-js';
-import { ConfigResourceTypes, Partitioners } from 'kafkajs';
+import { Partitioners } from 'kafkajs';
 import pg from 'pg';
 import WebSocket from 'ws';
 import { dropDatabase, migrate } from '../infra/database.ts';
@@ -84,7 +84,7 @@ export async function ratingsSustained(system: BenchSystem, say: (line: string) 
       await admin.alterConfigs({
         validateOnly: false,
         resources: [TOPICS.ratedMovies, 'command.replies', 'dead.letters'].map((name) => ({
-          type: ConfigResourceTypes.TOPIC, name: bus.topic(name), configEntries: [{ name: 'max.message.bytes', value: String(64 * 2 ** 20) }],
+          type: 2 /* ConfigResourceTypes.TOPIC: kafkajs's ESM entry does not export the enum */, name: bus.topic(name), configEntries: [{ name: 'max.message.bytes', value: String(64 * 2 ** 20) }],
         })),
       });
       await admin.disconnect();
