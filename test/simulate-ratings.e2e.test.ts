@@ -40,6 +40,15 @@ it('counts every simulated rating once: the system\'s average per movie is the e
   expect(lines.some((l) => /sent 400 ratings/.test(l))).toBe(true);
 }, 90_000);
 
+it('sends through the gateway with --via graphql, each rating counted once', async () => {
+  const result = await simulateRatings({
+    movieIds: ['6', '7'], rate: 20, seconds: 1, via: 'graphql', clients: 4, gatewayUrl: system.gateways[0].url, waitMs: 30_000, log: () => {},
+  });
+  expect(result.sent + result.failed).toBe(20);
+  expect(result.failed).toBe(0);
+  expect(result.matches).toBe(true);
+}, 60_000);
+
 it('refuses bad flags', () => {
   for (const argv of [['--rate', '0'], ['--via', 'smoke'], ['--movies', '2000'], ['--ids', '1,x'], ['--seconds', '1.5'], ['--bogus'], ['--movies', '3', '--ids', '1']]) {
     expect(parseSimulateArgs(argv), argv.join(' ')).toHaveProperty('error');
