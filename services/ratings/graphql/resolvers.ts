@@ -4,6 +4,7 @@
  */
 import { SystemError } from '../../shared/errors.ts';
 import { ratingsContract } from '../contract.ts';
+import { averageOf } from '../rating.ts';
 import { parseMovieId, topRated } from './context.ts';
 import type { Resolvers } from './generated.ts';
 
@@ -76,6 +77,7 @@ export const resolvers: Resolvers = {
     id: (movie) => movie.id.toString(),
     genres: (movie) => movie.genres ?? [],
     rating: (movie) =>
-      movie.ratingCount > 0 ? { count: movie.ratingCount, average: Number(movie.ratingSumTenths) / movie.ratingCount / 10 } : null,
+      // One division (rating.ts): sum / count / 10 rounds twice and can miss the exact average by an ulp (0.5 / 3).
+      movie.ratingCount > 0 ? { count: movie.ratingCount, average: averageOf({ count: movie.ratingCount, sumTenths: Number(movie.ratingSumTenths) }) } : null,
   },
 };
