@@ -49,7 +49,8 @@ async function statementsFor(first: number) {
   expect(body.errors).toBeUndefined();
   expect(body.data.orders.edges).toHaveLength(first);
   expect(body.data.orders.edges.every((e: any) => e.node.validations.length === 3)).toBe(true);
-  return statements.length;
+  // Only the page's own reads: the gateway's readiness sampler shares the client and reads projection_offsets.
+  return statements.filter((sql) => /"(orders|order_validations)"/.test(sql)).length;
 }
 
 it('issues a constant number of statements for a page of orders with validations', async () => {

@@ -19,7 +19,7 @@ const deadLetters: { key: string; value: string; headers: Record<string, string>
 let stopReading: () => Promise<void>;
 
 beforeAll(async () => {
-  system = await startSystem({ commandTimeoutMs: 8000 });
+  system = await startSystem({ commandTimeoutMs: 30_000 });
   bus = await createBus({ clientId: 'poison-test' });
   const reader = bus.createConsumer(`dead-letter-reader-${randomUUID()}`);
   await reader.connect();
