@@ -79,7 +79,9 @@ function CitySvg({ city, box }: { city: CityState; box: Box }) {
   const rides = [...city.rides.values()].map((ride) => {
     const pickup = at(ride.pickup);
     const dropoff = at(ride.dropoff);
-    const driver = ride.driverLocation ? at(ride.driverLocation) : undefined;
+    // The driver's own latest position (cityUpdated sends drivers as they move, rides as their state changes).
+    const driverAt = (ride.driverId ? city.drivers.get(ride.driverId)?.location : undefined) ?? ride.driverLocation;
+    const driver = driverAt ? at(driverAt) : undefined;
     return h(
       'g',
       { key: ride.id, className: 'ride', 'data-ride-id': ride.id, 'data-state': ride.state, 'data-driver-id': ride.driverId ?? undefined },

@@ -4,6 +4,7 @@ import type { Driver as DriverRow } from '../../../generated/prisma/client.ts';
 import type { RideModel, Context } from './context.ts';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = Maybe<T>;
+export type Omit<T, K extends keyof T> = Pick<T, Exclude<keyof T, K>>;
 export type RequireFields<T, K extends keyof T> = Omit<T, K> & { [P in K]-?: NonNullable<T[P]> };
 /** All built-in and custom scalars, mapped to their actual values */
 export type Scalars = {
@@ -16,10 +17,27 @@ export type Scalars = {
   DateTime: { input: Date; output: Date; }
 };
 
+/** A box of latitude/longitude degrees: its south-west and north-east corners. */
+export type BoxInput = {
+  east: Scalars['Float']['input'];
+  north: Scalars['Float']['input'];
+  south: Scalars['Float']['input'];
+  west: Scalars['Float']['input'];
+};
+
 export type CheckType =
   | 'FRAUD_CHECK'
   | 'INVENTORY_CHECK'
   | 'ORDER_DETAILS_CHECK';
+
+/** What changed in a box since the last update; the first update is everything in it. */
+export type CityUpdate = {
+  __typename?: 'CityUpdate';
+  /** Drivers whose status or position changed in the box (one that went OFFLINE or left the box is sent once more, then no longer). */
+  drivers: Array<Driver>;
+  /** Rides with their pickup in the box whose state changed (COMPLETED and CANCELLED ones are sent once, then no longer). */
+  rides: Array<Ride>;
+};
 
 export type Driver = {
   __typename?: 'Driver';
@@ -370,6 +388,8 @@ export type RideState =
 /** Live updates over graphql-ws. */
 export type Subscription = {
   __typename?: 'Subscription';
+  /** Every online driver and open ride in a box, then what changes in it, about four updates a second at most (conflated per subscriber: latest wins). BAD_USER_INPUT unless south < north and west < east. */
+  cityUpdated: CityUpdate;
   /** The driver now, then each change of its status and position (positions may be conflated, latest wins, never reordered). */
   driverLocation: Driver;
   /** The movie now, then every change of it: a rating, or an edit in the legacy catalog. */
@@ -380,6 +400,12 @@ export type Subscription = {
   rideUpdated: Ride;
   /** The leaderboard now, then the new one whenever it changes (bursts may be coalesced; the last state is always sent). */
   topRatedMoviesChanged: Array<Movie>;
+};
+
+
+/** Live updates over graphql-ws. */
+export type SubscriptionCityUpdatedArgs = {
+  box: BoxInput;
 };
 
 
@@ -491,7 +517,9 @@ export type DirectiveResolverFn<TResult = Record<PropertyKey, never>, TParent = 
 /** Mapping between all available schema types and the resolvers types */
 export type ResolversTypes = {
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
+  BoxInput: BoxInput;
   CheckType: CheckType;
+  CityUpdate: ResolverTypeWrapper<Omit<CityUpdate, 'drivers' | 'rides'> & { drivers: Array<ResolversTypes['Driver']>, rides: Array<ResolversTypes['Ride']> }>;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
   Driver: ResolverTypeWrapper<DriverRow>;
   DriverStatus: DriverStatus;
@@ -525,6 +553,8 @@ export type ResolversTypes = {
 /** Mapping between all available schema types and the resolvers parents */
 export type ResolversParentTypes = {
   Boolean: Scalars['Boolean']['output'];
+  BoxInput: BoxInput;
+  CityUpdate: Omit<CityUpdate, 'drivers' | 'rides'> & { drivers: Array<ResolversParentTypes['Driver']>, rides: Array<ResolversParentTypes['Ride']> };
   DateTime: Scalars['DateTime']['output'];
   Driver: DriverRow;
   Float: Scalars['Float']['output'];
@@ -559,6 +589,11 @@ export type LimitDirectiveArgs = {
 };
 
 export type LimitDirectiveResolver<Result, Parent, ContextType = Context, Args = LimitDirectiveArgs> = DirectiveResolverFn<Result, Parent, ContextType, Args>;
+
+export type CityUpdateResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CityUpdate'] = ResolversParentTypes['CityUpdate']> = {
+  drivers?: Resolver<Array<ResolversTypes['Driver']>, ParentType, ContextType>;
+  rides?: Resolver<Array<ResolversTypes['Ride']>, ParentType, ContextType>;
+};
 
 export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['DateTime'], any> {
   name: 'DateTime';
@@ -680,6 +715,7 @@ export type RideResolvers<ContextType = Context, ParentType extends ResolversPar
 };
 
 export type SubscriptionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = {
+  cityUpdated?: SubscriptionResolver<ResolversTypes['CityUpdate'], "cityUpdated", ParentType, ContextType, RequireFields<SubscriptionCityUpdatedArgs, 'box'>>;
   driverLocation?: SubscriptionResolver<ResolversTypes['Driver'], "driverLocation", ParentType, ContextType, RequireFields<SubscriptionDriverLocationArgs, 'driverId'>>;
   movieRatingChanged?: SubscriptionResolver<ResolversTypes['Movie'], "movieRatingChanged", ParentType, ContextType, RequireFields<SubscriptionMovieRatingChangedArgs, 'movieId'>>;
   orderUpdated?: SubscriptionResolver<ResolversTypes['Order'], "orderUpdated", ParentType, ContextType, RequireFields<SubscriptionOrderUpdatedArgs, 'id'>>;
@@ -688,6 +724,7 @@ export type SubscriptionResolvers<ContextType = Context, ParentType extends Reso
 };
 
 export type Resolvers<ContextType = Context> = {
+  CityUpdate?: CityUpdateResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
   Driver?: DriverResolvers<ContextType>;
   InventoryItem?: InventoryItemResolvers<ContextType>;
