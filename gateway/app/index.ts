@@ -53,7 +53,7 @@ const PAGE = `<!doctype html>
     .legend.available::before { background: #1f9d55; }
     .legend.on-ride::before { background: #d9480f; }
     .legend.pickup::before { background: #1c64f2; }
-    svg.city { display: block; width: 100%; height: auto; max-height: 80vh; background: #fff; box-shadow: 0 1px 2px #0002; }
+    svg.city { display: block; width: 100%; height: auto; max-height: 80vh; }
     svg.city .box { fill: #eef2ea; stroke: #8a94a6; stroke-width: 2; }
     svg.city .grid { stroke: #d6dbe3; stroke-width: 1; }
     svg.city .grid-label { font-size: 10px; fill: #8a94a6; }

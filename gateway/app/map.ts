@@ -66,12 +66,13 @@ function CitySvg({ city, box }: { city: CityState; box: Box }) {
   const width = Math.round(HEIGHT * aspectOf(box));
   const at = (point: LatLng) => project(point, box, width, HEIGHT);
   const grid = [];
-  for (let lat = Math.ceil(box.south / GRID_DEGREES) * GRID_DEGREES; lat < box.north; lat += GRID_DEGREES) {
+  // Inner lines only: the box's own edges carry no label, so the corner stays readable.
+  for (let lat = (Math.floor(box.south / GRID_DEGREES + 1e-9) + 1) * GRID_DEGREES; lat < box.north - 1e-9; lat += GRID_DEGREES) {
     const y = at({ lat, lng: box.west }).y;
     grid.push(h('line', { key: `lat${lat}`, className: 'grid', x1: 0, x2: width, y1: y, y2: y }));
     grid.push(h('text', { key: `latt${lat}`, className: 'grid-label', x: 4, y: y - 3 }, `${lat.toFixed(2)}° N`));
   }
-  for (let lng = Math.ceil(box.west / GRID_DEGREES) * GRID_DEGREES; lng < box.east; lng += GRID_DEGREES) {
+  for (let lng = (Math.floor(box.west / GRID_DEGREES + 1e-9) + 1) * GRID_DEGREES; lng < box.east - 1e-9; lng += GRID_DEGREES) {
     const x = at({ lat: box.south, lng }).x;
     grid.push(h('line', { key: `lng${lng}`, className: 'grid', x1: x, x2: x, y1: 0, y2: HEIGHT }));
     grid.push(h('text', { key: `lngt${lng}`, className: 'grid-label', x: x + 3, y: HEIGHT - 4 }, `${lng.toFixed(2)}° E`));
