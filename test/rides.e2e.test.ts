@@ -184,30 +184,39 @@ describe('a dispatcher killed with SIGKILL mid-assignment', () => {
 
   it('never assigns one driver to two rides, and leaves every ride in one consistent state', async () => {
     const { centre, north } = area();
-    const DRIVERS = 8;
+    const DRIVERS = 20;
     const RIDES = 40;
-    const drivers = Array.from({ length: DRIVERS }, (_, i) => `k${i}-${uid('driver')}`);
-    for (const [i, id] of drivers.entries()) await goOnline(id, north(0.5 + i * 0.1));
+    const drivers = Array.from({ length: DRIVERS }, (_, i) => `k${String(i).padStart(2, '0')}-${uid('driver')}`);
+    const rideIds = Array.from({ length: RIDES }, () => uid('ride'));
+    const assignedCount = () => system.prisma.ride.count({ where: { id: { in: rideIds }, state: 'DRIVER_ASSIGNED' } });
     await system.stopService('dispatch');
     let child = spawnDispatch();
     try {
-      const rideIds = Array.from({ length: RIDES }, () => uid('ride'));
-      const commands = rideIds.map((rideId) => ridesContract.command({
+      // Riders first, nobody in range: every ride waits.
+      const start = Date.now();
+      await Promise.all(rideIds.map((rideId, i) => bus.publish([ridesContract.outgoing(ridesContract.command({
         type: 'RequestRide',
-        data: { rideId, riderId: uid('rider'), pickup: centre, dropoff: north(5), requestedAt: new Date().toISOString(), expiresAt: new Date(Date.now() + 3_600_000).toISOString() },
-      }));
-      // Many concurrent requests; the dispatcher is killed once it has started assigning.
-      const publishing = Promise.all(commands.map((c) => bus.publish([ridesContract.outgoing(c)])));
-      await waitFor(async () => (await system.prisma.ride.count({ where: { id: { in: rideIds }, state: 'DRIVER_ASSIGNED' } })) >= 2, 60_000, () => 'the first assignments');
+        data: { rideId, riderId: uid('rider'), pickup: centre, dropoff: north(5), requestedAt: new Date(start + i).toISOString(), expiresAt: new Date(start + 3_600_000).toISOString() },
+      }))])));
+      await waitFor(async () => (await system.prisma.ride.count({ where: { id: { in: rideIds } } })) === RIDES, 60_000, () => 'every ride requested');
+      // Drivers come online: a few one by one, then the rest in a burst, and the dispatcher is killed while it assigns them.
+      const online = (id: string, i: number) => bus.publish([ridesContract.outgoing(ridesContract.command({ type: 'GoOnline', data: { driverId: id, location: north(0.5 + i * 0.1) } }))]);
+      for (const [i, id] of drivers.slice(0, 4).entries()) {
+        await online(id, i);
+        await waitFor(async () => (await assignedCount()) > i, 60_000, () => `driver ${i} assigned`);
+      }
+      const burst = Promise.all(drivers.slice(4).map((id, i) => online(id, i + 4)));
+      await waitFor(async () => (await assignedCount()) >= 6, 60_000, () => 'the burst being assigned');
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGKILL');
       await exited;
-      await publishing;
+      console.log(`dispatch killed with ${await assignedCount()}/${DRIVERS} assignments projected`);
+      await burst;
       child = spawnDispatch();
-      await waitFor(async () => (await system.prisma.ride.count({ where: { id: { in: rideIds } } })) === RIDES &&
-        (await system.prisma.ride.count({ where: { id: { in: rideIds }, state: 'DRIVER_ASSIGNED' } })) === DRIVERS, 90_000, () => 'every ride decided after the restart');
+      await waitFor(async () => (await assignedCount()) === DRIVERS &&
+        (await system.prisma.driver.count({ where: { id: { in: drivers }, status: 'ON_RIDE' } })) === DRIVERS, 90_000, () => 'every driver assigned after the restart');
 
-      // The log: each driver given at most one ride (none ended), each ride at most one driver.
+      // The log: each driver given one ride (none ended), each ride at most one driver.
       const events = (await readTopic(bus, bus.topic(TOPICS.rideEvents))).map((m) => ridesContract.decode(m.value))
         .filter((e) => e.kind === 'event' && rideIds.includes(e.aggregateId));
       const ridesOf = new Map<string, Set<string>>();
@@ -217,17 +226,13 @@ describe('a dispatcher killed with SIGKILL mid-assignment', () => {
         ridesOf.set(e.data.driverId, (ridesOf.get(e.data.driverId) ?? new Set()).add(e.data.rideId));
         driversOf.set(e.data.rideId, (driversOf.get(e.data.rideId) ?? new Set()).add(e.data.driverId));
       }
-      expect([...ridesOf.values()].map((s) => s.size)).toEqual(Array(DRIVERS).fill(1));
+      expect([...ridesOf.keys()].sort()).toEqual(drivers);
+      expect([...ridesOf.values()].every((s) => s.size === 1)).toBe(true);
       expect([...driversOf.values()].every((s) => s.size === 1)).toBe(true);
-      expect(new Set(events.filter((e) => e.type === 'RideRequested').map((e) => e.aggregateId)).size).toBe(RIDES);
-      // The projection agrees: 8 rides on 8 distinct drivers, every other ride waiting, every driver on its ride.
-      const rows = await system.prisma.ride.findMany({ where: { id: { in: rideIds } } });
-      const onRide = rows.filter((r) => r.state === 'DRIVER_ASSIGNED');
-      expect(new Set(onRide.map((r) => r.driverId)).size).toBe(DRIVERS);
-      expect(rows.filter((r) => r.state === 'REQUESTED')).toHaveLength(RIDES - DRIVERS);
-      for (const r of onRide) expect([...driversOf.get(r.id)!]).toEqual([r.driverId]);
-      const driverRows = await system.prisma.driver.findMany({ where: { id: { in: drivers } } });
-      expect(driverRows.map((d) => d.status)).toEqual(Array(DRIVERS).fill('ON_RIDE'));
+      // The projection agrees: the oldest 20 rides on 20 distinct drivers, every other ride waiting.
+      const rows = await system.prisma.ride.findMany({ where: { id: { in: rideIds } }, orderBy: { requestedAt: 'asc' } });
+      expect(rows.map((r) => r.state)).toEqual([...Array(DRIVERS).fill('DRIVER_ASSIGNED'), ...Array(RIDES - DRIVERS).fill('REQUESTED')]);
+      for (const r of rows.slice(0, DRIVERS)) expect([...driversOf.get(r.id)!]).toEqual([r.driverId]);
     } finally {
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');
