@@ -85,6 +85,9 @@ export function createRidesLive(services: GatewayServices, log: Logger): RidesLi
   // arrives after an event was consumed but before it was projected waits for it instead of missing it.
   const recent = new Map<string, Map<string, LogPosition>>();
   const closers = new Set<() => void>();
+  // The newest position consumed per driver: a ride just assigned shows where its driver is even before the
+  // position's own topic is projected (it is consumed beside the assignment, and projected separately).
+  const positions = new Map<string, { location: Location; at: number }>();
 
   const reached = (position: LogPosition) => watcher.reached(projectorsOf(position.topic), position, PROJECTION_WAIT_MS);
 
@@ -113,11 +116,19 @@ export function createRidesLive(services: GatewayServices, log: Logger): RidesLi
     return prisma.driver.findUnique({ where: { id: driverId } });
   }
 
+  /** Where the driver is: the newest of its projected row and the last position consumed. */
+  async function whereIs(driverId: string): Promise<{ location: Location | null; at: number }> {
+    const driver = await loadDriver(driverId);
+    const row = { location: locationOf(driver), at: driver?.updatedAt.getTime() ?? 0 };
+    const consumed = positions.get(driverId);
+    return consumed && (consumed.at >= row.at || !row.location) ? consumed : row;
+  }
+
   async function loadRide(rideId: string): Promise<{ ride: RideModel; locationAt: number } | null> {
     const ride = await prisma.ride.findUnique({ where: { id: rideId } });
     if (!ride) return null;
-    const driver = ride.driverId && UNDER_WAY.has(ride.state) ? await loadDriver(ride.driverId) : null;
-    return { ride: { ...ride, driverLocation: locationOf(driver) }, locationAt: driver?.updatedAt.getTime() ?? 0 };
+    const driver = ride.driverId && UNDER_WAY.has(ride.state) ? await whereIs(ride.driverId) : { location: null, at: 0 };
+    return { ride: { ...ride, driverLocation: driver.location }, locationAt: driver.at };
   }
 
   function watch<T>(map: Map<string, Watched<T>>, key: string, chain: string, load: (entry: Watched<T>) => Promise<void>) {
@@ -158,9 +169,9 @@ export function createRidesLive(services: GatewayServices, log: Logger): RidesLi
       const ride = { ...entry.current, state, driverId: driverId ?? entry.current.driverId, updatedAt: new Date(event.occurredAt) };
       if (!UNDER_WAY.has(state)) ride.driverLocation = null;
       else if (state === 'DRIVER_ASSIGNED' && ride.driverId) {
-        const driver = await loadDriver(ride.driverId);
-        ride.driverLocation = locationOf(driver);
-        entry.locationAt = driver?.updatedAt.getTime() ?? 0;
+        const driver = await whereIs(ride.driverId);
+        ride.driverLocation = driver.location;
+        entry.locationAt = driver.at;
       }
       entry.current = ride;
       send(entry, false);
@@ -192,6 +203,11 @@ export function createRidesLive(services: GatewayServices, log: Logger): RidesLi
     const at = Date.parse(occurredAt);
     const chain = `driver:${driverId}`;
     remember(chain, position);
+    if (at >= (positions.get(driverId)?.at ?? 0)) {
+      positions.delete(driverId);
+      positions.set(driverId, { location, at });
+      if (positions.size > RECENT_KEYS) positions.delete(positions.keys().next().value!);
+    }
     const driver = drivers.get(driverId);
     if (driver) {
       enqueue(chain, async () => {
