@@ -225,7 +225,9 @@ export async function simulateRides(options: SimulateOptions): Promise<Simulatio
         continue;
       }
       totals.requested += 1;
-      rider.ride = data.requestRide;
+      // The answer may already say DRIVER_ASSIGNED (a driver was in range): it counts like any later update.
+      rider.ride = { ...data.requestRide, state: 'REQUESTED', driverId: null };
+      onRide(rider, data.requestRide);
       // Its ride's states and the driver's positions over graphql-ws, and a poll of `ride` in case a state
       // went by before the subscription started.
       const stop = client.subscribe<{ rideUpdated: RideView }>(
