@@ -10,7 +10,6 @@ import { resolve } from 'node:path';
 import { createClient } from 'graphql-ws';
 import { execute, parse } from 'graphql';
 import { makeExecutableSchema } from '@graphql-tools/schema';
-import { build, type Histogram } from 'hdr-histogram-js';
 import pg from 'pg';
 import WebSocket from 'ws';
 import { DateTime } from '../gateway/scalars.ts';
@@ -25,7 +24,9 @@ import { createBus, createKafka, deleteTopicsAndGroups, ensureTopics, joined, sy
 import { createPrisma } from '../services/shared/db.ts';
 import { createLogger } from '../services/shared/log.ts';
 import { startProjector } from '../services/shared/projector.ts';
-import { FRESHNESS_RATE, FRESHNESS_SECONDS, LEGACY_SAMPLES, legacyToVisible, ratingsFreshness, ratingsSustained, SUSTAINED_RATINGS, waitForCatalog } from './ratings.ts';
+import { graphql, load } from './measure.ts';
+import { FRESHNESS_RATE, LEGACY_SAMPLES, legacyToVisible, ratingsFreshness, ratingsSustained, SUSTAINED_RATINGS, waitForCatalog } from './ratings.ts';
+import { benchRides } from './rides.ts';
 import { startOrUseSystem, type BenchSystem } from './system.ts';
 
 const say = (line: string) => console.log(`[bench] ${line}`);
@@ -40,36 +41,6 @@ const CATCHUP_ORDERS = 5000; // four events each: created and three verdicts
 interface Row { measure: string; value: string; floor?: string; ratio?: string }
 const rows: Row[] = [];
 const results: Record<string, unknown> = {};
-
-const micros = () => Number(process.hrtime.bigint() / 1000n);
-const ms = (us: number) => (us / 1000).toFixed(2);
-const histogram = () => build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
-const percentiles = (h: Histogram) => ({
-  p50: h.getValueAtPercentile(50) / 1000, p95: h.getValueAtPercentile(95) / 1000, p99: h.getValueAtPercentile(99) / 1000, count: h.totalCount,
-});
-
-async function graphql(url: string, query: string, variables?: Record<string, unknown>) {
-  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, variables }) });
-  const body = (await response.json()) as { data?: any; errors?: unknown[] };
-  if (body.errors) throw new Error(JSON.stringify(body.errors));
-  return body.data;
-}
-
-/** Runs `task` from `clients` concurrent loops for `seconds` (or `count` times per client); returns latencies and rate. */
-async function load(clients: number, task: () => Promise<void>, limit: { seconds?: number; perClient?: number }) {
-  const h = histogram();
-  const started = performance.now();
-  const deadline = started + (limit.seconds ?? Infinity) * 1000;
-  await Promise.all(Array.from({ length: clients }, async () => {
-    for (let i = 0; (limit.perClient === undefined || i < limit.perClient) && performance.now() < deadline; i += 1) {
-      const t = micros();
-      await task();
-      h.recordValue(Math.max(1, micros() - t));
-    }
-  }));
-  const seconds = (performance.now() - started) / 1000;
-  return { ...percentiles(h), perSecond: h.totalCount / seconds };
-}
 
 async function ordersToValidated(system: BenchSystem, product: string) {
   const place = `mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id } }`;
@@ -231,6 +202,13 @@ async function fanOut(system: BenchSystem, product: string) {
   return { subscribers: SUBSCRIBERS, firstMs: deliveries[0], p50Ms: deliveries[Math.floor(SUBSCRIBERS / 2)], lastMs: deliveries.at(-1)! };
 }
 
+// `--rides-only`: the kafka floor and the rides section, without the orders figures (a shorter run).
+const args = process.argv.slice(2);
+if (args.some((a) => a !== '--rides-only')) {
+  console.error(`unknown arguments: ${args.join(' ')}\nusage: npm run bench [-- --rides-only]`);
+  process.exit(2);
+}
+const ridesOnly = args.includes('--rides-only');
 const system = await startOrUseSystem(say);
 try {
   const product = `BENCH-${randomUUID().slice(0, 6)}`;
@@ -238,105 +216,124 @@ try {
 
   say('floor: bare kafkajs produce → consume round trip…');
   const kafka = await kafkaRoundTrip(system);
-  const orders = await ordersToValidated(system, product);
-  say(`orders(first: 50) with validations, ${QUERY_CONCURRENCY} clients for ${QUERY_SECONDS} s…`);
-  await load(QUERY_CONCURRENCY, () => graphql(system.url, PAGE_QUERY), { seconds: 1 });
-  const page = await load(QUERY_CONCURRENCY, () => graphql(system.url, PAGE_QUERY), { seconds: QUERY_SECONDS });
-  say('floor: the same page with bare pg…');
-  const bare = await barePostgresPage(system);
-  const statements = await statementsPerPage(system);
-  say('the GraphQL layer alone, in memory, and bare JSON over node:http…');
-  const layers = await inMemoryLayers();
-  say(`subscription fan-out to ${SUBSCRIBERS} graphql-ws subscribers…`);
-  const fan = await fanOut(system, product);
-  say(`orders projector catching up on ${CATCHUP_ORDERS * 4} events…`);
-  const catchUp = await projectorCatchUp(system);
+  if (!ridesOnly) {
+    const orders = await ordersToValidated(system, product);
+    say(`orders(first: 50) with validations, ${QUERY_CONCURRENCY} clients for ${QUERY_SECONDS} s…`);
+    await load(QUERY_CONCURRENCY, () => graphql(system.url, PAGE_QUERY), { seconds: 1 });
+    const page = await load(QUERY_CONCURRENCY, () => graphql(system.url, PAGE_QUERY), { seconds: QUERY_SECONDS });
+    say('floor: the same page with bare pg…');
+    const bare = await barePostgresPage(system);
+    const statements = await statementsPerPage(system);
+    say('the GraphQL layer alone, in memory, and bare JSON over node:http…');
+    const layers = await inMemoryLayers();
+    say(`subscription fan-out to ${SUBSCRIBERS} graphql-ws subscribers…`);
+    const fan = await fanOut(system, product);
+    say(`orders projector catching up on ${CATCHUP_ORDERS * 4} events…`);
+    const catchUp = await projectorCatchUp(system);
 
-  // Ratings: throughput from raw-ratings, leaderboard freshness, legacy commit → movie(id).
-  await waitForCatalog(system, say);
-  say(`ratings service sustaining ${SUSTAINED_RATINGS} RateMovie commands from raw-ratings…`);
-  const sustained = await ratingsSustained(system, say);
-  say('…again with max.message.bytes raised on its output topics (the workaround for what the default run hits)…');
-  const sustainedRaised = await ratingsSustained(system, say, { raiseMaxMessageBytes: true, capSeconds: 90 });
-  say(`rating produced → visible in topRatedMovies at ${FRESHNESS_RATE}/s…`);
-  const freshness = await ratingsFreshness(system, say);
-  say(`legacy commit → movie(id) visible, ${LEGACY_SAMPLES} samples…`);
-  const legacy = await legacyToVisible(system, say);
-
-  for (const clients of ORDER_CONCURRENCY) {
-    const o = orders[clients];
+    for (const clients of ORDER_CONCURRENCY) {
+      const o = orders[clients];
+      rows.push({
+        measure: `placeOrder → VALIDATED, ${clients} client(s): p50 / p95 / p99 ms`,
+        value: `${o.p50.toFixed(1)} / ${o.p95.toFixed(1)} / ${o.p99.toFixed(1)}`,
+        floor: `kafka round trip p50 ${kafka.p50.toFixed(2)}`,
+        ratio: `${(o.p50 / kafka.p50).toFixed(1)}×`,
+      });
+      rows.push({ measure: `  completed orders/s, ${clients} client(s)`, value: o.perSecond.toFixed(1) });
+    }
+    rows.push({ measure: 'kafka produce → consume round trip p50 / p99 ms', value: `${kafka.p50.toFixed(2)} / ${kafka.p99.toFixed(2)}` });
     rows.push({
-      measure: `placeOrder → VALIDATED, ${clients} client(s): p50 / p95 / p99 ms`,
-      value: `${o.p50.toFixed(1)} / ${o.p95.toFixed(1)} / ${o.p99.toFixed(1)}`,
-      floor: `kafka round trip p50 ${kafka.p50.toFixed(2)}`,
-      ratio: `${(o.p50 / kafka.p50).toFixed(1)}×`,
+      measure: `orders(first: 50) + validations: req/s (p99 ms)`,
+      value: `${page.perSecond.toFixed(0)} (${page.p99.toFixed(1)})`,
+      floor: `bare pg ${bare.perSecond.toFixed(0)} (${bare.p99.toFixed(1)})`,
+      ratio: `${(bare.perSecond / page.perSecond).toFixed(1)}× slower`,
     });
-    rows.push({ measure: `  completed orders/s, ${clients} client(s)`, value: o.perSecond.toFixed(1) });
+    rows.push({ measure: '  SQL statements per page (first: 5 / first: 50)', value: `${statements.first5} / ${statements.first50}` });
+    rows.push({
+      measure: '  GraphQL layer alone (in memory, Apollo over node:http): req/s',
+      value: layers.apollo.perSecond.toFixed(0),
+      floor: `bare JSON ${layers.json.perSecond.toFixed(0)}`,
+      ratio: `${(layers.json.perSecond / layers.apollo.perSecond).toFixed(1)}× slower`,
+    });
+    rows.push({
+      measure: `subscription fan-out to ${fan.subscribers}: terminal event → first / median / last delivery ms`,
+      value: `${fan.firstMs} / ${fan.p50Ms} / ${fan.lastMs}`,
+      floor: `kafka round trip p50 ${kafka.p50.toFixed(2)}`,
+      ratio: `${(fan.lastMs / kafka.p50).toFixed(1)}×`,
+    });
+
+    rows.push({
+      measure: `orders projector catch-up (${catchUp.events} events, one transaction per fetched batch): events/s`,
+      value: catchUp.perSecond.toFixed(0),
+    });
+
+    Object.assign(results, {
+      ordersToValidated: orders, page, barePostgresPage: bare, statementsPerPage: statements,
+      graphqlInMemory: layers.apollo, bareJson: layers.json, fanOut: fan, projectorCatchUp: catchUp,
+    });
   }
-  rows.push({ measure: 'kafka produce → consume round trip p50 / p99 ms', value: `${kafka.p50.toFixed(2)} / ${kafka.p99.toFixed(2)}` });
+
+  if (!ridesOnly) {
+    // Ratings: throughput from raw-ratings, leaderboard freshness, legacy commit → movie(id).
+    await waitForCatalog(system, say);
+    say(`ratings service sustaining ${SUSTAINED_RATINGS} RateMovie commands from raw-ratings…`);
+    const sustained = await ratingsSustained(system, say);
+    say(`rating produced → visible in topRatedMovies at ${FRESHNESS_RATE}/s…`);
+    const freshness = await ratingsFreshness(system, say);
+    say(`legacy commit → movie(id) visible, ${LEGACY_SAMPLES} samples…`);
+    const legacy = await legacyToVisible(system, say);
+    rows.push({
+      measure: `ratings service sustained, ${sustained.ratings} RateMovie from raw-ratings (${sustained.movies} movies): ratings/s (target ≥ 5,000)`,
+      value: sustained.perSecond.toFixed(0),
+      floor: `bare kafkajs consumer ${sustained.floor.perSecond.toFixed(0)}/s`,
+      ratio: `${(sustained.floor.perSecond / sustained.perSecond).toFixed(1)}× slower`,
+    });
+    rows.push({
+      measure: `  …${sustained.finished ? 'all' : `only ${sustained.written}`} written in ${sustained.seconds.toFixed(1)} s; then all in PostgreSQL after (s)`,
+      value: sustained.projectedAfterMs === null ? '–' : (sustained.projectedAfterMs / 1000).toFixed(1),
+    });
+    rows.push({
+      measure: `rating produced → visible in topRatedMovies at ${freshness.rate}/s for ${freshness.seconds} s: p50 / p99 ms (target p99 ≤ 1000)`,
+      value: `${freshness.p50.toFixed(1)} / ${freshness.p99.toFixed(1)}`,
+      floor: `kafka round trip ${kafka.p50.toFixed(2)} / ${kafka.p99.toFixed(2)}`,
+      ratio: `${(freshness.p99 / kafka.p99).toFixed(1)}× (p99)`,
+    });
+    rows.push({
+      measure: `legacy commit → movie(id) visible, ${legacy.samples} samples: p50 / p99 ms`,
+      value: `${legacy.visible.p50.toFixed(1)} / ${legacy.visible.p99.toFixed(1)}`,
+      floor: `commit → Debezium message ${legacy.debezium.p50.toFixed(1)} / ${legacy.debezium.p99.toFixed(1)}`,
+      ratio: `${(legacy.visible.p50 / legacy.debezium.p50).toFixed(1)}× (p50)`,
+    });
+    results.ratings = { targets: { sustainedPerSecond: 5000, freshnessP99Ms: 1000 }, sustained, freshness, legacyCommitToVisible: legacy };
+  }
+
+  say('rides: the rides domain…');
+  const rides = await benchRides(system, say);
+  const { locationDelivery: delivery, driversNear: near, bareNear, dispatch } = rides;
   rows.push({
-    measure: `orders(first: 50) + validations: req/s (p99 ms)`,
-    value: `${page.perSecond.toFixed(0)} (${page.p99.toFixed(1)})`,
-    floor: `bare pg ${bare.perSecond.toFixed(0)} (${bare.p99.toFixed(1)})`,
-    ratio: `${(bare.perSecond / page.perSecond).toFixed(1)}× slower`,
-  });
-  rows.push({ measure: '  SQL statements per page (first: 5 / first: 50)', value: `${statements.first5} / ${statements.first50}` });
-  rows.push({
-    measure: '  GraphQL layer alone (in memory, Apollo over node:http): req/s',
-    value: layers.apollo.perSecond.toFixed(0),
-    floor: `bare JSON ${layers.json.perSecond.toFixed(0)}`,
-    ratio: `${(layers.json.perSecond / layers.apollo.perSecond).toFixed(1)}× slower`,
-  });
-  rows.push({
-    measure: `subscription fan-out to ${fan.subscribers}: terminal event → first / median / last delivery ms`,
-    value: `${fan.firstMs} / ${fan.p50Ms} / ${fan.lastMs}`,
+    measure: `rides: ${delivery.drivers} drivers × 1 location/s → ride subscribers (${delivery.watchedRides}): p50 / p99 ms (target p99 ≤ 200)`,
+    value: `${delivery.p50.toFixed(1)} / ${delivery.p99.toFixed(1)}`,
     floor: `kafka round trip p50 ${kafka.p50.toFixed(2)}`,
-    ratio: `${(fan.lastMs / kafka.p50).toFixed(1)}×`,
+    ratio: `${(delivery.p50 / kafka.p50).toFixed(1)}×`,
   });
-
+  rows.push({ measure: `  locations accepted/s (of ${delivery.targetPerSecond} sent for), deliveries measured`, value: `${delivery.sentPerSecond.toFixed(0)}, ${delivery.count}` });
   rows.push({
-    measure: `orders projector catch-up (${catchUp.events} events, one transaction per fetched batch): events/s`,
-    value: catchUp.perSecond.toFixed(0),
-  });
-
-  rows.push({
-    measure: `ratings service sustained, ${sustained.ratings} RateMovie from raw-ratings (${sustained.movies} movies): ratings/s (target ≥ 5,000)`,
-    value: sustained.perSecond.toFixed(0),
-    floor: `bare kafkajs consumer ${sustained.floor.perSecond.toFixed(0)}/s`,
-    ratio: `${(sustained.floor.perSecond / sustained.perSecond).toFixed(1)}× slower`,
+    measure: `rides: driversNear with ${near.drivers} drivers online: req/s (p99 ms)`,
+    value: `${near.perSecond.toFixed(0)} (${near.p99.toFixed(1)})`,
+    floor: `bare pg ${bareNear.perSecond.toFixed(0)} (${bareNear.p99.toFixed(1)})`,
+    ratio: `${(bareNear.perSecond / near.perSecond).toFixed(1)}× slower`,
   });
   rows.push({
-    measure: `  …${sustained.finished ? 'all' : `only ${sustained.written}`} written in ${sustained.seconds.toFixed(1)} s; with max.message.bytes 64 MiB on its output topics: ratings/s`,
-    value: sustainedRaised.perSecond.toFixed(0),
-    floor: `bare kafkajs consumer ${sustainedRaised.floor.perSecond.toFixed(0)}/s`,
-    ratio: `${(sustainedRaised.floor.perSecond / sustainedRaised.perSecond).toFixed(1)}× slower`,
+    measure: `rides: dispatch, requestRide → DRIVER_ASSIGNED (${dispatch.count} rides): p50 / p99 ms`,
+    value: `${dispatch.p50.toFixed(1)} / ${dispatch.p99.toFixed(1)}`,
+    floor: `kafka round trip p50 ${kafka.p50.toFixed(2)}`,
+    ratio: `${(dispatch.p50 / kafka.p50).toFixed(1)}×`,
   });
-  rows.push({
-    measure: `  …then all in PostgreSQL after (s) / the producer wrote them at (/s)`,
-    value: `${sustainedRaised.projectedAfterMs === null ? '–' : (sustainedRaised.projectedAfterMs / 1000).toFixed(1)} / ${sustainedRaised.producedPerSecond.toFixed(0)}`,
-  });
-  rows.push({
-    measure: `rating produced → visible in topRatedMovies at ${freshness.rate}/s for ${freshness.seconds} s: p50 / p99 ms (target p99 ≤ 1000)`,
-    value: `${freshness.p50.toFixed(1)} / ${freshness.p99.toFixed(1)}`,
-    floor: `kafka round trip ${kafka.p50.toFixed(2)} / ${kafka.p99.toFixed(2)}`,
-    ratio: `${(freshness.p99 / kafka.p99).toFixed(1)}× (p99)`,
-  });
-  rows.push({
-    measure: `legacy commit → movie(id) visible, ${legacy.samples} samples: p50 / p99 ms`,
-    value: `${legacy.visible.p50.toFixed(1)} / ${legacy.visible.p99.toFixed(1)}`,
-    floor: `commit → Debezium message ${legacy.debezium.p50.toFixed(1)} / ${legacy.debezium.p99.toFixed(1)}`,
-    ratio: `${(legacy.visible.p50 / legacy.debezium.p50).toFixed(1)}× (p50)`,
-  });
-
   Object.assign(results, {
     at: new Date().toISOString(),
     machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
-    kafkaRoundTripMs: kafka, ordersToValidated: orders, page, barePostgresPage: bare, statementsPerPage: statements,
-    graphqlInMemory: layers.apollo, bareJson: layers.json, fanOut: fan, projectorCatchUp: catchUp,
-    ratings: {
-      targets: { sustainedPerSecond: 5000, freshnessP99Ms: 1000 },
-      sustained, sustainedMaxMessageBytesRaised: sustainedRaised, freshness, legacyCommitToVisible: legacy,
-    },
+    kafkaRoundTripMs: kafka,
+    rides,
   });
   const widths = [0, 0, 0, 0];
   const table = [{ measure: 'measure', value: 'value', floor: 'floor (same run)', ratio: 'ratio' }, ...rows];

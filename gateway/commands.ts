@@ -45,7 +45,7 @@ export function createCommandGateway(
       ]);
       const reply = await Promise.race([replied, expired]);
       if (reply.status === 'REJECTED') {
-        throw new SystemError((reply.code ?? 'BAD_USER_INPUT') as ErrorCode, reply.message ?? 'command rejected', false, { commandId });
+        throw new SystemError((reply.code ?? 'BAD_USER_INPUT') as ErrorCode, reply.message ?? 'command rejected', false, { ...reply.details, commandId });
       }
       await Promise.all(
         reply.positions.map((position) =>

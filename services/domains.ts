@@ -7,8 +7,9 @@
 import type { AnyContract } from './shared/messages.ts';
 import { ordersContract } from './orders/contract.ts';
 import { ratingsContract } from './ratings/contract.ts';
+import { ridesContract } from './rides/contract.ts';
 
-export const DOMAINS: readonly AnyContract[] = [ordersContract, ratingsContract];
+export const DOMAINS: readonly AnyContract[] = [ordersContract, ratingsContract, ridesContract];
 
 /** The names of every service process, from the contracts alone (no service code loaded). */
 export const SERVICE_NAMES: readonly string[] = DOMAINS.flatMap((contract) => contract.services.map((s) => s.name));

@@ -57,7 +57,7 @@ describe('readiness', () => {
     const { body } = await readiness();
     expect(body).toMatchObject({ status: 'ready', kafka: 'ok', postgres: 'ok' });
     expect(body.consumers.map((c: { name: string }) => c.name).sort()).toEqual(
-      ['fraud', 'inventory', 'inventory-projector', 'order-details', 'orders', 'orders-projector', 'ratings', 'ratings-projector'],
+      ['dispatch', 'fraud', 'inventory', 'inventory-projector', 'order-details', 'orders', 'orders-projector', 'ratings', 'ratings-projector', 'rides-projector'],
     );
     expect(body.consumers.every((c: { members: number; lag: number }) => c.members >= 1 && c.lag === 0)).toBe(true);
   });

@@ -1,5 +1,6 @@
 /**
- * The movie ratings web app at /app: a live leaderboard, a search and a rate control, bundled from ./page.ts with
+ * The web app at /app: the movie ratings leaderboard with a search and a rate control, and the live rides map at
+ * /app#map (./map.ts), bundled from ./page.ts with
  * esbuild into .data/app/ and served by the gateway from memory (../bundle.ts). No CDN: the page, its script and
  * its styles come from this server, and it talks only to this gateway's /graphql (HTTP and graphql-ws).
  *
@@ -43,6 +44,26 @@ const PAGE = `<!doctype html>
     .meta { color: #5b6473; font-size: .85rem; }
     .error { color: #a4161a; }
     .ok { color: #17602d; }
+    nav.views { display: flex; gap: 1rem; max-width: 60rem; margin: 0 auto; padding: .8rem 1.5rem 0; font-size: .9rem; }
+    nav.views a { color: #3b4a66; text-decoration: none; }
+    nav.views a[aria-current="page"] { font-weight: 600; color: #1d2330; border-bottom: 2px solid #1d2330; }
+    main.map { max-width: 80rem; }
+    .counts { display: flex; gap: 1.2rem; font-size: .9rem; margin: 0 0 .6rem; }
+    .legend::before { content: ""; display: inline-block; width: .7rem; height: .7rem; border-radius: 50%; margin-right: .35rem; vertical-align: -1px; }
+    .legend.available::before { background: #1f9d55; }
+    .legend.on-ride::before { background: #d9480f; }
+    .legend.pickup::before { background: #1c64f2; }
+    svg.city { display: block; width: 100%; height: auto; max-height: 80vh; }
+    svg.city .box { fill: #eef2ea; stroke: #8a94a6; stroke-width: 2; }
+    svg.city .grid { stroke: #d6dbe3; stroke-width: 1; }
+    svg.city .grid-label { font-size: 10px; fill: #8a94a6; }
+    svg.city .driver { stroke: #fff; stroke-width: 1; transition: cx .9s linear, cy .9s linear; }
+    svg.city .driver.available { fill: #1f9d55; }
+    svg.city .driver.on-ride { fill: #d9480f; }
+    svg.city .trip { stroke: #1c64f2; stroke-width: 1.5; stroke-dasharray: 5 4; }
+    svg.city .approach { stroke: #d9480f; stroke-width: 1; stroke-dasharray: 2 3; }
+    svg.city .pickup { fill: #1c64f2; stroke: #fff; stroke-width: 1.5; }
+    svg.city .dropoff { fill: #fff; stroke: #1c64f2; stroke-width: 2; }
   </style>
 </head>
 <body>

@@ -1,10 +1,11 @@
 /**
  * The /app page's script, bundled for the browser by ./index.ts (React without JSX: the project's tsconfig is
- * for Node). A live leaderboard over graphql-ws, a search and a rate control per movie, all against the gateway
- * that served the page, so nothing leaves its origin.
+ * for Node). Two views: a live leaderboard over graphql-ws with a search and a rate control per movie (/app), and
+ * the live rides map (/app#map, ./map.ts). Both talk to the gateway that served the page only, so nothing leaves
+ * its origin.
  */
 import { createClient } from 'graphql-ws';
-import { createElement as h, useEffect, useRef, useState, type ReactNode } from 'react';
+import { createElement as h, Fragment, useEffect, useRef, useState, type ReactNode } from 'react';
 import { createRoot } from 'react-dom/client';
 import {
   formatAverage,
@@ -17,11 +18,16 @@ import {
   TOP_RATED_CHANGED,
   type MovieView,
 } from './leaderboard.ts';
+import { CityMap } from './map.ts';
 
 // The project's tsconfig has no DOM library (it would leak browser globals into the server code);
 // these are the few browser globals this file uses.
-declare const document: { getElementById(id: string): Element | null };
-declare const location: { href: string };
+declare const document: { getElementById(id: string): Element | null; title: string };
+declare const location: { href: string; hash: string };
+declare const window: {
+  addEventListener(type: 'hashchange', listener: () => void): void;
+  removeEventListener(type: 'hashchange', listener: () => void): void;
+};
 /** An <input>'s text (React's own DOM types are empty shells without the DOM library). */
 const valueOf = (target: unknown) => (target as { value: string }).value;
 
@@ -248,4 +254,32 @@ function RateControl({ movie, onRated }: { movie: MovieView; onRated?: (movie: M
   );
 }
 
-createRoot(document.getElementById('app')!).render(h(App));
+/**
+ * The view by the URL's hash: the gateway serves one page at /app, so the map is /app#map and switching views
+ * never reloads (the socket, and the subscriptions of the view left, are simply stopped and started).
+ */
+function Router() {
+  const [hash, setHash] = useState(location.hash);
+  useEffect(() => {
+    const changed = () => setHash(location.hash);
+    window.addEventListener('hashchange', changed);
+    return () => window.removeEventListener('hashchange', changed);
+  }, []);
+  const map = hash === '#map';
+  useEffect(() => {
+    document.title = map ? 'Rides live' : 'Top rated movies';
+  }, [map]);
+  return h(
+    Fragment,
+    null,
+    h(
+      'nav',
+      { className: 'views' },
+      h('a', { href: '#', 'aria-current': map ? undefined : 'page' }, 'Top rated movies'),
+      h('a', { href: '#map', 'aria-current': map ? 'page' : undefined }, 'Rides live map'),
+    ),
+    map ? h(CityMap, { client }) : h(App),
+  );
+}
+
+createRoot(document.getElementById('app')!).render(h(Router));

@@ -90,3 +90,11 @@ export function stallAfterMs(): number {
 export function maxLag(): number {
   return Number(process.env.MAX_LAG ?? 10_000);
 }
+
+/**
+ * How long a requested ride waits for a driver before it is cancelled (reason `timeout`), in milliseconds.
+ * Read by the gateway when a ride is requested (the ride carries its expiry). Default: 120000.
+ */
+export function rideRequestTimeoutMs(): number {
+  return Number(process.env.RIDE_REQUEST_TIMEOUT_MS ?? 120_000);
+}

@@ -249,6 +249,8 @@ export const commandReplySchema = z.object({
   status: z.enum(['ACCEPTED', 'REJECTED']),
   code: z.string().optional(),
   message: z.string().optional(),
+  /** What a rejection says besides its code, for the client (`extensions`), e.g. the state that refused it. */
+  details: z.record(z.string(), z.unknown()).optional(),
   /** Where the command's events landed: a reader waits until the projections have applied them. */
   positions: z.array(z.object({ topic: z.string(), partition: z.number().int(), offset: z.string() })),
 });

@@ -6,7 +6,7 @@ import { createBus, type Bus } from './bus.ts';
 import { createPrisma } from './db.ts';
 import { createLogger } from './log.ts';
 import { startProjector, type ProjectionDefinition } from './projector.ts';
-import type { AnyContract } from './messages.ts';
+import type { AnyContract, Outgoing } from './messages.ts';
 import { startService, type ServiceDefinition } from './service.ts';
 
 /** One process: a service's command handler and the projections it hosts. */
@@ -15,6 +15,11 @@ export interface ServiceParts {
   // Each service has its own state type and contract; the runtime never looks inside them.
   service?: ServiceDefinition<any, any>;
   projections?: ProjectionDefinition<any>[];
+  /**
+   * Messages this process publishes on a timer, beside its handler (e.g. a domain's clock): `tick(now)` every
+   * `everyMs` milliseconds. Deciders then learn the time from the log, never from the machine's clock.
+   */
+  tickers?: { everyMs: number; tick(now: Date): Outgoing }[];
 }
 
 /** What a domain's services/<domain>/index.ts exports as default: everything that runs on the log. */
@@ -39,6 +44,13 @@ export async function startParts(parts: ServiceParts, only: 'all' | 'handler' | 
     if (parts.service && only !== 'projector') stops.push((await startService(parts.service, bus, log)).stop);
     for (const projection of prisma ? parts.projections! : []) {
       stops.push((await startProjector(projection, bus, prisma!, createLogger(projection.name))).stop);
+    }
+    // Last, so a start that failed leaves no timer behind.
+    for (const ticker of only === 'projector' ? [] : parts.tickers ?? []) {
+      const timer = setInterval(() => {
+        bus.publish([ticker.tick(new Date())]).catch((error: Error) => log.warn(`could not publish a tick: ${error.message}`));
+      }, ticker.everyMs);
+      stops.unshift(async () => clearInterval(timer)); // stopped first, before the bus closes
     }
   } catch (error) {
     await bus.close();

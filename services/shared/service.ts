@@ -88,7 +88,10 @@ export async function startService<S, K extends AnyContract>(
     await bus.publishReplies(
       answers.map(({ commandId, from, to, rejection, repeated }) =>
         rejection
-          ? { commandId, status: 'REJECTED' as const, code: rejection.code, message: rejection.message, positions: [] }
+          ? {
+              commandId, status: 'REJECTED' as const, code: rejection.code, message: rejection.message, positions: [],
+              ...(Object.keys(rejection.details).length && { details: rejection.details }),
+            }
           : { commandId, status: 'ACCEPTED' as const, positions: repeated ?? positions.slice(from, to) },
       ),
     );

@@ -17,10 +17,43 @@ export type Scalars = {
   DateTime: { input: Date; output: Date; }
 };
 
+/** A box of latitude/longitude degrees: its south-west and north-east corners. */
+export type BoxInput = {
+  east: Scalars['Float']['input'];
+  north: Scalars['Float']['input'];
+  south: Scalars['Float']['input'];
+  west: Scalars['Float']['input'];
+};
+
 export type CheckType =
   | 'FRAUD_CHECK'
   | 'INVENTORY_CHECK'
   | 'ORDER_DETAILS_CHECK';
+
+/** What changed in a box since the last update; the first update is everything in it. */
+export type CityUpdate = {
+  __typename?: 'CityUpdate';
+  /** Drivers whose status or position changed in the box (one that went OFFLINE or left the box is sent once more, then no longer). */
+  drivers: Array<Driver>;
+  /** Rides with their pickup in the box whose state changed (COMPLETED and CANCELLED ones are sent once, then no longer). */
+  rides: Array<Ride>;
+};
+
+export type Driver = {
+  __typename?: 'Driver';
+  id: Scalars['ID']['output'];
+  /** Its latest position; null before the first one. */
+  location?: Maybe<Location>;
+  status: DriverStatus;
+  updatedAt: Scalars['DateTime']['output'];
+};
+
+export type DriverStatus =
+  /** Online and free: the dispatcher may give it a ride. */
+  | 'AVAILABLE'
+  | 'OFFLINE'
+  /** On a ride until it is completed or cancelled; never dispatched meanwhile. */
+  | 'ON_RIDE';
 
 export type InventoryItem = {
   __typename?: 'InventoryItem';
@@ -30,6 +63,18 @@ export type InventoryItem = {
   /** Held by orders that are not yet failed. */
   reserved: Scalars['Int']['output'];
   stock: Scalars['Int']['output'];
+};
+
+export type Location = {
+  __typename?: 'Location';
+  lat: Scalars['Float']['output'];
+  lng: Scalars['Float']['output'];
+};
+
+/** A point in degrees (WGS 84). */
+export type LocationInput = {
+  lat: Scalars['Float']['input'];
+  lng: Scalars['Float']['input'];
 };
 
 /** A movie of the legacy catalog (captured from its database by Debezium), with its rating. */
@@ -69,10 +114,24 @@ export type Mutation = {
   __typename?: 'Mutation';
   /** Adds stock of a product (quantity at least 1). */
   addInventory: InventoryItem;
+  /** From REQUESTED, DRIVER_ASSIGNED or DRIVER_ARRIVED; the driver is AVAILABLE again. FAILED_PRECONDITION (`extensions.state`) otherwise; NOT_FOUND for an unknown ride. */
+  cancelRide: Ride;
+  /** From IN_PROGRESS; the driver is AVAILABLE again. FAILED_PRECONDITION (`extensions.state`) otherwise; NOT_FOUND for an unknown ride. */
+  completeRide: Ride;
+  /** Takes the driver offline. FAILED_PRECONDITION while it is ON_RIDE; NOT_FOUND for a driver never seen online. */
+  goOffline: Driver;
+  /** Puts the driver online at `location` (AVAILABLE, or still ON_RIDE if it was); it may be dispatched at once. */
+  goOnline: Driver;
   /** Places an order; resolves with the order in state CREATED or later. */
   placeOrder: Order;
   /** Rates a movie 0–10 with at most one decimal; resolves with the movie already counting this rating. NOT_FOUND for a movie not in the catalog. */
   rateMovie: Movie;
+  /** Requests a ride; resolves with it REQUESTED (or already DRIVER_ASSIGNED when a driver was in range). RIDE_ID_CONFLICT when the id was used for another trip. */
+  requestRide: Ride;
+  /** From DRIVER_ARRIVED. FAILED_PRECONDITION with the current state in `extensions.state` otherwise; NOT_FOUND for an unknown ride. */
+  startRide: Ride;
+  /** The driver's new position. FAILED_PRECONDITION when the driver is offline (`extensions.state`). */
+  updateDriverLocation: Driver;
 };
 
 
@@ -80,6 +139,31 @@ export type Mutation = {
 export type MutationAddInventoryArgs = {
   product: Scalars['String']['input'];
   quantity: Scalars['Int']['input'];
+};
+
+
+/** Every mutation becomes a command on Kafka. */
+export type MutationCancelRideArgs = {
+  rideId: Scalars['ID']['input'];
+};
+
+
+/** Every mutation becomes a command on Kafka. */
+export type MutationCompleteRideArgs = {
+  rideId: Scalars['ID']['input'];
+};
+
+
+/** Every mutation becomes a command on Kafka. */
+export type MutationGoOfflineArgs = {
+  driverId: Scalars['ID']['input'];
+};
+
+
+/** Every mutation becomes a command on Kafka. */
+export type MutationGoOnlineArgs = {
+  driverId: Scalars['ID']['input'];
+  location: LocationInput;
 };
 
 
@@ -93,6 +177,25 @@ export type MutationPlaceOrderArgs = {
 export type MutationRateMovieArgs = {
   movieId: Scalars['ID']['input'];
   rating: Scalars['Float']['input'];
+};
+
+
+/** Every mutation becomes a command on Kafka. */
+export type MutationRequestRideArgs = {
+  input: RequestRideInput;
+};
+
+
+/** Every mutation becomes a command on Kafka. */
+export type MutationStartRideArgs = {
+  rideId: Scalars['ID']['input'];
+};
+
+
+/** Every mutation becomes a command on Kafka. */
+export type MutationUpdateDriverLocationArgs = {
+  driverId: Scalars['ID']['input'];
+  location: LocationInput;
 };
 
 export type Order = {
@@ -160,6 +263,10 @@ export type Query = {
   __typename?: 'Query';
   /** Waits until the order is VALIDATED or FAILED; fails with code TIMEOUT after timeoutMs (default 10000, at most 60000). */
   awaitOrder: Order;
+  /** The driver, or null when no driver has this id. */
+  driver?: Maybe<Driver>;
+  /** AVAILABLE drivers within `radiusKm` (great-circle) of `location`, nearest first (ties by id). `first` defaults to 10 (at most 100). */
+  driversNear: Array<Driver>;
   /** Every product with stock, by product name. */
   inventory: Array<InventoryItem>;
   inventoryItem?: Maybe<InventoryItem>;
@@ -171,6 +278,8 @@ export type Query = {
   order?: Maybe<Order>;
   /** Orders oldest first, filtered by customer and/or state. `first` defaults to 20 (at most 100). */
   orders: OrderConnection;
+  /** The ride, or null when no ride has this id. */
+  ride?: Maybe<Ride>;
   /** The best rated movies: average descending, then count descending, then id ascending. */
   topRatedMovies: Array<Movie>;
 };
@@ -180,6 +289,20 @@ export type Query = {
 export type QueryAwaitOrderArgs = {
   id: Scalars['ID']['input'];
   timeoutMs?: InputMaybe<Scalars['Int']['input']>;
+};
+
+
+/** Read-only operations: projections, read with DataLoader. */
+export type QueryDriverArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+/** Read-only operations: projections, read with DataLoader. */
+export type QueryDriversNearArgs = {
+  first?: InputMaybe<Scalars['Int']['input']>;
+  location: LocationInput;
+  radiusKm: Scalars['Float']['input'];
 };
 
 
@@ -219,20 +342,76 @@ export type QueryOrdersArgs = {
 
 
 /** Read-only operations: projections, read with DataLoader. */
+export type QueryRideArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+/** Read-only operations: projections, read with DataLoader. */
 export type QueryTopRatedMoviesArgs = {
   limit?: InputMaybe<Scalars['Int']['input']>;
   minRatings?: InputMaybe<Scalars['Int']['input']>;
 };
 
+export type RequestRideInput = {
+  dropoff: LocationInput;
+  /** Optional client-chosen id; requesting the same id twice with the same rider, pickup and dropoff yields one ride. Generated when omitted. */
+  id?: InputMaybe<Scalars['ID']['input']>;
+  pickup: LocationInput;
+  riderId: Scalars['ID']['input'];
+};
+
+export type Ride = {
+  __typename?: 'Ride';
+  driverId?: Maybe<Scalars['ID']['output']>;
+  /** The assigned driver's latest position while the ride is under way (DRIVER_ASSIGNED, DRIVER_ARRIVED, IN_PROGRESS); null otherwise. */
+  driverLocation?: Maybe<Location>;
+  dropoff: Location;
+  id: Scalars['ID']['output'];
+  pickup: Location;
+  requestedAt: Scalars['DateTime']['output'];
+  riderId: Scalars['ID']['output'];
+  state: RideState;
+  updatedAt: Scalars['DateTime']['output'];
+};
+
+export type RideState =
+  | 'CANCELLED'
+  | 'COMPLETED'
+  /** The driver came within 50 m of the pickup. */
+  | 'DRIVER_ARRIVED'
+  | 'DRIVER_ASSIGNED'
+  | 'IN_PROGRESS'
+  /** Waiting for an AVAILABLE driver within 10 km of the pickup (cancelled after RIDE_REQUEST_TIMEOUT_MS without one). */
+  | 'REQUESTED';
+
 /** Live updates over graphql-ws. */
 export type Subscription = {
   __typename?: 'Subscription';
+  /** Every online driver and open ride in a box, then what changes in it, about four updates a second at most (conflated per subscriber: latest wins). BAD_USER_INPUT unless south < north and west < east. */
+  cityUpdated: CityUpdate;
+  /** The driver now, then each change of its status and position (positions may be conflated, latest wins, never reordered). */
+  driverLocation: Driver;
   /** The movie now, then every change of it: a rating, or an edit in the legacy catalog. */
   movieRatingChanged: Movie;
   /** Every change of the order, in order: its current state on subscribing, each verdict, the terminal state. */
   orderUpdated: Order;
+  /** The ride now, then every state change in order and, while a driver is assigned, its positions as `driverLocation` (positions may be conflated, latest wins, never reordered). */
+  rideUpdated: Ride;
   /** The leaderboard now, then the new one whenever it changes (bursts may be coalesced; the last state is always sent). */
   topRatedMoviesChanged: Array<Movie>;
+};
+
+
+/** Live updates over graphql-ws. */
+export type SubscriptionCityUpdatedArgs = {
+  box: BoxInput;
+};
+
+
+/** Live updates over graphql-ws. */
+export type SubscriptionDriverLocationArgs = {
+  driverId: Scalars['ID']['input'];
 };
 
 
@@ -245,6 +424,12 @@ export type SubscriptionMovieRatingChangedArgs = {
 /** Live updates over graphql-ws. */
 export type SubscriptionOrderUpdatedArgs = {
   id: Scalars['ID']['input'];
+};
+
+
+/** Live updates over graphql-ws. */
+export type SubscriptionRideUpdatedArgs = {
+  rideId: Scalars['ID']['input'];
 };
 
 
@@ -332,12 +517,18 @@ export type DirectiveResolverFn<TResult = Record<PropertyKey, never>, TParent = 
 /** Mapping between all available schema types and the resolvers types */
 export type ResolversTypes = {
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
+  BoxInput: BoxInput;
   CheckType: CheckType;
+  CityUpdate: ResolverTypeWrapper<CityUpdate>;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
+  Driver: ResolverTypeWrapper<Driver>;
+  DriverStatus: DriverStatus;
   Float: ResolverTypeWrapper<Scalars['Float']['output']>;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   InventoryItem: ResolverTypeWrapper<InventoryItem>;
+  Location: ResolverTypeWrapper<Location>;
+  LocationInput: LocationInput;
   Movie: ResolverTypeWrapper<MovieRow>;
   MovieConnection: ResolverTypeWrapper<Omit<MovieConnection, 'edges'> & { edges: Array<ResolversTypes['MovieEdge']> }>;
   MovieEdge: ResolverTypeWrapper<Omit<MovieEdge, 'node'> & { node: ResolversTypes['Movie'] }>;
@@ -351,6 +542,9 @@ export type ResolversTypes = {
   PageInfo: ResolverTypeWrapper<PageInfo>;
   PlaceOrderInput: PlaceOrderInput;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  RequestRideInput: RequestRideInput;
+  Ride: ResolverTypeWrapper<Ride>;
+  RideState: RideState;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
   Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
   ValidationResult: ValidationResult;
@@ -359,11 +553,16 @@ export type ResolversTypes = {
 /** Mapping between all available schema types and the resolvers parents */
 export type ResolversParentTypes = {
   Boolean: Scalars['Boolean']['output'];
+  BoxInput: BoxInput;
+  CityUpdate: CityUpdate;
   DateTime: Scalars['DateTime']['output'];
+  Driver: Driver;
   Float: Scalars['Float']['output'];
   ID: Scalars['ID']['output'];
   Int: Scalars['Int']['output'];
   InventoryItem: InventoryItem;
+  Location: Location;
+  LocationInput: LocationInput;
   Movie: MovieRow;
   MovieConnection: Omit<MovieConnection, 'edges'> & { edges: Array<ResolversParentTypes['MovieEdge']> };
   MovieEdge: Omit<MovieEdge, 'node'> & { node: ResolversParentTypes['Movie'] };
@@ -376,6 +575,8 @@ export type ResolversParentTypes = {
   PageInfo: PageInfo;
   PlaceOrderInput: PlaceOrderInput;
   Query: Record<PropertyKey, never>;
+  RequestRideInput: RequestRideInput;
+  Ride: Ride;
   String: Scalars['String']['output'];
   Subscription: Record<PropertyKey, never>;
 };
@@ -389,15 +590,32 @@ export type LimitDirectiveArgs = {
 
 export type LimitDirectiveResolver<Result, Parent, ContextType = Context, Args = LimitDirectiveArgs> = DirectiveResolverFn<Result, Parent, ContextType, Args>;
 
+export type CityUpdateResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CityUpdate'] = ResolversParentTypes['CityUpdate']> = {
+  drivers?: Resolver<Array<ResolversTypes['Driver']>, ParentType, ContextType>;
+  rides?: Resolver<Array<ResolversTypes['Ride']>, ParentType, ContextType>;
+};
+
 export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['DateTime'], any> {
   name: 'DateTime';
 }
+
+export type DriverResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Driver'] = ResolversParentTypes['Driver']> = {
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  location?: Resolver<Maybe<ResolversTypes['Location']>, ParentType, ContextType>;
+  status?: Resolver<ResolversTypes['DriverStatus'], ParentType, ContextType>;
+  updatedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+};
 
 export type InventoryItemResolvers<ContextType = Context, ParentType extends ResolversParentTypes['InventoryItem'] = ResolversParentTypes['InventoryItem']> = {
   available?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   product?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   reserved?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   stock?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+};
+
+export type LocationResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Location'] = ResolversParentTypes['Location']> = {
+  lat?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  lng?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
 };
 
 export type MovieResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Movie'] = ResolversParentTypes['Movie']> = {
@@ -426,8 +644,15 @@ export type MovieRatingResolvers<ContextType = Context, ParentType extends Resol
 
 export type MutationResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = {
   addInventory?: Resolver<ResolversTypes['InventoryItem'], ParentType, ContextType, RequireFields<MutationAddInventoryArgs, 'product' | 'quantity'>>;
+  cancelRide?: Resolver<ResolversTypes['Ride'], ParentType, ContextType, RequireFields<MutationCancelRideArgs, 'rideId'>>;
+  completeRide?: Resolver<ResolversTypes['Ride'], ParentType, ContextType, RequireFields<MutationCompleteRideArgs, 'rideId'>>;
+  goOffline?: Resolver<ResolversTypes['Driver'], ParentType, ContextType, RequireFields<MutationGoOfflineArgs, 'driverId'>>;
+  goOnline?: Resolver<ResolversTypes['Driver'], ParentType, ContextType, RequireFields<MutationGoOnlineArgs, 'driverId' | 'location'>>;
   placeOrder?: Resolver<ResolversTypes['Order'], ParentType, ContextType, RequireFields<MutationPlaceOrderArgs, 'input'>>;
   rateMovie?: Resolver<ResolversTypes['Movie'], ParentType, ContextType, RequireFields<MutationRateMovieArgs, 'movieId' | 'rating'>>;
+  requestRide?: Resolver<ResolversTypes['Ride'], ParentType, ContextType, RequireFields<MutationRequestRideArgs, 'input'>>;
+  startRide?: Resolver<ResolversTypes['Ride'], ParentType, ContextType, RequireFields<MutationStartRideArgs, 'rideId'>>;
+  updateDriverLocation?: Resolver<ResolversTypes['Driver'], ParentType, ContextType, RequireFields<MutationUpdateDriverLocationArgs, 'driverId' | 'location'>>;
 };
 
 export type OrderResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Order'] = ResolversParentTypes['Order']> = {
@@ -465,24 +690,45 @@ export type PageInfoResolvers<ContextType = Context, ParentType extends Resolver
 
 export type QueryResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = {
   awaitOrder?: Resolver<ResolversTypes['Order'], ParentType, ContextType, RequireFields<QueryAwaitOrderArgs, 'id'>>;
+  driver?: Resolver<Maybe<ResolversTypes['Driver']>, ParentType, ContextType, RequireFields<QueryDriverArgs, 'id'>>;
+  driversNear?: Resolver<Array<ResolversTypes['Driver']>, ParentType, ContextType, RequireFields<QueryDriversNearArgs, 'first' | 'location' | 'radiusKm'>>;
   inventory?: Resolver<Array<ResolversTypes['InventoryItem']>, ParentType, ContextType>;
   inventoryItem?: Resolver<Maybe<ResolversTypes['InventoryItem']>, ParentType, ContextType, RequireFields<QueryInventoryItemArgs, 'product'>>;
   movie?: Resolver<Maybe<ResolversTypes['Movie']>, ParentType, ContextType, RequireFields<QueryMovieArgs, 'id'>>;
   movies?: Resolver<ResolversTypes['MovieConnection'], ParentType, ContextType, Partial<QueryMoviesArgs>>;
   order?: Resolver<Maybe<ResolversTypes['Order']>, ParentType, ContextType, RequireFields<QueryOrderArgs, 'id'>>;
   orders?: Resolver<ResolversTypes['OrderConnection'], ParentType, ContextType, Partial<QueryOrdersArgs>>;
+  ride?: Resolver<Maybe<ResolversTypes['Ride']>, ParentType, ContextType, RequireFields<QueryRideArgs, 'id'>>;
   topRatedMovies?: Resolver<Array<ResolversTypes['Movie']>, ParentType, ContextType, RequireFields<QueryTopRatedMoviesArgs, 'limit' | 'minRatings'>>;
 };
 
+export type RideResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Ride'] = ResolversParentTypes['Ride']> = {
+  driverId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+  driverLocation?: Resolver<Maybe<ResolversTypes['Location']>, ParentType, ContextType>;
+  dropoff?: Resolver<ResolversTypes['Location'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  pickup?: Resolver<ResolversTypes['Location'], ParentType, ContextType>;
+  requestedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  riderId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  state?: Resolver<ResolversTypes['RideState'], ParentType, ContextType>;
+  updatedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+};
+
 export type SubscriptionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = {
+  cityUpdated?: SubscriptionResolver<ResolversTypes['CityUpdate'], "cityUpdated", ParentType, ContextType, RequireFields<SubscriptionCityUpdatedArgs, 'box'>>;
+  driverLocation?: SubscriptionResolver<ResolversTypes['Driver'], "driverLocation", ParentType, ContextType, RequireFields<SubscriptionDriverLocationArgs, 'driverId'>>;
   movieRatingChanged?: SubscriptionResolver<ResolversTypes['Movie'], "movieRatingChanged", ParentType, ContextType, RequireFields<SubscriptionMovieRatingChangedArgs, 'movieId'>>;
   orderUpdated?: SubscriptionResolver<ResolversTypes['Order'], "orderUpdated", ParentType, ContextType, RequireFields<SubscriptionOrderUpdatedArgs, 'id'>>;
+  rideUpdated?: SubscriptionResolver<ResolversTypes['Ride'], "rideUpdated", ParentType, ContextType, RequireFields<SubscriptionRideUpdatedArgs, 'rideId'>>;
   topRatedMoviesChanged?: SubscriptionResolver<Array<ResolversTypes['Movie']>, "topRatedMoviesChanged", ParentType, ContextType, RequireFields<SubscriptionTopRatedMoviesChangedArgs, 'limit' | 'minRatings'>>;
 };
 
 export type Resolvers<ContextType = Context> = {
+  CityUpdate?: CityUpdateResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
+  Driver?: DriverResolvers<ContextType>;
   InventoryItem?: InventoryItemResolvers<ContextType>;
+  Location?: LocationResolvers<ContextType>;
   Movie?: MovieResolvers<ContextType>;
   MovieConnection?: MovieConnectionResolvers<ContextType>;
   MovieEdge?: MovieEdgeResolvers<ContextType>;
@@ -494,6 +740,7 @@ export type Resolvers<ContextType = Context> = {
   OrderValidation?: OrderValidationResolvers<ContextType>;
   PageInfo?: PageInfoResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
+  Ride?: RideResolvers<ContextType>;
   Subscription?: SubscriptionResolvers<ContextType>;
 };
 

@@ -1,0 +1,33 @@
+/** The bench's measuring tools, shared by ./run.ts and ./rides.ts. */
+import { build, type Histogram } from 'hdr-histogram-js';
+
+export const micros = () => Number(process.hrtime.bigint() / 1000n);
+export const ms = (us: number) => (us / 1000).toFixed(2);
+export const histogram = () => build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
+export const percentiles = (h: Histogram) => ({
+  p50: h.getValueAtPercentile(50) / 1000, p95: h.getValueAtPercentile(95) / 1000, p99: h.getValueAtPercentile(99) / 1000, count: h.totalCount,
+});
+
+export async function graphql(url: string, query: string, variables?: Record<string, unknown>) {
+  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, variables }) });
+  const body = (await response.json()) as { data?: any; errors?: unknown[] };
+  if (body.errors) throw new Error(JSON.stringify(body.errors));
+  return body.data;
+}
+
+/** Runs `task` from `clients` concurrent loops for `seconds` (or `count` times per client); returns latencies and rate. */
+export async function load(clients: number, task: () => Promise<void>, limit: { seconds?: number; perClient?: number }) {
+  const h = histogram();
+  const started = performance.now();
+  const deadline = started + (limit.seconds ?? Infinity) * 1000;
+  await Promise.all(Array.from({ length: clients }, async () => {
+    for (let i = 0; (limit.perClient === undefined || i < limit.perClient) && performance.now() < deadline; i += 1) {
+      const t = micros();
+      await task();
+      h.recordValue(Math.max(1, micros() - t));
+    }
+  }));
+  const seconds = (performance.now() - started) / 1000;
+  return { ...percentiles(h), perSecond: h.totalCount / seconds };
+}
+

@@ -1,0 +1,128 @@
+/**
+ * The live rides map at /app#map, bundled with the rest of the app (./page.ts): the city box drawn in SVG (no map
+ * tiles: the page works offline), drivers coloured by status and open rides' pickup and dropoff, all from one
+ * `cityUpdated(box)` subscription on the page's graphql-ws socket. Each element carries its ids and position in
+ * data- attributes, for tests and for anyone inspecting the page.
+ */
+import type { Client } from 'graphql-ws';
+import { createElement as h, useEffect, useState } from 'react';
+import {
+  applyCityUpdate, aspectOf, BERLIN, CITY_UPDATED, EMPTY_CITY, project,
+  type Box, type CityState, type CityUpdate, type LatLng,
+} from './city.ts';
+
+const HEIGHT = 700;
+const GRID_DEGREES = 0.05;
+
+type Status = 'connecting' | 'live' | 'reconnecting';
+
+export function CityMap({ client, box = BERLIN }: { client: Client; box?: Box }) {
+  const [city, setCity] = useState<CityState>(EMPTY_CITY);
+  const [status, setStatus] = useState<Status>('connecting');
+  const [error, setError] = useState<string | undefined>();
+
+  useEffect(() => {
+    const offConnected = client.on('connected', () => setStatus('live'));
+    const offClosed = client.on('closed', () => setStatus('reconnecting'));
+    // After a reconnect the subscription starts again with everything in the box, so the map catches up.
+    const stop = client.subscribe<{ cityUpdated: CityUpdate }>(
+      { query: CITY_UPDATED, variables: { box } },
+      {
+        next: ({ data, errors }) => {
+          if (errors?.length) return setError(errors.map((e) => e.message).join('; '));
+          if (data) setCity((state) => applyCityUpdate(state, data.cityUpdated, box));
+          setError(undefined);
+        },
+        error: (e) => setError(e instanceof Error ? e.message : 'the city subscription failed; reload the page'),
+        complete: () => {},
+      },
+    );
+    return () => {
+      stop();
+      offConnected();
+      offClosed();
+    };
+  }, [box]);
+
+  const drivers = [...city.drivers.values()];
+  const available = drivers.filter((d) => d.status === 'AVAILABLE').length;
+  return h(
+    'main',
+    { className: 'map' },
+    h('header', null, h('h1', null, 'Rides live'), h('span', { className: `status ${status}`, role: 'status' }, status)),
+    error ? h('p', { className: 'error', role: 'alert' }, error) : null,
+    h(
+      'p',
+      { className: 'counts' },
+      h('span', { className: 'legend available' }, `${available} available`),
+      h('span', { className: 'legend on-ride' }, `${drivers.length - available} on a ride`),
+      h('span', { className: 'legend pickup' }, `${city.rides.size} open ride${city.rides.size === 1 ? '' : 's'} (pickup ● → dropoff ■)`),
+    ),
+    h(CitySvg, { city, box }),
+  );
+}
+
+function CitySvg({ city, box }: { city: CityState; box: Box }) {
+  const width = Math.round(HEIGHT * aspectOf(box));
+  const at = (point: LatLng) => project(point, box, width, HEIGHT);
+  const grid = [];
+  // Inner lines only: the box's own edges carry no label, so the corner stays readable.
+  for (let lat = (Math.floor(box.south / GRID_DEGREES + 1e-9) + 1) * GRID_DEGREES; lat < box.north - 1e-9; lat += GRID_DEGREES) {
+    const y = at({ lat, lng: box.west }).y;
+    grid.push(h('line', { key: `lat${lat}`, className: 'grid', x1: 0, x2: width, y1: y, y2: y }));
+    grid.push(h('text', { key: `latt${lat}`, className: 'grid-label', x: 4, y: y - 3 }, `${lat.toFixed(2)}° N`));
+  }
+  for (let lng = (Math.floor(box.west / GRID_DEGREES + 1e-9) + 1) * GRID_DEGREES; lng < box.east - 1e-9; lng += GRID_DEGREES) {
+    const x = at({ lat: box.south, lng }).x;
+    grid.push(h('line', { key: `lng${lng}`, className: 'grid', x1: x, x2: x, y1: 0, y2: HEIGHT }));
+    grid.push(h('text', { key: `lngt${lng}`, className: 'grid-label', x: x + 3, y: HEIGHT - 4 }, `${lng.toFixed(2)}° E`));
+  }
+  const rides = [...city.rides.values()].map((ride) => {
+    const pickup = at(ride.pickup);
+    const dropoff = at(ride.dropoff);
+    // The driver's own latest position (cityUpdated sends drivers as they move, rides as their state changes).
+    const driverAt = (ride.driverId ? city.drivers.get(ride.driverId)?.location : undefined) ?? ride.driverLocation;
+    const driver = driverAt ? at(driverAt) : undefined;
+    return h(
+      'g',
+      { key: ride.id, className: 'ride', 'data-ride-id': ride.id, 'data-state': ride.state, 'data-driver-id': ride.driverId ?? undefined },
+      h('line', { className: 'trip', x1: pickup.x, y1: pickup.y, x2: dropoff.x, y2: dropoff.y }),
+      driver && ride.state === 'DRIVER_ASSIGNED' ? h('line', { className: 'approach', x1: driver.x, y1: driver.y, x2: pickup.x, y2: pickup.y }) : null,
+      h('circle', { className: 'pickup', cx: pickup.x, cy: pickup.y, r: 6, 'data-lat': ride.pickup.lat, 'data-lng': ride.pickup.lng }),
+      h('rect', { className: 'dropoff', x: dropoff.x - 5, y: dropoff.y - 5, width: 10, height: 10, 'data-lat': ride.dropoff.lat, 'data-lng': ride.dropoff.lng }),
+      h('title', null, `ride ${ride.id}: ${ride.state}`),
+    );
+  });
+  const drivers = [...city.drivers.values()].map((driver) => {
+    const { x, y } = at(driver.location!);
+    return h(
+      'circle',
+      {
+        key: driver.id,
+        className: `driver ${driver.status === 'ON_RIDE' ? 'on-ride' : 'available'}`,
+        'data-driver-id': driver.id,
+        'data-status': driver.status,
+        'data-lat': driver.location!.lat,
+        'data-lng': driver.location!.lng,
+        cx: x,
+        cy: y,
+        r: 4.5,
+      },
+      h('title', null, `driver ${driver.id}: ${driver.status}`),
+    );
+  });
+  return h(
+    'svg',
+    {
+      className: 'city',
+      viewBox: `0 0 ${width} ${HEIGHT}`,
+      role: 'img',
+      'aria-label': `Map of the city box ${box.south}–${box.north} N, ${box.west}–${box.east} E`,
+      'data-box': `${box.south},${box.west},${box.north},${box.east}`,
+    },
+    h('rect', { className: 'box', x: 0, y: 0, width, height: HEIGHT }),
+    ...grid,
+    h('g', { className: 'rides' }, rides),
+    h('g', { className: 'drivers' }, drivers),
+  );
+}

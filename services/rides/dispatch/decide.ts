@@ -1,0 +1,178 @@
+/**
+ * The dispatcher's decisions, against the whole city at once: a ride gets the nearest AVAILABLE driver within
+ * 10 km of its pickup (ties by driver id) or waits, oldest first, until a driver comes online, moves into range
+ * or frees up; a driver's position within 50 m of its ride's pickup is its arrival; the clock cancels rides that
+ * waited too long. Each decision folds its own events as it goes, so a consequence (an assignment after a ride
+ * ended) is decided on the state its cause left.
+ */
+import { SystemError } from '../../shared/errors.ts';
+import type { DomainEvent, Envelope, Location } from '../contract.ts';
+import { distanceKm } from '../geo.ts';
+import { entries, get } from './persistent-map.ts';
+import { CANCELLABLE, evolve, isActive, type City, type RideRecord } from './evolve.ts';
+
+/** How far from the pickup a driver may be dispatched, in km. */
+export const DISPATCH_RADIUS_KM = 10;
+/** How close to the pickup an assigned driver counts as arrived, in km. */
+export const ARRIVAL_RADIUS_KM = 0.05;
+
+const failedPrecondition = (message: string, state: string) => new SystemError('FAILED_PRECONDITION', message, false, { state });
+
+/** Events decided so far, and the city they leave. */
+class Decision {
+  readonly events: DomainEvent[] = [];
+  constructor(public city: City) {}
+
+  emit(event: DomainEvent): void {
+    this.events.push(event);
+    this.city = evolve(this.city, event);
+  }
+
+  /** Gives the ride its driver, who is on it from now on; arrived at once if already at the pickup. */
+  assign(rideId: string, ride: RideRecord, driverId: string, at: Location): void {
+    this.emit({ type: 'DriverAssigned', data: { rideId, driverId } });
+    this.emit({ type: 'DriverStatusChanged', data: { driverId, status: 'ON_RIDE', rideId } });
+    if (distanceKm(at, ride.pickup) <= ARRIVAL_RADIUS_KM) this.emit({ type: 'DriverArrived', data: { rideId, driverId } });
+  }
+
+  /** The nearest AVAILABLE driver within range of the ride's pickup, ties by id; the ride waits without one. */
+  dispatch(rideId: string): void {
+    const ride = get(this.city.rides, rideId);
+    if (!ride || ride.state !== 'REQUESTED') return;
+    let best: { driverId: string; km: number; at: Location } | undefined;
+    for (const [driverId, driver] of entries(this.city.drivers)) {
+      if (driver.status !== 'AVAILABLE' || !driver.location) continue;
+      const km = distanceKm(driver.location, ride.pickup);
+      if (km > DISPATCH_RADIUS_KM) continue;
+      if (!best || km < best.km || (km === best.km && driverId < best.driverId)) best = { driverId, km, at: driver.location };
+    }
+    if (best) this.assign(rideId, ride, best.driverId, best.at);
+  }
+
+  /** A driver just became available or moved: it takes the oldest waiting ride in its range. */
+  offer(driverId: string): void {
+    const driver = get(this.city.drivers, driverId);
+    if (driver?.status !== 'AVAILABLE' || !driver.location) return;
+    for (const { rideId } of this.city.waiting) {
+      const ride = get(this.city.rides, rideId)!;
+      if (distanceKm(driver.location, ride.pickup) <= DISPATCH_RADIUS_KM) return this.assign(rideId, ride, driverId, driver.location);
+    }
+  }
+
+  /** The ride ended: its driver (still online) is available again, and may take a waiting ride. */
+  release(driverId: string | null): void {
+    if (driverId === null || get(this.city.drivers, driverId)?.status !== 'ON_RIDE') return;
+    this.emit({ type: 'DriverStatusChanged', data: { driverId, status: 'AVAILABLE', rideId: null } });
+    this.offer(driverId);
+  }
+
+  /** A new position: arrival at the pickup of its ride, or a waiting ride now in range. */
+  move(driverId: string, location: Location): void {
+    this.emit({ type: 'DriverMoved', data: { driverId, location } });
+    const driver = get(this.city.drivers, driverId)!;
+    const ride = driver.rideId === null ? undefined : get(this.city.rides, driver.rideId);
+    if (ride?.state === 'DRIVER_ASSIGNED' && distanceKm(location, ride.pickup) <= ARRIVAL_RADIUS_KM) {
+      this.emit({ type: 'DriverArrived', data: { rideId: driver.rideId!, driverId } });
+    }
+    this.offer(driverId);
+  }
+}
+
+function rideOf(city: City, rideId: string): RideRecord {
+  const ride = get(city.rides, rideId);
+  if (!ride) throw new SystemError('NOT_FOUND', `no ride with id "${rideId}": request it first`);
+  return ride;
+}
+
+const sameRequest = (ride: RideRecord, request: Extract<Envelope, { type: 'RequestRide' }>['data']) =>
+  ride.riderId === request.riderId &&
+  JSON.stringify([ride.pickup, ride.dropoff]) === JSON.stringify([request.pickup, request.dropoff]);
+
+export function decide(input: Envelope, city: City, _now: Date): DomainEvent[] {
+  const decision = new Decision(city);
+  switch (input.type) {
+    case 'GoOnline': {
+      const { driverId, location } = input.data;
+      const driver = get(city.drivers, driverId);
+      if (driver && driver.status !== 'OFFLINE') {
+        // Already online: going online again is only a position.
+        if (JSON.stringify(driver.location) !== JSON.stringify(location)) decision.move(driverId, location);
+        break;
+      }
+      decision.emit({ type: 'DriverWentOnline', data: { driverId } });
+      decision.move(driverId, location);
+      break;
+    }
+    case 'UpdateDriverLocation': {
+      const { driverId, location } = input.data;
+      const status = get(city.drivers, driverId)?.status ?? 'OFFLINE';
+      if (status === 'OFFLINE') throw failedPrecondition(`driver ${driverId} is offline: call goOnline before sending locations`, status);
+      decision.move(driverId, location);
+      break;
+    }
+    case 'GoOffline': {
+      const { driverId } = input.data;
+      const driver = get(city.drivers, driverId);
+      if (!driver) throw new SystemError('NOT_FOUND', `no driver with id "${driverId}": a driver exists once it went online`);
+      if (driver.status === 'ON_RIDE') {
+        throw failedPrecondition(`driver ${driverId} is on ride ${driver.rideId}: complete or cancel it before going offline`, driver.status);
+      }
+      if (driver.status === 'AVAILABLE') decision.emit({ type: 'DriverWentOffline', data: { driverId } });
+      break;
+    }
+    case 'RequestRide': {
+      const { rideId } = input.data;
+      const existing = get(city.rides, rideId);
+      if (existing) {
+        // The client-chosen id makes requesting idempotent; reusing it for another trip is a mistake.
+        if (!sameRequest(existing, input.data)) {
+          throw new SystemError('RIDE_ID_CONFLICT', `ride ${rideId} was already requested with another rider, pickup or dropoff: use a new id`);
+        }
+        break;
+      }
+      decision.emit({ type: 'RideRequested', data: input.data });
+      decision.dispatch(rideId);
+      break;
+    }
+    case 'StartRide': {
+      const { rideId } = input.data;
+      const ride = rideOf(city, rideId);
+      if (ride.state !== 'DRIVER_ARRIVED') throw failedPrecondition(`ride ${rideId} is ${ride.state}: a ride starts once its driver has arrived`, ride.state);
+      decision.emit({ type: 'RideStarted', data: { rideId, driverId: ride.driverId! } });
+      break;
+    }
+    case 'CompleteRide': {
+      const { rideId } = input.data;
+      const ride = rideOf(city, rideId);
+      if (ride.state !== 'IN_PROGRESS') throw failedPrecondition(`ride ${rideId} is ${ride.state}: only a ride IN_PROGRESS can be completed`, ride.state);
+      decision.emit({ type: 'RideCompleted', data: { rideId, driverId: ride.driverId! } });
+      decision.release(ride.driverId);
+      break;
+    }
+    case 'CancelRide': {
+      const { rideId } = input.data;
+      const ride = rideOf(city, rideId);
+      if (!CANCELLABLE.includes(ride.state)) {
+        throw failedPrecondition(`ride ${rideId} is ${ride.state}: only a ride not yet started can be cancelled`, ride.state);
+      }
+      decision.emit({ type: 'RideCancelled', data: { rideId, driverId: ride.driverId, reason: 'rider' } });
+      decision.release(isActive(ride.state) ? ride.driverId : null);
+      break;
+    }
+    case 'ClockTicked': {
+      // Time is this input's: rides that waited until their expiry are cancelled.
+      const now = input.data.now;
+      for (const { rideId } of city.waiting) {
+        const ride = get(city.rides, rideId)!;
+        if (new Date(ride.expiresAt).getTime() <= new Date(now).getTime()) {
+          decision.emit({ type: 'RideCancelled', data: { rideId, driverId: null, reason: 'timeout' } });
+        }
+      }
+      break;
+    }
+    default:
+      // The dispatcher's own events never come back as inputs.
+      break;
+  }
+  return decision.events;
+}

@@ -1,0 +1,17 @@
+/** Wires the dispatcher: driver and ride commands and the clock in; its own events (the whole city) are its state. */
+import type { ServiceDefinition } from '../../shared/service.ts';
+import { CITY, ridesContract, TOPICS, type RidesContract } from '../contract.ts';
+import { decide } from './decide.ts';
+import { evolve, initialCity, type City } from './evolve.ts';
+
+export const dispatchService: ServiceDefinition<City, RidesContract> = {
+  name: 'dispatch',
+  contract: ridesContract,
+  inputs: ridesContract.service('dispatch').inputs,
+  stateTopics: [TOPICS.driverEvents, TOPICS.driverLocations, TOPICS.rideEvents],
+  // One aggregate: every driver and ride is decided against the same state, one message after another.
+  stateKey: () => CITY,
+  initialState: initialCity,
+  evolve,
+  decide,
+};

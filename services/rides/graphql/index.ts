@@ -1,0 +1,43 @@
+/** The rides domain's GraphQL slice: drivers, rides and their live positions, and the city map's feed (./city.graphql). */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { GraphQLSlice } from '../../../gateway/context.ts';
+import { TOPICS } from '../contract.ts';
+import { checkBox, createCityLive, type Box, type CityLive } from './city.ts';
+import { createLoaders, type RidesContext } from './context.ts';
+import { EXAMPLE_TABS } from './examples.ts';
+import { createRidesLive } from './live.ts';
+import { resolvers } from './resolvers.ts';
+
+const slice: GraphQLSlice = {
+  domain: 'rides',
+  typeDefs: ['schema.graphql', 'city.graphql'].map((file) => readFileSync(resolve(import.meta.dirname, file), 'utf8')).join('\n'),
+  resolvers: {
+    ...resolvers,
+    Subscription: {
+      ...resolvers.Subscription,
+      cityUpdated: {
+        subscribe: (_: unknown, { box }: { box: Box }, { rides }: { rides: { city: CityLive } }) => rides.city.city(checkBox(box)),
+        resolve: (update: unknown) => update,
+      },
+    },
+  },
+  follows: [TOPICS.rideEvents, TOPICS.driverEvents, TOPICS.driverLocations],
+  examples: EXAMPLE_TABS,
+  start(services, log) {
+    const live = createRidesLive(services, log);
+    const city = createCityLive(services, log);
+    return {
+      context: (): RidesContext & { city: CityLive } => ({ ...createLoaders(services.prisma), live, city }),
+      onMessage: (topic, message, position) => {
+        live.onMessage(topic, message, position);
+        city.onMessage(topic, message, position);
+      },
+      close: () => {
+        live.close();
+        city.close();
+      },
+    };
+  },
+};
+export default slice;

@@ -1,0 +1,271 @@
+/**
+ * Live rides and drivers for this gateway's subscribers, fed by its own consumer of `rides.events`,
+ * `drivers.events` and `driver-locations`. A watched ride or driver is read from the projection once, then each of
+ * its events is folded in and pushed, one chain per ride or driver so pushes keep log order. A state change is
+ * pushed once the projection has applied it (what a subscriber sees, a query sees), and every one is pushed;
+ * a position is pushed straight from its event, and a subscriber that has not yet taken the previous position
+ * gets only the newest (latest wins, never reordered).
+ */
+import type { GatewayServices } from '../../../gateway/context.ts';
+import type { Driver } from '../../../generated/prisma/client.ts';
+import type { Logger } from '../../shared/log.ts';
+import type { LogPosition, RawMessage } from '../../shared/messages.ts';
+import { ridesContract, type EventEnvelope, type Location, type RideState } from '../contract.ts';
+import { locationOf, UNDER_WAY, type RideModel } from './context.ts';
+
+export interface RidesLive {
+  /** The ride now (once it exists), then each state change and each position of its driver while under way. */
+  ride(rideId: string): AsyncIterableIterator<RideModel>;
+  /** The driver now (once it exists), then each change of its status or position. */
+  driver(driverId: string): AsyncIterableIterator<Driver>;
+  onMessage(topic: string, message: RawMessage, position: LogPosition): void;
+  close(): void;
+}
+
+const PROJECTION_WAIT_MS = 30_000;
+const RECENT_KEYS = 50_000;
+const RANK: Record<RideState, number> = { REQUESTED: 0, DRIVER_ASSIGNED: 1, DRIVER_ARRIVED: 2, IN_PROGRESS: 3, COMPLETED: 4, CANCELLED: 4 };
+const REACHED: Partial<Record<EventEnvelope['type'], RideState>> = {
+  DriverAssigned: 'DRIVER_ASSIGNED', DriverArrived: 'DRIVER_ARRIVED', RideStarted: 'IN_PROGRESS', RideCompleted: 'COMPLETED', RideCancelled: 'CANCELLED',
+};
+
+interface Subscriber<T> {
+  /** `position`: a value that only moves a position, which the next such value may replace while still queued. */
+  push(value: T, position: boolean): void;
+  close(): void;
+  iterator: AsyncIterableIterator<T>;
+}
+
+function subscriber<T>(onClose: () => void): Subscriber<T> {
+  const queue: { value: T; position: boolean }[] = [];
+  let wake: (() => void) | undefined;
+  let done = false;
+  const close = () => {
+    if (done) return;
+    done = true;
+    onClose();
+    wake?.();
+  };
+  const iterator: AsyncIterableIterator<T> = {
+    async next() {
+      while (!queue.length && !done) await new Promise<void>((resolve) => (wake = resolve));
+      return queue.length ? { value: queue.shift()!.value, done: false } : { value: undefined, done: true };
+    },
+    async return() {
+      close();
+      return { value: undefined, done: true };
+    },
+    [Symbol.asyncIterator]: () => iterator,
+  };
+  return {
+    iterator,
+    close,
+    push(value, position) {
+      if (position && queue.at(-1)?.position) queue[queue.length - 1] = { value, position };
+      else queue.push({ value, position });
+      wake?.();
+    },
+  };
+}
+
+/** Something watched: its subscribers, what they were sent last, and the time of the position it holds. */
+interface Watched<T> {
+  subscribers: Set<Subscriber<T>>;
+  current: T | null;
+  /** occurredAt (ms) of the position in `current`: an older one, already in what was read, is not sent again. */
+  locationAt: number;
+}
+
+export function createRidesLive(services: GatewayServices, log: Logger): RidesLive {
+  const { prisma, watcher, projectorsOf } = services;
+  const rides = new Map<string, Watched<RideModel>>();
+  const drivers = new Map<string, Watched<Driver>>();
+  const chains = new Map<string, Promise<void>>();
+  // The newest log position seen per ride or driver, also for those nobody watches yet: a subscriber that
+  // arrives after an event was consumed but before it was projected waits for it instead of missing it.
+  const recent = new Map<string, Map<string, LogPosition>>();
+  const closers = new Set<() => void>();
+  // The newest position consumed per driver: a ride just assigned shows where its driver is even before the
+  // position's own topic is projected (it is consumed beside the assignment, and projected separately).
+  const positions = new Map<string, { location: Location; at: number }>();
+
+  const reached = (position: LogPosition) => watcher.reached(projectorsOf(position.topic), position, PROJECTION_WAIT_MS);
+
+  function remember(key: string, position: LogPosition) {
+    const positions = recent.get(key) ?? new Map<string, LogPosition>();
+    recent.delete(key);
+    recent.set(key, positions.set(position.topic, position));
+    if (recent.size > RECENT_KEYS) recent.delete(recent.keys().next().value!);
+  }
+
+  function enqueue(key: string, work: () => Promise<void>) {
+    const next = (chains.get(key) ?? Promise.resolve())
+      .then(work)
+      .catch((error: Error) => log.warn(`could not push an update of ${key}: ${error.message}`));
+    chains.set(key, next);
+    void next.then(() => {
+      if (chains.get(key) === next) chains.delete(key);
+    });
+  }
+
+  const send = <T>(entry: Watched<T>, position: boolean) => {
+    for (const s of entry.subscribers) s.push(entry.current!, position);
+  };
+
+  async function loadDriver(driverId: string) {
+    return prisma.driver.findUnique({ where: { id: driverId } });
+  }
+
+  /** Where the driver is: the newest of its projected row and the last position consumed. */
+  async function whereIs(driverId: string): Promise<{ location: Location | null; at: number }> {
+    const driver = await loadDriver(driverId);
+    const row = { location: locationOf(driver), at: driver?.updatedAt.getTime() ?? 0 };
+    const consumed = positions.get(driverId);
+    return consumed && (consumed.at >= row.at || !row.location) ? consumed : row;
+  }
+
+  async function loadRide(rideId: string): Promise<{ ride: RideModel; locationAt: number } | null> {
+    const ride = await prisma.ride.findUnique({ where: { id: rideId } });
+    if (!ride) return null;
+    const driver = ride.driverId && UNDER_WAY.has(ride.state) ? await whereIs(ride.driverId) : { location: null, at: 0 };
+    return { ride: { ...ride, driverLocation: driver.location }, locationAt: driver.at };
+  }
+
+  function watch<T>(map: Map<string, Watched<T>>, key: string, chain: string, load: (entry: Watched<T>) => Promise<void>) {
+    const entry = map.get(key) ?? { subscribers: new Set<Subscriber<T>>(), current: null, locationAt: 0 };
+    map.set(key, entry);
+    const s = subscriber<T>(() => {
+      entry.subscribers.delete(s);
+      closers.delete(s.close);
+      if (!entry.subscribers.size && map.get(key) === entry) map.delete(key);
+    });
+    entry.subscribers.add(s);
+    closers.add(s.close);
+    // Listening first, then reading, so no change falls between the two; the first value goes through the chain.
+    enqueue(chain, async () => {
+      await Promise.all([...(recent.get(chain)?.values() ?? [])].map(reached));
+      if (!entry.current) await load(entry);
+      if (entry.current) s.push(entry.current, false);
+    });
+    return s.iterator;
+  }
+
+  function onRideEvent(event: EventEnvelope, rideId: string, position: LogPosition) {
+    const chain = `ride:${rideId}`;
+    remember(chain, position);
+    const entry = rides.get(rideId);
+    if (!entry) return;
+    enqueue(chain, async () => {
+      await reached(position);
+      if (!entry.current) {
+        const loaded = await loadRide(rideId);
+        if (!loaded) return;
+        Object.assign(entry, { current: loaded.ride, locationAt: loaded.locationAt });
+        return send(entry, false);
+      }
+      const state = REACHED[event.type];
+      if (!state || RANK[state] <= RANK[entry.current.state]) return; // already included in what was read
+      const driverId = 'driverId' in event.data ? (event.data.driverId as string | null) : null;
+      const ride = { ...entry.current, state, driverId: driverId ?? entry.current.driverId, updatedAt: new Date(event.occurredAt) };
+      if (!UNDER_WAY.has(state)) ride.driverLocation = null;
+      else if (state === 'DRIVER_ASSIGNED' && ride.driverId) {
+        const driver = await whereIs(ride.driverId);
+        ride.driverLocation = driver.location;
+        entry.locationAt = driver.at;
+      }
+      entry.current = ride;
+      send(entry, false);
+    });
+  }
+
+  function onDriverEvent(event: EventEnvelope, driverId: string, position: LogPosition) {
+    const chain = `driver:${driverId}`;
+    remember(chain, position);
+    const entry = drivers.get(driverId);
+    if (!entry) return;
+    enqueue(chain, async () => {
+      await reached(position);
+      if (!entry.current) {
+        entry.current = await loadDriver(driverId);
+        entry.locationAt = entry.current?.updatedAt.getTime() ?? 0;
+      } else if (event.type === 'DriverWentOnline' || event.type === 'DriverWentOffline' || event.type === 'DriverStatusChanged') {
+        const status = event.type === 'DriverStatusChanged' ? event.data.status : event.type === 'DriverWentOnline' ? 'AVAILABLE' : 'OFFLINE';
+        entry.current = { ...entry.current, status, updatedAt: later(entry.current.updatedAt, event.occurredAt) };
+      }
+      if (entry.current) send(entry, false);
+    });
+  }
+
+  const later = (a: Date, b: string) => (a.getTime() >= Date.parse(b) ? a : new Date(b));
+
+  /** A position: to the driver's own subscribers, and to those of the ride it is on, without waiting for the projection. */
+  function onDriverMoved(driverId: string, location: Location, occurredAt: string, position: LogPosition) {
+    const at = Date.parse(occurredAt);
+    const chain = `driver:${driverId}`;
+    remember(chain, position);
+    if (at >= (positions.get(driverId)?.at ?? 0)) {
+      positions.delete(driverId);
+      positions.set(driverId, { location, at });
+      if (positions.size > RECENT_KEYS) positions.delete(positions.keys().next().value!);
+    }
+    const driver = drivers.get(driverId);
+    if (driver) {
+      enqueue(chain, async () => {
+        if (!driver.current) {
+          await reached(position);
+          driver.current = await loadDriver(driverId);
+          driver.locationAt = driver.current?.updatedAt.getTime() ?? 0;
+        } else if (at >= driver.locationAt) {
+          driver.current = { ...driver.current, ...location, updatedAt: later(driver.current.updatedAt, occurredAt) };
+          driver.locationAt = at;
+        } else return;
+        if (driver.current) send(driver, true);
+      });
+    }
+    for (const [rideId, entry] of rides) {
+      if (entry.current?.driverId !== driverId || !UNDER_WAY.has(entry.current.state)) continue;
+      enqueue(`ride:${rideId}`, async () => {
+        // Checked again in the chain: the ride may have ended, or have been read with a newer position, meanwhile.
+        if (!entry.current || entry.current.driverId !== driverId || !UNDER_WAY.has(entry.current.state) || at < entry.locationAt) return;
+        entry.current = { ...entry.current, driverLocation: location };
+        entry.locationAt = at;
+        send(entry, true);
+      });
+    }
+  }
+
+  return {
+    ride: (rideId) => watch(rides, rideId, `ride:${rideId}`, async (entry) => {
+      const loaded = await loadRide(rideId);
+      if (loaded) Object.assign(entry, { current: loaded.ride, locationAt: loaded.locationAt });
+    }),
+    driver: (driverId) => watch(drivers, driverId, `driver:${driverId}`, async (entry) => {
+      entry.current = await loadDriver(driverId);
+      entry.locationAt = entry.current?.updatedAt.getTime() ?? 0;
+    }),
+    onMessage(topic, message, position) {
+      let event;
+      try {
+        event = ridesContract.read(topic, message);
+      } catch {
+        return; // the runtime dead-letters it; a subscriber has nothing to see
+      }
+      if (!event || event.kind !== 'event') return;
+      switch (event.type) {
+        case 'DriverMoved':
+          return onDriverMoved(event.data.driverId, event.data.location, event.occurredAt, position);
+        case 'DriverWentOnline':
+        case 'DriverWentOffline':
+        case 'DriverStatusChanged':
+          return onDriverEvent(event, event.data.driverId, position);
+        case 'ClockTicked':
+          return;
+        default:
+          return onRideEvent(event, event.data.rideId, position);
+      }
+    },
+    close() {
+      for (const close of [...closers]) close();
+    },
+  };
+}

@@ -1,0 +1,119 @@
+/**
+ * The rides resolvers, typed from schema.graphql by codegen. Mutations only send commands (the dispatcher
+ * decides, with read-your-writes before answering); queries read the drivers and rides projection;
+ * subscriptions follow the live feed.
+ */
+import { randomUUID } from 'node:crypto';
+import { rideRequestTimeoutMs } from '../../shared/config.ts';
+import { SystemError } from '../../shared/errors.ts';
+import { ridesContract, type Command } from '../contract.ts';
+import { driversNear, locationOf, UNDER_WAY, type Context } from './context.ts';
+import type { Resolvers } from './generated.ts';
+
+const PAGE_DEFAULT = 10;
+const VISIBLE_POLL_MS = 25;
+
+function checkId(name: string, id: string): string {
+  if (!id) throw new SystemError('BAD_USER_INPUT', `${name} must not be empty`);
+  return id;
+}
+
+/** Sends the command and waits until its events are projected (or throws its rejection). */
+const execute = ({ commands, commandTimeoutMs }: Context, command: Command) =>
+  commands.execute(ridesContract.outgoing(ridesContract.command(command)), commandTimeoutMs);
+
+async function driverAfter(context: Context, driverId: string) {
+  const driver = await context.prisma.driver.findUnique({ where: { id: driverId } });
+  if (!driver) throw new SystemError('NOT_FOUND', `no driver with id "${driverId}"`);
+  return driver;
+}
+
+/**
+ * The ride once visible. Only a repeated request whose first one is not projected yet can miss it: it then
+ * appears within the command deadline.
+ */
+async function rideAfter(context: Context, rideId: string, deadline = Date.now()) {
+  for (;;) {
+    const ride = await context.prisma.ride.findUnique({ where: { id: rideId } });
+    if (ride) return ride;
+    if (Date.now() >= deadline) throw new SystemError('TIMEOUT', `ride ${rideId} was accepted but is not visible yet: query it later`, true);
+    await new Promise((r) => setTimeout(r, VISIBLE_POLL_MS));
+  }
+}
+
+export const resolvers: Resolvers = {
+  Query: {
+    ride: (_, { id }, { rides }) => rides.ridesById.load(id),
+    driver: (_, { id }, { rides }) => rides.driversById.load(id),
+    // radiusKm and first are bounded by @limit in schema.graphql.
+    driversNear: (_, { location, radiusKm, first }, { prisma }) => driversNear(prisma, location, radiusKm, first ?? PAGE_DEFAULT),
+  },
+
+  Mutation: {
+    async goOnline(_, { driverId, location }, context) {
+      await execute(context, { type: 'GoOnline', data: { driverId: checkId('driverId', driverId), location } });
+      return driverAfter(context, driverId);
+    },
+    async updateDriverLocation(_, { driverId, location }, context) {
+      await execute(context, { type: 'UpdateDriverLocation', data: { driverId: checkId('driverId', driverId), location } });
+      return driverAfter(context, driverId);
+    },
+    async goOffline(_, { driverId }, context) {
+      await execute(context, { type: 'GoOffline', data: { driverId: checkId('driverId', driverId) } });
+      return driverAfter(context, driverId);
+    },
+    async requestRide(_, { input }, context) {
+      const rideId = input.id ?? randomUUID();
+      checkId('input.id', rideId);
+      const deadline = Date.now() + context.commandTimeoutMs;
+      // Time is decided here, once: the ride carries its expiry, and the dispatcher's clock input cancels it.
+      const requestedAt = new Date();
+      const expiresAt = new Date(requestedAt.getTime() + rideRequestTimeoutMs());
+      await execute(context, {
+        type: 'RequestRide',
+        data: {
+          rideId, riderId: checkId('input.riderId', input.riderId), pickup: input.pickup, dropoff: input.dropoff,
+          requestedAt: requestedAt.toISOString(), expiresAt: expiresAt.toISOString(),
+        },
+      });
+      return rideAfter(context, rideId, deadline);
+    },
+    async startRide(_, { rideId }, context) {
+      await execute(context, { type: 'StartRide', data: { rideId: checkId('rideId', rideId) } });
+      return rideAfter(context, rideId);
+    },
+    async completeRide(_, { rideId }, context) {
+      await execute(context, { type: 'CompleteRide', data: { rideId: checkId('rideId', rideId) } });
+      return rideAfter(context, rideId);
+    },
+    async cancelRide(_, { rideId }, context) {
+      await execute(context, { type: 'CancelRide', data: { rideId: checkId('rideId', rideId) } });
+      return rideAfter(context, rideId);
+    },
+  },
+
+  Subscription: {
+    rideUpdated: {
+      subscribe: (_, { rideId }, { rides }) => rides.live.ride(rideId),
+      resolve: (ride: unknown) => ride as never,
+    },
+    driverLocation: {
+      subscribe: (_, { driverId }, { rides }) => rides.live.driver(driverId),
+      resolve: (driver: unknown) => driver as never,
+    },
+  },
+
+  Ride: {
+    pickup: (ride) => ({ lat: ride.pickupLat, lng: ride.pickupLng }),
+    dropoff: (ride) => ({ lat: ride.dropoffLat, lng: ride.dropoffLng }),
+    async driverLocation(ride, _, { rides }) {
+      if (ride.driverLocation !== undefined) return ride.driverLocation;
+      if (!ride.driverId || !UNDER_WAY.has(ride.state)) return null;
+      return locationOf(await rides.driversById.load(ride.driverId));
+    },
+  },
+
+  Driver: {
+    location: (driver) => locationOf(driver),
+  },
+};
