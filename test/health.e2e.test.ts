@@ -110,7 +110,7 @@ describe('readiness', () => {
       );
       expect(last.status).toBe(503);
       expect(last.body.reasons.find((r: string) => r.startsWith('orders-projector is stalled'))).toMatch(
-        /^orders-projector is stalled on orders\.events\/\d+ at offset \d+ for \d+ s \(\d+ events? waiting\): see the orders service's log$/,
+        /^orders-projector is stalled on (orders\.events|order\.validations)\/\d+ at offset \d+ for \d+ s \(\d+ events? waiting\): see the orders service's log$/,
       );
     } finally {
       release();

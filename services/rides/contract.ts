@@ -77,7 +77,8 @@ export const ridesContract = defineContract({
     DriverMoved: { schema: z.object({ driverId: id, location }), topic: TOPICS.driverLocations, schemaVersion: 1, key: byDriver },
     RideRequested: rideEvent(ride),
     DriverAssigned: rideEvent({ driverId: id }),
-    DriverArrived: rideEvent({ driverId: id }),
+    /** Where the driver was when it arrived, so whoever follows the ride sees the arrival with its position. */
+    DriverArrived: rideEvent({ driverId: id, location }),
     RideStarted: rideEvent({ driverId: id }),
     RideCompleted: rideEvent({ driverId: id }),
     RideCancelled: rideEvent({ driverId: id.nullable(), reason: CancelReason }),

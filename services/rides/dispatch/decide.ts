@@ -32,7 +32,7 @@ class Decision {
   assign(rideId: string, ride: RideRecord, driverId: string, at: Location): void {
     this.emit({ type: 'DriverAssigned', data: { rideId, driverId } });
     this.emit({ type: 'DriverStatusChanged', data: { driverId, status: 'ON_RIDE', rideId } });
-    if (distanceKm(at, ride.pickup) <= ARRIVAL_RADIUS_KM) this.emit({ type: 'DriverArrived', data: { rideId, driverId } });
+    if (distanceKm(at, ride.pickup) <= ARRIVAL_RADIUS_KM) this.emit({ type: 'DriverArrived', data: { rideId, driverId, location: at } });
   }
 
   /** The nearest AVAILABLE driver within range of the ride's pickup, ties by id; the ride waits without one. */
@@ -72,7 +72,7 @@ class Decision {
     const driver = get(this.city.drivers, driverId)!;
     const ride = driver.rideId === null ? undefined : get(this.city.rides, driver.rideId);
     if (ride?.state === 'DRIVER_ASSIGNED' && distanceKm(location, ride.pickup) <= ARRIVAL_RADIUS_KM) {
-      this.emit({ type: 'DriverArrived', data: { rideId: driver.rideId!, driverId } });
+      this.emit({ type: 'DriverArrived', data: { rideId: driver.rideId!, driverId, location } });
     }
     this.offer(driverId);
   }

@@ -94,7 +94,7 @@ describe('dispatch: assignment', () => {
 
   it('frees the driver when the ride completes, who then takes the oldest waiting ride in range', () => {
     const history = [...online('d1', north(1)), requested('r1'), ...assigned('r1', 'd1'),
-      event({ type: 'DriverArrived', data: { rideId: 'r1', driverId: 'd1' } }), event({ type: 'RideStarted', data: { rideId: 'r1', driverId: 'd1' } }),
+      event({ type: 'DriverArrived', data: { rideId: 'r1', driverId: 'd1', location: north(0.04) } }), event({ type: 'RideStarted', data: { rideId: 'r1', driverId: 'd1' } }),
       requested('r2', PICKUP, '2026-11-27T10:00:01.000Z')];
     dispatch.given(history).when(command({ type: 'CompleteRide', data: { rideId: 'r1' } })).then([
       { type: 'RideCompleted', data: { rideId: 'r1', driverId: 'd1' } },
@@ -129,12 +129,12 @@ describe('dispatch: arrival and lifecycle', () => {
     dispatch.given(assignedRide).when(command({ type: 'UpdateDriverLocation', data: { driverId: 'd1', location: north(0.04) } }))
       .then([
         { type: 'DriverMoved', data: { driverId: 'd1', location: north(0.04) } },
-        { type: 'DriverArrived', data: { rideId: 'r1', driverId: 'd1' } },
+        { type: 'DriverArrived', data: { rideId: 'r1', driverId: 'd1', location: north(0.04) } },
       ]);
   });
 
   it('starts an arrived ride', () => {
-    dispatch.given([...assignedRide, event({ type: 'DriverArrived', data: { rideId: 'r1', driverId: 'd1' } })])
+    dispatch.given([...assignedRide, event({ type: 'DriverArrived', data: { rideId: 'r1', driverId: 'd1', location: north(0.04) } })])
       .when(command({ type: 'StartRide', data: { rideId: 'r1' } }))
       .then([{ type: 'RideStarted', data: { rideId: 'r1', driverId: 'd1' } }]);
   });
@@ -188,7 +188,7 @@ describe('dispatch: state', () => {
     // One history as decided live, then replayed topic by topic and with rides' partitions reversed.
     const history = [
       ...online('d1', north(1)), requested('r1'), ...assigned('r1', 'd1'),
-      event({ type: 'DriverArrived', data: { rideId: 'r1', driverId: 'd1' } }), event({ type: 'RideStarted', data: { rideId: 'r1', driverId: 'd1' } }),
+      event({ type: 'DriverArrived', data: { rideId: 'r1', driverId: 'd1', location: north(0.04) } }), event({ type: 'RideStarted', data: { rideId: 'r1', driverId: 'd1' } }),
       requested('r2', PICKUP, '2026-11-27T10:00:01.000Z'),
       event({ type: 'RideCompleted', data: { rideId: 'r1', driverId: 'd1' } }),
       event({ type: 'DriverStatusChanged', data: { driverId: 'd1', status: 'AVAILABLE', rideId: null } }),

@@ -168,7 +168,11 @@ export function createRidesLive(services: GatewayServices, log: Logger): RidesLi
       const driverId = 'driverId' in event.data ? (event.data.driverId as string | null) : null;
       const ride = { ...entry.current, state, driverId: driverId ?? entry.current.driverId, updatedAt: new Date(event.occurredAt) };
       if (!UNDER_WAY.has(state)) ride.driverLocation = null;
-      else if (state === 'DRIVER_ASSIGNED' && ride.driverId) {
+      else if (event.type === 'DriverArrived') {
+        // The arrival carries the position it was decided on, which another topic may deliver later.
+        ride.driverLocation = event.data.location;
+        entry.locationAt = Math.max(entry.locationAt, Date.parse(event.occurredAt));
+      } else if (state === 'DRIVER_ASSIGNED' && ride.driverId) {
         const driver = await whereIs(ride.driverId);
         ride.driverLocation = driver.location;
         entry.locationAt = driver.at;
