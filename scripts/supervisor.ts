@@ -74,7 +74,9 @@ export function superviseProcesses(processes: SupervisedProcess[], options: Supe
   const exits = new Set<Promise<void>>();
 
   function launch(slot: Slot) {
-    const child = spawn(process.execPath, ['--import', 'tsx', resolve(root, slot.spec.entry), ...(slot.spec.args ?? [])], {
+    // CPU_PROFILE_DIR: every process writes a V8 CPU profile there when it stops (for measuring before optimizing).
+    const profile = process.env.CPU_PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', resolve(process.env.CPU_PROFILE_DIR)] : [];
+    const child = spawn(process.execPath, [...profile, '--import', 'tsx', resolve(root, slot.spec.entry), ...(slot.spec.args ?? [])], {
       cwd: root,
       env: options.env ?? process.env,
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -38,6 +38,8 @@ export interface Bus {
   publishReplies(replies: CommandReply[]): Promise<void>;
   /** Sets a message aside on `dead.letters`, with the reason and the consumer that refused it in headers. */
   publishDeadLetter(source: { topic: string; partition: number; offset: string; value: Buffer | null; consumer: string }, reason: string): Promise<void>;
+  /** Produce requests this bus has sent so far (publishes share requests: this counts the round trips). */
+  produceRequests(): number;
   /** The Kafka cluster's id: it names the log, so state derived from another log is recognized. */
   clusterId(): Promise<string>;
   /** Low and high watermarks of a physical topic's partitions (retried while leaders are elected). */
@@ -177,6 +179,10 @@ export async function createBus(options: BusOptions): Promise<Bus> {
     createPartitioner: Partitioners.DefaultPartitioner,
   });
   const admin: Admin = kafka.admin();
+  let produceRequests = 0;
+  producer.on(producer.events.REQUEST, ({ payload }) => {
+    if (payload.apiName === 'Produce') produceRequests += 1;
+  });
   await Promise.all([producer.connect(), admin.connect()]);
   const partitionCounts = new Map<string, number>();
   const partitioner = Partitioners.DefaultPartitioner();
@@ -206,17 +212,50 @@ export async function createBus(options: BusOptions): Promise<Bus> {
     return partitioner({ topic: physical, partitionMetadata, message: { key, value: null } });
   }
 
+  type Placed = { envelope: AnyEnvelope; physical: string; partition: number; value: string };
+
+  // Concurrent publishes share requests. The idempotent producer keeps one request in flight, so a gateway sending
+  // one command per mutation would be capped at one round trip per command; instead, while a request is in
+  // flight, the next gathers everything published meanwhile: N waiting callers cost one round trip, in order.
+  const waiting: { items: Placed[]; done(positions: LogPosition[]): void; fail(error: unknown): void }[] = [];
+  let sending = false;
+
   async function publish(messages: Outgoing[]): Promise<LogPosition[]> {
     if (!messages.length) return [];
-    const placed = await Promise.all(
+    const items = await Promise.all(
       messages.map(async ({ topic: logical, envelope }) => {
         const physical = topic(logical);
         return { envelope, physical, partition: await partitionFor(physical, envelope.aggregateId), value: JSON.stringify(envelope) };
       }),
     );
-    const positions: LogPosition[] = [];
-    for (const request of byRequestSize(placed)) positions.push(...(await send(request)));
-    return positions;
+    return new Promise<LogPosition[]>((done, fail) => {
+      waiting.push({ items, done, fail });
+      void drain();
+    });
+  }
+
+  async function drain(): Promise<void> {
+    if (sending) return;
+    sending = true;
+    try {
+      while (waiting.length) {
+        const callers = waiting.splice(0);
+        const positions: LogPosition[] = [];
+        try {
+          for (const request of byRequestSize(callers.flatMap((c) => c.items))) positions.push(...(await send(request)));
+        } catch (error) {
+          for (const caller of callers) caller.fail(error); // each retries as it would have alone
+          continue;
+        }
+        let from = 0;
+        for (const caller of callers) {
+          caller.done(positions.slice(from, from + caller.items.length));
+          from += caller.items.length;
+        }
+      }
+    } finally {
+      sending = false;
+    }
   }
 
   /**
@@ -242,7 +281,7 @@ export async function createBus(options: BusOptions): Promise<Bus> {
     return requests;
   }
 
-  async function send(placed: { envelope: AnyEnvelope; physical: string; partition: number; value: string }[]): Promise<LogPosition[]> {
+  async function send(placed: Placed[]): Promise<LogPosition[]> {
     const byTopic = new Map<string, typeof placed>();
     for (const item of placed) byTopic.set(item.physical, [...(byTopic.get(item.physical) ?? []), item]);
     const metadata = await producer.sendBatch({
@@ -295,6 +334,7 @@ export async function createBus(options: BusOptions): Promise<Bus> {
         }],
       });
     },
+    produceRequests: () => produceRequests,
     async clusterId() {
       clusterId ??= withKafkaRetries(() => admin.describeCluster()).then((cluster) => cluster.clusterId);
       return clusterId.catch((error) => {
