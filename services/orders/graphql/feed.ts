@@ -5,6 +5,7 @@
  * An update is pushed only once the projection has applied its event, so what a subscriber sees, a query
  * sees too.
  */
+import { createLiveQueue } from '../../../gateway/live-queue.ts';
 import type { ProjectionWatcher } from '../../../gateway/progress.ts';
 import type { PrismaClient } from '../../shared/db.ts';
 import type { Logger } from '../../shared/log.ts';
@@ -131,52 +132,31 @@ export function createOrderFeed(
     },
 
     updates(orderId) {
-      const queue: OrderModel[] = [];
-      let wake: (() => void) | undefined;
-      let done = false;
       let last = -1;
+      const entry = watched.get(orderId) ?? { listeners: new Set<Listener>(), current: null };
+      watched.set(orderId, entry);
+      const queue = createLiveQueue<OrderModel>(() => {
+        entry.listeners.delete(listener);
+        if (!entry.listeners.size && watched.get(orderId) === entry) watched.delete(orderId);
+        closers.delete(queue.close);
+      });
       const listener: Listener = {
         push(order) {
           const progress = progressOf(order);
           if (progress <= last) return;
           last = progress;
           queue.push(order);
-          wake?.();
         },
       };
-      const entry = watched.get(orderId) ?? { listeners: new Set<Listener>(), current: null };
-      watched.set(orderId, entry);
-      const finish = () => {
-        done = true;
-        entry.listeners.delete(listener);
-        if (!entry.listeners.size && watched.get(orderId) === entry) watched.delete(orderId);
-        closers.delete(finish);
-        wake?.();
-      };
       entry.listeners.add(listener);
-      closers.add(finish);
+      closers.add(queue.close);
       // Listening first, then reading the current state, so no change falls between the two.
       enqueue(orderId, async () => {
         const order = await current(orderId);
         if (order && (!entry.current || progressOf(order) > progressOf(entry.current))) entry.current = order;
         if (entry.current) listener.push(entry.current);
       });
-
-      const iterator: AsyncIterableIterator<OrderModel> = {
-        async next() {
-          while (!queue.length && !done) await new Promise<void>((resolve) => (wake = resolve));
-          if (queue.length) return { value: queue.shift()!, done: false };
-          return { value: undefined, done: true };
-        },
-        async return() {
-          finish();
-          return { value: undefined, done: true };
-        },
-        [Symbol.asyncIterator]() {
-          return iterator;
-        },
-      };
-      return iterator;
+      return queue.iterator;
     },
 
     async first(orderId, until, timeoutMs) {

@@ -5,6 +5,7 @@
  * one read per watched movie, never a stale state last: the loop runs again while changes keep arriving.
  */
 import type { GatewayServices } from '../../../gateway/context.ts';
+import { createLiveQueue, type LiveQueue } from '../../../gateway/live-queue.ts';
 import type { Movie } from '../../../generated/prisma/client.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { LogPosition, RawMessage } from '../../shared/messages.ts';
@@ -22,46 +23,10 @@ export interface MoviesLive {
 
 const PROJECTION_WAIT_MS = 30_000;
 
-interface Subscriber<T> {
-  /** What it was sent last, to send only changes. */
-  last?: string;
-  push(value: T): void;
-  close(): void;
-}
+/** A subscriber, and what it was sent last, to send only changes. */
+type Subscriber<T> = LiveQueue<T> & { last?: string };
 
 const fingerprint = (value: unknown) => JSON.stringify(value, (_, v) => (typeof v === 'bigint' ? v.toString() : v));
-
-/** An async iterator fed by push; `return()` (the client unsubscribing) removes it. */
-function subscriber<T>(onClose: () => void): Subscriber<T> & { iterator: AsyncIterableIterator<T> } {
-  const queue: T[] = [];
-  let wake: (() => void) | undefined;
-  let done = false;
-  const finish = () => {
-    if (done) return;
-    done = true;
-    onClose();
-    wake?.();
-  };
-  const iterator: AsyncIterableIterator<T> = {
-    async next() {
-      while (!queue.length && !done) await new Promise<void>((resolve) => (wake = resolve));
-      return queue.length ? { value: queue.shift()!, done: false } : { value: undefined, done: true };
-    },
-    async return() {
-      finish();
-      return { value: undefined, done: true };
-    },
-    [Symbol.asyncIterator]: () => iterator,
-  };
-  return {
-    iterator,
-    push(value) {
-      queue.push(value);
-      wake?.();
-    },
-    close: finish,
-  };
-}
 
 export function createMoviesLive(services: GatewayServices, log: Logger): MoviesLive {
   const movies = new Map<string, Set<Subscriber<Movie>>>();
@@ -113,7 +78,7 @@ export function createMoviesLive(services: GatewayServices, log: Logger): Movies
       const key = id.toString();
       const subscribers = movies.get(key) ?? new Set();
       movies.set(key, subscribers);
-      const s = subscriber<Movie>(() => {
+      const s: Subscriber<Movie> = createLiveQueue<Movie>(() => {
         subscribers.delete(s);
         if (!subscribers.size) movies.delete(key);
       });
@@ -128,7 +93,7 @@ export function createMoviesLive(services: GatewayServices, log: Logger): Movies
       const key = `${limit}:${minRatings}`;
       const board = boards.get(key) ?? { limit, minRatings, subscribers: new Set() };
       boards.set(key, board);
-      const s = subscriber<Movie[]>(() => {
+      const s: Subscriber<Movie[]> = createLiveQueue<Movie[]>(() => {
         board.subscribers.delete(s);
         if (!board.subscribers.size) boards.delete(key);
       });

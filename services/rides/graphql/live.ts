@@ -7,6 +7,7 @@
  * gets only the newest (latest wins, never reordered).
  */
 import type { GatewayServices } from '../../../gateway/context.ts';
+import { createLiveQueue, type LiveQueue } from '../../../gateway/live-queue.ts';
 import type { Driver } from '../../../generated/prisma/client.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { LogPosition, RawMessage } from '../../shared/messages.ts';
@@ -29,44 +30,7 @@ const REACHED: Partial<Record<EventEnvelope['type'], RideState>> = {
   DriverAssigned: 'DRIVER_ASSIGNED', DriverArrived: 'DRIVER_ARRIVED', RideStarted: 'IN_PROGRESS', RideCompleted: 'COMPLETED', RideCancelled: 'CANCELLED',
 };
 
-interface Subscriber<T> {
-  /** `position`: a value that only moves a position, which the next such value may replace while still queued. */
-  push(value: T, position: boolean): void;
-  close(): void;
-  iterator: AsyncIterableIterator<T>;
-}
-
-function subscriber<T>(onClose: () => void): Subscriber<T> {
-  const queue: { value: T; position: boolean }[] = [];
-  let wake: (() => void) | undefined;
-  let done = false;
-  const close = () => {
-    if (done) return;
-    done = true;
-    onClose();
-    wake?.();
-  };
-  const iterator: AsyncIterableIterator<T> = {
-    async next() {
-      while (!queue.length && !done) await new Promise<void>((resolve) => (wake = resolve));
-      return queue.length ? { value: queue.shift()!.value, done: false } : { value: undefined, done: true };
-    },
-    async return() {
-      close();
-      return { value: undefined, done: true };
-    },
-    [Symbol.asyncIterator]: () => iterator,
-  };
-  return {
-    iterator,
-    close,
-    push(value, position) {
-      if (position && queue.at(-1)?.position) queue[queue.length - 1] = { value, position };
-      else queue.push({ value, position });
-      wake?.();
-    },
-  };
-}
+type Subscriber<T> = LiveQueue<T>;
 
 /** Something watched: its subscribers, what they were sent last, and the time of the position it holds. */
 interface Watched<T> {
@@ -134,7 +98,7 @@ export function createRidesLive(services: GatewayServices, log: Logger): RidesLi
   function watch<T>(map: Map<string, Watched<T>>, key: string, chain: string, load: (entry: Watched<T>) => Promise<void>) {
     const entry = map.get(key) ?? { subscribers: new Set<Subscriber<T>>(), current: null, locationAt: 0 };
     map.set(key, entry);
-    const s = subscriber<T>(() => {
+    const s = createLiveQueue<T>(() => {
       entry.subscribers.delete(s);
       closers.delete(s.close);
       if (!entry.subscribers.size && map.get(key) === entry) map.delete(key);
