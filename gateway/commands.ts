@@ -10,8 +10,12 @@ import type { CommandEnvelope, CommandReply, Outgoing } from '../services/shared
 import type { ProjectionWatcher } from './progress.ts';
 
 export interface CommandGateway {
-  /** Resolves with the reply once the command's events are projected; throws its rejection or TIMEOUT. */
-  execute(command: Outgoing, timeoutMs: number): Promise<CommandReply>;
+  /**
+   * Resolves with the reply once the command's events are projected (or, with `visible: false`, once the
+   * command is accepted: for high-rate writes whose answer needs no read, such as positions); throws its
+   * rejection or TIMEOUT.
+   */
+  execute(command: Outgoing, timeoutMs: number, options?: { visible?: boolean }): Promise<CommandReply>;
   /** Fed by the gateway's consumer with every reply on `command.replies`. */
   onReply(reply: CommandReply): void;
 }
@@ -25,7 +29,7 @@ export function createCommandGateway(
 ): CommandGateway {
   const pending = new Map<string, (reply: CommandReply) => void>();
 
-  async function send(message: Outgoing, timeoutMs: number): Promise<CommandReply> {
+  async function send(message: Outgoing, timeoutMs: number, visible: boolean): Promise<CommandReply> {
     const command = message.envelope as CommandEnvelope;
     const { commandId } = command;
     const deadline = Date.now() + timeoutMs;
@@ -47,6 +51,7 @@ export function createCommandGateway(
       if (reply.status === 'REJECTED') {
         throw new SystemError((reply.code ?? 'BAD_USER_INPUT') as ErrorCode, reply.message ?? 'command rejected', false, { ...reply.details, commandId });
       }
+      if (!visible) return reply;
       await Promise.all(
         reply.positions.map((position) =>
           watcher.reached(projectorsOf(position.topic), position, Math.max(0, deadline - Date.now())),
@@ -66,11 +71,11 @@ export function createCommandGateway(
       pending.get(reply.commandId)?.(reply);
     },
 
-    async execute(command, timeoutMs) {
+    async execute(command, timeoutMs, { visible = true } = {}) {
       const stopTimer = latency.startTimer({ type: command.envelope.type });
       let outcome = 'error';
       try {
-        const reply = await send(command, timeoutMs);
+        const reply = await send(command, timeoutMs, visible);
         outcome = 'accepted';
         return reply;
       } catch (error) {

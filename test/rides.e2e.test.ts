@@ -110,7 +110,9 @@ describe('the lifecycle', () => {
     expect(ride.driverLocation).toEqual(north(1));
     expect((await ok(MOVE, { id: driver, at: north(0.1) })).status).toBe('ON_RIDE');
     expect((await getRide(ride.id)).state).toBe('DRIVER_ASSIGNED');
-    await ok(MOVE, { id: driver, at: north(0.03) });
+    expect((await ok(MOVE, { id: driver, at: north(0.03) })).location).toEqual(north(0.03));
+    // A position is answered once accepted (the high-rate stream), so its arrival is seen shortly after.
+    await waitFor(async () => (await getRide(ride.id)).state === 'DRIVER_ARRIVED', 20_000, () => 'the arrival');
     expect(await getRide(ride.id)).toMatchObject({ state: 'DRIVER_ARRIVED', driverLocation: north(0.03) });
     expect(await ok(transition('startRide'), { id: ride.id })).toMatchObject({ state: 'IN_PROGRESS' });
     expect(await ok(transition('completeRide'), { id: ride.id })).toMatchObject({ state: 'COMPLETED', driverLocation: null });

@@ -130,7 +130,11 @@ export type Mutation = {
   requestRide: Ride;
   /** From DRIVER_ARRIVED. FAILED_PRECONDITION with the current state in `extensions.state` otherwise; NOT_FOUND for an unknown ride. */
   startRide: Ride;
-  /** The driver's new position. FAILED_PRECONDITION when the driver is offline (`extensions.state`). */
+  /**
+   * The driver's new position. FAILED_PRECONDITION when the driver is offline (`extensions.state`). Positions are a
+   * high-rate stream: unlike other mutations this answers once the dispatcher accepted the position, before queries
+   * see it (its consequences, such as an arrival, follow within milliseconds: watch them with `rideUpdated`).
+   */
   updateDriverLocation: Driver;
 };
 

@@ -19,8 +19,8 @@ function checkId(name: string, id: string): string {
 }
 
 /** Sends the command and waits until its events are projected (or throws its rejection). */
-const execute = ({ commands, commandTimeoutMs }: Context, command: Command) =>
-  commands.execute(ridesContract.outgoing(ridesContract.command(command)), commandTimeoutMs);
+const execute = ({ commands, commandTimeoutMs }: Context, command: Command, options?: { visible?: boolean }) =>
+  commands.execute(ridesContract.outgoing(ridesContract.command(command)), commandTimeoutMs, options);
 
 async function driverAfter(context: Context, driverId: string) {
   const driver = await context.prisma.driver.findUnique({ where: { id: driverId } });
@@ -55,8 +55,11 @@ export const resolvers: Resolvers = {
       return driverAfter(context, driverId);
     },
     async updateDriverLocation(_, { driverId, location }, context) {
-      await execute(context, { type: 'UpdateDriverLocation', data: { driverId: checkId('driverId', driverId), location } });
-      return driverAfter(context, driverId);
+      // Positions are the high-rate stream: answered once the dispatcher accepted it (an offline driver is still
+      // refused), not after the projection, and with the position just sent rather than a read of it.
+      await execute(context, { type: 'UpdateDriverLocation', data: { driverId: checkId('driverId', driverId), location } }, { visible: false });
+      const driver = (await context.rides.driversById.load(driverId)) ?? (await driverAfter(context, driverId));
+      return { ...driver, lat: location.lat, lng: location.lng, updatedAt: new Date() };
     },
     async goOffline(_, { driverId }, context) {
       await execute(context, { type: 'GoOffline', data: { driverId: checkId('driverId', driverId) } });
