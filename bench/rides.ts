@@ -12,6 +12,7 @@ import pg from 'pg';
 import WebSocket from 'ws';
 import { BERLIN, randomIn, randomNear, type LatLng } from '../gateway/app/city.ts';
 import { EARTH_RADIUS_KM } from '../services/rides/geo.ts';
+import { limiter } from '../scripts/simulate-rides.ts';
 import { graphql, histogram, load, micros, percentiles } from './measure.ts';
 import type { BenchSystem } from './system.ts';
 
@@ -55,22 +56,6 @@ function nearParameters(at: LatLng, radiusKm: number, first: number) {
   const dLat = radiusKm / ((EARTH_RADIUS_KM * Math.PI) / 180);
   const dLng = (Math.asin(Math.sin(radiusKm / EARTH_RADIUS_KM) / Math.cos((at.lat * Math.PI) / 180)) * 180) / Math.PI;
   return [EARTH_RADIUS_KM, at.lat, at.lng, at.lat - dLat, at.lat + dLat, at.lng - dLng, at.lng + dLng, radiusKm, first];
-}
-
-/** At most `limit` tasks at once; the rest wait in order. */
-function limiter(limit: number) {
-  let running = 0;
-  const waiting: (() => void)[] = [];
-  return async <T>(task: () => Promise<T>): Promise<T> => {
-    if (running >= limit) await new Promise<void>((r) => waiting.push(r));
-    running += 1;
-    try {
-      return await task();
-    } finally {
-      running -= 1;
-      waiting.shift()?.();
-    }
-  };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -82,7 +82,7 @@ const RIDE_UPDATED = `subscription RideUpdated($rideId: ID!) { rideUpdated(rideI
 type GraphQLError = { message: string; extensions?: { code?: string } };
 
 /** At most `limit` tasks at once; the rest wait in order. */
-function limiter(limit: number) {
+export function limiter(limit: number) {
   let running = 0;
   const waiting: (() => void)[] = [];
   return async <T>(task: () => Promise<T>): Promise<T> => {

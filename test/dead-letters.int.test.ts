@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createBus, type Bus } from '../services/shared/bus.ts';
 import { RUNTIME_TOPICS } from '../services/shared/messages.ts';
-import { ordersContract, TOPICS, type DomainEvent } from '../services/orders/contract.ts';
+import { ordersContract, TOPICS } from '../services/orders/contract.ts';
 import { listDeadLetters, main, replayDeadLetters, UsageError } from '../scripts/dead-letters.ts';
 import { readTopic } from '../scripts/topic-reader.ts';
 import { isolate, type Isolation } from './support/system.ts';

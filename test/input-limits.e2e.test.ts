@@ -3,8 +3,7 @@
  * with BAD_USER_INPUT naming the field and the limit, and nothing is written: no command on Kafka, no row.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RUNTIME_TOPICS } from '../services/shared/messages.ts';
-import { ordersContract, TOPICS, type DomainEvent } from '../services/orders/contract.ts';
+import { TOPICS } from '../services/orders/contract.ts';
 import { createKafka } from '../services/shared/bus.ts';
 import { startSystem, type TestSystem } from './support/system.ts';
 

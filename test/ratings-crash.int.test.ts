@@ -17,7 +17,7 @@ import { ratingsContract, TOPICS } from '../services/ratings/contract.ts';
 import { ratingsService } from '../services/ratings/ratings/handler.ts';
 import { moviesProjection } from '../services/ratings/projections/movies.ts';
 import { readTopic } from '../scripts/topic-reader.ts';
-import { startSystem, waitFor, type TestSystem } from './support/system.ts';
+import { isAlive, startSystem, waitFor, type TestSystem } from './support/system.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const log = process.env.TEST_LOGS ? (line: string) => console.log(line) : () => {};
@@ -216,15 +216,6 @@ function connectPid(port: number): number {
   return Number(pids[0]);
 }
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
 interface CapturedChange {
   key: string;
   partition: number;
@@ -293,7 +284,7 @@ it('Connect killed with SIGKILL mid-stream causes no double count', async () => 
     await waitFor(() => captured.length >= KILL_AFTER, 30_000, () => `${KILL_AFTER} changes on the movies topic (${captured.length})`);
     process.kill(pid, 'SIGKILL');
     killed = true;
-    await waitFor(() => !alive(pid), 10_000, () => `Connect worker ${pid} to die`);
+    await waitFor(() => !isAlive(pid), 10_000, () => `Connect worker ${pid} to die`);
     // What the dead worker had written: its last message is in the log now, whatever the watcher has read yet.
     const writtenAtKill = (await bus.topicOffsets(moviesTopic)).reduce((sum, p) => sum + Number(BigInt(p.high) - (baseline.get(p.partition) ?? 0n)), 0);
     const committedAtKill = committed;

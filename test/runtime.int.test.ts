@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createBus, type Bus } from '../services/shared/bus.ts';
 import { RUNTIME_TOPICS } from '../services/shared/messages.ts';
-import { ordersContract, TOPICS, type DomainEvent } from '../services/orders/contract.ts';
+import { ordersContract, TOPICS } from '../services/orders/contract.ts';
 import { startSystem, waitFor, type TestSystem } from './support/system.ts';
 
 let system: TestSystem;

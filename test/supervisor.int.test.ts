@@ -4,21 +4,12 @@
  */
 import { afterEach, expect, it } from 'vitest';
 import { superviseProcesses, type Supervisor } from '../scripts/supervisor.ts';
-import { waitFor } from './support/system.ts';
+import { isAlive, waitFor } from './support/system.ts';
 
 let supervisor: Supervisor | undefined;
 afterEach(async () => {
   await supervisor?.stop();
 });
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 it('restarts a killed process with a doubling delay, and stop() ends it for good', async () => {
   const lines: string[] = [];
@@ -47,6 +38,6 @@ it('restarts a killed process with a doubling delay, and stop() ends it for good
   const last = supervisor.pid('worker')!;
   await supervisor.stop();
   supervisor = undefined;
-  expect(alive(last)).toBe(false);
+  expect(isAlive(last)).toBe(false);
   expect(lines).toHaveLength(2); // stopping is not a crash: no restart line
 });

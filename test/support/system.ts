@@ -120,6 +120,16 @@ async function captureCatalog(isolation: Isolation): Promise<Catalog & { stop():
   };
 }
 
+/** Whether a process with this pid still runs. */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** A port nothing listens on right now. */
 export function freePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {
