@@ -28,6 +28,7 @@ import { graphql, load } from './measure.ts';
 import { FRESHNESS_RATE, LEGACY_SAMPLES, legacyToVisible, ratingsFreshness, ratingsSustained, SUSTAINED_RATINGS, waitForCatalog } from './ratings.ts';
 import { benchRides } from './rides.ts';
 import { startOrUseSystem, type BenchSystem } from './system.ts';
+import { cpuBetween, describeCpuPer, requestsPer } from './usage.ts';
 
 const say = (line: string) => console.log(`[bench] ${line}`);
 const PAGE_QUERY = `query Page { orders(first: 50) { edges { node { id customerId product quantity price state createdAt validations { checkType result reason } } } } }`;
@@ -51,12 +52,19 @@ async function ordersToValidated(system: BenchSystem, product: string) {
     if (awaitOrder.state !== 'VALIDATED') throw new Error(`order ${placeOrder.id} ended ${awaitOrder.state}`);
   };
   await load(4, one, { perClient: 5 }); // warm-up: JIT, connections, consumer fetch loops
-  const out: Record<number, unknown> = {};
+  const out: Record<number, Awaited<ReturnType<typeof load>> & { cpu: ReturnType<typeof describeCpuPer>; requests: Record<string, number> }> = {};
   for (const clients of ORDER_CONCURRENCY) {
     say(`placeOrder → VALIDATED with ${clients} client(s)…`);
-    out[clients] = await load(clients, one, { perClient: ORDERS_PER_CLIENT[clients] });
+    const before = await system.usage();
+    const result = await load(clients, one, { perClient: ORDERS_PER_CLIENT[clients] });
+    const after = await system.usage();
+    out[clients] = {
+      ...result,
+      cpu: describeCpuPer(cpuBetween(before.cpu, after.cpu), result.count),
+      requests: requestsPer(before.requests, after.requests, result.count),
+    };
   }
-  return out as Record<number, Awaited<ReturnType<typeof load>>>;
+  return out;
 }
 
 async function kafkaRoundTrip(system: BenchSystem) {
@@ -202,13 +210,16 @@ async function fanOut(system: BenchSystem, product: string) {
   return { subscribers: SUBSCRIBERS, firstMs: deliveries[0], p50Ms: deliveries[Math.floor(SUBSCRIBERS / 2)], lastMs: deliveries.at(-1)! };
 }
 
-// `--rides-only`: the kafka floor and the rides section, without the orders figures (a shorter run).
+// `--write-only`, `--read-only`, `--ratings-only`, `--rides-only` (any of them): the kafka floor and those
+// sections only, for a shorter run. No flag: every section.
+const SECTIONS = ['write', 'read', 'ratings', 'rides'] as const;
 const args = process.argv.slice(2);
-if (args.some((a) => a !== '--rides-only')) {
-  console.error(`unknown arguments: ${args.join(' ')}\nusage: npm run bench [-- --rides-only]`);
+const chosen = args.map((a) => /^--(\w+)-only$/.exec(a)?.[1]);
+if (chosen.some((section) => !SECTIONS.includes(section as never))) {
+  console.error(`unknown arguments: ${args.join(' ')}\nusage: npm run bench [-- ${SECTIONS.map((s) => `[--${s}-only]`).join(' ')}]`);
   process.exit(2);
 }
-const ridesOnly = args.includes('--rides-only');
+const runs = (section: (typeof SECTIONS)[number]) => !chosen.length || chosen.includes(section);
 const system = await startOrUseSystem(say);
 try {
   const product = `BENCH-${randomUUID().slice(0, 6)}`;
@@ -216,8 +227,37 @@ try {
 
   say('floor: bare kafkajs produce → consume round trip…');
   const kafka = await kafkaRoundTrip(system);
-  if (!ridesOnly) {
+  rows.push({ measure: 'kafka produce → consume round trip p50 / p99 ms', value: `${kafka.p50.toFixed(2)} / ${kafka.p99.toFixed(2)}` });
+  if (runs('write')) {
     const orders = await ordersToValidated(system, product);
+    say(`orders projector catching up on ${CATCHUP_ORDERS * 4} events…`);
+    const catchUp = await projectorCatchUp(system);
+
+    // Issue 9's floors: latency within 6× the broker's round trip; 400 orders/s at p99 ≤ 150 ms with 16 clients, 600/s with 64.
+    const targets: Record<number, string> = { 1: 'p50 ≤ 6× round trip', 16: '≥ 400/s, p99 ≤ 150 ms', 64: '≥ 600/s' };
+    for (const clients of ORDER_CONCURRENCY) {
+      const o = orders[clients];
+      rows.push({
+        measure: `placeOrder → VALIDATED, ${clients} client(s): p50 / p95 / p99 ms (target ${targets[clients]})`,
+        value: `${o.p50.toFixed(1)} / ${o.p95.toFixed(1)} / ${o.p99.toFixed(1)}`,
+        floor: `kafka round trip p50 ${kafka.p50.toFixed(2)}`,
+        ratio: `${(o.p50 / kafka.p50).toFixed(1)}×`,
+      });
+      rows.push({ measure: `  completed orders/s, ${clients} client(s)`, value: o.perSecond.toFixed(1) });
+      rows.push({ measure: `  CPU per order, all processes (target ≤ 5 ms at 400/s on 2 cores)`, value: o.cpu.text });
+      rows.push({
+        measure: '  Kafka requests per order',
+        value: Object.entries(o.requests).sort((a, b) => b[1] - a[1]).map(([api, n]) => `${api} ${n.toFixed(1)}`).join(', ') || '– (a running system: not counted)',
+      });
+    }
+    rows.push({
+      measure: `orders projector catch-up (${catchUp.events} events, one transaction per fetched batch): events/s (target ≥ 20,000)`,
+      value: catchUp.perSecond.toFixed(0),
+    });
+    Object.assign(results, { ordersToValidated: orders, projectorCatchUp: catchUp });
+  }
+
+  if (runs('read')) {
     say(`orders(first: 50) with validations, ${QUERY_CONCURRENCY} clients for ${QUERY_SECONDS} s…`);
     await load(QUERY_CONCURRENCY, () => graphql(system.url, PAGE_QUERY), { seconds: 1 });
     const page = await load(QUERY_CONCURRENCY, () => graphql(system.url, PAGE_QUERY), { seconds: QUERY_SECONDS });
@@ -228,20 +268,6 @@ try {
     const layers = await inMemoryLayers();
     say(`subscription fan-out to ${SUBSCRIBERS} graphql-ws subscribers…`);
     const fan = await fanOut(system, product);
-    say(`orders projector catching up on ${CATCHUP_ORDERS * 4} events…`);
-    const catchUp = await projectorCatchUp(system);
-
-    for (const clients of ORDER_CONCURRENCY) {
-      const o = orders[clients];
-      rows.push({
-        measure: `placeOrder → VALIDATED, ${clients} client(s): p50 / p95 / p99 ms`,
-        value: `${o.p50.toFixed(1)} / ${o.p95.toFixed(1)} / ${o.p99.toFixed(1)}`,
-        floor: `kafka round trip p50 ${kafka.p50.toFixed(2)}`,
-        ratio: `${(o.p50 / kafka.p50).toFixed(1)}×`,
-      });
-      rows.push({ measure: `  completed orders/s, ${clients} client(s)`, value: o.perSecond.toFixed(1) });
-    }
-    rows.push({ measure: 'kafka produce → consume round trip p50 / p99 ms', value: `${kafka.p50.toFixed(2)} / ${kafka.p99.toFixed(2)}` });
     rows.push({
       measure: `orders(first: 50) + validations: req/s (p99 ms)`,
       value: `${page.perSecond.toFixed(0)} (${page.p99.toFixed(1)})`,
@@ -261,19 +287,10 @@ try {
       floor: `kafka round trip p50 ${kafka.p50.toFixed(2)}`,
       ratio: `${(fan.lastMs / kafka.p50).toFixed(1)}×`,
     });
-
-    rows.push({
-      measure: `orders projector catch-up (${catchUp.events} events, one transaction per fetched batch): events/s`,
-      value: catchUp.perSecond.toFixed(0),
-    });
-
-    Object.assign(results, {
-      ordersToValidated: orders, page, barePostgresPage: bare, statementsPerPage: statements,
-      graphqlInMemory: layers.apollo, bareJson: layers.json, fanOut: fan, projectorCatchUp: catchUp,
-    });
+    Object.assign(results, { page, barePostgresPage: bare, statementsPerPage: statements, graphqlInMemory: layers.apollo, bareJson: layers.json, fanOut: fan });
   }
 
-  if (!ridesOnly) {
+  if (runs('ratings')) {
     // Ratings: throughput from raw-ratings, leaderboard freshness, legacy commit → movie(id).
     await waitForCatalog(system, say);
     say(`ratings service sustaining ${SUSTAINED_RATINGS} RateMovie commands from raw-ratings…`);
@@ -307,33 +324,35 @@ try {
     results.ratings = { targets: { sustainedPerSecond: 5000, freshnessP99Ms: 1000 }, sustained, freshness, legacyCommitToVisible: legacy };
   }
 
-  say('rides: the rides domain…');
-  const rides = await benchRides(system, say);
-  const { locationDelivery: delivery, driversNear: near, bareNear, dispatch } = rides;
-  rows.push({
-    measure: `rides: ${delivery.drivers} drivers × 1 location/s → ride subscribers (${delivery.watchedRides}): p50 / p99 ms (target p99 ≤ 200)`,
-    value: `${delivery.p50.toFixed(1)} / ${delivery.p99.toFixed(1)}`,
-    floor: `kafka round trip p50 ${kafka.p50.toFixed(2)}`,
-    ratio: `${(delivery.p50 / kafka.p50).toFixed(1)}×`,
-  });
-  rows.push({ measure: `  locations accepted/s (of ${delivery.targetPerSecond} sent for), deliveries measured`, value: `${delivery.sentPerSecond.toFixed(0)}, ${delivery.count}` });
-  rows.push({
-    measure: `rides: driversNear with ${near.drivers} drivers online: req/s (p99 ms)`,
-    value: `${near.perSecond.toFixed(0)} (${near.p99.toFixed(1)})`,
-    floor: `bare pg ${bareNear.perSecond.toFixed(0)} (${bareNear.p99.toFixed(1)})`,
-    ratio: `${(bareNear.perSecond / near.perSecond).toFixed(1)}× slower`,
-  });
-  rows.push({
-    measure: `rides: dispatch, requestRide → DRIVER_ASSIGNED (${dispatch.count} rides): p50 / p99 ms`,
-    value: `${dispatch.p50.toFixed(1)} / ${dispatch.p99.toFixed(1)}`,
-    floor: `kafka round trip p50 ${kafka.p50.toFixed(2)}`,
-    ratio: `${(dispatch.p50 / kafka.p50).toFixed(1)}×`,
-  });
+  if (runs('rides')) {
+    say('rides: the rides domain…');
+    const rides = await benchRides(system, say);
+    const { locationDelivery: delivery, driversNear: near, bareNear, dispatch } = rides;
+    rows.push({
+      measure: `rides: ${delivery.drivers} drivers × 1 location/s → ride subscribers (${delivery.watchedRides}): p50 / p99 ms (target p99 ≤ 200)`,
+      value: `${delivery.p50.toFixed(1)} / ${delivery.p99.toFixed(1)}`,
+      floor: `kafka round trip p50 ${kafka.p50.toFixed(2)}`,
+      ratio: `${(delivery.p50 / kafka.p50).toFixed(1)}×`,
+    });
+    rows.push({ measure: `  locations accepted/s (of ${delivery.targetPerSecond} sent for), deliveries measured`, value: `${delivery.sentPerSecond.toFixed(0)}, ${delivery.count}` });
+    rows.push({
+      measure: `rides: driversNear with ${near.drivers} drivers online: req/s (p99 ms)`,
+      value: `${near.perSecond.toFixed(0)} (${near.p99.toFixed(1)})`,
+      floor: `bare pg ${bareNear.perSecond.toFixed(0)} (${bareNear.p99.toFixed(1)})`,
+      ratio: `${(bareNear.perSecond / near.perSecond).toFixed(1)}× slower`,
+    });
+    rows.push({
+      measure: `rides: dispatch, requestRide → DRIVER_ASSIGNED (${dispatch.count} rides): p50 / p99 ms`,
+      value: `${dispatch.p50.toFixed(1)} / ${dispatch.p99.toFixed(1)}`,
+      floor: `kafka round trip p50 ${kafka.p50.toFixed(2)}`,
+      ratio: `${(dispatch.p50 / kafka.p50).toFixed(1)}×`,
+    });
+    results.rides = rides;
+  }
   Object.assign(results, {
     at: new Date().toISOString(),
     machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
     kafkaRoundTripMs: kafka,
-    rides,
   });
   const widths = [0, 0, 0, 0];
   const table = [{ measure: 'measure', value: 'value', floor: 'floor (same run)', ratio: 'ratio' }, ...rows];

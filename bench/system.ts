@@ -7,13 +7,21 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { deleteConnector, ensureConnect, MOVIES_TOPIC } from '../infra/connect/connect.ts';
 import { dropDatabase } from '../infra/database.ts';
 import { ensureKafka } from '../infra/kafka/broker.ts';
 import { dropLegacyDatabase, ensureLegacyDatabase, legacyDatabaseUrl } from '../infra/legacy-postgres.ts';
 import { createKafka, deleteTopicsAndGroups } from '../services/shared/bus.ts';
+import { cpuSnapshot, requestTotals, type CpuSnapshot } from './usage.ts';
+
+export interface Usage {
+  cpu: CpuSnapshot;
+  requests: Record<string, number>;
+}
 
 export interface BenchSystem {
   url: string;
@@ -25,6 +33,8 @@ export interface BenchSystem {
   legacyUrl: string;
   /** The physical topic Debezium writes the catalog's changes to. */
   moviesTopic: string;
+  /** What the system has spent so far (CPU per process, Kafka requests); for a running system, the broker's CPU only. */
+  usage(): Promise<Usage>;
   stop(): Promise<void>;
 }
 
@@ -55,6 +65,7 @@ export async function startOrUseSystem(log: (line: string) => void): Promise<Ben
       topicPrefix: process.env.TOPIC_PREFIX ?? '',
       legacyUrl: legacyDatabaseUrl(),
       moviesTopic: (process.env.TOPIC_PREFIX ?? '') + MOVIES_TOPIC,
+      usage: async () => ({ cpu: await cpuSnapshot(undefined, process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/gateway'), requests: {} }),
       stop: () => kafka.stop(),
     };
   }
@@ -76,6 +87,7 @@ export async function startOrUseSystem(log: (line: string) => void): Promise<Ben
     DATABASE_URL: `postgresql://postgres@127.0.0.1:5432/gateway_bench_${id}`,
     PORT: String(port),
     LOG_LEVEL: 'silent',
+    KAFKA_REQUEST_STATS_DIR: mkdtempSync(join(tmpdir(), 'bench-requests-')),
   };
   log(`starting a fresh system on port ${port} (topic prefix ${env.TOPIC_PREFIX})`);
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', resolve(import.meta.dirname, '../scripts/start.ts')], {
@@ -105,6 +117,7 @@ export async function startOrUseSystem(log: (line: string) => void): Promise<Ben
     topicPrefix: env.TOPIC_PREFIX,
     legacyUrl: env.LEGACY_DATABASE_URL,
     moviesTopic: prefix + MOVIES_TOPIC,
+    usage: async () => ({ cpu: await cpuSnapshot(child.pid, env.DATABASE_URL), requests: requestTotals(env.KAFKA_REQUEST_STATS_DIR) }),
     async stop() {
       const exited = new Promise((r) => child.once('exit', r));
       process.kill(-child.pid!, 'SIGTERM');
@@ -118,6 +131,7 @@ export async function startOrUseSystem(log: (line: string) => void): Promise<Ben
       await dropDatabase(env.DATABASE_URL).catch(() => {});
       await deleteTopicsAndGroups(createKafka('bench-cleanup', [kafkaBrokers]), env.TOPIC_PREFIX).catch(() => {});
       await kafka.stop();
+      rmSync(env.KAFKA_REQUEST_STATS_DIR, { recursive: true, force: true });
     },
   };
 }

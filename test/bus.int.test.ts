@@ -24,9 +24,9 @@ afterAll(async () => {
 it('gathers concurrent publishes into few requests, and answers each caller with its own positions', async () => {
   const commands = Array.from({ length: 300 }, (_, i) =>
     ordersContract.command({ type: 'AddInventory', data: { product: `P${i % 7}-${randomUUID().slice(0, 4)}`, quantity: i + 1 } }));
-  const before = bus.produceRequests();
+  const before = (bus.requestCounts().Produce ?? 0);
   const positions = await Promise.all(commands.map((c) => bus.publish([ordersContract.outgoing(c)])));
-  const requests = bus.produceRequests() - before;
+  const requests = (bus.requestCounts().Produce ?? 0) - before;
   expect(requests).toBeGreaterThan(0);
   expect(requests).toBeLessThan(commands.length / 5);
 

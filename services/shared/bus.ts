@@ -2,8 +2,10 @@
  * The event bus: one Kafka client per process, explicit topic creation, and publishing of envelopes
  * with the log position of each message, so readers can wait for exactly what a command wrote.
  */
-import { Kafka, Partitioners, logLevel, type logCreator, type Admin, type Consumer, type KafkaMessage, type Producer } from 'kafkajs';
-import { kafkaBrokers, maxMessageBytes, topicPartitions, topicPrefix } from './config.ts';
+import { Kafka, Partitioners, logLevel, type logCreator, type Admin, type Consumer, type KafkaMessage, type Producer, type RequestEvent } from 'kafkajs';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { kafkaBrokers, maxMessageBytes, requestStatsDir, topicPartitions, topicPrefix } from './config.ts';
 import { SystemError } from './errors.ts';
 import { RUNTIME_TOPICS, type AnyEnvelope, type CommandReply, type LogPosition, type Outgoing, type TopicSpec } from './messages.ts';
 
@@ -38,8 +40,11 @@ export interface Bus {
   publishReplies(replies: CommandReply[]): Promise<void>;
   /** Sets a message aside on `dead.letters`, with the reason and the consumer that refused it in headers. */
   publishDeadLetter(source: { topic: string; partition: number; offset: string; value: Buffer | null; consumer: string }, reason: string): Promise<void>;
-  /** Produce requests this bus has sent so far (publishes share requests: this counts the round trips). */
-  produceRequests(): number;
+  /**
+   * Requests this bus's clients (producer, admin, consumers) have sent so far, by Kafka API name (`Produce`,
+   * `Fetch`, `OffsetCommit`…): what each message costs the broker, measured (publishes share requests).
+   */
+  requestCounts(): Record<string, number>;
   /** The Kafka cluster's id: it names the log, so state derived from another log is recognized. */
   clusterId(): Promise<string>;
   /** Low and high watermarks of a physical topic's partitions (retried while leaders are elected). */
@@ -179,10 +184,13 @@ export async function createBus(options: BusOptions): Promise<Bus> {
     createPartitioner: Partitioners.DefaultPartitioner,
   });
   const admin: Admin = kafka.admin();
-  let produceRequests = 0;
-  producer.on(producer.events.REQUEST, ({ payload }) => {
-    if (payload.apiName === 'Produce') produceRequests += 1;
-  });
+  const requests: Record<string, number> = {};
+  const countRequest = ({ payload }: RequestEvent) => { requests[payload.apiName] = (requests[payload.apiName] ?? 0) + 1; };
+  producer.on(producer.events.REQUEST, countRequest);
+  admin.on(admin.events.REQUEST, countRequest);
+  const statsDir = requestStatsDir();
+  const writeStats = () => writeFileSync(join(statsDir!, `${options.clientId}.${process.pid}.json`), JSON.stringify(requests));
+  const statsTimer = statsDir ? setInterval(writeStats, 1000).unref() : undefined;
   await Promise.all([producer.connect(), admin.connect()]);
   const partitionCounts = new Map<string, number>();
   const partitioner = Partitioners.DefaultPartitioner();
@@ -334,7 +342,7 @@ export async function createBus(options: BusOptions): Promise<Bus> {
         }],
       });
     },
-    produceRequests: () => produceRequests,
+    requestCounts: () => ({ ...requests }),
     async clusterId() {
       clusterId ??= withKafkaRetries(() => admin.describeCluster()).then((cluster) => cluster.clusterId);
       return clusterId.catch((error) => {
@@ -355,12 +363,17 @@ export async function createBus(options: BusOptions): Promise<Bus> {
         retry: { initialRetryTime: 100, retries: 8 },
       });
       consumers.add(consumer);
+      consumer.on(consumer.events.REQUEST, countRequest);
       return consumer;
     },
     async deleteGroup(group) {
       await admin.deleteGroups([prefix + group]).catch(() => {});
     },
     async close() {
+      if (statsTimer) {
+        clearInterval(statsTimer);
+        writeStats();
+      }
       await Promise.allSettled([...consumers].map((c) => c.disconnect()));
       await Promise.allSettled([producer.disconnect(), admin.disconnect()]);
     },

@@ -98,3 +98,8 @@ export function maxLag(): number {
 export function rideRequestTimeoutMs(): number {
   return Number(process.env.RIDE_REQUEST_TIMEOUT_MS ?? 120_000);
 }
+
+/** When set, every process writes its Kafka request counts there each second (for `npm run bench`). */
+export function requestStatsDir(): string | undefined {
+  return process.env.KAFKA_REQUEST_STATS_DIR || undefined;
+}
