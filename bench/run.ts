@@ -161,7 +161,7 @@ async function projectorCatchUp(system: BenchSystem) {
     return [created, ...(['INVENTORY_CHECK', 'FRAUD_CHECK', 'ORDER_DETAILS_CHECK'] as const).map((type) => ordersContract.event(checkCompleted(created, type, 'PASS'), created, new Date()))];
   }).flat();
   for (let i = 0; i < events.length; i += 2000) await bus.publish(events.slice(i, i + 2000).map(ordersContract.outgoing));
-  const prisma = createPrisma(databaseUrl);
+  const prisma = createPrisma(databaseUrl, { asyncCommit: true }); // as services/shared/process.ts runs projectors
   const projector = await startProjector(ordersProjection, bus, prisma, createLogger('bench-catchup'));
   const started = performance.now(); // from the moment it holds its partitions: the group join is not throughput
   const applied = async () => {

@@ -38,7 +38,8 @@ export interface RunningParts {
 export async function startParts(parts: ServiceParts, only: 'all' | 'handler' | 'projector' = 'all'): Promise<RunningParts> {
   const log = createLogger(parts.name);
   const bus = await createBus({ clientId: parts.name });
-  const prisma = parts.projections?.length && only !== 'handler' ? createPrisma() : undefined;
+  // Only projectors write through this client: their lost tail after a database crash is projected again.
+  const prisma = parts.projections?.length && only !== 'handler' ? createPrisma(undefined, { asyncCommit: true }) : undefined;
   const stops: (() => Promise<void>)[] = [];
   try {
     if (parts.service && only !== 'projector') stops.push((await startService(parts.service, bus, log)).stop);

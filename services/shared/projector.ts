@@ -48,8 +48,15 @@ async function logEnds(bus: Bus, topic: string): Promise<Map<number, bigint>> {
   return new Map((await bus.topicOffsets(topic)).map((o) => [o.partition, BigInt(o.high)]));
 }
 
-/** A batch met projection offsets that moved under it (the rows were dropped for a rebuild): read it again. */
-class OffsetsMoved extends Error {}
+/**
+ * A batch starts after where the database says the projection stands: the rows were dropped for a rebuild, or
+ * retention deleted events before this projection read them.
+ */
+class OffsetsMoved extends Error {
+  constructor(readonly next: bigint, message: string) {
+    super(message);
+  }
+}
 
 export async function startProjector<K extends AnyContract>(
   definition: ProjectionDefinition<K>,
@@ -62,12 +69,6 @@ export async function startProjector<K extends AnyContract>(
   const foreign = await foreignClusters(prisma, [projector], clusterId);
   if (foreign.length) throw logMismatch(foreign, clusterId);
 
-  /** Where the database says the projection of a partition stands. */
-  async function storedOffset(topic: string, partition: number): Promise<bigint> {
-    const row = await prisma.projectionOffset.findUnique({ where: { projector_topic_partition: { projector, topic, partition } } });
-    return row?.nextOffset ?? 0n;
-  }
-
   /**
    * Applies consecutive messages of one partition in one transaction together with the offset after them, so
    * the projection and its position never disagree. `skip` moves the offset without applying (a dead letter).
@@ -77,14 +78,14 @@ export async function startProjector<K extends AnyContract>(
     const last = BigInt(messages.at(-1)!.offset);
     await prisma.$transaction(
       async (tx) => {
-        await tx.$executeRaw`
-          INSERT INTO projection_offsets (projector, topic, partition, next_offset, cluster_id, updated_at)
-          VALUES (${projector}, ${topic}, ${partition}, 0, ${clusterId}, now()) ON CONFLICT DO NOTHING`;
-        // The row lock serializes two instances that briefly both hold this partition during a rebalance.
+        // One round trip: the row is created if missing and locked either way (the lock serializes two
+        // instances that briefly both hold this partition during a rebalance).
         const [{ next_offset: next }] = await tx.$queryRaw<{ next_offset: bigint }[]>`
-          SELECT next_offset FROM projection_offsets
-          WHERE projector = ${projector} AND topic = ${topic} AND partition = ${partition} FOR UPDATE`;
-        if (first > next) throw new OffsetsMoved(`${topic}/${partition}: the projection now stands at ${next}, before this batch (${first})`);
+          INSERT INTO projection_offsets (projector, topic, partition, next_offset, cluster_id, updated_at)
+          VALUES (${projector}, ${topic}, ${partition}, 0, ${clusterId}, now())
+          ON CONFLICT (projector, topic, partition) DO UPDATE SET next_offset = projection_offsets.next_offset
+          RETURNING next_offset`;
+        if (first > next) throw new OffsetsMoved(next, `${topic}/${partition}: the projection stands at ${next}, before this batch (${first})`);
         if (last < next) return;
         const events: EventEnvelope[] = [];
         const logical = bus.logicalTopic(topic);
@@ -96,11 +97,13 @@ export async function startProjector<K extends AnyContract>(
         }
         if (events.length) await definition.apply(tx, events as never);
         const progress: ProjectionProgress = { projector, topic, partition, nextOffset: String(last + 1n) };
-        await tx.$executeRaw`
-          UPDATE projection_offsets SET next_offset = GREATEST(next_offset, ${last + 1n}), cluster_id = ${clusterId}, updated_at = now()
-          WHERE projector = ${projector} AND topic = ${topic} AND partition = ${partition}`;
-        // Delivered to listeners only when the transaction commits.
-        await tx.$executeRaw`SELECT pg_notify(${PROGRESS_CHANNEL}, ${JSON.stringify(progress)})`;
+        // The new position and its announcement in one round trip; listeners hear it only once this commits.
+        await tx.$queryRaw`
+          WITH moved AS (
+            UPDATE projection_offsets SET next_offset = GREATEST(next_offset, ${last + 1n}), cluster_id = ${clusterId}, updated_at = now()
+            WHERE projector = ${projector} AND topic = ${topic} AND partition = ${partition}
+            RETURNING 1)
+          SELECT pg_notify(${PROGRESS_CHANNEL}, ${JSON.stringify(progress)})::text FROM moved`;
       },
       { timeout: 60_000, maxWait: 10_000 },
     );
@@ -133,45 +136,49 @@ export async function startProjector<K extends AnyContract>(
     }),
     run: (member) => ({
       eachBatchAutoResolve: false,
+      // Kafka's committed offset is only a hint (the database holds the position): once a second, not a
+      // commit request per batch.
+      autoCommitInterval: 1000,
       eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
         if (!batch.messages.length) return;
         const { topic, partition } = batch;
-        const first = BigInt(batch.firstOffset()!);
-        // Kafka's committed offset is only a hint; the database says where the projection stands. It is
-        // ahead after a crash between the two commits (skip), behind after the rows were dropped (rewind).
-        const next = await storedOffset(topic, partition);
-        if (first > next) {
+        // Messages the database already holds (a crash between its commit and Kafka's) are skipped inside the
+        // transaction, which reads the stored position anyway: no extra round trip per batch.
+        const project = () => applyIsolating(batch.messages, {
+          apply: (messages) => transact(topic, partition, messages),
+          setAside: async (message, reason) => {
+            log.error(`dead-lettering ${topic}/${partition}@${message.offset}, which cannot be projected: ${reason}`);
+            await bus.publishDeadLetter({ topic, partition, offset: message.offset, value: message.value, consumer: definition.name }, reason);
+            await transact(topic, partition, [message], true);
+          },
+          infrastructureAnswers: () => prisma.$queryRaw`SELECT 1`.then(() => true),
+          pause: async (ms, attempt, error) => {
+            if (error instanceof OffsetsMoved || !isRunning() || isStale()) throw error;
+            log.warn(`failed to project ${topic}/${partition}@${batch.messages[0].offset} (attempt ${attempt}), retrying in ${ms} ms: ${reasonOf(error)}`);
+            await new Promise((r) => setTimeout(r, ms));
+            await heartbeat();
+          },
+        });
+        try {
+          await project();
+        } catch (error) {
+          if (!(error instanceof OffsetsMoved)) throw error;
+          // Kafka's committed offset is only a hint: the database says where the projection stands.
+          const { next } = error;
           const start = await logStart(bus, topic, partition);
           if (start <= next) {
-            log.info(`${topic}/${partition}: the projection stands at offset ${next}, behind Kafka's ${first}: replaying from there`);
+            log.info(`${topic}/${partition}: the projection stands at offset ${next}, behind Kafka's ${batch.firstOffset()}: replaying from there`);
             member.seek({ topic, partition, offset: String(next) });
             return;
           }
           log.warn(`${topic}/${partition}: events ${next}..${start - 1n} were deleted by retention before this projection read them`);
           await prisma.$executeRaw`
             INSERT INTO projection_offsets (projector, topic, partition, next_offset, cluster_id, updated_at)
-            VALUES (${projector}, ${topic}, ${partition}, ${first}, ${clusterId}, now())
+            VALUES (${projector}, ${topic}, ${partition}, ${BigInt(batch.firstOffset()!)}, ${clusterId}, now())
             ON CONFLICT (projector, topic, partition) DO UPDATE SET next_offset = GREATEST(projection_offsets.next_offset, EXCLUDED.next_offset)`;
+          await project();
         }
-        const fresh = batch.messages.filter((message) => BigInt(message.offset) >= next);
-        if (fresh.length) {
-          await applyIsolating(fresh, {
-            apply: (messages) => transact(topic, partition, messages),
-            setAside: async (message, reason) => {
-              log.error(`dead-lettering ${topic}/${partition}@${message.offset}, which cannot be projected: ${reason}`);
-              await bus.publishDeadLetter({ topic, partition, offset: message.offset, value: message.value, consumer: definition.name }, reason);
-              await transact(topic, partition, [message], true);
-            },
-            infrastructureAnswers: () => prisma.$queryRaw`SELECT 1`.then(() => true),
-            pause: async (ms, attempt, error) => {
-              if (error instanceof OffsetsMoved || !isRunning() || isStale()) throw error;
-              log.warn(`failed to project ${topic}/${partition}@${fresh[0].offset} (attempt ${attempt}), retrying in ${ms} ms: ${reasonOf(error)}`);
-              await new Promise((r) => setTimeout(r, ms));
-              await heartbeat();
-            },
-          });
-        }
-        resolveOffset(batch.lastOffset()); // committed by kafkajs after the batch
+        resolveOffset(batch.lastOffset()); // committed by kafkajs within a second
         await heartbeat();
       },
     }),
