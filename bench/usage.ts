@@ -37,8 +37,11 @@ function processes(): ProcessStat[] {
 
 /** What a process of the system is, from its command line. */
 function labelOf(command: string): string {
-  const service = /services\/main\.ts (\S+)/.exec(command);
-  if (service) return service[1];
+  const services = /services\/main\.ts (.+)$/.exec(command.trim());
+  if (services) {
+    const names = services[1].split(' ').filter((arg) => !arg.startsWith('-'));
+    return names.length === 1 ? names[0] : 'services';
+  }
   if (command.includes('gateway/main.ts')) return 'gateway';
   if (command.includes('kafka.Kafka')) return 'broker';
   return 'other';

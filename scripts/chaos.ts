@@ -103,7 +103,7 @@ interface OrderAttempt { id: string; product: string; quantity: number; answer?:
 interface StockAttempt { product: string; quantity: number; answer?: Answer }
 
 export function defaultFaults(): string[] {
-  return [...systemProcesses([...SERVICE_NAMES]).map((p) => `kill:${p.name}`), 'broker', 'postgres'];
+  return [...systemProcesses([...SERVICE_NAMES], 'each').map((p) => `kill:${p.name}`), 'broker', 'postgres'];
 }
 
 export async function runChaos(options: ChaosOptions = {}): Promise<ChaosReport> {
@@ -111,7 +111,7 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosReport>
   const say = options.log ?? ((line: string) => console.log(`[chaos] ${line}`));
   const signal = options.signal ?? new AbortController().signal;
   const faults = options.faults ?? defaultFaults();
-  const processNames = systemProcesses([...SERVICE_NAMES]).map((p) => p.name);
+  const processNames = systemProcesses([...SERVICE_NAMES], 'each').map((p) => p.name);
   for (const fault of faults) {
     const known = fault === 'broker' || fault === 'postgres' || (fault.startsWith('kill:') && processNames.includes(fault.slice(5)));
     if (!known) throw new Error(`unknown fault "${fault}": use kill:<${processNames.join('|')}>, broker or postgres`);
@@ -172,7 +172,7 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosReport>
     };
     await withEnv(env, () => setUpSystem((line) => note(`[setup] ${line}`)));
     checkAborted(signal);
-    supervisor = superviseProcesses(systemProcesses([...SERVICE_NAMES]), {
+    supervisor = superviseProcesses(systemProcesses([...SERVICE_NAMES], 'each'), {
       env,
       log: sayAndNote,
       output: (name, line) => file.write(`${new Date().toISOString()} [${name}] ${line}\n`),

@@ -1,11 +1,12 @@
 /**
  * `npm start`: the whole system on this machine. Starts Kafka (unless KAFKA_BROKERS is set), sets up the
- * database, topics and seed stock (scripts/setup.ts), then runs every service and the gateway as its own
- * process with prefixed logs, restarting any that crashes (scripts/supervisor.ts). Ctrl-C stops everything.
+ * database, topics and seed stock (scripts/setup.ts), then runs the services (one process hosting them all, or
+ * SERVICE_PROCESSES=each: one each) and the gateway with prefixed logs, restarting any that crashes
+ * (scripts/supervisor.ts). Ctrl-C stops everything.
  */
 import { ensureKafka } from '../infra/kafka/broker.ts';
 import { ensureCatalogCapture } from '../infra/connect/connect.ts';
-import { gatewayPort } from '../services/shared/config.ts';
+import { gatewayPort, serviceProcesses } from '../services/shared/config.ts';
 import { ensurePrismaClient } from './prepare.ts';
 import { setUpSystem } from './setup.ts';
 import { superviseProcesses, systemProcesses } from './supervisor.ts';
@@ -32,7 +33,7 @@ const catalog = await ensureCatalogCapture({ log: (line) => console.log(line) })
   process.exit(1);
 });
 
-const supervisor = superviseProcesses(systemProcesses([...SERVICE_NAMES]), { env: process.env, log: say });
+const supervisor = superviseProcesses(systemProcesses([...SERVICE_NAMES], serviceProcesses()), { env: process.env, log: say });
 let stopping = false;
 process.on('SIGINT', () => void stop());
 process.on('SIGTERM', () => void stop());

@@ -54,12 +54,12 @@ interface Slot {
   timer?: NodeJS.Timeout;
 }
 
-/** The processes of `npm start`: each service's main.ts, then the gateway. */
-export function systemProcesses(serviceNames: string[]): SupervisedProcess[] {
-  return [
-    ...serviceNames.map((name) => ({ name, entry: 'services/main.ts', args: [name] })),
-    { name: 'gateway', entry: 'gateway/main.ts' },
-  ];
+/** The processes of `npm start`: the services (in one process, or each in its own), then the gateway. */
+export function systemProcesses(serviceNames: string[], layout: 'one' | 'each'): SupervisedProcess[] {
+  const services = layout === 'one'
+    ? [{ name: 'services', entry: 'services/main.ts', args: serviceNames }]
+    : serviceNames.map((name) => ({ name, entry: 'services/main.ts', args: [name] }));
+  return [...services, { name: 'gateway', entry: 'gateway/main.ts' }];
 }
 
 export function superviseProcesses(processes: SupervisedProcess[], options: SupervisorOptions = {}): Supervisor {

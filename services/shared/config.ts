@@ -103,3 +103,14 @@ export function rideRequestTimeoutMs(): number {
 export function requestStatsDir(): string | undefined {
   return process.env.KAFKA_REQUEST_STATS_DIR || undefined;
 }
+
+/**
+ * How `npm start` runs the services: `one` process hosting every service (each with its own consumer groups:
+ * fewer processes, shared produce requests), or `each` service as its own process, as docker-compose does.
+ * Default: one.
+ */
+export function serviceProcesses(): 'one' | 'each' {
+  const layout = process.env.SERVICE_PROCESSES ?? 'one';
+  if (layout !== 'one' && layout !== 'each') throw new Error(`SERVICE_PROCESSES must be "one" or "each", not "${layout}"`);
+  return layout;
+}

@@ -1,6 +1,6 @@
 /**
- * Runs one service as its own process: its command handler and/or its projectors, sharing one Kafka
- * client. SIGINT/SIGTERM stop consumers cleanly so their group leaves at once.
+ * Runs services in a process: each one's command handler and/or its projectors, all sharing one Kafka client.
+ * SIGINT/SIGTERM stop consumers cleanly so their groups leave at once.
  */
 import { createBus, type Bus } from './bus.ts';
 import { createPrisma } from './db.ts';
@@ -34,26 +34,36 @@ export interface RunningParts {
   stop(): Promise<void>;
 }
 
-/** Starts the parts in this process (also used by tests to run a service in-process). */
-export async function startParts(parts: ServiceParts, only: 'all' | 'handler' | 'projector' = 'all'): Promise<RunningParts> {
-  const log = createLogger(parts.name);
-  const bus = await createBus({ clientId: parts.name });
+/**
+ * Starts services in this process, on one Kafka client and one database pool: each keeps its own consumer
+ * groups, and their concurrent publishes share produce requests. Also used by tests to run a service in-process.
+ */
+export async function startParts(hosted: ServiceParts[], only: 'all' | 'handler' | 'projector' = 'all'): Promise<RunningParts> {
+  const bus = await createBus({ clientId: hosted.map((parts) => parts.name).join('+') });
+  const projections = only === 'handler' ? [] : hosted.flatMap((parts) => parts.projections ?? []);
   // Only projectors write through this client: their lost tail after a database crash is projected again.
-  const prisma = parts.projections?.length && only !== 'handler' ? createPrisma(undefined, { asyncCommit: true }) : undefined;
+  const prisma = projections.length ? createPrisma(undefined, { asyncCommit: true }) : undefined;
   const stops: (() => Promise<void>)[] = [];
   try {
-    if (parts.service && only !== 'projector') stops.push((await startService(parts.service, bus, log)).stop);
-    for (const projection of prisma ? parts.projections! : []) {
+    for (const parts of hosted) {
+      const log = createLogger(parts.name);
+      if (parts.service && only !== 'projector') stops.push((await startService(parts.service, bus, log)).stop);
+    }
+    for (const projection of projections) {
       stops.push((await startProjector(projection, bus, prisma!, createLogger(projection.name))).stop);
     }
     // Last, so a start that failed leaves no timer behind.
-    for (const ticker of only === 'projector' ? [] : parts.tickers ?? []) {
-      const timer = setInterval(() => {
-        bus.publish([ticker.tick(new Date())]).catch((error: Error) => log.warn(`could not publish a tick: ${error.message}`));
-      }, ticker.everyMs);
-      stops.unshift(async () => clearInterval(timer)); // stopped first, before the bus closes
+    for (const parts of only === 'projector' ? [] : hosted) {
+      for (const ticker of parts.tickers ?? []) {
+        const log = createLogger(parts.name);
+        const timer = setInterval(() => {
+          bus.publish([ticker.tick(new Date())]).catch((error: Error) => log.warn(`could not publish a tick: ${error.message}`));
+        }, ticker.everyMs);
+        stops.unshift(async () => clearInterval(timer)); // stopped first, before the bus closes
+      }
     }
   } catch (error) {
+    await Promise.allSettled(stops.map((stop) => stop()));
     await bus.close();
     await prisma?.$disconnect();
     throw error;
@@ -67,11 +77,14 @@ export async function startParts(parts: ServiceParts, only: 'all' | 'handler' | 
   };
 }
 
-/** Runs a process until SIGINT/SIGTERM (services/main.ts). `--only=handler|projector` runs one part. */
-export async function runServiceProcess(parts: ServiceParts): Promise<void> {
+/**
+ * Runs services as one process until SIGINT/SIGTERM (services/main.ts). `--only=handler|projector` runs one
+ * part of each.
+ */
+export async function runServiceProcess(hosted: ServiceParts[]): Promise<void> {
   const only = (process.argv.find((a) => a.startsWith('--only='))?.slice(7) ?? 'all') as 'all' | 'handler' | 'projector';
-  const log = createLogger(parts.name);
-  const running = await startParts(parts, only).catch((error: Error) => {
+  const log = createLogger(hosted.length === 1 ? hosted[0].name : 'services');
+  const running = await startParts(hosted, only).catch((error: Error) => {
     log.error(`could not start: ${error.message}`);
     process.exit(1);
   });

@@ -146,7 +146,7 @@ export async function startSystem(options: { gateways?: number; commandTimeoutMs
   const catalog = options.catalog ? await captureCatalog(isolation) : undefined;
   const processes = await loadProcesses();
   const running = new Map<string, RunningParts>(
-    await Promise.all(processes.map(async (parts) => [parts.name, await startParts(parts)] as const)),
+    await Promise.all(processes.map(async (parts) => [parts.name, await startParts([parts])] as const)),
   );
   const gateways = await Promise.all(
     Array.from({ length: options.gateways ?? 1 }, () => startGateway({ port: 0, host: '127.0.0.1', commandTimeoutMs: options.commandTimeoutMs ?? 20_000 })),
@@ -159,7 +159,7 @@ export async function startSystem(options: { gateways?: number; commandTimeoutMs
     running.delete(name);
   };
   const startService = async (name: string) => {
-    running.set(name, await startParts(processes.find((s) => s.name === name)!));
+    running.set(name, await startParts([processes.find((s) => s.name === name)!]));
   };
 
   return {
