@@ -133,7 +133,10 @@ describe('readiness', () => {
   });
 
   it('is not ready while a projection was built from another Kafka log, naming the remedy', async () => {
-    await placeOrder();
+    // Settled first: a verdict projected after the change below would write this log's cluster id back.
+    const id = await placeOrder();
+    const settled = await system.gql(`query($id: ID!) { awaitOrder(id: $id, timeoutMs: 20000) { state } }`, { id }, gateway);
+    expect(settled.data.awaitOrder.state).not.toBe('CREATED');
     const projector = system.isolation.prefix + 'orders-projector';
     await waitFor(async () => (await system.prisma.projectionOffset.count({ where: { projector } })) > 0, 20_000, () => 'an orders offset');
     const [row] = await system.prisma.projectionOffset.findMany({ where: { projector }, take: 1 });
