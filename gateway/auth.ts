@@ -4,14 +4,14 @@
  * tests and the scripts. Without JWT_SECRET and JWT_JWKS_URL every process on this machine shares one secret,
  * generated once into `.data/jwt-secret` (git-ignored): `devSecret()` is the one place that makes it.
  *
- * Public surface: `authConfig`, `createAuthenticator`, `signToken`, `MAX_TOKEN_BYTES`.
+ * Public surface: `authConfig`, `createAuthenticator`, `signToken`, `toolToken`, `MAX_TOKEN_BYTES`.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createRemoteJWKSet, errors, jwtVerify, SignJWT, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { SystemError } from '../services/shared/errors.ts';
-import { jwtAudience, jwtIssuer, jwtJwksUrl, jwtSecret } from '../services/shared/config.ts';
+import { gatewayToken, jwtAudience, jwtIssuer, jwtJwksUrl, jwtSecret } from '../services/shared/config.ts';
 import { ROLES, unauthenticated, type Role, type Viewer } from './access.ts';
 
 /** A longer token is refused before it is parsed (an identity provider's tokens are a few kB at most). */
@@ -154,3 +154,14 @@ export async function signToken({ sub, roles, ttlSeconds }: TokenRequest, config
   if (config.audience) jwt = jwt.setAudience(config.audience);
   return jwt.sign(new TextEncoder().encode(config.secret));
 }
+
+/**
+ * The token the tools (simulators, chaos, bench) act with: GATEWAY_TOKEN, or an admin token signed with this
+ * machine's secret (they drive many drivers, riders and customers at once). Valid for a day.
+ */
+export function toolToken(): Promise<string> {
+  const given = gatewayToken();
+  if (given) return Promise.resolve(given);
+  return (cachedToolToken ??= signToken({ sub: 'tools', roles: ['admin'], ttlSeconds: 24 * 3600 }));
+}
+let cachedToolToken: Promise<string> | undefined;

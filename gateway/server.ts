@@ -197,6 +197,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     for (const [key, value] of Object.entries(req.headers)) {
       if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);
     }
+    const body = req.method === 'POST' ? await readJsonBody(req, bodyLimit) : undefined;
+    if (body === TOO_LARGE) return refuseTooLarge(req, res, bodyLimit);
+    // After the body is read (bounded): answering before would reset a client still sending it.
     let viewer: Viewer | undefined;
     try {
       viewer = await authenticator.fromAuthorization(req.headers.authorization);
@@ -206,8 +209,6 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       res.writeHead(status, { 'content-type': 'application/json', ...(status === 401 && { 'www-authenticate': 'Bearer error="invalid_token"' }) });
       return res.end(JSON.stringify({ errors: [{ message: error.message, extensions: { code: error.code, retriable: error.retriable } }] }));
     }
-    const body = req.method === 'POST' ? await readJsonBody(req, bodyLimit) : undefined;
-    if (body === TOO_LARGE) return refuseTooLarge(req, res, bodyLimit);
     if (body instanceof Error) {
       res.writeHead(400, { 'content-type': 'application/json' });
       return res.end(JSON.stringify({ errors: [{ message: body.message, extensions: { code: 'BAD_REQUEST' } }] }));

@@ -122,3 +122,11 @@ export function jwtIssuer(): string | undefined {
 export function jwtAudience(): string | undefined {
   return process.env.JWT_AUDIENCE || undefined;
 }
+
+/**
+ * The bearer token the tools (simulators, chaos, bench) send to GATEWAY_URL. Default: unset, and then they sign
+ * an admin token with this machine's JWT_SECRET or generated secret (gateway/auth.ts, `toolToken`).
+ */
+export function gatewayToken(): string | undefined {
+  return process.env.GATEWAY_TOKEN || undefined;
+}
