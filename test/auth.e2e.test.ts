@@ -227,6 +227,12 @@ describe('the rules, for every operation of the schema', () => {
     expect(Object.keys(TABLE).filter((field) => !operations.includes(field))).toEqual([]);
   });
 
+  it('lets anyone introspect the schema, over HTTP and graphql-ws', async () => {
+    const introspection: Row = { query: '{ __schema { queryType { name } } }', who: PUBLIC };
+    expect(await overHttp(introspection, null)).toEqual({ data: { __schema: { queryType: { name: 'Query' } } }, code: undefined });
+    expect((await overWebSocket(introspection, null)).data).toEqual({ __schema: { queryType: { name: 'Query' } } });
+  });
+
   const mutations = new Set(schemaOperations().filter((o) => o.type === 'Mutation').map((o) => o.field));
   const subscriptions = new Set(schemaOperations().filter((o) => o.type === 'Subscription').map((o) => o.field));
 
