@@ -174,7 +174,8 @@ function judge(field: string, expected: Expected, outcome: Outcome, transport: '
     case 'hidden':
       return outcome.closeCode === undefined && (outcome.code === 'NOT_FOUND' || (outcome.code === undefined && empty));
     case 'UNAUTHENTICATED':
-      return transport === 'http' ? outcome.code === 'UNAUTHENTICATED' : outcome.closeCode === 4401;
+      // Over graphql-ws: the operation's UNAUTHENTICATED error, then the socket closed with 4401.
+      return transport === 'http' ? outcome.code === 'UNAUTHENTICATED' : outcome.code === 'UNAUTHENTICATED' && outcome.closeCode === 4401;
     case 'FORBIDDEN':
       return outcome.code === 'FORBIDDEN' && outcome.closeCode === undefined;
   }
