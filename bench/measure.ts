@@ -1,5 +1,6 @@
 /** The bench's measuring tools, shared by ./run.ts and ./rides.ts. */
 import { build, type Histogram } from 'hdr-histogram-js';
+import { toolToken } from '../gateway/auth.ts';
 
 export const micros = () => Number(process.hrtime.bigint() / 1000n);
 export const ms = (us: number) => (us / 1000).toFixed(2);
@@ -8,8 +9,14 @@ export const percentiles = (h: Histogram) => ({
   p50: h.getValueAtPercentile(50) / 1000, p95: h.getValueAtPercentile(95) / 1000, p99: h.getValueAtPercentile(99) / 1000, count: h.totalCount,
 });
 
+/** The bench acts as an admin (GATEWAY_TOKEN, or one signed with this machine's secret): `Bearer <token>`. */
+export const authorization = async () => `Bearer ${await toolToken()}`;
+/** graphql-ws's connection_init payload with that token. */
+export const connectionParams = async () => ({ authorization: await authorization() });
+
 export async function graphql(url: string, query: string, variables?: Record<string, unknown>) {
-  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, variables }) });
+  const headers = { 'content-type': 'application/json', authorization: await authorization() };
+  const response = await fetch(url, { method: 'POST', headers, body: JSON.stringify({ query, variables }) });
   const body = (await response.json()) as { data?: any; errors?: unknown[] };
   if (body.errors) throw new Error(JSON.stringify(body.errors));
   return body.data;

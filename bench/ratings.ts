@@ -17,6 +17,7 @@ import { ratingsContract, TOPICS } from '../services/ratings/contract.ts';
 import { DOMAINS } from '../services/domains.ts';
 import { createBus, createKafka, deleteTopicsAndGroups, ensureTopics, joined, systemTopics, type Bus } from '../services/shared/bus.ts';
 import type { BenchSystem } from './system.ts';
+import { connectionParams, graphql } from './measure.ts';
 
 export const SUSTAINED_RATINGS = 100_000;
 const SUSTAINED_MOVIES = 50;
@@ -37,12 +38,6 @@ const percentiles = (h: Histogram) => ({
 });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function graphql(url: string, query: string, variables?: Record<string, unknown>) {
-  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, variables }) });
-  const body = (await response.json()) as { data?: any; errors?: unknown[] };
-  if (body.errors) throw new Error(JSON.stringify(body.errors));
-  return body.data;
-}
 
 /** Waits until the catalog's snapshot has reached the gateway's projection (the ratings service reads the same topic). */
 export async function waitForCatalog(system: BenchSystem, say: (line: string) => void): Promise<void> {
@@ -212,7 +207,7 @@ async function bareConsumer(system: BenchSystem, topic: string, count: number) {
  */
 export async function ratingsFreshness(system: BenchSystem, say: (line: string) => void) {
   const bus = await createBus({ clientId: 'bench-freshness', brokers: system.kafkaBrokers.split(','), prefix: system.topicPrefix });
-  const ws = createClient({ url: system.wsUrl, webSocketImpl: WebSocket, retryAttempts: 0 });
+  const ws = createClient({ url: system.wsUrl, webSocketImpl: WebSocket, retryAttempts: 0, connectionParams });
   try {
     // Counts so far (a running system may have rated them already): the k-th rating sent is visible at base + k.
     const base = new Map<string, number>();

@@ -13,7 +13,7 @@ import WebSocket from 'ws';
 import { BERLIN, randomIn, randomNear, type LatLng } from '../gateway/app/city.ts';
 import { EARTH_RADIUS_KM } from '../services/rides/geo.ts';
 import { limiter } from '../scripts/simulate-rides.ts';
-import { graphql, histogram, load, micros, percentiles } from './measure.ts';
+import { connectionParams, graphql, histogram, load, micros, percentiles } from './measure.ts';
 import type { BenchSystem } from './system.ts';
 
 const STREAMING_DRIVERS = 1000;
@@ -73,7 +73,7 @@ export async function benchRides(system: BenchSystem, say: (line: string) => voi
   const mutate = (query: string, variables: Record<string, unknown>) => bounded(() => graphql(system.url, query, variables));
   const clients: Client[] = [];
   const socket = () => {
-    const client = createClient({ url: system.wsUrl, webSocketImpl: WebSocket, retryAttempts: 0 });
+    const client = createClient({ url: system.wsUrl, webSocketImpl: WebSocket, retryAttempts: 0, connectionParams });
     clients.push(client);
     return client;
   };

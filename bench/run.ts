@@ -24,7 +24,7 @@ import { createBus, createKafka, deleteTopicsAndGroups, ensureTopics, joined, sy
 import { createPrisma } from '../services/shared/db.ts';
 import { createLogger } from '../services/shared/log.ts';
 import { startProjector } from '../services/shared/projector.ts';
-import { graphql, load } from './measure.ts';
+import { connectionParams, graphql, load } from './measure.ts';
 import { FRESHNESS_RATE, LEGACY_SAMPLES, legacyToVisible, ratingsFreshness, ratingsSustained, SUSTAINED_RATINGS, waitForCatalog } from './ratings.ts';
 import { benchRides } from './rides.ts';
 import { startOrUseSystem, type BenchSystem } from './system.ts';
@@ -181,7 +181,7 @@ async function projectorCatchUp(system: BenchSystem) {
 async function fanOut(system: BenchSystem, product: string) {
   const id = `bench-fanout-${randomUUID()}`;
   const deliveries: number[] = [];
-  const clients = Array.from({ length: SUBSCRIBERS }, () => createClient({ url: system.wsUrl, webSocketImpl: WebSocket, retryAttempts: 0 }));
+  const clients = Array.from({ length: SUBSCRIBERS }, () => createClient({ url: system.wsUrl, webSocketImpl: WebSocket, retryAttempts: 0, connectionParams }));
   let acknowledged = 0;
   const done = new Promise<void>((resolveAll) => {
     for (const client of clients) {

@@ -6,6 +6,7 @@
 import type { PrismaClient } from '../services/shared/db.ts';
 import type { Logger } from '../services/shared/log.ts';
 import type { LogPosition } from '../services/shared/messages.ts';
+import type { Viewer } from './access.ts';
 import type { CommandGateway } from './commands.ts';
 import type { ProjectionWatcher } from './progress.ts';
 
@@ -42,5 +43,10 @@ export interface StartedSlice {
   close(): void;
 }
 
-/** What every resolver receives: the services, and each slice's context under its domain's name. */
-export type GatewayContext = GatewayServices & Record<string, unknown>;
+/** Who runs the operation: the verified bearer token's user, or undefined for anonymous. */
+export interface ViewerContext {
+  viewer: Viewer | undefined;
+}
+
+/** What every resolver receives: the services, the viewer, and each slice's context under its domain's name. */
+export type GatewayContext = GatewayServices & ViewerContext & Record<string, unknown>;

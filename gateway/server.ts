@@ -16,10 +16,13 @@ import {
   maxSubscriptionsPerSocket, stallAfterMs,
 } from '../services/shared/config.ts';
 import { createPrisma, type PrismaClient } from '../services/shared/db.ts';
+import { SystemError } from '../services/shared/errors.ts';
 import { createLogger } from '../services/shared/log.ts';
 import { commandReplySchema, RUNTIME_TOPICS } from '../services/shared/messages.ts';
 import { foreignClusters, logMismatch } from '../services/shared/projector.ts';
 import { DOMAINS } from '../services/domains.ts';
+import type { Viewer } from './access.ts';
+import { authConfig, createAuthenticator, signToken, type AuthConfig } from './auth.ts';
 import { createCommandGateway } from './commands.ts';
 import type { GatewayContext, GatewayServices, GraphQLSlice, StartedSlice } from './context.ts';
 import { createErrorFormatter } from './errors.ts';
@@ -52,6 +55,8 @@ export interface GatewayOptions {
   allowedOrigins?: string[];
   /** Default: MAX_SUBSCRIPTIONS_PER_SOCKET, or 100. */
   maxSubscriptionsPerSocket?: number;
+  /** How bearer tokens are verified. Default: JWT_SECRET / JWT_JWKS_URL, JWT_ISSUER, JWT_AUDIENCE (auth.ts). */
+  auth?: AuthConfig;
   /** Readiness sampling. Default: HEALTH_SAMPLE_MS, STALL_AFTER_MS, MAX_LAG (2000, 30000, 10000), no extra checks. */
   health?: Partial<HealthOptions>;
 }
@@ -71,6 +76,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const prisma = options.prisma ?? createPrisma();
   const watcher = await createProjectionWatcher(databaseUrl());
   const metrics = createMetrics();
+  const auth = options.auth ?? authConfig();
+  const authenticator = createAuthenticator(auth);
   const bodyLimit = options.maxBodyBytes ?? maxBodyBytes();
   const limits: QueryLimits = {
     maxDepth: options.limits?.maxDepth ?? maxQueryDepth(),
@@ -92,8 +99,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   };
   const slices = await loadSlices();
   const started = new Map(slices.map((slice) => [slice.domain, slice.start(services, log)]));
-  const createContext = (): GatewayContext => ({
+  const createContext = (viewer: Viewer | undefined): GatewayContext => ({
     ...services,
+    viewer,
     ...Object.fromEntries([...started].map(([domain, slice]) => [domain, slice.context()])),
   });
   const consumer = await consumeGatewayTopics(bus, services, slices, started, log);
@@ -124,6 +132,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const wsCleanup = attachSubscriptions(httpServer, {
     schema,
     context: createContext,
+    authenticator,
     formatError,
     limits,
     maxPayloadBytes: bodyLimit,
@@ -143,6 +152,19 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),
       { async serverWillStart() { return { async drainServer() { await wsCleanup.dispose(); } }; } },
+      // An operation refused for want of a user answers 401, as a request with an invalid token does.
+      {
+        async requestDidStart() {
+          return {
+            async willSendResponse({ response }) {
+              const errors = response.body.kind === 'single' ? response.body.singleResult.errors : undefined;
+              if (!errors?.some((error) => error.extensions?.code === 'UNAUTHENTICATED')) return;
+              response.http.status = 401;
+              response.http.headers.set('www-authenticate', 'Bearer');
+            },
+          };
+        },
+      },
     ],
   });
   await apollo.start();
@@ -160,6 +182,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     if (url.pathname === '/healthz') return liveness(res);
     if (url.pathname === '/readyz') return readiness(res);
     if (url.pathname === '/metrics') return serveMetrics(res);
+    if (url.pathname === '/auth/dev-tokens') return devTokens(res);
     if (url.pathname === '/graphiql/examples.json') {
       res.writeHead(200, { 'content-type': 'application/json' });
       return res.end(examples);
@@ -176,13 +199,23 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     }
     const body = req.method === 'POST' ? await readJsonBody(req, bodyLimit) : undefined;
     if (body === TOO_LARGE) return refuseTooLarge(req, res, bodyLimit);
+    // After the body is read (bounded): answering before would reset a client still sending it.
+    let viewer: Viewer | undefined;
+    try {
+      viewer = await authenticator.fromAuthorization(req.headers.authorization);
+    } catch (error) {
+      if (!(error instanceof SystemError)) throw error;
+      const status = error.code === 'UNAUTHENTICATED' ? 401 : 503;
+      res.writeHead(status, { 'content-type': 'application/json', ...(status === 401 && { 'www-authenticate': 'Bearer error="invalid_token"' }) });
+      return res.end(JSON.stringify({ errors: [{ message: error.message, extensions: { code: error.code, retriable: error.retriable } }] }));
+    }
     if (body instanceof Error) {
       res.writeHead(400, { 'content-type': 'application/json' });
       return res.end(JSON.stringify({ errors: [{ message: body.message, extensions: { code: 'BAD_REQUEST' } }] }));
     }
     const response = await apollo.executeHTTPGraphQLRequest({
       httpGraphQLRequest: { method: req.method ?? 'GET', headers, search: url.search, body },
-      context: async () => createContext(),
+      context: async () => createContext(viewer),
     });
     res.statusCode = response.status ?? 200;
     for (const [key, value] of response.headers) res.setHeader(key, value);
@@ -205,6 +238,24 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const { ready, reasons, ...sample } = health.latest();
     res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' });
     res.end(JSON.stringify(ready ? { status: 'ready', ...sample } : { status: 'not ready', reasons, ...sample }));
+  }
+
+  /**
+   * An admin and a customer token for this gateway's own pages (the playground's headers, the /app map), only
+   * when it runs on the generated development secret: a system with JWT_SECRET or JWT_JWKS_URL hands out nothing.
+   */
+  async function devTokens(res: ServerResponse) {
+    if (!authenticator.generatedSecret) {
+      res.writeHead(404, { 'content-type': 'text/plain' });
+      return res.end('not found: tokens are handed out only with the generated development secret (no JWT_SECRET, no JWT_JWKS_URL)\n');
+    }
+    const ttlSeconds = DEV_TOKEN_TTL_S;
+    const [admin, customer] = await Promise.all([
+      signToken({ sub: 'admin', roles: ['admin'], ttlSeconds }, auth),
+      signToken({ sub: 'alice', roles: ['customer'], ttlSeconds }, auth),
+    ]);
+    res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+    res.end(JSON.stringify({ admin, customer }));
   }
 
   async function serveMetrics(res: ServerResponse) {
@@ -289,6 +340,9 @@ async function consumeGatewayTopics(
     },
   };
 }
+
+/** Lifetime of the tokens the development pages get (12 h): a page open longer gets new ones on reload. */
+const DEV_TOKEN_TTL_S = 12 * 3600;
 
 /** What readJsonBody answers for a body over the limit: the caller refuses it with 413. */
 const TOO_LARGE = Symbol('too large');

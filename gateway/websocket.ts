@@ -2,6 +2,10 @@
  * Subscriptions over graphql-ws on `/graphql`, guarded like HTTP: browser origins are checked at the upgrade,
  * messages are bounded in size, and each operation is parsed and validated (the query limits included) on
  * its own, so a bad one is answered with an `error` for that operation while the socket stays open.
+ *
+ * Who is asking is settled once per socket, from the `connection_init` payload `{ "authorization": "Bearer
+ * <jwt>" }`: no token is an anonymous socket; an invalid token, an operation that needs a user on an anonymous
+ * socket, and the token's expiry while the socket is open close it with 4401.
  */
 import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -10,11 +14,20 @@ import type { GraphQLFormattedError } from 'graphql';
 import { GraphQLError, parse, specifiedRules, validate, type DocumentNode, type GraphQLSchema } from 'graphql/index.js';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
+import { SystemError } from '../services/shared/errors.ts';
+import type { Viewer } from './access.ts';
+import type { Authenticator } from './auth.ts';
 import { queryLimitRules, type QueryLimits } from './limits.ts';
+
+/** The close code of a socket without a valid token for what it asked (graphql-ws's Unauthorized). */
+export const UNAUTHORIZED_CLOSE = 4401;
+/** setTimeout's longest delay: a token valid for longer is checked again then. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export interface SubscriptionOptions {
   schema: GraphQLSchema;
-  context: () => unknown;
+  context: (viewer: Viewer | undefined) => unknown;
+  authenticator: Authenticator;
   formatError: (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError;
   limits: QueryLimits;
   /** Largest message; a bigger one closes the socket with 1009. */
@@ -40,11 +53,46 @@ export function attachSubscriptions(httpServer: Server, options: SubscriptionOpt
     wsServer.handleUpgrade(req, socket, head, (ws) => wsServer.emit('connection', ws, req));
   });
 
+  // Each socket's viewer, set by onConnect, and the timer that closes it when the token expires.
+  const viewers = new WeakMap<object, Viewer>();
+  const closeUnauthorized = (socket: { close(code: number, reason: string): void }, reason: string) =>
+    socket.close(UNAUTHORIZED_CLOSE, reason.slice(0, 120)); // a close reason has at most 123 bytes
+  const watchExpiry = (socket: WebSocketLike, viewer: Viewer) => {
+    const left = viewer.expiresAt.getTime() - Date.now();
+    const timer = setTimeout(() => {
+      if (Date.now() >= viewer.expiresAt.getTime()) closeUnauthorized(socket, 'Unauthorized: the token expired');
+      else watchExpiry(socket, viewer);
+    }, Math.min(Math.max(0, left), MAX_TIMER_MS));
+    socket.once('close', () => clearTimeout(timer));
+  };
+
   return useServer(
     {
       schema: options.schema,
-      context: options.context,
+      context: (ctx) => options.context(viewers.get(ctx.extra.socket)),
+      async onConnect(ctx) {
+        const params = ctx.connectionParams ?? {};
+        // The contract's key is `authorization`; GraphiQL sends its headers as they are named (`Authorization`).
+        const key = Object.keys(params).find((name) => name.toLowerCase() === 'authorization');
+        try {
+          const viewer = await options.authenticator.fromAuthorization(key === undefined ? undefined : params[key]);
+          if (!viewer) return true; // anonymous: only anonymous operations will run
+          viewers.set(ctx.extra.socket, viewer);
+          watchExpiry(ctx.extra.socket, viewer);
+          return true;
+        } catch (error) {
+          const unavailable = error instanceof SystemError && error.code === 'UNAVAILABLE';
+          if (unavailable) ctx.extra.socket.close(1013, 'the token could not be checked now: retry later');
+          else closeUnauthorized(ctx.extra.socket, `Unauthorized: ${(error as Error).message}`);
+          return false;
+        }
+      },
       onSubscribe(ctx, _id, payload) {
+        const viewer = viewers.get(ctx.extra.socket);
+        if (viewer && viewer.expiresAt.getTime() <= Date.now()) {
+          closeUnauthorized(ctx.extra.socket, 'Unauthorized: the token expired');
+          return [new GraphQLError('the token expired', { extensions: { code: 'UNAUTHENTICATED' } })];
+        }
         // graphql-ws registers the operation before this hook, so the count includes it; it forgets the
         // operation when it completes, fails or is cancelled.
         const running = Object.keys(ctx.subscriptions).length;
@@ -66,14 +114,26 @@ export function attachSubscriptions(httpServer: Server, options: SubscriptionOpt
         if (errors.length) return errors;
         return { schema: options.schema, document, operationName: payload.operationName, variableValues: payload.variables };
       },
-      // The same mapping as over HTTP: known codes through, anything else masked.
-      onError: (_ctx, _id, _payload, errors) => errors.map((error) => options.formatError(error.toJSON(), error)),
-      onNext: (_ctx, _id, _payload, _args, result) =>
-        result.errors ? { ...result, errors: result.errors.map((error) => options.formatError(error.toJSON(), error)) } : undefined,
+      // The same mapping as over HTTP: known codes through, anything else masked. An operation that needs a user
+      // on a socket without one is answered, then the socket is closed with 4401 (sign in, then reconnect).
+      onError: (ctx, _id, _payload, errors) => closeIfUnauthenticated(ctx.extra.socket, errors.map((error) => options.formatError(error.toJSON(), error))),
+      onNext: (ctx, _id, _payload, _args, result) =>
+        result.errors
+          ? { ...result, errors: closeIfUnauthenticated(ctx.extra.socket, result.errors.map((error) => options.formatError(error.toJSON(), error))) }
+          : undefined,
     },
     wsServer,
   );
+
+  function closeIfUnauthenticated(socket: WebSocketLike, errors: GraphQLFormattedError[]): GraphQLFormattedError[] {
+    const refusal = errors.find((error) => error.extensions?.code === 'UNAUTHENTICATED');
+    // After the answer is on its way: graphql-ws sends it once this hook returns.
+    if (refusal) setImmediate(() => closeUnauthorized(socket, `Unauthorized: ${refusal.message}`));
+    return errors;
+  }
 }
+
+type WebSocketLike = { close(code: number, reason: string): void; once(event: 'close', listener: () => void): unknown };
 
 /**
  * Why a page from `origin` may not open a WebSocket here (it would act with the user's cookies and network

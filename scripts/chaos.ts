@@ -13,6 +13,7 @@
  *   npm run chaos [-- --duration <seconds>] [--clients <n>] [--faults kill:inventory,kill:gateway,broker,postgres]
  *                    [--kafka-port <port>] [--port <gateway port>]
  */
+import { toolToken } from '../gateway/auth.ts';
 import { randomUUID } from 'node:crypto';
 import { createWriteStream, rmSync, mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -528,7 +529,7 @@ async function graphql(url: string, query: string, variables: Record<string, unk
   try {
     const response = await fetch(url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${await toolToken()}` },
       body: JSON.stringify({ query, variables }),
       signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
     });

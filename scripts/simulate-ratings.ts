@@ -20,6 +20,7 @@
  * Reads KAFKA_BROKERS and TOPIC_PREFIX like every process, and GATEWAY_URL (default http://localhost:4000/graphql).
  * Exit codes: 0 done (and, when the gateway answers, the system's averages equal the exact ones), 1 failed, 2 bad usage.
  */
+import { toolToken } from '../gateway/auth.ts';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ratingsContract } from '../services/ratings/contract.ts';
@@ -105,7 +106,8 @@ function noisyTenths(target: number, random: () => number): number {
 const averageOfTenths = (sumTenths: number, count: number) => (count ? sumTenths / (count * 10) : null);
 
 async function graphql(url: string, query: string, variables?: Record<string, unknown>) {
-  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, variables }) });
+  const headers = { 'content-type': 'application/json', authorization: `Bearer ${await toolToken()}` };
+  const response = await fetch(url, { method: 'POST', headers, body: JSON.stringify({ query, variables }) });
   return (await response.json()) as { data?: any; errors?: { message: string; extensions?: { code?: string } }[] };
 }
 

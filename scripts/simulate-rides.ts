@@ -12,6 +12,7 @@
  *
  * Exit codes: 0 done, 1 failed, 2 bad usage.
  */
+import { toolToken } from '../gateway/auth.ts';
 import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -134,7 +135,8 @@ export async function simulateRides(options: SimulateOptions): Promise<Simulatio
   /** One GraphQL request over HTTP, bounded; a refusal is counted by code and answered as undefined. */
   async function gql<T>(query: string, variables: Record<string, unknown>): Promise<T | undefined> {
     const body = await limit(async () => {
-      const response = await fetch(options.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, variables }) });
+      const headers = { 'content-type': 'application/json', authorization: `Bearer ${await toolToken()}` };
+      const response = await fetch(options.url, { method: 'POST', headers, body: JSON.stringify({ query, variables }) });
       return (await response.json()) as { data?: T; errors?: GraphQLError[] };
     }).catch((error: Error) => ({ errors: [{ message: error.message, extensions: { code: 'NETWORK' } }] }) as { data?: T; errors?: GraphQLError[] });
     for (const error of body.errors ?? []) {
@@ -255,7 +257,10 @@ export async function simulateRides(options: SimulateOptions): Promise<Simulatio
   const loops: Promise<void>[] = [...drivers.values()].map(driverLoop);
   // One socket per 50 riders (a gateway allows 100 subscriptions per socket).
   for (let i = 0; i < options.riders; i += 1) {
-    if (i % 50 === 0) clients.push(createClient({ url: wsUrl, webSocketImpl: WebSocket, lazy: false, retryAttempts: 5 }));
+    if (i % 50 === 0) clients.push(createClient({
+      url: wsUrl, webSocketImpl: WebSocket, lazy: false, retryAttempts: 5,
+      connectionParams: async () => ({ authorization: `Bearer ${await toolToken()}` }),
+    }));
     const rider: Rider = { id: `sim-${run}-rider${i}`, requestedAt: 0 };
     riders.push(rider);
     loops.push(riderLoop(rider, clients.at(-1)!));

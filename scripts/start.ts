@@ -6,6 +6,7 @@
  */
 import { ensureKafka } from '../infra/kafka/broker.ts';
 import { ensureCatalogCapture } from '../infra/connect/connect.ts';
+import { authConfig, signToken } from '../gateway/auth.ts';
 import { gatewayPort, serviceProcesses } from '../services/shared/config.ts';
 import { ensurePrismaClient } from './prepare.ts';
 import { setUpSystem } from './setup.ts';
@@ -44,7 +45,18 @@ say(`GraphQL endpoint:   http://localhost:${gatewayPort()}/graphql  (POST; ws://
 say(`Playground:         http://localhost:${gatewayPort()}/graphiql`);
 say(`Leaderboard:        http://localhost:${gatewayPort()}/app`);
 say(`Health:             http://localhost:${gatewayPort()}/healthz (alive), /readyz (every consumer moving), /metrics`);
+await printTokens();
 say('Ctrl-C stops everything; a process that crashes is restarted.');
+
+/** Tokens for the playground and curl (README, Authentication): an admin, and the customer of the examples. */
+async function printTokens() {
+  const auth = authConfig();
+  if (!auth.secret) return say('Tokens:             from the identity provider at JWT_JWKS_URL (this system cannot sign any)');
+  const ttlSeconds = 12 * 3600;
+  say(`Admin token (12 h):    ${await signToken({ sub: 'admin', roles: ['admin'], ttlSeconds }, auth)}`);
+  say(`Customer alice (12 h): ${await signToken({ sub: 'alice', roles: ['customer'], ttlSeconds }, auth)}`);
+  say('Send one as `Authorization: Bearer <token>`; the playground has them preset. More: npm run -s token -- --sub <id> --roles <role>');
+}
 
 /** Children first (they leave their consumer groups through the broker), then the broker if we started it. */
 async function stop() {

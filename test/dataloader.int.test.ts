@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createPrisma, type PrismaClient } from '../services/shared/db.ts';
 import { startGateway, type RunningGateway } from '../gateway/server.ts';
-import { isolate, type Isolation } from './support/system.ts';
+import { isolate, tokenFor, type Isolation } from './support/system.ts';
 
 let isolation: Isolation;
 let prisma: PrismaClient;
@@ -42,7 +42,7 @@ async function statementsFor(first: number) {
   statements.length = 0;
   const response = await fetch(gateway.url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${await tokenFor('admin', ['admin'])}` },
     body: JSON.stringify({ query: `{ orders(first: ${first}) { edges { node { id validations { checkType result } } } } }` }),
   });
   const body = await response.json();

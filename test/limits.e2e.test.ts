@@ -9,15 +9,18 @@ import { createClient, type Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startGateway, type RunningGateway } from '../gateway/server.ts';
-import { startSystem, type GraphQLResult, type TestSystem } from './support/system.ts';
+import { startSystem, tokenFor, type GraphQLResult, type TestSystem } from './support/system.ts';
 
 let system: TestSystem;
 /** A gateway of the same system with tiny limits, so that each is easy to cross. */
 let strict: RunningGateway;
 const clients: Client[] = [];
 const sockets: WebSocket[] = [];
+/** These tests are about limits, not access: they run as an admin. */
+let admin: string;
 
 beforeAll(async () => {
+  admin = await tokenFor('admin', ['admin']);
   system = await startSystem();
   strict = await startGateway({
     port: 0,
@@ -35,7 +38,8 @@ afterAll(async () => {
 });
 
 async function post(gateway: RunningGateway, query: string): Promise<{ status: number; body: GraphQLResult }> {
-  const response = await fetch(gateway.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query }) });
+  const headers = { 'content-type': 'application/json', authorization: `Bearer ${admin}` };
+  const response = await fetch(gateway.url, { method: 'POST', headers, body: JSON.stringify({ query }) });
   return { status: response.status, body: (await response.json()) as GraphQLResult };
 }
 
@@ -48,7 +52,9 @@ const limitError = (limit: string, max: number, actual: number) =>
   });
 
 function wsClient(gateway: RunningGateway, on: { connected?: () => void; closed?: () => void } = {}): Client {
-  const client = createClient({ url: gateway.wsUrl, webSocketImpl: WebSocket, lazy: false, retryAttempts: 0, on });
+  const client = createClient({
+    url: gateway.wsUrl, webSocketImpl: WebSocket, lazy: false, retryAttempts: 0, on, connectionParams: { authorization: `Bearer ${admin}` },
+  });
   clients.push(client);
   return client;
 }

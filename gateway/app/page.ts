@@ -2,7 +2,8 @@
  * The /app page's script, bundled for the browser by ./index.ts (React without JSX: the project's tsconfig is
  * for Node). Two views: a live leaderboard over graphql-ws with a search and a rate control per movie (/app), and
  * the live rides map (/app#map, ./map.ts). Both talk to the gateway that served the page only, so nothing leaves
- * its origin.
+ * its origin. The leaderboard is public; rating runs as a customer and the map (every driver and open ride) as an
+ * admin, with the tokens a development gateway hands its own pages (none elsewhere: the page then says so).
  */
 import { createClient } from 'graphql-ws';
 import { createElement as h, Fragment, useEffect, useRef, useState, type ReactNode } from 'react';
@@ -39,10 +40,15 @@ interface GraphQLResponse<T> {
   errors?: { message: string; extensions?: { code?: string } }[];
 }
 
+// Tokens from a development gateway (the generated secret); a production one answers 404.
+const tokens: { admin: string; customer: string } | undefined = await fetch(new URL('/auth/dev-tokens', location.href))
+  .then((r) => (r.ok ? r.json() : undefined), () => undefined);
+
+/** Queries and mutations (rateMovie) as the development customer, or anonymously. */
 async function post<T>(query: string, variables: Record<string, unknown>): Promise<GraphQLResponse<T>> {
   const response = await fetch(endpoint, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...(tokens && { authorization: `Bearer ${tokens.customer}` }) },
     body: JSON.stringify({ query, variables }),
   });
   return (await response.json()) as GraphQLResponse<T>;
@@ -51,6 +57,11 @@ async function post<T>(query: string, variables: Record<string, unknown>): Promi
 // One socket for the page; it reconnects on its own, and the leaderboard subscription starts again with the
 // current list, so the page catches up after any gap.
 const client = createClient({ url: endpoint.replace(/^http/, 'ws'), retryAttempts: Infinity, lazy: false });
+// The map's own socket, as the development admin; opened when the map is first shown.
+const mapClient = tokens && createClient({
+  url: endpoint.replace(/^http/, 'ws'), retryAttempts: Infinity, lazy: true,
+  connectionParams: { authorization: `Bearer ${tokens.admin}` },
+});
 
 type Status = 'connecting' | 'live' | 'reconnecting';
 
@@ -278,7 +289,11 @@ function Router() {
       h('a', { href: '#', 'aria-current': map ? undefined : 'page' }, 'Top rated movies'),
       h('a', { href: '#map', 'aria-current': map ? 'page' : undefined }, 'Rides live map'),
     ),
-    map ? h(CityMap, { client }) : h(App),
+    map
+      ? (mapClient
+        ? h(CityMap, { client: mapClient })
+        : h('main', { className: 'map' }, h('p', { className: 'error' }, 'The map shows every driver and ride: it needs an admin token, which only a development gateway (no JWT_SECRET) hands to this page.')))
+      : h(App),
   );
 }
 

@@ -114,3 +114,35 @@ export function serviceProcesses(): 'one' | 'each' {
   if (layout !== 'one' && layout !== 'each') throw new Error(`SERVICE_PROCESSES must be "one" or "each", not "${layout}"`);
   return layout;
 }
+
+/**
+ * The HS256 secret that signs and verifies bearer tokens (at least 32 characters recommended). Default: unset,
+ * and then, unless JWT_JWKS_URL is set, a secret generated once into `.data/jwt-secret` (gateway/auth.ts), which
+ * `npm start`, the tests and `npm run token` share on this machine.
+ */
+export function jwtSecret(): string | undefined {
+  return process.env.JWT_SECRET || undefined;
+}
+
+/** A JSON Web Key Set URL (an identity provider's `jwks_uri`) that verifies tokens instead of JWT_SECRET. Default: unset. */
+export function jwtJwksUrl(): string | undefined {
+  return process.env.JWT_JWKS_URL || undefined;
+}
+
+/** The `iss` every token must carry. Default: unset (not checked). */
+export function jwtIssuer(): string | undefined {
+  return process.env.JWT_ISSUER || undefined;
+}
+
+/** The `aud` every token must carry (one of them). Default: unset (not checked). */
+export function jwtAudience(): string | undefined {
+  return process.env.JWT_AUDIENCE || undefined;
+}
+
+/**
+ * The bearer token the tools (simulators, chaos, bench) send to GATEWAY_URL. Default: unset, and then they sign
+ * an admin token with this machine's JWT_SECRET or generated secret (gateway/auth.ts, `toolToken`).
+ */
+export function gatewayToken(): string | undefined {
+  return process.env.GATEWAY_TOKEN || undefined;
+}

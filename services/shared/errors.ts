@@ -7,6 +7,8 @@ export type RuntimeErrorCode =
   | 'BAD_USER_INPUT'
   | 'TIMEOUT'
   | 'NOT_FOUND'
+  | 'UNAUTHENTICATED'
+  | 'FORBIDDEN'
   | 'INVALID_MESSAGE'
   | 'MESSAGE_TOO_LARGE'
   | 'LOG_MISMATCH'

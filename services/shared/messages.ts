@@ -46,8 +46,21 @@ interface MessageSpec<D = any> {
 type Specs = Record<string, MessageSpec>;
 type Union<M extends Specs> = { [K in keyof M & string]: { type: K; data: z.infer<M[K]['schema']> } }[keyof M & string];
 
+/**
+ * Who asked for a command (a verified user of the gateway, its `sub` and `roles`), carried by the command and by
+ * every event it causes, so services can refuse and the log records who did what. Absent on messages from
+ * before authentication, seeds and the services' own clocks.
+ */
+export interface Actor {
+  sub: string;
+  roles: string[];
+}
+
+const actorSchema = z.object({ sub: z.string().min(1).max(200), roles: z.array(z.string().min(1).max(50)).max(10) });
+
 interface EnvelopeMeta {
   schemaVersion: number;
+  actor?: Actor;
   /** The aggregate the message belongs to; also its Kafka key. */
   aggregateId: string;
   occurredAt: string;
@@ -98,8 +111,8 @@ export interface ContractSpec<C extends Specs, E extends Specs> {
 
 export interface Contract<C extends Specs = Specs, E extends Specs = Specs> extends ContractSpec<C, E> {
   /** Wraps a command in its envelope; throws INVALID_MESSAGE, or MESSAGE_TOO_LARGE when the broker would refuse it. */
-  command<T extends Union<C>>(command: T, commandId?: string): CommandEnvelope<T>;
-  /** Wraps an event caused by `cause`; validated, and refused when too large for the broker. */
+  command<T extends Union<C>>(command: T, meta?: { actor?: Actor; commandId?: string }): CommandEnvelope<T>;
+  /** Wraps an event caused by `cause` (it inherits the cause's actor); validated, and refused when too large for the broker. */
   event<T extends Union<E>>(event: T, cause: AnyEnvelope, now: Date, producer?: string): EventEnvelope<T>;
   /** Reads a message of this domain from the log; throws INVALID_MESSAGE with the reason. */
   decode(buffer: Buffer | null): CommandEnvelope<Union<C>> | EventEnvelope<Union<E>>;
@@ -127,6 +140,7 @@ const envelopeFields = {
   schemaVersion: z.number().int().positive(),
   aggregateId: z.string().min(1),
   occurredAt: z.iso.datetime(),
+  actor: actorSchema.optional(),
 };
 
 export function defineContract<C extends Specs, E extends Specs>(spec: ContractSpec<C, E>): Contract<C, E> {
@@ -191,11 +205,12 @@ export function defineContract<C extends Specs, E extends Specs>(spec: ContractS
 
   return {
     ...spec,
-    command(command, commandId = randomUUID()) {
+    command(command, { actor, commandId = randomUUID() } = {}) {
       const message = spec.commands[command.type];
       return checked({
         kind: 'command',
         commandId,
+        ...(actor && { actor }),
         type: command.type,
         schemaVersion: message.schemaVersion,
         aggregateId: message.key(command.data),
@@ -215,6 +230,7 @@ export function defineContract<C extends Specs, E extends Specs>(spec: ContractS
         correlationId: cause.kind === 'command' ? cause.commandId : cause.correlationId,
         causationId: cause.kind === 'command' ? cause.commandId : cause.eventId,
         ...(producer && { producer }),
+        ...(cause.actor && { actor: cause.actor }),
         data: event.data,
       });
     },

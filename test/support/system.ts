@@ -17,6 +17,8 @@ import { DOMAINS } from '../../services/domains.ts';
 import { loadProcesses } from '../../services/runtimes.ts';
 import { startParts, type RunningParts } from '../../services/shared/process.ts';
 import { startGateway, type RunningGateway } from '../../gateway/server.ts';
+import type { Role } from '../../gateway/access.ts';
+import { signToken } from '../../gateway/auth.ts';
 
 export interface Isolation {
   prefix: string;
@@ -59,26 +61,40 @@ export interface GraphQLResult<T = any> {
   errors?: { message: string; extensions?: { code?: string; [key: string]: unknown } }[];
 }
 
+/**
+ * Whom an operation runs as, and on which gateway: by default the first gateway and an admin (who may do
+ * everything, so tests of other concerns need not care); `token: null` runs it anonymously. A gateway alone
+ * is accepted too.
+ */
+export type As = RunningGateway | { gateway?: RunningGateway; token?: string | null };
+
+/** A token of this machine's test secret (the generated one under .data/, as the test gateways verify). */
+export function tokenFor(sub: string, roles: Role[], ttlSeconds = 3600): Promise<string> {
+  return signToken({ sub, roles, ttlSeconds });
+}
+
 export interface TestSystem {
   isolation: Isolation;
   /** With `catalog: true`: the legacy movie catalog this system captures. */
   catalog?: Catalog;
   gateways: RunningGateway[];
   prisma: PrismaClient;
-  /** POSTs an operation to the first gateway (or the given one). */
-  gql<T = any>(query: string, variables?: Record<string, unknown>, gateway?: RunningGateway): Promise<GraphQLResult<T>>;
+  /** POSTs an operation to the first gateway (or the given one), as an admin unless told otherwise. */
+  gql<T = any>(query: string, variables?: Record<string, unknown>, as?: As): Promise<GraphQLResult<T>>;
   /** Stops a service and starts it again, in-process: it restores its state from the log. */
   restartService(name: string): Promise<void>;
   stopService(name: string): Promise<void>;
   startService(name: string): Promise<void>;
-  /** Subscribes over graphql-ws and collects every payload. */
-  subscribe<T = any>(query: string, variables?: Record<string, unknown>, gateway?: RunningGateway): Subscription<T>;
+  /** Subscribes over graphql-ws (one socket per subscription) and collects every payload; as an admin unless told otherwise. */
+  subscribe<T = any>(query: string, variables?: Record<string, unknown>, as?: As): Subscription<T>;
   stop(): Promise<void>;
 }
 
 export interface Subscription<T> {
   values: T[];
   errors: unknown[];
+  /** The socket's close code once the server closed it (e.g. 4401), else undefined. */
+  closeCode(): number | undefined;
   /** Resolves once `count` values have arrived. */
   received(count: number, timeoutMs?: number): Promise<T[]>;
   close(): Promise<void>;
@@ -153,6 +169,11 @@ export async function startSystem(options: { gateways?: number; commandTimeoutMs
   );
   const prisma = createPrisma(isolation.databaseUrl);
   const clients: Client[] = [];
+  const adminToken = await tokenFor('admin', ['admin'], 24 * 3600);
+  const resolveAs = (as: As | undefined) => {
+    const { gateway = gateways[0], token = adminToken } = as && 'url' in as ? { gateway: as } : (as ?? {});
+    return { gateway, token };
+  };
 
   const stopService = async (name: string) => {
     await running.get(name)?.stop();
@@ -167,10 +188,11 @@ export async function startSystem(options: { gateways?: number; commandTimeoutMs
     catalog,
     gateways,
     prisma,
-    async gql(query, variables, gateway = gateways[0]) {
+    async gql(query, variables, as) {
+      const { gateway, token } = resolveAs(as);
       const response = await fetch(gateway.url, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', ...(token && { authorization: `Bearer ${token}` }) },
         body: JSON.stringify({ query, variables }),
       });
       return (await response.json()) as GraphQLResult;
@@ -181,8 +203,14 @@ export async function startSystem(options: { gateways?: number; commandTimeoutMs
     },
     stopService,
     startService,
-    subscribe(query, variables, gateway = gateways[0]) {
-      const client = createClient({ url: gateway.wsUrl, webSocketImpl: WebSocket, lazy: true, retryAttempts: 0 });
+    subscribe(query, variables, as) {
+      const { gateway, token } = resolveAs(as);
+      let closeCode: number | undefined;
+      const client = createClient({
+        url: gateway.wsUrl, webSocketImpl: WebSocket, lazy: true, retryAttempts: 0,
+        connectionParams: token ? { authorization: `Bearer ${token}` } : undefined,
+        on: { closed: (event) => { closeCode = (event as { code: number }).code; } },
+      });
       clients.push(client);
       const values: any[] = [];
       const errors: unknown[] = [];
@@ -203,6 +231,7 @@ export async function startSystem(options: { gateways?: number; commandTimeoutMs
       return {
         values,
         errors,
+        closeCode: () => closeCode,
         async received(count, timeoutMs = 20_000) {
           await waitFor(() => values.length >= count, timeoutMs, () => `${values.length}/${count} subscription values (errors: ${JSON.stringify(errors)})`);
           return values;

@@ -1,6 +1,6 @@
 /** The orders slice's per-operation context: DataLoaders over the orders projections, and the live order feed. */
 import DataLoader from 'dataloader';
-import type { GatewayServices } from '../../../gateway/context.ts';
+import type { GatewayServices, ViewerContext } from '../../../gateway/context.ts';
 import type { PrismaClient } from '../../shared/db.ts';
 import type { InventoryItem, Order, OrderValidation } from '../../../generated/prisma/client.ts';
 import type { OrderFeed } from './feed.ts';
@@ -15,7 +15,7 @@ export interface OrdersContext {
 }
 
 /** What the orders resolvers receive (the type codegen uses for them). */
-export type Context = GatewayServices & { orders: OrdersContext };
+export type Context = GatewayServices & ViewerContext & { orders: OrdersContext };
 
 /** Batches the lookups of one operation into one query per kind, whatever the page size (no N+1). */
 export function createLoaders(prisma: PrismaClient) {

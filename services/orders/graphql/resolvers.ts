@@ -4,10 +4,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Prisma } from '../../../generated/prisma/client.ts';
+import { actorOf } from '../../../gateway/access.ts';
 import { SystemError } from '../../shared/errors.ts';
 import { ordersContract } from '../contract.ts';
 import { loadOrder } from './feed.ts';
 import type { Resolvers } from './generated.ts';
+import { ordersPolicy as policy } from './policy.ts';
 
 const PAGE_DEFAULT = 20;
 const AWAIT_DEFAULT_MS = 10_000;
@@ -31,12 +33,17 @@ function decodeCursor(cursor: string): { createdAt: Date; id: string } {
 
 export const resolvers: Resolvers = {
   Query: {
-    order: (_, { id }, { orders: { loaders } }) => loaders.orderById.load(id),
+    async order(_, { id }, { viewer, orders: { loaders } }) {
+      const user = policy.readOrders(viewer, 'order');
+      return policy.visible(user, await loaders.orderById.load(id));
+    },
 
-    async orders(_, { customerId, state, first, after }, { prisma }) {
+    async orders(_, { customerId, state, first, after }, { viewer, prisma }) {
+      const customer = policy.customerFilter(policy.readOrders(viewer, 'orders'), customerId);
+      if (customer === null) return { edges: [], pageInfo: { hasNextPage: false, endCursor: null } };
       const take = first ?? PAGE_DEFAULT; // bounded by @limit in schema.graphql
       const where: Prisma.OrderWhereInput = {};
-      if (customerId != null) where.customerId = customerId;
+      if (customer !== undefined) where.customerId = customer;
       if (state != null) where.state = state;
       if (after != null) {
         const { createdAt, id } = decodeCursor(after);
@@ -48,23 +55,42 @@ export const resolvers: Resolvers = {
       return { edges, pageInfo: { hasNextPage: rows.length > take, endCursor: edges.at(-1)?.cursor ?? null } };
     },
 
-    async awaitOrder(_, { id, timeoutMs }, { orders: { feed }, prisma }) {
+    async awaitOrder(_, { id, timeoutMs }, { viewer, orders: { feed }, prisma }) {
+      const user = policy.readOrders(viewer, 'awaitOrder');
       const waitMs = timeoutMs ?? AWAIT_DEFAULT_MS; // bounded by @limit in schema.graphql
-      const settled = await feed.first(id, (order) => order.state !== 'CREATED', waitMs);
-      if (settled) return settled;
-      const order = await loadOrder(prisma, id);
-      if (!order) throw new SystemError('NOT_FOUND', `no order with id "${id}" appeared within ${waitMs} ms`);
+      const deadline = Date.now() + waitMs;
+      const missing = () => new SystemError('NOT_FOUND', `no order with id "${id}" appeared within ${waitMs} ms`);
+      // Another customer's order is answered as a missing one is, after the whole wait: neither its existence
+      // nor its progress shows, not even in the timing.
+      const hidden = async () => {
+        await new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())));
+        return missing();
+      };
+      const settled = await feed.first(id, (order) => order.state !== 'CREATED' || !policy.visible(user, order), waitMs);
+      if (settled) {
+        if (!policy.visible(user, settled)) throw await hidden();
+        return settled;
+      }
+      const order = policy.visible(user, await loadOrder(prisma, id));
+      if (!order) throw missing();
       if (order.state !== 'CREATED') return order;
       throw new SystemError('TIMEOUT', `order "${id}" is still ${order.state} after ${waitMs} ms: call awaitOrder again`, true);
     },
 
-    inventory: (_, __, { prisma }) => prisma.inventoryItem.findMany({ orderBy: { product: 'asc' } }),
+    inventory(_, __, { viewer, prisma }) {
+      policy.readInventory(viewer, 'inventory');
+      return prisma.inventoryItem.findMany({ orderBy: { product: 'asc' } });
+    },
 
-    inventoryItem: (_, { product }, { orders: { loaders } }) => loaders.inventoryByProduct.load(product),
+    inventoryItem(_, { product }, { viewer, orders: { loaders } }) {
+      policy.readInventory(viewer, 'inventoryItem');
+      return loaders.inventoryByProduct.load(product);
+    },
   },
 
   Mutation: {
-    async placeOrder(_, { input }, { commands, orders: { feed }, commandTimeoutMs }) {
+    async placeOrder(_, { input }, { viewer, commands, orders: { feed }, commandTimeoutMs }) {
+      const user = policy.placeOrder(viewer, input.customerId);
       const orderId = input.id ?? randomUUID();
       if (!orderId.trim()) throw badInput('input.id must not be empty: omit it to have one generated');
       const deadline = Date.now() + commandTimeoutMs;
@@ -72,7 +98,7 @@ export const resolvers: Resolvers = {
         ordersContract.outgoing(ordersContract.command({
           type: 'PlaceOrder',
           data: { orderId, customerId: input.customerId, product: input.product, quantity: input.quantity, price: input.price },
-        })),
+        }, { actor: actorOf(user) })),
         commandTimeoutMs,
       );
       // Visible now, except for a repeated id whose first placement is not projected yet: then it appears soon.
@@ -81,9 +107,11 @@ export const resolvers: Resolvers = {
       throw new SystemError('TIMEOUT', `order ${orderId} was accepted but is not visible yet: query it later`, true, { commandId: reply.commandId });
     },
 
-    async addInventory(_, { product, quantity }, { commands, orders: { loaders }, commandTimeoutMs }) {
+    async addInventory(_, { product, quantity }, { viewer, commands, orders: { loaders }, commandTimeoutMs }) {
+      const user = policy.addInventory(viewer);
       if (!product.trim()) throw badInput('product must not be empty');
-      await commands.execute(ordersContract.outgoing(ordersContract.command({ type: 'AddInventory', data: { product, quantity } })), commandTimeoutMs);
+      const command = ordersContract.command({ type: 'AddInventory', data: { product, quantity } }, { actor: actorOf(user) });
+      await commands.execute(ordersContract.outgoing(command), commandTimeoutMs);
       const item = await loaders.inventoryByProduct.load(product);
       if (!item) throw new SystemError('TIMEOUT', `stock of ${product} was added but is not visible yet`, true);
       return item;
@@ -92,7 +120,11 @@ export const resolvers: Resolvers = {
 
   Subscription: {
     orderUpdated: {
-      subscribe: (_, { id }, { orders: { feed } }) => feed.updates(id),
+      // Authorized once, here: the events that follow are the order's, the same for every subscriber allowed.
+      async subscribe(_, { id }, { viewer, orders: { feed, loaders } }) {
+        await policy.subscribe(policy.readOrders(viewer, 'orderUpdated'), id, (orderId) => loaders.orderById.load(orderId));
+        return feed.updates(id);
+      },
       resolve: (order: unknown) => order as never,
     },
   },

@@ -7,6 +7,12 @@ export function decide(input: Envelope, state: OrderState, _now: Date): DomainEv
   switch (input.type) {
     case 'PlaceOrder': {
       const { orderId, ...details } = input.data;
+      // The gateway's policy refuses this first; the service refuses too, for commands from elsewhere. Commands
+      // without an actor (before authentication, seeds, tools on the bus) are not judged.
+      const { actor } = input;
+      if (actor && !actor.roles.includes('admin') && actor.sub !== details.customerId) {
+        throw new SystemError('FORBIDDEN', `${actor.sub} may not place order ${orderId} for customer ${details.customerId}: only for itself`);
+      }
       if (state.status === 'NEW') {
         // Checks judge quantity × price; a total beyond what a number can hold is not an order to judge.
         if (!Number.isFinite(details.quantity * details.price)) {

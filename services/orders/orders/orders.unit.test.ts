@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { specify } from '../../../test/support/decider.ts';
 import { command, event } from '../testing.ts';
-import { checkCompleted, type CheckType, type EventOfType, type ValidationResult } from '../contract.ts';
+import { checkCompleted, ordersContract, type CheckType, type EventOfType, type ValidationResult } from '../contract.ts';
 import { ordersService } from './handler.ts';
 import { evolve, initialOrderState } from './evolve.ts';
 
@@ -25,6 +25,19 @@ describe('orders: decide', () => {
       .given([created])
       .when(command({ type: 'PlaceOrder', data: { ...details, quantity: 3 } }))
       .thenRejects('ORDER_ID_CONFLICT', /already exists/);
+  });
+
+  it('refuses a customer placing an order for another customer (the actor in the envelope)', () => {
+    const asBob = ordersContract.command({ type: 'PlaceOrder', data: details }, { actor: { sub: 'bob', roles: ['customer'] } });
+    orders.given([]).when(asBob).thenRejects('FORBIDDEN', /bob may not place order o1 for customer c1/);
+  });
+
+  it('lets a customer place its own order, and an admin any; the events carry the actor', () => {
+    for (const actor of [{ sub: 'c1', roles: ['customer'] }, { sub: 'root', roles: ['admin'] }]) {
+      const placed = ordersContract.command({ type: 'PlaceOrder', data: details }, { actor });
+      orders.given([]).when(placed).then([{ type: 'OrderCreated', data: details }]);
+      expect(ordersContract.event({ type: 'OrderCreated', data: details }, placed, new Date()).actor).toEqual(actor);
+    }
   });
 
   it('waits until all three checks have answered', () => {

@@ -1,6 +1,6 @@
 /** The ratings slice's per-operation context: a DataLoader over the movies projection, and the live feeds. */
 import DataLoader from 'dataloader';
-import type { GatewayServices } from '../../../gateway/context.ts';
+import type { GatewayServices, ViewerContext } from '../../../gateway/context.ts';
 import type { Movie } from '../../../generated/prisma/client.ts';
 import type { PrismaClient } from '../../shared/db.ts';
 import type { MoviesLive } from './live.ts';
@@ -11,7 +11,7 @@ export interface RatingsContext {
 }
 
 /** What the ratings resolvers receive (the type codegen uses for them). */
-export type Context = GatewayServices & { ratings: RatingsContext };
+export type Context = GatewayServices & ViewerContext & { ratings: RatingsContext };
 
 /** A movie id as the legacy table has it (bigint), or undefined for a string that cannot be one. */
 export function parseMovieId(id: string): bigint | undefined {

@@ -2,11 +2,13 @@
  * The ratings resolvers, typed from schema.graphql by codegen. `rateMovie` only sends a command; queries read
  * the movies projection; subscriptions follow the live feed.
  */
+import { actorOf } from '../../../gateway/access.ts';
 import { SystemError } from '../../shared/errors.ts';
 import { ratingsContract } from '../contract.ts';
 import { averageOf } from '../rating.ts';
 import { parseMovieId, topRated } from './context.ts';
 import type { Resolvers } from './generated.ts';
+import { ratingsPolicy as policy } from './policy.ts';
 
 const PAGE_DEFAULT = 20;
 
@@ -23,12 +25,14 @@ const literal = (search: string) => search.replace(/[\\%_]/g, (c) => `\\${c}`);
 
 export const resolvers: Resolvers = {
   Query: {
-    movie(_, { id }, { ratings }) {
+    movie(_, { id }, { viewer, ratings }) {
+      policy.readCatalog(viewer);
       const movieId = parseMovieId(id);
       return movieId === undefined ? null : ratings.moviesById.load(movieId);
     },
 
-    async movies(_, { search, first, after }, { prisma }) {
+    async movies(_, { search, first, after }, { viewer, prisma }) {
+      policy.readCatalog(viewer);
       const take = first ?? PAGE_DEFAULT; // bounded by @limit in schema.graphql
       const rows = await prisma.movie.findMany({
         where: {
@@ -43,15 +47,19 @@ export const resolvers: Resolvers = {
       return { edges, pageInfo: { hasNextPage: rows.length > take, endCursor: edges.at(-1)?.cursor ?? null } };
     },
 
-    topRatedMovies: (_, { limit, minRatings }, { prisma }) => topRated(prisma, limit ?? 10, minRatings ?? 1),
+    topRatedMovies(_, { limit, minRatings }, { viewer, prisma }) {
+      policy.readCatalog(viewer);
+      return topRated(prisma, limit ?? 10, minRatings ?? 1);
+    },
   },
 
   Mutation: {
-    async rateMovie(_, { movieId, rating }, { commands, ratings, commandTimeoutMs }) {
+    async rateMovie(_, { movieId, rating }, { viewer, commands, ratings, commandTimeoutMs }) {
+      const user = policy.rateMovie(viewer);
       const id = parseMovieId(movieId);
       if (id === undefined) throw new SystemError('NOT_FOUND', `no movie with id "${movieId}": movie ids are the catalog's numbers`);
       // The ratings service decides (NOT_FOUND for a movie it does not know); the answer comes once projected.
-      await commands.execute(ratingsContract.outgoing(ratingsContract.command({ type: 'RateMovie', data: { movieId: id.toString(), rating } })), commandTimeoutMs);
+      await commands.execute(ratingsContract.outgoing(ratingsContract.command({ type: 'RateMovie', data: { movieId: id.toString(), rating } }, { actor: actorOf(user) })), commandTimeoutMs);
       const movie = await ratings.moviesById.load(id);
       if (!movie) throw new SystemError('NOT_FOUND', `movie ${movieId} left the catalog meanwhile`);
       return movie;
@@ -60,7 +68,8 @@ export const resolvers: Resolvers = {
 
   Subscription: {
     movieRatingChanged: {
-      subscribe(_, { movieId }, { ratings }) {
+      subscribe(_, { movieId }, { viewer, ratings }) {
+        policy.readCatalog(viewer);
         const id = parseMovieId(movieId);
         if (id === undefined) throw new SystemError('NOT_FOUND', `no movie with id "${movieId}": movie ids are the catalog's numbers`);
         return ratings.live.movie(id);
@@ -68,7 +77,10 @@ export const resolvers: Resolvers = {
       resolve: (movie: unknown) => movie as never,
     },
     topRatedMoviesChanged: {
-      subscribe: (_, { limit, minRatings }, { ratings }) => ratings.live.leaderboard(limit ?? 10, minRatings ?? 1),
+      subscribe(_, { limit, minRatings }, { viewer, ratings }) {
+        policy.readCatalog(viewer);
+        return ratings.live.leaderboard(limit ?? 10, minRatings ?? 1);
+      },
       resolve: (board: unknown) => board as never,
     },
   },

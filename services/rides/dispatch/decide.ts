@@ -84,6 +84,21 @@ function rideOf(city: City, rideId: string): RideRecord {
   return ride;
 }
 
+/**
+ * A ride as its actor may act on it: a driver's own assignment (and, to cancel, a rider's own ride); an admin
+ * any. Anyone else's reads as unknown, as the gateway's policy answers from the projection first: this is the
+ * dispatcher's own word, from its state. Commands without an actor (tools on the bus, older ones) are not judged.
+ */
+function rideFor(input: Envelope, city: City, rideId: string): RideRecord {
+  const ride = rideOf(city, rideId);
+  const { actor } = input;
+  if (!actor || actor.roles.includes('admin')) return ride;
+  const driver = actor.roles.includes('driver') && ride.driverId === actor.sub;
+  const rider = input.type === 'CancelRide' && actor.roles.includes('rider') && ride.riderId === actor.sub;
+  if (!driver && !rider) throw new SystemError('NOT_FOUND', `no ride with id "${rideId}"`);
+  return ride;
+}
+
 const sameRequest = (ride: RideRecord, request: Extract<Envelope, { type: 'RequestRide' }>['data']) =>
   ride.riderId === request.riderId &&
   JSON.stringify([ride.pickup, ride.dropoff]) === JSON.stringify([request.pickup, request.dropoff]);
@@ -136,14 +151,14 @@ export function decide(input: Envelope, city: City, _now: Date): DomainEvent[] {
     }
     case 'StartRide': {
       const { rideId } = input.data;
-      const ride = rideOf(city, rideId);
+      const ride = rideFor(input, city, rideId);
       if (ride.state !== 'DRIVER_ARRIVED') throw failedPrecondition(`ride ${rideId} is ${ride.state}: a ride starts once its driver has arrived`, ride.state);
       decision.emit({ type: 'RideStarted', data: { rideId, driverId: ride.driverId! } });
       break;
     }
     case 'CompleteRide': {
       const { rideId } = input.data;
-      const ride = rideOf(city, rideId);
+      const ride = rideFor(input, city, rideId);
       if (ride.state !== 'IN_PROGRESS') throw failedPrecondition(`ride ${rideId} is ${ride.state}: only a ride IN_PROGRESS can be completed`, ride.state);
       decision.emit({ type: 'RideCompleted', data: { rideId, driverId: ride.driverId! } });
       decision.release(ride.driverId);
@@ -151,7 +166,7 @@ export function decide(input: Envelope, city: City, _now: Date): DomainEvent[] {
     }
     case 'CancelRide': {
       const { rideId } = input.data;
-      const ride = rideOf(city, rideId);
+      const ride = rideFor(input, city, rideId);
       if (!CANCELLABLE.includes(ride.state)) {
         throw failedPrecondition(`ride ${rideId} is ${ride.state}: only a ride not yet started can be cancelled`, ride.state);
       }

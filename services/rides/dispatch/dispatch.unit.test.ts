@@ -112,6 +112,21 @@ describe('dispatch: assignment', () => {
       ]);
   });
 
+  it('lets a driver act only on its own assignment, and a rider cancel only its own ride (the actor in the envelope)', () => {
+    const history = [...online('d1', north(1)), requested('r1'), ...assigned('r1', 'd1')];
+    const as = (type: 'CancelRide' | 'StartRide', sub: string, roles: string[]) => ridesContract.command({ type, data: { rideId: 'r1' } }, { actor: { sub, roles } });
+    dispatch.given(history).when(as('CancelRide', 'd2', ['driver'])).thenRejects('NOT_FOUND', /no ride with id "r1"/);
+    dispatch.given(history).when(as('CancelRide', 'rider-other', ['rider'])).thenRejects('NOT_FOUND', /no ride with id "r1"/);
+    dispatch.given(history).when(as('StartRide', 'rider-r1', ['rider'])).thenRejects('NOT_FOUND', /no ride with id "r1"/);
+    dispatch.given(history).when(as('StartRide', 'd1', ['driver'])).thenRejects('FAILED_PRECONDITION', /once its driver has arrived/);
+    for (const [sub, roles] of [['rider-r1', ['rider']], ['d1', ['driver']], ['ops', ['admin']]] as const) {
+      dispatch.given(history).when(as('CancelRide', sub, [...roles])).then([
+        { type: 'RideCancelled', data: { rideId: 'r1', driverId: 'd1', reason: 'rider' } },
+        { type: 'DriverStatusChanged', data: { driverId: 'd1', status: 'AVAILABLE', rideId: null } },
+      ]);
+    }
+  });
+
   it('takes any string as an id, such as constructor or __proto__', () => {
     dispatch
       .given([...online('constructor', north(1)), ...online('__proto__', north(2))])

@@ -1,6 +1,6 @@
 /** The rides slice's per-operation context: DataLoaders over the drivers and rides projection, and the live feed. */
 import DataLoader from 'dataloader';
-import type { GatewayServices } from '../../../gateway/context.ts';
+import type { GatewayServices, ViewerContext } from '../../../gateway/context.ts';
 import type { Driver, Ride } from '../../../generated/prisma/client.ts';
 import type { PrismaClient } from '../../shared/db.ts';
 import type { Location } from '../contract.ts';
@@ -17,7 +17,7 @@ export interface RidesContext {
 }
 
 /** What the rides resolvers receive (the type codegen uses for them). */
-export type Context = GatewayServices & { rides: RidesContext };
+export type Context = GatewayServices & ViewerContext & { rides: RidesContext };
 
 export function createLoaders(prisma: PrismaClient): Omit<RidesContext, 'live'> {
   return {

@@ -1,12 +1,13 @@
 /** The rides domain's GraphQL slice: drivers, rides and their live positions, and the city map's feed (./city.graphql). */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { GraphQLSlice } from '../../../gateway/context.ts';
+import type { GraphQLSlice, ViewerContext } from '../../../gateway/context.ts';
 import { TOPICS } from '../contract.ts';
 import { checkBox, createCityLive, type Box, type CityLive } from './city.ts';
 import { createLoaders, type RidesContext } from './context.ts';
 import { EXAMPLE_TABS } from './examples.ts';
 import { createRidesLive } from './live.ts';
+import { ridesPolicy } from './policy.ts';
 import { resolvers } from './resolvers.ts';
 
 const slice: GraphQLSlice = {
@@ -17,7 +18,10 @@ const slice: GraphQLSlice = {
     Subscription: {
       ...resolvers.Subscription,
       cityUpdated: {
-        subscribe: (_: unknown, { box }: { box: Box }, { rides }: { rides: { city: CityLive } }) => rides.city.city(checkBox(box)),
+        subscribe(_: unknown, { box }: { box: Box }, { viewer, rides }: ViewerContext & { rides: { city: CityLive } }) {
+          ridesPolicy.fleetWide(viewer, 'cityUpdated');
+          return rides.city.city(checkBox(box));
+        },
         resolve: (update: unknown) => update,
       },
     },

@@ -4,11 +4,13 @@
  * subscriptions follow the live feed.
  */
 import { randomUUID } from 'node:crypto';
+import { actorOf } from '../../../gateway/access.ts';
 import { rideRequestTimeoutMs } from '../../shared/config.ts';
 import { SystemError } from '../../shared/errors.ts';
 import { ridesContract, type Command } from '../contract.ts';
 import { driversNear, locationOf, UNDER_WAY, type Context } from './context.ts';
 import type { Resolvers } from './generated.ts';
+import { ridesPolicy as policy } from './policy.ts';
 
 const PAGE_DEFAULT = 10;
 const VISIBLE_POLL_MS = 25;
@@ -18,9 +20,12 @@ function checkId(name: string, id: string): string {
   return id;
 }
 
-/** Sends the command and waits until its events are projected (or throws its rejection). */
-const execute = ({ commands, commandTimeoutMs }: Context, command: Command, options?: { visible?: boolean }) =>
-  commands.execute(ridesContract.outgoing(ridesContract.command(command)), commandTimeoutMs, options);
+/** Sends the command, as the viewer, and waits until its events are projected (or throws its rejection). */
+const execute = ({ commands, commandTimeoutMs, viewer }: Context, command: Command, options?: { visible?: boolean }) =>
+  commands.execute(ridesContract.outgoing(ridesContract.command(command, { actor: actorOf(viewer) })), commandTimeoutMs, options);
+
+/** A ride's rider and driver, read for a policy check. */
+const partiesOf = (context: Context) => (rideId: string) => context.rides.ridesById.load(rideId);
 
 async function driverAfter(context: Context, driverId: string) {
   const driver = await context.prisma.driver.findUnique({ where: { id: driverId } });
@@ -43,18 +48,27 @@ async function rideAfter(context: Context, rideId: string, deadline = Date.now()
 
 export const resolvers: Resolvers = {
   Query: {
-    ride: (_, { id }, { rides }) => rides.ridesById.load(id),
-    driver: (_, { id }, { rides }) => rides.driversById.load(id),
+    async ride(_, { id }, { viewer, rides }) {
+      return policy.visibleRide(policy.readRides(viewer, 'ride'), await rides.ridesById.load(id));
+    },
+    driver(_, { id }, { viewer, rides }) {
+      return policy.mayReadDriver(policy.readDriver(viewer, 'driver'), id) ? rides.driversById.load(id) : null;
+    },
     // radiusKm and first are bounded by @limit in schema.graphql.
-    driversNear: (_, { location, radiusKm, first }, { prisma }) => driversNear(prisma, location, radiusKm, first ?? PAGE_DEFAULT),
+    driversNear(_, { location, radiusKm, first }, { viewer, prisma }) {
+      policy.fleetWide(viewer, 'driversNear');
+      return driversNear(prisma, location, radiusKm, first ?? PAGE_DEFAULT);
+    },
   },
 
   Mutation: {
     async goOnline(_, { driverId, location }, context) {
+      policy.actAsDriver(context.viewer, driverId, 'goOnline');
       await execute(context, { type: 'GoOnline', data: { driverId: checkId('driverId', driverId), location } });
       return driverAfter(context, driverId);
     },
     async updateDriverLocation(_, { driverId, location }, context) {
+      policy.actAsDriver(context.viewer, driverId, 'updateDriverLocation');
       // Positions are the high-rate stream: answered once the dispatcher accepted it (an offline driver is still
       // refused), not after the projection, and with the position just sent rather than a read of it.
       await execute(context, { type: 'UpdateDriverLocation', data: { driverId: checkId('driverId', driverId), location } }, { visible: false });
@@ -62,10 +76,12 @@ export const resolvers: Resolvers = {
       return { ...driver, lat: location.lat, lng: location.lng, updatedAt: new Date() };
     },
     async goOffline(_, { driverId }, context) {
+      policy.actAsDriver(context.viewer, driverId, 'goOffline');
       await execute(context, { type: 'GoOffline', data: { driverId: checkId('driverId', driverId) } });
       return driverAfter(context, driverId);
     },
     async requestRide(_, { input }, context) {
+      policy.requestRide(context.viewer, input.riderId);
       const rideId = input.id ?? randomUUID();
       checkId('input.id', rideId);
       const deadline = Date.now() + context.commandTimeoutMs;
@@ -82,14 +98,17 @@ export const resolvers: Resolvers = {
       return rideAfter(context, rideId, deadline);
     },
     async startRide(_, { rideId }, context) {
+      await policy.actOnRide(context.viewer, rideId, ['driver'], 'startRide', partiesOf(context));
       await execute(context, { type: 'StartRide', data: { rideId: checkId('rideId', rideId) } });
       return rideAfter(context, rideId);
     },
     async completeRide(_, { rideId }, context) {
+      await policy.actOnRide(context.viewer, rideId, ['driver'], 'completeRide', partiesOf(context));
       await execute(context, { type: 'CompleteRide', data: { rideId: checkId('rideId', rideId) } });
       return rideAfter(context, rideId);
     },
     async cancelRide(_, { rideId }, context) {
+      await policy.actOnRide(context.viewer, rideId, ['rider', 'driver'], 'cancelRide', partiesOf(context));
       await execute(context, { type: 'CancelRide', data: { rideId: checkId('rideId', rideId) } });
       return rideAfter(context, rideId);
     },
@@ -97,11 +116,18 @@ export const resolvers: Resolvers = {
 
   Subscription: {
     rideUpdated: {
-      subscribe: (_, { rideId }, { rides }) => rides.live.ride(rideId),
+      // Authorized once, here: the updates that follow are the ride's, the same for every subscriber allowed.
+      async subscribe(_, { rideId }, context) {
+        await policy.subscribeRide(policy.readRides(context.viewer, 'rideUpdated'), rideId, partiesOf(context));
+        return context.rides.live.ride(rideId);
+      },
       resolve: (ride: unknown) => ride as never,
     },
     driverLocation: {
-      subscribe: (_, { driverId }, { rides }) => rides.live.driver(driverId),
+      subscribe(_, { driverId }, { viewer, rides }) {
+        if (!policy.mayReadDriver(policy.readDriver(viewer, 'driverLocation'), driverId)) throw policy.otherDriver(driverId);
+        return rides.live.driver(driverId);
+      },
       resolve: (driver: unknown) => driver as never,
     },
   },

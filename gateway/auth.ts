@@ -1,0 +1,167 @@
+/**
+ * Bearer tokens: verifying them (with `jose`: HS256 with JWT_SECRET, or the keys at JWT_JWKS_URL; JWT_ISSUER
+ * and JWT_AUDIENCE checked when set) into a `Viewer`, and signing them for `npm run token`, `npm start`, the
+ * tests and the scripts. Without JWT_SECRET and JWT_JWKS_URL every process on this machine shares one secret,
+ * generated once into `.data/jwt-secret` (git-ignored): `devSecret()` is the one place that makes it.
+ *
+ * Public surface: `authConfig`, `createAuthenticator`, `signToken`, `toolToken`, `MAX_TOKEN_BYTES`.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { createRemoteJWKSet, errors, jwtVerify, SignJWT, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { SystemError } from '../services/shared/errors.ts';
+import { gatewayToken, jwtAudience, jwtIssuer, jwtJwksUrl, jwtSecret } from '../services/shared/config.ts';
+import { ROLES, unauthenticated, type Role, type Viewer } from './access.ts';
+
+/** A longer token is refused before it is parsed (an identity provider's tokens are a few kB at most). */
+export const MAX_TOKEN_BYTES = 8192;
+/** The longest `sub` accepted: the schema's default bound on an ID, which it is compared with. */
+const MAX_SUB_LENGTH = 200;
+const MAX_ROLES = 20;
+const ASYMMETRIC = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
+
+export interface AuthConfig {
+  /** HS256 secret (from JWT_SECRET, or the generated one); unused when `jwksUrl` is set. */
+  secret?: string;
+  /** Whether `secret` is the one generated under .data/ (a development system: tokens may be handed out). */
+  generatedSecret: boolean;
+  jwksUrl?: string;
+  issuer?: string;
+  audience?: string;
+}
+
+/** How this process verifies tokens, from the environment. */
+export function authConfig(): AuthConfig {
+  const jwksUrl = jwtJwksUrl();
+  const secret = jwksUrl ? undefined : jwtSecret();
+  return {
+    jwksUrl,
+    secret: jwksUrl ? undefined : (secret ?? devSecret()),
+    generatedSecret: !jwksUrl && !secret,
+    issuer: jwtIssuer(),
+    audience: jwtAudience(),
+  };
+}
+
+const DEV_SECRET_FILE = resolve(import.meta.dirname, '..', '.data', 'jwt-secret');
+let cachedDevSecret: string | undefined;
+
+/** The development secret: read from .data/jwt-secret, created there at first use (atomically: processes race). */
+function devSecret(): string {
+  if (cachedDevSecret) return cachedDevSecret;
+  mkdirSync(resolve(DEV_SECRET_FILE, '..'), { recursive: true });
+  try {
+    writeFileSync(DEV_SECRET_FILE, randomBytes(32).toString('base64url'), { flag: 'wx', mode: 0o600 });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
+  cachedDevSecret = readFileSync(DEV_SECRET_FILE, 'utf8').trim();
+  return cachedDevSecret;
+}
+
+export interface Authenticator {
+  /** Whether this gateway uses the generated development secret (then it may hand out tokens to its own pages). */
+  readonly generatedSecret: boolean;
+  /** The viewer of a valid token; UNAUTHENTICATED with the reason otherwise. */
+  verify(token: string): Promise<Viewer>;
+  /**
+   * The viewer of an `Authorization` value (`Bearer <jwt>`): undefined (anonymous) when there is none;
+   * UNAUTHENTICATED when there is one that is not a valid bearer token.
+   */
+  fromAuthorization(value: unknown): Promise<Viewer | undefined>;
+}
+
+export function createAuthenticator(config: AuthConfig = authConfig()): Authenticator {
+  const key: Uint8Array | JWTVerifyGetKey = config.jwksUrl
+    ? createRemoteJWKSet(new URL(config.jwksUrl), { timeoutDuration: 5_000 })
+    : new TextEncoder().encode(config.secret);
+  const options = {
+    algorithms: config.jwksUrl ? ASYMMETRIC : ['HS256'],
+    issuer: config.issuer,
+    audience: config.audience,
+    requiredClaims: ['exp', 'sub'],
+  };
+
+  async function verify(token: string): Promise<Viewer> {
+    if (token.length > MAX_TOKEN_BYTES) throw unauthenticated(`the token is longer than ${MAX_TOKEN_BYTES} characters`);
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, key as never, options));
+    } catch (error) {
+      // The key set out of reach is this server's problem, not the client's token.
+      if (error instanceof errors.JWKSTimeout || error instanceof errors.JWKSInvalid || !(error instanceof errors.JOSEError)) {
+        throw new SystemError('UNAVAILABLE', `the keys at JWT_JWKS_URL could not be read (${(error as Error).message}); retry later`, true);
+      }
+      throw unauthenticated(`the token is not valid (${reason(error)})`);
+    }
+    return viewerOf(payload);
+  }
+
+  return {
+    generatedSecret: config.generatedSecret,
+    verify,
+    async fromAuthorization(value) {
+      if (value === undefined || value === null || value === '') return undefined;
+      if (typeof value !== 'string') throw unauthenticated('the authorization value must be a string');
+      const match = /^Bearer +(\S+) *$/i.exec(value);
+      if (!match) throw unauthenticated('the authorization value must be "Bearer <token>"');
+      return verify(match[1]);
+    },
+  };
+}
+
+function viewerOf(payload: JWTPayload): Viewer {
+  const { sub, roles, exp } = payload;
+  if (typeof sub !== 'string' || !sub || sub.length > MAX_SUB_LENGTH) {
+    throw unauthenticated(`the token's sub must be a user id of 1 to ${MAX_SUB_LENGTH} characters`);
+  }
+  if (!Array.isArray(roles) || roles.length > MAX_ROLES || roles.some((role) => typeof role !== 'string')) {
+    throw unauthenticated(`the token has no roles claim (a list of strings among ${ROLES.join(', ')})`);
+  }
+  // Roles this system does not know (an identity provider's own) grant nothing here.
+  const known = ROLES.filter((role) => roles.includes(role));
+  return { sub, roles: known, expiresAt: new Date(exp! * 1000) };
+}
+
+function reason(error: unknown): string {
+  if (error instanceof errors.JWTExpired) return 'it has expired: get a new one';
+  if (error instanceof errors.JWSSignatureVerificationFailed) return 'its signature does not match this server\'s key';
+  if (error instanceof errors.JWTClaimValidationFailed) return `claim ${error.claim}: ${error.message}`;
+  if (error instanceof errors.JOSEAlgNotAllowed) return 'its algorithm is not accepted here';
+  if (error instanceof errors.JWKSNoMatchingKey) return 'no key of the JSON Web Key Set matches it';
+  return (error as Error).message;
+}
+
+export interface TokenRequest {
+  sub: string;
+  roles: readonly Role[];
+  /** Lifetime in seconds. */
+  ttlSeconds: number;
+}
+
+/**
+ * A token this system accepts, signed with its HS256 secret (JWT_SECRET or the generated one). Refused when
+ * tokens are verified with JWT_JWKS_URL: then only the identity provider can issue them.
+ */
+export async function signToken({ sub, roles, ttlSeconds }: TokenRequest, config: AuthConfig = authConfig()): Promise<string> {
+  if (!config.secret) {
+    throw new Error('this system verifies tokens with the keys at JWT_JWKS_URL: get a token from that identity provider');
+  }
+  const now = Math.floor(Date.now() / 1000);
+  let jwt = new SignJWT({ roles: [...roles] }).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setSubject(sub).setIssuedAt(now).setExpirationTime(now + ttlSeconds);
+  if (config.issuer) jwt = jwt.setIssuer(config.issuer);
+  if (config.audience) jwt = jwt.setAudience(config.audience);
+  return jwt.sign(new TextEncoder().encode(config.secret));
+}
+
+/**
+ * The token the tools (simulators, chaos, bench) act with: GATEWAY_TOKEN, or an admin token signed with this
+ * machine's secret (they drive many drivers, riders and customers at once). Valid for a day.
+ */
+export function toolToken(): Promise<string> {
+  const given = gatewayToken();
+  if (given) return Promise.resolve(given);
+  return (cachedToolToken ??= signToken({ sub: 'tools', roles: ['admin'], ttlSeconds: 24 * 3600 }));
+}
+let cachedToolToken: Promise<string> | undefined;
