@@ -23,6 +23,7 @@ import { DOMAINS } from '../services/domains.ts';
 import { createCommandGateway } from './commands.ts';
 import type { GatewayContext, GatewayServices, GraphQLSlice, StartedSlice } from './context.ts';
 import { createErrorFormatter } from './errors.ts';
+import { compiledExecution } from './executor.ts';
 import { startHealthSampler, type HealthOptions } from './health.ts';
 import { enforceInputLimits } from './input-limits.ts';
 import { queryLimitRules, type QueryLimits } from './limits.ts';
@@ -131,7 +132,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     maxSubscriptionsPerSocket: options.maxSubscriptionsPerSocket ?? maxSubscriptionsPerSocket(),
   });
   const apollo = new ApolloServer<GatewayContext>({
-    schema,
+    ...compiledExecution(schema),
     formatError,
     validationRules: queryLimitRules(limits),
     // The schema is the public contract and the playground's docs read it, also in production.
