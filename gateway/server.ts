@@ -13,7 +13,7 @@ import { createBus, REPLAY_FOR_HEADER, type Bus } from '../services/shared/bus.t
 import { runConsumer } from '../services/shared/consumer.ts';
 import {
   allowedOrigins, commandTimeoutMs, databaseUrl, healthSampleMs, maxAliases, maxBodyBytes, maxLag, maxQueryCost, maxQueryDepth,
-  maxSubscriptionsPerSocket, stallAfterMs,
+  maxSocketBufferBytes, maxSubscriptionsPerSocket, stallAfterMs,
 } from '../services/shared/config.ts';
 import { createPrisma, type PrismaClient } from '../services/shared/db.ts';
 import { createLogger } from '../services/shared/log.ts';
@@ -53,6 +53,10 @@ export interface GatewayOptions {
   allowedOrigins?: string[];
   /** Default: MAX_SUBSCRIPTIONS_PER_SOCKET, or 100. */
   maxSubscriptionsPerSocket?: number;
+  /** Queries through the compiled executor (gateway/executor.ts). Default: true; false runs every operation through graphql-js (comparisons). */
+  compiledQueries?: boolean;
+  /** Unsent bytes past which a WebSocket is closed with 1013 "slow consumer". Default: MAX_SOCKET_BUFFER_BYTES, or 4 MiB. */
+  maxSocketBufferBytes?: number;
   /** Readiness sampling. Default: HEALTH_SAMPLE_MS, STALL_AFTER_MS, MAX_LAG (2000, 30000, 10000), no extra checks. */
   health?: Partial<HealthOptions>;
 }
@@ -130,9 +134,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     maxPayloadBytes: bodyLimit,
     allowedOrigins: options.allowedOrigins ?? allowedOrigins(),
     maxSubscriptionsPerSocket: options.maxSubscriptionsPerSocket ?? maxSubscriptionsPerSocket(),
+    maxSocketBufferBytes: options.maxSocketBufferBytes ?? maxSocketBufferBytes(),
   });
   const apollo = new ApolloServer<GatewayContext>({
-    ...compiledExecution(schema),
+    ...compiledExecution(schema, { jit: options.compiledQueries ?? true }),
     formatError,
     validationRules: queryLimitRules(limits),
     // The schema is the public contract and the playground's docs read it, also in production.
