@@ -26,6 +26,7 @@ import { createLogger } from '../services/shared/log.ts';
 import { startProjector } from '../services/shared/projector.ts';
 import { graphql, load } from './measure.ts';
 import { FRESHNESS_RATE, LEGACY_SAMPLES, legacyToVisible, ratingsFreshness, ratingsSustained, SUSTAINED_RATINGS, waitForCatalog } from './ratings.ts';
+import { leaderboardFanOut, ordersFanOut, type FanOut } from './read.ts';
 import { benchRides } from './rides.ts';
 import { startOrUseSystem, type BenchSystem } from './system.ts';
 
@@ -35,7 +36,6 @@ const ORDER_CONCURRENCY = [1, 16, 64];
 const ORDERS_PER_CLIENT = { 1: 50, 16: 16, 64: 8 } as Record<number, number>;
 const QUERY_SECONDS = 8;
 const QUERY_CONCURRENCY = 16;
-const SUBSCRIBERS = 200;
 const CATCHUP_ORDERS = 5000; // four events each: created and three verdicts
 
 interface Row { measure: string; value: string; floor?: string; ratio?: string }
@@ -170,45 +170,52 @@ async function projectorCatchUp(system: BenchSystem) {
   return { events: events.length, seconds, perSecond: events.length / seconds };
 }
 
-async function fanOut(system: BenchSystem, product: string) {
-  const id = `bench-fanout-${randomUUID()}`;
-  const deliveries: number[] = [];
-  const clients = Array.from({ length: SUBSCRIBERS }, () => createClient({ url: system.wsUrl, webSocketImpl: WebSocket, retryAttempts: 0 }));
-  let acknowledged = 0;
-  const done = new Promise<void>((resolveAll) => {
-    for (const client of clients) {
-      client.on('connected', () => { acknowledged += 1; });
-      client.subscribe({ query: `subscription($id: ID!) { orderUpdated(id: $id) { state updatedAt } }`, variables: { id } }, {
-        next: ({ data }) => {
-          const order = (data as any).orderUpdated;
-          if (order.state === 'VALIDATED') {
-            deliveries.push(Date.now() - Date.parse(order.updatedAt));
-            if (deliveries.length === SUBSCRIBERS) resolveAll();
-          }
-        },
-        error: () => {},
-        complete: () => {},
-      });
-    }
-  });
-  while (acknowledged < SUBSCRIBERS) await new Promise((r) => setTimeout(r, 20));
-  await new Promise((r) => setTimeout(r, 500)); // let the gateway register every subscription
-  await graphql(system.url, `mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id } }`, {
-    input: { id, customerId: `bench-${randomUUID()}`, product, quantity: 1, price: 1 },
-  });
-  await done;
-  await Promise.all(clients.map((c) => c.dispose()));
-  deliveries.sort((a, b) => a - b);
-  return { subscribers: SUBSCRIBERS, firstMs: deliveries[0], p50Ms: deliveries[Math.floor(SUBSCRIBERS / 2)], lastMs: deliveries.at(-1)! };
+// `--rides-only`: the kafka floor and the rides section, without the orders figures (a shorter run).
+// `--read-only`: the read path alone (issue 10): the page and its floors, the GraphQL layer, the fan-outs.
+// `--subscribers N` (default 10000) and `--operations N` (default 200): the fan-out's size, for short runs.
+const USAGE = 'usage: npm run bench [-- --rides-only | --read-only] [--subscribers N] [--operations N]';
+const options = parseArgs(process.argv.slice(2));
+const ridesOnly = options.flags.has('--rides-only');
+const readOnly = options.flags.has('--read-only');
+
+function parseArgs(args: string[]) {
+  const flags = new Set<string>();
+  const numbers = { subscribers: 10_000, operations: 200 };
+  for (let i = 0; i < args.length; i += 1) {
+    const name = args[i].replace(/^--/, '');
+    if (args[i] === '--rides-only' || args[i] === '--read-only') flags.add(args[i]);
+    else if (name === 'subscribers' || name === 'operations') {
+      const value = Number(args[(i += 1)]);
+      if (!Number.isInteger(value) || value < 1) fail(`--${name} takes a whole number of at least 1`);
+      numbers[name] = value;
+    } else fail(`unknown argument: ${args[i]}`);
+  }
+  if (flags.size > 1) fail('--rides-only and --read-only exclude each other');
+  return { flags, ...numbers };
 }
 
-// `--rides-only`: the kafka floor and the rides section, without the orders figures (a shorter run).
-const args = process.argv.slice(2);
-if (args.some((a) => a !== '--rides-only')) {
-  console.error(`unknown arguments: ${args.join(' ')}\nusage: npm run bench [-- --rides-only]`);
+function fail(message: string): never {
+  console.error(`${message}\n${USAGE}`);
   process.exit(2);
 }
-const ridesOnly = args.includes('--rides-only');
+/** The fan-out figures of one run beside their targets (issue 10). */
+function fanOutRows(operation: string, from: string, fan: FanOut, kafka: { p50: number }): Row[] {
+  return [
+    {
+      measure: `${operation}: ${fan.subscribers} subscribers over ${fan.operations} operation(s), ${from} → delivery p50 / p99 / last ms (target p99 ≤ 250)`,
+      value: `${fan.p50} / ${fan.p99} / ${fan.lastMs}${fan.missing ? ` (${fan.missing} missing)` : ''}`,
+      floor: `kafka round trip p50 ${kafka.p50.toFixed(2)}`,
+      ratio: `${(fan.p99 / kafka.p50).toFixed(1)}× (p99)`,
+    },
+    { measure: '  gateway RSS per 1,000 subscribers, MiB', value: fan.rssPerThousandMiB.toFixed(1) },
+  ];
+}
+
+async function placeOrders(system: BenchSystem, product: string, count: number) {
+  const place = `mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id } }`;
+  await load(4, () => graphql(system.url, place, { input: { customerId: `bench-${randomUUID()}`, product, quantity: 1, price: 1 } }), { perClient: count / 4 });
+}
+
 const system = await startOrUseSystem(say);
 try {
   const product = `BENCH-${randomUUID().slice(0, 6)}`;
@@ -216,21 +223,10 @@ try {
 
   say('floor: bare kafkajs produce → consume round trip…');
   const kafka = await kafkaRoundTrip(system);
-  if (!ridesOnly) {
+  if (!ridesOnly && !readOnly) {
     const orders = await ordersToValidated(system, product);
-    say(`orders(first: 50) with validations, ${QUERY_CONCURRENCY} clients for ${QUERY_SECONDS} s…`);
-    await load(QUERY_CONCURRENCY, () => graphql(system.url, PAGE_QUERY), { seconds: 1 });
-    const page = await load(QUERY_CONCURRENCY, () => graphql(system.url, PAGE_QUERY), { seconds: QUERY_SECONDS });
-    say('floor: the same page with bare pg…');
-    const bare = await barePostgresPage(system);
-    const statements = await statementsPerPage(system);
-    say('the GraphQL layer alone, in memory, and bare JSON over node:http…');
-    const layers = await inMemoryLayers();
-    say(`subscription fan-out to ${SUBSCRIBERS} graphql-ws subscribers…`);
-    const fan = await fanOut(system, product);
     say(`orders projector catching up on ${CATCHUP_ORDERS * 4} events…`);
     const catchUp = await projectorCatchUp(system);
-
     for (const clients of ORDER_CONCURRENCY) {
       const o = orders[clients];
       rows.push({
@@ -241,39 +237,50 @@ try {
       });
       rows.push({ measure: `  completed orders/s, ${clients} client(s)`, value: o.perSecond.toFixed(1) });
     }
-    rows.push({ measure: 'kafka produce → consume round trip p50 / p99 ms', value: `${kafka.p50.toFixed(2)} / ${kafka.p99.toFixed(2)}` });
-    rows.push({
-      measure: `orders(first: 50) + validations: req/s (p99 ms)`,
-      value: `${page.perSecond.toFixed(0)} (${page.p99.toFixed(1)})`,
-      floor: `bare pg ${bare.perSecond.toFixed(0)} (${bare.p99.toFixed(1)})`,
-      ratio: `${(bare.perSecond / page.perSecond).toFixed(1)}× slower`,
-    });
-    rows.push({ measure: '  SQL statements per page (first: 5 / first: 50)', value: `${statements.first5} / ${statements.first50}` });
-    rows.push({
-      measure: '  GraphQL layer alone (in memory, Apollo over node:http): req/s',
-      value: layers.apollo.perSecond.toFixed(0),
-      floor: `bare JSON ${layers.json.perSecond.toFixed(0)}`,
-      ratio: `${(layers.json.perSecond / layers.apollo.perSecond).toFixed(1)}× slower`,
-    });
-    rows.push({
-      measure: `subscription fan-out to ${fan.subscribers}: terminal event → first / median / last delivery ms`,
-      value: `${fan.firstMs} / ${fan.p50Ms} / ${fan.lastMs}`,
-      floor: `kafka round trip p50 ${kafka.p50.toFixed(2)}`,
-      ratio: `${(fan.lastMs / kafka.p50).toFixed(1)}×`,
-    });
-
     rows.push({
       measure: `orders projector catch-up (${catchUp.events} events, one transaction per fetched batch): events/s`,
       value: catchUp.perSecond.toFixed(0),
     });
+    Object.assign(results, { ordersToValidated: orders, projectorCatchUp: catchUp });
+  }
+  rows.push({ measure: 'kafka produce → consume round trip p50 / p99 ms', value: `${kafka.p50.toFixed(2)} / ${kafka.p99.toFixed(2)}` });
 
+  if (!ridesOnly) {
+    // The read path (issue 10): each figure beside its floor, and its target.
+    if (readOnly) await placeOrders(system, product, 60); // a page to read on a fresh system
+    say(`orders(first: 50) with validations, ${QUERY_CONCURRENCY} clients for ${QUERY_SECONDS} s…`);
+    await load(QUERY_CONCURRENCY, () => graphql(system.url, PAGE_QUERY), { seconds: 1 });
+    const page = await load(QUERY_CONCURRENCY, () => graphql(system.url, PAGE_QUERY), { seconds: QUERY_SECONDS });
+    say('floor: the same page with bare pg…');
+    const bare = await barePostgresPage(system);
+    const statements = await statementsPerPage(system);
+    say('the GraphQL layer alone, in memory, and bare JSON over node:http…');
+    const layers = await inMemoryLayers();
+    const spread = Math.min(options.operations, options.subscribers);
+    say(`orderUpdated: ${options.subscribers} graphql-ws subscribers over ${spread} orders, then all on one…`);
+    const ordersSpread = await ordersFanOut(system, product, options.subscribers, spread);
+    const ordersOne = await ordersFanOut(system, product, options.subscribers, 1);
+    rows.push({
+      measure: 'orders(first: 50) + validations: req/s (p99 ms) (target ≥ 50 % of bare pg)',
+      value: `${page.perSecond.toFixed(0)} (${page.p99.toFixed(1)})`,
+      floor: `bare pg ${bare.perSecond.toFixed(0)} (${bare.p99.toFixed(1)})`,
+      ratio: `${((100 * page.perSecond) / bare.perSecond).toFixed(1)} %`,
+    });
+    rows.push({ measure: '  SQL statements per page, first: 5 / first: 50 (target ≤ 3 whatever the size)', value: `${statements.first5} / ${statements.first50}` });
+    rows.push({
+      measure: '  GraphQL layer alone (in memory, Apollo over node:http): req/s (target ≥ 50 % of bare JSON)',
+      value: layers.apollo.perSecond.toFixed(0),
+      floor: `bare JSON ${layers.json.perSecond.toFixed(0)}`,
+      ratio: `${((100 * layers.apollo.perSecond) / layers.json.perSecond).toFixed(1)} %`,
+    });
+    rows.push(...fanOutRows('orderUpdated', 'terminal event', ordersSpread, kafka), ...fanOutRows('orderUpdated', 'terminal event', ordersOne, kafka));
     Object.assign(results, {
-      ordersToValidated: orders, page, barePostgresPage: bare, statementsPerPage: statements,
-      graphqlInMemory: layers.apollo, bareJson: layers.json, fanOut: fan, projectorCatchUp: catchUp,
+      page, barePostgresPage: bare, statementsPerPage: statements, graphqlInMemory: layers.apollo, bareJson: layers.json,
+      fanOut: { ordersSpread, ordersOne },
     });
   }
 
-  if (!ridesOnly) {
+  if (!ridesOnly && !readOnly) {
     // Ratings: throughput from raw-ratings, leaderboard freshness, legacy commit → movie(id).
     await waitForCatalog(system, say);
     say(`ratings service sustaining ${SUSTAINED_RATINGS} RateMovie commands from raw-ratings…`);
@@ -307,33 +314,47 @@ try {
     results.ratings = { targets: { sustainedPerSecond: 5000, freshnessP99Ms: 1000 }, sustained, freshness, legacyCommitToVisible: legacy };
   }
 
-  say('rides: the rides domain…');
-  const rides = await benchRides(system, say);
-  const { locationDelivery: delivery, driversNear: near, bareNear, dispatch } = rides;
-  rows.push({
-    measure: `rides: ${delivery.drivers} drivers × 1 location/s → ride subscribers (${delivery.watchedRides}): p50 / p99 ms (target p99 ≤ 200)`,
-    value: `${delivery.p50.toFixed(1)} / ${delivery.p99.toFixed(1)}`,
-    floor: `kafka round trip p50 ${kafka.p50.toFixed(2)}`,
-    ratio: `${(delivery.p50 / kafka.p50).toFixed(1)}×`,
-  });
-  rows.push({ measure: `  locations accepted/s (of ${delivery.targetPerSecond} sent for), deliveries measured`, value: `${delivery.sentPerSecond.toFixed(0)}, ${delivery.count}` });
-  rows.push({
-    measure: `rides: driversNear with ${near.drivers} drivers online: req/s (p99 ms)`,
-    value: `${near.perSecond.toFixed(0)} (${near.p99.toFixed(1)})`,
-    floor: `bare pg ${bareNear.perSecond.toFixed(0)} (${bareNear.p99.toFixed(1)})`,
-    ratio: `${(bareNear.perSecond / near.perSecond).toFixed(1)}× slower`,
-  });
-  rows.push({
-    measure: `rides: dispatch, requestRide → DRIVER_ASSIGNED (${dispatch.count} rides): p50 / p99 ms`,
-    value: `${dispatch.p50.toFixed(1)} / ${dispatch.p99.toFixed(1)}`,
-    floor: `kafka round trip p50 ${kafka.p50.toFixed(2)}`,
-    ratio: `${(dispatch.p50 / kafka.p50).toFixed(1)}×`,
-  });
+  if (!ridesOnly) {
+    await waitForCatalog(system, say);
+    if (readOnly) await graphql(system.url, `mutation { rateMovie(movieId: "1200", rating: 9) { id } }`); // a leader to rate down
+    const spread = Math.min(100, options.operations, options.subscribers);
+    say(`topRatedMoviesChanged: ${options.subscribers} graphql-ws subscribers over ${spread} board sizes, then all on one…`);
+    const boardsSpread = await leaderboardFanOut(system, options.subscribers, spread);
+    const boardsOne = await leaderboardFanOut(system, options.subscribers, 1);
+    rows.push(...fanOutRows('topRatedMoviesChanged', 'rating sent', boardsSpread, kafka), ...fanOutRows('topRatedMoviesChanged', 'rating sent', boardsOne, kafka));
+    results.leaderboardFanOut = { boardsSpread, boardsOne };
+  }
+
+  if (!readOnly) {
+    say('rides: the rides domain…');
+    const rides = await benchRides(system, say);
+    const { locationDelivery: delivery, driversNear: near, bareNear, dispatch } = rides;
+    rows.push({
+      measure: `rides: ${delivery.drivers} drivers × 1 location/s → ride subscribers (${delivery.watchedRides}): p50 / p99 ms (target p99 ≤ 200)`,
+      value: `${delivery.p50.toFixed(1)} / ${delivery.p99.toFixed(1)}`,
+      floor: `kafka round trip p50 ${kafka.p50.toFixed(2)}`,
+      ratio: `${(delivery.p50 / kafka.p50).toFixed(1)}×`,
+    });
+    rows.push({ measure: `  locations accepted/s (of ${delivery.targetPerSecond} sent for), deliveries measured`, value: `${delivery.sentPerSecond.toFixed(0)}, ${delivery.count}` });
+    rows.push({
+      measure: `rides: driversNear with ${near.drivers} drivers online: req/s (p99 ms)`,
+      value: `${near.perSecond.toFixed(0)} (${near.p99.toFixed(1)})`,
+      floor: `bare pg ${bareNear.perSecond.toFixed(0)} (${bareNear.p99.toFixed(1)})`,
+      ratio: `${(bareNear.perSecond / near.perSecond).toFixed(1)}× slower`,
+    });
+    rows.push({
+      measure: `rides: dispatch, requestRide → DRIVER_ASSIGNED (${dispatch.count} rides): p50 / p99 ms`,
+      value: `${dispatch.p50.toFixed(1)} / ${dispatch.p99.toFixed(1)}`,
+      floor: `kafka round trip p50 ${kafka.p50.toFixed(2)}`,
+      ratio: `${(dispatch.p50 / kafka.p50).toFixed(1)}×`,
+    });
+    results.rides = rides;
+  }
   Object.assign(results, {
     at: new Date().toISOString(),
     machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
     kafkaRoundTripMs: kafka,
-    rides,
+    cores: `${cpus().length} cores shared, unpinned, by the system's processes (gateway, services), this runner and the subscribers' process`,
   });
   const widths = [0, 0, 0, 0];
   const table = [{ measure: 'measure', value: 'value', floor: 'floor (same run)', ratio: 'ratio' }, ...rows];

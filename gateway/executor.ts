@@ -8,9 +8,11 @@
  * both ways and compares data and errors.
  */
 import type { ApolloServerOptionsWithGateway } from '@apollo/server';
+// The CommonJS build, which Apollo, graphql-tools and graphql-jit load (see limits.ts): Apollo keeps an error's
+// path and locations only when it is an `instanceof` its GraphQLError.
 import {
   execute, getVariableValues, GraphQLError, type DocumentNode, type ExecutionResult, type GraphQLSchema, type OperationDefinitionNode,
-} from 'graphql';
+} from 'graphql/index.js';
 import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
 
 /** Compiled queries kept; the least recently used is dropped past this. */

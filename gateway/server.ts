@@ -135,6 +135,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     allowedOrigins: options.allowedOrigins ?? allowedOrigins(),
     maxSubscriptionsPerSocket: options.maxSubscriptionsPerSocket ?? maxSubscriptionsPerSocket(),
     maxSocketBufferBytes: options.maxSocketBufferBytes ?? maxSocketBufferBytes(),
+    metrics,
   });
   const apollo = new ApolloServer<GatewayContext>({
     ...compiledExecution(schema, { jit: options.compiledQueries ?? true }),

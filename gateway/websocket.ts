@@ -24,6 +24,7 @@ import {
 import { CloseCode, handleProtocols, makeServer } from 'graphql-ws';
 import { WebSocket, WebSocketServer } from 'ws';
 import { queryLimitRules, type QueryLimits } from './limits.ts';
+import type { GatewayMetrics } from './metrics.ts';
 
 export interface SubscriptionOptions {
   schema: GraphQLSchema;
@@ -38,6 +39,7 @@ export interface SubscriptionOptions {
   maxSubscriptionsPerSocket: number;
   /** Unsent bytes past which a socket is closed with 1013 (MAX_SOCKET_BUFFER_BYTES). */
   maxSocketBufferBytes: number;
+  metrics: Pick<GatewayMetrics, 'subscriptionsActive' | 'subscriptionExecutions' | 'subscriptionDeliveries' | 'slowConsumers'>;
 }
 
 const LOCAL_HOSTNAMES = new Set(['localhost', '127.0.0.1', '[::1]']);
@@ -101,7 +103,10 @@ export function attachSubscriptions(httpServer: Server, options: SubscriptionOpt
   const formatErrors = (errors: readonly GraphQLError[]) => errors.map((error) => options.formatError(error.toJSON(), error));
 
   async function resultFor(args: ExecutionArgs, event: unknown): Promise<ExecutionResult | SharedResult> {
-    const run = async () => execute({ ...args, rootValue: event, contextValue: options.context() });
+    const run = async () => {
+      options.metrics.subscriptionExecutions.inc();
+      return execute({ ...args, rootValue: event, contextValue: options.context() });
+    };
     if (typeof event !== 'object' || event === null) return run(); // not shareable: formatted by onNext
     const key = `${args.operationName ?? ''}\n${JSON.stringify(args.variableValues ?? {})}\n${sourceOf.get(args.document)}`;
     const results = shared.get(event) ?? new Map<string, Promise<SharedResult>>();
@@ -119,17 +124,32 @@ export function attachSubscriptions(httpServer: Server, options: SubscriptionOpt
     const source = await createSourceEventStream(args);
     if (!(Symbol.asyncIterator in source)) return source;
     const events = source as AsyncGenerator<unknown>;
+    options.metrics.subscriptionsActive.inc();
+    let ended = false;
+    const end = () => {
+      if (!ended) options.metrics.subscriptionsActive.dec();
+      ended = true;
+    };
     // By hand, not an async generator: `return()` must reach the feed at once, also while a `next()` waits.
     const results: AsyncGenerator<ExecutionResult | SharedResult> = {
       async next() {
-        const event = await events.next();
-        return event.done ? { done: true, value: undefined } : { done: false, value: await resultFor(args, event.value) };
+        const event = await events.next().catch((error: unknown) => {
+          end();
+          throw error;
+        });
+        if (event.done) {
+          end();
+          return { done: true, value: undefined };
+        }
+        return { done: false, value: await resultFor(args, event.value) };
       },
       async return() {
+        end();
         await events.return(undefined);
         return { done: true, value: undefined };
       },
       async throw(error) {
+        end();
         await events.return(undefined);
         throw error;
       },
@@ -168,6 +188,7 @@ export function attachSubscriptions(httpServer: Server, options: SubscriptionOpt
     // The same mapping as over HTTP: known codes through, anything else masked.
     onError: (_ctx, _id, _payload, errors) => formatErrors(errors),
     onNext: (_ctx, _id, _payload, _args, result) => {
+      options.metrics.subscriptionDeliveries.inc();
       if (result instanceof SharedResult) return result as never; // formatted when it was executed
       return result.errors ? { ...result, errors: formatErrors(result.errors as GraphQLError[]) } : undefined;
     },
@@ -187,17 +208,16 @@ export function attachSubscriptions(httpServer: Server, options: SubscriptionOpt
         protocol: socket.protocol,
         // Never waits for the client: what it has not read yet is bounded by maxSocketBufferBytes instead.
         send: (data) => {
-          let frame = data;
-          if (spliced !== undefined) {
-            if (!data.endsWith(PLACEHOLDER_TAIL)) throw new Error('a shared result was serialized but not sent: graphql-ws changed how it sends');
-            frame = data.slice(0, -PLACEHOLDER_TAIL.length) + spliced + '}';
-            spliced = undefined;
-          }
+          const result = spliced;
+          spliced = undefined;
+          if (result !== undefined && !data.endsWith(PLACEHOLDER_TAIL)) throw new Error('a shared result was serialized but not sent: graphql-ws changed how it sends');
           if (socket.readyState !== WebSocket.OPEN) return;
           if (socket.bufferedAmount > options.maxSocketBufferBytes) {
+            options.metrics.slowConsumers.inc();
             socket.close(SLOW_CONSUMER_CLOSE_CODE, `slow consumer: over ${options.maxSocketBufferBytes} bytes unsent (MAX_SOCKET_BUFFER_BYTES)`);
             return;
           }
+          const frame = result === undefined ? data : data.slice(0, -PLACEHOLDER_TAIL.length) + result + '}';
           socket.send(frame);
         },
         close: (code, reason) => socket.close(code, reason),

@@ -133,15 +133,18 @@ describe('the compiled executor', () => {
     ];
     expect(readmeQueries().length).toBeGreaterThanOrEqual(3);
     let errors = 0;
+    let located = 0;
     let values = 0;
     for (const { query, variables } of cases) {
       const [compiled, reference] = [await post(system.gateways[0], query, variables), await post(graphqlJs, query, variables)];
       expect(compiled, query).toEqual(reference);
       errors += reference.body.errors?.length ?? 0;
+      located += reference.body.errors?.filter((e) => (e as { path?: unknown }).path && (e as { locations?: unknown }).locations).length ?? 0;
       values += JSON.stringify(reference.body.data ?? null).length;
     }
     // The comparison covered errors and real data, not only empty answers.
     expect(errors).toBeGreaterThanOrEqual(errorCases.length);
+    expect(located).toBeGreaterThanOrEqual(5); // resolver errors keep their path and locations
     expect(values).toBeGreaterThan(2000);
   });
 });
