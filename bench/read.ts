@@ -5,6 +5,7 @@
  * gateway's resident memory per 1,000 subscribers (its /metrics, before and after they subscribed).
  */
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -58,7 +59,14 @@ async function startSubscribers(system: BenchSystem, query: string, variables: R
       while (!line.startsWith('RESULT ')) line = await nextLine();
       return JSON.parse(line.slice('RESULT '.length)) as { delivered: number; missing: number; p50: number; p99: number; max: number };
     },
-    stop: () => child.kill(),
+    /** Ends the subscribers, and waits until the gateway has let go of their subscriptions. */
+    async stop() {
+      const exited = once(child, 'exit');
+      child.kill();
+      await exited;
+      const until = Date.now() + SUBSCRIBED_TIMEOUT_MS;
+      while (await gatewayMetric(system, 'subscriptions_active') > running && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+    },
   };
 }
 
@@ -74,7 +82,7 @@ async function measured(system: BenchSystem, query: string, variables: Record<st
       rssPerThousandMiB: (rssAfter - rssBefore) / 2 ** 20 / (variables.length / 1000),
     };
   } finally {
-    subscribers.stop();
+    await subscribers.stop();
   }
 }
 

@@ -28,7 +28,11 @@ import type { GatewayMetrics } from './metrics.ts';
 
 export interface SubscriptionOptions {
   schema: GraphQLSchema;
-  /** A new operation context; also called once per shared event, so it must not depend on a subscriber. */
+  /**
+   * A new operation context. graphql-ws calls it with the connection for each subscribe (the subscribe resolver,
+   * where a subscriber is authorized, sees that one); it is also called once per shared event, without
+   * arguments, and what that call returns must not depend on any subscriber.
+   */
   context: () => unknown;
   formatError: (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError;
   limits: QueryLimits;
