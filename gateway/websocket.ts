@@ -106,13 +106,13 @@ export function attachSubscriptions(httpServer: Server, options: SubscriptionOpt
 
   const formatErrors = (errors: readonly GraphQLError[]) => errors.map((error) => options.formatError(error.toJSON(), error));
 
-  async function resultFor(args: ExecutionArgs, event: unknown): Promise<ExecutionResult | SharedResult> {
+  /** `key`: the operation (document text, operation name, variables), which with the event decides the result. */
+  async function resultFor(args: ExecutionArgs, key: string, event: unknown): Promise<ExecutionResult | SharedResult> {
     const run = async () => {
       options.metrics.subscriptionExecutions.inc();
       return execute({ ...args, rootValue: event, contextValue: options.context() });
     };
     if (typeof event !== 'object' || event === null) return run(); // not shareable: formatted by onNext
-    const key = `${args.operationName ?? ''}\n${JSON.stringify(args.variableValues ?? {})}\n${sourceOf.get(args.document)}`;
     const results = shared.get(event) ?? new Map<string, Promise<SharedResult>>();
     shared.set(event, results);
     let result = results.get(key);
@@ -128,6 +128,7 @@ export function attachSubscriptions(httpServer: Server, options: SubscriptionOpt
     const source = await createSourceEventStream(args);
     if (!(Symbol.asyncIterator in source)) return source;
     const events = source as AsyncGenerator<unknown>;
+    const key = `${args.operationName ?? ''}\n${JSON.stringify(args.variableValues ?? {})}\n${sourceOf.get(args.document)}`;
     options.metrics.subscriptionsActive.inc();
     let ended = false;
     const end = () => {
@@ -145,7 +146,7 @@ export function attachSubscriptions(httpServer: Server, options: SubscriptionOpt
           end();
           return { done: true, value: undefined };
         }
-        return { done: false, value: await resultFor(args, event.value) };
+        return { done: false, value: await resultFor(args, key, event.value) };
       },
       async return() {
         end();
