@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { ApolloServer, HeaderMap } from '@apollo/server';
 import { makeExecutableSchema } from '@graphql-tools/schema';
 import type { GatewayContext } from '../gateway/context.ts';
-import { compiledExecution } from '../gateway/executor.ts';
+import { compiledExecution, withoutFieldHooks } from '../gateway/executor.ts';
 import { DateTime } from '../gateway/scalars.ts';
 import { readSchema } from '../gateway/schema.ts';
 import { createLoaders } from '../services/orders/graphql/context.ts';
@@ -36,7 +36,7 @@ const memory = {
 
 const schema = makeExecutableSchema<GatewayContext>({ typeDefs: readSchema(), resolvers: [{ DateTime }, resolvers] as never });
 // `--graphql-js`: without the compiled executor, for a before/after.
-const apollo = new ApolloServer<GatewayContext>({ ...compiledExecution(schema, { jit: !process.argv.includes('--graphql-js') }) });
+const apollo = new ApolloServer<GatewayContext>({ ...compiledExecution(schema, { jit: !process.argv.includes('--graphql-js') }), plugins: withoutFieldHooks() });
 await apollo.start();
 const json = JSON.stringify({
   data: { orders: { edges: orders.map((o) => ({ node: { ...o, createdAt: at.toISOString(), updatedAt: at.toISOString(), validations: validations.filter((v) => v.orderId === o.id).map(({ checkType, result, reason }) => ({ checkType, result, reason })) } })) } },

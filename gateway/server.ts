@@ -23,7 +23,7 @@ import { DOMAINS } from '../services/domains.ts';
 import { createCommandGateway } from './commands.ts';
 import type { GatewayContext, GatewayServices, GraphQLSlice, StartedSlice } from './context.ts';
 import { createErrorFormatter } from './errors.ts';
-import { compiledExecution } from './executor.ts';
+import { compiledExecution, withoutFieldHooks } from './executor.ts';
 import { startHealthSampler, type HealthOptions } from './health.ts';
 import { enforceInputLimits } from './input-limits.ts';
 import { queryLimitRules, type QueryLimits } from './limits.ts';
@@ -148,6 +148,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     stopOnTerminationSignals: false,
     includeStacktraceInErrorResponses: process.env.NODE_ENV === 'development',
     plugins: [
+      ...withoutFieldHooks(),
       ApolloServerPluginDrainHttpServer({ httpServer }),
       { async serverWillStart() { return { async drainServer() { await wsCleanup.dispose(); } }; } },
     ],
