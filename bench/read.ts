@@ -18,6 +18,8 @@ export interface FanOut {
   operations: number;
   delivered: number;
   missing: number;
+  /** The first subscriber's delay: what is not fan-out (Kafka, projection, the feed). */
+  firstMs: number;
   p50: number;
   p99: number;
   lastMs: number;
@@ -57,7 +59,7 @@ async function startSubscribers(system: BenchSystem, query: string, variables: R
       child.stdin!.write(`${command}\n`);
       let line = await nextLine();
       while (!line.startsWith('RESULT ')) line = await nextLine();
-      return JSON.parse(line.slice('RESULT '.length)) as { delivered: number; missing: number; p50: number; p99: number; max: number };
+      return JSON.parse(line.slice('RESULT '.length)) as { delivered: number; missing: number; first: number; p50: number; p99: number; max: number };
     },
     /** Ends the subscribers, and waits until the gateway has let go of their subscriptions. */
     async stop() {
@@ -78,7 +80,7 @@ async function measured(system: BenchSystem, query: string, variables: Record<st
     const result = await subscribers.report(await trigger());
     return {
       subscribers: variables.length, operations, delivered: result.delivered, missing: result.missing,
-      p50: result.p50, p99: result.p99, lastMs: result.max,
+      firstMs: result.first, p50: result.p50, p99: result.p99, lastMs: result.max,
       rssPerThousandMiB: (rssAfter - rssBefore) / 2 ** 20 / (variables.length / 1000),
     };
   } finally {

@@ -202,8 +202,8 @@ function fail(message: string): never {
 function fanOutRows(operation: string, from: string, fan: FanOut, kafka: { p50: number }): Row[] {
   return [
     {
-      measure: `${operation}: ${fan.subscribers} subscribers over ${fan.operations} operation(s), ${from} → delivery p50 / p99 / last ms (target p99 ≤ 250)`,
-      value: `${fan.p50} / ${fan.p99} / ${fan.lastMs}${fan.missing ? ` (${fan.missing} missing)` : ''}`,
+      measure: `${operation}: ${fan.subscribers} subscribers over ${fan.operations} operation(s), ${from} → delivery first / p50 / p99 / last ms (target p99 ≤ 250)`,
+      value: `${fan.firstMs} / ${fan.p50} / ${fan.p99} / ${fan.lastMs}${fan.missing ? ` (${fan.missing} missing)` : ''}`,
       floor: `kafka round trip p50 ${kafka.p50.toFixed(2)}`,
       ratio: `${(fan.p99 / kafka.p50).toFixed(1)}× (p99)`,
     },
