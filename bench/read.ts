@@ -48,8 +48,10 @@ async function startSubscribers(system: BenchSystem, query: string, variables: R
     if (line.done) throw new Error('the subscribers process ended early');
     return line.value;
   };
-  while ((await nextLine()) !== 'READY');
   const deadline = Date.now() + SUBSCRIBED_TIMEOUT_MS;
+  const connecting = setTimeout(() => child.kill(), SUBSCRIBED_TIMEOUT_MS); // ends the wait below with an error
+  while ((await nextLine()) !== 'READY');
+  clearTimeout(connecting);
   while (await gatewayMetric(system, 'subscriptions_active') < running + variables.length) {
     if (Date.now() > deadline) throw new Error(`the gateway did not run ${variables.length} more subscriptions within ${SUBSCRIBED_TIMEOUT_MS} ms`);
     await new Promise((r) => setTimeout(r, 100));
