@@ -8,15 +8,17 @@ import type { AddressInfo } from 'node:net';
 import { ApolloServer, HeaderMap } from '@apollo/server';
 import { makeExecutableSchema } from '@graphql-tools/schema';
 import type { GatewayContext } from '../gateway/context.ts';
+import { compiledExecution, withoutFieldHooks } from '../gateway/executor.ts';
 import { DateTime } from '../gateway/scalars.ts';
 import { readSchema } from '../gateway/schema.ts';
 import { createLoaders } from '../services/orders/graphql/context.ts';
 import { resolvers } from '../services/orders/graphql/resolvers.ts';
 import type { PrismaClient } from '../services/shared/db.ts';
+import { Prisma } from '../generated/prisma/client.ts';
 
 const at = new Date('2026-11-25T10:00:00Z');
 const orders = Array.from({ length: 50 }, (_, i) => ({
-  id: `order-${i}`, customerId: `customer-${i}`, product: 'UNDERPANTS', quantity: 1, price: 9.5,
+  id: `order-${i}`, customerId: `customer-${i}`, product: 'UNDERPANTS', quantity: 1, price: new Prisma.Decimal('9.50'),
   state: 'VALIDATED' as const, createdAt: at, updatedAt: at,
 }));
 const validations = orders.flatMap((o) =>
@@ -35,7 +37,8 @@ const memory = {
 // The page is every customer's: an admin reads it (the gateway verifies the token before this layer).
 const BENCH_ADMIN = { sub: 'bench', roles: ['admin'], expiresAt: new Date(Date.now() + 24 * 3600_000) };
 const schema = makeExecutableSchema<GatewayContext>({ typeDefs: readSchema(), resolvers: [{ DateTime }, resolvers] as never });
-const apollo = new ApolloServer<GatewayContext>({ schema });
+// `--graphql-js`: without the compiled executor, for a before/after.
+const apollo = new ApolloServer<GatewayContext>({ ...compiledExecution(schema, { jit: !process.argv.includes('--graphql-js') }), plugins: withoutFieldHooks() });
 await apollo.start();
 const json = JSON.stringify({
   data: { orders: { edges: orders.map((o) => ({ node: { ...o, createdAt: at.toISOString(), updatedAt: at.toISOString(), validations: validations.filter((v) => v.orderId === o.id).map(({ checkType, result, reason }) => ({ checkType, result, reason })) } })) } },

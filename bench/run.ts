@@ -7,11 +7,9 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { resolve } from 'node:path';
-import { createClient } from 'graphql-ws';
 import { execute, parse } from 'graphql';
 import { makeExecutableSchema } from '@graphql-tools/schema';
 import pg from 'pg';
-import WebSocket from 'ws';
 import { DateTime } from '../gateway/scalars.ts';
 import { readSchema } from '../gateway/schema.ts';
 import { checkCompleted, ordersContract } from '../services/orders/contract.ts';
@@ -24,8 +22,9 @@ import { createBus, createKafka, deleteTopicsAndGroups, ensureTopics, joined, sy
 import { createPrisma } from '../services/shared/db.ts';
 import { createLogger } from '../services/shared/log.ts';
 import { startProjector } from '../services/shared/projector.ts';
-import { connectionParams, graphql, load } from './measure.ts';
+import { graphql, load } from './measure.ts';
 import { FRESHNESS_RATE, LEGACY_SAMPLES, legacyToVisible, ratingsFreshness, ratingsSustained, SUSTAINED_RATINGS, waitForCatalog } from './ratings.ts';
+import { leaderboardFanOut, ordersFanOut, type FanOut } from './read.ts';
 import { benchRides } from './rides.ts';
 import { startOrUseSystem, type BenchSystem } from './system.ts';
 import { cpuBetween, describeCpuPer, requestsPer } from './usage.ts';
@@ -36,7 +35,6 @@ const ORDER_CONCURRENCY = [1, 16, 64];
 const ORDERS_PER_CLIENT = { 1: 50, 16: 16, 64: 8 } as Record<number, number>;
 const QUERY_SECONDS = 8;
 const QUERY_CONCURRENCY = 16;
-const SUBSCRIBERS = 200;
 const CATCHUP_ORDERS = 5000; // four events each: created and three verdicts
 
 interface Row { measure: string; value: string; floor?: string; ratio?: string }
@@ -178,48 +176,53 @@ async function projectorCatchUp(system: BenchSystem) {
   return { events: events.length, seconds, perSecond: events.length / seconds };
 }
 
-async function fanOut(system: BenchSystem, product: string) {
-  const id = `bench-fanout-${randomUUID()}`;
-  const deliveries: number[] = [];
-  const clients = Array.from({ length: SUBSCRIBERS }, () => createClient({ url: system.wsUrl, webSocketImpl: WebSocket, retryAttempts: 0, connectionParams }));
-  let acknowledged = 0;
-  const done = new Promise<void>((resolveAll) => {
-    for (const client of clients) {
-      client.on('connected', () => { acknowledged += 1; });
-      client.subscribe({ query: `subscription($id: ID!) { orderUpdated(id: $id) { state updatedAt } }`, variables: { id } }, {
-        next: ({ data }) => {
-          const order = (data as any).orderUpdated;
-          if (order.state === 'VALIDATED') {
-            deliveries.push(Date.now() - Date.parse(order.updatedAt));
-            if (deliveries.length === SUBSCRIBERS) resolveAll();
-          }
-        },
-        error: () => {},
-        complete: () => {},
-      });
-    }
-  });
-  while (acknowledged < SUBSCRIBERS) await new Promise((r) => setTimeout(r, 20));
-  await new Promise((r) => setTimeout(r, 500)); // let the gateway register every subscription
-  await graphql(system.url, `mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id } }`, {
-    input: { id, customerId: `bench-${randomUUID()}`, product, quantity: 1, price: 1 },
-  });
-  await done;
-  await Promise.all(clients.map((c) => c.dispose()));
-  deliveries.sort((a, b) => a - b);
-  return { subscribers: SUBSCRIBERS, firstMs: deliveries[0], p50Ms: deliveries[Math.floor(SUBSCRIBERS / 2)], lastMs: deliveries.at(-1)! };
+// `--write-only`, `--read-only`, `--ratings-only`, `--rides-only` (any of them): the kafka floor and those
+// sections only, for a shorter run. No flag: every section. `--subscribers N` (default 10000) and
+// `--operations N` (default 200): the read section's fan-out size, for short runs.
+const SECTIONS = ['write', 'read', 'ratings', 'rides'] as const;
+const USAGE = `usage: npm run bench [-- ${SECTIONS.map((s) => `[--${s}-only]`).join(' ')} [--subscribers N] [--operations N]]`;
+const options = parseArgs(process.argv.slice(2));
+const runs = (section: (typeof SECTIONS)[number]) => !options.sections.size || options.sections.has(section);
+
+function parseArgs(args: string[]) {
+  const sections = new Set<string>();
+  const numbers = { subscribers: 10_000, operations: 200 };
+  for (let i = 0; i < args.length; i += 1) {
+    const name = args[i].replace(/^--/, '');
+    const section = /^(\w+)-only$/.exec(name)?.[1];
+    if (section && SECTIONS.includes(section as never)) sections.add(section);
+    else if (name === 'subscribers' || name === 'operations') {
+      const value = Number(args[(i += 1)]);
+      if (!Number.isInteger(value) || value < 1) fail(`--${name} takes a whole number of at least 1`);
+      numbers[name] = value;
+    } else fail(`unknown argument: ${args[i]}`);
+  }
+  return { sections, ...numbers };
 }
 
-// `--write-only`, `--read-only`, `--ratings-only`, `--rides-only` (any of them): the kafka floor and those
-// sections only, for a shorter run. No flag: every section.
-const SECTIONS = ['write', 'read', 'ratings', 'rides'] as const;
-const args = process.argv.slice(2);
-const chosen = args.map((a) => /^--(\w+)-only$/.exec(a)?.[1]);
-if (chosen.some((section) => !SECTIONS.includes(section as never))) {
-  console.error(`unknown arguments: ${args.join(' ')}\nusage: npm run bench [-- ${SECTIONS.map((s) => `[--${s}-only]`).join(' ')}]`);
+function fail(message: string): never {
+  console.error(`${message}\n${USAGE}`);
   process.exit(2);
 }
-const runs = (section: (typeof SECTIONS)[number]) => !chosen.length || chosen.includes(section);
+
+/** The fan-out figures of one run beside their targets (issue 10). */
+function fanOutRows(operation: string, from: string, fan: FanOut, kafka: { p50: number }): Row[] {
+  return [
+    {
+      measure: `${operation}: ${fan.subscribers} subscribers over ${fan.operations} operation(s), ${from} → delivery first / p50 / p99 / last ms (target p99 ≤ 250)`,
+      value: `${fan.firstMs} / ${fan.p50} / ${fan.p99} / ${fan.lastMs}${fan.missing ? ` (${fan.missing} missing)` : ''}`,
+      floor: `kafka round trip p50 ${kafka.p50.toFixed(2)}`,
+      ratio: `${(fan.p99 / kafka.p50).toFixed(1)}× (p99)`,
+    },
+    { measure: '  gateway RSS per 1,000 subscribers, MiB', value: fan.rssPerThousandMiB.toFixed(1) },
+  ];
+}
+
+async function placeOrders(system: BenchSystem, product: string, count: number) {
+  const place = `mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id } }`;
+  await load(4, () => graphql(system.url, place, { input: { customerId: `bench-${randomUUID()}`, product, quantity: 1, price: 1 } }), { perClient: count / 4 });
+}
+
 const system = await startOrUseSystem(say);
 try {
   const product = `BENCH-${randomUUID().slice(0, 6)}`;
@@ -258,6 +261,8 @@ try {
   }
 
   if (runs('read')) {
+    // The read path (issue 10): each figure beside its floor, and its target.
+    if (!runs('write')) await placeOrders(system, product, 60); // a page to read on a fresh system
     say(`orders(first: 50) with validations, ${QUERY_CONCURRENCY} clients for ${QUERY_SECONDS} s…`);
     await load(QUERY_CONCURRENCY, () => graphql(system.url, PAGE_QUERY), { seconds: 1 });
     const page = await load(QUERY_CONCURRENCY, () => graphql(system.url, PAGE_QUERY), { seconds: QUERY_SECONDS });
@@ -266,28 +271,36 @@ try {
     const statements = await statementsPerPage(system);
     say('the GraphQL layer alone, in memory, and bare JSON over node:http…');
     const layers = await inMemoryLayers();
-    say(`subscription fan-out to ${SUBSCRIBERS} graphql-ws subscribers…`);
-    const fan = await fanOut(system, product);
+    const spread = Math.min(options.operations, options.subscribers);
+    say(`orderUpdated: ${options.subscribers} graphql-ws subscribers over ${spread} orders, then all on one…`);
+    const ordersSpread = await ordersFanOut(system, product, options.subscribers, spread);
+    const ordersOne = await ordersFanOut(system, product, options.subscribers, 1);
     rows.push({
-      measure: `orders(first: 50) + validations: req/s (p99 ms)`,
+      measure: 'orders(first: 50) + validations: req/s (p99 ms) (target ≥ 50 % of bare pg)',
       value: `${page.perSecond.toFixed(0)} (${page.p99.toFixed(1)})`,
       floor: `bare pg ${bare.perSecond.toFixed(0)} (${bare.p99.toFixed(1)})`,
-      ratio: `${(bare.perSecond / page.perSecond).toFixed(1)}× slower`,
+      ratio: `${((100 * page.perSecond) / bare.perSecond).toFixed(1)} %`,
     });
-    rows.push({ measure: '  SQL statements per page (first: 5 / first: 50)', value: `${statements.first5} / ${statements.first50}` });
+    rows.push({ measure: '  SQL statements per page, first: 5 / first: 50 (target ≤ 3 whatever the size)', value: `${statements.first5} / ${statements.first50}` });
     rows.push({
-      measure: '  GraphQL layer alone (in memory, Apollo over node:http): req/s',
+      measure: '  GraphQL layer alone (in memory, Apollo over node:http): req/s (target ≥ 50 % of bare JSON)',
       value: layers.apollo.perSecond.toFixed(0),
       floor: `bare JSON ${layers.json.perSecond.toFixed(0)}`,
-      ratio: `${(layers.json.perSecond / layers.apollo.perSecond).toFixed(1)}× slower`,
+      ratio: `${((100 * layers.apollo.perSecond) / layers.json.perSecond).toFixed(1)} %`,
     });
-    rows.push({
-      measure: `subscription fan-out to ${fan.subscribers}: terminal event → first / median / last delivery ms`,
-      value: `${fan.firstMs} / ${fan.p50Ms} / ${fan.lastMs}`,
-      floor: `kafka round trip p50 ${kafka.p50.toFixed(2)}`,
-      ratio: `${(fan.lastMs / kafka.p50).toFixed(1)}×`,
+    rows.push(...fanOutRows('orderUpdated', 'terminal event', ordersSpread, kafka), ...fanOutRows('orderUpdated', 'terminal event', ordersOne, kafka));
+    await waitForCatalog(system, say);
+    if (!runs('ratings')) await graphql(system.url, `mutation { rateMovie(movieId: "1200", rating: 9) { id } }`); // a leader to rate down
+    const boards = Math.min(100, options.operations, options.subscribers);
+    say(`topRatedMoviesChanged: ${options.subscribers} graphql-ws subscribers over ${boards} board sizes, then all on one…`);
+    const boardsSpread = await leaderboardFanOut(system, options.subscribers, boards);
+    const boardsOne = await leaderboardFanOut(system, options.subscribers, 1);
+    rows.push(...fanOutRows('topRatedMoviesChanged', 'rating sent', boardsSpread, kafka), ...fanOutRows('topRatedMoviesChanged', 'rating sent', boardsOne, kafka));
+    Object.assign(results, {
+      leaderboardFanOut: { boardsSpread, boardsOne },
+      page, barePostgresPage: bare, statementsPerPage: statements, graphqlInMemory: layers.apollo, bareJson: layers.json,
+      fanOut: { ordersSpread, ordersOne },
     });
-    Object.assign(results, { page, barePostgresPage: bare, statementsPerPage: statements, graphqlInMemory: layers.apollo, bareJson: layers.json, fanOut: fan });
   }
 
   if (runs('ratings')) {
@@ -353,6 +366,7 @@ try {
     at: new Date().toISOString(),
     machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
     kafkaRoundTripMs: kafka,
+    cores: `${cpus().length} cores shared, unpinned, by the system's processes (gateway, services), this runner and the subscribers' process`,
   });
   const widths = [0, 0, 0, 0];
   const table = [{ measure: 'measure', value: 'value', floor: 'floor (same run)', ratio: 'ratio' }, ...rows];

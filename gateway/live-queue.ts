@@ -2,18 +2,27 @@
  * What a slice's subscription returns: an async iterator fed by `push`, ended by the client (`return()`, when it
  * unsubscribes) or by the slice (`close()`). A value pushed as `conflatable` (a position) replaces a conflatable
  * one the client has not taken yet: latest wins, never reordered.
+ *
+ * Bounded: a subscriber that lets more than `maxQueued` values pile up is a slow consumer; its subscription
+ * ends with a SLOW_CONSUMER error instead of the queue growing.
  */
+import { SystemError } from '../services/shared/errors.ts';
+
 export interface LiveQueue<T> {
   iterator: AsyncIterableIterator<T>;
   push(value: T, conflatable?: boolean): void;
   close(): void;
 }
 
+/** Values one subscriber may have waiting (conflated positions count once). */
+export const MAX_QUEUED_VALUES = 1000;
+
 /** `onClose` runs once, whichever side ends it. */
-export function createLiveQueue<T>(onClose: () => void): LiveQueue<T> {
+export function createLiveQueue<T>(onClose: () => void, maxQueued = MAX_QUEUED_VALUES): LiveQueue<T> {
   const queue: { value: T; conflatable: boolean }[] = [];
   let wake: (() => void) | undefined;
   let done = false;
+  let failure: SystemError | undefined;
   const close = () => {
     if (done) return;
     done = true;
@@ -23,7 +32,13 @@ export function createLiveQueue<T>(onClose: () => void): LiveQueue<T> {
   const iterator: AsyncIterableIterator<T> = {
     async next() {
       while (!queue.length && !done) await new Promise<void>((resolve) => (wake = resolve));
-      return queue.length ? { value: queue.shift()!.value, done: false } : { value: undefined, done: true };
+      if (queue.length) return { value: queue.shift()!.value, done: false };
+      if (failure) {
+        const error = failure;
+        failure = undefined; // thrown once; then the iterator is simply done
+        throw error;
+      }
+      return { value: undefined, done: true };
     },
     async return() {
       close();
@@ -35,8 +50,14 @@ export function createLiveQueue<T>(onClose: () => void): LiveQueue<T> {
     iterator,
     close,
     push(value, conflatable = false) {
+      if (done) return;
       if (conflatable && queue.at(-1)?.conflatable) queue[queue.length - 1] = { value, conflatable };
       else queue.push({ value, conflatable });
+      if (queue.length > maxQueued) {
+        queue.length = 0;
+        failure = new SystemError('SLOW_CONSUMER', `more than ${maxQueued} updates were waiting for this subscriber: it was ended; subscribe again once you read faster`, true, { max: maxQueued });
+        close();
+      }
       wake?.();
     },
   };

@@ -23,4 +23,17 @@ describe('a live queue', () => {
     await queue.iterator.return!();
     expect(closed).toBe(1);
   });
+
+  it('ends a subscriber that lets more than its bound pile up, with SLOW_CONSUMER, and stops holding its values', async () => {
+    let closed = 0;
+    const queue = createLiveQueue<number>(() => (closed += 1), 3);
+    for (let i = 0; i < 2; i += 1) queue.push(i);
+    for (let i = 0; i < 10; i += 1) queue.push(100 + i, true); // conflated: one waiting position
+    expect(closed).toBe(0);
+    queue.push(4);
+    expect(closed).toBe(1);
+    await expect(queue.iterator.next()).rejects.toMatchObject({ code: 'SLOW_CONSUMER', details: { max: 3 } });
+    queue.push(5);
+    expect(await queue.iterator.next()).toEqual({ value: undefined, done: true });
+  });
 });

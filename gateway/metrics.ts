@@ -44,5 +44,25 @@ export function createMetrics() {
       buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers,
     }),
+    subscriptionsActive: new Gauge({
+      name: 'subscriptions_active',
+      help: 'Subscriptions running on this gateway (each subscriber of each operation)',
+      registers,
+    }),
+    subscriptionExecutions: new Counter({
+      name: 'subscription_executions_total',
+      help: 'Subscription events executed and serialized: once per event and operation, however many subscribers share it',
+      registers,
+    }),
+    subscriptionDeliveries: new Counter({
+      name: 'subscription_deliveries_total',
+      help: 'Subscription results sent to a socket',
+      registers,
+    }),
+    slowConsumers: new Counter({
+      name: 'slow_consumer_closes_total',
+      help: 'WebSockets closed with 1013 because more than MAX_SOCKET_BUFFER_BYTES waited to be sent to them',
+      registers,
+    }),
   };
 }

@@ -13,7 +13,7 @@ import { createBus, REPLAY_FOR_HEADER, type Bus } from '../services/shared/bus.t
 import { runConsumer } from '../services/shared/consumer.ts';
 import {
   allowedOrigins, commandTimeoutMs, databaseUrl, healthSampleMs, maxAliases, maxBodyBytes, maxLag, maxQueryCost, maxQueryDepth,
-  maxSubscriptionsPerSocket, stallAfterMs,
+  maxSocketBufferBytes, maxSubscriptionsPerSocket, stallAfterMs,
 } from '../services/shared/config.ts';
 import { createPrisma, type PrismaClient } from '../services/shared/db.ts';
 import { SystemError } from '../services/shared/errors.ts';
@@ -26,6 +26,7 @@ import { authConfig, createAuthenticator, signToken, type AuthConfig } from './a
 import { createCommandGateway } from './commands.ts';
 import type { GatewayContext, GatewayServices, GraphQLSlice, StartedSlice } from './context.ts';
 import { createErrorFormatter } from './errors.ts';
+import { compiledExecution, withoutFieldHooks } from './executor.ts';
 import { startHealthSampler, type HealthOptions } from './health.ts';
 import { enforceInputLimits } from './input-limits.ts';
 import { queryLimitRules, type QueryLimits } from './limits.ts';
@@ -57,6 +58,10 @@ export interface GatewayOptions {
   maxSubscriptionsPerSocket?: number;
   /** How bearer tokens are verified. Default: JWT_SECRET / JWT_JWKS_URL, JWT_ISSUER, JWT_AUDIENCE (auth.ts). */
   auth?: AuthConfig;
+  /** Queries through the compiled executor (gateway/executor.ts). Default: true; false runs every operation through graphql-js (comparisons). */
+  compiledQueries?: boolean;
+  /** Unsent bytes past which a WebSocket is closed with 1013 "slow consumer". Default: MAX_SOCKET_BUFFER_BYTES, or 4 MiB. */
+  maxSocketBufferBytes?: number;
   /** Readiness sampling. Default: HEALTH_SAMPLE_MS, STALL_AFTER_MS, MAX_LAG (2000, 30000, 10000), no extra checks. */
   health?: Partial<HealthOptions>;
 }
@@ -138,9 +143,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     maxPayloadBytes: bodyLimit,
     allowedOrigins: options.allowedOrigins ?? allowedOrigins(),
     maxSubscriptionsPerSocket: options.maxSubscriptionsPerSocket ?? maxSubscriptionsPerSocket(),
+    maxSocketBufferBytes: options.maxSocketBufferBytes ?? maxSocketBufferBytes(),
+    metrics,
   });
   const apollo = new ApolloServer<GatewayContext>({
-    schema,
+    ...compiledExecution(schema, { jit: options.compiledQueries ?? true }),
     formatError,
     validationRules: queryLimitRules(limits),
     // The schema is the public contract and the playground's docs read it, also in production.
@@ -150,6 +157,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     stopOnTerminationSignals: false,
     includeStacktraceInErrorResponses: process.env.NODE_ENV === 'development',
     plugins: [
+      ...withoutFieldHooks(),
       ApolloServerPluginDrainHttpServer({ httpServer }),
       { async serverWillStart() { return { async drainServer() { await wsCleanup.dispose(); } }; } },
       // An operation refused for want of a user answers 401, as a request with an invalid token does.

@@ -76,6 +76,14 @@ export function maxSubscriptionsPerSocket(): number {
   return Number(process.env.MAX_SUBSCRIPTIONS_PER_SOCKET ?? 100);
 }
 
+/**
+ * Bytes a WebSocket may have waiting to be sent (a client that does not read them) before the gateway closes it
+ * with 1013 "slow consumer". Default: 4194304 (4 MiB).
+ */
+export function maxSocketBufferBytes(): number {
+  return Number(process.env.MAX_SOCKET_BUFFER_BYTES ?? 4 * 1024 * 1024);
+}
+
 /** How often the gateway samples consumer groups for /readyz and /metrics, in milliseconds. Default: 2000. */
 export function healthSampleMs(): number {
   return Number(process.env.HEALTH_SAMPLE_MS ?? 2_000);

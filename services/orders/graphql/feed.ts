@@ -41,9 +41,10 @@ interface Listener {
   push(order: OrderModel): void;
 }
 
-/** An order with listeners: who listens, and its state as of the last event folded in. */
+/** An order with listeners: who listens, who still waits for its first state, and its state as of the last event folded in. */
 interface Watched {
   listeners: Set<Listener>;
+  waiting: Set<Listener>;
   current: OrderModel | null;
 }
 
@@ -133,10 +134,11 @@ export function createOrderFeed(
 
     updates(orderId) {
       let last = -1;
-      const entry = watched.get(orderId) ?? { listeners: new Set<Listener>(), current: null };
+      const entry = watched.get(orderId) ?? { listeners: new Set<Listener>(), waiting: new Set<Listener>(), current: null };
       watched.set(orderId, entry);
       const queue = createLiveQueue<OrderModel>(() => {
         entry.listeners.delete(listener);
+        entry.waiting.delete(listener);
         if (!entry.listeners.size && watched.get(orderId) === entry) watched.delete(orderId);
         closers.delete(queue.close);
       });
@@ -150,12 +152,17 @@ export function createOrderFeed(
       };
       entry.listeners.add(listener);
       closers.add(queue.close);
-      // Listening first, then reading the current state, so no change falls between the two.
-      enqueue(orderId, async () => {
-        const order = await current(orderId);
-        if (order && (!entry.current || progressOf(order) > progressOf(entry.current))) entry.current = order;
-        if (entry.current) listener.push(entry.current);
-      });
+      // Listening first, then reading the current state, so no change falls between the two. Listeners that
+      // arrive together share one read, and none is needed once the order's events are being folded in.
+      entry.waiting.add(listener);
+      if (entry.waiting.size === 1) {
+        enqueue(orderId, async () => {
+          const waiting = [...entry.waiting];
+          entry.waiting.clear();
+          if (!entry.current) entry.current = await current(orderId);
+          if (entry.current) for (const l of waiting) l.push(entry.current);
+        });
+      }
       return queue.iterator;
     },
 

@@ -1,0 +1,58 @@
+/**
+ * The subscriber side of the fan-out bench, as its own process so that it never shares an event loop with the
+ * gateway it measures (the two still share the machine's cores). Run by bench/read.ts with one JSON argument:
+ * `{ wsUrl, query, variables: [...] }`, one graphql-ws client (one socket) per entry of `variables`.
+ *
+ * Talks over stdio: prints `READY` once every client is acknowledged and has sent its subscribe; on the line
+ * `REPORT terminal` or `REPORT since <epoch ms>` it waits for every subscriber's delivery and prints
+ * `RESULT <json>`: per subscriber, the delay from the order's terminal event (its `updatedAt`) to the arrival
+ * of that state, or from `since` to the first arrival after it.
+ */
+import { createInterface } from 'node:readline';
+import { createClient, type Client } from 'graphql-ws';
+import WebSocket from 'ws';
+import { connectionParams } from './measure.ts';
+
+interface Config { wsUrl: string; query: string; variables: Record<string, unknown>[] }
+const config = JSON.parse(process.argv[2]) as Config;
+// Sockets opened at a time; a client whose connection is refused or times out (a busy gateway) retries.
+const OPEN_AT_ONCE = 100;
+const REPORT_TIMEOUT_MS = 120_000;
+
+/** Per subscriber: every arrival time, and the delay of a terminal order state once one arrived. */
+const arrivals: number[][] = config.variables.map(() => []);
+const terminal: (number | undefined)[] = config.variables.map(() => undefined);
+const clients: Client[] = [];
+let errors = 0;
+
+for (let start = 0; start < config.variables.length; start += OPEN_AT_ONCE) {
+  await Promise.all(config.variables.slice(start, start + OPEN_AT_ONCE).map((variables, offset) => new Promise<void>((connected) => {
+    const i = start + offset;
+    const client = createClient({ url: config.wsUrl, webSocketImpl: WebSocket, connectionParams, lazy: false, onNonLazyError: () => { errors += 1; }, retryAttempts: 10, keepAlive: 0, on: { connected: () => connected() } });
+    clients.push(client);
+    client.subscribe({ query: config.query, variables }, {
+      next: ({ data }) => {
+        const now = Date.now();
+        arrivals[i].push(now);
+        const order = (data as { orderUpdated?: { state: string; updatedAt: string } } | undefined)?.orderUpdated;
+        if (order && order.state !== 'CREATED' && terminal[i] === undefined) terminal[i] = now - Date.parse(order.updatedAt);
+      },
+      error: () => { errors += 1; },
+      complete: () => {},
+    });
+  })));
+}
+console.log('READY');
+
+for await (const line of createInterface({ input: process.stdin })) {
+  const [command, mode, since] = line.split(' ');
+  if (command !== 'REPORT') continue;
+  const delayOf = (i: number) => mode === 'terminal' ? terminal[i] : arrivals[i].find((t) => t >= Number(since))! - Number(since);
+  const deadline = Date.now() + REPORT_TIMEOUT_MS;
+  while (Date.now() < deadline && arrivals.some((_, i) => Number.isNaN(delayOf(i) ?? NaN))) await new Promise((r) => setTimeout(r, 20));
+  const delays = arrivals.map((_, i) => delayOf(i)).filter((d): d is number => d !== undefined && !Number.isNaN(d)).sort((a, b) => a - b);
+  const at = (p: number) => delays[Math.min(delays.length - 1, Math.floor((p / 100) * delays.length))];
+  console.log(`RESULT ${JSON.stringify({ delivered: delays.length, missing: arrivals.length - delays.length, errors, first: delays[0], p50: at(50), p99: at(99), max: delays.at(-1) })}`);
+  await Promise.all(clients.map((c) => c.dispose()));
+  process.exit(0);
+}

@@ -1,0 +1,125 @@
+/**
+ * The compiled executor. Apollo Server keeps its whole pipeline (parsing, its cache of parsed and validated
+ * documents, validation with the query limits, plugins, formatError) and hands execution to this one through
+ * its gateway interface, the one seam it has for a custom executor. Queries run through graphql-jit, compiled
+ * once per (operation name, document text) and kept in a bounded LRU; everything else runs through graphql-js:
+ * mutations (side effects: never run twice, rarely hot), documents graphql-jit cannot compile, and requests whose
+ * variables do not coerce (graphql-js's own messages for them). test/executor.e2e.test.ts runs every operation
+ * both ways and compares data and errors.
+ */
+import type { ApolloServerOptionsWithGateway, ApolloServerPlugin } from '@apollo/server';
+import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
+// The CommonJS build, which Apollo, graphql-tools and graphql-jit load (see limits.ts): Apollo keeps an error's
+// path and locations only when it is an `instanceof` its GraphQLError.
+import {
+  execute, getVariableValues, GraphQLError, type DocumentNode, type ExecutionResult, type GraphQLSchema, type OperationDefinitionNode,
+} from 'graphql/index.js';
+import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
+
+/** Compiled queries kept; the least recently used is dropped past this. */
+export const MAX_COMPILED_QUERIES = 1000;
+
+export interface Execution {
+  document: DocumentNode;
+  /** The document's text: with the operation name, the key of its compiled form. */
+  source: string;
+  operation: OperationDefinitionNode;
+  operationName: string | null | undefined;
+  variables: Record<string, unknown> | undefined;
+  contextValue: unknown;
+}
+
+export type Executor = (execution: Execution) => Promise<ExecutionResult>;
+
+/** `jit: false` runs everything through graphql-js (the comparison in the tests, the bench's "before"). */
+export function createExecutor(schema: GraphQLSchema, options: { jit?: boolean; maxCompiled?: number } = {}): Executor {
+  const maxCompiled = options.maxCompiled ?? MAX_COMPILED_QUERIES;
+  // undefined: graphql-jit could not compile it, so graphql-js runs it (remembered, not retried per request).
+  const compiled = new Map<string, CompiledQuery | undefined>();
+
+  function compiledFor(document: DocumentNode, source: string, operationName: string | null | undefined): CompiledQuery | undefined {
+    const key = `${operationName ?? ''}\n${source}`;
+    if (compiled.has(key)) {
+      const query = compiled.get(key);
+      compiled.delete(key); // most recently used last
+      compiled.set(key, query);
+      return query;
+    }
+    const result = compileQuery(schema, document, operationName ?? undefined);
+    const query = isCompiledQuery(result) ? result : undefined;
+    compiled.set(key, query);
+    if (compiled.size > maxCompiled) compiled.delete(compiled.keys().next().value!);
+    return query;
+  }
+
+  return async ({ document, source, operation, operationName, variables, contextValue }) => {
+    const byGraphqlJs = () => execute({ schema, document, operationName, variableValues: variables, contextValue }) as Promise<ExecutionResult> | ExecutionResult;
+    if (options.jit === false || operation.operation !== 'query') return byGraphqlJs();
+    const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], variables ?? {}, { maxErrors: 50 });
+    if (coerced.errors) return byGraphqlJs();
+    const query = compiledFor(document, source, operationName);
+    if (!query) return byGraphqlJs();
+    const result = await query.query(undefined, contextValue, variables ?? {});
+    return result.errors ? { ...result, errors: result.errors.map(asGraphqlJsError) } : result;
+  };
+}
+
+/**
+ * graphql-jit's errors as graphql-js builds them: Apollo reads `extensions.code` of every error (graphql-jit
+ * leaves `extensions` undefined when the cause has none) and formatError looks under `originalError`.
+ */
+function asGraphqlJsError(error: GraphQLError): GraphQLError {
+  const converted = new GraphQLError(error.message, {
+    path: error.path,
+    originalError: error.originalError ?? undefined,
+    extensions: error.extensions ?? undefined,
+  });
+  (converted as { locations: GraphQLError['locations'] }).locations = error.locations;
+  return converted;
+}
+
+/** Apollo Server's options that execute through `createExecutor` (in place of `schema`). */
+export function compiledExecution(schema: GraphQLSchema, options: { jit?: boolean } = {}): Pick<ApolloServerOptionsWithGateway<never>, 'gateway'> {
+  const executor = createExecutor(schema, options);
+  return {
+    gateway: {
+      onSchemaLoadOrUpdate(callback) {
+        callback({ apiSchema: schema, coreSupergraphSdl: '' });
+        return () => {};
+      },
+      async load() {
+        return {
+          executor: (request) => executor({
+            document: request.document,
+            source: request.source,
+            operation: request.operation,
+            operationName: request.operationName,
+            variables: request.request.variables,
+            contextValue: request.context,
+          }) as never,
+        };
+      },
+      async stop() {},
+    },
+  };
+}
+
+/**
+ * Apollo's cache control plugin, on by default, wraps every field resolver to collect cache hints this schema
+ * never declares: a third of a page's time went there. It is off; every answer keeps the header it set on
+ * uncacheable ones, `cache-control: no-store`.
+ */
+export function withoutFieldHooks(): ApolloServerPlugin[] {
+  return [
+    ApolloServerPluginCacheControlDisabled(),
+    {
+      async requestDidStart() {
+        return {
+          async willSendResponse({ response }) {
+            response.http.headers.set('cache-control', 'no-store');
+          },
+        };
+      },
+    },
+  ];
+}
