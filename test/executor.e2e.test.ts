@@ -15,7 +15,7 @@ import { compileQuery, isCompiledQuery } from 'graphql-jit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type RunningGateway } from '../gateway/server.ts';
 import { readSchema } from '../gateway/schema.ts';
-import { startSystem, type TestSystem } from './support/system.ts';
+import { startSystem, tokenFor, type TestSystem } from './support/system.ts';
 
 let system: TestSystem;
 let graphqlJs: RunningGateway;
@@ -92,7 +92,9 @@ const errorCases: { query: string; variables?: Record<string, unknown> }[] = [
 ];
 
 async function post(gateway: RunningGateway, query: string, variables?: Record<string, unknown>) {
-  const response = await fetch(gateway.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, variables }) });
+  // As an admin, who may run every operation: both executors see the same data.
+  const headers = { 'content-type': 'application/json', authorization: `Bearer ${await tokenFor('admin', ['admin'])}` };
+  const response = await fetch(gateway.url, { method: 'POST', headers, body: JSON.stringify({ query, variables }) });
   return { status: response.status, body: await response.json() as { data?: unknown; errors?: unknown[] } };
 }
 

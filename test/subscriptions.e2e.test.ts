@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startGateway, type RunningGateway } from '../gateway/server.ts';
 import { SLOW_CONSUMER_CLOSE_CODE } from '../gateway/websocket.ts';
-import { startSystem, waitFor, type TestSystem } from './support/system.ts';
+import { startSystem, tokenFor, waitFor, type TestSystem } from './support/system.ts';
 
 let system: TestSystem;
 /** A gateway that lets one socket ask for a lot (aliases, cost, subscriptions) and buffers little for it. */
@@ -62,7 +62,7 @@ async function rawClient(gateway: RunningGateway): Promise<{ socket: WebSocket; 
   sockets.push(socket);
   const closed = new Promise<{ code: number; reason: string }>((resolve) => socket.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
   await new Promise((resolve) => socket.once('open', resolve));
-  socket.send(JSON.stringify({ type: 'connection_init' }));
+  socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${await tokenFor('admin', ['admin'])}` } }));
   await new Promise<void>((resolve) => socket.once('message', () => resolve())); // connection_ack
   return {
     socket,
