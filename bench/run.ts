@@ -115,7 +115,7 @@ async function statementsPerPage(system: BenchSystem) {
     const result = await execute({
       schema,
       document: parse(PAGE_QUERY.replace('first: 50', `first: ${first}`)),
-      contextValue: { prisma, orders: { loaders: createLoaders(prisma) } },
+      contextValue: { prisma, viewer: { sub: 'bench', roles: ['admin'], expiresAt: new Date(Date.now() + 3_600_000) }, orders: { loaders: createLoaders(prisma) } },
     });
     if (result.errors) throw new Error(JSON.stringify(result.errors));
     return statements.length;
