@@ -24,6 +24,9 @@ export interface FanOut {
   p99: number;
   lastMs: number;
   /** Gateway resident memory added per 1,000 subscribers, MiB. */
+  /** The gateway's RSS with the subscribers connected. */
+  rssMiB: number;
+  /** Its growth over the RSS before they connected, per 1,000 (negative when a GC freed more meanwhile). */
   rssPerThousandMiB: number;
 }
 
@@ -83,6 +86,7 @@ async function measured(system: BenchSystem, query: string, variables: Record<st
     return {
       subscribers: variables.length, operations, delivered: result.delivered, missing: result.missing,
       firstMs: result.first, p50: result.p50, p99: result.p99, lastMs: result.max,
+      rssMiB: rssAfter / 2 ** 20,
       rssPerThousandMiB: (rssAfter - rssBefore) / 2 ** 20 / (variables.length / 1000),
     };
   } finally {

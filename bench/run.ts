@@ -214,7 +214,7 @@ function fanOutRows(operation: string, from: string, fan: FanOut, kafka: { p50: 
       floor: `kafka round trip p50 ${kafka.p50.toFixed(2)}`,
       ratio: `${(fan.p99 / kafka.p50).toFixed(1)}× (p99)`,
     },
-    { measure: '  gateway RSS per 1,000 subscribers, MiB', value: fan.rssPerThousandMiB.toFixed(1) },
+    { measure: '  gateway RSS with them connected, MiB (growth per 1,000 subscribers)', value: `${fan.rssMiB.toFixed(0)} (${fan.rssPerThousandMiB.toFixed(1)})` },
   ];
 }
 
