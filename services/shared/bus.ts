@@ -32,17 +32,41 @@ export interface Forwarded {
   timestamp?: string;
 }
 
-const defaultPartitioner = Partitioners.DefaultPartitioner();
-
 /**
- * The partition the producer puts a message with this key on, in a topic of `partitions` partitions: the Java
- * client's hash (murmur2), so equal keys land on equal partition numbers in every topic of the same size.
+ * The partition kafkajs's default partitioner (the Java client's) puts a message with this key on, in a topic of
+ * `partitions` partitions, so equal keys land on equal partition numbers in every topic of the same size. The
+ * same murmur2 in 32-bit arithmetic: kafkajs's emulates 64-bit longs and takes minutes on a 600 KB key.
  */
 export function partitionOfKey(key: string, partitions: number): number {
-  const partitionMetadata = Array.from({ length: partitions }, (_, partitionId) => ({
-    partitionId, leader: 0, replicas: [0], isr: [0], offlineReplicas: [], partitionErrorCode: 0,
-  }));
-  return defaultPartitioner({ topic: '', partitionMetadata, message: { key, value: null } });
+  return (murmur2(Buffer.from(key)) & 0x7fffffff) % partitions;
+}
+
+function murmur2(data: Buffer): number {
+  const m = 0x5bd1e995;
+  const length = data.length;
+  let h = 0x9747b28c ^ length;
+  const tail = length & ~3;
+  for (let i = 0; i < tail; i += 4) {
+    let k = data[i] | (data[i + 1] << 8) | (data[i + 2] << 16) | (data[i + 3] << 24);
+    k = Math.imul(k, m);
+    k ^= k >>> 24;
+    k = Math.imul(k, m);
+    h = Math.imul(h, m) ^ k;
+  }
+  switch (length % 4) {
+    case 3:
+      h ^= data[tail + 2] << 16;
+    // falls through
+    case 2:
+      h ^= data[tail + 1] << 8;
+    // falls through
+    case 1:
+      h ^= data[tail];
+      h = Math.imul(h, m);
+  }
+  h ^= h >>> 13;
+  h = Math.imul(h, m);
+  return h ^ (h >>> 15);
 }
 
 export interface BusOptions {

@@ -17,6 +17,7 @@ import type { Consumer, KafkaMessage } from 'kafkajs';
 import { partitionNumberAssigner } from './assignment.ts';
 import { applyEvent, decideBatch, type BatchMessage, type ServiceMemory } from './batch.ts';
 import { isFor, isKafkaReachable, partitionOfKey, type Bus, type Forwarded } from './bus.ts';
+import { maxMessageBytes } from './config.ts';
 import { runConsumer } from './consumer.ts';
 import { applyIsolating, reasonOf } from './isolation.ts';
 import type { Logger } from './log.ts';
@@ -95,7 +96,10 @@ export async function startService<S, K extends AnyContract>(
   async function restore(slots: number[], heartbeat: () => Promise<void>): Promise<void> {
     const started = Date.now();
     const fresh = new Map(slots.map((slot) => [slot, { states: new Map(), handled: new Map() } as ServiceMemory<S>]));
-    const keepAlive = setInterval(() => void heartbeat().catch(() => {}), HEARTBEAT_EVERY_MS);
+    // A heartbeat refused meanwhile (the group is rebalancing) means these partitions may be moving: the batch
+    // that asked for them is given up once they are restored (kafkajs then rejoins), not decided.
+    let rebalancing: unknown;
+    const keepAlive = setInterval(() => void heartbeat().catch((error) => (rebalancing ??= error)), HEARTBEAT_EVERY_MS);
     let applied: number;
     try {
       applied = await replay(bus, definition, slots, single, slotOfKey, (slot, event, position) => {
@@ -113,6 +117,7 @@ export async function startService<S, K extends AnyContract>(
     for (const [slot, memory] of fresh) if (assigned.has(slot)) memories.set(slot, memory);
     const aggregates = [...fresh.values()].reduce((n, m) => n + m.states.size, 0);
     log.info(`restored partition(s) ${slots.join(', ')} from ${applied} events in ${Date.now() - started} ms`, { aggregates });
+    if (rebalancing) throw rebalancing;
   }
 
   /** Restores every assigned partition not held yet; none is decided on before its state is back. */
@@ -136,13 +141,22 @@ export async function startService<S, K extends AnyContract>(
     const { outputs, forwards, answers, deadLetters } = decideBatch(definition, memory, bus.logicalTopic(topic), messages, {
       isLocal: (key) => slotOfKey(key) === slot,
     });
-    const forwarded = forwards.map(({ stateKey, message, topic: origin }): Forwarded => ({
-      topic: repartition,
-      key: stateKey,
-      value: message.value,
-      headers: { ...(message.headers as Forwarded['headers']), [ORIGIN_TOPIC_HEADER]: origin },
-      timestamp: message.timestamp,
-    }));
+    const forwarded: Forwarded[] = [];
+    for (const { stateKey, message, topic: origin } of forwards) {
+      // Keyed by its state key as well as carrying it: a key as large as the message can exceed what Kafka takes.
+      const bytes = Buffer.byteLength(stateKey) + (message.value?.length ?? 0);
+      if (bytes > maxMessageBytes()) {
+        deadLetters.push({ offset: message.offset, value: message.value, reason: `MESSAGE_TOO_LARGE: forwarding it keyed by its state key would be ${bytes} bytes; Kafka takes at most ${maxMessageBytes()}` });
+        continue;
+      }
+      forwarded.push({
+        topic: repartition,
+        key: stateKey,
+        value: message.value,
+        headers: { ...(message.headers as Forwarded['headers']), [ORIGIN_TOPIC_HEADER]: origin },
+        timestamp: message.timestamp,
+      });
+    }
     let positions: LogPosition[];
     try {
       positions = await bus.publish([...outputs.map(definition.contract.outgoing), ...forwarded]);
