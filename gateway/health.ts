@@ -9,7 +9,7 @@ import type { Admin } from 'kafkajs';
 import { DOMAINS } from '../services/domains.ts';
 import type { Bus } from '../services/shared/bus.ts';
 import type { PrismaClient } from '../services/shared/db.ts';
-import { RUNTIME_TOPICS } from '../services/shared/messages.ts';
+import { RUNTIME_TOPICS, repartitionTopic } from '../services/shared/messages.ts';
 import type { GatewayMetrics } from './metrics.ts';
 
 export interface HealthOptions {
@@ -61,7 +61,7 @@ export async function startHealthSampler(
 ): Promise<HealthSampler> {
   const { bus, prisma, metrics } = deps;
   const watched: Watched[] = DOMAINS.flatMap((contract) => [
-    ...contract.services.map((s) => ({ name: s.name, group: bus.prefix + s.name, topics: s.inputs, projector: false, process: s.name })),
+    ...contract.services.map((s) => ({ name: s.name, group: bus.prefix + s.name, topics: [...s.inputs, repartitionTopic(s.name)], projector: false, process: s.name })),
     ...contract.projections.map((p) => ({ name: p.name, group: bus.prefix + p.name, topics: p.topics, projector: true, process: p.process })),
   ]);
   // Admin calls fail fast: the next sample is the retry.

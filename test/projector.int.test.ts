@@ -90,6 +90,7 @@ it('a projector killed mid-stream and restarted neither loses nor repeats an eve
   const dropProjection = () =>
     prisma.$transaction([
       prisma.inventoryItem.deleteMany(),
+      prisma.inventoryAppliedEvent.deleteMany(), // the ids it counted, which belong to the projection too
       prisma.projectionOffset.deleteMany({ where: { projector: isolation.prefix + inventoryProjection.name } }),
     ]);
   await dropProjection();

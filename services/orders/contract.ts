@@ -95,7 +95,7 @@ export const ordersContract = defineContract({
   ],
   projections: [
     { name: 'orders-projector', process: 'orders', topics: [TOPICS.orderEvents, TOPICS.orderValidations], tables: ['orders', 'order_validations'] },
-    { name: 'inventory-projector', process: 'inventory', topics: [TOPICS.inventoryEvents], tables: ['inventory_items'] },
+    { name: 'inventory-projector', process: 'inventory', topics: [TOPICS.inventoryEvents], tables: ['inventory_items', 'inventory_applied_events'] },
   ],
 });
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { command, event } from './testing.ts';
 import { decideBatch, type ServiceMemory } from '../shared/batch.ts';
+import { decidedEventId } from '../shared/messages.ts';
 import type { Envelope } from './contract.ts';
 import { inventoryService } from './inventory/handler.ts';
 import { ordersService } from './orders/handler.ts';
@@ -91,5 +92,69 @@ describe('deciding a fetched batch', () => {
     expect(mem.states.has('NEW')).toBe(false);
     before.rollback();
     expect(mem.states.has('P')).toBe(false);
+  });
+
+  it('gives the events decided from one input the same ids when it is decided again, and distinct ids otherwise', () => {
+    const add = command({ type: 'AddInventory', data: { product: 'P', quantity: 2 } });
+    const first = decideBatch(inventoryService, memory<any>(), 'inventory.commands', messages(add)).outputs;
+    // A retry after a publish that timed out decides the input again from the restored state: same ids.
+    const again = decideBatch(inventoryService, memory<any>(), 'inventory.commands', messages(add)).outputs;
+    expect(again.map((e) => e.eventId)).toEqual(first.map((e) => e.eventId));
+    expect(first[0].eventId).toBe(decidedEventId('inventory', add.commandId, 0));
+    expect(first[0].eventId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    const other = command({ type: 'AddInventory', data: { product: 'P', quantity: 2 } });
+    expect(decideBatch(inventoryService, memory<any>(), 'inventory.commands', messages(other)).outputs[0].eventId).not.toBe(first[0].eventId);
+    // One input's several events, and the same input decided by another service, differ too.
+    const created = event({ type: 'OrderCreated', data: { orderId: 'o1', customerId: 'c', product: 'P', quantity: 1, price: 1 } });
+    const both = decideBatch(inventoryService, memory<any>(), 'orders.events', messages(created)).outputs.map((e) => e.eventId);
+    expect(new Set(both).size).toBe(2);
+    expect(decidedEventId('fraud', created.eventId, 0)).not.toBe(both[0]);
+  });
+});
+
+describe('state kept per partition', () => {
+  const created = (orderId: string, product: string) =>
+    event({ type: 'OrderCreated', data: { orderId, customerId: 'c', product, quantity: 1, price: 1 } });
+
+  it('forwards, undecided, a message whose state is kept on another partition, and decides the rest', () => {
+    const mem = memory<any>();
+    const local = command({ type: 'AddInventory', data: { product: 'P', quantity: 1 } });
+    const elsewhere = created('o1', 'Q');
+    const ignored = event({ type: 'OrderValidated', data: { orderId: 'o1', checks: [] } });
+    const batch = messages(local, elsewhere, ignored);
+    const { outputs, forwards, answers } = decideBatch(inventoryService, mem, 'orders.events', batch, { isLocal: (key) => key === 'P' });
+    expect(outputs.map((e) => e.type)).toEqual(['StockAdded']);
+    expect(answers).toHaveLength(1);
+    // Keyed by its state key, read later as the topic it was written to; a message of no state stays here (ignored).
+    expect(forwards).toEqual([{ stateKey: 'Q', message: batch[1], topic: 'orders.events' }]);
+    expect([...mem.states.keys()]).toEqual(['P']);
+    expect(mem.handled.size).toBe(0);
+  });
+
+  it('decides a forwarded message on the partition holding its state, read as the topic it was first written to', () => {
+    // Two instances' memories: Q's stock is on partition 1 only.
+    const partition0 = memory<any>();
+    const partition1 = memory<any>();
+    partition1.states.set('Q', inventoryService.evolve(inventoryService.initialState(), event({ type: 'StockAdded', data: { product: 'Q', quantity: 1 } })));
+    const isOn = (partition: number) => (key: string) => (key === 'Q' ? 1 : 0) === partition;
+    const order = created('o1', 'Q');
+    const landed = decideBatch(inventoryService, partition0, 'orders.events', messages(order), { isLocal: isOn(0) });
+    expect(landed.outputs).toEqual([]);
+    const forwarded = landed.forwards.map(({ message, topic }) => ({ ...message, topic }));
+    const decided = decideBatch(inventoryService, partition1, 'inventory.repartition', forwarded, { isLocal: isOn(1) });
+    expect(decided.outputs.map((e) => e.type)).toEqual(['StockReserved', 'OrderCheckCompleted']);
+    expect(decided.outputs[1].data).toMatchObject({ result: 'PASS' });
+    expect(partition1.states.get('Q')).toMatchObject({ stock: 1 });
+    expect(partition0.states.size).toBe(0);
+  });
+
+  it('folds a forwarded event of a state topic before deciding, as if it came from that topic', () => {
+    const mem = memory<any>();
+    const order = created('o1', 'P');
+    mem.states.set('o1', ordersService.evolve(ordersService.initialState(), order));
+    const verdict = (checkType: 'INVENTORY_CHECK' | 'FRAUD_CHECK' | 'ORDER_DETAILS_CHECK') =>
+      event({ type: 'OrderCheckCompleted', data: { orderId: 'o1', checkType, result: 'PASS', reason: null, customerId: 'c', orderTotal: 1, orderedAt: order.occurredAt } });
+    const forwarded = messages(verdict('FRAUD_CHECK'), verdict('INVENTORY_CHECK'), verdict('ORDER_DETAILS_CHECK')).map((m) => ({ ...m, topic: 'order.validations' }));
+    expect(decideBatch(ordersService, mem, 'orders.repartition', forwarded).outputs.map((e) => e.type)).toEqual(['OrderValidated']);
   });
 });

@@ -23,9 +23,22 @@ export interface Reply {
   repeated?: LogPosition[];
 }
 
+/** A fetched message; `topic` when it was first written elsewhere (forwarded to a repartition topic). */
+export interface BatchMessage {
+  offset: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  timestamp?: string;
+  headers?: Record<string, unknown>;
+  /** The logical topic it was first written to, when it differs from the batch's. */
+  topic?: string;
+}
+
 export interface BatchDecision {
   /** Events to publish, in order. */
   outputs: EventEnvelope[];
+  /** Messages whose state lives on another partition, with their state key: to forward, not to decide here. */
+  forwards: { stateKey: string; message: BatchMessage; topic: string }[];
   /** One answer per command message in the batch, repeats included. */
   answers: Reply[];
   deadLetters: { offset: string; value: Buffer | null; reason: string }[];
@@ -38,16 +51,26 @@ export function applyEvent<S, K extends AnyContract>(definition: ServiceDefiniti
   if (key !== undefined) states.set(key, definition.evolve(states.get(key) ?? definition.initialState(), event as never));
 }
 
+export interface DecideOptions {
+  now?: () => Date;
+  /**
+   * Whether the state of this key is kept here (default: every key is). A message whose state is kept elsewhere is
+   * returned in `forwards`, undecided: deciding it here, against no state, would decide it wrong.
+   */
+  isLocal?(stateKey: string): boolean;
+}
+
 /**
  * Decides each message in turn, each against the state the previous one left. Throws (after rolling back)
- * on an error that is not a non-retriable SystemError: the batch is then retried as a whole.
+ * on an error that is not a non-retriable SystemError: the batch is then retried as a whole. `topic` is the
+ * batch's logical topic.
  */
 export function decideBatch<S, K extends AnyContract>(
   definition: ServiceDefinition<S, K>,
   memory: ServiceMemory<S>,
   topic: string,
-  messages: { offset: string; key: Buffer | null; value: Buffer | null; timestamp?: string }[],
-  now: () => Date = () => new Date(),
+  messages: BatchMessage[],
+  { now = () => new Date(), isLocal = () => true }: DecideOptions = {},
 ): BatchDecision {
   const stateTopics = new Set<string>(definition.stateTopics);
   const { contract } = definition;
@@ -56,6 +79,7 @@ export function decideBatch<S, K extends AnyContract>(
   const byCommand = new Map<string, Reply>(); // a command repeated in the batch is answered once per copy
   const decidedEvents = new Set<string>(); // an event repeated in the batch is decided once
   const deadLetters: BatchDecision['deadLetters'] = [];
+  const forwards: BatchDecision['forwards'] = [];
   const previous = new Map<string, S | undefined>();
   const change = (event: EventEnvelope) => {
     const key = definition.stateKey(event as never);
@@ -75,9 +99,10 @@ export function decideBatch<S, K extends AnyContract>(
 
   try {
     for (const message of messages) {
+      const origin = message.topic ?? topic;
       let input: AnyEnvelope | undefined;
       try {
-        input = contract.read(topic, message);
+        input = contract.read(origin, message);
       } catch (error) {
         deadLetters.push({ offset: message.offset, value: message.value, reason: (error as Error).message });
         continue;
@@ -85,6 +110,10 @@ export function decideBatch<S, K extends AnyContract>(
       if (!input) continue;
       const key = definition.stateKey(input as never);
       if (key === undefined) continue;
+      if (!isLocal(key)) {
+        forwards.push({ stateKey: key, message, topic: origin });
+        continue;
+      }
       // An event whose consequences are already in the log (a redelivery, a repeated capture): decided once.
       if (input.kind === 'event') {
         if (memory.handled.has(input.eventId) || decidedEvents.has(input.eventId)) continue;
@@ -98,11 +127,12 @@ export function decideBatch<S, K extends AnyContract>(
           continue;
         }
       }
-      if (input.kind === 'event' && stateTopics.has(topic)) change(input);
+      if (input.kind === 'event' && stateTopics.has(origin)) change(input);
       let events: EventEnvelope[];
       try {
         const decided = definition.decide(input as never, memory.states.get(key) ?? definition.initialState(), now());
-        events = decided.map((e) => contract.event(e, input, now(), definition.name)); // validates each event: a bad one is refused here
+        // Validates each event (a bad one is refused here); ids from the input and the index, the same if decided again.
+        events = decided.map((e, index) => contract.event(e, input, now(), definition.name, index));
       } catch (error) {
         if (!(error instanceof SystemError) || error.retriable) throw error;
         if (input.kind === 'command') answer({ commandId: input.commandId, from: 0, to: 0, rejection: error });
@@ -120,5 +150,5 @@ export function decideBatch<S, K extends AnyContract>(
     rollback();
     throw error;
   }
-  return { outputs, answers, deadLetters, rollback };
+  return { outputs, forwards, answers, deadLetters, rollback };
 }

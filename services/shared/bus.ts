@@ -2,12 +2,12 @@
  * The event bus: one Kafka client per process, explicit topic creation, and publishing of envelopes
  * with the log position of each message, so readers can wait for exactly what a command wrote.
  */
-import { Kafka, Partitioners, logLevel, type logCreator, type Admin, type Consumer, type KafkaMessage, type Producer, type RequestEvent } from 'kafkajs';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Kafka, Partitioners, logLevel, type logCreator, type Admin, type Consumer, type IHeaders, type KafkaMessage, type PartitionAssigner, type Producer, type RequestEvent } from 'kafkajs';
 import { kafkaBrokers, maxMessageBytes, requestStatsDir, topicPartitions, topicPrefix } from './config.ts';
 import { SystemError } from './errors.ts';
-import { RUNTIME_TOPICS, type AnyEnvelope, type CommandReply, type LogPosition, type Outgoing, type TopicSpec } from './messages.ts';
+import { RUNTIME_TOPICS, repartitionTopic, type CommandReply, type LogPosition, type Outgoing, type TopicSpec } from './messages.ts';
 
 /**
  * Header of a dead letter replayed onto its source topic (`npm run dead-letters -- replay`): it names the one
@@ -19,6 +19,56 @@ export const REPLAY_FOR_HEADER = 'replay-for';
 export function isFor(consumer: string, message: Pick<KafkaMessage, 'headers'>): boolean {
   const target = message.headers?.[REPLAY_FOR_HEADER];
   return target === undefined || String(target) === consumer;
+}
+
+/**
+ * A message passed on as it was read (a service's input that belongs to another partition's state): its value,
+ * headers and timestamp kept, under a new key.
+ */
+export interface Forwarded {
+  /** The logical topic it goes to. */
+  topic: string;
+  key: string;
+  value: Buffer | null;
+  headers: IHeaders;
+  timestamp?: string;
+}
+
+/**
+ * The partition kafkajs's default partitioner (the Java client's) puts a message with this key on, in a topic of
+ * `partitions` partitions, so equal keys land on equal partition numbers in every topic of the same size. The
+ * same murmur2 in 32-bit arithmetic: kafkajs's emulates 64-bit longs and takes minutes on a 600 KB key.
+ */
+export function partitionOfKey(key: string, partitions: number): number {
+  return (murmur2(Buffer.from(key)) & 0x7fffffff) % partitions;
+}
+
+function murmur2(data: Buffer): number {
+  const m = 0x5bd1e995;
+  const length = data.length;
+  let h = 0x9747b28c ^ length;
+  const tail = length & ~3;
+  for (let i = 0; i < tail; i += 4) {
+    let k = data[i] | (data[i + 1] << 8) | (data[i + 2] << 16) | (data[i + 3] << 24);
+    k = Math.imul(k, m);
+    k ^= k >>> 24;
+    k = Math.imul(k, m);
+    h = Math.imul(h, m) ^ k;
+  }
+  switch (length % 4) {
+    case 3:
+      h ^= data[tail + 2] << 16;
+    // falls through
+    case 2:
+      h ^= data[tail + 1] << 8;
+    // falls through
+    case 1:
+      h ^= data[tail];
+      h = Math.imul(h, m);
+  }
+  h ^= h >>> 13;
+  h = Math.imul(h, m);
+  return h ^ (h >>> 15);
 }
 
 export interface BusOptions {
@@ -35,8 +85,13 @@ export interface Bus {
   topic(name: string): string;
   /** The logical topic name of a physical topic. */
   logicalTopic(physical: string): string;
-  /** Publishes envelopes keyed by aggregate id; resolves with each one's log position once the broker has them. */
-  publish(messages: Outgoing[]): Promise<LogPosition[]>;
+  /**
+   * Publishes envelopes keyed by aggregate id, and forwarded messages by their new key, in one request when they
+   * fit; resolves with each one's log position (in the order given) once the broker has them.
+   */
+  publish(messages: readonly (Outgoing | Forwarded)[]): Promise<LogPosition[]>;
+  /** Partitions of a physical topic (cached; the count never changes while the system runs). */
+  partitionCount(physical: string): Promise<number>;
   publishReplies(replies: CommandReply[]): Promise<void>;
   /** Sets a message aside on `dead.letters`, with the reason and the consumer that refused it in headers. */
   publishDeadLetter(source: { topic: string; partition: number; offset: string; value: Buffer | null; consumer: string }, reason: string): Promise<void>;
@@ -49,7 +104,8 @@ export interface Bus {
   clusterId(): Promise<string>;
   /** Low and high watermarks of a physical topic's partitions (retried while leaders are elected). */
   topicOffsets(physical: string): Promise<{ partition: number; low: string; high: string }[]>;
-  createConsumer(group: string, options?: { sessionTimeout?: number }): Consumer;
+  /** `partitionAssigners`: how the group shares partitions (default: kafkajs's round robin). */
+  createConsumer(group: string, options?: { sessionTimeout?: number; partitionAssigners?: PartitionAssigner[] }): Consumer;
   /** Removes a consumer group created with `createConsumer` that is of no use once it stops; best effort. */
   deleteGroup(group: string): Promise<void>;
   close(): Promise<void>;
@@ -76,10 +132,15 @@ function kafkaLogCreator(clientId: string): logCreator {
   };
 }
 
-/** Every topic of the system: the runtime's and each domain's, by logical name. */
-export function systemTopics(domains: readonly { topics: Record<string, TopicSpec> }[]): Map<string, TopicSpec> {
+/** Every topic of the system: the runtime's, each domain's, and each service's repartition topic, by logical name. */
+export function systemTopics(
+  domains: readonly { topics: Record<string, TopicSpec>; services?: readonly { name: string }[] }[],
+): Map<string, TopicSpec> {
   const topics = new Map<string, TopicSpec>(Object.values(RUNTIME_TOPICS).map((name) => [name, {}]));
-  for (const domain of domains) for (const [name, spec] of Object.entries(domain.topics)) topics.set(name, spec);
+  for (const domain of domains) {
+    for (const [name, spec] of Object.entries(domain.topics)) topics.set(name, spec);
+    for (const service of domain.services ?? []) topics.set(repartitionTopic(service.name), {});
+  }
   return topics;
 }
 
@@ -193,7 +254,6 @@ export async function createBus(options: BusOptions): Promise<Bus> {
   const statsTimer = statsDir ? setInterval(writeStats, 1000).unref() : undefined;
   await Promise.all([producer.connect(), admin.connect()]);
   const partitionCounts = new Map<string, number>();
-  const partitioner = Partitioners.DefaultPartitioner();
   const consumers = new Set<Consumer>();
   let clusterId: Promise<string> | undefined;
 
@@ -213,14 +273,27 @@ export async function createBus(options: BusOptions): Promise<Bus> {
   // The partition is chosen here, with the same hash the default partitioner uses, so the offset of
   // every message is known from the broker's answer.
   async function partitionFor(physical: string, key: string): Promise<number> {
-    const count = await partitionCount(physical);
-    const partitionMetadata = Array.from({ length: count }, (_, partitionId) => ({
-      partitionId, leader: 0, replicas: [0], isr: [0], offlineReplicas: [], partitionErrorCode: 0,
-    }));
-    return partitioner({ topic: physical, partitionMetadata, message: { key, value: null } });
+    return partitionOfKey(key, await partitionCount(physical));
   }
 
-  type Placed = { envelope: AnyEnvelope; physical: string; partition: number; value: string };
+  /** A message ready for a request; `cause` keeps one cause's events in one request. */
+  type Placed = {
+    physical: string; partition: number; key: string; value: string | Buffer | null; headers: IHeaders; timestamp?: string; cause: string;
+  };
+
+  function place(message: Outgoing | Forwarded): Promise<Placed> {
+    const physical = topic(message.topic);
+    if ('envelope' in message) {
+      const { envelope } = message;
+      const key = envelope.aggregateId;
+      const cause = envelope.kind === 'event' ? envelope.causationId : envelope.commandId;
+      return partitionFor(physical, key).then((partition) => ({
+        physical, partition, key, value: JSON.stringify(envelope), headers: { type: envelope.type }, cause,
+      }));
+    }
+    const { key, value, headers, timestamp } = message;
+    return partitionFor(physical, key).then((partition) => ({ physical, partition, key, value, headers, timestamp, cause: `${physical}:${key}` }));
+  }
 
   // Concurrent publishes share requests. The idempotent producer keeps one request in flight, so a gateway sending
   // one command per mutation would be capped at one round trip per command; instead, while a request is in
@@ -228,14 +301,9 @@ export async function createBus(options: BusOptions): Promise<Bus> {
   const waiting: { items: Placed[]; done(positions: LogPosition[]): void; fail(error: unknown): void }[] = [];
   let sending = false;
 
-  async function publish(messages: Outgoing[]): Promise<LogPosition[]> {
+  async function publish(messages: readonly (Outgoing | Forwarded)[]): Promise<LogPosition[]> {
     if (!messages.length) return [];
-    const items = await Promise.all(
-      messages.map(async ({ topic: logical, envelope }) => {
-        const physical = topic(logical);
-        return { envelope, physical, partition: await partitionFor(physical, envelope.aggregateId), value: JSON.stringify(envelope) };
-      }),
-    );
+    const items = await Promise.all(messages.map(place));
     return new Promise<LogPosition[]>((done, fail) => {
       waiting.push({ items, done, fail });
       void drain();
@@ -272,14 +340,13 @@ export async function createBus(options: BusOptions): Promise<Bus> {
    * would fail every batch. So a publish goes out in requests of at most half the largest message, in order (one
    * request in flight), never splitting the events of one cause.
    */
-  function byRequestSize<T extends { envelope: AnyEnvelope; value: string }>(placed: T[]): T[][] {
+  function byRequestSize(placed: Placed[]): Placed[][] {
     const budget = maxMessageBytes() / 2;
-    const requests: T[][] = [];
+    const requests: Placed[][] = [];
     let bytes = 0;
     placed.forEach((item, i) => {
-      const cause = (e: AnyEnvelope) => (e.kind === 'event' ? e.causationId : e.commandId);
-      const size = Buffer.byteLength(item.value) + item.envelope.aggregateId.length + 64;
-      if (!requests.length || (bytes + size > budget && cause(item.envelope) !== cause(placed[i - 1].envelope))) {
+      const size = (item.value === null ? 0 : Buffer.byteLength(item.value)) + item.key.length + 64;
+      if (!requests.length || (bytes + size > budget && item.cause !== placed[i - 1].cause)) {
         requests.push([]);
         bytes = 0;
       }
@@ -296,12 +363,7 @@ export async function createBus(options: BusOptions): Promise<Bus> {
       acks: -1,
       topicMessages: [...byTopic].map(([physical, items]) => ({
         topic: physical,
-        messages: items.map(({ envelope, partition, value }) => ({
-          key: envelope.aggregateId,
-          partition,
-          value,
-          headers: { type: envelope.type },
-        })),
+        messages: items.map(({ key, partition, value, headers, timestamp }) => ({ key, partition, value, headers, timestamp })),
       })),
     });
     // Within one request, a partition's messages get consecutive offsets from its base offset.
@@ -323,6 +385,7 @@ export async function createBus(options: BusOptions): Promise<Bus> {
       return physical.slice(prefix.length);
     },
     publish,
+    partitionCount,
     async publishReplies(replies) {
       if (!replies.length) return;
       await producer.send({
@@ -363,6 +426,7 @@ export async function createBus(options: BusOptions): Promise<Bus> {
         // events up to a second late with 1000 ms. Idle consumers pay ~10 fetches/s each for it.
         maxWaitTimeInMs: 100,
         retry: { initialRetryTime: 100, retries: 8 },
+        ...(consumerOptions.partitionAssigners && { partitionAssigners: consumerOptions.partitionAssigners }),
       });
       consumers.add(consumer);
       consumer.on(consumer.events.REQUEST, countRequest);

@@ -3,7 +3,7 @@
  * a crash it considers retriable; after any other crash the consumer just stops, and the process would go
  * on looking alive while consuming nothing. Here a crashed consumer is replaced by a fresh one, with backoff.
  */
-import type { Consumer, ConsumerRunConfig } from 'kafkajs';
+import type { Consumer, ConsumerRunConfig, PartitionAssigner } from 'kafkajs';
 import { joined, type Bus } from './bus.ts';
 import { backoffMs } from './isolation.ts';
 import type { Logger } from './log.ts';
@@ -14,6 +14,8 @@ export interface ConsumerSpec {
   group: string;
   topics: readonly string[];
   fromBeginning: boolean;
+  /** How the group's members share partitions (default: kafkajs's round robin). */
+  partitionAssigners?: PartitionAssigner[];
   /** Called with every new consumer before it runs, e.g. to listen to its group events. */
   prepare?(consumer: Consumer): void;
   /** How the member consumes; given the member itself, e.g. to seek. */
@@ -31,7 +33,7 @@ export async function runConsumer(bus: Bus, spec: ConsumerSpec, log: Logger): Pr
   let restarts = 0;
 
   async function start(): Promise<Consumer> {
-    const next = bus.createConsumer(spec.group);
+    const next = bus.createConsumer(spec.group, { partitionAssigners: spec.partitionAssigners });
     spec.prepare?.(next);
     next.on(next.events.CRASH, ({ payload }) => {
       if (stopped || payload.restart) return; // kafkajs restarts this one itself

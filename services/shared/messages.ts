@@ -4,7 +4,7 @@
  * validates what is produced and what is consumed, and knows each message's topic and key. The runtime is
  * typed by a domain's own message union, never by a global one.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { maxMessageBytes } from './config.ts';
 import { SystemError } from './errors.ts';
@@ -18,6 +18,27 @@ export interface TopicSpec {
    * of the domain, or undefined for one that carries none (a tombstone). Nothing past it sees the foreign format.
    */
   external?(message: RawMessage): EventEnvelope | undefined;
+}
+
+/**
+ * A service's own topic for inputs that landed on a partition other than their state's: they are forwarded there,
+ * keyed by their state key, so that partition p of every input, of this topic and of the state topics holds the
+ * same aggregates (service.ts). Created with the others (`systemTopics`).
+ */
+export const repartitionTopic = (service: string): string => `${service}.repartition`;
+
+/** Header of a forwarded message: the logical topic it was first written to, which says how to read it. */
+export const ORIGIN_TOPIC_HEADER = 'origin-topic';
+
+/**
+ * The id of the `index`-th event a service decided from one input: the same input decided again (a publish that
+ * timed out after the broker wrote it) gives the same ids, so every reader can recognize the copy. UUID-shaped
+ * (version 8: custom) from SHA-256.
+ */
+export function decidedEventId(producer: string, causeId: string, index: number): string {
+  const hex = createHash('sha256').update(`${producer}\n${causeId}\n${index}`).digest('hex');
+  const variant = ((parseInt(hex[16], 16) & 0x3) | 0x8).toString(16);
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 
 /** A message as Kafka holds it. */
@@ -112,8 +133,12 @@ export interface ContractSpec<C extends Specs, E extends Specs> {
 export interface Contract<C extends Specs = Specs, E extends Specs = Specs> extends ContractSpec<C, E> {
   /** Wraps a command in its envelope; throws INVALID_MESSAGE, or MESSAGE_TOO_LARGE when the broker would refuse it. */
   command<T extends Union<C>>(command: T, meta?: { actor?: Actor; commandId?: string }): CommandEnvelope<T>;
-  /** Wraps an event caused by `cause` (it inherits the cause's actor); validated, and refused when too large for the broker. */
-  event<T extends Union<E>>(event: T, cause: AnyEnvelope, now: Date, producer?: string): EventEnvelope<T>;
+  /**
+   * Wraps an event caused by `cause` (it inherits the cause's actor); validated, and refused when too large for
+   * the broker. With a `producer`, its id is `decidedEventId(producer, cause, index)`: deciding the same cause
+   * again yields the same ids.
+   */
+  event<T extends Union<E>>(event: T, cause: AnyEnvelope, now: Date, producer?: string, index?: number): EventEnvelope<T>;
   /** Reads a message of this domain from the log; throws INVALID_MESSAGE with the reason. */
   decode(buffer: Buffer | null): CommandEnvelope<Union<C>> | EventEnvelope<Union<E>>;
   validate(value: unknown): CommandEnvelope<Union<C>> | EventEnvelope<Union<E>>;
@@ -218,17 +243,18 @@ export function defineContract<C extends Specs, E extends Specs>(spec: ContractS
         data: command.data,
       });
     },
-    event(event, cause, now, producer) {
+    event(event, cause, now, producer, index = 0) {
       const message = spec.events[event.type];
+      const causeId = cause.kind === 'command' ? cause.commandId : cause.eventId;
       return checked({
         kind: 'event',
-        eventId: randomUUID(),
+        eventId: producer ? decidedEventId(producer, causeId, index) : randomUUID(),
         type: event.type,
         schemaVersion: message.schemaVersion,
         aggregateId: message.key(event.data),
         occurredAt: now.toISOString(),
         correlationId: cause.kind === 'command' ? cause.commandId : cause.correlationId,
-        causationId: cause.kind === 'command' ? cause.commandId : cause.eventId,
+        causationId: causeId,
         ...(producer && { producer }),
         ...(cause.actor && { actor: cause.actor }),
         data: event.data,

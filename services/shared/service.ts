@@ -1,28 +1,53 @@
 /**
  * The runtime every service's command handler runs on. A service is a pure decider: `decide` turns an
  * input message (a command, or another service's event) and the current state into new events;
- * `evolve` folds events into state. The runtime restores state by replaying the service's own
- * topics, decides inputs one after another (a fetched batch at a time), publishes the decided events, and
- * answers commands on `command.replies`. Kafka and Prisma never reach the domain code.
+ * `evolve` folds events into state. The runtime decides inputs one after another (a fetched batch at a time),
+ * publishes the decided events, and answers commands on `command.replies`. Kafka and Prisma never reach the
+ * domain code.
+ *
+ * Several instances of a service share its partitions (Kafka Streams' tasks): an instance holds the state of the
+ * partition numbers it is assigned (assignment.ts: number p of every input topic goes to one instance), restored
+ * from partition p of the state topics when it gains p and dropped when it loses p. An input whose state key
+ * belongs to another partition than the one it landed on is forwarded, undecided, to the service's repartition
+ * topic under that key: partition p of every input, of the repartition topic and of the state topics then holds
+ * the same aggregates, since the producer picks a partition by hashing the key over equal partition counts.
  */
 import { randomUUID } from 'node:crypto';
 import type { Consumer, KafkaMessage } from 'kafkajs';
-import { applyEvent, decideBatch, type ServiceMemory } from './batch.ts';
-import { isFor, isKafkaReachable, type Bus } from './bus.ts';
+import { partitionNumberAssigner } from './assignment.ts';
+import { applyEvent, decideBatch, type BatchMessage, type ServiceMemory } from './batch.ts';
+import { isFor, isKafkaReachable, partitionOfKey, type Bus, type Forwarded } from './bus.ts';
+import { maxMessageBytes } from './config.ts';
 import { runConsumer } from './consumer.ts';
 import { applyIsolating, reasonOf } from './isolation.ts';
 import type { Logger } from './log.ts';
-import type { AnyContract, EnvelopeOf, EventEnvelope, EventOf, LogPosition } from './messages.ts';
+import {
+  ORIGIN_TOPIC_HEADER, repartitionTopic,
+  type AnyContract, type EnvelopeOf, type EventEnvelope, type EventOf, type LogPosition,
+} from './messages.ts';
 
 /** A service of a domain, typed by that domain's contract: its messages and nothing else. */
 export interface ServiceDefinition<S, K extends AnyContract = AnyContract> {
-  /** Names its consumer group and the `producer` of its events. */
+  /** Names its consumer group, its repartition topic (`<name>.repartition`) and the `producer` of its events. */
   name: string;
   contract: K;
   /** Topics whose messages are handed to `decide`. */
   inputs: readonly string[];
-  /** Topics whose events make up the state; replayed from the beginning at start-up. */
+  /** Topics whose events make up the state; a partition's are replayed when an instance gains the partition. */
   stateTopics: readonly string[];
+  /**
+   * State topics whose events are not keyed by their state key (e.g. verdicts keyed by order, folded per
+   * customer): one partition's state is scattered over all their partitions, so restoring it reads them whole and
+   * keeps the events whose state key maps to it. A foreign topic (e.g. Debezium's) always counts as one.
+   * Default: none; partition p of a state topic then holds the state of partition p and nothing else.
+   */
+  scatteredStateTopics?: readonly string[];
+  /**
+   * How several instances share the work. 'partitioned' (default): each decides the aggregates of the
+   * partitions it is assigned. 'single': the state is one aggregate, so nothing is forwarded and one instance
+   * takes every partition; the others are standbys that take over when it leaves.
+   */
+  instances?: 'partitioned' | 'single';
   /** Which aggregate's state a message reads or changes; `undefined` means the service ignores it. */
   stateKey(message: EnvelopeOf<K>): string | undefined;
   initialState(): S;
@@ -36,50 +61,110 @@ export interface RunningService {
   stop(): Promise<void>;
 }
 
-// Messages already handled (by id, with where their events landed), so a redelivered command is answered
-// again instead of decided twice.
+// Messages already handled (by id, with where their events landed), per partition, so a redelivered command is
+// answered again instead of decided twice.
 const REMEMBERED_COMMANDS = 100_000;
-// A replay still unfinished after this long has hung (e.g. the broker is gone): fail the start instead.
+// A replay still unfinished after this long has hung (e.g. the broker is gone): fail the batch instead.
 const RESTORE_TIMEOUT_MS = 5 * 60_000;
 const PROGRESS_EVERY_MS = 5_000;
+// A restore runs inside the batch that needs it: the group must keep hearing from this member meanwhile.
+const HEARTBEAT_EVERY_MS = 1_000;
 
 export async function startService<S, K extends AnyContract>(
   definition: ServiceDefinition<S, K>,
   bus: Bus,
   log: Logger,
 ): Promise<RunningService> {
-  const memory: ServiceMemory<S> = { states: new Map(), handled: new Map() };
-  const { states, handled } = memory;
-  const remember = (causationId: string, position: LogPosition) => {
+  const single = definition.instances === 'single';
+  const repartition = repartitionTopic(definition.name);
+  const partitions = await checkPartitionCounts(bus, definition);
+  /** The state partition of a key: its partition in every topic keyed by it. One, for a single aggregate. */
+  const slotOfKey = (key: string) => (single ? 0 : partitionOfKey(key, partitions));
+  const slotOfPartition = (partition: number) => (single ? 0 : partition);
+  /** State and handled inputs of each partition this instance holds. */
+  const memories = new Map<number, ServiceMemory<S>>();
+  /** The partitions assigned to this instance at its last join. */
+  let assigned = new Set<number>();
+
+  const remember = (memory: ServiceMemory<S>, causationId: string, position: LogPosition) => {
+    const { handled } = memory;
     handled.set(causationId, [...(handled.get(causationId) ?? []), position]);
     if (handled.size > REMEMBERED_COMMANDS) handled.delete(handled.keys().next().value!);
   };
 
-  const restored = await replay(bus, definition, (event, position) => {
-    applyEvent(definition, states, event);
-    // What this service decided before: its input is handled. Other services' events on a state topic name
-    // their own causes, which this service may not have seen yet; a foreign topic's (e.g. Debezium's) name no
-    // cause of ours at all, and still have to be decided when they arrive as input.
-    const foreign = definition.contract.topics[bus.logicalTopic(position.topic)]?.external !== undefined;
-    if (!foreign && (event.producer === undefined || event.producer === definition.name)) remember(event.causationId, position);
-  }, log);
-  log.info(`restored state from ${restored} events`, { aggregates: states.size });
+  /** Restores the given partitions' state from the log (one pass for all of them) and keeps those still assigned. */
+  async function restore(slots: number[], heartbeat: () => Promise<void>): Promise<void> {
+    const started = Date.now();
+    const fresh = new Map(slots.map((slot) => [slot, { states: new Map(), handled: new Map() } as ServiceMemory<S>]));
+    // A heartbeat refused meanwhile (the group is rebalancing) means these partitions may be moving: the batch
+    // that asked for them is given up once they are restored (kafkajs then rejoins), not decided.
+    let rebalancing: unknown;
+    const keepAlive = setInterval(() => void heartbeat().catch((error) => (rebalancing ??= error)), HEARTBEAT_EVERY_MS);
+    let applied: number;
+    try {
+      applied = await replay(bus, definition, slots, single, slotOfKey, (slot, event, position) => {
+        const memory = fresh.get(slot)!;
+        applyEvent(definition, memory.states, event);
+        // What this service decided before: its input is handled. Other services' events on a state topic name
+        // their own causes, which this service may not have seen yet; a foreign topic's (e.g. Debezium's) name no
+        // cause of ours at all, and still have to be decided when they arrive as input.
+        const foreign = definition.contract.topics[bus.logicalTopic(position.topic)]?.external !== undefined;
+        if (!foreign && (event.producer === undefined || event.producer === definition.name)) remember(memory, event.causationId, position);
+      }, log);
+    } finally {
+      clearInterval(keepAlive);
+    }
+    for (const [slot, memory] of fresh) if (assigned.has(slot)) memories.set(slot, memory);
+    const aggregates = [...fresh.values()].reduce((n, m) => n + m.states.size, 0);
+    log.info(`restored partition(s) ${slots.join(', ')} from ${applied} events in ${Date.now() - started} ms`, { aggregates });
+    if (rebalancing) throw rebalancing;
+  }
+
+  /** Restores every assigned partition not held yet; none is decided on before its state is back. */
+  async function restoreGained(heartbeat: () => Promise<void>): Promise<void> {
+    const gained = [...assigned].filter((slot) => !memories.has(slot));
+    if (gained.length) await restore(gained, heartbeat);
+  }
 
   /**
-   * Decides a whole fetched batch against in-memory state (batch.ts), then publishes every event in one
-   * request and every reply in another: two round trips per batch instead of two per message. If the
-   * events cannot be written, the state the batch changed is rolled back and the batch is retried.
+   * Decides a whole fetched batch against the partition's state (batch.ts), then publishes every event (and every
+   * forwarded input) in one request and every reply in another: two round trips per batch instead of two per
+   * message. If the publish fails, the broker may still have written it (a timeout): the partition's memory is
+   * dropped and restored from the log before the retry, so an input whose events landed is found handled and
+   * answered instead of decided again; events decided again get the same ids (batch.ts), which readers skip.
    */
-  async function handleBatch(topic: string, partition: number, messages: KafkaMessage[]): Promise<void> {
-    const { outputs, answers, deadLetters, rollback } = decideBatch(definition, memory, bus.logicalTopic(topic), messages);
+  async function handleBatch(topic: string, partition: number, messages: BatchMessage[], heartbeat: () => Promise<void>): Promise<void> {
+    const slot = slotOfPartition(partition);
+    if (!memories.has(slot)) await restore([slot], heartbeat);
+    const memory = memories.get(slot);
+    if (!memory) throw new Error(`partition ${slot} of ${definition.name} was taken by another instance while it was restored`);
+    const { outputs, forwards, answers, deadLetters } = decideBatch(definition, memory, bus.logicalTopic(topic), messages, {
+      isLocal: (key) => slotOfKey(key) === slot,
+    });
+    const forwarded: Forwarded[] = [];
+    for (const { stateKey, message, topic: origin } of forwards) {
+      // Keyed by its state key as well as carrying it: a key as large as the message can exceed what Kafka takes.
+      const bytes = Buffer.byteLength(stateKey) + (message.value?.length ?? 0);
+      if (bytes > maxMessageBytes()) {
+        deadLetters.push({ offset: message.offset, value: message.value, reason: `MESSAGE_TOO_LARGE: forwarding it keyed by its state key would be ${bytes} bytes; Kafka takes at most ${maxMessageBytes()}` });
+        continue;
+      }
+      forwarded.push({
+        topic: repartition,
+        key: stateKey,
+        value: message.value,
+        headers: { ...(message.headers as Forwarded['headers']), [ORIGIN_TOPIC_HEADER]: origin },
+        timestamp: message.timestamp,
+      });
+    }
     let positions: LogPosition[];
     try {
-      positions = await bus.publish(outputs.map(definition.contract.outgoing));
+      positions = await bus.publish([...outputs.map(definition.contract.outgoing), ...forwarded]);
     } catch (error) {
-      rollback();
+      memories.delete(slot);
       throw error;
     }
-    outputs.forEach((event, i) => remember(event.causationId, positions[i]));
+    outputs.forEach((event, i) => remember(memory, event.causationId, positions[i]));
     // After the events: a failure from here on retries the batch, and the redelivered commands are answered from `handled`.
     for (const { offset, value, reason } of deadLetters) {
       log.warn(`dead-lettering a message from ${topic}/${partition}@${offset}: ${reason}`);
@@ -98,7 +183,7 @@ export async function startService<S, K extends AnyContract>(
   }
 
   /** A message that cannot be handled: recorded on `dead.letters`, and its command (if it is one) refused. */
-  async function setAside(topic: string, partition: number, message: KafkaMessage, reason: string): Promise<void> {
+  async function setAside(topic: string, partition: number, message: BatchMessage, reason: string): Promise<void> {
     log.error(`dead-lettering ${topic}/${partition}@${message.offset} after repeated failures: ${reason}`);
     await bus.publishDeadLetter({ topic, partition, offset: message.offset, value: message.value, consumer: definition.name }, reason);
     const commandId = commandIdOf(definition.contract, message);
@@ -110,17 +195,37 @@ export async function startService<S, K extends AnyContract>(
     }
   }
 
+  const repartitionPhysical = bus.topic(repartition);
+  /** A forwarded message is read as what it was on the topic it was first written to. */
+  const asBatchMessage = (topic: string, message: KafkaMessage): BatchMessage => {
+    const origin = topic === repartitionPhysical ? message.headers?.[ORIGIN_TOPIC_HEADER] : undefined;
+    return origin === undefined ? message : { ...message, topic: String(origin) };
+  };
+
   const consumer = await runConsumer(bus, {
     group: definition.name,
-    topics: definition.inputs,
+    topics: single ? definition.inputs : [...definition.inputs, repartition],
     fromBeginning: true,
+    partitionAssigners: [partitionNumberAssigner(single, () => [...memories.keys()])],
+    prepare: (member) => member.on(member.events.GROUP_JOIN, ({ payload }) => {
+      // Synchronous, so no batch of the new generation is decided before the lost partitions are dropped.
+      assigned = new Set(Object.values(payload.memberAssignment).flat().map(slotOfPartition));
+      const lost = [...memories.keys()].filter((slot) => !assigned.has(slot));
+      for (const slot of lost) memories.delete(slot);
+      const held = single ? (assigned.size ? 'every partition (one aggregate)' : 'none (a standby)') : [...assigned].sort((a, b) => a - b).join(', ') || 'none';
+      log.info(`assigned partition(s): ${held}`, { dropped: lost });
+    }),
     run: () => ({
       eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
         const { topic, partition } = batch;
-        const messages = batch.messages.filter((message) => isFor(definition.name, message));
+        const slot = slotOfPartition(partition);
+        if (!assigned.has(slot)) return; // fetched before the partition moved to another instance: not ours to decide
+        const messages = batch.messages.filter((message) => isFor(definition.name, message)).map((m) => asBatchMessage(topic, m));
         if (messages.length) {
+          await restoreGained(heartbeat);
+          if (!isRunning() || isStale()) return;
           await applyIsolating(messages, {
-            apply: (some) => handleBatch(topic, partition, some),
+            apply: (some) => handleBatch(topic, partition, some, heartbeat),
             setAside: (message, reason) => setAside(topic, partition, message, reason),
             infrastructureAnswers: () => isKafkaReachable(bus.kafka),
             pause: async (ms, attempt, error) => {
@@ -136,7 +241,7 @@ export async function startService<S, K extends AnyContract>(
       },
     }),
   }, log);
-  log.info(`consuming ${definition.inputs.join(', ')}`);
+  log.info(`consuming ${definition.inputs.join(', ')}${single ? '' : ` and ${repartition}`}`);
   return {
     async stop() {
       await consumer.stop();
@@ -144,7 +249,29 @@ export async function startService<S, K extends AnyContract>(
   };
 }
 
-function commandIdOf(contract: AnyContract, message: KafkaMessage): string | undefined {
+/**
+ * The partition count every topic of the service shares (its repartition topic's). Partition p of each must hold
+ * the same keys, so a topic created with another count (other than a foreign one, which is always forwarded) is
+ * refused here rather than deciding against the wrong state.
+ */
+async function checkPartitionCounts<S, K extends AnyContract>(bus: Bus, definition: ServiceDefinition<S, K>): Promise<number> {
+  const partitions = await bus.partitionCount(bus.topic(repartitionTopic(definition.name)));
+  if (definition.instances === 'single') return partitions;
+  const scattered = new Set(definition.scatteredStateTopics);
+  for (const logical of new Set([...definition.inputs, ...definition.stateTopics])) {
+    if (definition.contract.topics[logical]?.external || scattered.has(logical)) continue;
+    const count = await bus.partitionCount(bus.topic(logical));
+    if (count !== partitions) {
+      throw new Error(
+        `${bus.topic(logical)} has ${count} partitions and ${bus.topic(repartitionTopic(definition.name))} ${partitions}: ` +
+          `the ${definition.name} service needs the same count on both (recreate the topic, or run the setup script on an empty cluster)`,
+      );
+    }
+  }
+  return partitions;
+}
+
+function commandIdOf(contract: AnyContract, message: Pick<BatchMessage, 'value'>): string | undefined {
   try {
     const envelope = contract.decode(message.value);
     return envelope.kind === 'command' ? envelope.commandId : undefined;
@@ -153,30 +280,46 @@ function commandIdOf(contract: AnyContract, message: KafkaMessage): string | und
   }
 }
 
-/** Replays the state topics from the beginning up to their current end; returns how many events it applied. */
+/**
+ * Replays the state of the given partitions from the beginning of the state topics up to their current end;
+ * returns how many events it applied. Reads partition p of a state topic for state partition p, or every
+ * partition of a scattered one (and everything for a single aggregate), keeping the events whose state key maps
+ * to a wanted partition. An event id met twice (a copy written by a retried publish) is applied once.
+ */
 async function replay<S, K extends AnyContract>(
   bus: Bus,
   definition: ServiceDefinition<S, K>,
-  apply: (event: EventEnvelope, position: LogPosition) => void,
+  slots: readonly number[],
+  single: boolean,
+  slotOfKey: (key: string) => number,
+  apply: (slot: number, event: EventEnvelope, position: LogPosition) => void,
   log: Logger,
 ): Promise<number> {
   if (!definition.stateTopics.length) return 0;
+  const wanted = new Set(slots);
+  const scatteredTopics = new Set<string>();
   const remaining = new Map<string, bigint>(); // topic:partition -> last offset still to read
+  const needed = new Map<string, number[]>(); // physical topic -> partitions to read
   for (const logical of definition.stateTopics) {
     const topic = bus.topic(logical);
+    const scattered = single || definition.scatteredStateTopics?.includes(logical) || definition.contract.topics[logical]?.external !== undefined;
+    if (scattered) scatteredTopics.add(topic);
     for (const { partition, high, low } of await bus.topicOffsets(topic)) {
-      if (BigInt(high) > BigInt(low)) remaining.set(`${topic}:${partition}`, BigInt(high) - 1n);
+      if (!scattered && !wanted.has(partition)) continue;
+      if (BigInt(high) > BigInt(low)) {
+        remaining.set(`${topic}:${partition}`, BigInt(high) - 1n);
+        needed.set(topic, [...(needed.get(topic) ?? []), partition]);
+      }
     }
   }
   if (!remaining.size) return 0;
   const group = `${definition.name}.restore.${randomUUID()}`;
   const consumer: Consumer = bus.createConsumer(group);
+  const seen = new Set<string>();
   let applied = 0;
   try {
     await consumer.connect();
-    for (const logical of definition.stateTopics) {
-      await consumer.subscribe({ topic: bus.topic(logical), fromBeginning: true });
-    }
+    for (const topic of needed.keys()) await consumer.subscribe({ topic, fromBeginning: true });
     await new Promise<void>((resolve, reject) => {
       // A long log takes a while: say how far the restore has got.
       const progress = setInterval(() => log.info(`restoring state: ${applied} events so far`), PROGRESS_EVERY_MS);
@@ -197,26 +340,49 @@ async function replay<S, K extends AnyContract>(
         reject(error);
       };
       consumer.on(consumer.events.CRASH, ({ payload }) => fail(payload.error));
+      // kafkajs cannot assign partitions by hand: this lone member gets them all, and fetches only those needed.
+      consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+        const idle = Object.entries(payload.memberAssignment)
+          .map(([topic, partitions]) => ({ topic, partitions: partitions.filter((p) => !remaining.has(`${topic}:${p}`)) }))
+          .filter(({ partitions }) => partitions.length);
+        if (idle.length) consumer.pause(idle);
+      });
       consumer
         .run({
           autoCommit: false,
           eachBatch: async ({ batch }) => {
-            for (const message of batch.messages) {
-              if (!isFor(definition.name, message)) continue; // a replay meant for another consumer
-              try {
-                const envelope = definition.contract.read(bus.logicalTopic(batch.topic), message);
-                if (!envelope) continue;
-                if (envelope.kind === 'event') {
-                  apply(envelope, { topic: batch.topic, partition: batch.partition, offset: message.offset });
-                  applied += 1;
-                }
-              } catch (error) {
-                log.warn(`skipping an invalid event while restoring: ${(error as Error).message}`);
-              }
-            }
             const slot = `${batch.topic}:${batch.partition}`;
             const last = remaining.get(slot);
-            if (last !== undefined && BigInt(batch.lastOffset()) >= last) remaining.delete(slot);
+            if (last === undefined) return; // not needed, or already read to its end
+            const scattered = scatteredTopics.has(batch.topic);
+            const logical = bus.logicalTopic(batch.topic);
+            for (const message of batch.messages) {
+              if (BigInt(message.offset) > last) break;
+              if (!isFor(definition.name, message)) continue; // a replay meant for another consumer
+              let envelope;
+              try {
+                envelope = definition.contract.read(logical, message);
+              } catch (error) {
+                log.warn(`skipping an invalid event while restoring: ${(error as Error).message}`);
+                continue;
+              }
+              if (envelope?.kind !== 'event') continue;
+              const key = definition.stateKey(envelope as never);
+              if (key === undefined) continue;
+              const owner = slotOfKey(key);
+              if (!scattered && owner !== batch.partition) {
+                fail(new Error(
+                  `${batch.topic}/${batch.partition}@${message.offset} holds state of partition ${owner} (${envelope.type} keyed ${envelope.aggregateId}, ` +
+                    `state key ${key}): list ${logical} in the ${definition.name} service's scatteredStateTopics`,
+                ));
+                return;
+              }
+              if (!wanted.has(owner) || seen.has(envelope.eventId)) continue;
+              seen.add(envelope.eventId);
+              apply(owner, envelope, { topic: batch.topic, partition: batch.partition, offset: message.offset });
+              applied += 1;
+            }
+            if (BigInt(batch.lastOffset()) >= last) remaining.delete(slot);
             if (!remaining.size) done();
           },
         })
@@ -228,4 +394,3 @@ async function replay<S, K extends AnyContract>(
   }
   return applied;
 }
-

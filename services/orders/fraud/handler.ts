@@ -9,6 +9,8 @@ export const fraudService: ServiceDefinition<CustomerOrders, OrdersContract> = {
   contract: ordersContract,
   inputs: ordersContract.service('fraud').inputs,
   stateTopics: [TOPICS.orderValidations],
+  // Verdicts are keyed by order, folded per customer: a customer's verdicts are on every partition.
+  scatteredStateTopics: [TOPICS.orderValidations],
   stateKey(message) {
     if (message.type === 'OrderCreated') return message.data.customerId;
     if (message.type === 'OrderCheckCompleted' && message.data.checkType === 'FRAUD_CHECK') return message.data.customerId;

@@ -20,11 +20,23 @@ export const inventoryProjection: ProjectionDefinition<OrdersContract> = {
   ...ordersContract.projection('inventory-projector'),
   contract: ordersContract,
   async apply(tx, events) {
+    const changes = events.flatMap((event) => {
+      const delta = change(event);
+      return delta ? [{ event, delta }] : [];
+    });
+    if (!changes.length) return;
+    // Counts are increments, so an event is counted once by id: a copy (a publish retried after a timeout that
+    // had in fact been written) is recognized here, in the same statement that records the ids.
+    const fresh = new Set(
+      (await tx.$queryRaw<{ event_id: string }[]>`
+        INSERT INTO inventory_applied_events (event_id, product)
+        SELECT * FROM unnest(${changes.map((c) => c.event.eventId)}::text[], ${changes.map((c) => c.delta.product)}::text[])
+        ON CONFLICT DO NOTHING RETURNING event_id`).map((row) => row.event_id),
+    );
     // Sum the batch per product first: one statement per product instead of one per event.
     const totals = new Map<string, { stock: number; reserved: number; at: Date }>();
-    for (const event of events) {
-      const delta = change(event);
-      if (!delta) continue;
+    for (const { event, delta } of changes) {
+      if (!fresh.delete(event.eventId)) continue; // counted before, or earlier in this batch
       const total = totals.get(delta.product) ?? { stock: 0, reserved: 0, at: new Date(0) };
       totals.set(delta.product, {
         stock: total.stock + delta.stock,

@@ -11,6 +11,8 @@ export const dispatchService: ServiceDefinition<City, RidesContract> = {
   stateTopics: [TOPICS.driverEvents, TOPICS.driverLocations, TOPICS.rideEvents],
   // One aggregate: every driver and ride is decided against the same state, one message after another.
   stateKey: () => CITY,
+  // So one instance decides the city and any other waits as a standby, rather than forwarding every input to it.
+  instances: 'single',
   initialState: initialCity,
   evolve,
   decide,

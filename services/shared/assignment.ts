@@ -1,0 +1,82 @@
+/**
+ * Internal to the service runtime (service.ts): how the instances of one service share its partitions. kafkajs's
+ * round robin spreads every (topic, partition) pair on its own, so partition 2 of an input and partition 2 of the
+ * service's repartition topic could go to different instances; a service's state of partition p must be where all
+ * of its partition-p inputs are decided. Here an instance is given partition *numbers*: number p of every topic.
+ * Assignments are sticky (an instance keeps the numbers it holds, within its fair share) so a joining or leaving
+ * instance moves as little state as it can.
+ */
+import { AssignerProtocol, type PartitionAssigner } from 'kafkajs';
+
+export const ASSIGNER_NAME = 'PartitionNumberAssigner';
+
+/**
+ * Partition numbers per member. `single`: every number to one member (the state is one aggregate; the others are
+ * standbys), preferably one already holding some. Otherwise each member keeps what it holds up to ⌈n/members⌉,
+ * and the rest go to the members holding fewest. Members are taken in id order, so every leader decides alike.
+ */
+export function assignPartitions(
+  members: readonly { memberId: string; holding: readonly number[] }[],
+  partitions: readonly number[],
+  single: boolean,
+): Map<string, number[]> {
+  const sorted = [...members].sort((a, b) => (a.memberId < b.memberId ? -1 : a.memberId > b.memberId ? 1 : 0));
+  const result = new Map<string, number[]>(sorted.map((m) => [m.memberId, []]));
+  if (!sorted.length) return result;
+  const all = [...new Set(partitions)].sort((a, b) => a - b);
+  if (single) {
+    const owner = sorted.find((m) => m.holding.length) ?? sorted[0];
+    result.set(owner.memberId, all);
+    return result;
+  }
+  const share = Math.ceil(all.length / sorted.length);
+  const free = new Set(all);
+  for (const member of sorted) {
+    for (const partition of [...member.holding].sort((a, b) => a - b)) {
+      const mine = result.get(member.memberId)!;
+      if (mine.length < share && free.delete(partition)) mine.push(partition);
+    }
+  }
+  for (const partition of free) {
+    const fewest = sorted.reduce((a, b) => (result.get(b.memberId)!.length < result.get(a.memberId)!.length ? b : a));
+    result.get(fewest.memberId)!.push(partition);
+  }
+  for (const list of result.values()) list.sort((a, b) => a - b);
+  return result;
+}
+
+/** The kafkajs assigner; `holding()` says which partition numbers this member holds state for (sent when it joins). */
+export function partitionNumberAssigner(single: boolean, holding: () => number[]): PartitionAssigner {
+  return ({ cluster }) => ({
+    name: ASSIGNER_NAME,
+    version: 0,
+    async assign({ members, topics }) {
+      const partitionsOf = new Map(topics.map((topic) => [topic, cluster.findTopicPartitionMetadata(topic).map((m) => m.partitionId)]));
+      const numbers = [...partitionsOf.values()].flat();
+      const held = members.map(({ memberId, memberMetadata }) => {
+        let holdingNow: number[] = [];
+        try {
+          holdingNow = JSON.parse(AssignerProtocol.MemberMetadata.decode(memberMetadata)?.userData.toString() || '[]');
+        } catch {
+          // a member without readable metadata holds nothing
+        }
+        return { memberId, holding: holdingNow };
+      });
+      const assigned = assignPartitions(held, numbers, single);
+      return [...assigned].map(([memberId, mine]) => ({
+        memberId,
+        memberAssignment: AssignerProtocol.MemberAssignment.encode({
+          version: 0,
+          assignment: Object.fromEntries(topics.map((topic) => [topic, partitionsOf.get(topic)!.filter((p) => mine.includes(p))])),
+          userData: Buffer.alloc(0),
+        }),
+      }));
+    },
+    protocol({ topics }) {
+      return {
+        name: ASSIGNER_NAME,
+        metadata: AssignerProtocol.MemberMetadata.encode({ version: 0, topics, userData: Buffer.from(JSON.stringify(holding())) }),
+      };
+    },
+  });
+}
