@@ -5,9 +5,11 @@
  * gateway's resident memory per 1,000 subscribers (its /metrics, before and after they subscribed).
  */
 import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { once } from 'node:events';
 import { randomUUID } from 'node:crypto';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { graphql } from './measure.ts';
 import type { BenchSystem } from './system.ts';
@@ -42,7 +44,10 @@ async function gatewayMetric(system: BenchSystem, name: string): Promise<number>
 /** Starts the subscribers' process; resolves once the gateway runs every one of their subscriptions. */
 async function startSubscribers(system: BenchSystem, query: string, variables: Record<string, unknown>[]) {
   const running = await gatewayMetric(system, 'subscriptions_active');
-  const child = spawn(process.execPath, ['--import', 'tsx', resolve(import.meta.dirname, 'subscribers.ts'), JSON.stringify({ wsUrl: system.wsUrl, query, variables })], {
+  // In a file: 10,000 subscribers' variables do not fit in a command line (E2BIG).
+  const config = join(mkdtempSync(join(tmpdir(), 'bench-subscribers-')), 'config.json');
+  writeFileSync(config, JSON.stringify({ wsUrl: system.wsUrl, query, variables }));
+  const child = spawn(process.execPath, ['--import', 'tsx', resolve(import.meta.dirname, 'subscribers.ts'), config], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();

@@ -8,13 +8,14 @@
  * `RESULT <json>`: per subscriber, the delay from the order's terminal event (its `updatedAt`) to the arrival
  * of that state, or from `since` to the first arrival after it.
  */
+import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { connectionParams } from './measure.ts';
 
 interface Config { wsUrl: string; query: string; variables: Record<string, unknown>[] }
-const config = JSON.parse(process.argv[2]) as Config;
+const config = JSON.parse(readFileSync(process.argv[2], 'utf8')) as Config; // written by ./read.ts
 // Sockets opened at a time; a client whose connection is refused or times out (a busy gateway) retries.
 const OPEN_AT_ONCE = 100;
 const REPORT_TIMEOUT_MS = 120_000;
