@@ -15,6 +15,7 @@ import { createLoaders } from '../services/orders/graphql/context.ts';
 import { resolvers } from '../services/orders/graphql/resolvers.ts';
 import type { PrismaClient } from '../services/shared/db.ts';
 import { Prisma } from '../generated/prisma/client.ts';
+import { BENCH_ADMIN } from './measure.ts';
 
 const at = new Date('2026-11-25T10:00:00Z');
 const orders = Array.from({ length: 50 }, (_, i) => ({
@@ -34,8 +35,6 @@ const memory = {
   },
 } as unknown as PrismaClient;
 
-// The page is every customer's: an admin reads it (the gateway verifies the token before this layer).
-const BENCH_ADMIN = { sub: 'bench', roles: ['admin'], expiresAt: new Date(Date.now() + 24 * 3600_000) };
 const schema = makeExecutableSchema<GatewayContext>({ typeDefs: readSchema(), resolvers: [{ DateTime }, resolvers] as never });
 // `--graphql-js`: without the compiled executor, for a before/after.
 const apollo = new ApolloServer<GatewayContext>({ ...compiledExecution(schema, { jit: !process.argv.includes('--graphql-js') }), plugins: withoutFieldHooks() });
@@ -56,6 +55,7 @@ const server = createServer((req, res) => {
     headers.set('content-type', 'application/json');
     const response = await apollo.executeHTTPGraphQLRequest({
       httpGraphQLRequest: { method: 'POST', headers, search: '', body: JSON.parse(Buffer.concat(chunks).toString()) },
+      // The page is every customer's: an admin reads it (the gateway verifies the token before this layer).
       context: async () => ({ prisma: memory, viewer: BENCH_ADMIN, orders: { loaders: createLoaders(memory) } }) as never,
     });
     res.writeHead(response.status ?? 200, { 'content-type': 'application/json' });

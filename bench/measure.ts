@@ -1,5 +1,6 @@
 /** The bench's measuring tools, shared by ./run.ts and ./rides.ts. */
 import { build, type Histogram } from 'hdr-histogram-js';
+import type { Viewer } from '../gateway/access.ts';
 import { toolToken } from '../gateway/auth.ts';
 
 export const micros = () => Number(process.hrtime.bigint() / 1000n);
@@ -38,3 +39,5 @@ export async function load(clients: number, task: () => Promise<void>, limit: { 
   return { ...percentiles(h), perSecond: h.totalCount / seconds };
 }
 
+/** The bench's viewer where it runs resolvers in its own process (no token there): an admin, for a day. */
+export const BENCH_ADMIN: Viewer = { sub: 'bench', roles: ['admin'], expiresAt: new Date(Date.now() + 24 * 3600_000) };

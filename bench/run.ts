@@ -22,7 +22,7 @@ import { createBus, createKafka, deleteTopicsAndGroups, ensureTopics, joined, sy
 import { createPrisma } from '../services/shared/db.ts';
 import { createLogger } from '../services/shared/log.ts';
 import { startProjector } from '../services/shared/projector.ts';
-import { graphql, load } from './measure.ts';
+import { BENCH_ADMIN, graphql, load } from './measure.ts';
 import { FRESHNESS_RATE, LEGACY_SAMPLES, legacyToVisible, ratingsFreshness, ratingsSustained, SUSTAINED_RATINGS, waitForCatalog } from './ratings.ts';
 import { leaderboardFanOut, ordersFanOut, type FanOut } from './read.ts';
 import { benchRides } from './rides.ts';
@@ -115,7 +115,7 @@ async function statementsPerPage(system: BenchSystem) {
     const result = await execute({
       schema,
       document: parse(PAGE_QUERY.replace('first: 50', `first: ${first}`)),
-      contextValue: { prisma, viewer: { sub: 'bench', roles: ['admin'], expiresAt: new Date(Date.now() + 3_600_000) }, orders: { loaders: createLoaders(prisma) } },
+      contextValue: { prisma, viewer: BENCH_ADMIN, orders: { loaders: createLoaders(prisma) } },
     });
     if (result.errors) throw new Error(JSON.stringify(result.errors));
     return statements.length;
