@@ -9,7 +9,6 @@ import { cpus, totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import { execute, parse } from 'graphql';
 import { makeExecutableSchema } from '@graphql-tools/schema';
-import pg from 'pg';
 import { DateTime } from '../gateway/scalars.ts';
 import { readSchema } from '../gateway/schema.ts';
 import { checkCompleted, ordersContract } from '../services/orders/contract.ts';
@@ -94,15 +93,31 @@ async function kafkaRoundTrip(system: BenchSystem) {
   return result;
 }
 
-async function barePostgresPage(system: BenchSystem) {
-  const pool = new pg.Pool({ connectionString: system.databaseUrl, max: QUERY_CONCURRENCY });
-  const one = async () => {
-    const { rows: page } = await pool.query('SELECT * FROM orders ORDER BY created_at, id LIMIT 51');
-    await pool.query('SELECT * FROM order_validations WHERE order_id = ANY($1) ORDER BY check_type', [page.map((r) => r.id)]);
+/** A bench server of this folder as its own process (argument list after the file); resolves with its port and a stop. */
+async function childServer(file: string, args: string[] = []) {
+  const child = spawn(process.execPath, ['--import', 'tsx', resolve(import.meta.dirname, file), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((ok) => child.stdout!.on('data', (d: Buffer) => {
+    const m = /PORT (\d+)/.exec(d.toString());
+    if (m) ok(Number(m[1]));
+  }));
+  return { port, stop: () => child.kill() };
+}
+
+/** One client request of the page bench to a local server: the page query posted, as the gateway gets it. */
+function pagePosts(url: string) {
+  return async () => {
+    const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: PAGE_QUERY }) });
+    await r.text();
   };
+}
+
+/** The floor the issue names: bare `pg` writing the same JSON over node:http (./bare-pg-server.ts). */
+async function barePostgresPage(system: BenchSystem) {
+  const server = await childServer('bare-pg-server.ts', [system.databaseUrl, String(QUERY_CONCURRENCY)]);
+  const one = pagePosts(`http://127.0.0.1:${server.port}/`);
   await load(QUERY_CONCURRENCY, one, { seconds: 1 });
   const result = await load(QUERY_CONCURRENCY, one, { seconds: QUERY_SECONDS / 2 });
-  await pool.end();
+  server.stop();
   return result;
 }
 
@@ -126,20 +141,13 @@ async function statementsPerPage(system: BenchSystem) {
 }
 
 async function inMemoryLayers() {
-  const child = spawn(process.execPath, ['--import', 'tsx', resolve(import.meta.dirname, 'inmemory-server.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<number>((ok) => child.stdout!.on('data', (d: Buffer) => {
-    const m = /PORT (\d+)/.exec(d.toString());
-    if (m) ok(Number(m[1]));
-  }));
-  const hit = (path: string) => async () => {
-    const r = await fetch(`http://127.0.0.1:${port}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: PAGE_QUERY }) });
-    await r.text();
-  };
+  const server = await childServer('inmemory-server.ts');
+  const hit = (path: string) => pagePosts(`http://127.0.0.1:${server.port}${path}`);
   await load(QUERY_CONCURRENCY, hit('/graphql'), { seconds: 1 });
   const apollo = await load(QUERY_CONCURRENCY, hit('/graphql'), { seconds: QUERY_SECONDS / 2 });
   await load(QUERY_CONCURRENCY, hit('/json'), { seconds: 1 });
   const json = await load(QUERY_CONCURRENCY, hit('/json'), { seconds: QUERY_SECONDS / 2 });
-  child.kill();
+  server.stop();
   return { apollo, json };
 }
 

@@ -19,6 +19,8 @@ export const MAX_TOKEN_BYTES = 8192;
 /** The longest `sub` accepted: the schema's default bound on an ID, which it is compared with. */
 const MAX_SUB_LENGTH = 200;
 const MAX_ROLES = 20;
+/** Verified tokens remembered (until they expire), so a client's every request does not verify its signature again. */
+const MAX_REMEMBERED_TOKENS = 10_000;
 const ASYMMETRIC = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
 
 export interface AuthConfig {
@@ -73,9 +75,12 @@ export interface Authenticator {
 }
 
 export function createAuthenticator(config: AuthConfig = authConfig()): Authenticator {
-  const key: Uint8Array | JWTVerifyGetKey = config.jwksUrl
+  // The secret imported once: given as bytes, jose would import it again for every token.
+  const key: Promise<CryptoKey> | JWTVerifyGetKey = config.jwksUrl
     ? createRemoteJWKSet(new URL(config.jwksUrl), { timeoutDuration: 5_000 })
-    : new TextEncoder().encode(config.secret);
+    : crypto.subtle.importKey('raw', new TextEncoder().encode(config.secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
+  // Least recently used first. A remembered token still expires on time: its viewer is checked at every use.
+  const remembered = new Map<string, Viewer>();
   const options = {
     algorithms: config.jwksUrl ? ASYMMETRIC : ['HS256'],
     issuer: config.issuer,
@@ -85,9 +90,22 @@ export function createAuthenticator(config: AuthConfig = authConfig()): Authenti
 
   async function verify(token: string): Promise<Viewer> {
     if (token.length > MAX_TOKEN_BYTES) throw unauthenticated(`the token is longer than ${MAX_TOKEN_BYTES} characters`);
+    const known = remembered.get(token);
+    remembered.delete(token);
+    if (known && known.expiresAt.getTime() > Date.now()) {
+      remembered.set(token, known);
+      return known;
+    }
+    const viewer = viewerOf(await verifiedPayload(token));
+    remembered.set(token, viewer);
+    if (remembered.size > MAX_REMEMBERED_TOKENS) remembered.delete(remembered.keys().next().value!);
+    return viewer;
+  }
+
+  async function verifiedPayload(token: string): Promise<JWTPayload> {
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(token, key as never, options));
+      ({ payload } = await jwtVerify(token, (typeof key === 'function' ? key : await key) as never, options));
     } catch (error) {
       // The key set out of reach is this server's problem, not the client's token.
       if (error instanceof errors.JWKSTimeout || error instanceof errors.JWKSInvalid || !(error instanceof errors.JOSEError)) {
@@ -95,7 +113,7 @@ export function createAuthenticator(config: AuthConfig = authConfig()): Authenti
       }
       throw unauthenticated(`the token is not valid (${reason(error)})`);
     }
-    return viewerOf(payload);
+    return payload;
   }
 
   return {

@@ -40,6 +40,14 @@ describe('HS256 tokens', () => {
     expect(await refusal(auth.fromAuthorization({ token: 'x' }))).toMatchObject({ code: 'UNAUTHENTICATED' });
   });
 
+  it('remembers a verified token, yet refuses it once it expires', async () => {
+    const token = await hs256({ sub: 'alice', roles: ['customer'], exp: now() + 1 });
+    const first = await auth.verify(token);
+    expect(await auth.verify(token)).toBe(first); // the second use is not verified again
+    await new Promise((resolve) => setTimeout(resolve, first.expiresAt.getTime() - Date.now() + 10));
+    expect(await refusal(auth.verify(token))).toMatchObject({ code: 'UNAUTHENTICATED', message: expect.stringMatching(/expired/) });
+  });
+
   it('refuses an expired token', async () => {
     const token = await hs256({ sub: 'alice', roles: ['customer'], exp: now() - 5 });
     expect(await refusal(auth.verify(token))).toMatchObject({ code: 'UNAUTHENTICATED', message: expect.stringMatching(/expired/) });
