@@ -13,6 +13,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { graphql } from './measure.ts';
 import type { BenchSystem } from './system.ts';
+import { cpuBetween, processCpuSeconds } from './usage.ts';
 
 export interface FanOut {
   subscribers: number;
@@ -25,7 +26,12 @@ export interface FanOut {
   p50: number;
   p99: number;
   lastMs: number;
-  /** Gateway resident memory added per 1,000 subscribers, MiB. */
+  /**
+   * CPU seconds spent from the trigger until every delivery arrived, by who spent it: the gateway, the
+   * subscribers' process, and the rest of the system (services, broker, PostgreSQL). It says how the two
+   * cores were shared.
+   */
+  cpuSeconds: { gateway: number; subscribers: number; rest: number };
   /** The gateway's RSS with the subscribers connected. */
   rssMiB: number;
   /** Its growth over the RSS before they connected, per 1,000 (negative when a GC freed more meanwhile). */
@@ -65,6 +71,7 @@ async function startSubscribers(system: BenchSystem, query: string, variables: R
     await new Promise((r) => setTimeout(r, 100));
   }
   return {
+    pid: child.pid!,
     async report(command: string) {
       child.stdin!.write(`${command}\n`);
       let line = await nextLine();
@@ -87,10 +94,18 @@ async function measured(system: BenchSystem, query: string, variables: Record<st
   const subscribers = await startSubscribers(system, query, variables);
   try {
     const rssAfter = await gatewayMetric(system, 'process_resident_memory_bytes');
+    const before = { system: (await system.usage()).cpu, subscribers: processCpuSeconds(subscribers.pid) };
     const result = await subscribers.report(await trigger());
+    const spent = cpuBetween(before.system, (await system.usage()).cpu);
+    const gateway = spent.get('gateway') ?? 0;
     return {
       subscribers: variables.length, operations, delivered: result.delivered, missing: result.missing,
       firstMs: result.first, p50: result.p50, p99: result.p99, lastMs: result.max,
+      cpuSeconds: {
+        gateway,
+        subscribers: processCpuSeconds(subscribers.pid) - before.subscribers,
+        rest: [...spent.values()].reduce((a, b) => a + b, 0) - gateway,
+      },
       rssMiB: rssAfter / 2 ** 20,
       rssPerThousandMiB: (rssAfter - rssBefore) / 2 ** 20 / (variables.length / 1000),
     };

@@ -223,6 +223,10 @@ function fanOutRows(operation: string, from: string, fan: FanOut, kafka: { p50: 
       ratio: `${(fan.p99 / kafka.p50).toFixed(1)}× (p99)`,
     },
     { measure: '  gateway RSS with them connected, MiB (growth per 1,000 subscribers)', value: `${fan.rssMiB.toFixed(0)} (${fan.rssPerThousandMiB.toFixed(1)})` },
+    {
+      measure: '  CPU s from the trigger to the last delivery: gateway / subscribers\' process / the rest',
+      value: [fan.cpuSeconds.gateway, fan.cpuSeconds.subscribers, fan.cpuSeconds.rest].map((s) => s.toFixed(2)).join(' / '),
+    },
   ];
 }
 

@@ -88,6 +88,11 @@ export async function cpuSnapshot(root: number | undefined, databaseUrl: string)
   return snapshot;
 }
 
+/** Seconds of CPU (user + system) one process has spent so far; 0 once it has exited. */
+export function processCpuSeconds(pid: number): number {
+  return (readStat(pid)?.ticks ?? 0) / TICKS_PER_SECOND;
+}
+
 /** CPU seconds per part between two snapshots (a process that restarted in between counts from zero). */
 export function cpuBetween(before: CpuSnapshot, after: CpuSnapshot): Map<string, number> {
   return new Map([...after].map(([label, seconds]) => [label, Math.max(0, seconds - (before.get(label) ?? 0))]));

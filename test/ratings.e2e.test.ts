@@ -132,6 +132,23 @@ describe('rating movies', () => {
     await board.close();
   });
 
+  it('sends boards of different sizes their own prefix of one order, and a late subscriber the board at once', async () => {
+    const long = system.subscribe(`subscription { topRatedMoviesChanged(limit: 20, minRatings: 1) { id } }`);
+    const short = system.subscribe(`subscription { topRatedMoviesChanged(limit: 3, minRatings: 1) { id } }`);
+    await Promise.all([long.received(1), short.received(1)]);
+    const ids = (b: typeof long) => b.values.at(-1)?.topRatedMoviesChanged.map((m: any) => m.id) as string[] | undefined;
+    const queried = async () => (await system.gql(`{ topRatedMovies(limit: 20, minRatings: 1) { id } }`)).data.topRatedMovies.map((m: any) => m.id) as string[];
+    await rate(freshMovie(), 10); // a new movie among the best: both boards change
+    const expected = await queried();
+    await waitFor(() => JSON.stringify(ids(long)) === JSON.stringify(expected), 20_000, () => JSON.stringify([ids(long), expected]));
+    await waitFor(() => JSON.stringify(ids(short)) === JSON.stringify(expected.slice(0, 3)), 20_000, () => JSON.stringify([ids(short), expected]));
+    // Joining a board whose state has not changed still gets that state first.
+    const late = system.subscribe(`subscription { topRatedMoviesChanged(limit: 3, minRatings: 1) { id } }`);
+    await late.received(1);
+    expect(ids(late)).toEqual(expected.slice(0, 3));
+    await Promise.all([long.close(), short.close(), late.close()]);
+  });
+
   it('pushes every change of one movie to movieRatingChanged', async () => {
     const id = freshMovie();
     const changes = system.subscribe(`subscription($id: ID!) { movieRatingChanged(movieId: $id) { id rating { count average } } }`, { id });

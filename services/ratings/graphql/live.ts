@@ -23,14 +23,22 @@ export interface MoviesLive {
 
 const PROJECTION_WAIT_MS = 30_000;
 
-/** A subscriber, and what it was sent last, to send only changes. */
-type Subscriber<T> = LiveQueue<T> & { last?: string };
+/**
+ * The subscribers of one movie or one leaderboard: all were sent the state printed `last`, except the `fresh`
+ * ones, which joined since and wait for their first. A change goes to all; an unchanged state only to those.
+ */
+interface Watchers<T> {
+  subscribers: Set<LiveQueue<T>>;
+  fresh: Set<LiveQueue<T>>;
+  last?: string;
+}
+const watchers = <T>(): Watchers<T> => ({ subscribers: new Set(), fresh: new Set() });
 
 const fingerprint = (value: unknown) => JSON.stringify(value, (_, v) => (typeof v === 'bigint' ? v.toString() : v));
 
 export function createMoviesLive(services: GatewayServices, log: Logger): MoviesLive {
-  const movies = new Map<string, Set<Subscriber<Movie>>>();
-  const boards = new Map<string, { limit: number; minRatings: number; subscribers: Set<Subscriber<Movie[]>> }>();
+  const movies = new Map<string, Watchers<Movie>>();
+  const boards = new Map<string, Watchers<Movie[]> & { limit: number; minRatings: number }>();
   const pending = new Map<string, LogPosition>(); // the newest position per topic partition
   const dirtyMovies = new Set<string>();
   let dirtyBoards = false;
@@ -54,7 +62,11 @@ export function createMoviesLive(services: GatewayServices, log: Logger): Movies
           for (const row of rows) send(movies.get(row.id.toString()), row);
         }
         if (refreshBoards) {
-          for (const board of boards.values()) send(board.subscribers, await topRated(services.prisma, board.limit, board.minRatings));
+          // A board is a prefix of the longest one with its minRatings (the order is total): one read for them all.
+          const longest = new Map<number, number>();
+          for (const { minRatings, limit } of boards.values()) longest.set(minRatings, Math.max(limit, longest.get(minRatings) ?? 0));
+          const tops = new Map(await Promise.all([...longest].map(async ([minRatings, limit]) => [minRatings, await topRated(services.prisma, limit, minRatings)] as const)));
+          for (const board of boards.values()) send(board, tops.get(board.minRatings)!.slice(0, board.limit));
         }
       }
     } catch (error) {
@@ -64,25 +76,26 @@ export function createMoviesLive(services: GatewayServices, log: Logger): Movies
     }
   }
 
-  function send<T>(subscribers: Set<Subscriber<T>> | undefined, value: T) {
+  function send<T>(watched: Watchers<T> | undefined, value: T) {
+    if (!watched) return;
     const print = fingerprint(value);
-    for (const s of subscribers ?? []) {
-      if (s.last === print) continue;
-      s.last = print;
-      s.push(value);
-    }
+    for (const s of print === watched.last ? watched.fresh : watched.subscribers) s.push(value);
+    watched.last = print;
+    watched.fresh.clear();
   }
 
   return {
     movie(id) {
       const key = id.toString();
-      const subscribers = movies.get(key) ?? new Set();
-      movies.set(key, subscribers);
-      const s: Subscriber<Movie> = createLiveQueue<Movie>(() => {
-        subscribers.delete(s);
-        if (!subscribers.size) movies.delete(key);
+      const watched = movies.get(key) ?? watchers<Movie>();
+      movies.set(key, watched);
+      const s = createLiveQueue<Movie>(() => {
+        watched.subscribers.delete(s);
+        watched.fresh.delete(s);
+        if (!watched.subscribers.size && movies.get(key) === watched) movies.delete(key);
       });
-      subscribers.add(s);
+      watched.subscribers.add(s);
+      watched.fresh.add(s);
       // Its first state comes through the same loop as every change, so it is never sent after a newer one.
       dirtyMovies.add(key);
       void flush();
@@ -91,13 +104,15 @@ export function createMoviesLive(services: GatewayServices, log: Logger): Movies
 
     leaderboard(limit, minRatings) {
       const key = `${limit}:${minRatings}`;
-      const board = boards.get(key) ?? { limit, minRatings, subscribers: new Set() };
+      const board = boards.get(key) ?? { ...watchers<Movie[]>(), limit, minRatings };
       boards.set(key, board);
-      const s: Subscriber<Movie[]> = createLiveQueue<Movie[]>(() => {
+      const s = createLiveQueue<Movie[]>(() => {
         board.subscribers.delete(s);
-        if (!board.subscribers.size) boards.delete(key);
+        board.fresh.delete(s);
+        if (!board.subscribers.size && boards.get(key) === board) boards.delete(key);
       });
       board.subscribers.add(s);
+      board.fresh.add(s);
       dirtyBoards = true;
       void flush();
       return s.iterator;
@@ -118,7 +133,7 @@ export function createMoviesLive(services: GatewayServices, log: Logger): Movies
     },
 
     close() {
-      for (const set of movies.values()) for (const s of [...set]) s.close();
+      for (const watched of movies.values()) for (const s of [...watched.subscribers]) s.close();
       for (const board of boards.values()) for (const s of [...board.subscribers]) s.close();
     },
   };
