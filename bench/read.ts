@@ -47,12 +47,15 @@ async function gatewayMetric(system: BenchSystem, name: string): Promise<number>
   return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
 }
 
-/** Starts the subscribers' process; resolves once the gateway runs every one of their subscriptions. */
-async function startSubscribers(system: BenchSystem, query: string, variables: Record<string, unknown>[]) {
-  const running = await gatewayMetric(system, 'subscriptions_active');
+/**
+ * Starts the subscribers' process on `wsUrl`; resolves once every one has subscribed, and, given the gateway,
+ * once it runs every one of their subscriptions.
+ */
+async function startSubscribers(wsUrl: string, query: string, variables: Record<string, unknown>[], system?: BenchSystem) {
+  const running = system ? await gatewayMetric(system, 'subscriptions_active') : 0;
   // In a file: 10,000 subscribers' variables do not fit in a command line (E2BIG).
   const config = join(mkdtempSync(join(tmpdir(), 'bench-subscribers-')), 'config.json');
-  writeFileSync(config, JSON.stringify({ wsUrl: system.wsUrl, query, variables }));
+  writeFileSync(config, JSON.stringify({ wsUrl, query, variables }));
   const child = spawn(process.execPath, ['--import', 'tsx', resolve(import.meta.dirname, 'subscribers.ts'), config], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
@@ -66,7 +69,7 @@ async function startSubscribers(system: BenchSystem, query: string, variables: R
   const connecting = setTimeout(() => child.kill(), SUBSCRIBED_TIMEOUT_MS); // ends the wait below with an error
   while ((await nextLine()) !== 'READY');
   clearTimeout(connecting);
-  while (await gatewayMetric(system, 'subscriptions_active') < running + variables.length) {
+  while (system && await gatewayMetric(system, 'subscriptions_active') < running + variables.length) {
     if (Date.now() > deadline) throw new Error(`the gateway did not run ${variables.length} more subscriptions within ${SUBSCRIBED_TIMEOUT_MS} ms`);
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -84,14 +87,14 @@ async function startSubscribers(system: BenchSystem, query: string, variables: R
       child.kill();
       await exited;
       const until = Date.now() + SUBSCRIBED_TIMEOUT_MS;
-      while (await gatewayMetric(system, 'subscriptions_active') > running && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+      while (system && await gatewayMetric(system, 'subscriptions_active') > running && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
     },
   };
 }
 
 async function measured(system: BenchSystem, query: string, variables: Record<string, unknown>[], operations: number, trigger: () => Promise<string>): Promise<FanOut> {
   const rssBefore = await gatewayMetric(system, 'process_resident_memory_bytes');
-  const subscribers = await startSubscribers(system, query, variables);
+  const subscribers = await startSubscribers(system.wsUrl, query, variables, system);
   try {
     const rssAfter = await gatewayMetric(system, 'process_resident_memory_bytes');
     const before = { system: (await system.usage()).cpu, subscribers: processCpuSeconds(subscribers.pid) };
@@ -138,4 +141,24 @@ export async function leaderboardFanOut(system: BenchSystem, subscribers: number
     await graphql(system.url, `mutation($id: ID!) { rateMovie(movieId: $id, rating: 0) { id } }`, { id: leader.id });
     return `REPORT since ${since}`;
   });
+}
+
+/**
+ * The fan-out floor: the same subscribers' process on a bare `ws` server (./bare-ws-server.ts) that writes
+ * `updates` frames to each, round after round; the delay from the first round to each one's last frame.
+ */
+export async function fanOutFloor(subscribers: number, updates: number): Promise<{ p50: number; p99: number; lastMs: number }> {
+  const server = spawn(process.execPath, ['--import', 'tsx', resolve(import.meta.dirname, 'bare-ws-server.ts')], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const serverLines = createInterface({ input: server.stdout! })[Symbol.asyncIterator]();
+  const port = Number(/PORT (\d+)/.exec((await serverLines.next()).value ?? '')?.[1]);
+  const variables = Array.from({ length: subscribers }, () => ({ id: 'floor' }));
+  const clients = await startSubscribers(`ws://127.0.0.1:${port}`, WATCH, variables);
+  try {
+    server.stdin!.write(`SEND ${updates} ${subscribers}\n`);
+    const result = await clients.report('REPORT terminal');
+    return { p50: result.p50, p99: result.p99, lastMs: result.max };
+  } finally {
+    await clients.stop();
+    server.kill();
+  }
 }
