@@ -232,7 +232,6 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     res.end();
   }
 
-  // Liveness: this process answers, and its latest sample reached Kafka and PostgreSQL. No I/O per probe.
   // Liveness: the process answers. Its dependencies are reported, not judged: a restart would not bring them
   // back, and an orchestrator restarting every gateway while Kafka is away helps no one. /readyz judges.
   function liveness(res: ServerResponse) {
