@@ -164,3 +164,32 @@ it('counts a copy of an event in the log once: in a restore and in the projectio
   expect((await order(product, 4)).state).toBe('VALIDATED');
   expect(await projectedStock(product)).toBe(4);
 });
+
+it('answers a command it decided but had not committed yet again after a restart, without deciding it twice', async () => {
+  const product = `P-${randomUUID().slice(0, 8)}`;
+  const add = ordersContract.command({ type: 'AddInventory', data: { product, quantity: 7 } });
+  const [position] = await bus.publish([ordersContract.outgoing(add)]);
+  await waitFor(async () => (await projectedStock(product)) === 7, 30_000, () => 'stock 7 projected');
+  // A crash before the offsets were committed (they are, once a second): the group is put back before the command.
+  await service?.stop();
+  service = undefined;
+  const admin = bus.kafka.admin();
+  await admin.connect();
+  try {
+    await admin.setOffsets({ groupId: bus.prefix + 'inventory', topic: position.topic, partitions: [{ partition: position.partition, offset: position.offset }] });
+  } finally {
+    await admin.disconnect();
+  }
+  await startInventory();
+  const replies = async () => (await readTopic(bus, bus.topic(RUNTIME_TOPICS.commandReplies)))
+    .map((m) => commandReplySchema.parse(JSON.parse(m.value!.toString())))
+    .filter((r) => r.commandId === add.commandId);
+  await waitFor(async () => (await replies()).length === 2, 30_000, () => 'the redelivered command answered');
+  const [first, second] = await replies();
+  expect([first.status, second.status]).toEqual(['ACCEPTED', 'ACCEPTED']);
+  expect(second.positions).toEqual(first.positions); // the events it wrote the first time
+  expect((await stockEvents(product)).filter((e) => e.causationId === add.commandId)).toHaveLength(1);
+  await bus.publish([ordersContract.outgoing(ordersContract.command({ type: 'AddInventory', data: { product, quantity: 1 } }))]);
+  await waitFor(async () => (await projectedStock(product)) === 8, 30_000, () => 'stock 8 projected');
+  expect(await foldedStock(product)).toBe(8);
+});

@@ -216,6 +216,9 @@ export async function startService<S, K extends AnyContract>(
       log.info(`assigned partition(s): ${held}`, { dropped: lost });
     }),
     run: () => ({
+      // Only what was decided is resolved, so only that is committed (consumer.ts): not a batch given up while
+      // stopping or restoring, nor one of a partition that moved to another instance.
+      eachBatchAutoResolve: false,
       eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
         const { topic, partition } = batch;
         const slot = slotOfPartition(partition);
@@ -236,7 +239,7 @@ export async function startService<S, K extends AnyContract>(
             },
           });
         }
-        resolveOffset(batch.lastOffset()); // committed by kafkajs after the batch
+        resolveOffset(batch.lastOffset()); // committed within a second, or as soon as the consumer idles (consumer.ts)
         await heartbeat();
       },
     }),
