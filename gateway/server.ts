@@ -321,9 +321,8 @@ async function consumeGatewayTopics(
     },
     run: () => ({
       // Committed although the group is this process's own: after a rejoin (broker restart, long stall) it
-      // resumes where it was instead of at the latest offset, which would drop replies and updates. Once a
-      // second, not after every batch: a commit round trip per batch would delay every reply.
-      autoCommitInterval: 1000,
+      // resumes where it was instead of at the latest offset, which would drop replies and updates. runConsumer
+      // commits about once a second (consumer.ts), not after every batch.
       eachMessage: async ({ topic, partition, message }) => {
         if (message.headers?.[REPLAY_FOR_HEADER] !== undefined) return; // a replayed dead letter: not news
         try {

@@ -122,7 +122,7 @@ describe('state kept per partition', () => {
     const elsewhere = created('o1', 'Q');
     const ignored = event({ type: 'OrderValidated', data: { orderId: 'o1', checks: [] } });
     const batch = messages(local, elsewhere, ignored);
-    const { outputs, forwards, answers } = decideBatch(inventoryService, mem, 'orders.events', batch, { isLocal: (key) => key === 'P' });
+    const { outputs, forwards, answers } = decideBatch(inventoryService, mem, 'orders.events', batch, { memoryOf: (key) => (key === 'P' ? mem : undefined) });
     expect(outputs.map((e) => e.type)).toEqual(['StockAdded']);
     expect(answers).toHaveLength(1);
     // Keyed by its state key, read later as the topic it was written to; a message of no state stays here (ignored).
@@ -136,16 +136,31 @@ describe('state kept per partition', () => {
     const partition0 = memory<any>();
     const partition1 = memory<any>();
     partition1.states.set('Q', inventoryService.evolve(inventoryService.initialState(), event({ type: 'StockAdded', data: { product: 'Q', quantity: 1 } })));
-    const isOn = (partition: number) => (key: string) => (key === 'Q' ? 1 : 0) === partition;
+    const isOn = (partition: number) => (key: string) => ((key === 'Q' ? 1 : 0) === partition ? [partition0, partition1][partition] : undefined);
     const order = created('o1', 'Q');
-    const landed = decideBatch(inventoryService, partition0, 'orders.events', messages(order), { isLocal: isOn(0) });
+    const landed = decideBatch(inventoryService, partition0, 'orders.events', messages(order), { memoryOf: isOn(0) });
     expect(landed.outputs).toEqual([]);
     const forwarded = landed.forwards.map(({ message, topic }) => ({ ...message, topic }));
-    const decided = decideBatch(inventoryService, partition1, 'inventory.repartition', forwarded, { isLocal: isOn(1) });
+    const decided = decideBatch(inventoryService, partition1, 'inventory.repartition', forwarded, { memoryOf: isOn(1) });
     expect(decided.outputs.map((e) => e.type)).toEqual(['StockReserved', 'OrderCheckCompleted']);
     expect(decided.outputs[1].data).toMatchObject({ result: 'PASS' });
     expect(partition1.states.get('Q')).toMatchObject({ stock: 1 });
     expect(partition0.states.size).toBe(0);
+  });
+
+  it('decides a message against the memory holding its state when that is another partition of this instance, and rolls it back there', () => {
+    const partition0 = memory<any>();
+    const partition1 = memory<any>();
+    partition1.states.set('Q', inventoryService.evolve(inventoryService.initialState(), event({ type: 'StockAdded', data: { product: 'Q', quantity: 1 } })));
+    const order = created('o1', 'Q');
+    const decided = decideBatch(inventoryService, partition0, 'orders.events', messages(order), { memoryOf: (key) => (key === 'Q' ? partition1 : partition0) });
+    expect(decided.forwards).toEqual([]);
+    expect(decided.outputs.map((e) => e.type)).toEqual(['StockReserved', 'OrderCheckCompleted']);
+    expect(decided.decidedIn).toEqual([partition1, partition1]);
+    expect(partition1.states.get('Q')).toMatchObject({ stock: 1, reserved: 1 });
+    expect(partition0.states.size).toBe(0);
+    decided.rollback();
+    expect(partition1.states.get('Q')).toMatchObject({ stock: 1, reserved: 0 });
   });
 
   it('folds a forwarded event of a state topic before deciding, as if it came from that topic', () => {

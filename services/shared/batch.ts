@@ -34,9 +34,11 @@ export interface BatchMessage {
   topic?: string;
 }
 
-export interface BatchDecision {
+export interface BatchDecision<S = unknown> {
   /** Events to publish, in order. */
   outputs: EventEnvelope[];
+  /** For each output, the memory its input was decided against: where the input is remembered as handled. */
+  decidedIn: ServiceMemory<S>[];
   /** Messages whose state lives on another partition, with their state key: to forward, not to decide here. */
   forwards: { stateKey: string; message: BatchMessage; topic: string }[];
   /** One answer per command message in the batch, repeats included. */
@@ -51,13 +53,14 @@ export function applyEvent<S, K extends AnyContract>(definition: ServiceDefiniti
   if (key !== undefined) states.set(key, definition.evolve(states.get(key) ?? definition.initialState(), event as never));
 }
 
-export interface DecideOptions {
+export interface DecideOptions<S> {
   now?: () => Date;
   /**
-   * Whether the state of this key is kept here (default: every key is). A message whose state is kept elsewhere is
-   * returned in `forwards`, undecided: deciding it here, against no state, would decide it wrong.
+   * The memory that holds this key's state, or undefined when it is decided elsewhere (default: the batch's memory
+   * holds every key). A message whose state is decided elsewhere is returned in `forwards`, undecided: deciding it
+   * here, against no state, would decide it wrong.
    */
-  isLocal?(stateKey: string): boolean;
+  memoryOf?(stateKey: string): ServiceMemory<S> | undefined;
 }
 
 /**
@@ -70,26 +73,28 @@ export function decideBatch<S, K extends AnyContract>(
   memory: ServiceMemory<S>,
   topic: string,
   messages: BatchMessage[],
-  { now = () => new Date(), isLocal = () => true }: DecideOptions = {},
-): BatchDecision {
+  { now = () => new Date(), memoryOf = () => memory }: DecideOptions<S> = {},
+): BatchDecision<S> {
   const stateTopics = new Set<string>(definition.stateTopics);
   const { contract } = definition;
   const outputs: EventEnvelope[] = [];
+  const decidedIn: ServiceMemory<S>[] = [];
   const answers: Reply[] = [];
   const byCommand = new Map<string, Reply>(); // a command repeated in the batch is answered once per copy
   const decidedEvents = new Set<string>(); // an event repeated in the batch is decided once
   const deadLetters: BatchDecision['deadLetters'] = [];
   const forwards: BatchDecision['forwards'] = [];
-  const previous = new Map<string, S | undefined>();
-  const change = (event: EventEnvelope) => {
+  // A key's state before the batch, and the memory it is in (one per key: a key belongs to one partition).
+  const previous = new Map<string, { states: Map<string, S>; state: S | undefined }>();
+  const change = (into: ServiceMemory<S>, event: EventEnvelope) => {
     const key = definition.stateKey(event as never);
-    if (key !== undefined && !previous.has(key)) previous.set(key, memory.states.get(key));
-    applyEvent(definition, memory.states, event);
+    if (key !== undefined && !previous.has(key)) previous.set(key, { states: into.states, state: into.states.get(key) });
+    applyEvent(definition, into.states, event);
   };
   const rollback = () => {
-    for (const [key, state] of previous) {
-      if (state === undefined) memory.states.delete(key);
-      else memory.states.set(key, state);
+    for (const [key, { states, state }] of previous) {
+      if (state === undefined) states.delete(key);
+      else states.set(key, state);
     }
   };
   const answer = (reply: Reply) => {
@@ -110,27 +115,28 @@ export function decideBatch<S, K extends AnyContract>(
       if (!input) continue;
       const key = definition.stateKey(input as never);
       if (key === undefined) continue;
-      if (!isLocal(key)) {
+      const home = memoryOf(key);
+      if (!home) {
         forwards.push({ stateKey: key, message, topic: origin });
         continue;
       }
       // An event whose consequences are already in the log (a redelivery, a repeated capture): decided once.
       if (input.kind === 'event') {
-        if (memory.handled.has(input.eventId) || decidedEvents.has(input.eventId)) continue;
+        if (home.handled.has(input.eventId) || decidedEvents.has(input.eventId)) continue;
         decidedEvents.add(input.eventId);
       }
       if (input.kind === 'command') {
         // Redelivered (in this batch or before): answer as the first time, decide nothing.
         const earlier = byCommand.get(input.commandId);
-        if (earlier || memory.handled.has(input.commandId)) {
-          answers.push(earlier ?? { commandId: input.commandId, from: 0, to: 0, repeated: memory.handled.get(input.commandId) });
+        if (earlier || home.handled.has(input.commandId)) {
+          answers.push(earlier ?? { commandId: input.commandId, from: 0, to: 0, repeated: home.handled.get(input.commandId) });
           continue;
         }
       }
-      if (input.kind === 'event' && stateTopics.has(origin)) change(input);
+      if (input.kind === 'event' && stateTopics.has(origin)) change(home, input);
       let events: EventEnvelope[];
       try {
-        const decided = definition.decide(input as never, memory.states.get(key) ?? definition.initialState(), now());
+        const decided = definition.decide(input as never, home.states.get(key) ?? definition.initialState(), now());
         // Validates each event (a bad one is refused here); ids from the input and the index, the same if decided again.
         events = decided.map((e, index) => contract.event(e, input, now(), definition.name, index));
       } catch (error) {
@@ -142,7 +148,8 @@ export function decideBatch<S, K extends AnyContract>(
       const from = outputs.length;
       for (const event of events) {
         outputs.push(event);
-        if (stateTopics.has(contract.topicOf(event))) change(event);
+        decidedIn.push(home);
+        if (stateTopics.has(contract.topicOf(event))) change(home, event);
       }
       if (input.kind === 'command') answer({ commandId: input.commandId, from, to: outputs.length });
     }
@@ -150,5 +157,5 @@ export function decideBatch<S, K extends AnyContract>(
     rollback();
     throw error;
   }
-  return { outputs, forwards, answers, deadLetters, rollback };
+  return { outputs, decidedIn, forwards, answers, deadLetters, rollback };
 }

@@ -104,6 +104,8 @@ export interface Bus {
   clusterId(): Promise<string>;
   /** Low and high watermarks of a physical topic's partitions (retried while leaders are elected). */
   topicOffsets(physical: string): Promise<{ partition: number; low: string; high: string }[]>;
+  /** The offsets a consumer group (without the prefix) committed on a physical topic, by partition; none for a partition never committed. */
+  committedOffsets(group: string, physical: string): Promise<Map<number, bigint>>;
   /** `partitionAssigners`: how the group shares partitions (default: kafkajs's round robin). */
   createConsumer(group: string, options?: { sessionTimeout?: number; partitionAssigners?: PartitionAssigner[] }): Consumer;
   /** Removes a consumer group created with `createConsumer` that is of no use once it stops; best effort. */
@@ -415,6 +417,11 @@ export async function createBus(options: BusOptions): Promise<Bus> {
     },
     async topicOffsets(physical) {
       return withKafkaRetries(() => admin.fetchTopicOffsets(physical));
+    },
+    async committedOffsets(group, physical) {
+      const [found] = await withKafkaRetries(() => admin.fetchOffsets({ groupId: prefix + group, topics: [physical] }));
+      // -1: nothing committed yet.
+      return new Map((found?.partitions ?? []).filter((p) => p.offset !== '-1').map((p) => [p.partition, BigInt(p.offset)]));
     },
     createConsumer(group, consumerOptions = {}) {
       const consumer = kafka.consumer({

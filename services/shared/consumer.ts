@@ -2,12 +2,26 @@
  * A consumer group member that stays alive as long as its process. kafkajs restarts a consumer itself after
  * a crash it considers retriable; after any other crash the consumer just stops, and the process would go
  * on looking alive while consuming nothing. Here a crashed consumer is replaced by a fresh one, with backoff.
+ *
+ * Offsets are committed here, not by kafkajs: kafkajs commits after every fetched batch whatever its
+ * autoCommitInterval says, and under load a batch holds about one message, so that was an OffsetCommit request
+ * per message per consumer. Here processed offsets are committed at most once a second while messages keep
+ * coming, soon after the last one once nothing more arrives (readiness compares committed offsets with the end
+ * of the log, so an idle consumer must not stay a message behind), when the group rebalances, and on stop.
+ * Whatever was processed but not committed yet when a process dies is delivered again: every consumer here is
+ * idempotent on redelivery.
  */
-import type { Consumer, ConsumerRunConfig, PartitionAssigner } from 'kafkajs';
+import type { Consumer, ConsumerRunConfig, EachBatchPayload, EachMessagePayload, PartitionAssigner } from 'kafkajs';
 import { joined, type Bus } from './bus.ts';
 import { backoffMs } from './isolation.ts';
 import type { Logger } from './log.ts';
 
+/** While messages keep coming, processed offsets are committed at most this often, in ms. */
+const COMMIT_EVERY_MS = 1_000;
+/** ... and this long after the last processed message when nothing more came meanwhile: two empty fetches (bus.ts, maxWaitTimeInMs). */
+const COMMIT_WHEN_IDLE_MS = 200;
+/** On stop, how long to wait for the messages being handled before committing and leaving, in ms. */
+const STOP_WAIT_MS = 10_000;
 
 export interface ConsumerSpec {
   /** The consumer group, without the topic prefix. */
@@ -18,7 +32,11 @@ export interface ConsumerSpec {
   partitionAssigners?: PartitionAssigner[];
   /** Called with every new consumer before it runs, e.g. to listen to its group events. */
   prepare?(consumer: Consumer): void;
-  /** How the member consumes; given the member itself, e.g. to seek. */
+  /**
+   * How the member consumes; given the member itself, e.g. to seek. Commits are runConsumer's (autoCommit is
+   * ignored): what is committed is each message an eachMessage handler returned from, each offset an eachBatch
+   * handler resolved, and (unless eachBatchAutoResolve is false) each batch an eachBatch handler returned from.
+   */
   run(member: Consumer): ConsumerRunConfig;
 }
 
@@ -31,9 +49,57 @@ export async function runConsumer(bus: Bus, spec: ConsumerSpec, log: Logger): Pr
   let consumer: Consumer | undefined;
   let stopped = false;
   let restarts = 0;
+  const commits = createCommitter(spec.group, log);
+  /** Handlers running now, and what to call once there are none (on stop). */
+  let handling = 0;
+  let drained: (() => void) | undefined;
+
+  /** The spec's handlers, reporting what they processed to the committer; none starts once stopping. */
+  function committing(config: ConsumerRunConfig): ConsumerRunConfig {
+    const { eachBatch, eachMessage } = config;
+    const handled = async (handle: () => Promise<void>) => {
+      handling += 1;
+      try {
+        await handle();
+      } finally {
+        handling -= 1;
+        if (!handling) drained?.();
+      }
+    };
+    return {
+      ...config,
+      autoCommit: false,
+      ...(eachBatch && {
+        eachBatch: async (payload: EachBatchPayload) => {
+          if (stopped) return; // not committed: the next member of the group gets it
+          const { topic, partition } = payload.batch;
+          await handled(async () => {
+            await eachBatch({
+              ...payload,
+              resolveOffset: (offset) => {
+                payload.resolveOffset(offset);
+                commits.processed(topic, partition, offset);
+              },
+            });
+            if (config.eachBatchAutoResolve !== false && payload.batch.messages.length) commits.processed(topic, partition, payload.batch.lastOffset());
+          });
+        },
+      }),
+      ...(eachMessage && {
+        eachMessage: async (payload: EachMessagePayload) => {
+          if (stopped) return;
+          await handled(async () => {
+            await eachMessage(payload);
+            commits.processed(payload.topic, payload.partition, payload.message.offset);
+          });
+        },
+      }),
+    };
+  }
 
   async function start(): Promise<Consumer> {
     const next = bus.createConsumer(spec.group, { partitionAssigners: spec.partitionAssigners });
+    commits.attach(next);
     spec.prepare?.(next);
     next.on(next.events.CRASH, ({ payload }) => {
       if (stopped || payload.restart) return; // kafkajs restarts this one itself
@@ -45,7 +111,7 @@ export async function runConsumer(bus: Bus, spec: ConsumerSpec, log: Logger): Pr
     await next.connect();
     for (const topic of spec.topics) await next.subscribe({ topic: bus.topic(topic), fromBeginning: spec.fromBeginning });
     const ready = joined(next);
-    await next.run(spec.run(next));
+    await next.run(committing(spec.run(next)));
     await ready;
     return next;
   }
@@ -67,7 +133,91 @@ export async function runConsumer(bus: Bus, spec: ConsumerSpec, log: Logger): Pr
   return {
     async stop() {
       stopped = true;
+      // What is being handled finishes first, so that it is committed too (a handler stuck retrying is not waited for).
+      if (handling) {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          new Promise<void>((resolve) => { drained = resolve; }),
+          new Promise<void>((resolve) => { timer = setTimeout(resolve, STOP_WAIT_MS); }),
+        ]);
+        clearTimeout(timer);
+      }
+      await commits.flush();
+      commits.stop();
       await consumer?.disconnect();
+    },
+  };
+}
+
+/**
+ * Commits the offsets a member processed: at most every COMMIT_EVERY_MS while messages keep coming, and
+ * COMMIT_WHEN_IDLE_MS after the last one. Only offsets of partitions assigned to the member at its last join are
+ * kept: committing for a partition another member now reads would move that member's position.
+ */
+function createCommitter(group: string, log: Logger) {
+  const key = (topic: string, partition: number) => `${topic}:${partition}`;
+  /** Per assigned partition (`topic:partition`): the next offset to read, once everything before it is processed. */
+  const processed = new Map<string, { topic: string; partition: number; offset: string }>();
+  /** Per partition, the offset this member last committed. */
+  const committed = new Map<string, string>();
+  let assigned = new Set<string>();
+  let member: Consumer | undefined;
+  let soon: NodeJS.Timeout | undefined; // COMMIT_WHEN_IDLE_MS after the last processed message
+  let due: NodeJS.Timeout | undefined; // COMMIT_EVERY_MS after the first uncommitted one
+  let committing: Promise<void> = Promise.resolve();
+  let stopped = false;
+
+  async function commit(): Promise<void> {
+    const pending = [...processed].filter(([at, { offset }]) => committed.get(at) !== offset);
+    if (!pending.length || !member) return;
+    try {
+      await member.commitOffsets(pending.map(([, position]) => position));
+      for (const [at, { offset }] of pending) committed.set(at, offset);
+    } catch (error) {
+      // E.g. the group rebalancing meanwhile: what the member still holds is committed with its next offsets.
+      log.warn(`could not commit the offsets of consumer group ${group} (${(error as Error).message}); the next commit carries them`);
+    }
+  }
+
+  /** Commits everything processed so far; commits run one after another, so none overtakes an earlier one. */
+  function flush(): Promise<void> {
+    clearTimeout(soon);
+    clearTimeout(due);
+    soon = due = undefined;
+    committing = committing.then(commit);
+    return committing;
+  }
+
+  return {
+    /** Follows a new member of the group (the first, or one replacing a crashed one). */
+    attach(next: Consumer) {
+      member = next;
+      committed.clear(); // what the broker holds is unknown to this member: its first commit says it again
+      next.on(next.events.GROUP_JOIN, ({ payload }) => {
+        assigned = new Set(Object.entries(payload.memberAssignment).flatMap(([topic, partitions]) => partitions.map((p) => key(topic, p))));
+        for (const at of [...processed.keys()]) {
+          if (assigned.has(at)) continue;
+          processed.delete(at);
+          committed.delete(at);
+        }
+      });
+      // Partitions may be about to move to another member: it starts where this one committed.
+      next.on(next.events.REBALANCING, () => void flush());
+    },
+    /** Everything up to and including `offset` of this partition is processed. */
+    processed(topic: string, partition: number, offset: string) {
+      const at = key(topic, partition);
+      if (stopped || !assigned.has(at)) return; // after the last commit, or a batch fetched before the partition moved
+      processed.set(at, { topic, partition, offset: (BigInt(offset) + 1n).toString() });
+      clearTimeout(soon);
+      soon = setTimeout(() => void flush(), COMMIT_WHEN_IDLE_MS).unref();
+      due ??= setTimeout(() => void flush(), COMMIT_EVERY_MS).unref();
+    },
+    flush,
+    stop() {
+      stopped = true;
+      clearTimeout(soon);
+      clearTimeout(due);
     },
   };
 }

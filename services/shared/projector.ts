@@ -135,10 +135,9 @@ export async function startProjector<K extends AnyContract>(
       })().catch((error: Error) => log.warn(`could not seek to the stored offsets, Kafka's are used: ${error.message}`));
     }),
     run: (member) => ({
+      // Kafka's committed offset is only a hint (the database holds the position); runConsumer commits it about
+      // once a second (consumer.ts).
       eachBatchAutoResolve: false,
-      // Kafka's committed offset is only a hint (the database holds the position): once a second, not a
-      // commit request per batch.
-      autoCommitInterval: 1000,
       eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
         if (!batch.messages.length) return;
         const { topic, partition } = batch;
@@ -178,7 +177,7 @@ export async function startProjector<K extends AnyContract>(
             ON CONFLICT (projector, topic, partition) DO UPDATE SET next_offset = GREATEST(projection_offsets.next_offset, EXCLUDED.next_offset)`;
           await project();
         }
-        resolveOffset(batch.lastOffset()); // committed by kafkajs within a second
+        resolveOffset(batch.lastOffset()); // committed within a second (consumer.ts)
         await heartbeat();
       },
     }),

@@ -11,6 +11,17 @@
  * belongs to another partition than the one it landed on is forwarded, undecided, to the service's repartition
  * topic under that key: partition p of every input, of the repartition topic and of the state topics then holds
  * the same aggregates, since the producer picks a partition by hashing the key over equal partition counts.
+ *
+ * The hop is skipped when this instance holds the input's state partition q too (always, with one instance) and
+ * nothing it must come after still waits on repartition partition q: the input is decided at once, against the
+ * same state the hop would have brought it to. Why each aggregate still sees its inputs in order: the only order
+ * Kafka gives is that of one partition, and inputs from input partition p reach an aggregate in p's order as long
+ * as a later one is never decided directly while an earlier one waits on the repartition topic. An earlier one was
+ * forwarded either by this instance, whose forwards' offsets are known and waited for, or by p's previous holder
+ * before the rebalance that moved p here (a member rejoins only once its batch is done), so it lies below the end
+ * of partition q read after this instance joined, which is waited for too. Until then everything hops, as before.
+ * Effects stay once either way: an input that arrives both ways (redelivered after a crash, or forwarded by a member
+ * expelled mid-batch) is found handled by its id in that state's memory, as a redelivery always was.
  */
 import { randomUUID } from 'node:crypto';
 import type { Consumer, KafkaMessage } from 'kafkajs';
@@ -85,6 +96,38 @@ export async function startService<S, K extends AnyContract>(
   const memories = new Map<number, ServiceMemory<S>>();
   /** The partitions assigned to this instance at its last join. */
   let assigned = new Set<number>();
+  /**
+   * Per held partition q, the offset of repartition partition q below which everything must be decided before an
+   * input of q's state arriving elsewhere is decided directly: q's end when this instance joined, raised by its own
+   * forwards since. Empty until learned after a join (learnRepartition): everything hops meanwhile.
+   */
+  const repartitionDue = new Map<number, bigint>();
+  /** Per held partition q, the offset of repartition partition q below which everything is decided. */
+  const repartitionDecided = new Map<number, bigint>();
+  let repartitionLearned = false;
+  let joins = 0;
+  /** Whether an input of partition q's state is decided here without the hop. */
+  const decidesDirectly = (q: number) => {
+    const due = repartitionDue.get(q);
+    return due !== undefined && (repartitionDecided.get(q) ?? -1n) >= due && memories.has(q);
+  };
+
+  /** Reads where repartition partitions end and where the group stands on them: after a join, or a failed publish. */
+  async function learnRepartition(): Promise<void> {
+    const join = joins;
+    const physical = bus.topic(repartition);
+    const [ends, committed] = await Promise.all([bus.topicOffsets(physical), bus.committedOffsets(definition.name, physical)]);
+    if (join !== joins) return; // joined again meanwhile: learned on the next batch
+    for (const { partition, low, high } of ends) {
+      if (!assigned.has(partition)) continue;
+      repartitionDue.set(partition, BigInt(high));
+      // Committed means decided (by this instance or the partition's previous holder); never committed: nothing
+      // before the log's start is left to decide.
+      const decided = committed.get(partition) ?? BigInt(low);
+      if (decided > (repartitionDecided.get(partition) ?? -1n)) repartitionDecided.set(partition, decided);
+    }
+    repartitionLearned = true;
+  }
 
   const remember = (memory: ServiceMemory<S>, causationId: string, position: LogPosition) => {
     const { handled } = memory;
@@ -138,9 +181,13 @@ export async function startService<S, K extends AnyContract>(
     if (!memories.has(slot)) await restore([slot], heartbeat);
     const memory = memories.get(slot);
     if (!memory) throw new Error(`partition ${slot} of ${definition.name} was taken by another instance while it was restored`);
-    const { outputs, forwards, answers, deadLetters } = decideBatch(definition, memory, bus.logicalTopic(topic), messages, {
-      isLocal: (key) => slotOfKey(key) === slot,
+    const decision = decideBatch(definition, memory, bus.logicalTopic(topic), messages, {
+      memoryOf: (key) => {
+        const owner = slotOfKey(key);
+        return owner === slot || decidesDirectly(owner) ? memories.get(owner) : undefined;
+      },
     });
+    const { outputs, decidedIn, forwards, answers, deadLetters } = decision;
     const forwarded: Forwarded[] = [];
     for (const { stateKey, message, topic: origin } of forwards) {
       // Keyed by its state key as well as carrying it: a key as large as the message can exceed what Kafka takes.
@@ -161,10 +208,19 @@ export async function startService<S, K extends AnyContract>(
     try {
       positions = await bus.publish([...outputs.map(definition.contract.outgoing), ...forwarded]);
     } catch (error) {
-      memories.delete(slot);
+      // Every partition decided in is restored before it decides again; forwards may have landed at unknown offsets.
+      decision.rollback();
+      for (const [held, kept] of memories) if (held === slot || decidedIn.includes(kept)) memories.delete(held);
+      repartitionLearned = false;
+      repartitionDue.clear();
       throw error;
     }
-    outputs.forEach((event, i) => remember(memory, event.causationId, positions[i]));
+    outputs.forEach((event, i) => remember(decidedIn[i], event.causationId, positions[i]));
+    // An input of partition q decided directly from now on comes after these.
+    for (const { partition: q, offset } of positions.slice(outputs.length)) {
+      const due = repartitionDue.get(q);
+      if (due !== undefined && BigInt(offset) >= due) repartitionDue.set(q, BigInt(offset) + 1n);
+    }
     // After the events: a failure from here on retries the batch, and the redelivered commands are answered from `handled`.
     for (const { offset, value, reason } of deadLetters) {
       log.warn(`dead-lettering a message from ${topic}/${partition}@${offset}: ${reason}`);
@@ -212,10 +268,17 @@ export async function startService<S, K extends AnyContract>(
       assigned = new Set(Object.values(payload.memberAssignment).flat().map(slotOfPartition));
       const lost = [...memories.keys()].filter((slot) => !assigned.has(slot));
       for (const slot of lost) memories.delete(slot);
+      joins += 1;
+      repartitionLearned = false;
+      repartitionDue.clear();
+      repartitionDecided.clear();
       const held = single ? (assigned.size ? 'every partition (one aggregate)' : 'none (a standby)') : [...assigned].sort((a, b) => a - b).join(', ') || 'none';
       log.info(`assigned partition(s): ${held}`, { dropped: lost });
     }),
     run: () => ({
+      // Only what was decided is resolved, so only that is committed (consumer.ts): not a batch given up while
+      // stopping or restoring, nor one of a partition that moved to another instance.
+      eachBatchAutoResolve: false,
       eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
         const { topic, partition } = batch;
         const slot = slotOfPartition(partition);
@@ -223,6 +286,7 @@ export async function startService<S, K extends AnyContract>(
         const messages = batch.messages.filter((message) => isFor(definition.name, message)).map((m) => asBatchMessage(topic, m));
         if (messages.length) {
           await restoreGained(heartbeat);
+          if (!single && !repartitionLearned) await learnRepartition();
           if (!isRunning() || isStale()) return;
           await applyIsolating(messages, {
             apply: (some) => handleBatch(topic, partition, some, heartbeat),
@@ -236,7 +300,8 @@ export async function startService<S, K extends AnyContract>(
             },
           });
         }
-        resolveOffset(batch.lastOffset()); // committed by kafkajs after the batch
+        resolveOffset(batch.lastOffset()); // committed within a second, or as soon as the consumer idles (consumer.ts)
+        if (topic === repartitionPhysical && BigInt(batch.lastOffset()) >= (repartitionDecided.get(slot) ?? -1n)) repartitionDecided.set(slot, BigInt(batch.lastOffset()) + 1n);
         await heartbeat();
       },
     }),
