@@ -89,7 +89,7 @@ export const resolvers: Resolvers = {
   },
 
   Mutation: {
-    async placeOrder(_, { input }, { viewer, commands, orders: { feed }, commandTimeoutMs }) {
+    async placeOrder(_, { input }, { viewer, commands, orders: { feed, loaders }, commandTimeoutMs }) {
       const user = policy.placeOrder(viewer, input.customerId);
       const orderId = input.id ?? randomUUID();
       if (!orderId.trim()) throw badInput('input.id must not be empty: omit it to have one generated');
@@ -101,8 +101,10 @@ export const resolvers: Resolvers = {
         }, { actor: actorOf(user) })),
         commandTimeoutMs,
       );
-      // Visible now, except for a repeated id whose first placement is not projected yet: then it appears soon.
-      const order = await feed.first(orderId, () => true, Math.max(0, deadline - Date.now()));
+      // Its events are projected (execute waits for that), so the order reads as created, or later. Not through
+      // the feed, which would also wait for verdicts that arrived meanwhile. Only a repeated id whose first
+      // placement is not projected yet is not there: it appears soon.
+      const order = (await loaders.orderById.load(orderId)) ?? (await feed.first(orderId, () => true, Math.max(0, deadline - Date.now())));
       if (order) return order;
       throw new SystemError('TIMEOUT', `order ${orderId} was accepted but is not visible yet: query it later`, true, { commandId: reply.commandId });
     },
