@@ -7,6 +7,10 @@ import type { InventoryRow, OrderRow, OrdersReadModel, ValidationRow } from './r
 /** An order row; `validations` is present when the order was loaded together with them (subscriptions). */
 export type OrderModel = OrderRow & { validations?: ValidationRow[] };
 export type OrderModelWithValidations = OrderRow & { validations: ValidationRow[] };
+/** An edge of a page of orders: its cursor is encoded from the node only when selected. */
+export interface OrderEdgeModel {
+  node: OrderModel;
+}
 
 export interface OrdersContext {
   reads: OrdersReadModel;

@@ -49,8 +49,11 @@ export const resolvers: Resolvers = {
         limit: take + 1,
       });
       const page = rows.slice(0, take);
-      const edges = page.map((node) => ({ cursor: encodeCursor(node), node }));
-      return { edges, pageInfo: { hasNextPage: rows.length > take, endCursor: edges.at(-1)?.cursor ?? null } };
+      const last = page.at(-1);
+      return {
+        edges: page.map((node) => ({ node })),
+        pageInfo: { hasNextPage: rows.length > take, endCursor: last ? encodeCursor(last) : null },
+      };
     },
 
     async awaitOrder(_, { id, timeoutMs }, { viewer, orders: { feed, reads } }) {
@@ -129,6 +132,10 @@ export const resolvers: Resolvers = {
 
   Order: {
     validations: (order, _, { orders: { loaders } }) => order.validations ?? loaders.validationsByOrderId.load(order.id),
+  },
+
+  OrderEdge: {
+    cursor: (edge) => encodeCursor(edge.node),
   },
 
   InventoryItem: {
