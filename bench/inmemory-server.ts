@@ -13,13 +13,12 @@ import { DateTime } from '../gateway/scalars.ts';
 import { readSchema } from '../gateway/schema.ts';
 import { createLoaders } from '../services/orders/graphql/context.ts';
 import { resolvers } from '../services/orders/graphql/resolvers.ts';
-import type { PrismaClient } from '../services/shared/db.ts';
-import { Prisma } from '../generated/prisma/client.ts';
+import type { OrdersReadModel } from '../services/orders/graphql/read-model.ts';
 import { BENCH_ADMIN } from './measure.ts';
 
 const at = new Date('2026-11-25T10:00:00Z');
 const orders = Array.from({ length: 50 }, (_, i) => ({
-  id: `order-${i}`, customerId: `customer-${i}`, product: 'UNDERPANTS', quantity: 1, price: new Prisma.Decimal('9.50'),
+  id: `order-${i}`, customerId: `customer-${i}`, product: 'UNDERPANTS', quantity: 1, price: 9.5,
   state: 'VALIDATED' as const, createdAt: at, updatedAt: at,
 }));
 const validations = orders.flatMap((o) =>
@@ -29,11 +28,9 @@ const validations = orders.flatMap((o) =>
 );
 // Only what the `orders` query and the validations loader call.
 const memory = {
-  order: { findMany: async () => orders },
-  orderValidation: {
-    findMany: async ({ where }: { where: { orderId: { in: string[] } } }) => validations.filter((v) => where.orderId.in.includes(v.orderId)),
-  },
-} as unknown as PrismaClient;
+  page: async () => orders,
+  validationsByOrderIds: async (ids: readonly string[]) => validations.filter((v) => ids.includes(v.orderId)),
+} as unknown as OrdersReadModel;
 
 const schema = makeExecutableSchema<GatewayContext>({ typeDefs: readSchema(), resolvers: [{ DateTime }, resolvers] as never });
 // `--graphql-js`: without the compiled executor, for a before/after.
@@ -56,7 +53,7 @@ const server = createServer((req, res) => {
     const response = await apollo.executeHTTPGraphQLRequest({
       httpGraphQLRequest: { method: 'POST', headers, search: '', body: JSON.parse(Buffer.concat(chunks).toString()) },
       // The page is every customer's: an admin reads it (the gateway verifies the token before this layer).
-      context: async () => ({ prisma: memory, viewer: BENCH_ADMIN, orders: { loaders: createLoaders(memory) } }) as never,
+      context: async () => ({ viewer: BENCH_ADMIN, orders: { reads: memory, loaders: createLoaders(memory) } }) as never,
     });
     res.writeHead(response.status ?? 200, { 'content-type': 'application/json' });
     res.end(response.body.kind === 'complete' ? response.body.string : '');

@@ -13,12 +13,13 @@ import { DateTime } from '../gateway/scalars.ts';
 import { readSchema } from '../gateway/schema.ts';
 import { checkCompleted, ordersContract } from '../services/orders/contract.ts';
 import { createLoaders } from '../services/orders/graphql/context.ts';
+import { createOrdersReadModel } from '../services/orders/graphql/read-model.ts';
 import { resolvers } from '../services/orders/graphql/resolvers.ts';
 import { dropDatabase, migrate } from '../infra/database.ts';
 import { ordersProjection } from '../services/orders/projections/orders.ts';
 import { DOMAINS } from '../services/domains.ts';
 import { createBus, createKafka, deleteTopicsAndGroups, ensureTopics, joined, systemTopics } from '../services/shared/bus.ts';
-import { createPrisma } from '../services/shared/db.ts';
+import { createPrisma, sqlOf } from '../services/shared/db.ts';
 import { createLogger } from '../services/shared/log.ts';
 import { startProjector } from '../services/shared/projector.ts';
 import { BENCH_ADMIN, graphql, load } from './measure.ts';
@@ -123,14 +124,16 @@ async function barePostgresPage(system: BenchSystem) {
 
 async function statementsPerPage(system: BenchSystem) {
   const statements: string[] = [];
+  // Statements through Prisma and through the orders read model's plain SQL on its pool both reach onQuery.
   const prisma = createPrisma(system.databaseUrl, { onQuery: (sql) => statements.push(sql) });
+  const reads = createOrdersReadModel(sqlOf(prisma));
   const schema = makeExecutableSchema({ typeDefs: readSchema(), resolvers: [{ DateTime }, resolvers] as never });
   const count = async (first: number) => {
     statements.length = 0;
     const result = await execute({
       schema,
       document: parse(PAGE_QUERY.replace('first: 50', `first: ${first}`)),
-      contextValue: { prisma, viewer: BENCH_ADMIN, orders: { loaders: createLoaders(prisma) } },
+      contextValue: { prisma, viewer: BENCH_ADMIN, orders: { reads, loaders: createLoaders(reads) } },
     });
     if (result.errors) throw new Error(JSON.stringify(result.errors));
     return statements.length;

@@ -7,11 +7,11 @@
  */
 import { createLiveQueue } from '../../../gateway/live-queue.ts';
 import type { ProjectionWatcher } from '../../../gateway/progress.ts';
-import type { PrismaClient } from '../../shared/db.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { LogPosition } from '../../shared/messages.ts';
 import { CHECK_TYPES, type EventEnvelope } from '../contract.ts';
 import type { OrderModelWithValidations as OrderModel } from './context.ts';
+import type { OrdersReadModel } from './read-model.ts';
 
 export interface OrderFeed {
   /** The order's current state (when it exists), then each change, never going backwards. */
@@ -29,12 +29,9 @@ const STATE_RANK = { CREATED: 0, VALIDATED: 1, FAILED: 1 } as const;
 /** Orders only move forward: created, then verdicts one by one, then a terminal state. */
 const progressOf = (order: OrderModel) => STATE_RANK[order.state] * 10 + order.validations.length;
 
-export async function loadOrder(prisma: PrismaClient, id: string): Promise<OrderModel | null> {
-  const [order, validations] = await Promise.all([
-    prisma.order.findUnique({ where: { id } }),
-    prisma.orderValidation.findMany({ where: { orderId: id }, orderBy: { checkType: 'asc' } }),
-  ]);
-  return order && { ...order, validations };
+export async function loadOrder(reads: OrdersReadModel, id: string): Promise<OrderModel | null> {
+  const [[order], validations] = await Promise.all([reads.ordersByIds([id]), reads.validationsByOrderIds([id])]);
+  return order ? { ...order, validations } : null;
 }
 
 interface Listener {
@@ -82,7 +79,7 @@ export function foldOrder(order: OrderModel, event: EventEnvelope): OrderModel {
 }
 
 export function createOrderFeed(
-  prisma: PrismaClient,
+  reads: OrdersReadModel,
   watcher: ProjectionWatcher,
   projectorsOf: (topic: string) => string[],
   log: Logger,
@@ -105,7 +102,7 @@ export function createOrderFeed(
   async function current(orderId: string): Promise<OrderModel | null> {
     const positions = [...(recent.get(orderId)?.values() ?? [])];
     await Promise.all(positions.map((p) => watcher.reached(projectorsOf(p.topic), p, PROJECTION_WAIT_MS)));
-    return loadOrder(prisma, orderId);
+    return loadOrder(reads, orderId);
   }
 
   function enqueue(orderId: string, work: () => Promise<void>) {
@@ -127,7 +124,7 @@ export function createOrderFeed(
       if (!entry) return;
       enqueue(orderId, async () => {
         await watcher.reached(projectorsOf(position.topic), position, PROJECTION_WAIT_MS);
-        entry.current = entry.current ? foldOrder(entry.current, event) : await loadOrder(prisma, orderId);
+        entry.current = entry.current ? foldOrder(entry.current, event) : await loadOrder(reads, orderId);
         if (entry.current) for (const listener of entry.listeners) listener.push(entry.current);
       });
     },

@@ -3,11 +3,10 @@ import { event } from '../testing.ts';
 import { checkCompleted, type EventOfType } from '../contract.ts';
 import type { OrderModelWithValidations } from './context.ts';
 import { foldOrder } from './feed.ts';
-import { Prisma } from '../../../generated/prisma/client.ts';
 
 const t0 = new Date('2026-11-25T10:00:00Z');
 const order: OrderModelWithValidations = {
-  id: 'o1', customerId: 'c', product: 'P', quantity: 1, price: new Prisma.Decimal(5), state: 'CREATED', createdAt: t0, updatedAt: t0, validations: [],
+  id: 'o1', customerId: 'c', product: 'P', quantity: 1, price: 5, state: 'CREATED', createdAt: t0, updatedAt: t0, validations: [],
 };
 const created = event({ type: 'OrderCreated', data: { orderId: 'o1', customerId: 'c', product: 'P', quantity: 1, price: 5 } }, t0) as EventOfType<'OrderCreated'>;
 const at = (minutes: number) => new Date(t0.getTime() + minutes * 60_000);

@@ -3,9 +3,11 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { GraphQLSlice } from '../../../gateway/context.ts';
 import { TOPICS, ordersContract } from '../contract.ts';
+import { sqlOf } from '../../shared/db.ts';
 import { createLoaders, type OrdersContext } from './context.ts';
 import { EXAMPLE_TABS } from './examples.ts';
 import { createOrderFeed } from './feed.ts';
+import { createOrdersReadModel } from './read-model.ts';
 import { resolvers } from './resolvers.ts';
 
 const slice: GraphQLSlice = {
@@ -15,9 +17,10 @@ const slice: GraphQLSlice = {
   follows: [TOPICS.orderEvents, TOPICS.orderValidations],
   examples: EXAMPLE_TABS,
   start(services, log) {
-    const feed = createOrderFeed(services.prisma, services.watcher, services.projectorsOf, log);
+    const reads = createOrdersReadModel(sqlOf(services.prisma));
+    const feed = createOrderFeed(reads, services.watcher, services.projectorsOf, log);
     return {
-      context: (): OrdersContext => ({ loaders: createLoaders(services.prisma), feed }),
+      context: (): OrdersContext => ({ reads, loaders: createLoaders(reads), feed }),
       onMessage(topic, message, position) {
         const event = ordersContract.read(topic, message);
         if (event?.kind === 'event') feed.onEvent(event, position);

@@ -3,13 +3,13 @@
  * projections; subscriptions follow the feed.
  */
 import { randomUUID } from 'node:crypto';
-import type { Prisma } from '../../../generated/prisma/client.ts';
 import { actorOf } from '../../../gateway/access.ts';
 import { SystemError } from '../../shared/errors.ts';
 import { ordersContract } from '../contract.ts';
 import { loadOrder } from './feed.ts';
 import type { Resolvers } from './generated.ts';
 import { ordersPolicy as policy } from './policy.ts';
+import type { OrderCursor } from './read-model.ts';
 
 const PAGE_DEFAULT = 20;
 const AWAIT_DEFAULT_MS = 10_000;
@@ -20,7 +20,7 @@ const badInput = (message: string) => new SystemError('BAD_USER_INPUT', message)
 const encodeCursor = (order: { createdAt: Date; id: string }) =>
   Buffer.from(JSON.stringify([order.createdAt.toISOString(), order.id])).toString('base64url');
 
-function decodeCursor(cursor: string): { createdAt: Date; id: string } {
+function decodeCursor(cursor: string): OrderCursor {
   try {
     const [createdAt, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [string, string];
     const date = new Date(createdAt);
@@ -38,24 +38,25 @@ export const resolvers: Resolvers = {
       return policy.visible(user, await loaders.orderById.load(id));
     },
 
-    async orders(_, { customerId, state, first, after }, { viewer, prisma }) {
+    async orders(_, { customerId, state, first, after }, { viewer, orders: { reads } }) {
       const customer = policy.customerFilter(policy.readOrders(viewer, 'orders'), customerId);
       if (customer === null) return { edges: [], pageInfo: { hasNextPage: false, endCursor: null } };
       const take = first ?? PAGE_DEFAULT; // bounded by @limit in schema.graphql
-      const where: Prisma.OrderWhereInput = {};
-      if (customer !== undefined) where.customerId = customer;
-      if (state != null) where.state = state;
-      if (after != null) {
-        const { createdAt, id } = decodeCursor(after);
-        where.OR = [{ createdAt: { gt: createdAt } }, { createdAt, id: { gt: id } }];
-      }
-      const rows = await prisma.order.findMany({ where, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], take: take + 1 });
+      const rows = await reads.page({
+        customerId: customer,
+        state: state ?? undefined,
+        after: after != null ? decodeCursor(after) : undefined,
+        limit: take + 1,
+      });
       const page = rows.slice(0, take);
-      const edges = page.map((node) => ({ cursor: encodeCursor(node), node }));
-      return { edges, pageInfo: { hasNextPage: rows.length > take, endCursor: edges.at(-1)?.cursor ?? null } };
+      const last = page.at(-1);
+      return {
+        edges: page.map((node) => ({ node })),
+        pageInfo: { hasNextPage: rows.length > take, endCursor: last ? encodeCursor(last) : null },
+      };
     },
 
-    async awaitOrder(_, { id, timeoutMs }, { viewer, orders: { feed }, prisma }) {
+    async awaitOrder(_, { id, timeoutMs }, { viewer, orders: { feed, reads } }) {
       const user = policy.readOrders(viewer, 'awaitOrder');
       const waitMs = timeoutMs ?? AWAIT_DEFAULT_MS; // bounded by @limit in schema.graphql
       const deadline = Date.now() + waitMs;
@@ -71,15 +72,15 @@ export const resolvers: Resolvers = {
         if (!policy.visible(user, settled)) throw await hidden();
         return settled;
       }
-      const order = policy.visible(user, await loadOrder(prisma, id));
+      const order = policy.visible(user, await loadOrder(reads, id));
       if (!order) throw missing();
       if (order.state !== 'CREATED') return order;
       throw new SystemError('TIMEOUT', `order "${id}" is still ${order.state} after ${waitMs} ms: call awaitOrder again`, true);
     },
 
-    inventory(_, __, { viewer, prisma }) {
+    inventory(_, __, { viewer, orders: { reads } }) {
       policy.readInventory(viewer, 'inventory');
-      return prisma.inventoryItem.findMany({ orderBy: { product: 'asc' } });
+      return reads.inventory();
     },
 
     inventoryItem(_, { product }, { viewer, orders: { loaders } }) {
@@ -132,9 +133,11 @@ export const resolvers: Resolvers = {
   },
 
   Order: {
-    // Stored as numeric(14,2), so cents stay exact; every value that passes @limit is a safe double.
-    price: (order) => order.price.toNumber(),
     validations: (order, _, { orders: { loaders } }) => order.validations ?? loaders.validationsByOrderId.load(order.id),
+  },
+
+  OrderEdge: {
+    cursor: (edge) => encodeCursor(edge.node),
   },
 
   InventoryItem: {
