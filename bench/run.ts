@@ -22,6 +22,7 @@ import { createBus, createKafka, deleteTopicsAndGroups, ensureTopics, joined, sy
 import { createPrisma, sqlOf } from '../services/shared/db.ts';
 import { createLogger } from '../services/shared/log.ts';
 import { startProjector } from '../services/shared/projector.ts';
+import { orderHops } from './hops.ts';
 import { BENCH_ADMIN, graphql, load } from './measure.ts';
 import { FRESHNESS_RATE, LEGACY_SAMPLES, legacyToVisible, ratingsFreshness, ratingsSustained, SUSTAINED_RATINGS, waitForCatalog } from './ratings.ts';
 import { fanOutFloor, leaderboardFanOut, ordersFanOut, type FanOut } from './read.ts';
@@ -33,6 +34,7 @@ const say = (line: string) => console.log(`[bench] ${line}`);
 const PAGE_QUERY = `query Page { orders(first: 50) { edges { node { id customerId product quantity price state createdAt validations { checkType result reason } } } } }`;
 const ORDER_CONCURRENCY = [1, 16, 64];
 const ORDERS_PER_CLIENT = { 1: 50, 16: 16, 64: 8 } as Record<number, number>;
+const HOP_ORDERS = 40;
 const QUERY_SECONDS = 8;
 const QUERY_CONCURRENCY = 16;
 const CATCHUP_ORDERS = 5000; // four events each: created and three verdicts
@@ -248,6 +250,8 @@ try {
   rows.push({ measure: 'kafka produce → consume round trip p50 / p99 ms', value: `${kafka.p50.toFixed(2)} / ${kafka.p99.toFixed(2)}` });
   if (runs('write')) {
     const orders = await ordersToValidated(system, product);
+    say(`one order at a time, hop by hop (${HOP_ORDERS} orders)…`);
+    const hops = await orderHops(system, product, HOP_ORDERS);
     say(`orders projector catching up on ${CATCHUP_ORDERS * 4} events…`);
     const catchUp = await projectorCatchUp(system);
 
@@ -268,11 +272,13 @@ try {
         value: Object.entries(o.requests).sort((a, b) => b[1] - a[1]).map(([api, n]) => `${api} ${n.toFixed(1)}`).join(', ') || '– (a running system: not counted)',
       });
     }
+    rows.push({ measure: 'one order at a time, by hop: p50 / p90 ms', value: '' });
+    for (const { hop, p50, p90 } of hops) rows.push({ measure: `  ${hop}`, value: `${p50} / ${p90}` });
     rows.push({
       measure: `orders projector catch-up (${catchUp.events} events, one transaction per fetched batch): events/s (target ≥ 20,000)`,
       value: catchUp.perSecond.toFixed(0),
     });
-    Object.assign(results, { ordersToValidated: orders, projectorCatchUp: catchUp });
+    Object.assign(results, { ordersToValidated: orders, orderHops: hops, projectorCatchUp: catchUp });
   }
 
   if (runs('read')) {
