@@ -1,7 +1,8 @@
 /**
  * The orders read model: one row per order and one per check verdict, served by the gateway.
- * A batch is folded in memory first, then written with one statement per kind of change (plus one per
- * order whose state or time moved), so catching up on a long log costs few round trips.
+ * A batch is folded in memory first, then written with one statement per kind of change, each taking its rows as
+ * arrays (`unnest`), so catching up on a long log costs few round trips and little CPU (Prisma's createMany for
+ * the new orders cost the catch-up five times the CPU of the rest of this function, in its query compiler).
  */
 import { assertNever } from '../../shared/errors.ts';
 import type { Prisma } from '../../shared/db.ts';
@@ -10,8 +11,17 @@ import type { ProjectionDefinition } from '../../shared/projector.ts';
 
 type OrderState = 'CREATED' | 'VALIDATED' | 'FAILED';
 
+interface CreatedOrder {
+  id: string;
+  customerId: string;
+  product: string;
+  quantity: number;
+  price: number;
+  at: Date;
+}
+
 interface BatchChanges {
-  created: Prisma.OrderCreateManyInput[];
+  created: CreatedOrder[];
   /** One per order and check: a verdict also arrives inside its order's terminal event. */
   verdicts: Map<string, Prisma.OrderValidationCreateManyInput>;
   /** The latest state and time per order, applied after the creations. */
@@ -24,7 +34,19 @@ export const ordersProjection: ProjectionDefinition<OrdersContract> = {
   async apply(tx, events) {
     const changes: BatchChanges = { created: [], verdicts: new Map(), updates: new Map() };
     for (const event of events) collect(changes, event);
-    if (changes.created.length) await tx.order.createMany({ data: changes.created, skipDuplicates: true });
+    const { created } = changes;
+    if (created.length) {
+      // A repeat of an order already projected changes nothing. The price goes as text, which PostgreSQL rounds to
+      // the column's cents exactly as Prisma did.
+      await tx.$executeRaw`
+        INSERT INTO orders (id, customer_id, product, quantity, price, state, created_at, updated_at)
+        SELECT c.id, c.customer_id, c.product, c.quantity, c.price, 'CREATED', c.at, c.at
+        FROM unnest(${created.map((c) => c.id)}::text[], ${created.map((c) => c.customerId)}::text[],
+                    ${created.map((c) => c.product)}::text[], ${created.map((c) => c.quantity)}::int[],
+                    ${created.map((c) => String(c.price))}::numeric[], ${created.map((c) => c.at.toISOString())}::timestamptz[])
+          AS c(id, customer_id, product, quantity, price, at)
+        ON CONFLICT DO NOTHING`;
+    }
     // A verdict is immutable (one per order and check). It is recorded at its earliest time, whichever of its
     // events (the check's, the terminal one's, a repeat) is projected first: a replay gives the same rows.
     const verdicts = [...changes.verdicts.values()];
@@ -78,8 +100,8 @@ function collect(changes: BatchChanges, event: EventEnvelope): void {
   };
   switch (event.type) {
     case 'OrderCreated': {
-      const { orderId: id, ...details } = event.data;
-      changes.created.push({ id, ...details, state: 'CREATED', createdAt: at, updatedAt: at });
+      const { orderId: id, customerId, product, quantity, price } = event.data;
+      changes.created.push({ id, customerId, product, quantity, price, at });
       return;
     }
     case 'OrderCheckCompleted':
