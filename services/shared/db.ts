@@ -24,6 +24,25 @@ export interface PrismaOptions {
 export interface SqlClient {
   /** Runs one statement with `$1`-style parameters and returns its rows as `pg` parses them. */
   query<Row>(text: string, values?: readonly unknown[]): Promise<Row[]>;
+  /** Runs `work` in one transaction on one connection: committed once it resolves, rolled back if it throws. */
+  transaction<T>(work: (tx: SqlTransaction) => Promise<T>): Promise<T>;
+}
+
+/** Statements inside a `SqlClient.transaction`. */
+export interface SqlTransaction {
+  /**
+   * One statement as a tagged template; every `${value}` is sent as a parameter ($1, $2, …), never spliced into
+   * the text. Returns its rows as `pg` parses them (int8 and numeric as strings).
+   */
+  sql<Row = unknown>(strings: TemplateStringsArray, ...values: unknown[]): Promise<Row[]>;
+}
+
+/** A template's values as `pg` parameters: bigints as text, Dates as ISO text (no local-time conversion), in arrays too. */
+function parameter(value: unknown): unknown {
+  if (typeof value === 'bigint') return value.toString();
+  if (value instanceof Date) return value.toISOString();
+  if (Array.isArray(value)) return value.map(parameter);
+  return value;
 }
 
 const sqlClients = new WeakMap<PrismaClient, SqlClient>();
@@ -48,6 +67,28 @@ export function createPrisma(url: string = databaseUrl(), options: PrismaOptions
       await (connected ??= prisma.$connect());
       options.onQuery?.(text);
       return (await pool.query(text, values as unknown[])).rows as Row[];
+    },
+    async transaction(work) {
+      await (connected ??= prisma.$connect());
+      const client = await pool.connect();
+      const run = async (text: string, values: unknown[] = []) => {
+        options.onQuery?.(text);
+        return (await client.query(text, values)).rows;
+      };
+      let broken: Error | undefined;
+      try {
+        await run('BEGIN');
+        const result = await work({
+          sql: (strings, ...values) => run(strings.reduce((text, part, i) => `${text}$${i}${part}`), values.map(parameter)) as never,
+        });
+        await run('COMMIT');
+        return result;
+      } catch (error) {
+        await run('ROLLBACK').catch((rollback: Error) => { broken = rollback; });
+        throw error;
+      } finally {
+        client.release(broken); // a connection that could not even roll back is closed, not reused
+      }
     },
   });
   return prisma as unknown as PrismaClient;

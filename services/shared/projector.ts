@@ -8,7 +8,7 @@ import { isFor, type Bus } from './bus.ts';
 import { runConsumer } from './consumer.ts';
 import { SystemError } from './errors.ts';
 import { applyIsolating, reasonOf } from './isolation.ts';
-import type { Prisma, PrismaClient } from './db.ts';
+import { sqlOf, type PrismaClient, type SqlTransaction } from './db.ts';
 import type { Logger } from './log.ts';
 import type { AnyContract, EventEnvelope, EventOf } from './messages.ts';
 
@@ -20,8 +20,12 @@ export interface ProjectionDefinition<K extends AnyContract = AnyContract> {
   topics: readonly string[];
   /** The tables it writes, emptied when the projection is rebuilt from the log. */
   tables: readonly string[];
-  /** Applies a batch of events, in log order, inside the batch's transaction. */
-  apply(tx: Prisma.TransactionClient, events: EventEnvelope<EventOf<K>>[]): Promise<void>;
+  /**
+   * Applies a batch of events, in log order, inside the batch's transaction: plain SQL, since Prisma's own work
+   * per statement cost more than the statements (a projector's transaction took 1.6 ms of CPU through Prisma's
+   * interactive transactions, 0.25 ms on the same pool directly).
+   */
+  apply(tx: SqlTransaction, events: EventEnvelope<EventOf<K>>[]): Promise<void>;
 }
 
 export interface RunningProjector {
@@ -65,6 +69,7 @@ export async function startProjector<K extends AnyContract>(
   log: Logger,
 ): Promise<RunningProjector> {
   const projector = bus.prefix + definition.name;
+  const sql = sqlOf(prisma);
   const clusterId = await bus.clusterId();
   const foreign = await foreignClusters(prisma, [projector], clusterId);
   if (foreign.length) throw logMismatch(foreign, clusterId);
@@ -76,37 +81,35 @@ export async function startProjector<K extends AnyContract>(
   async function transact(topic: string, partition: number, messages: KafkaMessage[], skip = false): Promise<void> {
     const first = BigInt(messages[0].offset);
     const last = BigInt(messages.at(-1)!.offset);
-    await prisma.$transaction(
-      async (tx) => {
-        // One round trip: the row is created if missing and locked either way (the lock serializes two
-        // instances that briefly both hold this partition during a rebalance).
-        const [{ next_offset: next }] = await tx.$queryRaw<{ next_offset: bigint }[]>`
-          INSERT INTO projection_offsets (projector, topic, partition, next_offset, cluster_id, updated_at)
-          VALUES (${projector}, ${topic}, ${partition}, 0, ${clusterId}, now())
-          ON CONFLICT (projector, topic, partition) DO UPDATE SET next_offset = projection_offsets.next_offset
-          RETURNING next_offset`;
-        if (first > next) throw new OffsetsMoved(next, `${topic}/${partition}: the projection stands at ${next}, before this batch (${first})`);
-        if (last < next) return;
-        const events: EventEnvelope[] = [];
-        const logical = bus.logicalTopic(topic);
-        for (const message of skip ? [] : messages) {
-          if (BigInt(message.offset) < next || !isFor(definition.name, message)) continue;
-          // An invalid message fails the batch, and is then set aside alone.
-          const envelope = definition.contract.read(logical, message);
-          if (envelope?.kind === 'event') events.push(envelope);
-        }
-        if (events.length) await definition.apply(tx, events as never);
-        const progress: ProjectionProgress = { projector, topic, partition, nextOffset: String(last + 1n) };
-        // The new position and its announcement in one round trip; listeners hear it only once this commits.
-        await tx.$queryRaw`
-          WITH moved AS (
-            UPDATE projection_offsets SET next_offset = GREATEST(next_offset, ${last + 1n}), cluster_id = ${clusterId}, updated_at = now()
-            WHERE projector = ${projector} AND topic = ${topic} AND partition = ${partition}
-            RETURNING 1)
-          SELECT pg_notify(${PROGRESS_CHANNEL}, ${JSON.stringify(progress)})::text FROM moved`;
-      },
-      { timeout: 60_000, maxWait: 10_000 },
-    );
+    await sql.transaction(async (tx) => {
+      // One round trip: the row is created if missing and locked either way (the lock serializes two
+      // instances that briefly both hold this partition during a rebalance).
+      const [stored] = await tx.sql<{ next_offset: string }>`
+        INSERT INTO projection_offsets (projector, topic, partition, next_offset, cluster_id, updated_at)
+        VALUES (${projector}, ${topic}, ${partition}, 0, ${clusterId}, now())
+        ON CONFLICT (projector, topic, partition) DO UPDATE SET next_offset = projection_offsets.next_offset
+        RETURNING next_offset`;
+      const next = BigInt(stored.next_offset);
+      if (first > next) throw new OffsetsMoved(next, `${topic}/${partition}: the projection stands at ${next}, before this batch (${first})`);
+      if (last < next) return;
+      const events: EventEnvelope[] = [];
+      const logical = bus.logicalTopic(topic);
+      for (const message of skip ? [] : messages) {
+        if (BigInt(message.offset) < next || !isFor(definition.name, message)) continue;
+        // An invalid message fails the batch, and is then set aside alone.
+        const envelope = definition.contract.read(logical, message);
+        if (envelope?.kind === 'event') events.push(envelope);
+      }
+      if (events.length) await definition.apply(tx, events as never);
+      const progress: ProjectionProgress = { projector, topic, partition, nextOffset: String(last + 1n) };
+      // The new position and its announcement in one round trip; listeners hear it only once this commits.
+      await tx.sql`
+        WITH moved AS (
+          UPDATE projection_offsets SET next_offset = GREATEST(next_offset, ${last + 1n}), cluster_id = ${clusterId}, updated_at = now()
+          WHERE projector = ${projector} AND topic = ${topic} AND partition = ${partition}
+          RETURNING 1)
+        SELECT pg_notify(${PROGRESS_CHANNEL}, ${JSON.stringify(progress)})::text FROM moved`;
+    });
   }
 
   const consumer = await runConsumer(bus, {

@@ -28,12 +28,12 @@ export const inventoryProjection: ProjectionDefinition<OrdersContract> = {
     // Counts are increments, so an event is counted once by id: a copy (a publish retried after a timeout that
     // had in fact been written) is recognized here, in the same statement that records the ids.
     const fresh = new Set(
-      (await tx.$queryRaw<{ event_id: string }[]>`
+      (await tx.sql<{ event_id: string }>`
         INSERT INTO inventory_applied_events (event_id, product)
         SELECT * FROM unnest(${changes.map((c) => c.event.eventId)}::text[], ${changes.map((c) => c.delta.product)}::text[])
         ON CONFLICT DO NOTHING RETURNING event_id`).map((row) => row.event_id),
     );
-    // Sum the batch per product first: one statement per product instead of one per event.
+    // Sum the batch per product first, then one statement for every product.
     const totals = new Map<string, { stock: number; reserved: number; at: Date }>();
     for (const { event, delta } of changes) {
       if (!fresh.delete(event.eventId)) continue; // counted before, or earlier in this batch
@@ -44,12 +44,13 @@ export const inventoryProjection: ProjectionDefinition<OrdersContract> = {
         at: new Date(event.occurredAt),
       });
     }
-    for (const [product, { stock, reserved, at }] of totals) {
-      await tx.inventoryItem.upsert({
-        where: { product },
-        create: { product, stock, reserved, updatedAt: at },
-        update: { stock: { increment: stock }, reserved: { increment: reserved }, updatedAt: at },
-      });
-    }
+    const rows = [...totals].map(([product, total]) => ({ product, ...total }));
+    if (!rows.length) return;
+    await tx.sql`
+      INSERT INTO inventory_items (product, stock, reserved, updated_at)
+      SELECT * FROM unnest(${rows.map((r) => r.product)}::text[], ${rows.map((r) => r.stock)}::int[],
+                           ${rows.map((r) => r.reserved)}::int[], ${rows.map((r) => r.at)}::timestamptz[])
+      ON CONFLICT (product) DO UPDATE SET stock = inventory_items.stock + EXCLUDED.stock,
+        reserved = inventory_items.reserved + EXCLUDED.reserved, updated_at = EXCLUDED.updated_at`;
   },
 };
