@@ -1,5 +1,9 @@
-/** Stock of one product: what arrived, what open orders hold, and the verdict given to each order. */
-import { has } from '../../shared/records.ts';
+/**
+ * Stock of one product: what arrived, what open orders hold, and the verdict given to each order. The per-order
+ * entries grow with every order of the product, so they are persistent maps: a new state shares all but the entry
+ * it changes. Copying plain records, folding 10,000 reservations of one product took 14 s and one more cost 2.8 ms.
+ */
+import { Map as PersistentMap, Set as PersistentSet } from 'immutable';
 import type { EventEnvelope } from '../contract.ts';
 
 export interface ProductStock {
@@ -7,16 +11,16 @@ export interface ProductStock {
   known: boolean;
   stock: number;
   reserved: number;
-  /** Open reservations by order id. */
-  reservations: Record<string, number>;
+  /** Open reservations: quantity by order id. */
+  reservations: PersistentMap<string, number>;
   /** Orders refused, with the reason, so a redelivered order gets the same verdict. */
-  rejections: Record<string, string>;
+  rejections: PersistentMap<string, string>;
   /** Orders whose reservation was released (they failed). */
-  released: Record<string, true>;
+  released: PersistentSet<string>;
 }
 
 export const initialProductStock = (): ProductStock => ({
-  known: false, stock: 0, reserved: 0, reservations: {}, rejections: {}, released: {},
+  known: false, stock: 0, reserved: 0, reservations: PersistentMap(), rejections: PersistentMap(), released: PersistentSet(),
 });
 
 export const available = (s: ProductStock): number => s.stock - s.reserved;
@@ -28,16 +32,15 @@ export function evolve(state: ProductStock, event: EventEnvelope): ProductStock 
     case 'StockReserved': {
       const { orderId, quantity } = event.data;
       // Once per order, even if a retried publish wrote the reservation twice.
-      if (has(state.reservations, orderId) || has(state.released, orderId)) return state;
-      return { ...state, reserved: state.reserved + quantity, reservations: { ...state.reservations, [orderId]: quantity } };
+      if (state.reservations.has(orderId) || state.released.has(orderId)) return state;
+      return { ...state, reserved: state.reserved + quantity, reservations: state.reservations.set(orderId, quantity) };
     }
     case 'StockReservationRejected':
-      return { ...state, rejections: { ...state.rejections, [event.data.orderId]: event.data.reason } };
+      return { ...state, rejections: state.rejections.set(event.data.orderId, event.data.reason) };
     case 'StockReleased': {
       const { orderId, quantity } = event.data;
-      if (!has(state.reservations, orderId)) return state;
-      const { [orderId]: _, ...reservations } = state.reservations;
-      return { ...state, reserved: state.reserved - quantity, reservations, released: { ...state.released, [orderId]: true } };
+      if (!state.reservations.has(orderId)) return state;
+      return { ...state, reserved: state.reserved - quantity, reservations: state.reservations.delete(orderId), released: state.released.add(orderId) };
     }
     default:
       return state;

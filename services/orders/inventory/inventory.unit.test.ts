@@ -68,7 +68,14 @@ describe('inventory: evolve', () => {
     for (const e of [added(10), reserved('o1', 3), reserved('o2', 2)]) state = evolve(state, e);
     expect(available(state)).toBe(5);
     state = evolve(state, event({ type: 'StockReleased', data: { product: 'JUMPERS', orderId: 'o1', quantity: 3 } }));
-    expect({ stock: state.stock, reserved: state.reserved, open: Object.keys(state.reservations) }).toEqual({ stock: 10, reserved: 2, open: ['o2'] });
+    expect({ stock: state.stock, reserved: state.reserved, open: [...state.reservations.keys()] }).toEqual({ stock: 10, reserved: 2, open: ['o2'] });
+  });
+
+  it('leaves the state it was given as it was (a failed publish rolls back to it)', () => {
+    const before = evolve(evolve(initialProductStock(), added(10)), reserved('o1', 3));
+    const after = evolve(evolve(before, reserved('o2', 2)), event({ type: 'StockReleased', data: { product: 'JUMPERS', orderId: 'o1', quantity: 3 } }));
+    expect([...after.reservations.keys()]).toEqual(['o2']);
+    expect({ reserved: before.reserved, open: [...before.reservations.keys()], released: before.released.size }).toEqual({ reserved: 3, open: ['o1'], released: 0 });
   });
 });
 
