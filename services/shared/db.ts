@@ -24,7 +24,11 @@ export interface PrismaOptions {
 export interface SqlClient {
   /** Runs one statement with `$1`-style parameters and returns its rows as `pg` parses them. */
   query<Row>(text: string, values?: readonly unknown[]): Promise<Row[]>;
-  /** Runs `work` in one transaction on one connection: committed once it resolves, rolled back if it throws. */
+  /**
+   * Runs `work` in one transaction on one connection: committed once it resolves, rolled back if it throws. A
+   * statement running longer than TRANSACTION_STATEMENT_TIMEOUT_MS fails (a lock held elsewhere must not hold a
+   * projector for ever: its failure is retried, and in the end set aside).
+   */
   transaction<T>(work: (tx: SqlTransaction) => Promise<T>): Promise<T>;
 }
 
@@ -46,6 +50,8 @@ function parameter(value: unknown): unknown {
 }
 
 const sqlClients = new WeakMap<PrismaClient, SqlClient>();
+/** The longest a statement inside `SqlClient.transaction` may run. */
+export const TRANSACTION_STATEMENT_TIMEOUT_MS = 60_000;
 
 export function createPrisma(url: string = databaseUrl(), options: PrismaOptions = {}): PrismaClient {
   const pool = new pg.Pool({
@@ -77,7 +83,8 @@ export function createPrisma(url: string = databaseUrl(), options: PrismaOptions
       };
       let broken: Error | undefined;
       try {
-        await run('BEGIN');
+        // One round trip: the simple protocol takes both statements at once.
+        await run(`BEGIN; SET LOCAL statement_timeout = ${TRANSACTION_STATEMENT_TIMEOUT_MS}`);
         const result = await work({
           sql: (strings, ...values) => run(strings.reduce((text, part, i) => `${text}$${i}${part}`), values.map(parameter)) as never,
         });
