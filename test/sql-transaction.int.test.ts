@@ -47,7 +47,7 @@ describe('sqlOf(prisma).transaction', () => {
   });
 
   it('bounds every statement in it, and leaves the connection as it found it', async () => {
-    const [inside] = await sqlOf(prisma).transaction((tx) => tx.sql<{ ms: string }>`SELECT current_setting('statement_timeout')::interval * 1000 / interval '1 second' AS ms`);
+    const [inside] = await sqlOf(prisma).transaction((tx) => tx.sql<{ ms: string }>`SELECT extract(epoch FROM current_setting('statement_timeout')::interval) * 1000 AS ms`);
     expect(Number(inside.ms)).toBe(TRANSACTION_STATEMENT_TIMEOUT_MS);
     const [outside] = await sqlOf(prisma).query<{ statement_timeout: string }>('SHOW statement_timeout');
     expect(outside.statement_timeout).toBe('0');
