@@ -13,18 +13,12 @@
  * <jwt>" }`: no token is an anonymous socket; an invalid token, an operation that needs a user on an anonymous
  * socket, and the token's expiry while the socket is open close it with 4401.
  *
- * Written in bursts: a socket's frames are corked until the end of the event loop's turn, so the updates that
- * reach it in one turn (several events of a busy order) leave in one write. A write to a socket is a system call
- * that costs more than making its frame, and with thousands of subscribers a fan-out's time is mostly those
- * calls; the busier the gateway, the more frames share one.
- *
  * Bounded: a socket whose unsent bytes pass `maxSocketBufferBytes` (a client that stopped reading) is closed
  * with 1013 "slow consumer" instead of buffering more; sends never wait on a client, so one slow socket holds
  * up no other.
  */
 import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { Socket } from 'node:net';
 import type { GraphQLFormattedError } from 'graphql';
 // The CommonJS build, as graphql-ws loads it: it tells errors from execution arguments by `instanceof GraphQLError`.
 import {
@@ -96,21 +90,6 @@ export function attachSubscriptions(httpServer: Server, options: SubscriptionOpt
   const sourceOf = new WeakMap<DocumentNode, string>();
   // Per event (released with it), the shared result of each operation that received it.
   const shared = new WeakMap<object, Map<string, Promise<SharedResult>>>();
-  // Each WebSocket's TCP socket (the one its upgrade came on), and those corked in this turn of the loop.
-  const tcpSockets = new WeakMap<WebSocket, Socket>();
-  const corked = new Set<Socket>();
-  const uncorkAll = () => {
-    for (const tcp of corked) tcp.uncork();
-    corked.clear();
-  };
-  /** Holds a socket's writes until the end of this turn of the event loop, then writes them at once. */
-  const corkForThisTurn = (socket: WebSocket) => {
-    const tcp = tcpSockets.get(socket);
-    if (!tcp || corked.has(tcp)) return;
-    if (!corked.size) setImmediate(uncorkAll);
-    tcp.cork();
-    corked.add(tcp);
-  };
 
   httpServer.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => {}); // a client gone mid-handshake is no error of ours
@@ -118,10 +97,7 @@ export function attachSubscriptions(httpServer: Server, options: SubscriptionOpt
     if (path !== '/graphql') return refuseUpgrade(socket, 404, 'not found: subscriptions are served on /graphql');
     const refusal = originRefusal(req.headers.origin, req.headers.host, options.allowedOrigins);
     if (refusal) return refuseUpgrade(socket, 403, refusal);
-    wsServer.handleUpgrade(req, socket, head, (ws) => {
-      tcpSockets.set(ws, socket as Socket);
-      wsServer.emit('connection', ws, req);
-    });
+    wsServer.handleUpgrade(req, socket, head, (ws) => wsServer.emit('connection', ws, req));
   });
 
   /** Parse and validate, once per document text. */
@@ -302,7 +278,6 @@ export function attachSubscriptions(httpServer: Server, options: SubscriptionOpt
             return;
           }
           const frame = result === undefined ? data : data.slice(0, -PLACEHOLDER_TAIL.length) + result + '}';
-          corkForThisTurn(socket);
           socket.send(frame);
         },
         close: (code, reason) => socket.close(code, reason),
