@@ -5,8 +5,20 @@
  *
  * Bounded: a subscriber that lets more than `maxQueued` values pile up is a slow consumer; its subscription
  * ends with a SLOW_CONSUMER error instead of the queue growing.
+ *
+ * The gateway may take the values as they are pushed instead of pulling them (`PUSH_TO`): then none waits here,
+ * and what a slow client has not read is bounded by its socket's buffer instead (websocket.ts).
  */
 import { SystemError } from '../services/shared/errors.ts';
+
+/** Where a queue's values go once the gateway takes them as they are pushed: each value, then the end. */
+export interface PushTarget<T> {
+  value(value: T): void;
+  end(failure?: SystemError): void;
+}
+
+/** On a LiveQueue's iterator: `iterator[PUSH_TO](target)` hands what waits, then every value pushed, to `target`. */
+export const PUSH_TO = Symbol('live queue: push to');
 
 export interface LiveQueue<T> {
   iterator: AsyncIterableIterator<T>;
@@ -23,11 +35,13 @@ export function createLiveQueue<T>(onClose: () => void, maxQueued = MAX_QUEUED_V
   let wake: (() => void) | undefined;
   let done = false;
   let failure: SystemError | undefined;
+  let target: PushTarget<T> | undefined;
   const close = () => {
     if (done) return;
     done = true;
     onClose();
     wake?.();
+    target?.end(failure);
   };
   const iterator: AsyncIterableIterator<T> = {
     async next() {
@@ -46,11 +60,19 @@ export function createLiveQueue<T>(onClose: () => void, maxQueued = MAX_QUEUED_V
     },
     [Symbol.asyncIterator]: () => iterator,
   };
+  Object.defineProperty(iterator, PUSH_TO, {
+    value(to: PushTarget<T>) {
+      for (const { value } of queue.splice(0)) to.value(value);
+      if (done) to.end(failure);
+      else target = to;
+    },
+  });
   return {
     iterator,
     close,
     push(value, conflatable = false) {
       if (done) return;
+      if (target) return target.value(value);
       if (conflatable && queue.at(-1)?.conflatable) queue[queue.length - 1] = { value, conflatable };
       else queue.push({ value, conflatable });
       if (queue.length > maxQueued) {

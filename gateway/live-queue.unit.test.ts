@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createLiveQueue } from './live-queue.ts';
+import { createLiveQueue, PUSH_TO, type PushTarget } from './live-queue.ts';
 
 describe('a live queue', () => {
   it('delivers in order, replacing only an untaken conflatable value with a newer one', async () => {
@@ -35,5 +35,30 @@ describe('a live queue', () => {
     await expect(queue.iterator.next()).rejects.toMatchObject({ code: 'SLOW_CONSUMER', details: { max: 3 } });
     queue.push(5);
     expect(await queue.iterator.next()).toEqual({ value: undefined, done: true });
+  });
+
+  it('hands what waits, then every value pushed, to a push target, and tells it the end', () => {
+    let closed = 0;
+    const queue = createLiveQueue<string>(() => (closed += 1), 2);
+    queue.push('waiting 1');
+    queue.push('waiting 2');
+    const got: string[] = [];
+    const ends: unknown[] = [];
+    const target: PushTarget<string> = { value: (v) => got.push(v), end: (failure) => ends.push(failure ?? 'done') };
+    (queue.iterator as unknown as Record<typeof PUSH_TO, (t: PushTarget<string>) => void>)[PUSH_TO](target);
+    for (const v of ['a', 'b', 'c']) queue.push(v); // more than maxQueued: nothing waits, so no slow consumer here
+    expect(got).toEqual(['waiting 1', 'waiting 2', 'a', 'b', 'c']);
+    queue.close();
+    queue.push('after the end');
+    expect({ got: got.length, ends, closed }).toEqual({ got: 5, ends: ['done'], closed: 1 });
+  });
+
+  it('tells a push target taken after the end that it has ended, with the failure', () => {
+    const queue = createLiveQueue<number>(() => {}, 1);
+    queue.push(1);
+    queue.push(2); // a slow consumer: ended with SLOW_CONSUMER
+    const ends: unknown[] = [];
+    (queue.iterator as unknown as Record<typeof PUSH_TO, (t: PushTarget<number>) => void>)[PUSH_TO]({ value: () => {}, end: (f) => ends.push(f) });
+    expect(ends).toMatchObject([{ code: 'SLOW_CONSUMER' }]);
   });
 });
