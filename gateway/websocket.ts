@@ -9,7 +9,8 @@
  * for that event (fresh loaders, nothing of any one subscriber), and that one text is spliced into every
  * subscriber's `next` frame. When the feed is a LiveQueue (every slice's is), its events are taken as they are
  * pushed (`PUSH_TO`) and each operation's frames are written in one loop, instead of each subscriber pulling its
- * events through graphql-ws: with 10,000 subscribers a fan-out's time is that per-subscriber path.
+ * events through graphql-ws: with 10,000 subscribers a fan-out's time is that per-subscriber path, and the writes.
+ * A subscriber's frames of several events that are ready together go out in one write.
  *
  * Who is asking is settled once per socket, from the `connection_init` payload `{ "authorization": "Bearer
  * <jwt>" }`: no token is an anonymous socket; an invalid token, an operation that needs a user on an anonymous
@@ -20,6 +21,7 @@
  * up no other.
  */
 import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { GraphQLFormattedError } from 'graphql';
 // The CommonJS build, as graphql-ws loads it: it tells errors from execution arguments by `instanceof GraphQLError`.
@@ -95,10 +97,10 @@ export function attachSubscriptions(httpServer: Server, options: SubscriptionOpt
   const shared = new WeakMap<object, Map<string, Promise<SharedResult>>>();
   // Who a subscription's frames go to, by its execution arguments (set when graphql-ws subscribes it).
   const recipients = new WeakMap<ExecutionArgs, { socket: WebSocket; id: string }>();
-  // Per operation: the event whose subscribers are being gathered now, and the chain that writes its frames in
-  // the order events were pushed.
-  const gathering = new Map<string, { event: unknown; to: Recipient[] }>();
-  const writing = new Map<string, Promise<void>>();
+  // Per operation: its events not written yet, in the order they were pushed, each with the subscribers it reached.
+  const unwritten = new Map<string, Unwritten>();
+  // Each WebSocket's TCP socket (the one its upgrade came on), to write several frames in one go.
+  const tcpSockets = new WeakMap<WebSocket, Socket>();
 
   httpServer.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => {}); // a client gone mid-handshake is no error of ours
@@ -106,7 +108,10 @@ export function attachSubscriptions(httpServer: Server, options: SubscriptionOpt
     if (path !== '/graphql') return refuseUpgrade(socket, 404, 'not found: subscriptions are served on /graphql');
     const refusal = originRefusal(req.headers.origin, req.headers.host, options.allowedOrigins);
     if (refusal) return refuseUpgrade(socket, 403, refusal);
-    wsServer.handleUpgrade(req, socket, head, (ws) => wsServer.emit('connection', ws, req));
+    wsServer.handleUpgrade(req, socket, head, (ws) => {
+      tcpSockets.set(ws, socket as Socket);
+      wsServer.emit('connection', ws, req);
+    });
   });
 
   /** Parse and validate, once per document text. */
@@ -176,38 +181,61 @@ export function attachSubscriptions(httpServer: Server, options: SubscriptionOpt
   }
 
   /**
-   * An event pushed to one subscriber of operation `key`. The subscribers it is pushed to in one go (a feed hands an
-   * event to all its listeners in one loop) are gathered; then it is executed once and their frames written in one
-   * loop, after the frames of the operation's earlier events.
+   * An event pushed to one subscriber of operation `key`. A feed hands an event to all its listeners in one loop, so
+   * the subscribers it reaches are gathered together; the operation's events are written once this turn of the
+   * event loop is over (drain).
    */
   function deliver(args: ExecutionArgs, key: string, event: unknown, recipient: Recipient): void {
-    let batch = gathering.get(key);
-    if (!batch || batch.event !== event) {
-      const gathered: { event: unknown; to: Recipient[] } = { event, to: [] };
-      batch = gathered;
-      gathering.set(key, gathered);
-      const write = async () => {
-        if (gathering.get(key) === gathered) gathering.delete(key);
-        let payload: string;
-        try {
-          payload = serialized(await resultFor(args, key, event));
-        } catch (error) {
-          for (const to of gathered.to) to.fail(error);
-          return;
-        }
-        for (const to of gathered.to) {
-          if (!to.live) continue;
-          options.metrics.subscriptionDeliveries.inc();
-          sendFrame(to.socket, `{"id":${to.id},"type":"next","payload":${payload}}`);
-        }
-      };
-      const chained = (writing.get(key) ?? Promise.resolve()).then(write);
-      writing.set(key, chained);
-      void chained.then(() => {
-        if (writing.get(key) === chained) writing.delete(key);
-      });
+    let queue = unwritten.get(key);
+    if (!queue) {
+      queue = { args, events: [], draining: false };
+      unwritten.set(key, queue);
     }
-    batch.to.push(recipient);
+    let last = queue.events.at(-1);
+    if (!last || last.event !== event) {
+      last = { event, to: [] };
+      queue.events.push(last);
+    }
+    last.to.push(recipient);
+    if (!queue.draining) {
+      queue.draining = true;
+      const draining = queue;
+      setImmediate(() => void drain(key, draining));
+    }
+  }
+
+  /**
+   * Writes an operation's events in the order they were pushed: each executed once, every frame it makes written
+   * in one loop, and a subscriber's frames of several events (an order's verdicts, arriving while its creation was
+   * still being written to thousands of sockets) in one write.
+   */
+  async function drain(key: string, queue: Unwritten): Promise<void> {
+    while (queue.events.length) {
+      const events = queue.events.splice(0);
+      const results = await Promise.allSettled(events.map(({ event }) => resultFor(queue.args, key, event)));
+      const frames = new Map<Recipient, string[]>();
+      events.forEach(({ to }, i) => {
+        const result = results[i];
+        const payload = result.status === 'fulfilled' ? serialized(result.value) : undefined;
+        for (const recipient of to) {
+          if (result.status === 'rejected') recipient.fail(result.reason);
+          if (!recipient.live || payload === undefined) continue;
+          const next = `{"id":${recipient.id},"type":"next","payload":${payload}}`;
+          const mine = frames.get(recipient);
+          if (mine) mine.push(next);
+          else frames.set(recipient, [next]);
+        }
+      });
+      for (const [{ socket }, mine] of frames) {
+        options.metrics.subscriptionDeliveries.inc(mine.length);
+        const tcp = mine.length > 1 ? tcpSockets.get(socket) : undefined;
+        tcp?.cork();
+        for (const frame of mine) sendFrame(socket, frame);
+        tcp?.uncork();
+      }
+    }
+    queue.draining = false;
+    if (unwritten.get(key) === queue) unwritten.delete(key);
   }
 
   /** A result as the payload text of a `next` frame. */
@@ -419,6 +447,13 @@ export function attachSubscriptions(httpServer: Server, options: SubscriptionOpt
       await new Promise<void>((resolveClosed) => wsServer.close(() => resolveClosed()));
     },
   };
+}
+
+/** An operation's events waiting to be written, each with the subscribers it was pushed to. */
+interface Unwritten {
+  args: ExecutionArgs;
+  events: { event: unknown; to: Recipient[] }[];
+  draining: boolean;
 }
 
 /** A subscriber whose frames `deliver` writes: its socket, its subscription id as JSON, and whether it still listens. */
