@@ -204,6 +204,13 @@ export function attachSubscriptions(httpServer: Server, options: SubscriptionOpt
     }
   }
 
+  /** Runs `then` once the frames already waiting for operation `key` are written (at once when none wait). */
+  function afterWrites(key: string, then: () => void): void {
+    const queue = unwritten.get(key);
+    if (queue) queue.events.push({ event: undefined, to: [], then });
+    else then();
+  }
+
   /**
    * Writes an operation's events in the order they were pushed: each executed once, every frame it makes written
    * in one loop, and a subscriber's frames of several events (an order's verdicts, arriving while its creation was
@@ -212,11 +219,12 @@ export function attachSubscriptions(httpServer: Server, options: SubscriptionOpt
   async function drain(key: string, queue: Unwritten): Promise<void> {
     while (queue.events.length) {
       const events = queue.events.splice(0);
-      const results = await Promise.allSettled(events.map(({ event }) => resultFor(queue.args, key, event)));
+      const results = await Promise.allSettled(events.map(({ event, then }) => (then ? undefined : resultFor(queue.args, key, event))));
       const frames = new Map<Recipient, string[]>();
-      events.forEach(({ to }, i) => {
+      events.forEach(({ to, then }, i) => {
+        if (then) return; // an ending: run once the frames before it are written
         const result = results[i];
-        const payload = result.status === 'fulfilled' ? serialized(result.value) : undefined;
+        const payload = result.status === 'fulfilled' && result.value ? serialized(result.value) : undefined;
         for (const recipient of to) {
           if (result.status === 'rejected') recipient.fail(result.reason);
           if (!recipient.live || payload === undefined) continue;
@@ -233,6 +241,7 @@ export function attachSubscriptions(httpServer: Server, options: SubscriptionOpt
         for (const frame of mine) sendFrame(socket, frame);
         tcp?.uncork();
       }
+      for (const { then } of events) then?.();
     }
     queue.draining = false;
     if (unwritten.get(key) === queue) unwritten.delete(key);
@@ -280,12 +289,13 @@ export function attachSubscriptions(httpServer: Server, options: SubscriptionOpt
           taken = true;
           takeAsPushed({
             value: (event) => deliver(args, key, event, recipient),
-            end: (failure) => {
+            // The feed ended it: after the frames it pushed before, so `complete` never overtakes a `next`.
+            end: (failure) => afterWrites(key, () => {
               recipient.live = false;
               end();
               if (failure) fail(failure);
               else finish({ done: true, value: undefined });
-            },
+            }),
           });
         }
         return finished;
@@ -449,10 +459,13 @@ export function attachSubscriptions(httpServer: Server, options: SubscriptionOpt
   };
 }
 
-/** An operation's events waiting to be written, each with the subscribers it was pushed to. */
+/**
+ * An operation's events waiting to be written, each with the subscribers it was pushed to, in push order; an entry
+ * with `then` is a subscription ending there instead.
+ */
 interface Unwritten {
   args: ExecutionArgs;
-  events: { event: unknown; to: Recipient[] }[];
+  events: { event: unknown; to: Recipient[]; then?: () => void }[];
   draining: boolean;
 }
 
