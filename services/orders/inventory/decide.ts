@@ -3,6 +3,7 @@
  * one left, so reservations of one product are serialized and concurrent orders can never oversell.
  */
 import { SystemError } from '../../shared/errors.ts';
+import { get } from '../../shared/persistent-map.ts';
 import { checkCompleted, type DomainEvent, type Envelope } from '../contract.ts';
 import { available, type ProductStock } from './evolve.ts';
 
@@ -22,8 +23,8 @@ export function decide(input: Envelope, state: ProductStock, _now: Date): Domain
     case 'OrderCreated': {
       const { orderId, product, quantity } = input.data;
       // Seen before (a redelivery): repeat the verdict, change nothing.
-      if (state.reservations.has(orderId) || state.released.has(orderId)) return [checkCompleted(input, 'INVENTORY_CHECK', 'PASS')];
-      const rejection = state.rejections.get(orderId);
+      if (get(state.reservations, orderId) !== undefined || get(state.released, orderId)) return [checkCompleted(input, 'INVENTORY_CHECK', 'PASS')];
+      const rejection = get(state.rejections, orderId);
       if (rejection !== undefined) return [checkCompleted(input, 'INVENTORY_CHECK', 'FAIL', rejection)];
       if (!product) return [checkCompleted(input, 'INVENTORY_CHECK', 'FAIL', 'no product given')];
       const reason = !state.known
@@ -45,7 +46,7 @@ export function decide(input: Envelope, state: ProductStock, _now: Date): Domain
       ];
     }
     case 'OrderFailed': {
-      const quantity = state.reservations.get(input.data.orderId);
+      const quantity = get(state.reservations, input.data.orderId);
       if (quantity === undefined) return [];
       return [{ type: 'StockReleased', data: { product: input.data.product, orderId: input.data.orderId, quantity } }];
     }

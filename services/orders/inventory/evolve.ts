@@ -3,7 +3,7 @@
  * entries grow with every order of the product, so they are persistent maps: a new state shares all but the entry
  * it changes. Copying plain records, folding 10,000 reservations of one product took 14 s and one more cost 2.8 ms.
  */
-import { Map as PersistentMap, Set as PersistentSet } from 'immutable';
+import { emptyMap, get, remove, set, type PersistentMap } from '../../shared/persistent-map.ts';
 import type { EventEnvelope } from '../contract.ts';
 
 export interface ProductStock {
@@ -12,15 +12,15 @@ export interface ProductStock {
   stock: number;
   reserved: number;
   /** Open reservations: quantity by order id. */
-  reservations: PersistentMap<string, number>;
+  reservations: PersistentMap<number>;
   /** Orders refused, with the reason, so a redelivered order gets the same verdict. */
-  rejections: PersistentMap<string, string>;
+  rejections: PersistentMap<string>;
   /** Orders whose reservation was released (they failed). */
-  released: PersistentSet<string>;
+  released: PersistentMap<true>;
 }
 
 export const initialProductStock = (): ProductStock => ({
-  known: false, stock: 0, reserved: 0, reservations: PersistentMap(), rejections: PersistentMap(), released: PersistentSet(),
+  known: false, stock: 0, reserved: 0, reservations: emptyMap(), rejections: emptyMap(), released: emptyMap(),
 });
 
 export const available = (s: ProductStock): number => s.stock - s.reserved;
@@ -32,15 +32,15 @@ export function evolve(state: ProductStock, event: EventEnvelope): ProductStock 
     case 'StockReserved': {
       const { orderId, quantity } = event.data;
       // Once per order, even if a retried publish wrote the reservation twice.
-      if (state.reservations.has(orderId) || state.released.has(orderId)) return state;
-      return { ...state, reserved: state.reserved + quantity, reservations: state.reservations.set(orderId, quantity) };
+      if (get(state.reservations, orderId) !== undefined || get(state.released, orderId)) return state;
+      return { ...state, reserved: state.reserved + quantity, reservations: set(state.reservations, orderId, quantity) };
     }
     case 'StockReservationRejected':
-      return { ...state, rejections: state.rejections.set(event.data.orderId, event.data.reason) };
+      return { ...state, rejections: set(state.rejections, event.data.orderId, event.data.reason) };
     case 'StockReleased': {
       const { orderId, quantity } = event.data;
-      if (!state.reservations.has(orderId)) return state;
-      return { ...state, reserved: state.reserved - quantity, reservations: state.reservations.delete(orderId), released: state.released.add(orderId) };
+      if (get(state.reservations, orderId) === undefined) return state;
+      return { ...state, reserved: state.reserved - quantity, reservations: remove(state.reservations, orderId), released: set(state.released, orderId, true) };
     }
     default:
       return state;

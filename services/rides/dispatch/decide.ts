@@ -8,7 +8,7 @@
 import { SystemError } from '../../shared/errors.ts';
 import type { DomainEvent, Envelope, Location } from '../contract.ts';
 import { distanceKm } from '../geo.ts';
-import { entries, get } from './persistent-map.ts';
+import { entries, get } from '../../shared/persistent-map.ts';
 import { CANCELLABLE, evolve, isActive, type City, type RideRecord } from './evolve.ts';
 
 /** How far from the pickup a driver may be dispatched, in km. */

@@ -6,7 +6,7 @@ import { command, event } from '../testing.ts';
 import { decide } from './decide.ts';
 import { evolve, initialCity, type City } from './evolve.ts';
 import { dispatchService } from './handler.ts';
-import { entries, get } from './persistent-map.ts';
+import { entries, get } from '../../shared/persistent-map.ts';
 
 const dispatch = specify(dispatchService);
 // Around Paris: 0.01° of latitude is about 1.1 km.

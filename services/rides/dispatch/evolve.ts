@@ -7,7 +7,7 @@
  */
 import { assertNever } from '../../shared/errors.ts';
 import type { DomainEvent, DriverStatus, EventData, Location, RideState } from '../contract.ts';
-import { emptyMap, get, set, type PersistentMap } from './persistent-map.ts';
+import { emptyMap, get, set, type PersistentMap } from '../../shared/persistent-map.ts';
 
 export interface DriverRecord {
   status: DriverStatus;

@@ -1,8 +1,9 @@
 /**
  * An immutable map from string ids to values (a 32-way hash trie): `set` and `remove` return a new map that
- * shares all but one path with the old one, so the dispatcher's pure `evolve` costs a few dozen copied slots per
- * event however many drivers and rides the city holds, instead of copying a record of all of them. Keys are
- * compared as strings, so ids such as `constructor` or `__proto__` are ordinary keys.
+ * shares all but one path with the old one, so a pure `evolve` costs a few dozen copied slots per event however
+ * many entries its state holds (the dispatcher's drivers and rides, a product's reservations), instead of copying
+ * a record of all of them. Keys are compared as strings, so ids such as `constructor` or `__proto__` are ordinary
+ * keys.
  */
 
 interface Entry<V> { hash: number; key: string; value: V }
