@@ -14,7 +14,7 @@ import { SystemError } from '../services/shared/errors.ts';
 /** Where a queue's values go once the gateway takes them as they are pushed: each value, then the end. */
 export interface PushTarget<T> {
   value(value: T): void;
-  end(failure?: SystemError): void;
+  end(failure?: unknown): void;
 }
 
 /** On a LiveQueue's iterator: `iterator[PUSH_TO](target)` hands what waits, then every value pushed, to `target`. */

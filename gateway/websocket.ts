@@ -4,13 +4,13 @@
  * its own, so a bad one is answered with an `error` for that operation while the socket stays open.
  *
  * Multiplexed: every subscriber runs its own subscribe resolver (where it is authorized, and where its feed
- * sends it the current state first), but an event its feed hands to several subscribers of the same operation
- * (document text, operation name, variables) is executed and serialized once, with a context of its own made
- * for that event (fresh loaders, nothing of any one subscriber), and that one text is spliced into every
- * subscriber's `next` frame. When the feed is a LiveQueue (every slice's is), its events are taken as they are
- * pushed (`PUSH_TO`) and each operation's frames are written in one loop, instead of each subscriber pulling its
- * events through graphql-ws: with 10,000 subscribers a fan-out's time is that per-subscriber path, and the writes.
- * A subscriber's frames of several events that are ready together go out in one write.
+ * sends it the current state first), but the events its feed pushes are taken as they come (a LiveQueue's
+ * `PUSH_TO`; any other source is read in a loop) and gathered per operation (document text, operation name,
+ * variables): an event is executed and serialized once, with a context of its own made for it (fresh loaders,
+ * nothing of any one subscriber), and its frames are written to every subscriber it reached in one loop. A
+ * subscriber's frames of several events that are ready together go out in one write. graphql-ws keeps the
+ * protocol (subscribe, complete, errors); with 10,000 subscribers a fan-out's time is the per-subscriber path it
+ * would take each event through, and the writes.
  *
  * Who is asking is settled once per socket, from the `connection_init` payload `{ "authorization": "Bearer
  * <jwt>" }`: no token is an anonymous socket; an invalid token, an operation that needs a user on an anonymous
@@ -71,30 +71,14 @@ const KEEP_ALIVE_MS = 12_000;
 /** Parsed and validated documents kept by their text (10,000 subscribers of one operation parse it once). */
 const MAX_CACHED_DOCUMENTS = 1000;
 
-/**
- * One event's result for one operation, serialized once. graphql-ws stringifies each message with the
- * subscriber's id; JSON.stringify calls `toJSON`, which leaves a placeholder that `send` replaces by the text.
- */
-class SharedResult {
-  constructor(readonly json: string) {}
-  toJSON() {
-    spliced = this.json;
-    return PLACEHOLDER;
-  }
-}
-const PLACEHOLDER = 'shared-result';
-const PLACEHOLDER_TAIL = `"${PLACEHOLDER}"}`;
-/** Set by `toJSON` and taken by `send`: graphql-ws calls them back to back (`send(stringifyMessage(…))`). */
-let spliced: string | undefined;
-
 /** Serves subscriptions on the HTTP server's upgrade requests; the returned dispose closes every socket. */
 export function attachSubscriptions(httpServer: Server, options: SubscriptionOptions): { dispose(): Promise<void> } {
   const wsServer = new WebSocketServer({ noServer: true, maxPayload: options.maxPayloadBytes, handleProtocols });
   const rules = [...specifiedRules, ...queryLimitRules(options.limits)];
   const documents = new Map<string, { document: DocumentNode; errors: readonly GraphQLError[] }>();
   const sourceOf = new WeakMap<DocumentNode, string>();
-  // Per event (released with it), the shared result of each operation that received it.
-  const shared = new WeakMap<object, Map<string, Promise<SharedResult>>>();
+  // Per event (released with it), the payload of each operation that received it.
+  const shared = new WeakMap<object, Map<string, Promise<string>>>();
   // Who a subscription's frames go to, by its execution arguments (set when graphql-ws subscribes it).
   const recipients = new WeakMap<ExecutionArgs, { socket: WebSocket; id: string }>();
   // Per operation: its events not written yet, in the order they were pushed, each with the subscribers it reached.
@@ -152,21 +136,25 @@ export function attachSubscriptions(httpServer: Server, options: SubscriptionOpt
 
   const formatErrors = (errors: readonly GraphQLError[]) => errors.map((error) => options.formatError(error.toJSON(), error));
 
-  /** `key`: the operation (document text, operation name, variables), which with the event decides the result. */
-  async function resultFor(args: ExecutionArgs, key: string, event: unknown): Promise<ExecutionResult | SharedResult> {
+  /**
+   * The payload text of `next` frames for `event`: executed and serialized once per event and operation (`key`:
+   * document text, operation name, variables, which with the event decide the result).
+   */
+  function payloadFor(args: ExecutionArgs, key: string, event: unknown): Promise<string> {
     const run = async () => {
       options.metrics.subscriptionExecutions.inc();
-      return execute({ ...args, rootValue: event, contextValue: options.context(undefined) });
+      const result = await execute({ ...args, rootValue: event, contextValue: options.context(undefined) });
+      return JSON.stringify(result.errors ? { ...result, errors: formatErrors(result.errors) } : result);
     };
-    if (typeof event !== 'object' || event === null) return run(); // not shareable: formatted by onNext
-    const results = shared.get(event) ?? new Map<string, Promise<SharedResult>>();
-    shared.set(event, results);
-    let result = results.get(key);
-    if (!result) {
-      result = run().then((r) => new SharedResult(JSON.stringify(r.errors ? { ...r, errors: formatErrors(r.errors) } : r)));
-      results.set(key, result);
+    if (typeof event !== 'object' || event === null) return run(); // not shareable: no identity to share it by
+    const payloads = shared.get(event) ?? new Map<string, Promise<string>>();
+    shared.set(event, payloads);
+    let payload = payloads.get(key);
+    if (!payload) {
+      payload = run();
+      payloads.set(key, payload);
     }
-    return result;
+    return payload;
   }
 
   /** Writes one frame, unless the socket is closing; closes a socket whose unsent bytes passed the bound instead. */
@@ -219,12 +207,12 @@ export function attachSubscriptions(httpServer: Server, options: SubscriptionOpt
   async function drain(key: string, queue: Unwritten): Promise<void> {
     while (queue.events.length) {
       const events = queue.events.splice(0);
-      const results = await Promise.allSettled(events.map(({ event, then }) => (then ? undefined : resultFor(queue.args, key, event))));
+      const payloads = await Promise.allSettled(events.map(({ event, then }) => (then ? undefined : payloadFor(queue.args, key, event))));
       const frames = new Map<Recipient, string[]>();
       events.forEach(({ to, then }, i) => {
         if (then) return; // an ending: run once the frames before it are written
-        const result = results[i];
-        const payload = result.status === 'fulfilled' && result.value ? serialized(result.value) : undefined;
+        const result = payloads[i];
+        const payload = result.status === 'fulfilled' ? result.value : undefined;
         for (const recipient of to) {
           if (result.status === 'rejected') recipient.fail(result.reason);
           if (!recipient.live || payload === undefined) continue;
@@ -247,16 +235,14 @@ export function attachSubscriptions(httpServer: Server, options: SubscriptionOpt
     if (unwritten.get(key) === queue) unwritten.delete(key);
   }
 
-  /** A result as the payload text of a `next` frame. */
-  const serialized = (result: ExecutionResult | SharedResult) =>
-    result instanceof SharedResult ? result.json : JSON.stringify(result.errors ? { ...result, errors: formatErrors(result.errors) } : result);
-
   /**
    * The subscription as graphql-js would run it, its events taken as they are pushed to it (deliver): graphql-ws
    * gets an iterator that yields nothing and ends when the subscription does.
    */
   function pushed(events: AsyncGenerator<unknown>, takeAsPushed: (target: PushTarget<unknown>) => void, args: ExecutionArgs, key: string, end: () => void) {
-    const { socket, id } = recipients.get(args)!;
+    const to = recipients.get(args);
+    if (!to) throw new Error('a subscription reached subscribe without onSubscribe: its socket and id are unknown');
+    const { socket, id } = to;
     let finish!: (result: IteratorResult<never>) => void;
     let fail!: (error: unknown) => void;
     const finished = new Promise<IteratorResult<never>>((resolve, reject) => {
@@ -314,7 +300,10 @@ export function attachSubscriptions(httpServer: Server, options: SubscriptionOpt
     } as AsyncGenerator<ExecutionResult>;
   }
 
-  /** graphql-js's subscribe, with each event's execution shared (resultFor) instead of run per subscriber. */
+  /**
+   * graphql-js's subscribe, with the source's events taken as they are pushed and delivered per operation
+   * (deliver) instead of executed per subscriber.
+   */
   async function subscribe(args: ExecutionArgs) {
     const source = await createSourceEventStream(args);
     if (!(Symbol.asyncIterator in source)) return source;
@@ -326,36 +315,20 @@ export function attachSubscriptions(httpServer: Server, options: SubscriptionOpt
       if (!ended) options.metrics.subscriptionsActive.dec();
       ended = true;
     };
-    const takeAsPushed = (events as { [PUSH_TO]?: (target: PushTarget<unknown>) => void })[PUSH_TO];
-    if (takeAsPushed && recipients.has(args)) return pushed(events, takeAsPushed.bind(events), args, key, end);
-    // By hand, not an async generator: `return()` must reach the feed at once, also while a `next()` waits.
-    const results: AsyncGenerator<ExecutionResult | SharedResult> = {
-      async next() {
-        const event = await events.next().catch((error: unknown) => {
-          end();
-          throw error;
-        });
-        if (event.done) {
-          end();
-          return { done: true, value: undefined };
-        }
-        return { done: false, value: await resultFor(args, key, event.value) };
-      },
-      async return() {
-        end();
-        await events.return(undefined);
-        return { done: true, value: undefined };
-      },
-      async throw(error) {
-        end();
-        await events.return(undefined);
-        throw error;
-      },
-      [Symbol.asyncIterator]() {
-        return this;
-      },
-    } as AsyncGenerator<ExecutionResult | SharedResult>;
-    return results as AsyncGenerator<ExecutionResult>;
+    const fromQueue = (events as { [PUSH_TO]?: (target: PushTarget<unknown>) => void })[PUSH_TO];
+    return pushed(events, fromQueue ? fromQueue.bind(events) : (target) => pump(events, target), args, key, end);
+  }
+
+  /** A source that is not a LiveQueue, read in a loop and handed on as if pushed. */
+  function pump(events: AsyncGenerator<unknown>, target: PushTarget<unknown>): void {
+    void (async () => {
+      try {
+        for await (const event of events) target.value(event);
+        target.end();
+      } catch (error) {
+        target.end(error);
+      }
+    })();
   }
 
   const server = makeServer<Record<string, unknown> | undefined, { socket: WebSocket; request: IncomingMessage }>({
@@ -411,8 +384,7 @@ export function attachSubscriptions(httpServer: Server, options: SubscriptionOpt
     onError: (ctx, _id, _payload, errors) => closeIfUnauthenticated(ctx.extra.socket, formatErrors(errors)),
     onNext: (ctx, _id, _payload, _args, result) => {
       options.metrics.subscriptionDeliveries.inc();
-      // Shared results were formatted when executed; authorization is settled before any event (subscribe).
-      if (result instanceof SharedResult) return result as never;
+      // Only queries and mutations sent over the socket come here: subscriptions write their frames in deliver.
       return result.errors ? { ...result, errors: closeIfUnauthenticated(ctx.extra.socket, formatErrors(result.errors as GraphQLError[])) } : undefined;
     },
   });
@@ -430,12 +402,7 @@ export function attachSubscriptions(httpServer: Server, options: SubscriptionOpt
       {
         protocol: socket.protocol,
         // Never waits for the client: what it has not read yet is bounded by maxSocketBufferBytes instead.
-        send: (data) => {
-          const result = spliced;
-          spliced = undefined;
-          if (result !== undefined && !data.endsWith(PLACEHOLDER_TAIL)) throw new Error('a shared result was serialized but not sent: graphql-ws changed how it sends');
-          sendFrame(socket, result === undefined ? data : data.slice(0, -PLACEHOLDER_TAIL.length) + result + '}');
-        },
+        send: (data) => sendFrame(socket, data),
         close: (code, reason) => socket.close(code, reason),
         onMessage: (handle) => socket.on('message', (message) => {
           // As graphql-ws's own adapter: the cause only outside production (a close reason is at most 123 bytes).

@@ -19,7 +19,7 @@ async function serve() {
   const feeds: LiveQueue<{ n: number }>[] = [];
   let executions = 0;
   const schema = makeExecutableSchema({
-    typeDefs: 'type Query { ok: Boolean } type Subscription { ticks: Int! }',
+    typeDefs: 'type Query { ok: Boolean } type Subscription { ticks: Int! countdown: Int! }',
     resolvers: {
       Subscription: {
         ticks: {
@@ -32,6 +32,13 @@ async function serve() {
             executions += 1;
             return event.n;
           },
+        },
+        // Not a live queue: an async generator, read in a loop by the server.
+        countdown: {
+          subscribe: async function* () {
+            for (const n of [3, 2, 1]) yield { n };
+          },
+          resolve: (event: { n: number }) => event.n,
         },
       },
     },
@@ -54,15 +61,15 @@ async function serve() {
   return {
     feeds,
     executions: () => executions,
-    /** A client subscribed to `ticks`: every message it receives, in order. */
-    async subscriber() {
+    /** A client subscribed to `ticks` (or another field): every message it receives, in order. */
+    async subscriber(field = 'ticks') {
       const socket = new WebSocket(url, 'graphql-transport-ws');
-      const messages: { type: string; payload?: { data?: { ticks: number } } }[] = [];
+      const messages: { type: string; payload?: { data?: Record<string, number> } }[] = [];
       socket.on('message', (raw) => messages.push(JSON.parse(String(raw))));
       await new Promise((open) => socket.once('open', open));
       socket.send(JSON.stringify({ type: 'connection_init' }));
       await until(() => messages.some((m) => m.type === 'connection_ack'));
-      socket.send(JSON.stringify({ id: 'sub-1', type: 'subscribe', payload: { query: 'subscription { ticks }' } }));
+      socket.send(JSON.stringify({ id: 'sub-1', type: 'subscribe', payload: { query: `subscription { ${field} }` } }));
       return { socket, messages };
     },
     async close() {
@@ -111,6 +118,14 @@ describe('subscription delivery', () => {
     feed.close();
     await until(() => client.messages.some((m) => m.type === 'complete'));
     expect(client.messages.filter((m) => m.type !== 'connection_ack').map((m) => m.type === 'next' ? m.payload!.data!.ticks : m.type)).toEqual([7, 8, 'complete']);
+    client.socket.close();
+  });
+
+  it('delivers a source that is not a live queue the same way, then completes it', async () => {
+    server = await serve();
+    const client = await server.subscriber('countdown');
+    await until(() => client.messages.some((m) => m.type === 'complete'));
+    expect(client.messages.filter((m) => m.type !== 'connection_ack').map((m) => m.type === 'next' ? m.payload!.data!.countdown : m.type)).toEqual([3, 2, 1, 'complete']);
     client.socket.close();
   });
 });
