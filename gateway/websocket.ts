@@ -250,23 +250,26 @@ export function attachSubscriptions(httpServer: Server, options: SubscriptionOpt
       fail = reject;
     });
     finished.catch(() => {}); // graphql-ws awaits it; this keeps an ending nobody awaits yet from being "unhandled"
+    /** Ends the subscription, with `error` or complete; whichever ending comes first counts. */
+    const close = (error?: unknown) => {
+      recipient.live = false;
+      end();
+      if (error === undefined) finish({ done: true, value: undefined });
+      else fail(error);
+    };
     const recipient: Recipient = {
       socket,
       id: JSON.stringify(id),
       live: true,
       fail(error) {
-        recipient.live = false;
-        end();
-        fail(error); // first: ending the feed below would end the subscription without its error
+        close(error); // first: ending the feed below would end the subscription without its error
         void events.return(undefined);
       },
     };
     let taken = false;
     const stop = async () => {
-      recipient.live = false;
-      end();
+      close();
       await events.return(undefined);
-      finish({ done: true, value: undefined });
     };
     return {
       // Called by graphql-ws once it has registered the subscription: only then may its frames go out.
@@ -276,12 +279,7 @@ export function attachSubscriptions(httpServer: Server, options: SubscriptionOpt
           takeAsPushed({
             value: (event) => deliver(args, key, event, recipient),
             // The feed ended it: after the frames it pushed before, so `complete` never overtakes a `next`.
-            end: (failure) => afterWrites(key, () => {
-              recipient.live = false;
-              end();
-              if (failure) fail(failure);
-              else finish({ done: true, value: undefined });
-            }),
+            end: (failure) => afterWrites(key, () => close(failure)),
           });
         }
         return finished;

@@ -103,8 +103,8 @@ export function createPrisma(url: string = databaseUrl(), options: PrismaOptions
 
 /**
  * The pool under a client made by `createPrisma`, for plain SQL where Prisma's own work per query costs more than
- * the query: the gateway's hot read paths (services/orders/graphql/read-model.ts). Same connections, same
- * `onQuery`, ended by the client's `$disconnect`.
+ * the query: the projectors' batch transactions (projector.ts) and the gateway's hot read paths
+ * (services/orders/graphql/read-model.ts). Same connections, same `onQuery`, ended by the client's `$disconnect`.
  */
 export function sqlOf(prisma: PrismaClient): SqlClient {
   const sql = sqlClients.get(prisma);
