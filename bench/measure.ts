@@ -1,4 +1,6 @@
 /** The bench's measuring tools, shared by ./run.ts and ./rides.ts. */
+import { spawn } from 'node:child_process';
+import { resolve } from 'node:path';
 import { build, type Histogram } from 'hdr-histogram-js';
 import type { Viewer } from '../gateway/access.ts';
 import { toolToken } from '../gateway/auth.ts';
@@ -41,3 +43,16 @@ export async function load(clients: number, task: () => Promise<void>, limit: { 
 
 /** The bench's viewer where it runs resolvers in its own process (no token there): an admin, for a day. */
 export const BENCH_ADMIN: Viewer = { sub: 'bench', roles: ['admin'], expiresAt: new Date(Date.now() + 24 * 3600_000) };
+
+/**
+ * A bench server of this folder as its own process (arguments after the file), which prints `PORT <n>` once it
+ * listens: resolves with that port, the process (its stdin is a pipe, for servers that take commands) and a stop.
+ */
+export async function childServer(file: string, args: string[] = []) {
+  const child = spawn(process.execPath, ['--import', 'tsx', resolve(import.meta.dirname, file), ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((ok) => child.stdout!.on('data', (d: Buffer) => {
+    const m = /PORT (\d+)/.exec(d.toString());
+    if (m) ok(Number(m[1]));
+  }));
+  return { port, child, stop: () => child.kill() };
+}

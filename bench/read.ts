@@ -11,7 +11,7 @@ import { once } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { graphql } from './measure.ts';
+import { childServer, graphql } from './measure.ts';
 import type { BenchSystem } from './system.ts';
 import { cpuBetween, processCpuSeconds } from './usage.ts';
 
@@ -148,17 +148,15 @@ export async function leaderboardFanOut(system: BenchSystem, subscribers: number
  * `updates` frames to each, round after round; the delay from the first round to each one's last frame.
  */
 export async function fanOutFloor(subscribers: number, updates: number): Promise<{ p50: number; p99: number; lastMs: number }> {
-  const server = spawn(process.execPath, ['--import', 'tsx', resolve(import.meta.dirname, 'bare-ws-server.ts')], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const serverLines = createInterface({ input: server.stdout! })[Symbol.asyncIterator]();
-  const port = Number(/PORT (\d+)/.exec((await serverLines.next()).value ?? '')?.[1]);
+  const server = await childServer('bare-ws-server.ts');
   const variables = Array.from({ length: subscribers }, () => ({ id: 'floor' }));
-  const clients = await startSubscribers(`ws://127.0.0.1:${port}`, WATCH, variables);
+  const clients = await startSubscribers(`ws://127.0.0.1:${server.port}`, WATCH, variables);
   try {
-    server.stdin!.write(`SEND ${updates} ${subscribers}\n`);
+    server.child.stdin!.write(`SEND ${updates} ${subscribers}\n`);
     const result = await clients.report('REPORT terminal');
     return { p50: result.p50, p99: result.p99, lastMs: result.max };
   } finally {
     await clients.stop();
-    server.kill();
+    server.stop();
   }
 }

@@ -2,7 +2,6 @@
  * `npm run bench`: drives the system through GraphQL and prints each figure beside its floor, measured in the
  * same run on the same broker and database. Results also go to bench/results/<time>.json.
  */
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -23,7 +22,7 @@ import { createPrisma, sqlOf } from '../services/shared/db.ts';
 import { createLogger } from '../services/shared/log.ts';
 import { startProjector } from '../services/shared/projector.ts';
 import { orderHops } from './hops.ts';
-import { BENCH_ADMIN, graphql, load } from './measure.ts';
+import { BENCH_ADMIN, childServer, graphql, load } from './measure.ts';
 import { FRESHNESS_RATE, LEGACY_SAMPLES, legacyToVisible, ratingsFreshness, ratingsSustained, SUSTAINED_RATINGS, waitForCatalog } from './ratings.ts';
 import { fanOutFloor, leaderboardFanOut, ordersFanOut, type FanOut } from './read.ts';
 import { benchRides } from './rides.ts';
@@ -94,16 +93,6 @@ async function kafkaRoundTrip(system: BenchSystem) {
   await admin.deleteTopics({ topics: [topic] }).catch(() => {});
   await admin.disconnect();
   return result;
-}
-
-/** A bench server of this folder as its own process (argument list after the file); resolves with its port and a stop. */
-async function childServer(file: string, args: string[] = []) {
-  const child = spawn(process.execPath, ['--import', 'tsx', resolve(import.meta.dirname, file), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<number>((ok) => child.stdout!.on('data', (d: Buffer) => {
-    const m = /PORT (\d+)/.exec(d.toString());
-    if (m) ok(Number(m[1]));
-  }));
-  return { port, stop: () => child.kill() };
 }
 
 /** One client request of the page bench to a local server: the page query posted, as the gateway gets it. */
