@@ -208,7 +208,9 @@ export function attachSubscriptions(httpServer: Server, options: SubscriptionOpt
     while (queue.events.length) {
       const events = queue.events.splice(0);
       const payloads = await Promise.allSettled(events.map(({ event, then }) => (then ? undefined : payloadFor(queue.args, key, event))));
-      const frames = new Map<Recipient, string[]>();
+      // Per subscriber, the payloads it gets (shared texts: its frames are made one by one as they are sent, so a
+      // burst of large updates is not copied once per subscriber before any is written).
+      const payloadsOf = new Map<Recipient, string[]>();
       events.forEach(({ to, then }, i) => {
         if (then) return; // an ending: run once the frames before it are written
         const result = payloads[i];
@@ -216,17 +218,16 @@ export function attachSubscriptions(httpServer: Server, options: SubscriptionOpt
         for (const recipient of to) {
           if (result.status === 'rejected') recipient.fail(result.reason);
           if (!recipient.live || payload === undefined) continue;
-          const next = `{"id":${recipient.id},"type":"next","payload":${payload}}`;
-          const mine = frames.get(recipient);
-          if (mine) mine.push(next);
-          else frames.set(recipient, [next]);
+          const mine = payloadsOf.get(recipient);
+          if (mine) mine.push(payload);
+          else payloadsOf.set(recipient, [payload]);
         }
       });
-      for (const [{ socket }, mine] of frames) {
+      for (const [{ socket, id }, mine] of payloadsOf) {
         options.metrics.subscriptionDeliveries.inc(mine.length);
         const tcp = mine.length > 1 ? tcpSockets.get(socket) : undefined;
         tcp?.cork();
-        for (const frame of mine) sendFrame(socket, frame);
+        for (const payload of mine) sendFrame(socket, `{"id":${id},"type":"next","payload":${payload}}`);
         tcp?.uncork();
       }
       for (const { then } of events) then?.();
