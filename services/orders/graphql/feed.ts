@@ -9,7 +9,7 @@ import { createLiveQueue } from '../../../gateway/live-queue.ts';
 import type { ProjectionWatcher } from '../../../gateway/progress.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { LogPosition } from '../../shared/messages.ts';
-import { CHECK_TYPES, type EventEnvelope } from '../contract.ts';
+import { CHECK_TYPES, type EventEnvelope, type EventOfType } from '../contract.ts';
 import type { OrderModelWithValidations as OrderModel } from './context.ts';
 import type { OrdersReadModel } from './read-model.ts';
 
@@ -78,6 +78,13 @@ export function foldOrder(order: OrderModel, event: EventEnvelope): OrderModel {
   }
 }
 
+/** An order's first state, from its `OrderCreated`: what the orders projection shows right after that event. */
+export function createdOrder(event: EventOfType<'OrderCreated'>): OrderModel {
+  const { orderId: id, ...details } = event.data;
+  const at = new Date(event.occurredAt);
+  return { id, ...details, state: 'CREATED', createdAt: at, updatedAt: at, validations: [] };
+}
+
 export function createOrderFeed(
   reads: OrdersReadModel,
   watcher: ProjectionWatcher,
@@ -124,7 +131,10 @@ export function createOrderFeed(
       if (!entry) return;
       enqueue(orderId, async () => {
         await watcher.reached(projectorsOf(position.topic), position, PROJECTION_WAIT_MS);
-        entry.current = entry.current ? foldOrder(entry.current, event) : await loadOrder(reads, orderId);
+        // The first event of an order watched before it existed is its creation: its state then, not whatever the
+        // projection shows by now (later events may be projected already, and each must reach the listeners).
+        if (entry.current) entry.current = foldOrder(entry.current, event);
+        else entry.current = event.type === 'OrderCreated' ? createdOrder(event) : await loadOrder(reads, orderId);
         if (entry.current) for (const listener of entry.listeners) listener.push(entry.current);
       });
     },

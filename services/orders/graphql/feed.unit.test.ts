@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { event } from '../testing.ts';
 import { checkCompleted, type EventOfType } from '../contract.ts';
 import type { OrderModelWithValidations } from './context.ts';
-import { foldOrder } from './feed.ts';
+import { createdOrder, foldOrder } from './feed.ts';
 
 const t0 = new Date('2026-11-25T10:00:00Z');
 const order: OrderModelWithValidations = {
@@ -40,5 +40,11 @@ describe('foldOrder: one update per event', () => {
     expect(failed.state).toBe('FAILED');
     expect(failed.validations.map((v) => [v.checkType, v.result, v.reason])).toEqual(checks.map((c) => [c.checkType, c.result, c.reason]));
     expect(foldOrder(failed, event({ type: 'OrderValidated', data: { orderId: 'o1', checks } }, at(4)))).toBe(failed);
+  });
+});
+
+describe('createdOrder', () => {
+  it('is the order as the projection shows it right after its OrderCreated', () => {
+    expect(createdOrder(created)).toEqual(order);
   });
 });
