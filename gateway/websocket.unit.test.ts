@@ -121,6 +121,25 @@ describe('subscription delivery', () => {
     client.socket.close();
   });
 
+  it('keeps each subscriber\'s order when events and endings arrive while a fan-out is still being written', async () => {
+    server = await serve();
+    // More subscribers than one slice of writes (WRITES_PER_SLICE), so the fan-out lets I/O in before it is done.
+    const clients = await Promise.all(Array.from({ length: 300 }, () => server!.subscriber()));
+    await until(() => server!.feeds.length === 300);
+    const first = { n: 1 };
+    for (const feed of server.feeds) feed.push(first);
+    // Once the first slice is written: the next event, then the end, while the other subscribers still wait for the first.
+    await new Promise((resolve) => setImmediate(resolve));
+    const second = { n: 2 };
+    for (const feed of server.feeds) feed.push(second);
+    for (const feed of server.feeds) feed.close();
+    const seen = (m: (typeof clients)[number]['messages']) => m.filter((x) => x.type !== 'connection_ack').map((x) => x.type === 'next' ? x.payload!.data!.ticks : x.type);
+    await until(() => clients.every((c) => c.messages.some((m) => m.type === 'complete')));
+    for (const client of clients) expect(seen(client.messages)).toEqual([1, 2, 'complete']);
+    expect(server.executions()).toBe(2);
+    for (const client of clients) client.socket.close();
+  });
+
   it('delivers a source that is not a live queue the same way, then completes it', async () => {
     server = await serve();
     const client = await server.subscriber('countdown');
