@@ -21,9 +21,14 @@ export interface ProjectionWatcher {
 
 // A safety net for a lost notification (e.g. while the LISTEN connection reconnects).
 const POLL_INTERVAL_MS = 500;
+/** The first wait before listening again after the LISTEN connection failed; longer after each failure. */
+const RELISTEN_MS = 500;
 
-export async function createProjectionWatcher(databaseUrl: string): Promise<ProjectionWatcher> {
+export async function createProjectionWatcher(databaseUrl: string, { pollIntervalMs = POLL_INTERVAL_MS } = {}): Promise<ProjectionWatcher> {
   const applied = new Map<string, bigint>(); // projector|topic|partition -> next offset
+  // Keys whose every later commit is announced on the current LISTEN connection (heard on it, or read after it
+  // listened): `applied` is current for them up to notifications in flight, so waiting needs no query.
+  let tracked = new Set<string>();
   let waiters: Waiter[] = [];
   let listener: pg.Client | undefined;
   let closed = false;
@@ -46,12 +51,14 @@ export async function createProjectionWatcher(databaseUrl: string): Promise<Proj
 
   async function refresh(keys: string[]) {
     if (!keys.length) return;
+    const listening = listener;
     const { rows } = await query.query<{ projector: string; topic: string; partition: number; next_offset: string }>(
       `SELECT projector, topic, partition, next_offset FROM projection_offsets
        WHERE projector || '|' || topic || '|' || partition = ANY($1)`,
       [keys],
     );
     for (const row of rows) advance(keyOf(row.projector, row.topic, row.partition), BigInt(row.next_offset));
+    if (listening && listener === listening) for (const key of keys) tracked.add(key);
   }
 
   async function listen() {
@@ -59,15 +66,21 @@ export async function createProjectionWatcher(databaseUrl: string): Promise<Proj
     client.on('notification', (message) => {
       if (!message.payload) return;
       const progress = JSON.parse(message.payload) as ProjectionProgress;
-      advance(keyOf(progress.projector, progress.topic, progress.partition), BigInt(progress.nextOffset));
+      const key = keyOf(progress.projector, progress.topic, progress.partition);
+      advance(key, BigInt(progress.nextOffset));
+      if (listener === client) tracked.add(key);
     });
     client.on('error', () => {
-      if (listener === client) listener = undefined;
+      if (listener === client) {
+        listener = undefined;
+        tracked = new Set(); // what is announced until the next LISTEN is lost
+      }
       void client.end().catch(() => {});
       relisten();
     });
     await client.connect();
     await client.query(`LISTEN ${PROGRESS_CHANNEL}`);
+    tracked = new Set();
     listener = client;
   }
 
@@ -76,13 +89,13 @@ export async function createProjectionWatcher(databaseUrl: string): Promise<Proj
     if (closed) return;
     setTimeout(() => {
       void listen().catch(() => relisten(attempt + 1));
-    }, Math.min(POLL_INTERVAL_MS * attempt, 10_000)).unref();
+    }, Math.min(RELISTEN_MS * attempt, 10_000)).unref();
   }
 
   await listen();
   const poll = setInterval(() => {
     void refresh([...new Set(waiters.map((w) => w.key))]).catch(() => {});
-  }, POLL_INTERVAL_MS);
+  }, pollIntervalMs);
   poll.unref();
 
   return {
@@ -108,8 +121,8 @@ export async function createProjectionWatcher(databaseUrl: string): Promise<Proj
         }, timeoutMs);
       });
       try {
-        // The position may have been applied before we listened for it.
-        await refresh(pending);
+        // The position may have been applied before this LISTEN connection heard of its partition.
+        await refresh(pending.filter((key) => !tracked.has(key)));
         await Promise.race([done, timeout]);
       } finally {
         clearTimeout(timer);

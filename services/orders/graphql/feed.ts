@@ -18,8 +18,11 @@ export interface OrderFeed {
   updates(orderId: string): AsyncIterableIterator<OrderModel>;
   /** The first of those states that satisfies `until`, or undefined after `timeoutMs`. */
   first(orderId: string, until: (order: OrderModel) => boolean, timeoutMs: number): Promise<OrderModel | undefined>;
-  /** Fed by the gateway's consumer with every event of the order topics. */
-  onEvent(event: EventEnvelope, position: LogPosition): void;
+  /**
+   * Fed by the gateway's consumer with every message of the order topics, by the order it is keyed by: `read`
+   * (decoding and validating it) runs only for an order someone watches.
+   */
+  onMessage(orderId: string, position: LogPosition, read: () => EventEnvelope | undefined): void;
   close(): void;
 }
 
@@ -123,12 +126,12 @@ export function createOrderFeed(
   }
 
   return {
-    onEvent(event, position) {
-      const orderId = 'orderId' in event.data ? event.data.orderId : undefined;
-      if (!orderId) return;
+    onMessage(orderId, position, read) {
       remember(orderId, position);
       const entry = watched.get(orderId);
       if (!entry) return;
+      const event = read();
+      if (!event) return;
       enqueue(orderId, async () => {
         await watcher.reached(projectorsOf(position.topic), position, PROJECTION_WAIT_MS);
         // The first event of an order watched before it existed is its creation: its state then, not whatever the

@@ -22,8 +22,14 @@ const slice: GraphQLSlice = {
     return {
       context: (): OrdersContext => ({ reads, loaders: createLoaders(reads), feed }),
       onMessage(topic, message, position) {
-        const event = ordersContract.read(topic, message);
-        if (event?.kind === 'event') feed.onEvent(event, position);
+        // Every message of these topics is keyed by its order (the contract's keys), so only the events of watched
+        // orders need decoding.
+        const orderId = message.key?.toString();
+        if (!orderId) return;
+        feed.onMessage(orderId, position, () => {
+          const envelope = ordersContract.read(topic, message);
+          return envelope?.kind === 'event' ? envelope : undefined;
+        });
       },
       close: () => feed.close(),
     };
