@@ -1,12 +1,12 @@
 /**
  * Plain SQL transactions on Prisma's pool (`sqlOf(prisma).transaction`, what projectors apply their batches in):
- * committed when the work resolves, rolled back when it throws, values always sent as parameters, and every
- * statement bounded in time.
+ * committed when the work resolves, rolled back when it throws, values always sent as parameters (or, in the
+ * statements sent with BEGIN and COMMIT, as escaped literals), and every statement bounded in time.
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { dropDatabase, migrate } from '../infra/database.ts';
-import { createPrisma, sqlOf, TRANSACTION_STATEMENT_TIMEOUT_MS, type PrismaClient } from '../services/shared/db.ts';
+import { createPrisma, literal, sqlOf, TRANSACTION_STATEMENT_TIMEOUT_MS, type PrismaClient } from '../services/shared/db.ts';
 
 let url: string;
 let prisma: PrismaClient;
@@ -44,6 +44,31 @@ describe('sqlOf(prisma).transaction', () => {
     });
     await expect(failure).rejects.toThrow('the work failed');
     expect(await stocked('rolled-back')).toBeUndefined();
+  });
+
+  it('runs its opening with BEGIN, handing the work its rows, and its closing with COMMIT, in the same transaction', async () => {
+    const hostile = "it's'); DROP TABLE inventory_items; --";
+    const seen = await sqlOf(prisma).transaction(async (tx, opened) => {
+      await tx.sql`UPDATE inventory_items SET stock = stock + 1 WHERE product = ${hostile}`;
+      return opened;
+    }, {
+      opening: `INSERT INTO inventory_items (product, stock, reserved, updated_at) VALUES (${literal(hostile)}, ${literal(1)}, 0, now()) RETURNING product, stock`,
+      closing: () => `UPDATE inventory_items SET reserved = ${literal(2n)} WHERE product = ${literal(hostile)}`,
+    });
+    expect(seen).toEqual([{ product: hostile, stock: 1 }]);
+    expect(await prisma.inventoryItem.findUnique({ where: { product: hostile }, select: { stock: true, reserved: true } })).toEqual({ stock: 2, reserved: 2 });
+  });
+
+  it('rolls back the opening and the work when the closing fails', async () => {
+    const failure = sqlOf(prisma).transaction(async (tx) => {
+      await tx.sql`UPDATE inventory_items SET stock = 10 WHERE product = ${'closing-fails'}`;
+    }, {
+      opening: `INSERT INTO inventory_items (product, stock, reserved, updated_at) VALUES ('closing-fails', 1, 0, now())`,
+      closing: () => 'SELECT 1 / 0',
+    });
+    await expect(failure).rejects.toThrow('division by zero');
+    expect(await stocked('closing-fails')).toBeUndefined();
+    expect(() => literal(Number.NaN)).toThrow('not a number');
   });
 
   it('bounds every statement in it, and leaves the connection as it found it', async () => {

@@ -29,7 +29,27 @@ export interface SqlClient {
    * statement running longer than TRANSACTION_STATEMENT_TIMEOUT_MS fails (a lock held elsewhere must not hold a
    * projector for ever: its failure is retried, and in the end set aside).
    */
-  transaction<T>(work: (tx: SqlTransaction) => Promise<T>): Promise<T>;
+  transaction<T>(work: (tx: SqlTransaction, opened: Row[]) => Promise<T>, bookends?: TransactionBookends): Promise<T>;
+}
+
+type Row = Record<string, unknown>;
+
+/**
+ * Statements sent in the same round trip as BEGIN (`opening`: the rows of its last statement are handed to the
+ * work) and as COMMIT (`closing`, made once the work resolved): two round trips fewer per transaction, about 1.4 ms
+ * each for a projector's batch on the 2-core bench machine. Sent by the simple protocol, which takes no
+ * parameters: every value in them goes through `literal`.
+ */
+export interface TransactionBookends {
+  opening?: string;
+  closing?: () => string;
+}
+
+/** A value as an SQL literal, for bookend statements: strings quoted and escaped, numbers checked to be numbers. */
+export function literal(value: string | number | bigint): string {
+  if (typeof value === 'string') return pg.escapeLiteral(value);
+  if (typeof value === 'number' && !Number.isFinite(value)) throw new Error(`${value} is not a number SQL can take`);
+  return String(value);
 }
 
 /** Statements inside a `SqlClient.transaction`. */
@@ -74,21 +94,22 @@ export function createPrisma(url: string = databaseUrl(), options: PrismaOptions
       options.onQuery?.(text);
       return (await pool.query(text, values as unknown[])).rows as Row[];
     },
-    async transaction(work) {
+    async transaction(work, bookends = {}) {
       await (connected ??= prisma.$connect());
       const client = await pool.connect();
-      const run = async (text: string, values: unknown[] = []) => {
+      const run = async (text: string, values?: unknown[]): Promise<Row[]> => {
         options.onQuery?.(text);
-        return (await client.query(text, values)).rows;
+        const results = (await client.query(text, values)) as pg.QueryResult<Row> | pg.QueryResult<Row>[];
+        return Array.isArray(results) ? (results.at(-1)?.rows ?? []) : results.rows; // several statements: the last one's
       };
       let broken: Error | undefined;
       try {
-        // One round trip: the simple protocol takes both statements at once.
-        await run(`BEGIN; SET LOCAL statement_timeout = ${TRANSACTION_STATEMENT_TIMEOUT_MS}`);
+        // One round trip: the simple protocol takes several statements at once.
+        const opened = await run([`BEGIN; SET LOCAL statement_timeout = ${TRANSACTION_STATEMENT_TIMEOUT_MS}`, bookends.opening].filter(Boolean).join('; '));
         const result = await work({
           sql: (strings, ...values) => run(strings.reduce((text, part, i) => `${text}$${i}${part}`), values.map(parameter)) as never,
-        });
-        await run('COMMIT');
+        }, bookends.opening ? opened : []);
+        await run([bookends.closing?.(), 'COMMIT'].filter(Boolean).join('; '));
         return result;
       } catch (error) {
         await run('ROLLBACK').catch((rollback: Error) => { broken = rollback; });

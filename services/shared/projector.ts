@@ -8,7 +8,7 @@ import { isFor, type Bus } from './bus.ts';
 import { runConsumer } from './consumer.ts';
 import { SystemError } from './errors.ts';
 import { applyIsolating, reasonOf } from './isolation.ts';
-import { sqlOf, type PrismaClient, type SqlTransaction } from './db.ts';
+import { literal, sqlOf, type PrismaClient, type SqlTransaction } from './db.ts';
 import type { Logger } from './log.ts';
 import type { AnyContract, EventEnvelope, EventOf } from './messages.ts';
 
@@ -81,17 +81,13 @@ export async function startProjector<K extends AnyContract>(
   async function transact(topic: string, partition: number, messages: KafkaMessage[], skip = false): Promise<void> {
     const first = BigInt(messages[0].offset);
     const last = BigInt(messages.at(-1)!.offset);
-    await sql.transaction(async (tx) => {
-      // One round trip: the row is created if missing and locked either way (the lock serializes two
-      // instances that briefly both hold this partition during a rebalance).
-      const [stored] = await tx.sql<{ next_offset: string }>`
-        INSERT INTO projection_offsets (projector, topic, partition, next_offset, cluster_id, updated_at)
-        VALUES (${projector}, ${topic}, ${partition}, 0, ${clusterId}, now())
-        ON CONFLICT (projector, topic, partition) DO UPDATE SET next_offset = projection_offsets.next_offset
-        RETURNING next_offset`;
-      const next = BigInt(stored.next_offset);
+    const [projectorSql, topicSql, partitionSql] = [literal(projector), literal(topic), literal(partition)];
+    let moved = false;
+    await sql.transaction(async (tx, [stored]) => {
+      const next = BigInt(stored.next_offset as string);
       if (first > next) throw new OffsetsMoved(next, `${topic}/${partition}: the projection stands at ${next}, before this batch (${first})`);
       if (last < next) return;
+      moved = true;
       const events: EventEnvelope[] = [];
       const logical = bus.logicalTopic(topic);
       for (const message of skip ? [] : messages) {
@@ -101,14 +97,23 @@ export async function startProjector<K extends AnyContract>(
         if (envelope?.kind === 'event') events.push(envelope);
       }
       if (events.length) await definition.apply(tx, events as never);
-      const progress: ProjectionProgress = { projector, topic, partition, nextOffset: String(last + 1n) };
-      // The new position and its announcement in one round trip; listeners hear it only once this commits.
-      await tx.sql`
-        WITH moved AS (
-          UPDATE projection_offsets SET next_offset = GREATEST(next_offset, ${last + 1n}), cluster_id = ${clusterId}, updated_at = now()
-          WHERE projector = ${projector} AND topic = ${topic} AND partition = ${partition}
-          RETURNING 1)
-        SELECT pg_notify(${PROGRESS_CHANNEL}, ${JSON.stringify(progress)})::text FROM moved`;
+    }, {
+      // With BEGIN: the row is created if missing and locked either way (the lock serializes two instances that
+      // briefly both hold this partition during a rebalance).
+      opening: `
+        INSERT INTO projection_offsets (projector, topic, partition, next_offset, cluster_id, updated_at)
+        VALUES (${projectorSql}, ${topicSql}, ${partitionSql}, 0, ${literal(clusterId)}, now())
+        ON CONFLICT (projector, topic, partition) DO UPDATE SET next_offset = projection_offsets.next_offset
+        RETURNING next_offset`,
+      // With COMMIT: the new position and its announcement, which listeners hear only once this commits.
+      closing: () => {
+        if (!moved) return '';
+        const progress: ProjectionProgress = { projector, topic, partition, nextOffset: String(last + 1n) };
+        return `
+          UPDATE projection_offsets SET next_offset = GREATEST(next_offset, ${literal(last + 1n)}), cluster_id = ${literal(clusterId)}, updated_at = now()
+          WHERE projector = ${projectorSql} AND topic = ${topicSql} AND partition = ${partitionSql};
+          SELECT pg_notify(${literal(PROGRESS_CHANNEL)}, ${literal(JSON.stringify(progress))})`;
+      },
     });
   }
 
