@@ -34,6 +34,7 @@ const PAGE_QUERY = `query Page { orders(first: 50) { edges { node { id customerI
 const ORDER_CONCURRENCY = [1, 16, 64];
 const ORDERS_PER_CLIENT = { 1: 50, 16: 16, 64: 8 } as Record<number, number>;
 const HOP_ORDERS = 40;
+const WARM_UP_SECONDS = 6;
 const QUERY_SECONDS = 8;
 const QUERY_CONCURRENCY = 16;
 const CATCHUP_ORDERS = 20_000; // four events each: created and three verdicts; 80,000 events, a steadier figure than 20,000
@@ -50,7 +51,9 @@ async function ordersToValidated(system: BenchSystem, product: string) {
     const { awaitOrder } = await graphql(system.url, wait, { id: placeOrder.id });
     if (awaitOrder.state !== 'VALIDATED') throw new Error(`order ${placeOrder.id} ended ${awaitOrder.state}`);
   };
-  await load(4, one, { perClient: 5 }); // warm-up: JIT, connections, consumer fetch loops
+  // Warm-up: connections, consumer fetch loops, and the JITs (the broker's above all: in a fresh JVM the first
+  // orders cost it several times the CPU of later ones, which made the 1-client row measure a cold broker).
+  await load(16, one, { seconds: WARM_UP_SECONDS });
   const out: Record<number, Awaited<ReturnType<typeof load>> & { cpu: ReturnType<typeof describeCpuPer>; requests: Record<string, number> }> = {};
   for (const clients of ORDER_CONCURRENCY) {
     say(`placeOrder → VALIDATED with ${clients} client(s)…`);

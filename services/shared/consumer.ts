@@ -18,7 +18,7 @@ import type { Logger } from './log.ts';
 
 /** While messages keep coming, processed offsets are committed at most this often, in ms. */
 const COMMIT_EVERY_MS = 1_000;
-/** ... and this long after the last processed message when nothing more came meanwhile: two empty fetches (bus.ts, maxWaitTimeInMs). */
+/** ... and this long after the last processed message when nothing more came meanwhile. */
 const COMMIT_WHEN_IDLE_MS = 200;
 /** On stop, how long to wait for the messages being handled before committing and leaving, in ms. */
 const STOP_WAIT_MS = 10_000;
