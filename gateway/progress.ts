@@ -62,7 +62,9 @@ export async function createProjectionWatcher(databaseUrl: string, { pollInterva
   }
 
   async function listen() {
-    const client = new pg.Client({ connectionString: databaseUrl });
+    // Keep-alive: a connection that died without a word (a failover, a NAT timeout) must end in 'error', or what it
+    // tracked would be trusted and waits would fall back to the poll.
+    const client = new pg.Client({ connectionString: databaseUrl, keepAlive: true, keepAliveInitialDelayMillis: 10_000 });
     client.on('notification', (message) => {
       if (!message.payload) return;
       const progress = JSON.parse(message.payload) as ProjectionProgress;

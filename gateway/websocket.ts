@@ -215,18 +215,26 @@ export function attachSubscriptions(httpServer: Server, options: SubscriptionOpt
    */
   async function drain(key: string, queue: Unwritten): Promise<void> {
     const { pending } = queue;
-    while (queue.events.length || pending.size) {
-      if (queue.events.length) await collect(key, queue);
-      let written = 0;
-      for (const [recipient, frames] of pending) {
-        if (written++ === WRITES_PER_SLICE) break;
-        pending.delete(recipient);
-        if (recipient.live) write(recipient, frames.payloads); // not if its client completed it meanwhile
-        frames.then?.();
+    try {
+      while (queue.events.length || pending.size) {
+        // New events execute while the subscribers already due are written; their frames join once they settle.
+        const collecting = queue.events.length ? collect(key, queue) : undefined;
+        let written = 0;
+        for (const [recipient, frames] of pending) {
+          if (written++ === WRITES_PER_SLICE) break;
+          pending.delete(recipient);
+          if (recipient.live) write(recipient, frames.payloads); // not if its client completed it meanwhile
+          frames.then?.();
+        }
+        if (collecting) await collecting;
+        else if (pending.size) await new Promise((resolve) => setImmediate(resolve));
       }
-      if (pending.size) await new Promise((resolve) => setImmediate(resolve));
+    } catch (error) {
+      // A bug, not a client's doing: the operation's subscriptions end with it rather than wait for frames for ever.
+      for (const recipient of [...pending.keys(), ...queue.events.flatMap(({ to }) => to)]) recipient.fail(error);
+    } finally {
+      unwritten.delete(key);
     }
-    unwritten.delete(key);
   }
 
   /** Executes the operation's events waiting in `queue.events` (once each) and adds their payloads to each subscriber's pending frames. */
@@ -243,8 +251,14 @@ export function attachSubscriptions(httpServer: Server, options: SubscriptionOpt
           else frames.then = frames.then ? chain(frames.then, then) : then;
           continue;
         }
-        if (result.status === 'rejected') recipient.fail(result.reason);
-        if (!recipient.live || result.status === 'rejected' || result.value === undefined) continue;
+        // A failed execution ends the subscription, after the frames it is owed from before.
+        if (result.status === 'rejected') {
+          const fail = () => recipient.fail(result.reason);
+          if (!frames) fail();
+          else frames.then = frames.then ? chain(frames.then, fail) : fail;
+          continue;
+        }
+        if (!recipient.live || result.value === undefined) continue;
         // Shared payload texts: a subscriber's frames are made one by one as they are sent.
         if (frames) frames.payloads.push(result.value);
         else queue.pending.set(recipient, { payloads: [result.value] });

@@ -56,6 +56,16 @@ describe('the projection watcher', () => {
     await expect(reached(0, 7)).resolves.toBeUndefined();
   });
 
+  it('waits on a partition it has heard of without reading the table: the notification answers it', async () => {
+    // Committed without the announcement a projector always makes: only a read of the table would find it, and a
+    // watcher whose LISTEN connection has heard of this partition does not read.
+    await applied(0, 12, false);
+    await expect(reached(0, 11, 300)).rejects.toMatchObject({ code: 'TIMEOUT' });
+    const waiting = reached(0, 11);
+    await applied(0, 12);
+    await expect(waiting).resolves.toBeUndefined();
+  });
+
   it('times out on a position not applied yet', async () => {
     await expect(reached(0, 50, 300)).rejects.toMatchObject({ code: 'TIMEOUT' });
   });

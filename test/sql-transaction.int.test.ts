@@ -47,7 +47,7 @@ describe('sqlOf(prisma).transaction', () => {
   });
 
   it('runs its opening with BEGIN, handing the work its rows, and its closing with COMMIT, in the same transaction', async () => {
-    const hostile = "it's'); DROP TABLE inventory_items; --";
+    const hostile = "it's\\'); DROP TABLE inventory_items; --";
     const seen = await sqlOf(prisma).transaction(async (tx, opened) => {
       await tx.sql`UPDATE inventory_items SET stock = stock + 1 WHERE product = ${hostile}`;
       return opened;

@@ -131,7 +131,8 @@ export function createOrderFeed(
       const entry = watched.get(orderId);
       if (!entry) return;
       const event = read();
-      if (!event) return;
+      // The contract keys these topics by order: a message keyed otherwise is no update of this order.
+      if (!event || !('orderId' in event.data) || event.data.orderId !== orderId) return;
       enqueue(orderId, async () => {
         await watcher.reached(projectorsOf(position.topic), position, PROJECTION_WAIT_MS);
         // The first event of an order watched before it existed is its creation: its state then, not whatever the
