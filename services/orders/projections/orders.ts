@@ -24,7 +24,12 @@ interface BatchChanges {
   created: CreatedOrder[];
   /** One per order and check: a verdict also arrives inside its order's terminal event. */
   verdicts: Map<string, Prisma.OrderValidationCreateManyInput>;
-  /** The latest state and time per order, applied after the creations. */
+  /**
+   * Per order, applied after the creations: its terminal state and that event's time, or else the latest time of
+   * its verdicts. An order's last change is its terminal event; a verdict projected after it (another topic, or a
+   * copy decided again after a publish that timed out) changes nothing, so the row does not depend on how topics
+   * and batches interleave, and a replay of the log gives the same row.
+   */
   updates: Map<string, { state?: OrderState; updatedAt: Date }>;
 }
 
@@ -65,17 +70,16 @@ export const ordersProjection: ProjectionDefinition<OrdersContract> = {
     // One statement each for the whole batch (Prisma's updateMany cannot take a value per row).
     if (terminal.length) {
       await tx.sql`
-        UPDATE orders o SET state = u.state::"OrderState", updated_at = GREATEST(o.updated_at, u.at)
+        UPDATE orders o SET state = u.state::"OrderState", updated_at = u.at
         FROM unnest(${terminal.map(([id]) => id)}::text[], ${terminal.map(([, u]) => u.state)}::text[],
                     ${terminal.map(([, u]) => u.updatedAt.toISOString())}::timestamptz[]) AS u(id, state, at)
-        WHERE o.id = u.id`;
+        WHERE o.id = u.id AND o.state = 'CREATED'`;
     }
     if (touched.length) {
-      // A verdict projected after the terminal event (another topic, another batch) must not move time back.
       await tx.sql`
         UPDATE orders o SET updated_at = u.at
         FROM unnest(${touched.map(([id]) => id)}::text[], ${touched.map(([, u]) => u.updatedAt.toISOString())}::timestamptz[]) AS u(id, at)
-        WHERE o.id = u.id AND o.updated_at < u.at`;
+        WHERE o.id = u.id AND o.state = 'CREATED' AND o.updated_at < u.at`;
     }
   },
 };
@@ -95,8 +99,9 @@ function collect(changes: BatchChanges, event: EventEnvelope): void {
   const at = new Date(event.occurredAt);
   const touch = (id: string, state?: OrderState) => {
     const previous = changes.updates.get(id);
-    // The latest time of the order's events, whatever order they are projected in.
-    changes.updates.set(id, { state: state ?? previous?.state, updatedAt: previous && previous.updatedAt > at ? previous.updatedAt : at });
+    if (previous?.state) return; // ended already: its terminal event was its last change (a repeat of it included)
+    if (state) changes.updates.set(id, { state, updatedAt: at });
+    else changes.updates.set(id, { updatedAt: previous && previous.updatedAt > at ? previous.updatedAt : at });
   };
   switch (event.type) {
     case 'OrderCreated': {
