@@ -31,7 +31,7 @@ import { isFor, isKafkaReachable, partitionOfKey, type Bus, type Forwarded } fro
 import { maxMessageBytes } from './config.ts';
 import { runConsumer } from './consumer.ts';
 import { applyIsolating, reasonOf } from './isolation.ts';
-import type { Logger } from './log.ts';
+import { waitingOn, type Logger } from './log.ts';
 import {
   ORIGIN_TOPIC_HEADER, repartitionTopic,
   type AnyContract, type EnvelopeOf, type EventEnvelope, type EventOf, type LogPosition,
@@ -178,7 +178,8 @@ export async function startService<S, K extends AnyContract>(
    */
   async function handleBatch(topic: string, partition: number, messages: BatchMessage[], heartbeat: () => Promise<void>): Promise<void> {
     const slot = slotOfPartition(partition);
-    if (!memories.has(slot)) await restore([slot], heartbeat);
+    const where = `${bus.logicalTopic(topic)}/${partition}`;
+    if (!memories.has(slot)) await waitingOn(log, `restoring the state of partition ${slot} for ${where}`, restore([slot], heartbeat));
     const memory = memories.get(slot);
     if (!memory) throw new Error(`partition ${slot} of ${definition.name} was taken by another instance while it was restored`);
     const decision = decideBatch(definition, memory, bus.logicalTopic(topic), messages, {
@@ -206,7 +207,7 @@ export async function startService<S, K extends AnyContract>(
     }
     let positions: LogPosition[];
     try {
-      positions = await bus.publish([...outputs.map(definition.contract.outgoing), ...forwarded]);
+      positions = await waitingOn(log, `publishing ${outputs.length + forwarded.length} message(s) decided from ${where}`, bus.publish([...outputs.map(definition.contract.outgoing), ...forwarded]));
     } catch (error) {
       // Every partition decided in is restored before it decides again; forwards may have landed at unknown offsets.
       decision.rollback();
@@ -226,7 +227,7 @@ export async function startService<S, K extends AnyContract>(
       log.warn(`dead-lettering a message from ${topic}/${partition}@${offset}: ${reason}`);
       await bus.publishDeadLetter({ topic, partition, offset, value, consumer: definition.name }, reason);
     }
-    await bus.publishReplies(
+    await waitingOn(log, `publishing ${answers.length} reply(ies) to commands from ${where}`, bus.publishReplies(
       answers.map(({ commandId, from, to, rejection, repeated }) =>
         rejection
           ? {
@@ -235,7 +236,7 @@ export async function startService<S, K extends AnyContract>(
             }
           : { commandId, status: 'ACCEPTED' as const, positions: repeated ?? positions.slice(from, to) },
       ),
-    );
+    ));
   }
 
   /** A message that cannot be handled: recorded on `dead.letters`, and its command (if it is one) refused. */
