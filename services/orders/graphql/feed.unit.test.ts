@@ -41,6 +41,12 @@ describe('foldOrder: one update per event', () => {
     expect(failed.validations.map((v) => [v.checkType, v.result, v.reason])).toEqual(checks.map((c) => [c.checkType, c.result, c.reason]));
     expect(foldOrder(failed, event({ type: 'OrderValidated', data: { orderId: 'o1', checks } }, at(4)))).toBe(failed);
   });
+
+  it('dates an ended order by its terminal event, as the projection does, even after a later-stamped verdict', () => {
+    const checks = [{ checkType: 'FRAUD_CHECK' as const, result: 'PASS' as const, reason: null }];
+    const checked = foldOrder(order, verdict('FRAUD_CHECK', 5));
+    expect(foldOrder(checked, event({ type: 'OrderValidated', data: { orderId: 'o1', checks } }, at(4))).updatedAt).toEqual(at(4));
+  });
 });
 
 describe('createdOrder', () => {
