@@ -148,8 +148,10 @@ describe('readiness', () => {
     await system.prisma.projectionOffset.update({ where: key, data: { clusterId: 'some-other-cluster' } });
     try {
       let last: any;
-      await waitFor(async () => (last = await readiness()).status === 503, 20_000, () => JSON.stringify(last));
-      expect(last.body.reasons).toEqual(expect.arrayContaining([expect.stringMatching(/another Kafka log \(cluster some-other-cluster\).*--rebuild-projections/)]));
+      // Another reason may come first (a projector briefly behind is a stall at this test's 1 s): wait for this one.
+      const remedy = /another Kafka log \(cluster some-other-cluster\).*--rebuild-projections/;
+      await waitFor(async () => (last = await readiness()).body.reasons?.some((r: string) => remedy.test(r)), 20_000, () => JSON.stringify(last));
+      expect(last.status).toBe(503);
     } finally {
       await system.prisma.projectionOffset.update({ where: key, data: { clusterId: row.clusterId } });
     }
