@@ -9,9 +9,9 @@
  * variables): an event is executed and serialized once, with a context of its own made for it (fresh loaders,
  * nothing of any one subscriber), and its frames are written to every subscriber it reached, in slices with I/O
  * let in between: an event that arrives while earlier frames are still being written joins the frames of the
- * subscribers not written to yet, and a subscriber's frames of several events go out in one write. graphql-ws keeps the
- * protocol (subscribe, complete, errors); with 10,000 subscribers a fan-out's time is the per-subscriber path it
- * would take each event through, and the writes.
+ * subscribers not written to yet, and a subscriber's frames of several events go out in one write. graphql-ws keeps
+ * the protocol (subscribe, complete, errors); with 10,000 subscribers a fan-out's time is the per-subscriber path
+ * it would take each event through, and the writes.
  *
  * Who is asking is settled once per socket, from the `connection_init` payload `{ "authorization": "Bearer
  * <jwt>" }`: no token is an anonymous socket; an invalid token, an operation that needs a user on an anonymous
@@ -245,17 +245,17 @@ export function attachSubscriptions(httpServer: Server, options: SubscriptionOpt
       const result = payloads[i];
       for (const recipient of to) {
         const frames = queue.pending.get(recipient);
-        // An ending: after the subscriber's frames pushed before it (at once when they are written already).
+        /** Runs `next` after the subscriber's frames pushed before it (at once when they are written already). */
+        const afterItsFrames = (next: () => void) => {
+          if (!frames) next();
+          else frames.then = frames.then ? chain(frames.then, next) : next;
+        };
         if (then) {
-          if (!frames) then();
-          else frames.then = frames.then ? chain(frames.then, then) : then;
+          afterItsFrames(then); // an ending
           continue;
         }
-        // A failed execution ends the subscription, after the frames it is owed from before.
         if (result.status === 'rejected') {
-          const fail = () => recipient.fail(result.reason);
-          if (!frames) fail();
-          else frames.then = frames.then ? chain(frames.then, fail) : fail;
+          afterItsFrames(() => recipient.fail(result.reason)); // a failed execution ends the subscription
           continue;
         }
         if (!recipient.live || result.value === undefined) continue;

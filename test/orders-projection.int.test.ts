@@ -5,26 +5,23 @@
  * check, a later time) projected after the order ended. The order's `updated_at` is its terminal event's time.
  */
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
-import { dropDatabase, migrate } from '../infra/database.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkCompleted, type EventOfType } from '../services/orders/contract.ts';
 import { ordersProjection } from '../services/orders/projections/orders.ts';
 import { event } from '../services/orders/testing.ts';
 import { createPrisma, sqlOf, type PrismaClient } from '../services/shared/db.ts';
+import { freshDatabase } from './support/system.ts';
 
-let url: string;
+let database: Awaited<ReturnType<typeof freshDatabase>>;
 let prisma: PrismaClient;
 
 beforeAll(async () => {
-  const target = new URL(inject('databaseUrl'));
-  target.pathname = `/gateway_test_orders_projection_${randomUUID().slice(0, 8)}`;
-  url = target.toString();
-  await migrate(url);
-  prisma = createPrisma(url);
+  database = await freshDatabase('orders_projection');
+  prisma = createPrisma(database.url);
 });
 afterAll(async () => {
   await prisma.$disconnect();
-  await dropDatabase(url);
+  await database.drop();
 });
 
 const at = (second: number) => new Date(Date.UTC(2026, 10, 26, 12, 0, second));

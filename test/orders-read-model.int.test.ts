@@ -2,24 +2,20 @@
  * The orders read model (plain SQL) answers as Prisma's query builder does on the same rows: same rows, same
  * order, same cursor semantics, Dates for timestamps, prices as the numbers Decimal.toNumber() gives.
  */
-import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
-import { dropDatabase, migrate } from '../infra/database.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOrdersReadModel, type OrderCursor, type OrdersReadModel } from '../services/orders/graphql/read-model.ts';
 import { createPrisma, sqlOf, type Prisma, type PrismaClient } from '../services/shared/db.ts';
+import { freshDatabase } from './support/system.ts';
 
-let url: string;
+let database: Awaited<ReturnType<typeof freshDatabase>>;
 let prisma: PrismaClient;
 let reads: OrdersReadModel;
 const CHECKS = ['INVENTORY_CHECK', 'FRAUD_CHECK', 'ORDER_DETAILS_CHECK'] as const;
 const STATES = ['CREATED', 'VALIDATED', 'FAILED'] as const;
 
 beforeAll(async () => {
-  const target = new URL(inject('databaseUrl'));
-  target.pathname = `/gateway_test_reads_${randomUUID().slice(0, 8)}`;
-  url = target.toString();
-  await migrate(url);
-  prisma = createPrisma(url);
+  database = await freshDatabase('reads');
+  prisma = createPrisma(database.url);
   reads = createOrdersReadModel(sqlOf(prisma));
   const at = Date.parse('2026-11-25T10:00:00.000Z');
   // Three orders per instant, so cursors must break ties by id; ids not in time order.
@@ -39,7 +35,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await prisma?.$disconnect();
-  if (url) await dropDatabase(url);
+  await database?.drop();
 });
 
 const withNumberPrices = <Row extends { price: Prisma.Decimal }>(rows: Row[]) => rows.map((row) => ({ ...row, price: row.price.toNumber() }));

@@ -4,31 +4,27 @@
  * LISTEN connection is cut it reads again rather than trusting what it heard before. The safety-net poll is set
  * far beyond each test's deadline, so only those paths can resolve a wait.
  */
-import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createProjectionWatcher, type ProjectionWatcher } from '../gateway/progress.ts';
-import { dropDatabase, migrate } from '../infra/database.ts';
 import { PROGRESS_CHANNEL } from '../services/shared/projector.ts';
+import { freshDatabase } from './support/system.ts';
 
-let url: string;
+let database: Awaited<ReturnType<typeof freshDatabase>>;
 let db: pg.Client;
 let watcher: ProjectionWatcher;
 const projector = 'test.orders-projector';
 const topic = 'test.orders.events';
 
 beforeAll(async () => {
-  const target = new URL(inject('databaseUrl'));
-  target.pathname = `/gateway_test_progress_${randomUUID().slice(0, 8)}`;
-  url = target.toString();
-  await migrate(url);
-  db = new pg.Client({ connectionString: url });
+  database = await freshDatabase('progress');
+  db = new pg.Client({ connectionString: database.url });
   await db.connect();
 });
 afterAll(async () => {
   await watcher?.close();
   await db.end();
-  await dropDatabase(url);
+  await database.drop();
 });
 
 /** What a projector's batch commits: its partition's next offset, announced (or not) on the progress channel. */
@@ -47,7 +43,7 @@ const reached = (partition: number, offset: number, timeoutMs = 3_000) =>
 describe('the projection watcher', () => {
   it('reads a position applied before it listened, and hears the later ones', async () => {
     await applied(0, 5, false);
-    watcher = await createProjectionWatcher(url, { pollIntervalMs: 600_000 });
+    watcher = await createProjectionWatcher(database.url, { pollIntervalMs: 600_000 });
     await expect(reached(0, 4)).resolves.toBeUndefined();
     const later = reached(0, 7);
     await applied(0, 8);

@@ -3,24 +3,20 @@
  * committed when the work resolves, rolled back when it throws, values always sent as parameters (or, in the
  * statements sent with BEGIN and COMMIT, as escaped literals), and every statement bounded in time.
  */
-import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
-import { dropDatabase, migrate } from '../infra/database.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPrisma, literal, sqlOf, TRANSACTION_STATEMENT_TIMEOUT_MS, type PrismaClient } from '../services/shared/db.ts';
+import { freshDatabase } from './support/system.ts';
 
-let url: string;
+let database: Awaited<ReturnType<typeof freshDatabase>>;
 let prisma: PrismaClient;
 
 beforeAll(async () => {
-  const target = new URL(inject('databaseUrl'));
-  target.pathname = `/gateway_test_tx_${randomUUID().slice(0, 8)}`;
-  url = target.toString();
-  await migrate(url);
-  prisma = createPrisma(url, { asyncCommit: true });
+  database = await freshDatabase('tx');
+  prisma = createPrisma(database.url, { asyncCommit: true });
 });
 afterAll(async () => {
   await prisma.$disconnect();
-  await dropDatabase(url);
+  await database.drop();
 });
 
 const stocked = async (product: string) => (await prisma.inventoryItem.findUnique({ where: { product } }))?.stock;

@@ -213,7 +213,10 @@ export async function deleteTopicsAndGroups(kafka: Kafka, prefix: string): Promi
  * Retries an admin call on errors Kafka marks retriable (a partition whose leader is still being elected
  * right after a broker or topic starts), which kafkajs's admin client does not retry by itself.
  */
-async function withKafkaRetries<T>(call: () => Promise<T>, attempts = 30, retriable = (error: unknown) => !!(error as { retriable?: boolean }).retriable): Promise<T> {
+/** What kafkajs marks as worth another try. */
+const isRetriable = (error: unknown) => !!(error as { retriable?: boolean }).retriable;
+
+async function withKafkaRetries<T>(call: () => Promise<T>, attempts = 30, retriable = isRetriable): Promise<T> {
   for (let attempt = 1; ; attempt += 1) {
     try {
       return await call();
@@ -418,7 +421,7 @@ export async function createBus(options: BusOptions): Promise<Bus> {
     async topicOffsets(physical) {
       // kafkajs's fetchTopicOffsets throws a TypeError when an answer about a partition is missing, as from a broker
       // still electing the leaders of a new topic (seen at a first start): that is worth another try too.
-      return withKafkaRetries(() => admin.fetchTopicOffsets(physical), 30, (error) => !!(error as { retriable?: boolean }).retriable || error instanceof TypeError);
+      return withKafkaRetries(() => admin.fetchTopicOffsets(physical), 30, (error) => isRetriable(error) || error instanceof TypeError);
     },
     async committedOffsets(group, physical) {
       const [found] = await withKafkaRetries(() => admin.fetchOffsets({ groupId: prefix + group, topics: [physical] }));

@@ -28,6 +28,15 @@ export interface Isolation {
   drop(): Promise<void>;
 }
 
+/** A fresh, migrated database for a test file that needs PostgreSQL but no Kafka: its URL, and drop() for afterAll. */
+export async function freshDatabase(name: string): Promise<{ url: string; drop(): Promise<void> }> {
+  const target = new URL(inject('databaseUrl'));
+  target.pathname = `/gateway_test_${name}_${randomUUID().slice(0, 8)}`;
+  const url = target.toString();
+  await migrate(url);
+  return { url, drop: () => dropDatabase(url) };
+}
+
 /** Points this test file (and the processes it spawns) at a fresh topic prefix and a fresh database. */
 export async function isolate(): Promise<Isolation> {
   const id = randomUUID().slice(0, 8);
