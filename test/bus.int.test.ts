@@ -1,9 +1,12 @@
 /**
  * The bus on real Kafka: concurrent publishes share produce requests (the idempotent producer keeps one in flight,
  * so one request per caller would cap a gateway at one round trip per mutation), and every caller still learns
- * exactly where its own messages landed.
+ * exactly where its own messages landed. A publish the broker never answers fails in bounded time, and the next
+ * one goes out through a fresh producer.
  */
 import { randomUUID } from 'node:crypto';
+import { connect, type Socket } from 'node:net';
+import type { ISocketFactory } from 'kafkajs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ordersContract, TOPICS } from '../services/orders/contract.ts';
 import { createBus, type Bus } from '../services/shared/bus.ts';
@@ -39,4 +42,34 @@ it('gathers concurrent publishes into few requests, and answers each caller with
     expect(topic).toBe(bus.topic(TOPICS.inventoryCommands));
     expect(JSON.parse(at.get(`${partition}:${offset}`)!).commandId).toBe(command.commandId);
   });
+});
+
+it('fails a publish the broker never answers within its time bound, and publishes the next through a fresh producer', async () => {
+  // Sockets whose reading can be stopped: requests still reach the broker, its answers never reach the client.
+  const sockets: Socket[] = [];
+  const socketFactory: ISocketFactory = ({ host, port, onConnect }) => {
+    const socket = connect({ host, port }, onConnect);
+    sockets.push(socket);
+    return socket;
+  };
+  const silent = await createBus({ clientId: 'bus-silent-test', socketFactory, callTimeoutMs: 1_500 });
+  const command = () => ordersContract.command({ type: 'AddInventory', data: { product: `SILENT-${randomUUID().slice(0, 4)}`, quantity: 1 } });
+  const deaf = sockets.splice(0);
+  try {
+    await silent.publish([ordersContract.outgoing(command())]); // partition counts known, producer connected
+    for (const socket of deaf) socket.pause();
+
+    // kafkajs alone would wait for its 30 s request timeout, then retry.
+    const failure = await silent.publish([ordersContract.outgoing(command())]).catch((error: unknown) => error);
+    expect(failure).toMatchObject({ code: 'UNAVAILABLE', retriable: true, message: 'publishing 1 message(s) did not finish within 2 s' });
+
+    const next = command();
+    const [position] = await silent.publish([ordersContract.outgoing(next)]);
+    expect(sockets.length).toBeGreaterThan(0); // the fresh producer's own connections
+    const landed = (await readTopic(bus, position.topic)).find((m) => m.partition === position.partition && m.offset === position.offset);
+    expect(JSON.parse(landed!.value!.toString()).commandId).toBe(next.commandId);
+  } finally {
+    for (const socket of deaf) socket.resume();
+    await silent.close();
+  }
 });

@@ -4,9 +4,9 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Kafka, Partitioners, logLevel, type logCreator, type Admin, type Consumer, type IHeaders, type KafkaMessage, type PartitionAssigner, type Producer, type RequestEvent } from 'kafkajs';
+import { Kafka, Partitioners, logLevel, type logCreator, type Admin, type Consumer, type IHeaders, type ISocketFactory, type KafkaMessage, type PartitionAssigner, type Producer, type RequestEvent } from 'kafkajs';
 import { kafkaBrokers, maxMessageBytes, requestStatsDir, topicPartitions, topicPrefix } from './config.ts';
-import { SystemError } from './errors.ts';
+import { SystemError, withinTime } from './errors.ts';
 import { RUNTIME_TOPICS, repartitionTopic, type CommandReply, type LogPosition, type Outgoing, type TopicSpec } from './messages.ts';
 
 /**
@@ -76,6 +76,10 @@ export interface BusOptions {
   brokers?: string[];
   /** Prefix of every topic and consumer group. Default: TOPIC_PREFIX, or none. */
   prefix?: string;
+  /** How the clients open sockets (kafkajs's option), e.g. a test's network that stops answering. */
+  socketFactory?: ISocketFactory;
+  /** How long a produce or admin call may go unanswered. Default: CALL_TIMEOUT_MS. */
+  callTimeoutMs?: number;
 }
 
 export interface Bus {
@@ -113,10 +117,11 @@ export interface Bus {
   close(): Promise<void>;
 }
 
-export function createKafka(clientId: string, brokers: string[] = kafkaBrokers()): Kafka {
+export function createKafka(clientId: string, brokers: string[] = kafkaBrokers(), socketFactory?: ISocketFactory): Kafka {
   return new Kafka({
     clientId,
     brokers,
+    ...(socketFactory && { socketFactory }),
     logLevel: logLevel.WARN,
     logCreator: kafkaLogCreator(clientId),
     retry: { initialRetryTime: 100, retries: 8 },
@@ -213,8 +218,8 @@ export async function deleteTopicsAndGroups(kafka: Kafka, prefix: string): Promi
  * Retries an admin call on errors Kafka marks retriable (a partition whose leader is still being elected
  * right after a broker or topic starts), which kafkajs's admin client does not retry by itself.
  */
-/** What kafkajs marks as worth another try. */
-const isRetriable = (error: unknown) => !!(error as { retriable?: boolean }).retriable;
+/** What kafkajs marks as worth another try (not a call that went unanswered: its caller retries that). */
+const isRetriable = (error: unknown) => !(error instanceof SystemError) && !!(error as { retriable?: boolean }).retriable;
 
 async function withKafkaRetries<T>(call: () => Promise<T>, attempts = 30, retriable = isRetriable): Promise<T> {
   for (let attempt = 1; ; attempt += 1) {
@@ -241,19 +246,60 @@ async function waitForLeaders(admin: Admin, topics: string[], timeoutMs = 30_000
   }
 }
 
+/**
+ * How long a produce or admin call may go unanswered. kafkajs's own retries of a broker that is down give up
+ * sooner (about 25 s of backoff); this bounds a client that waits on nothing, as seen once after a broker restart.
+ */
+const CALL_TIMEOUT_MS = 30_000;
+
+/**
+ * A kafkajs client whose calls are bounded in time. One that let a call go unanswered is replaced by a fresh one,
+ * connected on the next call: whatever the stale one waits on may never come. The caller retries (for a publish, a
+ * copy the stale producer still delivers carries the same event ids, which readers skip: batch.ts).
+ */
+function replaceable<C extends { connect(): Promise<void>; disconnect(): Promise<void> }>(create: () => C, timeoutMs: number) {
+  let client = create();
+  let connected: C | undefined;
+  const connect = async (current: C) => {
+    await withinTime(timeoutMs, 'connecting to the broker', current.connect());
+    connected = current;
+  };
+  return {
+    connect: () => connect(client),
+    async call<T>(what: string, work: (client: C) => Promise<T>): Promise<T> {
+      const current = client;
+      try {
+        if (connected !== current) await connect(current);
+        return await withinTime(timeoutMs, what, work(current));
+      } catch (error) {
+        if (error instanceof SystemError && error.code === 'UNAVAILABLE' && client === current) {
+          client = create();
+          void current.disconnect().catch(() => {});
+        }
+        throw error;
+      }
+    },
+    disconnect: () => client.disconnect(),
+  };
+}
+
 export async function createBus(options: BusOptions): Promise<Bus> {
   const prefix = options.prefix ?? topicPrefix();
-  const kafka = createKafka(options.clientId, options.brokers);
-  const producer: Producer = kafka.producer({
-    idempotent: true,
-    maxInFlightRequests: 1,
-    createPartitioner: Partitioners.DefaultPartitioner,
-  });
-  const admin: Admin = kafka.admin();
+  const kafka = createKafka(options.clientId, options.brokers, options.socketFactory);
+  const callTimeoutMs = options.callTimeoutMs ?? CALL_TIMEOUT_MS;
   const requests: Record<string, number> = {};
   const countRequest = ({ payload }: RequestEvent) => { requests[payload.apiName] = (requests[payload.apiName] ?? 0) + 1; };
-  producer.on(producer.events.REQUEST, countRequest);
-  admin.on(admin.events.REQUEST, countRequest);
+  // The producer of every publish (its answer gives each message's offset) and the admin client of every lookup.
+  const producer = replaceable(() => {
+    const created: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+    created.on(created.events.REQUEST, countRequest);
+    return created;
+  }, callTimeoutMs);
+  const admin = replaceable(() => {
+    const created: Admin = kafka.admin();
+    created.on(created.events.REQUEST, countRequest);
+    return created;
+  }, callTimeoutMs);
   const statsDir = requestStatsDir();
   const writeStats = () => writeFileSync(join(statsDir!, `${options.clientId}.${process.pid}.json`), JSON.stringify(requests));
   const statsTimer = statsDir ? setInterval(writeStats, 1000).unref() : undefined;
@@ -267,7 +313,7 @@ export async function createBus(options: BusOptions): Promise<Bus> {
   async function partitionCount(physical: string): Promise<number> {
     let count = partitionCounts.get(physical);
     if (count === undefined) {
-      const metadata = await withKafkaRetries(() => admin.fetchTopicMetadata({ topics: [physical] }));
+      const metadata = await withKafkaRetries(() => admin.call(`reading the metadata of ${physical}`, (a) => a.fetchTopicMetadata({ topics: [physical] })));
       count = metadata.topics[0]?.partitions.length ?? 0;
       if (!count) throw new SystemError('UNAVAILABLE', `topic ${physical} does not exist: run the start script, which creates it`, true);
       partitionCounts.set(physical, count);
@@ -364,13 +410,13 @@ export async function createBus(options: BusOptions): Promise<Bus> {
   async function send(placed: Placed[]): Promise<LogPosition[]> {
     const byTopic = new Map<string, typeof placed>();
     for (const item of placed) byTopic.set(item.physical, [...(byTopic.get(item.physical) ?? []), item]);
-    const metadata = await producer.sendBatch({
+    const metadata = await producer.call(`publishing ${placed.length} message(s)`, (p) => p.sendBatch({
       acks: -1,
       topicMessages: [...byTopic].map(([physical, items]) => ({
         topic: physical,
         messages: items.map(({ key, partition, value, headers, timestamp }) => ({ key, partition, value, headers, timestamp })),
       })),
-    });
+    }));
     // Within one request, a partition's messages get consecutive offsets from its base offset.
     const next = new Map(metadata.map((m) => [`${m.topicName}:${m.partition}`, BigInt(m.baseOffset ?? '0')]));
     return placed.map(({ physical, partition }) => {
@@ -393,14 +439,14 @@ export async function createBus(options: BusOptions): Promise<Bus> {
     partitionCount,
     async publishReplies(replies) {
       if (!replies.length) return;
-      await producer.send({
+      await producer.call(`publishing ${replies.length} command reply(ies)`, (p) => p.send({
         topic: topic(RUNTIME_TOPICS.commandReplies),
         acks: -1,
         messages: replies.map((reply) => ({ key: reply.commandId, value: JSON.stringify(reply) })),
-      });
+      }));
     },
     async publishDeadLetter(source, reason) {
-      await producer.send({
+      await producer.call('publishing a dead letter', (p) => p.send({
         topic: topic(RUNTIME_TOPICS.deadLetters),
         acks: -1,
         messages: [{
@@ -408,11 +454,11 @@ export async function createBus(options: BusOptions): Promise<Bus> {
           value: source.value,
           headers: { reason, consumer: source.consumer, sourceTopic: source.topic, sourcePartition: String(source.partition), sourceOffset: source.offset },
         }],
-      });
+      }));
     },
     requestCounts: () => ({ ...requests }),
     async clusterId() {
-      clusterId ??= withKafkaRetries(() => admin.describeCluster()).then((cluster) => cluster.clusterId);
+      clusterId ??= withKafkaRetries(() => admin.call('describing the cluster', (a) => a.describeCluster())).then((cluster) => cluster.clusterId);
       return clusterId.catch((error) => {
         clusterId = undefined;
         throw error;
@@ -421,10 +467,10 @@ export async function createBus(options: BusOptions): Promise<Bus> {
     async topicOffsets(physical) {
       // kafkajs's fetchTopicOffsets throws a TypeError when an answer about a partition is missing, as from a broker
       // still electing the leaders of a new topic (seen at a first start): that is worth another try too.
-      return withKafkaRetries(() => admin.fetchTopicOffsets(physical), 30, (error) => isRetriable(error) || error instanceof TypeError);
+      return withKafkaRetries(() => admin.call(`reading the offsets of ${physical}`, (a) => a.fetchTopicOffsets(physical)), 30, (error) => isRetriable(error) || error instanceof TypeError);
     },
     async committedOffsets(group, physical) {
-      const [found] = await withKafkaRetries(() => admin.fetchOffsets({ groupId: prefix + group, topics: [physical] }));
+      const [found] = await withKafkaRetries(() => admin.call(`reading the committed offsets of ${prefix + group}`, (a) => a.fetchOffsets({ groupId: prefix + group, topics: [physical] })));
       // -1: nothing committed yet.
       return new Map((found?.partitions ?? []).filter((p) => p.offset !== '-1').map((p) => [p.partition, BigInt(p.offset)]));
     },
@@ -447,7 +493,7 @@ export async function createBus(options: BusOptions): Promise<Bus> {
       return consumer;
     },
     async deleteGroup(group) {
-      await admin.deleteGroups([prefix + group]).catch(() => {});
+      await admin.call(`deleting consumer group ${prefix + group}`, (a) => a.deleteGroups([prefix + group])).catch(() => {});
     },
     async close() {
       if (statsTimer) {

@@ -13,6 +13,7 @@
  */
 import type { Consumer, ConsumerRunConfig, EachBatchPayload, EachMessagePayload, PartitionAssigner } from 'kafkajs';
 import { joined, type Bus } from './bus.ts';
+import { withinTime } from './errors.ts';
 import { backoffMs } from './isolation.ts';
 import type { Logger } from './log.ts';
 
@@ -22,6 +23,15 @@ const COMMIT_EVERY_MS = 1_000;
 const COMMIT_WHEN_IDLE_MS = 200;
 /** On stop, how long to wait for the messages being handled before committing and leaving, in ms. */
 const STOP_WAIT_MS = 10_000;
+/**
+ * A member that has neither fetched nor heard from its group for this long while no handler runs is stuck (kafkajs
+ * has been seen to go silent after a broker restart, neither consuming nor crashing): it is replaced by a fresh one.
+ * An idle member fetches every maxWaitTimeInMs (bus.ts), so a healthy one is never this quiet.
+ */
+const SILENT_MEMBER_MS = 60_000;
+const WATCH_EVERY_MS = 5_000;
+/** How long leaving the group may take before a replaced member is abandoned. */
+const DISCONNECT_WAIT_MS = 10_000;
 
 export interface ConsumerSpec {
   /** The consumer group, without the topic prefix. */
@@ -30,6 +40,8 @@ export interface ConsumerSpec {
   fromBeginning: boolean;
   /** How the group's members share partitions (default: kafkajs's round robin). */
   partitionAssigners?: PartitionAssigner[];
+  /** How long a member may go without a sign of life while no handler runs before it is replaced. Default: SILENT_MEMBER_MS. */
+  silentMemberMs?: number;
   /** Called with every new consumer before it runs, e.g. to listen to its group events. */
   prepare?(consumer: Consumer): void;
   /**
@@ -97,10 +109,23 @@ export async function runConsumer(bus: Bus, spec: ConsumerSpec, log: Logger): Pr
     };
   }
 
+  /** When the current member last showed it is alive: a fetch, a heartbeat, a join or a batch handled. */
+  let lastSign = Date.now();
+  const watchdog = setInterval(() => {
+    const silent = Date.now() - lastSign;
+    if (stopped || handling || !consumer || silent < (spec.silentMemberMs ?? SILENT_MEMBER_MS)) return;
+    log.error(`consumer ${spec.group} has neither fetched nor heard from its group in ${Math.round(silent / 1000)} s; replacing it`);
+    lastSign = Date.now();
+    void replace(consumer);
+  }, Math.min(WATCH_EVERY_MS, spec.silentMemberMs ?? WATCH_EVERY_MS)).unref();
+
   async function start(): Promise<Consumer> {
     const next = bus.createConsumer(spec.group, { partitionAssigners: spec.partitionAssigners });
     commits.attach(next);
     spec.prepare?.(next);
+    for (const sign of [next.events.FETCH_START, next.events.HEARTBEAT, next.events.GROUP_JOIN, next.events.END_BATCH_PROCESS]) {
+      next.on(sign, () => { if (consumer === next || !consumer) lastSign = Date.now(); });
+    }
     next.on(next.events.CRASH, ({ payload }) => {
       if (stopped || payload.restart) return; // kafkajs restarts this one itself
       restarts += 1;
@@ -108,31 +133,47 @@ export async function runConsumer(bus: Bus, spec: ConsumerSpec, log: Logger): Pr
       log.error(`consumer ${spec.group} crashed (${payload.error.message}); starting a new one in ${delay} ms (restart ${restarts})`);
       setTimeout(() => void replace(next), delay).unref();
     });
-    await next.connect();
-    for (const topic of spec.topics) await next.subscribe({ topic: bus.topic(topic), fromBeginning: spec.fromBeginning });
-    const ready = joined(next);
-    await next.run(committing(spec.run(next)));
-    await ready;
-    return next;
+    try {
+      await next.connect();
+      for (const topic of spec.topics) await next.subscribe({ topic: bus.topic(topic), fromBeginning: spec.fromBeginning });
+      const ready = joined(next);
+      await next.run(committing(spec.run(next)));
+      await ready;
+      return next;
+    } catch (error) {
+      await leave(next); // not left running beside its replacement
+      throw error;
+    }
   }
 
+  /** Whether a replacement is under way: the watchdog and a crash may both ask for one. */
+  let replacing = false;
+
   async function replace(crashed: Consumer) {
-    if (stopped || consumer !== crashed) return;
-    await crashed.disconnect().catch(() => {});
+    if (stopped || consumer !== crashed || replacing) return;
+    replacing = true;
     try {
+      await leave(crashed);
       consumer = await start();
+      lastSign = Date.now();
       log.info(`consumer ${spec.group} is consuming again`);
     } catch (error) {
       log.error(`consumer ${spec.group} could not restart (${(error as Error).message}); trying again`);
       restarts += 1;
       setTimeout(() => void replace(crashed), backoffMs(Math.min(restarts, 8))).unref();
+    } finally {
+      replacing = false;
     }
   }
+
+  /** Leaves the group, or gives the member up if leaving hangs too. */
+  const leave = (member: Consumer) => withinTime(DISCONNECT_WAIT_MS, `leaving group ${spec.group}`, member.disconnect()).catch(() => {});
 
   consumer = await start();
   return {
     async stop() {
       stopped = true;
+      clearInterval(watchdog);
       // What is being handled finishes first, so that it is committed too (a handler stuck retrying is not waited for).
       if (handling) {
         let timer: NodeJS.Timeout | undefined;

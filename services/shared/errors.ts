@@ -34,3 +34,17 @@ export class SystemError extends Error {
 export function assertNever(value: never): never {
   throw new Error(`unhandled case: ${JSON.stringify(value)}`);
 }
+
+/**
+ * `work`, or a retriable UNAVAILABLE error once it has not settled within `ms`: a call to the broker or the
+ * database that neither answers nor fails becomes a failure its caller retries, instead of a wait without end
+ * (kafkajs has been seen to leave a batch waiting after a broker restart). `work` itself goes on unobserved.
+ */
+export function withinTime<T>(ms: number, what: string, work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new SystemError('UNAVAILABLE', `${what} did not finish within ${Math.round(ms / 1000)} s`, true)), ms);
+  });
+  work.catch(() => {}); // a late failure of abandoned work is not unhandled
+  return Promise.race([work, expired]).finally(() => clearTimeout(timer));
+}

@@ -29,6 +29,7 @@ import { partitionNumberAssigner } from './assignment.ts';
 import { applyEvent, decideBatch, type BatchMessage, type ServiceMemory } from './batch.ts';
 import { isFor, isKafkaReachable, partitionOfKey, type Bus, type Forwarded } from './bus.ts';
 import { maxMessageBytes } from './config.ts';
+import { withinTime } from './errors.ts';
 import { runConsumer } from './consumer.ts';
 import { applyIsolating, reasonOf } from './isolation.ts';
 import { waitingOn, type Logger } from './log.ts';
@@ -78,6 +79,8 @@ const REMEMBERED_COMMANDS = 100_000;
 // A replay still unfinished after this long has hung (e.g. the broker is gone): fail the batch instead.
 const RESTORE_TIMEOUT_MS = 5 * 60_000;
 const PROGRESS_EVERY_MS = 5_000;
+// Connecting a consumer, or one heartbeat, takes this long at most before the batch is failed and retried.
+const JOIN_TIMEOUT_MS = 30_000;
 // A restore runs inside the batch that needs it: the group must keep hearing from this member meanwhile.
 const HEARTBEAT_EVERY_MS = 1_000;
 
@@ -297,7 +300,7 @@ export async function startService<S, K extends AnyContract>(
               log.warn(`failed on ${topic}/${partition}@${messages[0].offset} (attempt ${attempt}), retrying in ${ms} ms: ${reasonOf(error)}`);
               if (!isRunning() || isStale()) throw error;
               await new Promise((r) => setTimeout(r, ms));
-              await heartbeat();
+              await withinTime(JOIN_TIMEOUT_MS, 'a heartbeat to the group coordinator', heartbeat());
             },
           });
         }
@@ -384,8 +387,10 @@ async function replay<S, K extends AnyContract>(
   const seen = new Set<string>();
   let applied = 0;
   try {
-    await consumer.connect();
-    for (const topic of needed.keys()) await consumer.subscribe({ topic, fromBeginning: true });
+    await withinTime(JOIN_TIMEOUT_MS, 'connecting the restore consumer', (async () => {
+      await consumer.connect();
+      for (const topic of needed.keys()) await consumer.subscribe({ topic, fromBeginning: true });
+    })());
     await new Promise<void>((resolve, reject) => {
       // A long log takes a while: say how far the restore has got.
       const progress = setInterval(() => log.info(`restoring state: ${applied} events so far`), PROGRESS_EVERY_MS);
@@ -455,7 +460,7 @@ async function replay<S, K extends AnyContract>(
         .catch(fail);
     });
   } finally {
-    await consumer.disconnect();
+    await withinTime(JOIN_TIMEOUT_MS, 'disconnecting the restore consumer', consumer.disconnect()).catch((error) => log.warn(reasonOf(error)));
     await bus.deleteGroup(group);
   }
   return applied;
