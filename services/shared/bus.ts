@@ -184,17 +184,16 @@ export async function ensureTopics(
   }
 }
 
-/** True when a broker answers a metadata request; never retries (health checks and probes). */
+/** True when a broker answers a metadata request within 5 s; never retries (health checks and probes). */
 export async function isKafkaReachable(kafka: Kafka): Promise<boolean> {
   const admin = kafka.admin({ retry: { retries: 0 } });
   try {
-    await admin.connect();
-    await admin.describeCluster();
+    await withinTime(5_000, 'asking the broker for the cluster', admin.connect().then(() => admin.describeCluster()));
     return true;
   } catch {
     return false;
   } finally {
-    await admin.disconnect().catch(() => {});
+    await withinTime(5_000, 'disconnecting a probe', admin.disconnect()).catch(() => {});
   }
 }
 
