@@ -5,12 +5,11 @@
  * one goes out through a fresh producer.
  */
 import { randomUUID } from 'node:crypto';
-import { connect, type Socket } from 'node:net';
-import type { ISocketFactory } from 'kafkajs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ordersContract, TOPICS } from '../services/orders/contract.ts';
 import { createBus, type Bus } from '../services/shared/bus.ts';
 import { readTopic } from '../scripts/topic-reader.ts';
+import { deafeningSockets } from './support/deaf-sockets.ts';
 import { isolate, type Isolation } from './support/system.ts';
 
 let isolation: Isolation;
@@ -45,19 +44,12 @@ it('gathers concurrent publishes into few requests, and answers each caller with
 });
 
 it('fails a publish the broker never answers within its time bound, and publishes the next through a fresh producer', async () => {
-  // Sockets whose reading can be stopped: requests still reach the broker, its answers never reach the client.
-  const sockets: Socket[] = [];
-  const socketFactory: ISocketFactory = ({ host, port, onConnect }) => {
-    const socket = connect({ host, port }, onConnect);
-    sockets.push(socket);
-    return socket;
-  };
-  const silent = await createBus({ clientId: 'bus-silent-test', socketFactory, callTimeoutMs: 1_500 });
+  const sockets = deafeningSockets();
+  const silent = await createBus({ clientId: 'bus-silent-test', socketFactory: sockets.socketFactory, callTimeoutMs: 1_500 });
   const command = () => ordersContract.command({ type: 'AddInventory', data: { product: `SILENT-${randomUUID().slice(0, 4)}`, quantity: 1 } });
-  const deaf = sockets.splice(0);
   try {
     await silent.publish([ordersContract.outgoing(command())]); // partition counts known, producer connected
-    for (const socket of deaf) socket.pause();
+    sockets.deafen();
 
     // kafkajs alone would wait for its 30 s request timeout, then retry.
     const failure = await silent.publish([ordersContract.outgoing(command())]).catch((error: unknown) => error);
@@ -65,11 +57,11 @@ it('fails a publish the broker never answers within its time bound, and publishe
 
     const next = command();
     const [position] = await silent.publish([ordersContract.outgoing(next)]);
-    expect(sockets.length).toBeGreaterThan(0); // the fresh producer's own connections
+    expect(sockets.openedSince()).toBeGreaterThan(0); // the fresh producer's own connections
     const landed = (await readTopic(bus, position.topic)).find((m) => m.partition === position.partition && m.offset === position.offset);
     expect(JSON.parse(landed!.value!.toString()).commandId).toBe(next.commandId);
   } finally {
-    for (const socket of deaf) socket.resume();
+    sockets.restore();
     await silent.close();
   }
 });

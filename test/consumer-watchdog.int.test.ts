@@ -4,13 +4,12 @@
  * consuming nothing.
  */
 import { randomUUID } from 'node:crypto';
-import { connect, type Socket } from 'node:net';
-import type { ISocketFactory } from 'kafkajs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createBus, type Bus } from '../services/shared/bus.ts';
 import { runConsumer } from '../services/shared/consumer.ts';
 import type { Logger } from '../services/shared/log.ts';
 import { RUNTIME_TOPICS } from '../services/shared/messages.ts';
+import { deafeningSockets } from './support/deaf-sockets.ts';
 import { isolate, type Isolation } from './support/system.ts';
 
 let isolation: Isolation;
@@ -25,44 +24,35 @@ afterAll(async () => {
 });
 
 it('replaces a member that has gone silent, and the new member consumes what comes next', async () => {
-  // The consumer's own sockets, whose reading the test stops: its requests reach the broker, no answer comes back.
-  const sockets: Socket[] = [];
-  const socketFactory: ISocketFactory = ({ host, port, onConnect }) => {
-    const socket = connect({ host, port }, onConnect);
-    sockets.push(socket);
-    return socket;
-  };
-  const consumerBus = await createBus({ clientId: 'watchdog-member', socketFactory });
+  // The consumer's own sockets, made deaf: its requests reach the broker, no answer comes back.
+  const sockets = deafeningSockets();
+  const consumerBus = await createBus({ clientId: 'watchdog-member', socketFactory: sockets.socketFactory });
   const errors: string[] = [];
   const log: Logger = { info: () => {}, warn: () => {}, error: (message) => errors.push(message) };
   const seen: string[] = [];
   const topic = RUNTIME_TOPICS.commandReplies;
-  const producer = bus.kafka.producer();
-  await producer.connect();
-  const publish = (value: string) => producer.send({ topic: bus.topic(topic), messages: [{ key: value, value }] });
+  const publish = (commandId: string) => bus.publishReplies([{ commandId, status: 'ACCEPTED', positions: [] }]);
 
   const consumer = await runConsumer(consumerBus, {
     group: `watchdog-${randomUUID().slice(0, 8)}`,
     topics: [topic],
     fromBeginning: true,
     silentMemberMs: 2_000,
-    run: () => ({ eachMessage: async ({ message }) => void seen.push(String(message.value)) }),
+    run: () => ({ eachMessage: async ({ message }) => void seen.push(String(message.key)) }),
   }, log);
-  const deaf = sockets.splice(0);
   try {
     await publish('before');
     await expect.poll(() => seen, { timeout: 30_000 }).toContain('before');
 
-    for (const socket of deaf) socket.pause();
+    sockets.deafen();
     await expect.poll(() => errors.find((e) => e.includes('has neither fetched nor heard from its group')), { timeout: 30_000, interval: 200 }).toBeTruthy();
     await publish('after');
     // The silent member leaves by session timeout; its replacement joins on its own connections and reads on.
     await expect.poll(() => seen, { timeout: 60_000, interval: 200 }).toContain('after');
-    expect(sockets.length).toBeGreaterThan(0);
+    expect(sockets.openedSince()).toBeGreaterThan(0); // the new member's own connections
   } finally {
-    for (const socket of deaf) socket.resume();
+    sockets.restore();
     await consumer.stop();
-    await producer.disconnect();
     await consumerBus.close();
   }
 }, 120_000);
