@@ -3,6 +3,7 @@
  * with the log position of each message, so readers can wait for exactly what a command wrote.
  */
 import { writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { Kafka, Partitioners, logLevel, type logCreator, type Admin, type Consumer, type IHeaders, type ISocketFactory, type KafkaMessage, type PartitionAssigner, type Producer, type RequestEvent } from 'kafkajs';
 import { kafkaBrokers, maxMessageBytes, requestStatsDir, topicPartitions, topicPrefix } from './config.ts';
@@ -117,11 +118,24 @@ export interface Bus {
   close(): Promise<void>;
 }
 
+/**
+ * kafkajs's sockets, but without Nagle's algorithm, as the Java client and the broker have theirs: kafkajs leaves it
+ * on, so a small request written while an earlier one on the same connection is unacknowledged waits for the
+ * broker's ACK. Measured (`npm run bench -- --write-only`, two alternating pairs): 64 clients completed 148.9 and
+ * 134.0 orders/s instead of 130.3 and 116.0, at 11.2 and 12.5 ms of CPU per order instead of 12.8 and 14.5.
+ */
+const noDelaySockets: ISocketFactory = ({ host, port, onConnect }) => {
+  const socket = connect({ host, port }, onConnect);
+  socket.setNoDelay(true);
+  socket.setKeepAlive(true, 60_000);
+  return socket;
+};
+
 export function createKafka(clientId: string, brokers: string[] = kafkaBrokers(), socketFactory?: ISocketFactory): Kafka {
   return new Kafka({
     clientId,
     brokers,
-    ...(socketFactory && { socketFactory }),
+    socketFactory: socketFactory ?? noDelaySockets,
     logLevel: logLevel.WARN,
     logCreator: kafkaLogCreator(clientId),
     retry: { initialRetryTime: 100, retries: 8 },
