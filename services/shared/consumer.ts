@@ -24,14 +24,16 @@ const COMMIT_WHEN_IDLE_MS = 200;
 /** On stop, how long to wait for the messages being handled before committing and leaving, in ms. */
 const STOP_WAIT_MS = 10_000;
 /**
- * A member that has neither fetched nor heard from its group for this long while no handler runs is stuck (kafkajs
- * has been seen to go silent after a broker restart, neither consuming nor crashing): it is replaced by a fresh one.
+ * A member that has neither fetched nor heard from its group for this long while no handler runs is stuck (a chaos
+ * run in CI saw members go silent after a broker restart, neither consuming nor crashing): it is replaced.
  * An idle member fetches every maxWaitTimeInMs (bus.ts), so a healthy one is never this quiet.
  */
 const SILENT_MEMBER_MS = 60_000;
 const WATCH_EVERY_MS = 5_000;
 /** How long leaving the group may take before a replaced member is abandoned. */
 const DISCONNECT_WAIT_MS = 10_000;
+/** How long a handler's heartbeat may go unanswered before it fails the batch (kafkajs's request timeout is 30 s). */
+const HEARTBEAT_WAIT_MS = 30_000;
 
 export interface ConsumerSpec {
   /** The consumer group, without the topic prefix. */
@@ -92,6 +94,8 @@ export async function runConsumer(bus: Bus, spec: ConsumerSpec, log: Logger): Pr
                 payload.resolveOffset(offset);
                 commits.processed(topic, partition, offset);
               },
+              // Bounded, so that a handler never waits on its coordinator without end (the watchdog spares a running handler).
+              heartbeat: () => withinTime(HEARTBEAT_WAIT_MS, `a heartbeat of group ${spec.group}`, payload.heartbeat()),
             });
             if (config.eachBatchAutoResolve !== false && payload.batch.messages.length) commits.processed(topic, partition, payload.batch.lastOffset());
           });
