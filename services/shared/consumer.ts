@@ -1,7 +1,8 @@
 /**
  * A consumer group member that stays alive as long as its process. kafkajs restarts a consumer itself after
  * a crash it considers retriable; after any other crash the consumer just stops, and the process would go
- * on looking alive while consuming nothing. Here a crashed consumer is replaced by a fresh one, with backoff.
+ * on looking alive while consuming nothing. Here a crashed consumer is replaced by a fresh one, with backoff, and
+ * so is one that has gone silent without crashing (SILENT_MEMBER_MS).
  *
  * Offsets are committed here, not by kafkajs: kafkajs commits after every fetched batch whatever its
  * autoCommitInterval says, and under load a batch holds about one message, so that was an OffsetCommit request
