@@ -272,27 +272,39 @@ const CALL_TIMEOUT_MS = 30_000;
  */
 function replaceable<C extends { connect(): Promise<void>; disconnect(): Promise<void> }>(create: () => C, timeoutMs: number) {
   let client = create();
-  let connected: C | undefined;
-  const connect = async (current: C) => {
-    await withinTime(timeoutMs, 'connecting to the broker', current.connect());
-    connected = current;
+  /** The current client's connection, made once (concurrent first calls share it); undefined to try again. */
+  let connecting: Promise<void> | undefined;
+  const connect = () => {
+    const current = client;
+    connecting ??= withinTime(timeoutMs, 'connecting to the broker', current.connect()).catch((error) => {
+      if (client === current) connecting = undefined;
+      throw error;
+    });
+    return connecting;
+  };
+  /** Replaces `stale`, which let `work` go unanswered; it is disconnected once that settles (kafkajs would reconnect it to retry meanwhile). */
+  const replace = (stale: C, work: Promise<unknown>) => {
+    if (client !== stale) return;
+    client = create();
+    connecting = undefined;
+    void work.catch(() => {}).finally(() => stale.disconnect().catch(() => {}));
   };
   return {
-    connect: () => connect(client),
+    connect,
     async call<T>(what: string, work: (client: C) => Promise<T>): Promise<T> {
       const current = client;
+      let pending: Promise<unknown> = Promise.resolve();
       try {
-        if (connected !== current) await connect(current);
-        return await withinTime(timeoutMs, what, work(current));
+        pending = connect();
+        await pending;
+        pending = work(current);
+        return (await withinTime(timeoutMs, what, pending)) as T;
       } catch (error) {
-        if (error instanceof SystemError && error.code === 'UNAVAILABLE' && client === current) {
-          client = create();
-          void current.disconnect().catch(() => {});
-        }
+        if (error instanceof SystemError && error.code === 'UNAVAILABLE') replace(current, pending);
         throw error;
       }
     },
-    disconnect: () => client.disconnect(),
+    disconnect: () => withinTime(timeoutMs, 'disconnecting from the broker', client.disconnect()),
   };
 }
 
@@ -513,7 +525,8 @@ export async function createBus(options: BusOptions): Promise<Bus> {
         clearInterval(statsTimer);
         writeStats();
       }
-      await Promise.allSettled([...consumers].map((c) => c.disconnect()));
+      // Bounded: a member given up by runConsumer may never finish leaving.
+      await Promise.allSettled([...consumers].map((c) => withinTime(callTimeoutMs, 'disconnecting a consumer', c.disconnect())));
       await Promise.allSettled([producer.disconnect(), admin.disconnect()]);
     },
   };

@@ -69,8 +69,14 @@ export async function runConsumer(bus: Bus, spec: ConsumerSpec, log: Logger): Pr
   let handling = 0;
   let drained: (() => void) | undefined;
 
-  /** The spec's handlers, reporting what they processed to the committer; none starts once stopping. */
-  function committing(config: ConsumerRunConfig): ConsumerRunConfig {
+  /**
+   * Members replaced by the watchdog or after a crash. kafkajs's disconnect does not stop a reconnect already under
+   * way, so one may come back: it is sent away again and its batches are not handled.
+   */
+  const retired = new WeakSet<Consumer>();
+
+  /** The spec's handlers, reporting what they processed to the committer; none starts once stopping, nor for a retired member. */
+  function committing(config: ConsumerRunConfig, member: Consumer): ConsumerRunConfig {
     const { eachBatch, eachMessage } = config;
     const handled = async (handle: () => Promise<void>) => {
       handling += 1;
@@ -86,7 +92,7 @@ export async function runConsumer(bus: Bus, spec: ConsumerSpec, log: Logger): Pr
       autoCommit: false,
       ...(eachBatch && {
         eachBatch: async (payload: EachBatchPayload) => {
-          if (stopped) return; // not committed: the next member of the group gets it
+          if (stopped || retired.has(member)) return; // not committed: the next member of the group gets it
           const { topic, partition } = payload.batch;
           await handled(async () => {
             await eachBatch({
@@ -104,7 +110,7 @@ export async function runConsumer(bus: Bus, spec: ConsumerSpec, log: Logger): Pr
       }),
       ...(eachMessage && {
         eachMessage: async (payload: EachMessagePayload) => {
-          if (stopped) return;
+          if (stopped || retired.has(member)) return;
           await handled(async () => {
             await eachMessage(payload);
             commits.processed(payload.topic, payload.partition, payload.message.offset);
@@ -114,7 +120,10 @@ export async function runConsumer(bus: Bus, spec: ConsumerSpec, log: Logger): Pr
     };
   }
 
-  /** When the current member last showed it is alive: a fetch, a heartbeat, a join or a batch handled. */
+  /**
+   * When the current member last showed it is alive: a fetch answered, a heartbeat, a join, a batch handled, or
+   * kafkajs connecting or restarting it itself (a broker down for long: its own retries are left alone).
+   */
   let lastSign = Date.now();
   const watchdog = setInterval(() => {
     const silent = Date.now() - lastSign;
@@ -128,8 +137,15 @@ export async function runConsumer(bus: Bus, spec: ConsumerSpec, log: Logger): Pr
     const next = bus.createConsumer(spec.group, { partitionAssigners: spec.partitionAssigners });
     commits.attach(next);
     spec.prepare?.(next);
-    for (const sign of [next.events.FETCH_START, next.events.HEARTBEAT, next.events.GROUP_JOIN, next.events.END_BATCH_PROCESS]) {
+    for (const sign of [next.events.FETCH, next.events.HEARTBEAT, next.events.GROUP_JOIN, next.events.END_BATCH_PROCESS, next.events.CONNECT, next.events.CRASH]) {
       next.on(sign, () => { if (consumer === next || !consumer) lastSign = Date.now(); });
+    }
+    for (const comeback of [next.events.FETCH_START, next.events.GROUP_JOIN]) {
+      next.on(comeback, () => {
+        if (!retired.has(next)) return;
+        log.warn(`a replaced member of group ${spec.group} reconnected by itself; sending it away again`);
+        void leave(next);
+      });
     }
     next.on(next.events.CRASH, ({ payload }) => {
       if (stopped || payload.restart) return; // kafkajs restarts this one itself
@@ -142,10 +158,11 @@ export async function runConsumer(bus: Bus, spec: ConsumerSpec, log: Logger): Pr
       await next.connect();
       for (const topic of spec.topics) await next.subscribe({ topic: bus.topic(topic), fromBeginning: spec.fromBeginning });
       const ready = joined(next);
-      await next.run(committing(spec.run(next)));
+      await next.run(committing(spec.run(next), next));
       await ready;
       return next;
     } catch (error) {
+      retired.add(next);
       await leave(next); // not left running beside its replacement
       throw error;
     }
@@ -158,10 +175,12 @@ export async function runConsumer(bus: Bus, spec: ConsumerSpec, log: Logger): Pr
     if (stopped || consumer !== crashed || replacing) return;
     replacing = true;
     try {
+      retired.add(crashed);
       await leave(crashed);
       consumer = await start();
       lastSign = Date.now();
-      log.info(`consumer ${spec.group} is consuming again`);
+      if (stopped) await leave(consumer); // stopped meanwhile: stop() left the one before
+      else log.info(`consumer ${spec.group} is consuming again`);
     } catch (error) {
       log.error(`consumer ${spec.group} could not restart (${(error as Error).message}); trying again`);
       restarts += 1;
@@ -190,7 +209,7 @@ export async function runConsumer(bus: Bus, spec: ConsumerSpec, log: Logger): Pr
       }
       await commits.flush();
       commits.stop();
-      await consumer?.disconnect();
+      if (consumer) await leave(consumer);
     },
   };
 }

@@ -35,7 +35,10 @@ export async function applyIsolating<M>(messages: M[], options: IsolationOptions
       } catch (error) {
         // A non-retriable SystemError (e.g. an unreadable message) will fail the same way again: no need to wait.
         const permanent = error instanceof SystemError && !error.retriable;
-        if ((permanent || failures >= attempts) && (await options.infrastructureAnswers().catch(() => false))) return error;
+        // UNAVAILABLE names the infrastructure itself (a call to the broker that went unanswered, withinTime): however
+        // well the broker answers a probe, the data is not to blame, so the batch waits as long as it takes.
+        const unavailable = error instanceof SystemError && error.code === 'UNAVAILABLE';
+        if (!unavailable && (permanent || failures >= attempts) && (await options.infrastructureAnswers().catch(() => false))) return error;
         await options.pause(backoffMs(failures), failures, error);
       }
     }

@@ -63,6 +63,20 @@ describe('applying a batch that holds a poison message', () => {
     expect(h.pauses).toEqual([]);
   });
 
+  it('never blames the data for an unanswered call (UNAVAILABLE), even while the infrastructure answers a probe', async () => {
+    const h = harness([]);
+    let calls = 0;
+    h.options.apply = async (messages) => {
+      calls += 1;
+      if (calls <= 10) throw new SystemError('UNAVAILABLE', 'publishing 3 message(s) did not finish within 30 s', true);
+      h.applied.push(...messages);
+    };
+    await applyIsolating([1, 2, 3], h.options);
+    expect(h.setAside).toEqual([]);
+    expect(h.applied).toEqual([1, 2, 3]);
+    expect(h.pauses).toHaveLength(10);
+  });
+
   it('gives the batch up when pause throws (a rebalance, a stop)', async () => {
     const h = harness([1]);
     h.options.pause = async () => { throw new Error('rebalancing'); };
