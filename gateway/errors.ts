@@ -25,6 +25,15 @@ export function createErrorFormatter(log: Logger) {
     if ((original as GraphQLError)?.name === 'GraphQLError') {
       return { ...formatted, extensions: { ...formatted.extensions, code: 'GRAPHQL_VALIDATION_FAILED' } };
     }
+    if (isConnectionLoss(original)) {
+      log.warn(`a request met a lost database connection: ${(original as Error).message}`);
+      return {
+        message: 'the database connection was lost (PostgreSQL restarting or unreachable); retry',
+        locations: formatted.locations,
+        path: formatted.path,
+        extensions: { code: 'UNAVAILABLE', retriable: true },
+      };
+    }
     log.error(`unexpected error: ${(original as Error)?.stack ?? String(original)}`);
     return {
       message: 'internal error: the gateway logged the details',
@@ -40,4 +49,16 @@ function cause(error: unknown): unknown {
   let current = error;
   while ((current as GraphQLError)?.originalError) current = (current as GraphQLError).originalError;
   return current;
+}
+
+/**
+ * PostgreSQL ending or refusing the connection (SQLSTATE classes 08 and 57P, Prisma's P1001 and P1017, the socket's
+ * own errors): an outage the client may retry, not a bug to mask.
+ */
+function isConnectionLoss(error: unknown): boolean {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  if (typeof code === 'string') {
+    return code.startsWith('08') || code.startsWith('57P') || ['P1001', 'P1017', 'ECONNREFUSED', 'ECONNRESET', 'EPIPE'].includes(code);
+  }
+  return typeof message === 'string' && message.startsWith('Connection terminated');
 }

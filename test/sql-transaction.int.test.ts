@@ -42,6 +42,17 @@ describe('sqlOf(prisma).transaction', () => {
     expect(await stocked('rolled-back')).toBeUndefined();
   });
 
+  it('fails, without crashing the process, when PostgreSQL ends its connection mid-transaction; the next one runs on a new connection', async () => {
+    const sql = sqlOf(prisma);
+    await expect(sql.transaction(async (tx) => {
+      await tx.sql`INSERT INTO inventory_items (product, stock, reserved, updated_at) VALUES ('terminated', 1, 0, now())`;
+      await tx.sql`SELECT pg_terminate_backend(pg_backend_pid())`; // as a restart or an administrator would
+    })).rejects.toThrow(/terminat/);
+    expect(await stocked('terminated')).toBeUndefined();
+    await sql.transaction((tx) => tx.sql`INSERT INTO inventory_items (product, stock, reserved, updated_at) VALUES ('after', 1, 0, now())`);
+    expect(await stocked('after')).toBe(1);
+  });
+
   it('runs its opening with BEGIN, handing the work its rows, and its closing with COMMIT, in the same transaction', async () => {
     const hostile = "it's\\'); DROP TABLE inventory_items; --";
     const seen = await sqlOf(prisma).transaction(async (tx, opened) => {

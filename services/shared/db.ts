@@ -97,12 +97,16 @@ export function createPrisma(url: string = databaseUrl(), options: PrismaOptions
     async transaction(work, bookends = {}) {
       await (connected ??= prisma.$connect());
       const client = await pool.connect();
+      // A checked-out client has no error listener of the pool's: without one, PostgreSQL ending the connection
+      // mid-transaction (a restart, an administrator) would crash the process instead of failing this transaction.
+      let broken: Error | undefined;
+      const onError = (error: Error) => { broken = error; };
+      client.on('error', onError);
       const run = async (text: string, values?: unknown[]): Promise<Row[]> => {
         options.onQuery?.(text);
         const results = (await client.query(text, values)) as pg.QueryResult<Row> | pg.QueryResult<Row>[];
         return Array.isArray(results) ? (results.at(-1)?.rows ?? []) : results.rows; // several statements: the last one's
       };
-      let broken: Error | undefined;
       try {
         // One round trip: the simple protocol takes several statements at once.
         const opened = await run([`BEGIN; SET LOCAL statement_timeout = ${TRANSACTION_STATEMENT_TIMEOUT_MS}`, bookends.opening].filter(Boolean).join('; '));
@@ -112,10 +116,11 @@ export function createPrisma(url: string = databaseUrl(), options: PrismaOptions
         await run([bookends.closing?.(), 'COMMIT'].filter(Boolean).join('; '));
         return result;
       } catch (error) {
-        await run('ROLLBACK').catch((rollback: Error) => { broken = rollback; });
+        if (!broken) await run('ROLLBACK').catch((rollback: Error) => { broken = rollback; });
         throw error;
       } finally {
-        client.release(broken); // a connection that could not even roll back is closed, not reused
+        client.removeListener('error', onError);
+        client.release(broken); // a broken connection, or one that could not even roll back, is closed, not reused
       }
     },
   });
