@@ -6,7 +6,7 @@
  * and the gateway, restarts the broker and drops every PostgreSQL connection, printing how long each fault
  * took to recover from: until an order placed after the fault reaches VALIDATED or FAILED through the gateway.
  * Once the load has stopped and the system is quiet it checks what must always hold (one terminal state per
- * accepted order, stock and reservations, projections = a fresh replay, nothing dead-lettered), prints it and
+ * accepted order, stock and reservations, projections = a fresh replay, nothing dead-lettered, no process crashed), prints it and
  * exits 0 when all holds, 1 otherwise. It removes its processes, topics, databases and broker at the end, also
  * on Ctrl-C.
  *
@@ -270,6 +270,7 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosReport>
       const quiet = await waitForQuiet(bus, prisma, signal);
       sayAndNote(quiet ? 'quiet: no order in progress, projections at the end of the log' : `NOT quiet after ${seconds(QUIET_DEADLINE_MS)}: checking anyway`);
       invariants = await checkInvariants({ bus, prisma, orders, stockAdds, replayUrl, id, note, signal });
+      invariants.push(restartsAsKilled(processNames, (name) => supervisor!.restarts(name), faults));
     } finally {
       await prisma.$disconnect();
     }
@@ -302,6 +303,23 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosReport>
     restarts,
     logFile,
     durationMs: Date.now() - started,
+  };
+}
+
+/**
+ * A process that exited without a fault killing it crashed: the supervisor restarting it must not hide that (a
+ * projector's process once died of an unhandled PostgreSQL error this way, and every other invariant held).
+ */
+function restartsAsKilled(names: string[], restartsOf: (name: string) => number, faults: string[]): Invariant {
+  const problems = names.flatMap((name) => {
+    const killed = faults.filter((fault) => fault === `kill:${name}`).length;
+    const restarts = restartsOf(name);
+    return restarts > killed ? [`${name} was restarted ${restarts} time(s) and killed ${killed}: its log shows why it exited`] : [];
+  });
+  return {
+    name: 'no process crashed (restarts = kills)',
+    ok: !problems.length,
+    detail: problems.length ? problems.join('; ') : 'every restart was of a process a fault killed',
   };
 }
 

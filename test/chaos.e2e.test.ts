@@ -53,7 +53,7 @@ it('recovers from SIGKILLs, dropped PostgreSQL connections and a broker restart,
   const names = report.invariants.map((i) => i.name);
   for (const name of ['one terminal state per accepted order (log)', 'the orders projection agrees with the log',
     'reserved = VALIDATED quantities, stock = stock added (once each)', 'projections equal a fresh replay: content',
-    'projections equal a fresh replay: timestamps', 'nothing dead-lettered']) {
+    'projections equal a fresh replay: timestamps', 'nothing dead-lettered', 'no process crashed (restarts = kills)']) {
     expect(names).toContain(name);
   }
   for (const invariant of report.invariants) {
