@@ -198,16 +198,19 @@ export async function ensureTopics(
   }
 }
 
-/** True when a broker answers a metadata request within 5 s; never retries (health checks and probes). */
+/** How long a probe of the broker may take, to connect and to disconnect. */
+const PROBE_TIMEOUT_MS = 5_000;
+
+/** True when a broker answers a metadata request within PROBE_TIMEOUT_MS; never retries (health checks and probes). */
 export async function isKafkaReachable(kafka: Kafka): Promise<boolean> {
   const admin = kafka.admin({ retry: { retries: 0 } });
   try {
-    await withinTime(5_000, 'asking the broker for the cluster', admin.connect().then(() => admin.describeCluster()));
+    await withinTime(PROBE_TIMEOUT_MS, 'asking the broker for the cluster', admin.connect().then(() => admin.describeCluster()));
     return true;
   } catch {
     return false;
   } finally {
-    await withinTime(5_000, 'disconnecting a probe', admin.disconnect()).catch(() => {});
+    await withinTime(PROBE_TIMEOUT_MS, 'disconnecting a probe', admin.disconnect()).catch(() => {});
   }
 }
 

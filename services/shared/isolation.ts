@@ -5,7 +5,7 @@
  * although the infrastructure answers, the fault is in the data: each message is tried alone, and one that
  * still fails is set aside (on `dead.letters`, with the reason) so the messages behind it go on.
  */
-import { SystemError } from './errors.ts';
+import { SystemError, withinTime } from './errors.ts';
 
 export interface IsolationOptions<M> {
   /** Applies messages in order, all or nothing. */
@@ -19,6 +19,12 @@ export interface IsolationOptions<M> {
   /** Attempts before a batch is split, or a message set aside, once the infrastructure answers. Default 4. */
   attempts?: number;
 }
+
+/** How long the infrastructure may take to answer `infrastructureAnswers`; no answer in time is "no". */
+const PROBE_TIMEOUT_MS = 5_000;
+
+const answers = <M>(options: IsolationOptions<M>) =>
+  withinTime(PROBE_TIMEOUT_MS, 'asking whether the infrastructure answers', options.infrastructureAnswers()).catch(() => false);
 
 /** 100 ms, 200 ms, 400 ms, … at most 5 s. */
 export const backoffMs = (attempt: number): number => Math.min(100 * 2 ** (attempt - 1), 5_000);
@@ -38,7 +44,7 @@ export async function applyIsolating<M>(messages: M[], options: IsolationOptions
         // UNAVAILABLE names the infrastructure itself (a call to the broker that went unanswered, withinTime): however
         // well the broker answers a probe, the data is not to blame, so the batch waits as long as it takes.
         const unavailable = error instanceof SystemError && error.code === 'UNAVAILABLE';
-        if (!unavailable && (permanent || failures >= attempts) && (await options.infrastructureAnswers().catch(() => false))) return error;
+        if (!unavailable && (permanent || failures >= attempts) && (await answers(options))) return error;
         await options.pause(backoffMs(failures), failures, error);
       }
     }

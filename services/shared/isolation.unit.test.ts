@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SystemError } from './errors.ts';
 import { applyIsolating, type IsolationOptions } from './isolation.ts';
 
@@ -24,6 +24,8 @@ function harness(poisoned: number[], infrastructure: () => boolean = () => true)
   };
   return { options, applied, setAside, pauses };
 }
+
+afterEach(() => vi.useRealTimers());
 
 describe('applying a batch that holds a poison message', () => {
   it('applies a healthy batch at once', async () => {
@@ -75,6 +77,21 @@ describe('applying a batch that holds a poison message', () => {
     expect(h.setAside).toEqual([]);
     expect(h.applied).toEqual([1, 2, 3]);
     expect(h.pauses).toHaveLength(10);
+  });
+
+  it('takes a probe that does not answer within 5 s for infrastructure away: it waits, and sets nothing aside', async () => {
+    vi.useFakeTimers();
+    const h = harness([1], () => true);
+    h.options.infrastructureAnswers = () => new Promise<boolean>(() => {});
+    h.options.pause = async (ms) => {
+      h.pauses.push(ms);
+      if (h.pauses.length >= 6) throw new Error('given up by the test');
+    };
+    const outcome = applyIsolating([1], h.options).catch((error: Error) => error.message);
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(await outcome).toBe('given up by the test');
+    expect(h.setAside).toEqual([]);
+    expect(h.pauses).toHaveLength(6);
   });
 
   it('gives the batch up when pause throws (a rebalance, a stop)', async () => {

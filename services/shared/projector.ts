@@ -6,7 +6,7 @@
 import type { KafkaMessage } from 'kafkajs';
 import { isFor, type Bus } from './bus.ts';
 import { runConsumer } from './consumer.ts';
-import { SystemError, withinTime } from './errors.ts';
+import { SystemError } from './errors.ts';
 import { applyIsolating, reasonOf } from './isolation.ts';
 import { literal, sqlOf, type PrismaClient, type SqlTransaction } from './db.ts';
 import type { Logger } from './log.ts';
@@ -169,7 +169,7 @@ export async function startProjector<K extends AnyContract>(
             await bus.publishDeadLetter({ topic, partition, offset: message.offset, value: message.value, consumer: definition.name }, reason);
             await transact(topic, partition, [message], true);
           },
-          infrastructureAnswers: () => withinTime(5_000, 'asking PostgreSQL', prisma.$queryRaw`SELECT 1`).then(() => true),
+          infrastructureAnswers: () => prisma.$queryRaw`SELECT 1`.then(() => true),
           pause: async (ms, attempt, error) => {
             if (error instanceof OffsetsMoved || !isRunning() || isStale()) throw error;
             log.warn(`failed to project ${topic}/${partition}@${batch.messages[0].offset} (attempt ${attempt}), retrying in ${ms} ms: ${reasonOf(error)}`);
