@@ -8,8 +8,8 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createBus, type Bus } from '../services/shared/bus.ts';
 import { createPrisma, type PrismaClient } from '../services/shared/db.ts';
 import { createLogger } from '../services/shared/log.ts';
-import { ordersContract } from '../services/orders/contract.ts';
-import { reconcileProjectionLog, startProjector } from '../services/shared/projector.ts';
+import { ordersContract, TOPICS, type OrdersContract } from '../services/orders/contract.ts';
+import { reconcileProjectionLog, startProjector, type ProjectionDefinition } from '../services/shared/projector.ts';
 import { inventoryProjection } from '../services/orders/projections/inventory.ts';
 import { isolate, waitFor, type Isolation } from './support/system.ts';
 
@@ -146,5 +146,52 @@ it('recognizes a database projected from another Kafka cluster by its id, refuse
     expect(await prisma.projectionOffset.count({ where: { projector, clusterId: await bus.clusterId() } })).toBeGreaterThan(0);
   } finally {
     await rebuilt.stop();
+  }
+});
+
+it('applies a batch in one round trip from where it left the projection, and reads the position first when another instance moved it meanwhile', async () => {
+  // Counts the events of each batch with no idempotence of its own, so an event applied twice shows.
+  const counting: ProjectionDefinition<OrdersContract> = {
+    name: 'counting-projector',
+    contract: ordersContract,
+    topics: [TOPICS.inventoryEvents],
+    tables: [],
+    async apply(tx, events) {
+      tx.queue`UPDATE inventory_items SET stock = stock + ${events.length} WHERE product = ${'counted'}`;
+    },
+  };
+  await prisma.inventoryItem.create({ data: { product: 'counted', stock: 0, reserved: 0, updatedAt: new Date() } });
+  const projector = isolation.prefix + counting.name;
+  const sent: string[] = [];
+  const counted = createPrisma(isolation.databaseUrl, { onQuery: (text) => sent.push(text) });
+  const cause = ordersContract.command({ type: 'AddInventory', data: { product: 'counted', quantity: 1 } });
+  const stockAdded = () => ordersContract.outgoing(ordersContract.event({ type: 'StockAdded', data: { product: 'counted', quantity: 1 } }, cause, new Date()));
+  const stock = async () => (await prisma.inventoryItem.findUniqueOrThrow({ where: { product: 'counted' } })).stock;
+  const running = await startProjector(counting, bus, counted, createLogger('counting'));
+  try {
+    // The log may hold earlier tests' inventory events: the projector counts them first.
+    const end = (await bus.topicOffsets(bus.topic(TOPICS.inventoryEvents))).reduce((sum, { high }) => sum + BigInt(high), 0n);
+    await waitFor(async () => ((await prisma.projectionOffset.aggregate({ where: { projector }, _sum: { nextOffset: true } }))._sum.nextOffset ?? 0n) === end, 60_000, () => 'the counting projector to catch up');
+    const base = await stock();
+    const [{ topic, partition, offset }] = await bus.publish([stockAdded()]);
+    await waitFor(async () => (await stock()) === base + 1, 20_000, () => 'the first event to be counted');
+    sent.length = 0;
+    await bus.publish([stockAdded()]);
+    await waitFor(async () => (await stock()) === base + 2, 20_000, () => 'the second event to be counted');
+    expect(sent).toHaveLength(1); // BEGIN, the position checked, the batch, the new position, COMMIT
+    expect(sent[0]).toMatch(/^BEGIN[\s\S]*stock = stock \+ 1[\s\S]*COMMIT$/);
+
+    // Another instance applies the partition's next event meanwhile: its effect and its position.
+    const where = { projector_topic_partition: { projector, topic, partition } };
+    await prisma.$transaction([
+      prisma.projectionOffset.update({ where, data: { nextOffset: BigInt(offset) + 3n } }),
+      prisma.inventoryItem.update({ where: { product: 'counted' }, data: { stock: { increment: 1 } } }),
+    ]);
+    await bus.publish([stockAdded(), stockAdded()]); // the one the other instance applied, and one more
+    await waitFor(async () => (await prisma.projectionOffset.findUniqueOrThrow({ where })).nextOffset === BigInt(offset) + 4n, 20_000, () => 'the last event to be counted');
+    expect(await stock()).toBe(base + 4); // 5 had the moved position gone unnoticed
+  } finally {
+    await running.stop();
+    await counted.$disconnect();
   }
 });

@@ -1,7 +1,7 @@
 /**
  * Plain SQL transactions on Prisma's pool (`sqlOf(prisma).transaction`, what projectors apply their batches in):
- * committed when the work resolves, rolled back when it throws, values always sent as parameters (or, in the
- * statements sent with BEGIN and COMMIT, as escaped literals), and every statement bounded in time.
+ * committed when the work resolves, rolled back when it throws, values always escaped literals, statements nobody
+ * reads sent with the next round trip, and every statement bounded in time.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPrisma, literal, sqlOf, TRANSACTION_STATEMENT_TIMEOUT_MS, type PrismaClient } from '../services/shared/db.ts';
@@ -22,7 +22,7 @@ afterAll(async () => {
 const stocked = async (product: string) => (await prisma.inventoryItem.findUnique({ where: { product } }))?.stock;
 
 describe('sqlOf(prisma).transaction', () => {
-  it('commits what the work wrote once it resolves, with bigints, Dates and arrays as parameters', async () => {
+  it('commits what the work wrote once it resolves, with bigints, Dates and arrays as literals', async () => {
     const at = new Date('2026-11-26T10:00:00.123Z');
     const rows = await sqlOf(prisma).transaction((tx) => tx.sql<{ product: string; stock: number }>`
       INSERT INTO inventory_items (product, stock, reserved, updated_at)
@@ -53,29 +53,56 @@ describe('sqlOf(prisma).transaction', () => {
     expect(await stocked('after')).toBe(1);
   });
 
-  it('runs its opening with BEGIN, handing the work its rows, and its closing with COMMIT, in the same transaction', async () => {
-    const hostile = "it's\\'); DROP TABLE inventory_items; --";
-    const seen = await sqlOf(prisma).transaction(async (tx, opened) => {
-      await tx.sql`UPDATE inventory_items SET stock = stock + 1 WHERE product = ${hostile}`;
-      return opened;
-    }, {
-      opening: `INSERT INTO inventory_items (product, stock, reserved, updated_at) VALUES (${literal(hostile)}, ${literal(1)}, 0, now()) RETURNING product, stock`,
-      closing: () => `UPDATE inventory_items SET reserved = ${literal(2n)} WHERE product = ${literal(hostile)}`,
-    });
-    expect(seen).toEqual([{ product: hostile, stock: 1 }]);
-    expect(await prisma.inventoryItem.findUnique({ where: { product: hostile }, select: { stock: true, reserved: true } })).toEqual({ stock: 2, reserved: 2 });
+  it('sends what nobody reads with the next statement that is read, or with COMMIT: a transaction that only writes is one round trip', async () => {
+    const sent: string[] = [];
+    const counting = createPrisma(database.url, { onQuery: (text) => sent.push(text) });
+    try {
+      await sqlOf(counting).transaction(async (tx) => {
+        tx.queue`INSERT INTO inventory_items (product, stock, reserved, updated_at) VALUES (${'one-trip'}, ${1}, ${0}, now())`;
+        tx.queue`UPDATE inventory_items SET stock = stock + 1 WHERE product = ${'one-trip'}`;
+      }, { closing: () => `UPDATE inventory_items SET reserved = ${literal(2n)} WHERE product = ${literal('one-trip')}` });
+      expect(sent).toHaveLength(1);
+      expect(await prisma.inventoryItem.findUnique({ where: { product: 'one-trip' }, select: { stock: true, reserved: true } })).toEqual({ stock: 2, reserved: 2 });
+
+      sent.length = 0;
+      const read = await sqlOf(counting).transaction(async (tx) => {
+        tx.queue`UPDATE inventory_items SET stock = 7 WHERE product = ${'one-trip'}`;
+        const rows = await tx.sql<{ stock: number }>`SELECT stock FROM inventory_items WHERE product = ${'one-trip'}`; // sees the queued write
+        tx.queue`UPDATE inventory_items SET stock = 8 WHERE product = ${'one-trip'}`;
+        return rows;
+      });
+      expect(read).toEqual([{ stock: 7 }]);
+      expect(sent).toHaveLength(2); // BEGIN, the write and the read; then the last write and COMMIT
+      expect(await stocked('one-trip')).toBe(8);
+    } finally {
+      await counting.$disconnect();
+    }
   });
 
-  it('rolls back the opening and the work when the closing fails', async () => {
-    const failure = sqlOf(prisma).transaction(async (tx) => {
-      await tx.sql`UPDATE inventory_items SET stock = 10 WHERE product = ${'closing-fails'}`;
-    }, {
-      opening: `INSERT INTO inventory_items (product, stock, reserved, updated_at) VALUES ('closing-fails', 1, 0, now())`,
-      closing: () => 'SELECT 1 / 0',
+  it('writes hostile values exactly as given: quotes, backslashes, array syntax, NULLs, bigints, floats and Dates', async () => {
+    const hostile = ["it's\\'); DROP TABLE inventory_items; --", '{"a",b}', 'NULL', '', 'back\\slash "quote" ,comma {brace}', 'ünïcödé ✓'];
+    const at = new Date('2026-11-26T10:00:00.123Z');
+    const [row] = await sqlOf(prisma).transaction((tx) => tx.sql<Record<string, unknown>>`
+      SELECT ${hostile}::text[] AS texts, ${[null, 'x', undefined]}::text[] AS nulls, ${9007199254740993n}::numeric AS big,
+             ${[0.1, -1e-7, 1.7976931348623157e308]}::float8[] AS floats, ${at}::timestamptz AS at, ${hostile[0]} AS one,
+             ${true} AS yes, ${null}::text AS none`);
+    expect(row).toEqual({
+      texts: hostile, nulls: [null, 'x', null], big: '9007199254740993', floats: [0.1, -1e-7, 1.7976931348623157e308], at, one: hostile[0], yes: true, none: null,
     });
+    expect(() => literal(Number.NaN)).toThrow('not a number');
+    expect(() => literal([[1]] as never)).toThrow('nested arrays');
+    expect(() => literal({} as never)).toThrow('cannot be an SQL value');
+    expect(() => literal('a\u0000b')).toThrow('NUL character (0x00)');
+    expect(() => literal(['a\u0000b'])).toThrow('NUL character (0x00)');
+  });
+
+  it('rolls back the queued statements and the work when the closing fails', async () => {
+    const failure = sqlOf(prisma).transaction(async (tx) => {
+      tx.queue`INSERT INTO inventory_items (product, stock, reserved, updated_at) VALUES ('closing-fails', 1, 0, now())`;
+      await tx.sql`UPDATE inventory_items SET stock = 10 WHERE product = ${'closing-fails'}`;
+    }, { closing: () => 'SELECT 1 / 0' });
     await expect(failure).rejects.toThrow('division by zero');
     expect(await stocked('closing-fails')).toBeUndefined();
-    expect(() => literal(Number.NaN)).toThrow('not a number');
   });
 
   it('bounds every statement in it, and leaves the connection as it found it', async () => {

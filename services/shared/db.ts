@@ -27,46 +27,68 @@ export interface SqlClient {
   /**
    * Runs `work` in one transaction on one connection: committed once it resolves, rolled back if it throws. A
    * statement running longer than TRANSACTION_STATEMENT_TIMEOUT_MS fails (a lock held elsewhere must not hold a
-   * projector for ever: its failure is retried, and in the end set aside).
+   * projector for ever: its failure is retried, and in the end set aside). `closing` is made once the work
+   * resolved and sent with COMMIT.
    */
-  transaction<T>(work: (tx: SqlTransaction, opened: Row[]) => Promise<T>, bookends?: TransactionBookends): Promise<T>;
+  transaction<T>(work: (tx: SqlTransaction) => Promise<T>, options?: { closing?: () => string }): Promise<T>;
 }
 
 type Row = Record<string, unknown>;
 
-/**
- * Statements sent in the same round trip as BEGIN (`opening`: the rows of its last statement are handed to the
- * work) and as COMMIT (`closing`, made once the work resolved): two round trips fewer per transaction, about 1.4 ms
- * each for a projector's batch on the 2-core bench machine. Sent by the simple protocol, which takes no
- * parameters: every value in them goes through `literal`.
- */
-export interface TransactionBookends {
-  opening?: string;
-  closing?: () => string;
-}
+/** What `literal` writes as SQL: scalars, and flat arrays of them (as PostgreSQL's array text, to be cast: `${ids}::text[]`). */
+export type SqlValue = string | number | bigint | boolean | Date | null | undefined | readonly SqlScalar[];
+type SqlScalar = string | number | bigint | boolean | Date | null | undefined;
 
-/** A value as an SQL literal, for bookend statements: strings quoted and escaped, numbers checked to be numbers. */
-export function literal(value: string | number | bigint): string {
-  if (typeof value === 'string') return pg.escapeLiteral(value);
+/** A scalar as PostgreSQL reads it from text: bigints and numbers exactly, Dates as ISO (no local-time conversion). */
+function textOf(value: string | number | bigint | boolean | Date): string {
+  if (value instanceof Date) return value.toISOString();
+  // PostgreSQL text cannot hold it, and in a query's text it would end the query: refused here, plainly.
+  if (typeof value === 'string' && value.includes('\u0000')) throw new Error('PostgreSQL text cannot hold the NUL character (0x00)');
   if (typeof value === 'number' && !Number.isFinite(value)) throw new Error(`${value} is not a number SQL can take`);
   return String(value);
 }
 
-/** Statements inside a `SqlClient.transaction`. */
-export interface SqlTransaction {
-  /**
-   * One statement as a tagged template; every `${value}` is sent as a parameter ($1, $2, …), never spliced into
-   * the text. Returns its rows as `pg` parses them (int8 and numeric as strings).
-   */
-  sql<Row = unknown>(strings: TemplateStringsArray, ...values: unknown[]): Promise<Row[]>;
+/**
+ * A value as an SQL literal: strings quoted and escaped by the driver, numbers checked to be numbers, arrays as
+ * one quoted array text whose elements are quoted and escaped too. Every value a transaction's statements carry
+ * goes through here: they are sent by the simple protocol, which takes no parameters, so that several of them
+ * share one round trip.
+ */
+export function literal(value: SqlValue): string {
+  if (value === null || value === undefined) return 'NULL';
+  if (Array.isArray(value)) {
+    const elements = value.map((element: SqlScalar) => {
+      if (Array.isArray(element)) throw new Error('nested arrays are not supported as SQL values: pass one flat array per column');
+      return element === null || element === undefined ? 'NULL' : `"${textOf(element).replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+    });
+    return pg.escapeLiteral(`{${elements.join(',')}}`);
+  }
+  if (typeof value === 'string') return pg.escapeLiteral(textOf(value));
+  if (typeof value === 'boolean') return value ? 'TRUE' : 'FALSE';
+  if (typeof value === 'number' || typeof value === 'bigint') return textOf(value);
+  if (value instanceof Date) return pg.escapeLiteral(textOf(value));
+  throw new Error(`a ${typeof value} cannot be an SQL value here: pass a string, number, bigint, boolean, Date, null or a flat array of them`);
 }
 
-/** A template's values as `pg` parameters: bigints as text, Dates as ISO text (no local-time conversion), in arrays too. */
-function parameter(value: unknown): unknown {
-  if (typeof value === 'bigint') return value.toString();
-  if (value instanceof Date) return value.toISOString();
-  if (Array.isArray(value)) return value.map(parameter);
-  return value;
+/**
+ * Statements inside a `SqlClient.transaction`. Statements are not sent one by one: they wait and go with the next
+ * statement whose rows the work reads (`sql`), or with COMMIT, so a transaction that only writes is one round trip
+ * (BEGIN, its statements, COMMIT), where one round trip per statement cost a projector's batch ~1.4 ms each on the
+ * 2-core bench machine.
+ */
+export interface SqlTransaction {
+  /**
+   * One statement as a tagged template, sent now with those waiting before it; returns its rows as `pg` parses
+   * them (int8 and numeric as strings). Every `${value}` goes in through `literal`, never spliced in raw.
+   */
+  sql<Row = unknown>(strings: TemplateStringsArray, ...values: SqlValue[]): Promise<Row[]>;
+  /** One statement whose rows nobody reads: sent with the next `sql`, or with COMMIT. Values as in `sql`. */
+  queue(strings: TemplateStringsArray, ...values: SqlValue[]): void;
+}
+
+/** A tagged template's text with its values as literals. */
+function statementOf(strings: TemplateStringsArray, values: readonly SqlValue[]): string {
+  return strings.reduce((text, part, i) => `${text}${literal(values[i - 1])}${part}`);
 }
 
 const sqlClients = new WeakMap<PrismaClient, SqlClient>();
@@ -94,7 +116,7 @@ export function createPrisma(url: string = databaseUrl(), options: PrismaOptions
       options.onQuery?.(text);
       return (await pool.query(text, values as unknown[])).rows as Row[];
     },
-    async transaction(work, bookends = {}) {
+    async transaction(work, { closing } = {}) {
       await (connected ??= prisma.$connect());
       const client = await pool.connect();
       // A checked-out client has no error listener of the pool's: without one, PostgreSQL ending the connection
@@ -102,21 +124,26 @@ export function createPrisma(url: string = databaseUrl(), options: PrismaOptions
       let broken: Error | undefined;
       const onError = (error: Error) => { broken = error; };
       client.on('error', onError);
-      const run = async (text: string, values?: unknown[]): Promise<Row[]> => {
+      /** Statements not sent yet: they go with the next round trip, as one simple-protocol query. */
+      let waiting: string[] = [`BEGIN; SET LOCAL statement_timeout = ${TRANSACTION_STATEMENT_TIMEOUT_MS}`];
+      let begun = false;
+      const send = async (last?: string): Promise<Row[]> => {
+        const text = [...waiting, last].filter(Boolean).join(';\n');
+        waiting = [];
+        begun = true;
         options.onQuery?.(text);
-        const results = (await client.query(text, values)) as pg.QueryResult<Row> | pg.QueryResult<Row>[];
+        const results = (await client.query(text)) as pg.QueryResult<Row> | pg.QueryResult<Row>[];
         return Array.isArray(results) ? (results.at(-1)?.rows ?? []) : results.rows; // several statements: the last one's
       };
       try {
-        // One round trip: the simple protocol takes several statements at once.
-        const opened = await run([`BEGIN; SET LOCAL statement_timeout = ${TRANSACTION_STATEMENT_TIMEOUT_MS}`, bookends.opening].filter(Boolean).join('; '));
         const result = await work({
-          sql: (strings, ...values) => run(strings.reduce((text, part, i) => `${text}$${i}${part}`), values.map(parameter)) as never,
-        }, bookends.opening ? opened : []);
-        await run([bookends.closing?.(), 'COMMIT'].filter(Boolean).join('; '));
+          sql: (strings, ...values) => send(statementOf(strings, values)) as never,
+          queue: (strings, ...values) => void waiting.push(statementOf(strings, values)),
+        });
+        await send([closing?.(), 'COMMIT'].filter(Boolean).join(';\n'));
         return result;
       } catch (error) {
-        if (!broken) await run('ROLLBACK').catch((rollback: Error) => { broken = rollback; });
+        if (begun && !broken) await client.query('ROLLBACK').catch((rollback: Error) => { broken = rollback; });
         throw error;
       } finally {
         client.removeListener('error', onError);

@@ -8,7 +8,7 @@ import { isFor, type Bus } from './bus.ts';
 import { runConsumer } from './consumer.ts';
 import { SystemError } from './errors.ts';
 import { applyIsolating, reasonOf } from './isolation.ts';
-import { literal, sqlOf, type PrismaClient, type SqlTransaction } from './db.ts';
+import { literal, sqlOf, type PrismaClient, type SqlTransaction, type SqlValue } from './db.ts';
 import type { Logger } from './log.ts';
 import type { AnyContract, EventEnvelope, EventOf } from './messages.ts';
 
@@ -62,6 +62,10 @@ class OffsetsMoved extends Error {
   }
 }
 
+/** Marks the failed check of a position a member expected (a cast error whose text PostgreSQL quotes back). */
+const POSITION_MOVED = 'projection position moved to';
+class PositionMoved extends Error {}
+
 export async function startProjector<K extends AnyContract>(
   definition: ProjectionDefinition<K>,
   bus: Bus,
@@ -75,19 +79,57 @@ export async function startProjector<K extends AnyContract>(
   if (foreign.length) throw logMismatch(foreign, clusterId);
 
   /**
+   * Per partition, where this member last left the projection (the offset after its last committed batch). While
+   * no one else moves it, the next batch is one round trip: the stored position is checked inside the
+   * transaction instead of read before it. Forgotten at every join (another instance may have held it meanwhile)
+   * and after any failure.
+   */
+  const known = new Map<string, bigint>();
+
+  /**
    * Applies consecutive messages of one partition in one transaction together with the offset after them, so
    * the projection and its position never disagree. `skip` moves the offset without applying (a dead letter).
    */
   async function transact(topic: string, partition: number, messages: KafkaMessage[], skip = false): Promise<void> {
+    const at = `${topic}:${partition}`;
+    const left = known.get(at);
+    known.delete(at);
+    // Only a position inside the batch is checked instead of read: a batch from elsewhere (a seek) reads it first.
+    const expected = left !== undefined && BigInt(messages[0].offset) <= left && left <= BigInt(messages.at(-1)!.offset) ? left : undefined;
+    try {
+      known.set(at, await transactFrom(expected, topic, partition, messages, skip));
+    } catch (error) {
+      if (!(error instanceof PositionMoved)) throw error;
+      known.set(at, await transactFrom(undefined, topic, partition, messages, skip)); // read where it stands, and go on from there
+    }
+  }
+
+  /** `transact` from the position this member expects (checked, not read), or else the one read first. Returns the position after it. */
+  async function transactFrom(expected: bigint | undefined, topic: string, partition: number, messages: KafkaMessage[], skip: boolean): Promise<bigint> {
     const first = BigInt(messages[0].offset);
     const last = BigInt(messages.at(-1)!.offset);
-    const [projectorSql, topicSql, partitionSql] = [literal(projector), literal(topic), literal(partition)];
+    let next = expected ?? -1n;
     let moved = false;
-    await sql.transaction(async (tx, [stored]) => {
-      const next = BigInt(stored.next_offset as string);
+    await sql.transaction(async (tx) => {
+      // The row is created if missing and locked either way (the lock serializes two instances that briefly both
+      // hold this partition during a rebalance).
+      const lock = <R>(send: (strings: TemplateStringsArray, ...values: SqlValue[]) => R): R => send`
+        INSERT INTO projection_offsets (projector, topic, partition, next_offset, cluster_id, updated_at)
+        VALUES (${projector}, ${topic}, ${partition}, 0, ${clusterId}, now())
+        ON CONFLICT (projector, topic, partition) DO UPDATE SET next_offset = projection_offsets.next_offset
+        RETURNING next_offset`;
+      if (expected === undefined) {
+        const [stored] = await lock(tx.sql<{ next_offset: string }>);
+        next = BigInt(stored.next_offset);
+      } else {
+        lock(tx.queue);
+        // Fails the transaction before anything is applied when the position is not where this member left it.
+        tx.queue`
+          SELECT CASE WHEN next_offset = ${expected} THEN 0 ELSE (${`${POSITION_MOVED} `} || next_offset)::int END
+          FROM projection_offsets WHERE projector = ${projector} AND topic = ${topic} AND partition = ${partition}`;
+      }
       if (first > next) throw new OffsetsMoved(next, `${topic}/${partition}: the projection stands at ${next}, before this batch (${first})`);
       if (last < next) return;
-      moved = true;
       const events: EventEnvelope[] = [];
       const logical = bus.logicalTopic(topic);
       for (const message of skip ? [] : messages) {
@@ -97,24 +139,22 @@ export async function startProjector<K extends AnyContract>(
         if (envelope?.kind === 'event') events.push(envelope);
       }
       if (events.length) await definition.apply(tx, events as never);
+      next = last + 1n;
+      moved = true;
     }, {
-      // With BEGIN: the row is created if missing and locked either way (the lock serializes two instances that
-      // briefly both hold this partition during a rebalance).
-      opening: `
-        INSERT INTO projection_offsets (projector, topic, partition, next_offset, cluster_id, updated_at)
-        VALUES (${projectorSql}, ${topicSql}, ${partitionSql}, 0, ${literal(clusterId)}, now())
-        ON CONFLICT (projector, topic, partition) DO UPDATE SET next_offset = projection_offsets.next_offset
-        RETURNING next_offset`,
       // With COMMIT: the new position and its announcement, which listeners hear only once this commits.
       closing: () => {
         if (!moved) return '';
-        const progress: ProjectionProgress = { projector, topic, partition, nextOffset: String(last + 1n) };
+        const progress: ProjectionProgress = { projector, topic, partition, nextOffset: String(next) };
         return `
-          UPDATE projection_offsets SET next_offset = GREATEST(next_offset, ${literal(last + 1n)}), cluster_id = ${literal(clusterId)}, updated_at = now()
-          WHERE projector = ${projectorSql} AND topic = ${topicSql} AND partition = ${partitionSql};
+          UPDATE projection_offsets SET next_offset = GREATEST(next_offset, ${literal(next)}), cluster_id = ${literal(clusterId)}, updated_at = now()
+          WHERE projector = ${literal(projector)} AND topic = ${literal(topic)} AND partition = ${literal(partition)};
           SELECT pg_notify(${literal(PROGRESS_CHANNEL)}, ${literal(JSON.stringify(progress))})`;
       },
+    }).catch((error: Error) => {
+      throw expected !== undefined && String(error.message).includes(POSITION_MOVED) ? new PositionMoved() : error;
     });
+    return next;
   }
 
   const consumer = await runConsumer(bus, {
@@ -125,6 +165,7 @@ export async function startProjector<K extends AnyContract>(
     // rebuild there may be no new message to reveal it. Best effort (kafkajs does not wait for this); the
     // check in eachBatch below is what guarantees nothing is skipped or applied twice.
     prepare: (member) => member.on(member.events.GROUP_JOIN, ({ payload }) => {
+      known.clear();
       void (async () => {
         for (const [topic, partitions] of Object.entries(payload.memberAssignment)) {
           const [rows, offsets, committed] = await Promise.all([

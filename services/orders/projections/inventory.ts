@@ -26,30 +26,23 @@ export const inventoryProjection: ProjectionDefinition<OrdersContract> = {
     });
     if (!changes.length) return;
     // Counts are increments, so an event is counted once by id: a copy (a publish retried after a timeout that
-    // had in fact been written) is recognized here, in the same statement that records the ids.
-    const fresh = new Set(
-      (await tx.sql<{ event_id: string }>`
+    // had in fact been written) is recognized here. One statement, whose rows nobody reads, so that it goes with the
+    // batch's COMMIT: the ids recorded, then the batch summed per product over the events recorded just now (first
+    // copy in the batch only), each product updated once and dated by its last such event.
+    tx.queue`
+      WITH batch AS (
+        SELECT * FROM unnest(${changes.map((c) => c.event.eventId)}::text[], ${changes.map((c) => c.delta.product)}::text[],
+                             ${changes.map((c) => c.delta.stock)}::int[], ${changes.map((c) => c.delta.reserved)}::int[],
+                             ${changes.map((c) => c.event.occurredAt)}::timestamptz[]) WITH ORDINALITY AS e(event_id, product, stock, reserved, at, position)
+      ), recorded AS (
         INSERT INTO inventory_applied_events (event_id, product)
-        SELECT * FROM unnest(${changes.map((c) => c.event.eventId)}::text[], ${changes.map((c) => c.delta.product)}::text[])
-        ON CONFLICT DO NOTHING RETURNING event_id`).map((row) => row.event_id),
-    );
-    // Sum the batch per product first, then one statement for every product.
-    const totals = new Map<string, { stock: number; reserved: number; at: Date }>();
-    for (const { event, delta } of changes) {
-      if (!fresh.delete(event.eventId)) continue; // counted before, or earlier in this batch
-      const total = totals.get(delta.product) ?? { stock: 0, reserved: 0, at: new Date(0) };
-      totals.set(delta.product, {
-        stock: total.stock + delta.stock,
-        reserved: total.reserved + delta.reserved,
-        at: new Date(event.occurredAt),
-      });
-    }
-    const rows = [...totals].map(([product, total]) => ({ product, ...total }));
-    if (!rows.length) return;
-    await tx.sql`
+        SELECT event_id, product FROM batch ORDER BY position
+        ON CONFLICT DO NOTHING RETURNING event_id
+      ), counted AS (
+        SELECT DISTINCT ON (event_id) batch.* FROM batch JOIN recorded USING (event_id) ORDER BY event_id, position
+      )
       INSERT INTO inventory_items (product, stock, reserved, updated_at)
-      SELECT * FROM unnest(${rows.map((r) => r.product)}::text[], ${rows.map((r) => r.stock)}::int[],
-                           ${rows.map((r) => r.reserved)}::int[], ${rows.map((r) => r.at)}::timestamptz[])
+      SELECT product, sum(stock), sum(reserved), (array_agg(at ORDER BY position DESC))[1] FROM counted GROUP BY product
       ON CONFLICT (product) DO UPDATE SET stock = inventory_items.stock + EXCLUDED.stock,
         reserved = inventory_items.reserved + EXCLUDED.reserved, updated_at = EXCLUDED.updated_at`;
   },

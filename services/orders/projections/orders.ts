@@ -43,7 +43,7 @@ export const ordersProjection: ProjectionDefinition<OrdersContract> = {
     if (created.length) {
       // A repeat of an order already projected changes nothing. The price goes as text, which PostgreSQL rounds to
       // the column's cents exactly as Prisma did.
-      await tx.sql`
+      tx.queue`
         INSERT INTO orders (id, customer_id, product, quantity, price, state, created_at, updated_at)
         SELECT c.id, c.customer_id, c.product, c.quantity, c.price, 'CREATED', c.at, c.at
         FROM unnest(${created.map((c) => c.id)}::text[], ${created.map((c) => c.customerId)}::text[],
@@ -56,7 +56,7 @@ export const ordersProjection: ProjectionDefinition<OrdersContract> = {
     // events (the check's, the terminal one's, a repeat) is projected first: a replay gives the same rows.
     const verdicts = [...changes.verdicts.values()];
     if (verdicts.length) {
-      await tx.sql`
+      tx.queue`
         INSERT INTO order_validations (order_id, check_type, result, reason, recorded_at)
         SELECT v.order_id, v.check_type::"CheckType", v.result::"ValidationResult", v.reason, v.at
         FROM unnest(${verdicts.map((v) => v.orderId)}::text[], ${verdicts.map((v) => v.checkType)}::text[],
@@ -69,14 +69,14 @@ export const ordersProjection: ProjectionDefinition<OrdersContract> = {
     const touched = updates.filter(([, u]) => !u.state);
     // One statement each for the whole batch (Prisma's updateMany cannot take a value per row).
     if (terminal.length) {
-      await tx.sql`
+      tx.queue`
         UPDATE orders o SET state = u.state::"OrderState", updated_at = u.at
         FROM unnest(${terminal.map(([id]) => id)}::text[], ${terminal.map(([, u]) => u.state)}::text[],
                     ${terminal.map(([, u]) => u.updatedAt.toISOString())}::timestamptz[]) AS u(id, state, at)
         WHERE o.id = u.id AND o.state = 'CREATED'`;
     }
     if (touched.length) {
-      await tx.sql`
+      tx.queue`
         UPDATE orders o SET updated_at = u.at
         FROM unnest(${touched.map(([id]) => id)}::text[], ${touched.map(([, u]) => u.updatedAt.toISOString())}::timestamptz[]) AS u(id, at)
         WHERE o.id = u.id AND o.state = 'CREATED' AND o.updated_at < u.at`;

@@ -35,7 +35,7 @@ export const moviesProjection: ProjectionDefinition<RatingsContract> = {
     const upserted = [...catalog].filter(([, c]) => c.movie).map(([id, c]) => ({ id, ...c.movie!, at: c.at }));
     const removed = [...catalog].filter(([, c]) => !c.movie).map(([id, c]) => ({ id, at: c.at }));
     if (upserted.length) {
-      await tx.sql`
+      tx.queue`
         INSERT INTO movies (id, title, release_year, country, genres, removed, updated_at)
         SELECT u.id, u.title, u.year, u.country, ARRAY(SELECT jsonb_array_elements_text(u.genres)), false, u.at
         FROM unnest(${upserted.map((m) => m.id)}::bigint[], ${upserted.map((m) => m.title)}::text[],
@@ -46,7 +46,7 @@ export const moviesProjection: ProjectionDefinition<RatingsContract> = {
           genres = EXCLUDED.genres, removed = false, updated_at = GREATEST(movies.updated_at, EXCLUDED.updated_at)`;
     }
     if (removed.length) {
-      await tx.sql`
+      tx.queue`
         INSERT INTO movies (id, title, genres, removed, updated_at)
         SELECT r.id, '', '{}', true, r.at FROM unnest(${removed.map((m) => m.id)}::bigint[], ${removed.map((m) => m.at)}::timestamptz[]) AS r(id, at)
         ON CONFLICT (id) DO UPDATE SET removed = true, updated_at = GREATEST(movies.updated_at, EXCLUDED.updated_at)`;
@@ -54,7 +54,7 @@ export const moviesProjection: ProjectionDefinition<RatingsContract> = {
     const rated = [...totals].map(([id, t]) => ({ id, ...t }));
     if (rated.length) {
       // A rating projected before its movie's catalog row creates the row from what the rated movie carries.
-      await tx.sql`
+      tx.queue`
         INSERT INTO movies (id, title, release_year, genres, rating_count, rating_sum_tenths, updated_at)
         SELECT r.id, r.title, r.year, '{}', r.count, r.sum, r.at
         FROM unnest(${rated.map((m) => m.id)}::bigint[], ${rated.map((m) => m.title)}::text[], ${rated.map((m) => m.releaseYear)}::int[],

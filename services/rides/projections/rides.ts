@@ -60,7 +60,7 @@ export const ridesProjection: ProjectionDefinition<RidesContract> = {
     // A driver's status and position come from two topics, projected in either order: each fills in its own columns.
     if (statuses.size) {
       const rows = [...statuses].map(([id, s]) => ({ id, ...s }));
-      await tx.sql`
+      tx.queue`
         INSERT INTO drivers (id, status, updated_at)
         SELECT d.id, d.status::"DriverStatus", d.at
         FROM unnest(${rows.map((r) => r.id)}::text[], ${rows.map((r) => r.status)}::text[], ${rows.map((r) => r.at)}::timestamptz[]) AS d(id, status, at)
@@ -68,7 +68,7 @@ export const ridesProjection: ProjectionDefinition<RidesContract> = {
     }
     if (positions.size) {
       const rows = [...positions].map(([id, p]) => ({ id, ...p }));
-      await tx.sql`
+      tx.queue`
         INSERT INTO drivers (id, status, lat, lng, updated_at)
         SELECT d.id, 'OFFLINE', d.lat, d.lng, d.at
         FROM unnest(${rows.map((r) => r.id)}::text[], ${rows.map((r) => r.lat)}::float8[], ${rows.map((r) => r.lng)}::float8[],
@@ -82,7 +82,7 @@ export const ridesProjection: ProjectionDefinition<RidesContract> = {
     const updated = rides.filter((r) => !r.request);
     if (created.length) {
       const req = created.map((r) => r.request!);
-      await tx.sql`
+      tx.queue`
         INSERT INTO rides (id, rider_id, driver_id, state, pickup_lat, pickup_lng, dropoff_lat, dropoff_lng, requested_at, updated_at)
         SELECT r.id, r.rider, r.driver, r.state::"RideState", r.plat, r.plng, r.dlat, r.dlng, r.requested, r.at
         FROM unnest(${created.map((r) => r.id)}::text[], ${req.map((q) => q.riderId)}::text[], ${created.map((r) => r.driverId)}::text[],
@@ -94,7 +94,7 @@ export const ridesProjection: ProjectionDefinition<RidesContract> = {
         WHERE EXCLUDED.state >= rides.state`;
     }
     if (updated.length) {
-      await tx.sql`
+      tx.queue`
         UPDATE rides SET state = u.state::"RideState", driver_id = COALESCE(u.driver, rides.driver_id), updated_at = u.at
         FROM unnest(${updated.map((r) => r.id)}::text[], ${updated.map((r) => r.state)}::text[], ${updated.map((r) => r.driverId)}::text[],
                     ${updated.map((r) => r.at)}::timestamptz[]) AS u(id, state, driver, at)
