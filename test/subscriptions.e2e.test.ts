@@ -110,9 +110,14 @@ describe('subscriptions', () => {
     const updates = healthy.values.length;
     // The healthy client's parsed copies of its updates (over 1 MB) are this test's, not the gateway's.
     healthy.values.length = 0;
-    // What stays held once the last update has been handed out, not frames still on their way to the healthy one.
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    const held = retained() - before;
+    // What stays held once the last update has been handed out, not frames still on their way to the healthy one
+    // (on a busy machine it reads them late; the full suite once saw 9.8 MB 200 ms after VALIDATED): the least
+    // held over up to 3 s. What the stalled client costs stays held all along.
+    let held = Number.POSITIVE_INFINITY;
+    for (const until = Date.now() + 3_000; held >= 8 * BUFFER_BOUND && Date.now() < until;) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      held = Math.min(held, retained() - before);
+    }
 
     // What the stalled client was subscribed to receive: every update (at least the terminal one) 200 times.
     const offered = 200 * updates * frame;
