@@ -382,7 +382,10 @@ export async function createBus(options: BusOptions): Promise<Bus> {
 
   async function publish(messages: readonly (Outgoing | Forwarded)[]): Promise<LogPosition[]> {
     if (!messages.length) return [];
-    const items = await Promise.all(messages.map(place));
+    return enqueue(await Promise.all(messages.map(place)));
+  }
+
+  function enqueue(items: Placed[]): Promise<LogPosition[]> {
     return new Promise<LogPosition[]>((done, fail) => {
       waiting.push({ items, done, fail });
       void drain();
@@ -467,11 +470,11 @@ export async function createBus(options: BusOptions): Promise<Bus> {
     partitionCount,
     async publishReplies(replies) {
       if (!replies.length) return;
-      await producer.call(`publishing ${replies.length} command reply(ies)`, (p) => p.send({
-        topic: topic(RUNTIME_TOPICS.commandReplies),
-        acks: -1,
-        messages: replies.map((reply) => ({ key: reply.commandId, value: JSON.stringify(reply) })),
-      }));
+      // Through the same queue as events: replies share requests with whatever else this process publishes meanwhile.
+      const physical = topic(RUNTIME_TOPICS.commandReplies);
+      await enqueue(await Promise.all(replies.map(async (reply) => ({
+        physical, partition: await partitionFor(physical, reply.commandId), key: reply.commandId, value: JSON.stringify(reply), headers: {}, cause: reply.commandId,
+      }))));
     },
     async publishDeadLetter(source, reason) {
       await producer.call('publishing a dead letter', (p) => p.send({
