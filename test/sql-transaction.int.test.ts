@@ -89,6 +89,8 @@ describe('sqlOf(prisma).transaction', () => {
     expect(row).toEqual({
       texts: hostile, nulls: [null, 'x', null], big: '9007199254740993', floats: [0.1, -1e-7, 1.7976931348623157e308], at, one: hostile[0], yes: true, none: null,
     });
+    const [{ difference }] = await sqlOf(prisma).transaction((tx) => tx.sql<{ difference: number }>`SELECT 1-${-5} AS difference, 1 -${-2n}`);
+    expect(difference).toBe(6); // not `1--5`, a comment
     expect(() => literal(Number.NaN)).toThrow('not a number');
     expect(() => literal([[1]] as never)).toThrow('nested arrays');
     expect(() => literal({} as never)).toThrow('cannot be an SQL value');

@@ -65,7 +65,8 @@ export function literal(value: SqlValue): string {
   }
   if (typeof value === 'string') return pg.escapeLiteral(textOf(value));
   if (typeof value === 'boolean') return value ? 'TRUE' : 'FALSE';
-  if (typeof value === 'number' || typeof value === 'bigint') return textOf(value);
+  // A negative number in parentheses: `x-${value}` must not become `x--5`, the start of a comment.
+  if (typeof value === 'number' || typeof value === 'bigint') return value < 0 ? `(${textOf(value)})` : textOf(value);
   if (value instanceof Date) return pg.escapeLiteral(textOf(value));
   throw new Error(`a ${typeof value} cannot be an SQL value here: pass a string, number, bigint, boolean, Date, null or a flat array of them`);
 }
