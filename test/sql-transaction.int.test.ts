@@ -91,7 +91,14 @@ describe('sqlOf(prisma).transaction', () => {
     });
     const [{ difference }] = await sqlOf(prisma).transaction((tx) => tx.sql<{ difference: number }>`SELECT 1-${-5} AS difference, 1 -${-2n}`);
     expect(difference).toBe(6); // not `1--5`, a comment
+    const [{ fraction, holes }] = await sqlOf(prisma).transaction(async (tx) => {
+      tx.queue`SELECT 1 -- a comment at the end of a statement does not swallow the next one`;
+      return tx.sql<{ fraction: string; holes: string[] }>`SELECT ${2.5}::numeric AS fraction, ${[1, , 2] as number[]}::text[] AS holes`;
+    });
+    expect({ fraction, holes }).toEqual({ fraction: '2.5', holes: ['1', null, '2'] });
+    await expect(sqlOf(prisma).transaction((tx) => tx.sql`SELECT ${2.5}::int`)).rejects.toThrow(/invalid input syntax for type integer/); // refused, not rounded
     expect(() => literal(Number.NaN)).toThrow('not a number');
+    expect(() => literal([{}] as never)).toThrow('cannot be an SQL value');
     expect(() => literal([[1]] as never)).toThrow('nested arrays');
     expect(() => literal({} as never)).toThrow('cannot be an SQL value');
     expect(() => literal('a\u0000b')).toThrow('NUL character (0x00)');

@@ -39,13 +39,20 @@ type Row = Record<string, unknown>;
 export type SqlValue = string | number | bigint | boolean | Date | null | undefined | readonly SqlScalar[];
 type SqlScalar = string | number | bigint | boolean | Date | null | undefined;
 
+const UNSUPPORTED = 'cannot be an SQL value here: pass a string, number, bigint, boolean, Date, null or a flat array of them';
+
 /** A scalar as PostgreSQL reads it from text: bigints and numbers exactly, Dates as ISO (no local-time conversion). */
-function textOf(value: string | number | bigint | boolean | Date): string {
+function textOf(value: unknown): string {
   if (value instanceof Date) return value.toISOString();
-  // PostgreSQL text cannot hold it, and in a query's text it would end the query: refused here, plainly.
-  if (typeof value === 'string' && value.includes('\u0000')) throw new Error('PostgreSQL text cannot hold the NUL character (0x00)');
+  if (typeof value === 'string') {
+    // PostgreSQL text cannot hold it, and in a query's text it would end the query: refused here, plainly.
+    if (value.includes('\u0000')) throw new Error('PostgreSQL text cannot hold the NUL character (0x00)');
+    return value;
+  }
   if (typeof value === 'number' && !Number.isFinite(value)) throw new Error(`${value} is not a number SQL can take`);
-  return String(value);
+  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') return String(value);
+  if (Array.isArray(value)) throw new Error('nested arrays are not supported as SQL values: pass one flat array per column');
+  throw new Error(`a ${typeof value} ${UNSUPPORTED}`);
 }
 
 /**
@@ -57,18 +64,23 @@ function textOf(value: string | number | bigint | boolean | Date): string {
 export function literal(value: SqlValue): string {
   if (value === null || value === undefined) return 'NULL';
   if (Array.isArray(value)) {
-    const elements = value.map((element: SqlScalar) => {
-      if (Array.isArray(element)) throw new Error('nested arrays are not supported as SQL values: pass one flat array per column');
-      return element === null || element === undefined ? 'NULL' : `"${textOf(element).replace(/[\\"]/g, (c) => `\\${c}`)}"`;
-    });
+    const elements: string[] = [];
+    // By index, so that a hole is a NULL too.
+    for (let i = 0; i < value.length; i += 1) {
+      const element: unknown = value[i];
+      elements.push(element === null || element === undefined ? 'NULL' : `"${textOf(element).replace(/[\\"]/g, (c) => `\\${c}`)}"`);
+    }
     return pg.escapeLiteral(`{${elements.join(',')}}`);
   }
-  if (typeof value === 'string') return pg.escapeLiteral(textOf(value));
   if (typeof value === 'boolean') return value ? 'TRUE' : 'FALSE';
-  // A negative number in parentheses: `x-${value}` must not become `x--5`, the start of a comment.
-  if (typeof value === 'number' || typeof value === 'bigint') return value < 0 ? `(${textOf(value)})` : textOf(value);
-  if (value instanceof Date) return pg.escapeLiteral(textOf(value));
-  throw new Error(`a ${typeof value} cannot be an SQL value here: pass a string, number, bigint, boolean, Date, null or a flat array of them`);
+  if (typeof value === 'bigint' || (typeof value === 'number' && Number.isInteger(value))) {
+    // A negative number in parentheses: `x-${value}` must not become `x--5`, the start of a comment.
+    return value < 0 ? `(${textOf(value)})` : textOf(value);
+  }
+  // Anything else quoted, numbers with a fraction included: the target type's own input check applies (`'2.5'::int`
+  // is refused, where a bare 2.5 would be rounded), as it did for parameters.
+  if (typeof value === 'string' || typeof value === 'number' || value instanceof Date) return pg.escapeLiteral(textOf(value));
+  throw new Error(`a ${typeof value} ${UNSUPPORTED}`);
 }
 
 /**
@@ -129,7 +141,8 @@ export function createPrisma(url: string = databaseUrl(), options: PrismaOptions
       let waiting: string[] = [`BEGIN; SET LOCAL statement_timeout = ${TRANSACTION_STATEMENT_TIMEOUT_MS}`];
       let begun = false;
       const send = async (last?: string): Promise<Row[]> => {
-        const text = [...waiting, last].filter(Boolean).join(';\n');
+        // On lines of their own: a statement ending in a `-- comment` must not swallow the separator.
+        const text = [...waiting, last].filter(Boolean).join('\n;\n');
         waiting = [];
         begun = true;
         options.onQuery?.(text);
@@ -141,7 +154,7 @@ export function createPrisma(url: string = databaseUrl(), options: PrismaOptions
           sql: (strings, ...values) => send(statementOf(strings, values)) as never,
           queue: (strings, ...values) => void waiting.push(statementOf(strings, values)),
         });
-        await send([closing?.(), 'COMMIT'].filter(Boolean).join(';\n'));
+        await send([closing?.(), 'COMMIT'].filter(Boolean).join('\n;\n'));
         return result;
       } catch (error) {
         if (begun && !broken) await client.query('ROLLBACK').catch((rollback: Error) => { broken = rollback; });
