@@ -56,3 +56,30 @@ it('replaces a member that has gone silent, and the new member consumes what com
     await consumerBus.close();
   }
 }, 120_000);
+
+it('stops, committing what it can, even when the broker no longer answers its member', async () => {
+  const sockets = deafeningSockets();
+  const consumerBus = await createBus({ clientId: 'watchdog-stop', socketFactory: sockets.socketFactory });
+  const warnings: string[] = [];
+  const log: Logger = { info: () => {}, warn: (message) => warnings.push(message), error: (message) => warnings.push(message) };
+  const seen: string[] = [];
+  const commandId = `stop-${randomUUID()}`;
+  const consumer = await runConsumer(consumerBus, {
+    group: `watchdog-stop-${randomUUID().slice(0, 8)}`,
+    topics: [RUNTIME_TOPICS.commandReplies],
+    fromBeginning: true,
+    run: () => ({ eachMessage: async ({ message }) => void seen.push(String(message.key)) }),
+  }, log);
+  try {
+    await bus.publishReplies([{ commandId, status: 'ACCEPTED', positions: [] }]);
+    await expect.poll(() => seen, { timeout: 30_000 }).toContain(commandId);
+    sockets.deafen(); // the commit of that message, and leaving the group, now get no answer
+    const started = Date.now();
+    await consumer.stop();
+    // Bounded by the consumer's own waits (10 s to commit, 10 s to leave), not kafkajs's retries (minutes).
+    expect(Date.now() - started).toBeLessThan(30_000);
+  } finally {
+    sockets.restore();
+    await consumerBus.close();
+  }
+}, 60_000);

@@ -35,6 +35,11 @@ const WATCH_EVERY_MS = 5_000;
 const DISCONNECT_WAIT_MS = 10_000;
 /** How long a handler's heartbeat may go unanswered before it fails the batch (kafkajs's request timeout is 30 s). */
 const HEARTBEAT_WAIT_MS = 30_000;
+/**
+ * How long a commit may go unanswered before it is given up (what it carried goes with the next one). kafkajs retries
+ * an unanswered commit for minutes, and commits run one after another: stop() waited that long behind one.
+ */
+const COMMIT_WAIT_MS = 10_000;
 
 export interface ConsumerSpec {
   /** The consumer group, without the topic prefix. */
@@ -236,7 +241,7 @@ function createCommitter(group: string, log: Logger) {
     const pending = [...processed].filter(([at, { offset }]) => committed.get(at) !== offset);
     if (!pending.length || !member) return;
     try {
-      await member.commitOffsets(pending.map(([, position]) => position));
+      await withinTime(COMMIT_WAIT_MS, `committing the offsets of group ${group}`, member.commitOffsets(pending.map(([, position]) => position)));
       for (const [at, { offset }] of pending) committed.set(at, offset);
     } catch (error) {
       // E.g. the group rebalancing meanwhile: what the member still holds is committed with its next offsets.
