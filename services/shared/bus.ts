@@ -267,6 +267,11 @@ async function waitForLeaders(admin: Admin, topics: string[], timeoutMs = 30_000
  * sooner (about 25 s of backoff); this bounds a client that waits on nothing, as seen once after a broker restart.
  */
 const CALL_TIMEOUT_MS = 30_000;
+/**
+ * How long a consumer may take to leave its group before it is given up (its session then expires on the broker):
+ * the one bound for every member this code stops, replaces or closes.
+ */
+export const LEAVE_GROUP_TIMEOUT_MS = 10_000;
 
 /**
  * A kafkajs client whose calls are bounded in time. One that let a call go unanswered is replaced by a fresh one,
@@ -532,7 +537,7 @@ export async function createBus(options: BusOptions): Promise<Bus> {
         writeStats();
       }
       // Bounded: a member given up by runConsumer may never finish leaving.
-      await Promise.allSettled([...consumers].map((c) => withinTime(callTimeoutMs, 'disconnecting a consumer', c.disconnect())));
+      await Promise.allSettled([...consumers].map((c) => withinTime(LEAVE_GROUP_TIMEOUT_MS, 'disconnecting a consumer', c.disconnect())));
       await Promise.allSettled([producer.disconnect(), admin.disconnect()]);
     },
   };

@@ -13,7 +13,7 @@
  * idempotent on redelivery.
  */
 import type { Consumer, ConsumerRunConfig, EachBatchPayload, EachMessagePayload, PartitionAssigner } from 'kafkajs';
-import { joined, type Bus } from './bus.ts';
+import { joined, LEAVE_GROUP_TIMEOUT_MS, type Bus } from './bus.ts';
 import { withinTime } from './errors.ts';
 import { backoffMs } from './isolation.ts';
 import type { Logger } from './log.ts';
@@ -31,8 +31,6 @@ const STOP_WAIT_MS = 10_000;
  */
 const SILENT_MEMBER_MS = 60_000;
 const WATCH_EVERY_MS = 5_000;
-/** How long leaving the group may take before a replaced member is abandoned. */
-const DISCONNECT_WAIT_MS = 10_000;
 /** How long a handler's heartbeat may go unanswered before it fails the batch (kafkajs's request timeout is 30 s). */
 const HEARTBEAT_WAIT_MS = 30_000;
 /**
@@ -196,7 +194,7 @@ export async function runConsumer(bus: Bus, spec: ConsumerSpec, log: Logger): Pr
   }
 
   /** Leaves the group, or gives the member up if leaving hangs too. */
-  const leave = (member: Consumer) => withinTime(DISCONNECT_WAIT_MS, `leaving group ${spec.group}`, member.disconnect()).catch(() => {});
+  const leave = (member: Consumer) => withinTime(LEAVE_GROUP_TIMEOUT_MS, `leaving group ${spec.group}`, member.disconnect()).catch(() => {});
 
   consumer = await start();
   return {

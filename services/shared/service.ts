@@ -27,7 +27,7 @@ import { randomUUID } from 'node:crypto';
 import type { Consumer, KafkaMessage } from 'kafkajs';
 import { partitionNumberAssigner } from './assignment.ts';
 import { applyEvent, decideBatch, type BatchMessage, type ServiceMemory } from './batch.ts';
-import { isFor, isKafkaReachable, partitionOfKey, type Bus, type Forwarded } from './bus.ts';
+import { isFor, isKafkaReachable, LEAVE_GROUP_TIMEOUT_MS, partitionOfKey, type Bus, type Forwarded } from './bus.ts';
 import { maxMessageBytes } from './config.ts';
 import { withinTime } from './errors.ts';
 import { runConsumer } from './consumer.ts';
@@ -79,7 +79,7 @@ const REMEMBERED_COMMANDS = 100_000;
 // A replay still unfinished after this long has hung (e.g. the broker is gone): fail the batch instead.
 const RESTORE_TIMEOUT_MS = 5 * 60_000;
 const PROGRESS_EVERY_MS = 5_000;
-// Connecting or leaving with the restore consumer takes this long at most before the batch is failed and retried.
+// Connecting the restore consumer takes this long at most before the batch is failed and retried.
 const JOIN_TIMEOUT_MS = 30_000;
 // A restore runs inside the batch that needs it: the group must keep hearing from this member meanwhile.
 const HEARTBEAT_EVERY_MS = 1_000;
@@ -460,7 +460,7 @@ async function replay<S, K extends AnyContract>(
         .catch(fail);
     });
   } finally {
-    await withinTime(JOIN_TIMEOUT_MS, 'disconnecting the restore consumer', consumer.disconnect()).catch((error) => log.warn(reasonOf(error)));
+    await withinTime(LEAVE_GROUP_TIMEOUT_MS, 'disconnecting the restore consumer', consumer.disconnect()).catch((error) => log.warn(reasonOf(error)));
     await bus.deleteGroup(group);
   }
   return applied;
