@@ -67,6 +67,24 @@ describe('the orders read model', () => {
     for (const id of ids) expect(verdicts.filter((v) => v.orderId === id)).toStrictEqual(expected.filter((v) => v.orderId === id));
   });
 
+  it('reads one order with its verdicts in one statement, as findMany reads each', async () => {
+    const statements: string[] = [];
+    const counted = createPrisma(database.url, { onQuery: (text) => statements.push(text) });
+    try {
+      const one = createOrdersReadModel(sqlOf(counted));
+      for (const id of ['o-00', 'o-03', 'o-07', 'o-44']) {
+        const [order] = withNumberPrices(await prisma.order.findMany({ where: { id } }));
+        const validations = await prisma.orderValidation.findMany({ where: { orderId: id }, orderBy: { checkType: 'asc' } });
+        statements.length = 0;
+        expect(await one.orderWithValidations(id)).toStrictEqual({ ...order, validations });
+        expect(statements).toHaveLength(1);
+      }
+      expect(await one.orderWithValidations('missing')).toBeNull();
+    } finally {
+      await counted.$disconnect();
+    }
+  });
+
   it('reads stock as findMany does', async () => {
     expect(await reads.inventory()).toStrictEqual(await prisma.inventoryItem.findMany({ orderBy: { product: 'asc' } }));
     const some = await reads.inventoryByProducts(['a', 'nothing']);

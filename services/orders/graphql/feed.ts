@@ -32,9 +32,8 @@ const STATE_RANK = { CREATED: 0, VALIDATED: 1, FAILED: 1 } as const;
 /** Orders only move forward: created, then verdicts one by one, then a terminal state. */
 const progressOf = (order: OrderModel) => STATE_RANK[order.state] * 10 + order.validations.length;
 
-export async function loadOrder(reads: OrdersReadModel, id: string): Promise<OrderModel | null> {
-  const [[order], validations] = await Promise.all([reads.ordersByIds([id]), reads.validationsByOrderIds([id])]);
-  return order ? { ...order, validations } : null;
+export function loadOrder(reads: OrdersReadModel, id: string): Promise<OrderModel | null> {
+  return reads.orderWithValidations(id);
 }
 
 interface Listener {

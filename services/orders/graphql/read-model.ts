@@ -59,6 +59,8 @@ export interface OrdersReadModel {
   ordersByIds(ids: readonly string[]): Promise<OrderRow[]>;
   /** The verdicts of these orders, in check order (the CheckType enum's) within each order. One statement. */
   validationsByOrderIds(orderIds: readonly string[]): Promise<ValidationRow[]>;
+  /** One order with its verdicts in check order, or null when there is none: what a watcher reads first. One statement. */
+  orderWithValidations(id: string): Promise<(OrderRow & { validations: ValidationRow[] }) | null>;
   /** Every product's stock, by product. One statement. */
   inventory(): Promise<InventoryRow[]>;
   /** The stock of these products that exist, in no particular order. One statement. */
@@ -95,6 +97,22 @@ export function createOrdersReadModel(sql: SqlClient): OrdersReadModel {
         `SELECT ${VALIDATION_COLUMNS} FROM order_validations WHERE order_id = ANY($1) ORDER BY order_id, check_type`,
         [orderIds],
       ),
+
+    async orderWithValidations(id) {
+      // The two tables share no column name, so their column lists apply to the join unqualified.
+      const rows = await sql.query<OrderRow & { [K in keyof ValidationRow]: ValidationRow[K] | null }>(
+        `SELECT ${ORDER_COLUMNS}, ${VALIDATION_COLUMNS} FROM orders LEFT JOIN order_validations ON order_id = id
+         WHERE id = $1 ORDER BY check_type`,
+        [id],
+      );
+      const [first] = rows;
+      if (!first) return null;
+      const { customerId, product, quantity, price, state, createdAt, updatedAt } = first;
+      const validations = rows
+        .filter((row) => row.checkType !== null)
+        .map(({ orderId, checkType, result, reason, recordedAt }) => ({ orderId, checkType, result, reason, recordedAt }) as ValidationRow);
+      return { id: first.id, customerId, product, quantity, price, state, createdAt, updatedAt, validations };
+    },
 
     inventory: () => sql.query<InventoryRow>(`SELECT ${INVENTORY_COLUMNS} FROM inventory_items ORDER BY product`),
 
