@@ -32,10 +32,6 @@ const STATE_RANK = { CREATED: 0, VALIDATED: 1, FAILED: 1 } as const;
 /** Orders only move forward: created, then verdicts one by one, then a terminal state. */
 const progressOf = (order: OrderModel) => STATE_RANK[order.state] * 10 + order.validations.length;
 
-export function loadOrder(reads: OrdersReadModel, id: string): Promise<OrderModel | null> {
-  return reads.orderWithValidations(id);
-}
-
 interface Listener {
   push(order: OrderModel): void;
 }
@@ -111,7 +107,7 @@ export function createOrderFeed(
   async function current(orderId: string): Promise<OrderModel | null> {
     const positions = [...(recent.get(orderId)?.values() ?? [])];
     await Promise.all(positions.map((p) => watcher.reached(projectorsOf(p.topic), p, PROJECTION_WAIT_MS)));
-    return loadOrder(reads, orderId);
+    return reads.orderWithValidations(orderId);
   }
 
   function enqueue(orderId: string, work: () => Promise<void>) {
@@ -137,7 +133,7 @@ export function createOrderFeed(
         // The first event of an order watched before it existed is its creation: its state then, not whatever the
         // projection shows by now (later events may be projected already, and each must reach the listeners).
         if (entry.current) entry.current = foldOrder(entry.current, event);
-        else entry.current = event.type === 'OrderCreated' ? createdOrder(event) : await loadOrder(reads, orderId);
+        else entry.current = event.type === 'OrderCreated' ? createdOrder(event) : await reads.orderWithValidations(orderId);
         if (entry.current) for (const listener of entry.listeners) listener.push(entry.current);
       });
     },

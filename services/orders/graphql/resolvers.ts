@@ -6,7 +6,6 @@ import { randomUUID } from 'node:crypto';
 import { actorOf } from '../../../gateway/access.ts';
 import { SystemError } from '../../shared/errors.ts';
 import { ordersContract } from '../contract.ts';
-import { loadOrder } from './feed.ts';
 import type { Resolvers } from './generated.ts';
 import { ordersPolicy as policy } from './policy.ts';
 import type { OrderCursor } from './read-model.ts';
@@ -72,7 +71,7 @@ export const resolvers: Resolvers = {
         if (!policy.visible(user, settled)) throw await hidden();
         return settled;
       }
-      const order = policy.visible(user, await loadOrder(reads, id));
+      const order = policy.visible(user, await reads.orderWithValidations(id));
       if (!order) throw missing();
       if (order.state !== 'CREATED') return order;
       throw new SystemError('TIMEOUT', `order "${id}" is still ${order.state} after ${waitMs} ms: call awaitOrder again`, true);
