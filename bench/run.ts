@@ -22,6 +22,7 @@ import { createPrisma, sqlOf } from '../services/shared/db.ts';
 import { createLogger } from '../services/shared/log.ts';
 import { startProjector } from '../services/shared/projector.ts';
 import { orderHops } from './hops.ts';
+import { kafkaPipelineFloor } from './pipeline.ts';
 import { BENCH_ADMIN, childServer, graphql, load } from './measure.ts';
 import { FRESHNESS_RATE, LEGACY_SAMPLES, legacyToVisible, ratingsFreshness, ratingsSustained, SUSTAINED_RATINGS, waitForCatalog } from './ratings.ts';
 import { fanOutFloor, leaderboardFanOut, ordersFanOut, type FanOut } from './read.ts';
@@ -68,6 +69,9 @@ async function ordersToValidated(system: BenchSystem, product: string) {
   }
   return out;
 }
+
+const describeRequests = (requests: Record<string, number>) =>
+  Object.entries(requests).sort((a, b) => b[1] - a[1]).map(([api, n]) => `${api} ${n.toFixed(1)}`).join(', ');
 
 async function kafkaRoundTrip(system: BenchSystem) {
   const kafka = createKafka('bench-floor', system.kafkaBrokers.split(','));
@@ -241,6 +245,8 @@ try {
   const kafka = await kafkaRoundTrip(system);
   rows.push({ measure: 'kafka produce → consume round trip p50 / p99 ms', value: `${kafka.p50.toFixed(2)} / ${kafka.p99.toFixed(2)}` });
   if (runs('write')) {
+    say(`floor: the order's messages through Kafka alone, ${ORDER_CONCURRENCY.join(' / ')} at once…`);
+    const kafkaAlone = await kafkaPipelineFloor(system, ORDER_CONCURRENCY);
     const orders = await ordersToValidated(system, product);
     say(`one order at a time, hop by hop (${HOP_ORDERS} orders)…`);
     const hops = await orderHops(system, product, HOP_ORDERS);
@@ -257,11 +263,18 @@ try {
         floor: `kafka round trip p50 ${kafka.p50.toFixed(2)}`,
         ratio: `${(o.p50 / kafka.p50).toFixed(1)}×`,
       });
-      rows.push({ measure: `  completed orders/s, ${clients} client(s)`, value: o.perSecond.toFixed(1) });
-      rows.push({ measure: `  CPU per order, all processes (target ≤ 5 ms at 400/s on 2 cores)`, value: o.cpu.text });
+      const alone = kafkaAlone[clients];
       rows.push({
-        measure: '  Kafka requests per order',
-        value: Object.entries(o.requests).sort((a, b) => b[1] - a[1]).map(([api, n]) => `${api} ${n.toFixed(1)}`).join(', ') || '– (a running system: not counted)',
+        measure: `  completed orders/s, ${clients} client(s)`,
+        value: o.perSecond.toFixed(1),
+        floor: `Kafka alone ${alone.perSecond.toFixed(0)}`,
+        ratio: `${((100 * o.perSecond) / alone.perSecond).toFixed(0)} %`,
+      });
+      rows.push({ measure: `  CPU per order, all processes (target ≤ 5 ms at 400/s on 2 cores)`, value: o.cpu.text, floor: `Kafka alone ${alone.cpu.totalMs.toFixed(1)}` });
+      rows.push({ measure: '  Kafka requests per order', value: describeRequests(o.requests) || '– (a running system: not counted)' });
+      rows.push({
+        measure: `  Kafka alone (bench/pipeline.ts), ${clients} at once: p50 / p99 ms; CPU; requests per order`,
+        value: `${alone.p50.toFixed(1)} / ${alone.p99.toFixed(1)}; ${alone.cpu.text}; ${describeRequests(alone.requests)}`,
       });
     }
     rows.push({ measure: 'one order at a time, by hop: p50 / p90 ms', value: '' });
@@ -270,7 +283,7 @@ try {
       measure: `orders projector catch-up (${catchUp.events} events, one transaction per fetched batch): events/s (target ≥ 20,000)`,
       value: catchUp.perSecond.toFixed(0),
     });
-    Object.assign(results, { ordersToValidated: orders, orderHops: hops, projectorCatchUp: catchUp });
+    Object.assign(results, { ordersToValidated: orders, kafkaAlone, orderHops: hops, projectorCatchUp: catchUp });
   }
 
   if (runs('read')) {
