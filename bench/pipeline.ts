@@ -27,17 +27,21 @@ const PAYLOAD = Buffer.from(JSON.stringify({ padding: 'x'.repeat(380) }));
 export const message = (topic: string, orderId: string, type: string): Forwarded => ({ topic, key: orderId, value: PAYLOAD, headers: { type } });
 export const typeOf = (m: KafkaMessage) => String(m.headers?.type ?? '');
 
-const WARM_UP_SECONDS = 3;
-const PHASE_SECONDS = 5;
-
 export interface PipelineFloor {
   p50: number; p95: number; p99: number; count: number; perSecond: number;
   cpu: ReturnType<typeof describeCpuPer>;
   requests: Record<string, number>;
 }
 
-/** The floor at each concurrency: orders in flight at once, each from its own loop. */
-export async function kafkaPipelineFloor(system: BenchSystem, concurrencies: readonly number[]): Promise<Record<number, PipelineFloor>> {
+/**
+ * The floor at each concurrency (orders in flight at once, each from its own loop), after a warm-up; and the
+ * messages the topics gained per completed order over the whole run (six when the flow is whole).
+ */
+export async function kafkaPipelineFloor(
+  system: Pick<BenchSystem, 'kafkaBrokers' | 'topicPrefix' | 'databaseUrl'>,
+  concurrencies: readonly number[],
+  { warmUpSeconds = 3, phaseSeconds = 5 } = {},
+): Promise<{ floors: Record<number, PipelineFloor>; messagesPerOrder: number }> {
   const prefix = `${system.topicPrefix}pipeline-${randomUUID().slice(0, 8)}.`;
   const log = createLogger('bench-pipeline');
   const bus = await createBus({ clientId: 'bench-pipeline-clients', brokers: system.kafkaBrokers.split(','), prefix });
@@ -67,12 +71,14 @@ export async function kafkaPipelineFloor(system: BenchSystem, concurrencies: rea
         },
       }),
     }, log);
+    let completed = 0;
     const one = async () => {
       const orderId = randomUUID();
       const validated = new Promise<void>((done) => waiting.set(orderId, done));
       await bus.publish([message(PIPELINE_TOPICS.commands, orderId, 'command')]);
       await validated;
       waiting.delete(orderId);
+      completed += 1;
     };
     /** Both sides' Kafka requests so far. */
     const requests = async () => {
@@ -83,11 +89,11 @@ export async function kafkaPipelineFloor(system: BenchSystem, concurrencies: rea
     };
     const usage = async () => ({ cpu: await cpuSnapshot(services.pid, system.databaseUrl), clients: process.cpuUsage(), requests: await requests() });
 
-    await load(16, one, { seconds: WARM_UP_SECONDS });
+    await load(16, one, { seconds: warmUpSeconds });
     const floors: Record<number, PipelineFloor> = {};
     for (const clients of concurrencies) {
       const before = await usage();
-      const result = await load(clients, one, { seconds: PHASE_SECONDS });
+      const result = await load(clients, one, { seconds: phaseSeconds });
       const after = await usage();
       const spent = cpuBetween(before.cpu, after.cpu);
       const clientsCpu = process.cpuUsage(before.clients);
@@ -99,7 +105,11 @@ export async function kafkaPipelineFloor(system: BenchSystem, concurrencies: rea
       floors[clients] = { ...result, cpu: describeCpuPer(parts, result.count), requests: requestsPer(before.requests, after.requests, result.count) };
     }
     await outcomes.stop();
-    return floors;
+    let messages = 0;
+    for (const topic of Object.values(PIPELINE_TOPICS)) {
+      for (const { high, low } of await bus.topicOffsets(bus.topic(topic))) messages += Number(high) - Number(low);
+    }
+    return { floors, messagesPerOrder: messages / completed };
   } finally {
     services.stdin!.end();
     await Promise.race([exited, new Promise((timeUp) => setTimeout(timeUp, 30_000))]);
