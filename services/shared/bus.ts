@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { Kafka, Partitioners, logLevel, type logCreator, type Admin, type Consumer, type IHeaders, type ISocketFactory, type KafkaMessage, type PartitionAssigner, type Producer, type RequestEvent } from 'kafkajs';
 import { kafkaBrokers, maxMessageBytes, requestStatsDir, topicPartitions, topicPrefix } from './config.ts';
 import { SystemError, withinTime } from './errors.ts';
+import './kafka-request-queue.ts'; // every client of this process without kafkajs's idle timer loop (see there)
 import { RUNTIME_TOPICS, repartitionTopic, type CommandReply, type LogPosition, type Outgoing, type TopicSpec } from './messages.ts';
 
 /**
