@@ -22,7 +22,7 @@ import { createPrisma, sqlOf } from '../services/shared/db.ts';
 import { createLogger } from '../services/shared/log.ts';
 import { startProjector } from '../services/shared/projector.ts';
 import { orderHops } from './hops.ts';
-import { BENCH_ADMIN, childServer, graphql, load } from './measure.ts';
+import { BENCH_ADMIN, childServer, graphql, load, postJson } from './measure.ts';
 import { kafkaPipelineFloor } from './pipeline.ts';
 import { FRESHNESS_RATE, LEGACY_SAMPLES, legacyToVisible, ratingsFreshness, ratingsSustained, SUSTAINED_RATINGS, waitForCatalog } from './ratings.ts';
 import { fanOutFloor, leaderboardFanOut, ordersFanOut, type FanOut } from './read.ts';
@@ -109,8 +109,7 @@ async function kafkaRoundTrip(system: BenchSystem) {
 /** One client request of the page bench to a local server: the page query posted, as the gateway gets it. */
 function pagePosts(url: string) {
   return async () => {
-    const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: PAGE_QUERY }) });
-    await r.text();
+    await postJson(url, { query: PAGE_QUERY });
   };
 }
 
