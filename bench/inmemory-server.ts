@@ -1,7 +1,8 @@
 /**
  * The GraphQL layer alone: the gateway's own schema and resolvers, over Apollo Server on node:http, with
  * the database replaced by an in-memory page of 50 orders. Beside it, the same page as bare JSON over
- * node:http. Run as its own process by bench/run.ts; prints its port.
+ * node:http, both as bytes made once and as JSON built from the rows per request. Run as its own process by
+ * bench/run.ts; prints its port.
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -26,27 +27,40 @@ const validations = orders.flatMap((o) =>
     orderId: o.id, checkType, result: 'PASS' as const, reason: null, recordedAt: at,
   })),
 );
-// Only what the `orders` query and the validations loader call.
+const validationsOf = new Map(orders.map((o) => [o.id, validations.filter((v) => v.orderId === o.id)]));
+// Only what the `orders` query and the validations loader call; a lookup by id, as the database's index is.
 const memory = {
   page: async () => orders,
-  validationsByOrderIds: async (ids: readonly string[]) => validations.filter((v) => ids.includes(v.orderId)),
+  validationsByOrderIds: async (ids: readonly string[]) => ids.flatMap((id) => validationsOf.get(id) ?? []),
 } as unknown as OrdersReadModel;
 
 const schema = makeExecutableSchema<GatewayContext>({ typeDefs: readSchema(), resolvers: [{ DateTime }, resolvers] as never });
 // `--graphql-js`: without the compiled executor, for a before/after.
 const apollo = new ApolloServer<GatewayContext>({ ...compiledExecution(schema, { jit: !process.argv.includes('--graphql-js') }), plugins: withoutFieldHooks() });
 await apollo.start();
-const json = JSON.stringify({
-  data: { orders: { edges: orders.map((o) => ({ node: { ...o, createdAt: at.toISOString(), updatedAt: at.toISOString(), validations: validations.filter((v) => v.orderId === o.id).map(({ checkType, result, reason }) => ({ checkType, result, reason })) } })) } },
+/** The page's JSON built from the rows, as a hand-written endpoint would for each request. */
+const pageJson = () => JSON.stringify({
+  data: {
+    orders: {
+      edges: orders.map(({ id, customerId, product, quantity, price, state, createdAt }) => ({
+        node: {
+          id, customerId, product, quantity, price, state, createdAt: createdAt.toISOString(),
+          validations: validationsOf.get(id)!.map(({ checkType, result, reason }) => ({ checkType, result, reason })),
+        },
+      })),
+    },
+  },
 });
+const json = pageJson();
 
 const server = createServer((req, res) => {
   const chunks: Buffer[] = [];
   req.on('data', (c: Buffer) => chunks.push(c));
   req.on('end', async () => {
-    if (req.url === '/json') {
+    // `/json`: the page's bytes, made once; `/json-built`: made from the rows for each request.
+    if (req.url === '/json' || req.url === '/json-built') {
       res.writeHead(200, { 'content-type': 'application/json' });
-      return res.end(json);
+      return res.end(req.url === '/json' ? json : pageJson());
     }
     const headers = new HeaderMap();
     headers.set('content-type', 'application/json');
