@@ -13,6 +13,7 @@ import { createRemoteJWKSet, errors, jwtVerify, SignJWT, type JWTPayload, type J
 import { SystemError } from '../services/shared/errors.ts';
 import { gatewayToken, jwtAudience, jwtIssuer, jwtJwksUrl, jwtSecret } from '../services/shared/config.ts';
 import { ROLES, unauthenticated, type Role, type Viewer } from './access.ts';
+import { unsafeCharacter } from './input-limits.ts';
 
 /** A longer token is refused before it is parsed (an identity provider's tokens are a few kB at most). */
 export const MAX_TOKEN_BYTES = 8192;
@@ -134,6 +135,9 @@ function viewerOf(payload: JWTPayload): Viewer {
   if (typeof sub !== 'string' || !sub || sub.length > MAX_SUB_LENGTH) {
     throw unauthenticated(`the token's sub must be a user id of 1 to ${MAX_SUB_LENGTH} characters`);
   }
+  // The rules every id follows (input-limits.ts): a sub is compared with ids and written into events as one.
+  const unsafe = unsafeCharacter(sub);
+  if (unsafe) throw unauthenticated(`the token's sub ${unsafe.replace(/; .*$/, '')}: a user id may not`);
   if (!Array.isArray(roles) || roles.length > MAX_ROLES || roles.some((role) => typeof role !== 'string')) {
     throw unauthenticated(`the token has no roles claim (a list of strings among ${ROLES.join(', ')})`);
   }

@@ -70,6 +70,14 @@ describe('HS256 tokens', () => {
     expect(viewer.roles).toEqual(['customer']);
   });
 
+  it('refuses a sub with characters no id may hold: controls, invisible format characters, line separators', async () => {
+    for (const [sub, named] of [['ali\u0007ce', /control character U\+0007/], ['admin\u202e', /format character U\+202E/], ['al\u200bice', /format character U\+200B/], ['a\u2028b', /line separator U\+2028/]] as const) {
+      const token = await hs256({ sub, roles: ['customer'], exp: now() + 60 });
+      expect(await refusal(auth.verify(token)), JSON.stringify(sub)).toMatchObject({ code: 'UNAUTHENTICATED', message: expect.stringMatching(named) });
+    }
+    expect(await auth.verify(await hs256({ sub: 'zoë-ünïcödé-€', roles: ['customer'], exp: now() + 60 }))).toMatchObject({ sub: 'zoë-ünïcödé-€' });
+  });
+
   it('refuses a token over MAX_TOKEN_BYTES before parsing it', async () => {
     const huge = await hs256({ sub: 'alice', roles: ['customer'], exp: now() + 60, padding: 'x'.repeat(MAX_TOKEN_BYTES) });
     expect(await refusal(auth.verify(huge))).toMatchObject({ code: 'UNAUTHENTICATED', message: expect.stringMatching(/longer than 8192/) });

@@ -21,10 +21,29 @@ interface Bounds {
   maxDecimals?: number;
 }
 
-// C0 controls (NUL, newline, …), DEL and C1 controls: PostgreSQL text refuses NUL, and none belongs in an id or a name.
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
-// Half of a surrogate pair without its other half: not Unicode, and not storable as UTF-8.
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+/**
+ * Characters no id or name may hold: controls (C0, DEL, C1: PostgreSQL text refuses NUL), invisible format
+ * characters (bidirectional overrides such as U+202E, zero-width ones such as U+200B: a name that reads as another),
+ * the line and paragraph separators U+2028 and U+2029, and half of a surrogate pair without its other half (not
+ * Unicode, not storable as UTF-8).
+ */
+const UNSAFE: [RegExp, string][] = [
+  [/\p{Cc}/u, 'the control character'],
+  [/\p{Cf}/u, 'the invisible format character'],
+  [/\p{Zl}/u, 'the line separator'],
+  [/\p{Zp}/u, 'the paragraph separator'],
+  [/\p{Cs}/u, 'the unpaired UTF-16 surrogate'],
+];
+const ANY_UNSAFE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/u;
+
+/** What is wrong with an id's or a name's characters ("contains … at position n; …"), or undefined when nothing is. */
+export function unsafeCharacter(value: string): string | undefined {
+  const found = ANY_UNSAFE.exec(value);
+  if (!found) return undefined;
+  const [, kind] = UNSAFE.find(([category]) => category.test(found[0]))!;
+  const code = found[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');
+  return `contains ${kind} U+${code} at position ${found.index}; remove it`;
+}
 
 const refuse = (field: string, limit: string, message: string, max?: number) =>
   new SystemError('BAD_USER_INPUT', message, false, { field, limit, ...(max === undefined ? {} : { max }) });
@@ -34,12 +53,8 @@ function checkString(value: string, bounds: Bounds, field: string): void {
   if (value.length > maxLength) {
     throw refuse(field, 'maxLength', `${field} is ${value.length} characters long; at most ${maxLength} are allowed`, maxLength);
   }
-  const control = CONTROL.exec(value);
-  if (control) {
-    const code = control[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');
-    throw refuse(field, 'characters', `${field} contains the control character U+${code} at position ${control.index}; remove it`);
-  }
-  if (LONE_SURROGATE.test(value)) throw refuse(field, 'characters', `${field} contains an unpaired UTF-16 surrogate; send well-formed Unicode`);
+  const unsafe = unsafeCharacter(value);
+  if (unsafe) throw refuse(field, 'characters', `${field} ${unsafe}`);
 }
 
 function checkNumber(value: number, bounds: Bounds, field: string): void {

@@ -9,6 +9,10 @@
  *   `first` returns `first` items (20 when omitted, 100 when a variable: its value is not known yet); any
  *   other list field 20, except right under a field that took `first` (a connection's `edges` are that page).
  *
+ * - tokens: the parser stops after `maxTokens` (graphql-js `parse(…, { maxTokens })`), on HTTP and graphql-ws alike.
+ *
+ * Each operation and each fragment is measured once per document, so the work is linear in its size.
+ *
  * Introspection fields (`__schema`, `__type`, `__typename`) count for nothing: they are answered from memory,
  * and the playground's own introspection query is deeper than any query of ours.
  */
@@ -16,7 +20,7 @@
 // to the ESM build, whose schema and error classes fail those libraries' instanceof checks.
 import {
   GraphQLError, Kind, getNamedType, getNullableType, isInterfaceType, isListType, isObjectType,
-  type ASTVisitor, type FieldNode, type GraphQLField, type GraphQLNamedType, type OperationTypeNode, type SelectionSetNode,
+  type ASTVisitor, type FieldNode, type GraphQLField, type GraphQLNamedType, type OperationDefinitionNode, type SelectionSetNode,
   type ValidationContext, type ValidationRule,
 } from 'graphql/index.js';
 
@@ -27,6 +31,11 @@ export interface QueryLimits {
   maxAliases: number;
   /** Default: MAX_QUERY_COST, or 10000. */
   maxCost: number;
+  /**
+   * Lexical tokens the parser reads before it gives up, so an oversized document is refused before validation
+   * walks it. Default: MAX_QUERY_TOKENS, or 2000 (the playground's introspection query has 163).
+   */
+  maxTokens: number;
 }
 
 export type Limit = 'depth' | 'aliases' | 'cost';
@@ -36,7 +45,7 @@ const DEFAULT_PAGE = 20;
 /** Items assumed when `first` is a variable: the largest page any field returns. */
 const MAX_PAGE = 100;
 
-export function queryLimitRules(limits: QueryLimits): ValidationRule[] {
+export function queryLimitRules(limits: Omit<QueryLimits, 'maxTokens'>): ValidationRule[] {
   return [depthRule(limits.maxDepth), aliasRule(limits.maxAliases), costRule(limits.maxCost)];
 }
 
@@ -47,7 +56,7 @@ function limitError(limit: Limit, max: number, actual: number, message: string):
 function depthRule(max: number): ValidationRule {
   return (context) => ({
     OperationDefinition(operation) {
-      const depth = measure(context, operation.selectionSet, rootType(context, operation.operation)).depth;
+      const { depth } = measurerOf(context).operation(operation);
       if (depth > max) {
         context.reportError(limitError('depth', max, depth,
           `this operation nests fields ${depth} levels deep; at most ${max} are allowed (MAX_QUERY_DEPTH): ` +
@@ -80,7 +89,7 @@ function aliasRule(max: number): ValidationRule {
 function costRule(max: number): ValidationRule {
   return (context) => ({
     OperationDefinition(operation) {
-      const cost = measure(context, operation.selectionSet, rootType(context, operation.operation)).cost;
+      const { cost } = measurerOf(context).operation(operation);
       if (cost > max) {
         context.reportError(limitError('cost', max, cost,
           `this operation would cost about ${cost}; at most ${max} is allowed (MAX_QUERY_COST): ` +
@@ -90,50 +99,80 @@ function costRule(max: number): ValidationRule {
   });
 }
 
-function rootType(context: ValidationContext, operation: OperationTypeNode) {
-  return context.getSchema().getRootType(operation) ?? undefined;
+interface Size {
+  depth: number;
+  cost: number;
+}
+
+// One measurer per validation (the depth and cost rules share it), so each operation and each fragment is
+// measured once: expanding a fragment again at every spread made chained fragments cost 2^N walks.
+const measurers = new WeakMap<ValidationContext, ReturnType<typeof createMeasurer>>();
+
+function measurerOf(context: ValidationContext) {
+  let measurer = measurers.get(context);
+  if (!measurer) measurers.set(context, (measurer = createMeasurer(context)));
+  return measurer;
 }
 
 /**
- * Depth and cost of a selection set, fragments expanded. `parentPaged` is true right under a field that
- * took `first`. Unknown fields and types (reported by GraphQL's own rules) count as plain fields.
+ * Depth and cost of selection sets, fragments expanded, in time linear in the document's size. `parentPaged` is
+ * true right under a field that took `first`. Unknown fields and types (reported by GraphQL's own rules) count
+ * as plain fields.
  */
-function measure(
-  context: ValidationContext,
-  selectionSet: SelectionSetNode,
-  type: GraphQLNamedType | undefined,
-  parentPaged = false,
-  fragmentsInUse = new Set<string>(),
-): { depth: number; cost: number } {
-  let depth = 0;
-  let cost = 0;
-  const add = (part: { depth: number; cost: number }) => {
-    depth = Math.max(depth, part.depth);
-    cost += part.cost;
-  };
-  for (const selection of selectionSet.selections) {
-    if (selection.kind === Kind.FIELD) {
-      if (selection.name.value.startsWith('__')) continue;
-      const definition = fieldOf(type, selection.name.value);
-            const items = pageSize(selection, definition, parentPaged);
-      const below = selection.selectionSet
-        ? measure(context, selection.selectionSet, definition && getNamedType(definition.type), items.paged, fragmentsInUse)
-        : { depth: 0, cost: 0 };
-      add({ depth: 1 + below.depth, cost: 1 + (items.paged || (definition && isListType(getNullableType(definition.type))) ? items.count : 1) * below.cost });
-    } else if (selection.kind === Kind.INLINE_FRAGMENT) {
-      const on = selection.typeCondition ? context.getSchema().getType(selection.typeCondition.name.value) : type;
-      add(measure(context, selection.selectionSet, on, parentPaged, fragmentsInUse));
-    } else {
-      const name = selection.name.value;
-      const fragment = context.getFragment(name);
-      // A fragment that spreads itself is reported by NoFragmentCyclesRule; here it only must not loop.
-      if (!fragment || fragmentsInUse.has(name)) continue;
-      fragmentsInUse.add(name);
-      add(measure(context, fragment.selectionSet, context.getSchema().getType(fragment.typeCondition.name.value), parentPaged, fragmentsInUse));
-      fragmentsInUse.delete(name);
-    }
+function createMeasurer(context: ValidationContext) {
+  const schema = context.getSchema();
+  const operations = new Map<OperationDefinitionNode, Size>();
+  // A fragment's size depends only on whether it sits right under a paged field.
+  const fragments = new Map<string, Size>();
+  const inProgress = new Set<string>();
+
+  function fragment(name: string, parentPaged: boolean): Size {
+    const key = `${parentPaged}:${name}`;
+    const known = fragments.get(key);
+    if (known) return known;
+    const definition = context.getFragment(name);
+    // A fragment that spreads itself is reported by NoFragmentCyclesRule; here it only must not loop.
+    if (!definition || inProgress.has(key)) return { depth: 0, cost: 0 };
+    inProgress.add(key);
+    const size = selectionSet(definition.selectionSet, schema.getType(definition.typeCondition.name.value) ?? undefined, parentPaged);
+    inProgress.delete(key);
+    fragments.set(key, size);
+    return size;
   }
-  return { depth, cost };
+
+  function selectionSet(set: SelectionSetNode, type: GraphQLNamedType | undefined, parentPaged: boolean): Size {
+    let depth = 0;
+    let cost = 0;
+    const add = (part: Size) => {
+      depth = Math.max(depth, part.depth);
+      cost += part.cost;
+    };
+    for (const selection of set.selections) {
+      if (selection.kind === Kind.FIELD) {
+        if (selection.name.value.startsWith('__')) continue;
+        const definition = fieldOf(type, selection.name.value);
+        const items = pageSize(selection, definition, parentPaged);
+        const below = selection.selectionSet
+          ? selectionSet(selection.selectionSet, definition && getNamedType(definition.type), items.paged)
+          : { depth: 0, cost: 0 };
+        add({ depth: 1 + below.depth, cost: 1 + (items.paged || (definition && isListType(getNullableType(definition.type))) ? items.count : 1) * below.cost });
+      } else if (selection.kind === Kind.INLINE_FRAGMENT) {
+        const on = selection.typeCondition ? schema.getType(selection.typeCondition.name.value) ?? undefined : type;
+        add(selectionSet(selection.selectionSet, on, parentPaged));
+      } else {
+        add(fragment(selection.name.value, parentPaged));
+      }
+    }
+    return { depth, cost };
+  }
+
+  return {
+    operation(operation: OperationDefinitionNode): Size {
+      let size = operations.get(operation);
+      if (!size) operations.set(operation, (size = selectionSet(operation.selectionSet, schema.getRootType(operation.operation) ?? undefined, false)));
+      return size;
+    },
+  };
 }
 
 function fieldOf(type: GraphQLNamedType | undefined, name: string): GraphQLField<unknown, unknown> | undefined {

@@ -33,6 +33,14 @@ describe('query limits', () => {
     expect(validate(schema, parse(getIntrospectionQuery()), [...specifiedRules, ...defaults])).toEqual([]);
   });
 
+  it('measures each fragment once: 40 chained fragments, each spreading the next twice, are refused at once', () => {
+    // Expanded at every spread, this document is 2^40 selections: it froze the gateway before (N=20 took 5.7 s).
+    let query = '{ ...F0 }\n';
+    for (let i = 0; i < 40; i++) query += `fragment F${i} on Query { movie(id: "362") { title } ${i < 39 ? `...F${i + 1} ...F${i + 1}` : ''} }\n`;
+    const errors = validate(schema, parse(query), [...specifiedRules, ...queryLimitRules({ maxDepth: 10, maxAliases: 30, maxCost: 10_000 })]);
+    expect(errors.map((e) => e.extensions)).toEqual([{ code: 'GRAPHQL_VALIDATION_FAILED', limit: 'cost', max: 10_000, actual: 2 * (2 ** 40 - 1) }]);
+  });
+
   it('does not loop on a fragment that spreads itself (GraphQL reports the cycle)', () => {
     const errors = validate(schema, parse('{ ...F } fragment F on Query { ...F }'), [...specifiedRules, ...queryLimitRules({ maxDepth: 10, maxAliases: 30, maxCost: 10_000 })]);
     expect(errors.map((e) => e.message)).toEqual([expect.stringMatching(/Cannot spread fragment "F" within itself/)]);

@@ -12,8 +12,8 @@ import { makeExecutableSchema } from '@graphql-tools/schema';
 import { createBus, REPLAY_FOR_HEADER, type Bus } from '../services/shared/bus.ts';
 import { runConsumer } from '../services/shared/consumer.ts';
 import {
-  allowedOrigins, commandTimeoutMs, databaseUrl, healthSampleMs, maxAliases, maxBodyBytes, maxLag, maxQueryCost, maxQueryDepth,
-  maxSocketBufferBytes, maxSubscriptionsPerSocket, stallAfterMs,
+  allowedOrigins, commandTimeoutMs, databaseUrl, gatewayHost, headersTimeoutMs, healthSampleMs, maxAliases, maxBodyBytes, maxConnections, maxLag,
+  maxQueryCost, maxQueryDepth, maxQueryTokens, maxSocketBufferBytes, maxSubscriptionsPerSocket, requestTimeoutMs, stallAfterMs,
 } from '../services/shared/config.ts';
 import { createPrisma, type PrismaClient } from '../services/shared/db.ts';
 import { SystemError } from '../services/shared/errors.ts';
@@ -26,6 +26,7 @@ import { authConfig, createAuthenticator, signToken, type AuthConfig } from './a
 import { createCommandGateway } from './commands.ts';
 import type { GatewayContext, GatewayServices, GraphQLSlice, StartedSlice } from './context.ts';
 import { createErrorFormatter } from './errors.ts';
+import { devTokenRefusal, isLoopbackHost } from './dev-tokens.ts';
 import { compiledExecution, withoutFieldHooks } from './executor.ts';
 import { startHealthSampler, type HealthOptions } from './health.ts';
 import { enforceInputLimits } from './input-limits.ts';
@@ -33,6 +34,7 @@ import { queryLimitRules, type QueryLimits } from './limits.ts';
 import { createMetrics } from './metrics.ts';
 import { buildApp, serveApp } from './app/index.ts';
 import { buildPlayground, servePlayground } from './playground/index.ts';
+import { badRequest, selectOperation, SUBSCRIPTION_OVER_HTTP } from './operation.ts';
 import { createProjectionWatcher } from './progress.ts';
 import { DateTime } from './scalars.ts';
 import { readSchema } from './schema.ts';
@@ -43,12 +45,19 @@ import { attachSubscriptions } from './websocket.ts';
 export interface GatewayOptions {
   /** Default: PORT, or 4000. Pass 0 for a free port. */
   port: number;
+  /** The interface to listen on. Default: HOST, or 127.0.0.1 (this machine only: see README, Exposing the gateway). */
   host?: string;
+  /** Time a client has to send a request's headers, in ms (then 408). Default: HEADERS_TIMEOUT_MS, or 10000. */
+  headersTimeoutMs?: number;
+  /** Time a client has to send a whole request, in ms (then 408). Default: REQUEST_TIMEOUT_MS, or 30000. */
+  requestTimeoutMs?: number;
+  /** Open connections (WebSockets included) past which new ones are closed at once. Default: MAX_CONNECTIONS, or 20000. */
+  maxConnections?: number;
   /** Default: COMMAND_TIMEOUT_MS, or 10000. */
   commandTimeoutMs?: number;
   /** The read-side client. Default: one on DATABASE_URL. */
   prisma?: PrismaClient;
-  /** Query depth, alias and cost limits. Default: MAX_QUERY_DEPTH, MAX_ALIASES, MAX_QUERY_COST (10, 30, 10000). */
+  /** Query depth, alias, cost and token limits. Default: MAX_QUERY_DEPTH, MAX_ALIASES, MAX_QUERY_COST, MAX_QUERY_TOKENS (10, 30, 10000, 2000). */
   limits?: Partial<QueryLimits>;
   /** Largest request body and WebSocket message, in bytes. Default: MAX_BODY_BYTES, or 1000000. */
   maxBodyBytes?: number;
@@ -88,7 +97,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     maxDepth: options.limits?.maxDepth ?? maxQueryDepth(),
     maxAliases: options.limits?.maxAliases ?? maxAliases(),
     maxCost: options.limits?.maxCost ?? maxQueryCost(),
+    maxTokens: options.limits?.maxTokens ?? maxQueryTokens(),
   };
+  const host = options.host ?? gatewayHost();
 
   // Which projectors must have applied a topic's message before queries can see it (from the contracts).
   const projections = DOMAINS.flatMap((contract) => contract.projections);
@@ -132,7 +143,15 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     resolvers: [{ DateTime }, ...slices.map((slice) => slice.resolvers)] as never,
   }));
   const examples = JSON.stringify(slices.flatMap((slice) => slice.examples));
-  const httpServer = createServer();
+  const headersTimeout = options.headersTimeoutMs ?? headersTimeoutMs();
+  // Node's defaults hold a client that trickles its request for 300 s and accept connections without end.
+  const httpServer = createServer({
+    headersTimeout,
+    requestTimeout: Math.max(headersTimeout, options.requestTimeoutMs ?? requestTimeoutMs()),
+    // How often Node looks for requests past those timeouts (default 30 s, which would add up to that much).
+    connectionsCheckingInterval: Math.min(1_000, headersTimeout),
+  });
+  httpServer.maxConnections = options.maxConnections ?? maxConnections();
   const formatError = createErrorFormatter(log);
   const wsCleanup = attachSubscriptions(httpServer, {
     schema,
@@ -150,6 +169,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     ...compiledExecution(schema, { jit: options.compiledQueries ?? true }),
     formatError,
     validationRules: queryLimitRules(limits),
+    parseOptions: { maxTokens: limits.maxTokens },
     // The schema is the public contract and the playground's docs read it, also in production.
     introspection: true,
     // The process's owner (gateway/main.ts, a test) decides when to stop; Apollo's own signal handlers would
@@ -159,6 +179,18 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     plugins: [
       ...withoutFieldHooks(),
       ApolloServerPluginDrainHttpServer({ httpServer }),
+      // A document that does not say which operation to run, or a subscription, is refused with 400 before it runs.
+      {
+        async requestDidStart() {
+          return {
+            async didResolveOperation({ document, request }) {
+              const selected = selectOperation(document, request.operationName);
+              if (typeof selected === 'string') throw badRequest(selected, 400);
+              if (selected.operation === 'subscription') throw badRequest(SUBSCRIPTION_OVER_HTTP, 400);
+            },
+          };
+        },
+      },
       { async serverWillStart() { return { async drainServer() { await wsCleanup.dispose(); } }; } },
       // An operation refused for want of a user answers 401, as a request with an invalid token does.
       {
@@ -190,7 +222,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     if (url.pathname === '/healthz') return liveness(res);
     if (url.pathname === '/readyz') return readiness(res);
     if (url.pathname === '/metrics') return serveMetrics(res);
-    if (url.pathname === '/auth/dev-tokens') return devTokens(res);
+    if (url.pathname === '/auth/dev-tokens') return devTokens(req, res);
     if (url.pathname === '/graphiql/examples.json') {
       res.writeHead(200, { 'content-type': 'application/json' });
       return res.end(examples);
@@ -249,12 +281,18 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
 
   /**
    * An admin and a customer token for this gateway's own pages (the playground's headers, the /app map), only
-   * when it runs on the generated development secret: a system with JWT_SECRET or JWT_JWKS_URL hands out nothing.
+   * to this machine: see devTokenRefusal.
    */
-  async function devTokens(res: ServerResponse) {
-    if (!authenticator.generatedSecret) {
-      res.writeHead(404, { 'content-type': 'text/plain' });
-      return res.end('not found: tokens are handed out only with the generated development secret (no JWT_SECRET, no JWT_JWKS_URL)\n');
+  async function devTokens(req: IncomingMessage, res: ServerResponse) {
+    const refusal = devTokenRefusal({
+      generatedSecret: authenticator.generatedSecret,
+      listeningOn: host,
+      peer: req.socket.remoteAddress,
+      hostHeader: req.headers.host,
+    });
+    if (refusal) {
+      res.writeHead(refusal.status, { 'content-type': 'text/plain' });
+      return res.end(`${refusal.message}\n`);
     }
     const ttlSeconds = DEV_TOKEN_TTL_S;
     const [admin, customer] = await Promise.all([
@@ -271,9 +309,15 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     res.end(text);
   }
 
-  await new Promise<void>((ready) => httpServer.listen(options.port, options.host ?? '0.0.0.0', ready));
+  await new Promise<void>((ready, failed) => {
+    httpServer.once('error', failed);
+    httpServer.listen(options.port, host, () => {
+      httpServer.off('error', failed);
+      ready();
+    });
+  });
   const { port } = httpServer.address() as AddressInfo;
-  log.info(`listening on http://localhost:${port}/graphql`);
+  log.info(`listening on http://localhost:${port}/graphql` + (isLoopbackHost(host) ? '' : ` and on ${host} (HOST): other machines can reach it`));
 
   return {
     port,

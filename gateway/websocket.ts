@@ -36,6 +36,7 @@ import { SystemError } from '../services/shared/errors.ts';
 import type { Viewer } from './access.ts';
 import type { Authenticator } from './auth.ts';
 import { queryLimitRules, type QueryLimits } from './limits.ts';
+import { badRequest, selectOperation } from './operation.ts';
 import { PUSH_TO, type PushTarget } from './live-queue.ts';
 import type { GatewayMetrics } from './metrics.ts';
 
@@ -112,7 +113,7 @@ export function attachSubscriptions(httpServer: Server, options: SubscriptionOpt
       documents.set(text, known);
       return known;
     }
-    const document = parse(text);
+    const document = parse(text, { maxTokens: options.limits.maxTokens });
     const entry = { document, errors: validate(options.schema, document, rules) };
     sourceOf.set(document, text);
     documents.set(text, entry);
@@ -414,6 +415,9 @@ export function attachSubscriptions(httpServer: Server, options: SubscriptionOpt
         return [new GraphQLError(syntax.message, { source: syntax.source, positions: syntax.positions, extensions: { code: 'GRAPHQL_PARSE_FAILED' } })];
       }
       if (entry.errors.length) return [...entry.errors];
+      // graphql-ws itself would close the whole socket (4400) for a document that does not say which operation.
+      const selected = selectOperation(entry.document, payload.operationName);
+      if (typeof selected === 'string') return [badRequest(selected)];
       const args = { schema: options.schema, document: entry.document, operationName: payload.operationName, variableValues: payload.variables };
       recipients.set(args, { socket: ctx.extra.socket, id });
       return args;

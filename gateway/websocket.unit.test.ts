@@ -49,7 +49,7 @@ async function serve() {
     context: () => ({}),
     authenticator: createAuthenticator({ secret: 'a-test-secret-of-at-least-32-characters', generatedSecret: false }),
     formatError: (formatted) => formatted,
-    limits: { maxDepth: 10, maxAliases: 30, maxCost: 10_000 },
+    limits: { maxDepth: 10, maxAliases: 30, maxCost: 10_000, maxTokens: 2000 },
     maxPayloadBytes: 100_000,
     allowedOrigins: undefined,
     maxSubscriptionsPerSocket: 10,

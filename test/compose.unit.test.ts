@@ -66,6 +66,15 @@ describe('docker-compose.yml', () => {
     expect(containers.gateway.ports).toContain('4000:4000');
   });
 
+  it('requires JWT_SECRET (so the published gateway never runs on the development secret) and listens beyond loopback only inside its container', () => {
+    for (const name of [...SERVICE_NAMES, 'gateway']) {
+      // `${VAR:?message}`: compose refuses to start without it.
+      expect(containers[name].environment.JWT_SECRET, name).toMatch(/^\$\{JWT_SECRET:\?[^}]+\}$/);
+    }
+    expect(containers.gateway.environment.HOST).toBe('0.0.0.0');
+    for (const name of SERVICE_NAMES) expect(containers[name].environment.HOST, name).toBeUndefined();
+  });
+
   it('restarts every long-running container after a crash; only the one-shot jobs are never restarted', () => {
     const oneShot = new Set(['setup', 'catalog-capture']);
     for (const [name, container] of Object.entries(containers)) {

@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startSystem, waitFor, type TestSystem } from './support/system.ts';
+import { startSystem, tokenFor, waitFor, type TestSystem } from './support/system.ts';
 
 const ORDER = `id customerId product quantity price state createdAt updatedAt validations { checkType result reason }`;
 const PLACE = `mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { ${ORDER} } }`;
@@ -152,13 +152,21 @@ describe('placing orders', () => {
     expect((await system.gql(ITEM, { product: underpants })).data.inventoryItem.reserved).toBe(2);
   });
 
-  it('rejects reusing an order id for a different order with ORDER_ID_CONFLICT', async () => {
+  it('rejects reusing an order id for a different order with ORDER_ID_CONFLICT, the same answer whoever holds the id', async () => {
     const underpants = sku('UNDERPANTS');
     const id = `order-${randomUUID()}`;
-    await place({ id, customerId: 'c', product: underpants, quantity: 1 });
-    const result = await system.gql(PLACE, { input: { id, customerId: 'c', product: underpants, quantity: 5, price: 10 } });
-    expect(result.errors?.[0].extensions?.code).toBe('ORDER_ID_CONFLICT');
-    expect(result.errors?.[0].message).toMatch(/use a new id/);
+    const [alice, bob] = await Promise.all([tokenFor('alice', ['customer']), tokenFor('bob', ['customer'])]);
+    const input = { id, customerId: 'alice', product: underpants, quantity: 1, price: 10 };
+    expect((await system.gql(PLACE, { input }, { token: alice })).errors).toBeUndefined();
+    const own = await system.gql(PLACE, { input: { ...input, quantity: 5 } }, { token: alice });
+    const another = await system.gql(PLACE, { input: { ...input, customerId: 'bob' } }, { token: bob });
+    expect(own.errors?.[0].extensions?.code).toBe('ORDER_ID_CONFLICT');
+    expect(own.errors?.[0].message).toMatch(/already taken: omit id to have one generated/);
+    // Nothing tells bob whether the id is alice's, or what her order holds (each command has its own id).
+    const answer = (errors: typeof own.errors) => errors?.map(({ extensions: { commandId: _, ...extensions } = {}, ...error }) => ({ ...error, extensions }));
+    expect(answer(another.errors)).toEqual(answer(own.errors));
+    // The owner's own retry stays idempotent.
+    expect((await system.gql(PLACE, { input }, { token: alice })).data.placeOrder).toMatchObject({ id });
   });
 });
 

@@ -12,7 +12,7 @@ import { createBus, type Bus } from '../services/shared/bus.ts';
 import { clockTicked, ridesContract, TOPICS } from '../services/rides/contract.ts';
 import { distanceKm } from '../services/rides/geo.ts';
 import { readTopic } from '../scripts/topic-reader.ts';
-import { startSystem, waitFor, type TestSystem } from './support/system.ts';
+import { startSystem, tokenFor, waitFor, type TestSystem } from './support/system.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const RIDE = `id riderId driverId state pickup { lat lng } dropoff { lat lng } driverLocation { lat lng } requestedAt updatedAt`;
@@ -98,6 +98,10 @@ describe('dispatch', () => {
     expect(await ok(REQUEST, { input })).toMatchObject({ id, requestedAt: first.requestedAt });
     const other = await system.gql(REQUEST, { input: { ...input, dropoff: north(3) } });
     expect(other.errors?.[0].extensions?.code).toBe('RIDE_ID_CONFLICT');
+    // Another rider trying the id gets the very same answer: nothing says whose it is or what it holds.
+    const stranger = await system.gql(REQUEST, { input: { ...input, riderId: 'rider-stranger' } }, { token: await tokenFor('rider-stranger', ['rider']) });
+    const answer = (errors: typeof other.errors) => errors?.map(({ extensions: { commandId: _, ...extensions } = {}, ...error }) => ({ ...error, extensions }));
+    expect(answer(stranger.errors)).toEqual(answer(other.errors));
   });
 });
 

@@ -32,7 +32,7 @@ beforeAll(async () => {
   roomy = await startGateway({
     port: 0,
     host: '127.0.0.1',
-    limits: { maxAliases: 1000, maxCost: 100_000, maxDepth: 10 },
+    limits: { maxAliases: 1000, maxCost: 100_000, maxDepth: 10, maxTokens: 10_000 },
     maxSubscriptionsPerSocket: 200,
     maxSocketBufferBytes: BUFFER_BOUND,
   });

@@ -22,6 +22,29 @@ export function topicPartitions(): number {
   return Number(process.env.TOPIC_PARTITIONS ?? 6);
 }
 
+/**
+ * The interface the gateway listens on. Default: 127.0.0.1, this machine only; `0.0.0.0` (or an address) exposes
+ * it, and then it hands out no development tokens (README, Exposing the gateway).
+ */
+export function gatewayHost(): string {
+  return process.env.HOST || '127.0.0.1';
+}
+
+/** Time a client has to send a request's headers, in ms; then it is answered 408 and closed. Default: 10000. */
+export function headersTimeoutMs(): number {
+  return Number(process.env.HEADERS_TIMEOUT_MS ?? 10_000);
+}
+
+/** Time a client has to send a whole request, body included, in ms; then it is answered 408 and closed. Default: 30000. */
+export function requestTimeoutMs(): number {
+  return Number(process.env.REQUEST_TIMEOUT_MS ?? 30_000);
+}
+
+/** Connections the gateway holds open at once (HTTP and WebSocket); past this, new ones are closed. Default: 20000. */
+export function maxConnections(): number {
+  return Number(process.env.MAX_CONNECTIONS ?? 20_000);
+}
+
 /** HTTP and WebSocket port of the gateway. Default: 4000. */
 export function gatewayPort(): number {
   return Number(process.env.PORT ?? 4000);
@@ -56,6 +79,11 @@ export function maxAliases(): number {
  */
 export function maxQueryCost(): number {
   return Number(process.env.MAX_QUERY_COST ?? 10_000);
+}
+
+/** Lexical tokens a GraphQL document may have; the parser stops past them. Default: 2000. */
+export function maxQueryTokens(): number {
+  return Number(process.env.MAX_QUERY_TOKENS ?? 2000);
 }
 
 /** Largest HTTP request body and WebSocket message, in bytes. Default: 1000000. */

@@ -30,6 +30,14 @@ export class SystemError extends Error {
   }
 }
 
+/**
+ * A client-chosen id that is already another entity's: the same answer whoever holds it and whatever it holds,
+ * so it tells nothing of that entity, and it says how to avoid the next one.
+ */
+export function idTaken(code: ErrorCode, entity: string, id: string): SystemError {
+  return new SystemError(code, `${entity} id ${JSON.stringify(id)} is already taken: omit id to have one generated, or choose an id nobody can guess (a UUID)`);
+}
+
 /** Ends a switch over a discriminated union: adding a member fails the build where it is not handled. */
 export function assertNever(value: never): never {
   throw new Error(`unhandled case: ${JSON.stringify(value)}`);

@@ -1,5 +1,5 @@
 /** The orders service's decisions: create an order once, and close it once all checks have answered. */
-import { SystemError } from '../../shared/errors.ts';
+import { idTaken, SystemError } from '../../shared/errors.ts';
 import { CHECK_TYPES, type DomainEvent, type Envelope } from '../contract.ts';
 import type { OrderState } from './evolve.ts';
 
@@ -20,10 +20,9 @@ export function decide(input: Envelope, state: OrderState, _now: Date): DomainEv
         }
         return [{ type: 'OrderCreated', data: input.data }];
       }
-      // The client-supplied id makes placing an order idempotent; reusing it for another order is a mistake.
-      if (JSON.stringify(state.details) !== JSON.stringify(details)) {
-        throw new SystemError('ORDER_ID_CONFLICT', `order ${orderId} already exists with other details: use a new id`);
-      }
+      // The client-supplied id makes placing an order idempotent; reusing it for another order is a mistake. One
+      // answer whoever holds the id, saying nothing of that order (README, Client-chosen ids).
+      if (JSON.stringify(state.details) !== JSON.stringify(details)) throw idTaken('ORDER_ID_CONFLICT', 'order', orderId);
       return [];
     }
     case 'OrderCheckCompleted': {

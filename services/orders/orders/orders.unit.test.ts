@@ -24,7 +24,7 @@ describe('orders: decide', () => {
     orders
       .given([created])
       .when(command({ type: 'PlaceOrder', data: { ...details, quantity: 3 } }))
-      .thenRejects('ORDER_ID_CONFLICT', /already exists/);
+      .thenRejects('ORDER_ID_CONFLICT', /already taken: omit id/);
   });
 
   it('refuses a customer placing an order for another customer (the actor in the envelope)', () => {

@@ -5,7 +5,7 @@
  * waited too long. Each decision folds its own events as it goes, so a consequence (an assignment after a ride
  * ended) is decided on the state its cause left.
  */
-import { SystemError } from '../../shared/errors.ts';
+import { idTaken, SystemError } from '../../shared/errors.ts';
 import type { DomainEvent, Envelope, Location } from '../contract.ts';
 import { distanceKm } from '../geo.ts';
 import { entries, get } from '../../shared/persistent-map.ts';
@@ -139,10 +139,9 @@ export function decide(input: Envelope, city: City, _now: Date): DomainEvent[] {
       const { rideId } = input.data;
       const existing = get(city.rides, rideId);
       if (existing) {
-        // The client-chosen id makes requesting idempotent; reusing it for another trip is a mistake.
-        if (!sameRequest(existing, input.data)) {
-          throw new SystemError('RIDE_ID_CONFLICT', `ride ${rideId} was already requested with another rider, pickup or dropoff: use a new id`);
-        }
+        // The client-chosen id makes requesting idempotent; reusing it for another trip is a mistake (one answer
+        // whoever holds the id: README, Client-chosen ids).
+        if (!sameRequest(existing, input.data)) throw idTaken('RIDE_ID_CONFLICT', 'ride', rideId);
         break;
       }
       decision.emit({ type: 'RideRequested', data: input.data });
