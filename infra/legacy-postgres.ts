@@ -10,6 +10,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, appendFileSyn
 import { join, resolve } from 'node:path';
 import { userInfo } from 'node:os';
 import pg from 'pg';
+import { CATALOG_BOUNDS } from '../services/ratings/catalog-change.ts';
 
 const projectRoot = resolve(import.meta.dirname, '..');
 const preferredDataDir = join(projectRoot, '.data/legacy-postgres');
@@ -67,7 +68,10 @@ export async function ensureLegacyDatabase(options: LegacyDatabaseOptions = {}):
   };
 }
 
-/** Creates the database named by `url` if missing, the `movies` table, and seeds the catalog when it is empty. */
+/**
+ * Creates the database named by `url` if missing, the `movies` table and the bounded copy Debezium captures
+ * (prepareCaptureTable), and seeds the catalog when it is empty.
+ */
 export async function createLegacyDatabase(url: string): Promise<void> {
   const name = databaseName(url);
   const admin = new pg.Client({ connectionString: adminUrl(url) });
@@ -101,8 +105,7 @@ export async function createLegacyDatabase(url: string): Promise<void> {
       country text,
       genres text[] NOT NULL DEFAULT '{}'
     )`);
-    // Full before-images in update and delete events, not just the key.
-    await client.query('ALTER TABLE movies REPLICA IDENTITY FULL');
+    await prepareCaptureTable(client);
     const { rowCount } = await client.query('SELECT 1 FROM movies LIMIT 1');
     if (!rowCount) {
       await client.query(
@@ -120,6 +123,78 @@ export async function createLegacyDatabase(url: string): Promise<void> {
   } finally {
     await client.end();
   }
+}
+
+/** The table Debezium captures instead of `movies`: each legacy row bounded to what the system keeps. */
+export const CAPTURE_TABLE = 'movies_capture';
+
+/**
+ * The legacy table holds text of any length and arrays of any size, but one change larger than Kafka Connect's
+ * producer takes (max.request.size, 1 MiB) fails the connector's task, and it fails again on the same change after
+ * every restart: capture stops for good. So Debezium captures `movies_capture` instead, which a trigger keeps equal
+ * to `movies` with every row bounded to CATALOG_BOUNDS (title, country, the number and length of genres) in the
+ * same transaction as the legacy write. No row is ever too large to capture and none is left out: a row that was
+ * cut says so in `reduced` (`SELECT id, reduced FROM movies_capture WHERE reduced IS NOT NULL` lists them), which
+ * reaches the system with the change. Its REPLICA IDENTITY stays DEFAULT: a delete's `before` is the key alone,
+ * and an update carries no old row.
+ *
+ * Created once with the rows `movies` already has, in the transaction that creates its trigger (which locks out
+ * writes to `movies` until it commits, so no change falls between). The functions are replaced on every call, so
+ * new bounds apply to the writes after it.
+ */
+async function prepareCaptureTable(client: pg.Client): Promise<void> {
+  const { titleChars, countryChars, genres, genreChars } = CATALOG_BOUNDS;
+  const { rows } = await client.query<{ exists: boolean }>(`SELECT to_regclass('${CAPTURE_TABLE}') IS NOT NULL AS exists`);
+  const created = !rows[0].exists;
+  if (created) {
+    await client.query(`CREATE TABLE ${CAPTURE_TABLE} (
+      id bigint PRIMARY KEY,
+      title text NOT NULL,
+      release_year int,
+      country text,
+      genres text[] NOT NULL,
+      reduced text[]
+    )`);
+  }
+  // The legacy table itself is no longer captured: its WAL need not carry whole old rows (an earlier version set FULL).
+  await client.query('ALTER TABLE movies REPLICA IDENTITY DEFAULT');
+  await client.query(`CREATE OR REPLACE FUNCTION ${CAPTURE_TABLE}_row(m movies) RETURNS ${CAPTURE_TABLE} LANGUAGE plpgsql AS $$
+    DECLARE
+      all_genres text[] := ARRAY(SELECT g FROM unnest(m.genres) WITH ORDINALITY AS u(g, n) WHERE g IS NOT NULL ORDER BY n);
+      kept text[] := all_genres[1:${genres}];
+      longest int := (SELECT max(char_length(g)) FROM unnest(kept) AS g);
+      cut text[] := '{}';
+    BEGIN
+      IF char_length(m.title) > ${titleChars} THEN cut := cut || format('title: %s characters, kept %s', char_length(m.title), ${titleChars}); END IF;
+      IF char_length(m.country) > ${countryChars} THEN cut := cut || format('country: %s characters, kept %s', char_length(m.country), ${countryChars}); END IF;
+      IF cardinality(all_genres) > ${genres} THEN cut := cut || format('genres: %s, kept %s', cardinality(all_genres), ${genres}); END IF;
+      IF longest > ${genreChars} THEN cut := cut || format('genre characters: the longest %s, kept %s', longest, ${genreChars}); END IF;
+      RETURN ROW(m.id, left(m.title, ${titleChars}), m.release_year, left(m.country, ${countryChars}),
+                 ARRAY(SELECT left(g, ${genreChars}) FROM unnest(kept) WITH ORDINALITY AS u(g, n) ORDER BY n),
+                 NULLIF(cut, '{}'))::${CAPTURE_TABLE};
+    END $$`);
+  // A write that changes nothing the system keeps changes no captured row, so it sends no change.
+  await client.query(`CREATE OR REPLACE FUNCTION ${CAPTURE_TABLE}_sync() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND OLD.id <> NEW.id) THEN
+        DELETE FROM ${CAPTURE_TABLE} WHERE id = OLD.id;
+      END IF;
+      IF TG_OP <> 'DELETE' THEN
+        INSERT INTO ${CAPTURE_TABLE} SELECT * FROM ${CAPTURE_TABLE}_row(NEW)
+        ON CONFLICT (id) DO UPDATE SET title = EXCLUDED.title, release_year = EXCLUDED.release_year, country = EXCLUDED.country,
+          genres = EXCLUDED.genres, reduced = EXCLUDED.reduced
+        WHERE (${CAPTURE_TABLE}.*) IS DISTINCT FROM (EXCLUDED.*);
+      END IF;
+      RETURN NULL;
+    END $$`);
+  await client.query(`CREATE OR REPLACE FUNCTION ${CAPTURE_TABLE}_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN TRUNCATE ${CAPTURE_TABLE}; RETURN NULL; END $$`);
+  // DROP and CREATE rather than CREATE OR REPLACE TRIGGER, which needs PostgreSQL 14.
+  await client.query(`DROP TRIGGER IF EXISTS ${CAPTURE_TABLE} ON movies`);
+  await client.query(`CREATE TRIGGER ${CAPTURE_TABLE} AFTER INSERT OR UPDATE OR DELETE ON movies FOR EACH ROW EXECUTE FUNCTION ${CAPTURE_TABLE}_sync()`);
+  await client.query(`DROP TRIGGER IF EXISTS ${CAPTURE_TABLE}_truncate ON movies`);
+  await client.query(`CREATE TRIGGER ${CAPTURE_TABLE}_truncate AFTER TRUNCATE ON movies FOR EACH STATEMENT EXECUTE FUNCTION ${CAPTURE_TABLE}_truncate()`);
+  if (created) await client.query(`INSERT INTO ${CAPTURE_TABLE} SELECT c.* FROM movies m CROSS JOIN LATERAL ${CAPTURE_TABLE}_row(m) c`);
 }
 
 /**

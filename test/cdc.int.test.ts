@@ -14,11 +14,13 @@ import {
   ensureConnect,
   MOVIES_TOPIC,
   MOVIES_TOPIC_CONFIG,
+  moviesConnectorConfig,
   registerMoviesConnector,
   waitForConnector,
   type RunningConnect,
 } from '../infra/connect/connect.ts';
 import { createLegacyDatabase, dropLegacyDatabase } from '../infra/legacy-postgres.ts';
+import { CATALOG_BOUNDS, decodeMovieChange } from '../services/ratings/catalog-change.ts';
 import { freePort, waitFor } from './support/system.ts';
 
 interface Received {
@@ -107,7 +109,8 @@ describe('the legacy catalog on the log (Debezium)', () => {
     await waitFor(() => new Set(received.map((m) => m.key)).size >= 1200, 60_000, () => `${new Set(received.map((m) => m.key)).size}/1200 movies`);
     const lethalWeapon = messagesFor(362)[0].value!;
     expect(lethalWeapon.op).toBe('r');
-    expect(lethalWeapon.after).toEqual({ id: 362, title: 'Lethal Weapon', release_year: 1987, country: 'US', genres: ['Action', 'Crime'] });
+    // The bounded capture table's row: the legacy row as it is, and `reduced` null, since nothing was cut.
+    expect(lethalWeapon.after).toEqual({ id: 362, title: 'Lethal Weapon', release_year: 1987, country: 'US', genres: ['Action', 'Crime'], reduced: null });
   });
 
   it('streams an insert, an update and a delete in commit order; the delete is followed by a tombstone', async () => {
@@ -120,10 +123,10 @@ describe('the legacy catalog on the log (Debezium)', () => {
     expect(messages.map((m) => m.value?.op ?? null)).toEqual(['c', 'u', 'd', null]);
     expect(new Set(messages.map((m) => m.partition)).size).toBe(1);
     const [, update, remove] = messages.map((m) => m.value!);
-    // REPLICA IDENTITY FULL: updates and deletes carry the whole previous row.
-    expect(update.before).toMatchObject({ id: movieId, title: 'Lethal Weapon 2', release_year: 1989 });
+    // REPLICA IDENTITY DEFAULT on the capture table: no old row in an update, only the key in a delete's `before`.
+    expect(update.before).toBeNull();
     expect(update.after).toMatchObject({ id: movieId, title: 'Lethal Weapon II' });
-    expect(remove.before).toMatchObject({ id: movieId, title: 'Lethal Weapon II', genres: ['Action'] });
+    expect(remove.before).toEqual({ id: movieId, title: '', release_year: null, country: null, genres: [], reduced: null }); // the key, and empties
     expect(remove.after).toBeNull();
   });
 
@@ -140,6 +143,52 @@ describe('the legacy catalog on the log (Debezium)', () => {
     const p50 = latencies[Math.floor(latencies.length / 2)];
     console.log(`[cdc] commit → Kafka consumer: p50 ${p50} ms, max ${latencies.at(-1)} ms (20 updates)`);
     expect(p50).toBeLessThan(1000);
+  });
+
+  it('carries a 10 MB title, its update and its delete reduced to the bounds, and a normal edit after them arrives within seconds', async () => {
+    const movieId = 900_010;
+    const tenMegabytes = 10 * 1024 * 1024;
+    await db.query(`INSERT INTO movies (id, title, release_year, country, genres) VALUES ($1, $2, 2024, 'US', '{Drama}')`, [movieId, 'T'.repeat(tenMegabytes)]);
+    await db.query('UPDATE movies SET title = $2 WHERE id = $1', [movieId, 'U'.repeat(tenMegabytes)]);
+    await db.query('DELETE FROM movies WHERE id = $1', [movieId]);
+    const before = messagesFor(362).length;
+    const editedAt = Date.now();
+    await db.query(`UPDATE movies SET title = 'Lethal Weapon (edited)' WHERE id = 362`);
+    await waitFor(() => messagesFor(362).length > before, 10_000, () => `the edit of movie 362 after the 10 MB row (${JSON.stringify(messagesFor(movieId).map((m) => m.value?.op ?? null))} of it arrived)`);
+    const arrivedIn = messagesFor(362)[before].at - editedAt;
+    console.log(`[cdc] a normal edit after a 10 MB title's insert, update and delete: arrived in ${arrivedIn} ms`);
+    expect(arrivedIn).toBeLessThan(5_000);
+    expect(messagesFor(362)[before].value!.after).toMatchObject({ id: 362, title: 'Lethal Weapon (edited)' });
+
+    // The oversized row itself was not dropped: each change arrived, bounded, and says what was cut.
+    const messages = messagesFor(movieId);
+    expect(messages.map((m) => m.value?.op ?? null)).toEqual(['c', 'u', 'd', null]);
+    const [insert, update] = messages.map((m) => m.value!);
+    expect(insert.after).toMatchObject({ id: movieId, title: 'T'.repeat(CATALOG_BOUNDS.titleChars), reduced: [`title: ${tenMegabytes} characters, kept ${CATALOG_BOUNDS.titleChars}`] });
+    expect(update.after).toMatchObject({ id: movieId, title: 'U'.repeat(CATALOG_BOUNDS.titleChars) });
+    const upserted = decodeMovieChange(Buffer.from(messages[1].key), Buffer.from(JSON.stringify(update)));
+    expect(upserted).toMatchObject({ type: 'MovieUpserted', movie: { movieId: String(movieId), title: 'U'.repeat(CATALOG_BOUNDS.titleChars) } });
+    expect(upserted?.type === 'MovieUpserted' && upserted.movie.reduced).toEqual([`title: ${tenMegabytes} characters, kept ${CATALOG_BOUNDS.titleChars}`]);
+    expect(decodeMovieChange(Buffer.from(messages[2].key), Buffer.from(JSON.stringify(messages[2].value)))).toEqual({ type: 'MovieRemoved', movieId: String(movieId) });
+  });
+
+  it('bounds genres at the source: 100,000 of them, and one of 10 MB, arrive as at most 20 short ones', async () => {
+    const movieId = 900_011;
+    const many = Array.from({ length: 100_000 }, (_, i) => `Genre ${i}`);
+    await db.query(`INSERT INTO movies (id, title, release_year, country, genres) VALUES ($1, 'Every Genre', 2024, $2, $3)`, [movieId, 'C'.repeat(5_000), many]);
+    await db.query('UPDATE movies SET genres = $2 WHERE id = $1', [movieId, ['G'.repeat(10 * 1024 * 1024), 'Drama']]);
+    await waitFor(() => messagesFor(movieId).length >= 2, 20_000, () => `2 changes of movie ${movieId}, got ${messagesFor(movieId).length}`);
+    const [insert, update] = messagesFor(movieId).map((m) => m.value!);
+    expect(insert.after).toMatchObject({
+      title: 'Every Genre',
+      country: 'C'.repeat(CATALOG_BOUNDS.countryChars),
+      genres: many.slice(0, CATALOG_BOUNDS.genres),
+      reduced: [`country: 5000 characters, kept ${CATALOG_BOUNDS.countryChars}`, `genres: 100000, kept ${CATALOG_BOUNDS.genres}`],
+    });
+    expect(update.after).toMatchObject({
+      genres: ['G'.repeat(CATALOG_BOUNDS.genreChars), 'Drama'],
+      reduced: [`country: 5000 characters, kept ${CATALOG_BOUNDS.countryChars}`, `genre characters: the longest ${10 * 1024 * 1024}, kept ${CATALOG_BOUNDS.genreChars}`],
+    });
   });
 
   it('delivers the changes made while Connect was down once it is back', async () => {
@@ -161,5 +210,25 @@ describe('the legacy catalog on the log (Debezium)', () => {
     expect(messagesFor(900002)[0].value!.after).toMatchObject({ title: 'Written While Down' });
     expect(messagesFor(2).find((m) => m.value?.op === 'u')!.value!.after).toMatchObject({ title: 'Renamed While Down' });
     expect(messagesFor(3).map((m) => m.value?.op ?? null).slice(-2)).toEqual(['d', null]);
+  });
+
+  it('replaces a connector an earlier version registered on the raw movies table, with its slot and publication', async () => {
+    const old = { connectUrl: connect.url, name: `${connectorName}-old`, legacyUrl: catalogUrl, topic: `${prefix}movies-old`, slotName: `${slotName}_old` };
+    const config = moviesConnectorConfig(old);
+    const response = await fetch(`${connect.url}/connectors/${encodeURIComponent(old.name)}/config`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ ...config, 'table.include.list': 'public.movies', 'transforms.route.regex': config['transforms.route.regex'].replace('movies_capture', 'movies') }),
+    });
+    expect(response.ok, await response.text()).toBe(true);
+    await waitForConnector(connect.url, old.name);
+    const published = async () => (await db.query('SELECT tablename FROM pg_publication_tables WHERE pubname = $1', [old.slotName])).rows.map((r) => r.tablename);
+    expect(await published()).toEqual(['movies']);
+
+    await registerMoviesConnector(old);
+    const now = (await (await fetch(`${connect.url}/connectors/${encodeURIComponent(old.name)}/config`)).json()) as Record<string, string>;
+    expect(now['table.include.list']).toBe('public.movies_capture');
+    expect(await published()).toEqual(['movies_capture']);
+    await deleteConnector(old);
   });
 });

@@ -11,8 +11,9 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
+import { CATALOG_CONNECTOR } from '../../services/ratings/contract.ts';
 import { kafkaBrokers, topicPartitions, topicPrefix } from '../../services/shared/config.ts';
-import { ensureLegacyDatabase } from '../legacy-postgres.ts';
+import { CAPTURE_TABLE, ensureLegacyDatabase } from '../legacy-postgres.ts';
 
 const connectDir = resolve(import.meta.dirname);
 const runtimeDir = join(connectDir, 'lib/runtime');
@@ -210,7 +211,12 @@ export interface MoviesConnector {
   timeoutMs?: number;
 }
 
-/** The Debezium PostgreSQL connector's configuration for `public.movies` (exported for docker-compose docs and tests). */
+/**
+ * The Debezium PostgreSQL connector's configuration (exported for docker-compose docs and tests). It captures
+ * `public.movies_capture`, the legacy rows bounded to what the system keeps (infra/legacy-postgres.ts), never the
+ * raw `movies`: one change larger than the producer's max.request.size (1 MiB) would fail the task, again after
+ * every restart, and errors.tolerance=all would drop it with only a line in the worker's log.
+ */
 export function moviesConnectorConfig(options: Omit<MoviesConnector, 'connectUrl' | 'timeoutMs'>): Record<string, string> {
   const db = new URL(options.legacyUrl);
   const topicPrefix = options.name.replace(/[^A-Za-z0-9_.-]/g, '_');
@@ -228,20 +234,20 @@ export function moviesConnectorConfig(options: Omit<MoviesConnector, 'connectUrl
     'publication.name': options.slotName,
     // The connector creates its own publication, for its table only.
     'publication.autocreate.mode': 'filtered',
-    'table.include.list': 'public.movies',
+    'table.include.list': `public.${CAPTURE_TABLE}`,
     // First start: the whole table, then the stream; later starts resume from the committed offset.
     'snapshot.mode': 'initial',
     'poll.interval.ms': '50',
-    // A delete is a delete event (with the full before-image) followed by a tombstone for compaction.
+    // A delete is a delete event (`before` holds the key) followed by a tombstone for compaction.
     'tombstones.on.delete': 'true',
     'key.converter': 'org.apache.kafka.connect.json.JsonConverter',
     'key.converter.schemas.enable': 'false',
     'value.converter': 'org.apache.kafka.connect.json.JsonConverter',
     'value.converter.schemas.enable': 'false',
-    // Debezium names the topic <topic.prefix>.public.movies; route it to the system's topic, and key by id alone.
+    // Debezium names the topic <topic.prefix>.public.movies_capture; route it to the system's topic, and key by id alone.
     transforms: 'route,key',
     'transforms.route.type': 'org.apache.kafka.connect.transforms.RegexRouter',
-    'transforms.route.regex': `^${topicPrefix.replace(/[.\\]/g, '\\$&')}\\.public\\.movies$`,
+    'transforms.route.regex': `^${topicPrefix.replace(/[.\\]/g, '\\$&')}\\.public\\.${CAPTURE_TABLE}$`,
     'transforms.route.replacement': options.topic,
     'transforms.key.type': 'org.apache.kafka.connect.transforms.ExtractField$Key',
     'transforms.key.field': 'id',
@@ -253,11 +259,21 @@ export function moviesConnectorConfig(options: Omit<MoviesConnector, 'connectUrl
   };
 }
 
-/** Creates or updates the connector (PUT is idempotent) and waits until it and its task are RUNNING. */
+/**
+ * Creates or updates the connector (PUT is idempotent) and waits until it and its task are RUNNING. A connector
+ * an earlier version registered on the raw `movies` table is removed first (with its offsets, slot and
+ * publication), so the new one starts with a snapshot of the bounded table: the same movies again, which consumers
+ * take as upserts by id. A delete that old connector had not sent yet (it may have stopped on an oversized row) is
+ * lost with its slot: that movie stays in the system; insert and delete its row again to remove it.
+ */
 export async function registerMoviesConnector(options: MoviesConnector): Promise<void> {
   const { connectUrl, name } = options;
   const deadline = Date.now() + (options.timeoutMs ?? 60_000);
   const config = moviesConnectorConfig(options);
+  const existing = await fetch(`${connectUrl}/connectors/${encodeURIComponent(name)}/config`);
+  if (existing.ok && ((await existing.json()) as Record<string, string>)['table.include.list'] !== config['table.include.list']) {
+    await deleteConnector({ connectUrl, name, legacyUrl: options.legacyUrl, slotName: options.slotName });
+  }
   // 409: the worker is rebalancing (just started, or a connector was just added); it answers once it is done.
   for (;;) {
     const response = await fetch(`${connectUrl}/connectors/${encodeURIComponent(name)}/config`, {
@@ -362,7 +378,7 @@ export async function ensureCatalogCapture(options: { brokers?: string[]; log?: 
     // The worker reaches the catalog at the same address as we do (docker-compose: both on its network).
     await registerMoviesConnector({
       connectUrl: connect.url,
-      name: `${prefix}movies-catalog`,
+      name: prefix + CATALOG_CONNECTOR,
       legacyUrl: legacy.url,
       topic,
       slotName: `${prefix.toLowerCase().replace(/[^a-z0-9_]/g, '_')}movies_catalog`.slice(-63),

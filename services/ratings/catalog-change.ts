@@ -1,18 +1,36 @@
 /**
- * Where Debezium's format stops. The `movies` topic carries Debezium's change events for the legacy catalog's
- * `movies` table (JSON without schemas, keyed by the movie id alone: infra/connect/connect.ts); this turns one
- * Kafka message into the ratings domain's own `MovieChange`, and nothing past this file knows about `op`,
- * `before`/`after` or snake_case columns.
+ * Where Debezium's format stops. The `movies` topic carries Debezium's change events for the legacy catalog (its
+ * bounded copy `movies_capture`; JSON without schemas, keyed by the movie id alone: infra/connect/connect.ts);
+ * this turns one Kafka message into the ratings domain's own `MovieChange`, and nothing past this file knows
+ * about `op`, `before`/`after` or snake_case columns.
  *
  * Malformed input throws an Error saying what was wrong; the runtime dead-letters that message and carries on.
+ * A movie larger than CATALOG_BOUNDS is cut to them, and the change says what was cut (`reduced`).
  */
 
 export type MovieChange =
   | {
       type: 'MovieUpserted';
-      movie: { movieId: string; title: string; releaseYear: number | null; country: string | null; genres: string[] };
+      movie: {
+        movieId: string;
+        title: string;
+        releaseYear: number | null;
+        country: string | null;
+        genres: string[];
+        /** What was cut to fit CATALOG_BOUNDS (at the source or here), one phrase each; absent when nothing was. */
+        reduced?: string[];
+      };
     }
   | { type: 'MovieRemoved'; movieId: string };
+
+/**
+ * What the system keeps of a catalog row, in characters (Unicode code points, as PostgreSQL counts them). The
+ * legacy table holds text of any length and arrays of any size, and one change larger than Kafka Connect's producer
+ * takes (1 MiB) would stop capture for good. The capture table bounds every row to these at the source
+ * (infra/legacy-postgres.ts), and this decoder bounds again, so a connector configured otherwise cannot bring more.
+ * 20 genres: the GraphQL cost estimate counts 20 items for a list (gateway/limits.ts).
+ */
+export const CATALOG_BOUNDS = { titleChars: 1000, countryChars: 100, genres: 20, genreChars: 100 } as const;
 
 /** Far above any real row (a movie is a few hundred bytes); refused before parsing so garbage cannot cost much. */
 export const MAX_CHANGE_BYTES = 1024 * 1024;
@@ -41,11 +59,14 @@ export function decodeMovieChange(key: Buffer | null, value: Buffer | null): Mov
       const movieId = sameId(keyId, movie.id);
       return {
         type: 'MovieUpserted',
-        movie: { movieId, title: movie.title, releaseYear: movie.releaseYear, country: movie.country, genres: movie.genres },
+        movie: {
+          movieId, title: movie.title, releaseYear: movie.releaseYear, country: movie.country, genres: movie.genres,
+          ...(movie.reduced.length && { reduced: movie.reduced }),
+        },
       };
     }
     case 'd': {
-      // REPLICA IDENTITY FULL: `before` is the whole deleted row; only its id matters here.
+      // `before` carries the deleted row's key (the capture table's REPLICA IDENTITY DEFAULT); only its id matters.
       if (event.before !== null && !isRecord(event.before)) throw new Error(`movie change op d: before is not an object or null`);
       const beforeId = isRecord(event.before) && event.before.id !== undefined ? decodeValueId(event.before.id, 'before.id') : undefined;
       if (keyId === undefined && beforeId === undefined) throw new Error('movie change op d has neither a key nor before.id: cannot tell which movie was removed');
@@ -87,6 +108,7 @@ interface Row {
   releaseYear: number | null;
   country: string | null;
   genres: string[];
+  reduced: string[];
 }
 
 function decodeRow(row: unknown, where: string): Row {
@@ -99,14 +121,56 @@ function decodeRow(row: unknown, where: string): Row {
   if (country !== null && country !== undefined && typeof country !== 'string') throw new Error(`movie change ${where}.country is not a string or null`);
   if (!Array.isArray(genres)) throw new Error(`movie change ${where}.genres is not an array`);
   if (genres.some((g) => g !== null && typeof g !== 'string')) throw new Error(`movie change ${where}.genres has an element that is not text`);
-  return {
-    id: decodeValueId(row.id, `${where}.id`),
+  // What the capture table already cut, in its own words (a text[] column; absent from a connector on the raw table).
+  const { reduced = null } = row;
+  if (reduced !== null && !(Array.isArray(reduced) && reduced.every((r) => typeof r === 'string'))) {
+    throw new Error(`movie change ${where}.reduced is not a list of text or null`);
+  }
+  const bounded = boundRow({
     title,
-    releaseYear: (releaseYear as number | null | undefined) ?? null,
     country: (country as string | null | undefined) ?? null,
     // A text[] may hold NULL elements; a genre that is NULL says nothing, and the API's genres are non-null.
     genres: genres.filter((g): g is string => typeof g === 'string'),
+  });
+  return {
+    id: decodeValueId(row.id, `${where}.id`),
+    releaseYear: (releaseYear as number | null | undefined) ?? null,
+    ...bounded,
+    reduced: [...(reduced ?? []), ...bounded.reduced.map((r) => `${r} (by the decoder)`)],
   };
+}
+
+/**
+ * The row within CATALOG_BOUNDS, and what was cut to get there (the same phrases as the capture table's). A row
+ * bounded at the source passes unchanged.
+ */
+function boundRow(row: { title: string; country: string | null; genres: string[] }): { title: string; country: string | null; genres: string[]; reduced: string[] } {
+  const { titleChars, countryChars, genres: maxGenres, genreChars } = CATALOG_BOUNDS;
+  const reduced: string[] = [];
+  const title = clip(row.title, titleChars);
+  if (title.length < row.title.length) reduced.push(`title: ${codePoints(row.title)} characters, kept ${titleChars}`);
+  const country = row.country === null ? null : clip(row.country, countryChars);
+  if (country !== null && country.length < row.country!.length) reduced.push(`country: ${codePoints(row.country!)} characters, kept ${countryChars}`);
+  if (row.genres.length > maxGenres) reduced.push(`genres: ${row.genres.length}, kept ${maxGenres}`);
+  const kept = row.genres.slice(0, maxGenres);
+  const genres = kept.map((g) => clip(g, genreChars));
+  const longest = Math.max(0, ...kept.filter((g, i) => genres[i].length < g.length).map(codePoints));
+  if (longest) reduced.push(`genre characters: the longest ${longest}, kept ${genreChars}`);
+  return { title, country, genres, reduced };
+}
+
+/** The first `max` code points of `text` (a surrogate pair is one character, never split). */
+function clip(text: string, max: number): string {
+  if (text.length <= max) return text; // at most `max` UTF-16 units: at most `max` code points
+  let end = 0;
+  for (let count = 0; count < max && end < text.length; count++) end += text.codePointAt(end)! > 0xffff ? 2 : 1;
+  return text.slice(0, end);
+}
+
+function codePoints(text: string): number {
+  let count = 0;
+  for (let i = 0; i < text.length; count++) i += text.codePointAt(i)! > 0xffff ? 2 : 1;
+  return count;
 }
 
 function parseJson(bytes: Buffer, what: string): unknown {

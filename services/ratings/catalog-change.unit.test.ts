@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { decodeMovieChange, MAX_CHANGE_BYTES } from './catalog-change.ts';
+import { CATALOG_BOUNDS, decodeMovieChange, MAX_CHANGE_BYTES } from './catalog-change.ts';
 
 type Captured = { key: string | null; value: string | null };
 const fixture = JSON.parse(readFileSync(resolve(import.meta.dirname, 'fixtures/debezium-movies.json'), 'utf8')) as {
@@ -43,7 +43,8 @@ describe('decodeMovieChange on real Debezium messages', () => {
   });
 
   it('an update (op u) is an upsert with the new title', () => {
-    expect(JSON.parse(message('updateTitle').value!).before.title).toBe('Lethal Weapon 2');
+    // The capture table's REPLICA IDENTITY is DEFAULT: an update carries no old row, which nothing here needs.
+    expect(JSON.parse(message('updateTitle').value!).before).toBeNull();
     expect(decode(message('updateTitle'))).toEqual({
       type: 'MovieUpserted',
       movie: { movieId: '900001', title: 'Lethal Weapon II', releaseYear: 1989, country: 'US', genres: ['Action', 'Crime', 'Buddy Cop'] },
@@ -58,6 +59,8 @@ describe('decodeMovieChange on real Debezium messages', () => {
   });
 
   it('a delete (op d) is a removal; the tombstone after it is nothing', () => {
+    // Only the key of `before` is real (Debezium fills the other columns with empties); only its id is read.
+    expect(JSON.parse(message('delete').value!).before).toMatchObject({ id: 900001, title: '' });
     expect(decode(message('delete'))).toEqual({ type: 'MovieRemoved', movieId: '900001' });
     expect(message('tombstone')).toEqual({ key: '900001', value: null });
     expect(decode(message('tombstone'))).toBeUndefined();
@@ -70,6 +73,60 @@ describe('decodeMovieChange on real Debezium messages', () => {
   it('a delete without a key takes the id from before', () => {
     expect(decode({ key: null, value: message('delete').value })).toEqual({ type: 'MovieRemoved', movieId: '900001' });
     expect(decode({ key: null, value: null })).toBeUndefined();
+  });
+});
+
+describe('decodeMovieChange keeps a movie within CATALOG_BOUNDS, and says what was cut', () => {
+  const { titleChars, countryChars, genres: maxGenres, genreChars } = CATALOG_BOUNDS;
+
+  it('a row the capture table cut at the source arrives with its `reduced` notes, and is not cut again', () => {
+    const change = decode(message('insertReduced'));
+    expect(change).toMatchObject({
+      type: 'MovieUpserted',
+      movie: { movieId: '900003', reduced: [`title: 5000 characters, kept ${titleChars}`, `genres: 25, kept ${maxGenres}`] },
+    });
+    const movie = change?.type === 'MovieUpserted' ? change.movie : undefined;
+    expect(movie?.title).toBe('Long '.repeat(1000).slice(0, titleChars));
+    expect(movie?.genres).toEqual(Array.from({ length: maxGenres }, (_, i) => `Genre ${i + 1}`));
+  });
+
+  it('a row within the bounds has no `reduced`', () => {
+    expect(decode(message('insert'))).not.toHaveProperty('movie.reduced');
+  });
+
+  it('bounds a row a connector on the raw table sent: 100,000 genres become 20, long text is cut, each cut named', () => {
+    const change = decode(edited('insert', (e) => {
+      delete e.after.reduced;
+      e.after.title = 'T'.repeat(titleChars + 5);
+      e.after.country = 'C'.repeat(countryChars + 1);
+      e.after.genres = ['G'.repeat(genreChars * 3), ...Array.from({ length: 100_000 }, (_, i) => String(i))]; // ~690 KB
+    }));
+    const movie = change?.type === 'MovieUpserted' ? change.movie : undefined;
+    expect(movie?.title).toHaveLength(titleChars);
+    expect(movie?.country).toHaveLength(countryChars);
+    expect(movie?.genres).toHaveLength(maxGenres);
+    expect(movie?.genres[0]).toBe('G'.repeat(genreChars));
+    expect(movie?.genres[1]).toBe('0');
+    expect(movie?.reduced).toEqual([
+      `title: ${titleChars + 5} characters, kept ${titleChars} (by the decoder)`,
+      `country: ${countryChars + 1} characters, kept ${countryChars} (by the decoder)`,
+      `genres: 100001, kept ${maxGenres} (by the decoder)`,
+      `genre characters: the longest ${genreChars * 3}, kept ${genreChars} (by the decoder)`,
+    ]);
+  });
+
+  it('counts characters as PostgreSQL does: a character outside the BMP is one, and is never split', () => {
+    const title = '😀'.repeat(titleChars + 1); // 2 UTF-16 units each
+    const change = decode(edited('insert', (e) => (e.after.title = title)));
+    const movie = change?.type === 'MovieUpserted' ? change.movie : undefined;
+    expect(movie?.title).toBe('😀'.repeat(titleChars));
+    expect(movie?.reduced).toEqual([`title: ${titleChars + 1} characters, kept ${titleChars} (by the decoder)`]);
+    // Exactly at the bound in characters (twice that in UTF-16 units): kept whole.
+    expect(decode(edited('insert', (e) => (e.after.title = '😀'.repeat(titleChars))))).not.toHaveProperty('movie.reduced');
+  });
+
+  it('refuses `reduced` that is not a list of text', () => {
+    expect(() => decode(edited('insert', (e) => (e.after.reduced = 'title')))).toThrow(/reduced is not a list of text or null/);
   });
 });
 

@@ -8,6 +8,7 @@ import {
   defineContract,
   type CommandOf, type EnvelopeOf, type EventEnvelope as AnyEventEnvelope, type EventOf, type RawMessage,
 } from '../shared/messages.ts';
+import { createLogger } from '../shared/log.ts';
 import { decodeMovieChange } from './catalog-change.ts';
 
 export const TOPICS = {
@@ -15,6 +16,9 @@ export const TOPICS = {
   movies: 'movies',
   ratedMovies: 'rated-movies',
 } as const;
+
+/** The Kafka Connect connector that captures the legacy catalog into `movies` (infra/connect/connect.ts), under TOPIC_PREFIX. */
+export const CATALOG_CONNECTOR = 'movies-catalog';
 
 const movieId = z.string().regex(/^-?\d{1,19}$/, 'a movie id is the legacy table\'s bigint');
 const movie = {
@@ -24,7 +28,23 @@ const movie = {
   country: z.string().nullable(),
   genres: z.array(z.string()),
 };
+/** What was cut from the legacy row to fit the catalog's bounds (catalog-change.ts: CATALOG_BOUNDS); absent when nothing was. */
+const reduced = z.array(z.string()).optional();
 const byMovie = (d: { movieId: string }) => d.movieId;
+
+const log = createLogger('ratings catalog');
+const warned = new Set<string>();
+
+/**
+ * A reduced row is never silent: each process that reads it says so once (the event carries `reduced` too), and
+ * the legacy database lists every such row (`movies_capture.reduced`, README).
+ */
+function warnReduced(eventId: string, movieId: string, what: string[]) {
+  if (warned.has(eventId)) return;
+  if (warned.size >= 10_000) warned.clear(); // a bound on memory; at worst a line is repeated
+  warned.add(eventId);
+  log.warn(`movie ${movieId} from the legacy catalog is larger than the system keeps and arrived reduced (${what.join('; ')}); the legacy row is unchanged`);
+}
 
 /**
  * The boundary where Debezium's format stops: a change of the legacy `movies` table becomes a catalog event.
@@ -37,6 +57,7 @@ function readCatalogChange(message: RawMessage) {
   if (!change) return undefined; // a tombstone: the removal before it said it all
   const { ts_ms: _ms, ts_us: _us, ts_ns: _ns, ...sent } = JSON.parse(message.value!.toString('utf8')) as Record<string, unknown>;
   const eventId = `movies:${createHash('sha256').update(JSON.stringify(sent)).digest('hex').slice(0, 32)}`;
+  if (change.type === 'MovieUpserted' && change.movie.reduced) warnReduced(eventId, change.movie.movieId, change.movie.reduced);
   const at = new Date(Number(message.timestamp ?? 0)).toISOString();
   const envelope = { kind: 'event', eventId, correlationId: eventId, causationId: eventId, schemaVersion: 1, occurredAt: at } as const;
   return change.type === 'MovieUpserted'
@@ -48,7 +69,7 @@ export const ratingsContract = defineContract({
   domain: 'ratings',
   topics: {
     [TOPICS.rawRatings]: {},
-    [TOPICS.movies]: { compacted: true, external: readCatalogChange as never },
+    [TOPICS.movies]: { compacted: true, external: readCatalogChange as never, connector: CATALOG_CONNECTOR },
     [TOPICS.ratedMovies]: { compacted: true },
   },
   commands: {
@@ -57,7 +78,7 @@ export const ratingsContract = defineContract({
   },
   events: {
     /** A movie of the legacy catalog, as it is now (read from Debezium's change). */
-    MovieUpserted: { schema: z.object(movie), topic: TOPICS.movies, schemaVersion: 1, key: byMovie },
+    MovieUpserted: { schema: z.object({ ...movie, reduced }), topic: TOPICS.movies, schemaVersion: 1, key: byMovie },
     MovieRemoved: { schema: z.object({ movieId }), topic: TOPICS.movies, schemaVersion: 1, key: byMovie },
     /** The rated movie: the catalog joined with exact totals. `sum` and `average` derive from integer tenths. */
     RatedMovieChanged: {

@@ -18,6 +18,11 @@ export interface TopicSpec {
    * of the domain, or undefined for one that carries none (a tombstone). Nothing past it sees the foreign format.
    */
   external?(message: RawMessage): EventEnvelope | undefined;
+  /**
+   * The Kafka Connect connector that writes this topic, named under TOPIC_PREFIX. When the gateway knows the
+   * worker (CONNECT_URL), its /readyz and /metrics report the connector's state and each of its tasks'.
+   */
+  connector?: string;
 }
 
 /**
