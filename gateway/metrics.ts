@@ -32,6 +32,19 @@ export function createMetrics() {
       labelNames: ['group'] as const,
       registers,
     }),
+    // Set by gateway/connectors.ts when CONNECT_URL is known: 1 for each connector's and task's current state only.
+    connectorState: new Gauge({
+      name: 'connect_connector_state',
+      help: 'A Kafka Connect connector that writes a topic of the system: 1 with its current state (RUNNING, FAILED, PAUSED, STOPPED, UNASSIGNED, RESTARTING, or NOT_REGISTERED / UNREACHABLE)',
+      labelNames: ['connector', 'state'] as const,
+      registers,
+    }),
+    connectorTaskState: new Gauge({
+      name: 'connect_task_state',
+      help: 'A task of such a connector: 1 with its current state (RUNNING, FAILED, PAUSED, UNASSIGNED, RESTARTING)',
+      labelNames: ['connector', 'task', 'state'] as const,
+      registers,
+    }),
     deadLetters: new Gauge({
       name: 'dead_letters',
       help: 'Messages on the dead.letters topic',

@@ -27,6 +27,7 @@ import { createCommandGateway } from './commands.ts';
 import type { GatewayContext, GatewayServices, GraphQLSlice, StartedSlice } from './context.ts';
 import { createErrorFormatter } from './errors.ts';
 import { devTokenRefusal, isLoopbackHost } from './dev-tokens.ts';
+import { connectUrlFromEnv, declaredConnectors, watchConnectors } from './connectors.ts';
 import { compiledExecution, withoutFieldHooks } from './executor.ts';
 import { startHealthSampler, type HealthOptions } from './health.ts';
 import { enforceInputLimits } from './input-limits.ts';
@@ -73,6 +74,11 @@ export interface GatewayOptions {
   maxSocketBufferBytes?: number;
   /** Readiness sampling. Default: HEALTH_SAMPLE_MS, STALL_AFTER_MS, MAX_LAG (2000, 30000, 10000), no extra checks. */
   health?: Partial<HealthOptions>;
+  /**
+   * Kafka Connect's REST API: readiness and /metrics then follow the connectors the contracts declare (connectors.ts).
+   * Default: CONNECT_URL; unset, no connector is checked.
+   */
+  connectUrl?: string;
 }
 
 export interface RunningGateway {
@@ -128,13 +134,15 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const foreign = await foreignClusters(prisma, projectors, clusterId);
     return foreign.length ? logMismatch(foreign, clusterId).message : undefined;
   };
+  const connectUrl = options.connectUrl ?? connectUrlFromEnv();
+  const connectors = connectUrl ? watchConnectors({ url: connectUrl, connectors: declaredConnectors(bus.prefix), metrics }) : undefined;
   const health = await startHealthSampler(
     { bus, prisma, metrics, ownConsumer: consumer.problem },
     {
       sampleMs: options.health?.sampleMs ?? healthSampleMs(),
       stallAfterMs: options.health?.stallAfterMs ?? stallAfterMs(),
       maxLag: options.health?.maxLag ?? maxLag(),
-      readinessChecks: [projectedFromThisLog, ...(options.health?.readinessChecks ?? [])],
+      readinessChecks: [projectedFromThisLog, ...(connectors ? [connectors.check] : []), ...(options.health?.readinessChecks ?? [])],
     },
   );
 
@@ -274,7 +282,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
 
   // Readiness: the whole pipeline moves. Every reason it does not, as a sentence, from the latest sample.
   function readiness(res: ServerResponse) {
-    const { ready, reasons, ...sample } = health.latest();
+    const { ready, reasons, ...latest } = health.latest();
+    const sample = { ...latest, ...(connectors && { connectors: connectors.latest() }) };
     res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' });
     res.end(JSON.stringify(ready ? { status: 'ready', ...sample } : { status: 'not ready', reasons, ...sample }));
   }

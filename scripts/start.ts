@@ -33,6 +33,8 @@ const catalog = await ensureCatalogCapture({ log: (line) => console.log(line) })
   await kafka.stop();
   process.exit(1);
 });
+// The processes reach the worker as docker-compose's do: the gateway's /readyz and /metrics report its connector.
+process.env.CONNECT_URL = catalog.connectUrl;
 
 const supervisor = superviseProcesses(systemProcesses([...SERVICE_NAMES], serviceProcesses()), { env: process.env, log: say });
 let stopping = false;
