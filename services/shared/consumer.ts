@@ -16,6 +16,7 @@ import type { Consumer, ConsumerRunConfig, EachBatchPayload, EachMessagePayload,
 import { joined, LEAVE_GROUP_TIMEOUT_MS, type Bus } from './bus.ts';
 import { withinTime } from './errors.ts';
 import { backoffMs } from './isolation.ts';
+import type { ConsumerHealth } from './liveness.ts';
 import type { Logger } from './log.ts';
 
 /** While messages keep coming, processed offsets are committed at most this often, in ms. */
@@ -31,6 +32,13 @@ const STOP_WAIT_MS = 10_000;
  */
 const SILENT_MEMBER_MS = 60_000;
 const WATCH_EVERY_MS = 5_000;
+/**
+ * A member that Kafka has not answered for this long while no handler runs does not consume, as its process's
+ * heartbeat and the gateway's readiness say: a stopped broker shows within 3 s. It asks every maxWaitTimeInMs
+ * (0.5 s) or, without partitions, heartbeats every second. A running handler counts as consuming: it may wait on
+ * Kafka or PostgreSQL for as long as they are away, and readiness names a handler that does not move as stalled.
+ */
+const QUIET_AFTER_MS = 2_000;
 /** How long a handler's heartbeat may go unanswered before it fails the batch (kafkajs's request timeout is 30 s). */
 const HEARTBEAT_WAIT_MS = 30_000;
 /**
@@ -60,6 +68,8 @@ export interface ConsumerSpec {
 
 export interface RunningConsumer {
   stop(): Promise<void>;
+  /** How the member fares now, for its process's heartbeat. */
+  health(): ConsumerHealth;
 }
 
 /** Starts the consumer and resolves once it has joined its group. */
@@ -128,6 +138,8 @@ export async function runConsumer(bus: Bus, spec: ConsumerSpec, log: Logger): Pr
    * kafkajs connecting or restarting it itself (a broker down for long: its own retries are left alone).
    */
   let lastSign = Date.now();
+  /** Per member, for the heartbeat: when Kafka last answered it, what it was given at its last join, its crash since. */
+  const states = new WeakMap<Consumer, { lastAnswer: number; assigned: Record<string, number[]>; joinedAt?: number; crash?: string; rejoining: boolean }>();
   const watchdog = setInterval(() => {
     const silent = Date.now() - lastSign;
     if (stopped || handling || !consumer || silent < (spec.silentMemberMs ?? SILENT_MEMBER_MS)) return;
@@ -143,6 +155,18 @@ export async function runConsumer(bus: Bus, spec: ConsumerSpec, log: Logger): Pr
     for (const sign of [next.events.FETCH, next.events.HEARTBEAT, next.events.GROUP_JOIN, next.events.END_BATCH_PROCESS, next.events.CONNECT, next.events.CRASH]) {
       next.on(sign, () => { if (consumer === next || !consumer) lastSign = Date.now(); });
     }
+    const state = { lastAnswer: Date.now(), assigned: {} as Record<string, number[]>, joinedAt: undefined as number | undefined, crash: undefined as string | undefined, rejoining: false };
+    states.set(next, state);
+    // kafkajs reports a request once its answer has arrived.
+    next.on(next.events.REQUEST, () => { state.lastAnswer = Date.now(); });
+    next.on(next.events.GROUP_JOIN, ({ payload }) => {
+      state.assigned = payload.memberAssignment;
+      state.joinedAt = Date.now();
+      state.crash = undefined;
+      state.rejoining = false;
+    });
+    next.on(next.events.REBALANCING, () => { state.rejoining = true; });
+    next.on(next.events.CRASH, ({ payload }) => { state.crash = payload.error.message; });
     for (const comeback of [next.events.FETCH_START, next.events.GROUP_JOIN]) {
       next.on(comeback, () => {
         if (!retired.has(next)) return;
@@ -198,6 +222,19 @@ export async function runConsumer(bus: Bus, spec: ConsumerSpec, log: Logger): Pr
 
   consumer = await start();
   return {
+    health() {
+      // The member being replaced after a crash stays current until its replacement has joined.
+      const { lastAnswer, assigned, joinedAt, crash, rejoining } = states.get(consumer!)!;
+      const now = Date.now();
+      const quietMs = now - lastAnswer;
+      let problem: string | undefined;
+      if (stopped) problem = 'is stopping';
+      else if (crash !== undefined) problem = `crashed (${crash}) and is restarting`;
+      else if (!handling && quietMs > QUIET_AFTER_MS) {
+        problem = rejoining ? `has been rejoining its group for ${seconds(quietMs)}` : `has had no answer from Kafka for ${seconds(quietMs)}`;
+      }
+      return { group: bus.prefix + spec.group, problem, topics: spec.topics.map(bus.topic), assigned, joinedMsAgo: joinedAt === undefined ? undefined : now - joinedAt };
+    },
     async stop() {
       stopped = true;
       clearInterval(watchdog);
@@ -288,4 +325,8 @@ function createCommitter(group: string, log: Logger) {
       clearTimeout(due);
     },
   };
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)} s`;
 }

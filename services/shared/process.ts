@@ -1,9 +1,11 @@
 /**
- * Runs services in a process: each one's command handler and/or its projectors, all sharing one Kafka client.
- * SIGINT/SIGTERM stop consumers cleanly so their groups leave at once.
+ * Runs services in a process: each one's command handler and/or its projectors, all sharing one Kafka client,
+ * and the process's heartbeat (liveness.ts). SIGINT/SIGTERM stop consumers cleanly so their groups leave at once.
  */
 import { createBus, type Bus } from './bus.ts';
+import { databaseUrl } from './config.ts';
 import { createPrisma } from './db.ts';
+import { startHeartbeats, type ConsumerHealth } from './liveness.ts';
 import { createLogger } from './log.ts';
 import { startProjector, type ProjectionDefinition } from './projector.ts';
 import type { AnyContract, Outgoing } from './messages.ts';
@@ -34,23 +36,42 @@ export interface RunningParts {
   stop(): Promise<void>;
 }
 
+/** The process's name in its log lines and heartbeats: the service it runs alone, or `services`. */
+function processName(hosted: ServiceParts[]): string {
+  return hosted.length === 1 ? hosted[0].name : 'services';
+}
+
 /**
  * Starts services in this process, on one Kafka client and one database pool: each keeps its own consumer
  * groups, and their concurrent publishes share produce requests. Also used by tests to run a service in-process.
  */
 export async function startParts(hosted: ServiceParts[], only: 'all' | 'handler' | 'projector' = 'all'): Promise<RunningParts> {
   const bus = await createBus({ clientId: hosted.map((parts) => parts.name).join('+') });
+  const handlers = only === 'projector' ? [] : hosted.flatMap((parts) => (parts.service ? [parts.service] : []));
   const projections = only === 'handler' ? [] : hosted.flatMap((parts) => parts.projections ?? []);
   // Only projectors write through this client: their lost tail after a database crash is projected again.
   const prisma = projections.length ? createPrisma(undefined, { asyncCommit: true }) : undefined;
-  const stops: (() => Promise<void>)[] = [];
+  // From the start, every consumer this process will run is in its heartbeat: the gateway sees it starting.
+  const health = new Map<string, () => ConsumerHealth>(
+    [...handlers, ...projections].map(({ name }) => [name, () => ({ group: bus.prefix + name, problem: 'is starting', topics: [], assigned: {} })]),
+  );
+  const heartbeats = startHeartbeats({
+    databaseUrl: databaseUrl(),
+    process: processName(hosted),
+    consumers: () => [...health.values()].map((of) => of()),
+    log: createLogger(processName(hosted)),
+  });
+  const stops: (() => Promise<void>)[] = [heartbeats.stop];
   try {
-    for (const parts of hosted) {
-      const log = createLogger(parts.name);
-      if (parts.service && only !== 'projector') stops.push((await startService(parts.service, bus, log)).stop);
+    for (const handler of handlers) {
+      const running = await startService(handler, bus, createLogger(handler.name));
+      health.set(handler.name, running.health);
+      stops.push(running.stop);
     }
     for (const projection of projections) {
-      stops.push((await startProjector(projection, bus, prisma!, createLogger(projection.name))).stop);
+      const running = await startProjector(projection, bus, prisma!, createLogger(projection.name));
+      health.set(projection.name, running.health);
+      stops.push(running.stop);
     }
     // Last, so a start that failed leaves no timer behind.
     for (const parts of only === 'projector' ? [] : hosted) {
@@ -83,7 +104,7 @@ export async function startParts(hosted: ServiceParts[], only: 'all' | 'handler'
  */
 export async function runServiceProcess(hosted: ServiceParts[]): Promise<void> {
   const only = (process.argv.find((a) => a.startsWith('--only='))?.slice(7) ?? 'all') as 'all' | 'handler' | 'projector';
-  const log = createLogger(hosted.length === 1 ? hosted[0].name : 'services');
+  const log = createLogger(processName(hosted));
   const running = await startParts(hosted, only).catch((error: Error) => {
     log.error(`could not start: ${error.message}`);
     process.exit(1);

@@ -8,6 +8,7 @@ import { isFor, type Bus } from './bus.ts';
 import { runConsumer } from './consumer.ts';
 import { SystemError } from './errors.ts';
 import { applyIsolating, reasonOf } from './isolation.ts';
+import type { ConsumerHealth } from './liveness.ts';
 import { literal, sqlOf, type PrismaClient, type SqlTransaction, type SqlValue } from './db.ts';
 import type { Logger } from './log.ts';
 import type { AnyContract, EventEnvelope, EventOf } from './messages.ts';
@@ -30,6 +31,8 @@ export interface ProjectionDefinition<K extends AnyContract = AnyContract> {
 
 export interface RunningProjector {
   stop(): Promise<void>;
+  /** How its consumer fares, for the process's heartbeat (liveness.ts). */
+  health(): ConsumerHealth;
 }
 
 /** Channel on which each committed batch announces the offset it reached (read by the gateway). */
@@ -244,6 +247,7 @@ export async function startProjector<K extends AnyContract>(
   }, log);
   log.info(`projecting ${definition.topics.join(', ')}`);
   return {
+    health: consumer.health,
     async stop() {
       await consumer.stop();
     },

@@ -32,6 +32,7 @@ import { maxMessageBytes } from './config.ts';
 import { withinTime } from './errors.ts';
 import { runConsumer } from './consumer.ts';
 import { applyIsolating, reasonOf } from './isolation.ts';
+import type { ConsumerHealth } from './liveness.ts';
 import { waitingOn, type Logger } from './log.ts';
 import {
   ORIGIN_TOPIC_HEADER, repartitionTopic,
@@ -71,6 +72,8 @@ export interface ServiceDefinition<S, K extends AnyContract = AnyContract> {
 
 export interface RunningService {
   stop(): Promise<void>;
+  /** How its consumer fares, for the process's heartbeat (liveness.ts). */
+  health(): ConsumerHealth;
 }
 
 // Messages already handled (by id, with where their events landed), per partition, so a redelivered command is
@@ -312,6 +315,7 @@ export async function startService<S, K extends AnyContract>(
   }, log);
   log.info(`consuming ${definition.inputs.join(', ')}${single ? '' : ` and ${repartition}`}`);
   return {
+    health: consumer.health,
     async stop() {
       await consumer.stop();
     },
