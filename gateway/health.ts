@@ -1,15 +1,21 @@
 /**
- * Readiness derived from Kafka and PostgreSQL themselves. In the background, every `sampleMs`, the sampler
- * describes the system's consumer groups (the domains' contracts declare them), compares their committed offsets
- * with the topics' high watermarks, reads the projectors' own offsets from `projection_offsets`, and keeps the
- * latest verdict. `/readyz` and `/healthz` answer from that verdict without any I/O of their own; `/metrics`
- * shows its figures.
+ * Readiness derived from Kafka and PostgreSQL themselves, and from what the processes say of themselves.
+ * - In the background, every `sampleMs`, the sampler describes the system's consumer groups (the domains' contracts
+ *   declare them), compares their committed offsets with the topics' high watermarks, reads the projectors' own
+ *   offsets from `projection_offsets`, and keeps the latest verdict: lag, stalls, groups with no member.
+ * - When asked, from memory: whether every group is served by a live process (their heartbeats, liveness.ts) and
+ *   whether the gateway's own consumer runs and hears Kafka. These change in a second, and a sample is up to
+ *   `sampleMs` old: a killed process or a stopped broker shows within 3 s this way, where the groups only show it
+ *   at their session timeout.
+ * `/readyz` and `/healthz` answer without any I/O of their own; `/metrics` shows the figures.
  */
 import type { Admin } from 'kafkajs';
 import { DOMAINS } from '../services/domains.ts';
 import type { Bus } from '../services/shared/bus.ts';
+import { databaseUrl } from '../services/shared/config.ts';
 import type { PrismaClient } from '../services/shared/db.ts';
 import { RUNTIME_TOPICS, repartitionTopic } from '../services/shared/messages.ts';
+import { listenToHeartbeats, livenessReasons, type LivenessGroup } from './liveness.ts';
 import type { GatewayMetrics } from './metrics.ts';
 
 export interface HealthOptions {
@@ -34,6 +40,7 @@ export interface HealthSample {
 }
 
 export interface HealthSampler {
+  /** The latest sample, with what the heartbeats and the gateway's own consumer say now. */
   latest(): HealthSample;
   stop(): Promise<void>;
 }
@@ -52,11 +59,11 @@ type Positions = Map<string, bigint>; // `${physical topic}:${partition}` → ne
 type Ends = Map<string, { partition: number; low: bigint; high: bigint }[]>;
 
 /**
- * Starts sampling and resolves once the first sample is in. `ownConsumer` tells what is wrong with the
- * gateway's own consumer, if anything.
+ * Starts sampling and listening to the processes' heartbeats (on `databaseUrl`, default DATABASE_URL), and
+ * resolves once the first sample is in. `ownConsumer` tells what is wrong with the gateway's own consumer, if anything.
  */
 export async function startHealthSampler(
-  deps: { bus: Bus; prisma: PrismaClient; metrics: GatewayMetrics; ownConsumer: () => string | undefined },
+  deps: { bus: Bus; prisma: PrismaClient; metrics: GatewayMetrics; ownConsumer: () => string | undefined; databaseUrl?: string },
   options: HealthOptions,
 ): Promise<HealthSampler> {
   const { bus, prisma, metrics } = deps;
@@ -73,6 +80,12 @@ export async function startHealthSampler(
   const membersSeen = new Map<string, Set<string>>();
   // What the current sample still waits for, named by the watchdog.
   const waitingFor = new Set<'Kafka' | 'PostgreSQL'>();
+  /** Partitions of each logical topic, from the latest sample that reached Kafka: what a group's live members must hold. */
+  const partitionCounts = new Map<string, number>();
+  const heartbeats = listenToHeartbeats(deps.databaseUrl ?? databaseUrl());
+  metrics.readHeartbeatAgesFrom(() => heartbeats.heard().map((heard) => ({
+    process: heard.process, instance: heard.instance, seconds: (Date.now() - heard.heardAt) / 1000,
+  })));
 
   let latest: HealthSample = notSampled();
   let stopped = false;
@@ -116,13 +129,12 @@ export async function startHealthSampler(
     ]);
     const now = Date.now();
     const reasons: string[] = [];
-    const own = deps.ownConsumer();
-    if (own) reasons.push(`the gateway's own consumer ${own}: command replies and live updates are not arriving`);
     if (!kafka.ok) reasons.push(`cannot reach Kafka (${kafka.error.message}): check KAFKA_BROKERS and the broker`);
     if (!projectors.ok) reasons.push(`cannot reach PostgreSQL (${projectors.error.message}): check DATABASE_URL and the server`);
     const consumers: HealthSample['consumers'] = [];
     if (kafka.ok) {
       const { groups, ends, committed } = kafka.value;
+      for (const [topic, offsets] of ends) partitionCounts.set(topic, offsets.length);
       metrics.consumerLag.reset();
       metrics.projectorLag.reset();
       metrics.deadLetters.set(Number((ends.get(RUNTIME_TOPICS.deadLetters) ?? []).reduce((sum, o) => sum + o.high - o.low, 0n)));
@@ -218,8 +230,28 @@ export async function startHealthSampler(
   const looping = loop(firstSampled);
   await first;
 
+  /** Reasons that change within a second, judged now from memory. */
+  function reasonsNow(): string[] {
+    const now = Date.now();
+    const reasons: string[] = [];
+    // Crashed, or no answer from Kafka for 2 s (consumer.ts): the sampler would tell a stopped broker only later.
+    const own = deps.ownConsumer();
+    if (own) reasons.push(`the gateway's own consumer ${own}: command replies and live updates are not arriving; check the broker (KAFKA_BROKERS)`);
+    const groups: LivenessGroup[] = watched.map((w) => ({
+      name: w.name,
+      group: w.group,
+      process: w.process,
+      topics: w.topics.map((logical) => ({ logical, physical: bus.topic(logical), partitions: partitionCounts.get(logical) })),
+    }));
+    reasons.push(...livenessReasons(groups, heartbeats.heard(), now, heartbeats.listeningSince()));
+    return reasons;
+  }
+
   return {
-    latest: () => latest,
+    latest() {
+      const reasons = [...reasonsNow(), ...latest.reasons];
+      return { ...latest, ready: reasons.length === 0, reasons };
+    },
     async stop() {
       stopped = true;
       clearTimeout(timer);
@@ -227,6 +259,7 @@ export async function startHealthSampler(
       // A sample stuck on an unreachable broker is abandoned: disconnecting fails its calls.
       await Promise.race([looping, new Promise((resolve) => setTimeout(resolve, answerWithinMs).unref())]);
       await admin.disconnect();
+      await heartbeats.close();
     },
   };
 }

@@ -1,19 +1,41 @@
 /**
  * The gateway's Prometheus metrics, served on `/metrics`. Each gateway has its own registry, so several
  * gateways in one process (tests) never clash. Consumer and projector figures are set by the health sampler
- * (health.ts) from its latest sample; command latency by the command gateway (commands.ts).
+ * (health.ts) from its latest sample, heartbeat ages read from what it heard at each scrape; command latency by
+ * the command gateway (commands.ts).
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export type GatewayMetrics = ReturnType<typeof createMetrics>;
+
+export interface HeartbeatAge {
+  process: string;
+  instance: string;
+  seconds: number;
+}
 
 export function createMetrics() {
   const registry = new Registry();
   // Process metrics: CPU, memory, event loop delay, handles, GC.
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
+  let heartbeatAges: () => HeartbeatAge[] = () => [];
   return {
     registry,
+    /** Where process_heartbeat_age_seconds reads each process's age when scraped (the health sampler's heartbeats). */
+    readHeartbeatAgesFrom(source: () => HeartbeatAge[]) {
+      heartbeatAges = source;
+    },
+    heartbeatAge: new Gauge({
+      name: 'process_heartbeat_age_seconds',
+      help: 'Seconds since the gateway last heard the heartbeat of each service process instance (PostgreSQL NOTIFY); past 2.5 it is silent and /readyz answers 503 unless others serve its consumers',
+      labelNames: ['process', 'instance'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const { process, instance, seconds } of heartbeatAges()) this.set({ process, instance }, seconds);
+      },
+    }),
     consumerLag: new Gauge({
       name: 'consumer_group_lag',
       help: 'Messages waiting for a consumer group: high watermark minus committed offset, per partition',

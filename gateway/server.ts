@@ -361,17 +361,10 @@ async function consumeGatewayTopics(
   for (const slice of slices) {
     for (const topic of slice.follows) followers.set(bus.topic(topic), [...(followers.get(bus.topic(topic)) ?? []), started.get(slice.domain)!]);
   }
-  // What is wrong with this consumer, if anything, for readiness. A crashed consumer is restarted (by kafkajs
-  // or runConsumer); it is sound again once it has rejoined.
-  let problem: string | undefined;
   const consumer = await runConsumer(bus, {
     group,
     topics: [RUNTIME_TOPICS.commandReplies, ...new Set(slices.flatMap((slice) => slice.follows))],
     fromBeginning: false,
-    prepare(member) {
-      member.on(member.events.CRASH, ({ payload }) => { problem = `crashed (${payload.error.message}) and is restarting`; });
-      member.on(member.events.GROUP_JOIN, () => { problem = undefined; });
-    },
     run: () => ({
       // Committed although the group is this process's own: after a rejoin (broker restart, long stall) it
       // resumes where it was instead of at the latest offset, which would drop replies and updates. runConsumer
@@ -392,7 +385,11 @@ async function consumeGatewayTopics(
     }),
   }, log);
   return {
-    problem: () => problem,
+    /**
+     * What is wrong with this consumer, if anything, for readiness: crashed and restarting (by kafkajs or
+     * runConsumer) until it has rejoined, or no answer from Kafka for 2 s (a stopped broker shows so within 3 s).
+     */
+    problem: () => consumer.health().problem,
     async stop() {
       await consumer.stop();
       await bus.deleteGroup(group);

@@ -1,0 +1,193 @@
+/**
+ * What the processes say of themselves: the gateway listens to their heartbeats (services/shared/liveness.ts) and
+ * keeps the last one of each instance in memory, so that `/readyz` judges liveness when it is asked, without I/O
+ * and without waiting for the next sample: a process killed or hung shows within SILENT_AFTER_MS plus one beat.
+ *
+ * Several instances of a consumer group may run. The group is served when the live instances that report it
+ * healthy hold, between them, every partition of its topics. So an instance killed among several makes readiness
+ * false only until the group has handed its partitions to the others (at the group's session timeout, 10 s): until
+ * then no order routed to those partitions can complete, whatever the other instances do.
+ */
+import pg from 'pg';
+import { LIVENESS_CHANNEL, SILENT_AFTER_MS, type ConsumerHealth, type Heartbeat } from '../services/shared/liveness.ts';
+
+/** A silent instance is forgotten after this long (its age stays on /metrics until then). */
+const FORGET_AFTER_MS = 60_000;
+/** The first wait before listening again after the LISTEN connection failed; longer after each failure. */
+const RELISTEN_MS = 500;
+
+/** An instance of a process, as its heartbeats tell it. */
+export interface HeardInstance {
+  instance: string;
+  process: string;
+  pid: number;
+  host: string;
+  /** When its last heartbeat arrived, by this gateway's clock (never the sender's: clocks differ). */
+  heardAt: number;
+  /** Its consumers, by consumer group, with when each last joined its group by this gateway's clock. */
+  consumers: Map<string, ConsumerHealth & { joinedAt?: number }>;
+}
+
+/** A consumer group readiness wants served, with the partitions of each topic it reads. */
+export interface LivenessGroup {
+  name: string;
+  /** With the topic prefix. */
+  group: string;
+  /** The service to start when no process runs it (`npm run service:<process>`). */
+  process: string;
+  /** `partitions` undefined: not known yet (Kafka not sampled), so not checked. */
+  topics: { logical: string; physical: string; partitions: number | undefined }[];
+}
+
+export interface HeartbeatListener {
+  /** The instances heard from in the last FORGET_AFTER_MS, stopped ones excluded. */
+  heard(): HeardInstance[];
+  /** Since when every heartbeat sent reaches this gateway; undefined while its LISTEN connection is down. */
+  listeningSince(): number | undefined;
+  close(): Promise<void>;
+}
+
+/** Listens to the heartbeats on `databaseUrl`; never fails: while it cannot listen, listeningSince() says so. */
+export function listenToHeartbeats(databaseUrl: string): HeartbeatListener {
+  const instances = new Map<string, HeardInstance>();
+  let listener: pg.Client | undefined;
+  let since: number | undefined;
+  let closed = false;
+
+  function hear(payload: string) {
+    let beat: Heartbeat;
+    try {
+      beat = JSON.parse(payload) as Heartbeat;
+    } catch {
+      return; // not ours to judge: a heartbeat is written by the runtime only
+    }
+    if (beat.stopping) return void instances.delete(beat.instance);
+    const known = instances.get(beat.instance);
+    const heard: HeardInstance = known ?? { instance: beat.instance, process: beat.process, pid: beat.pid, host: beat.host, heardAt: 0, consumers: new Map() };
+    heard.heardAt = Date.now();
+    for (const consumer of beat.consumers) {
+      heard.consumers.set(consumer.group, { ...consumer, joinedAt: consumer.joinedMsAgo === undefined ? undefined : heard.heardAt - consumer.joinedMsAgo });
+    }
+    instances.set(beat.instance, heard);
+  }
+
+  async function listen(attempt = 1) {
+    if (closed) return;
+    // Keep-alive: a connection that died without a word must end in 'error', or silence would be blamed on the processes.
+    const client = new pg.Client({ connectionString: databaseUrl, keepAlive: true, keepAliveInitialDelayMillis: 10_000 });
+    client.on('notification', (message) => { if (message.payload) hear(message.payload); });
+    client.on('error', () => {
+      if (listener === client) {
+        listener = undefined;
+        since = undefined;
+      }
+      void client.end().catch(() => {});
+      relisten(1);
+    });
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${LIVENESS_CHANNEL}`);
+    } catch {
+      void client.end().catch(() => {});
+      return relisten(attempt + 1);
+    }
+    if (closed) return void client.end().catch(() => {});
+    listener = client;
+    since = Date.now();
+  }
+
+  function relisten(attempt: number) {
+    if (closed) return;
+    setTimeout(() => void listen(attempt), Math.min(RELISTEN_MS * attempt, 5_000)).unref();
+  }
+
+  void listen();
+  return {
+    heard() {
+      const now = Date.now();
+      for (const [id, heard] of instances) if (now - heard.heardAt > FORGET_AFTER_MS) instances.delete(id);
+      return [...instances.values()];
+    },
+    listeningSince: () => since,
+    async close() {
+      closed = true;
+      await listener?.end().catch(() => {});
+    },
+  };
+}
+
+/**
+ * Why the groups are not all served, one sentence each, judged at `now` from the heartbeats heard; empty when
+ * every group has live, healthy members holding all of its partitions. Silence counts only from when the gateway
+ * could hear (`listeningSince`): heartbeats sent while it could not are lost, not missing.
+ */
+export function livenessReasons(groups: LivenessGroup[], heard: HeardInstance[], now: number, listeningSince: number | undefined): string[] {
+  if (listeningSince === undefined) {
+    return ["cannot hear the processes' heartbeats: the gateway's LISTEN connection to PostgreSQL is down (it reconnects by itself): check DATABASE_URL and the server"];
+  }
+  const silentFor = (instance: HeardInstance) => now - Math.max(instance.heardAt, listeningSince);
+  const live = heard.filter((instance) => silentFor(instance) <= SILENT_AFTER_MS);
+  const silent = heard.filter((instance) => silentFor(instance) > SILENT_AFTER_MS);
+  const reasons: string[] = [];
+  /** Per live instance, what is wrong with the consumers no other instance stands in for. */
+  const problems = new Map<HeardInstance, string[]>();
+  /** Per silent instance, the groups it ran that no live instance runs. */
+  const orphans = new Map<HeardInstance, string[]>();
+  const add = <K>(map: Map<K, string[]>, key: K, item: string) => map.set(key, [...(map.get(key) ?? []), item]);
+  let waiting = false;
+
+  for (const g of groups) {
+    const members = live.flatMap((instance) => {
+      const consumer = instance.consumers.get(g.group);
+      return consumer ? [{ instance, consumer }] : [];
+    });
+    const serving = members.filter(({ consumer }) => consumer.problem === undefined);
+    // A member that joined after a silent instance's last heartbeat joined without it: that one holds nothing any more.
+    const current = (instance: HeardInstance) =>
+      !heard.some((other) => other !== instance && (other.consumers.get(g.group)?.joinedAt ?? 0) > instance.heardAt);
+    if (!serving.length) {
+      for (const { instance, consumer } of members) add(problems, instance, `${g.name} ${consumer.problem}`);
+      const ranIt = silent.filter((instance) => instance.consumers.has(g.group) && current(instance));
+      if (!members.length) for (const instance of ranIt) add(orphans, instance, g.name);
+      if (!members.length && !ranIt.length) {
+        if (now - listeningSince <= SILENT_AFTER_MS) waiting = true;
+        else reasons.push(`${g.name} runs in no process (no heartbeat names it): start the ${g.process} service (npm run service:${g.process})`);
+      }
+      continue;
+    }
+    // Only the topics its members read (a service running as one aggregate has no repartition topic).
+    const read = new Set(serving.flatMap(({ consumer }) => consumer.topics));
+    const missing: { topic: LivenessGroup['topics'][number]; partitions: number[] }[] = [];
+    for (const topic of g.topics.filter((t) => read.has(t.physical))) {
+      const partitions = Array.from({ length: topic.partitions ?? 0 }, (_, p) => p)
+        .filter((p) => !serving.some(({ consumer }) => consumer.assigned[topic.physical]?.includes(p)));
+      if (partitions.length) missing.push({ topic, partitions });
+    }
+    if (!missing.length) continue;
+    const holders = silent.filter((instance) => current(instance) && missing.some(({ topic, partitions }) =>
+      partitions.some((p) => instance.consumers.get(g.group)?.assigned[topic.physical]?.includes(p))));
+    const which = missing.map(({ topic, partitions }) => `${topic.logical}/${partitions.join(',')}`).join(' ');
+    reasons.push(holders.length
+      ? `${g.name} has no live member for ${which}: ${holders.map((h) => `${describe(h)}, silent for ${seconds(silentFor(h))},`).join(' and ')} held them; ` +
+        'its group hands them to the live members once that member\'s session times out'
+      : `${g.name} has no live member for ${which}: its group is handing them out (a rebalance)`);
+  }
+
+  for (const [instance, names] of orphans) {
+    reasons.push(
+      `${describe(instance)} has sent no heartbeat for ${seconds(silentFor(instance))}, and no live process runs ${names.join(', ')} in its stead: ` +
+        'it died or hangs; restart it (npm start and docker compose restart a process that exits)',
+    );
+  }
+  for (const [instance, found] of problems) reasons.push(`${describe(instance)}: ${found.join('; ')}`);
+  if (waiting) reasons.push(`waiting for the processes' first heartbeats (listening for ${seconds(now - listeningSince)}; they come every second)`);
+  return reasons;
+}
+
+function describe(instance: HeardInstance): string {
+  return `process ${instance.process} (pid ${instance.pid} on ${instance.host})`;
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)} s`;
+}
