@@ -1,5 +1,5 @@
 # One image for every process of the system; docker-compose.yml picks the process with `command`.
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 WORKDIR /app
 # Dev dependencies too: tsx runs the TypeScript sources, and prisma generates the client.
 COPY package.json package-lock.json ./

@@ -336,6 +336,10 @@ export function attachSubscriptions(httpServer: Server, options: SubscriptionOpt
       [Symbol.asyncIterator]() {
         return this;
       },
+      // `await using` on it ends the subscription, as `return()` does.
+      async [Symbol.asyncDispose]() {
+        await stop();
+      },
     } as AsyncGenerator<ExecutionResult>;
   }
 
