@@ -11,7 +11,8 @@ import { Kafka, logLevel } from 'kafkajs';
 import { isKafkaReachable } from '../../services/shared/bus.ts';
 
 const kafkaDir = resolve(import.meta.dirname);
-const libDir = join(kafkaDir, 'lib');
+/** The broker's jars (resolved by resolveKafkaJars): its classpath is `${libDir}/*`. */
+export const libDir = join(kafkaDir, 'lib');
 const dataRoot = resolve(kafkaDir, '../../.data/kafka');
 
 export interface RunningKafka {
@@ -27,7 +28,7 @@ export interface KafkaOptions {
 }
 
 /** Resolves the broker jars with Maven if they are not there yet. */
-function resolveKafkaJars(log: (line: string) => void = console.log): void {
+export function resolveKafkaJars(log: (line: string) => void = console.log): void {
   if (existsSync(libDir) && readdirSync(libDir).some((f) => f.startsWith('kafka_2.13-'))) return;
   log('resolving Apache Kafka jars from Maven Central (first run only)…');
   const mvn = spawnSync('mvn', ['-q', '-B', '-Dstyle.color=never', '-f', join(kafkaDir, 'pom.xml'), 'dependency:copy-dependencies'], {
@@ -38,7 +39,7 @@ function resolveKafkaJars(log: (line: string) => void = console.log): void {
   }
 }
 
-function brokerAnswers(brokers: string[], timeoutMs = 1500): Promise<boolean> {
+export function brokerAnswers(brokers: string[], timeoutMs = 1500): Promise<boolean> {
   const kafka = new Kafka({ clientId: 'kafka-probe', brokers, logLevel: logLevel.NOTHING, connectionTimeout: timeoutMs, retry: { retries: 0 } });
   return isKafkaReachable(kafka);
 }
@@ -161,7 +162,8 @@ function isPortOpen(port: number): Promise<boolean> {
   });
 }
 
-async function stopProcess(child: ChildProcess): Promise<void> {
+/** SIGTERM, then SIGKILL after 15 s; resolves once the process exited. */
+export async function stopProcess(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   child.kill('SIGTERM');

@@ -23,6 +23,23 @@ export function topicPartitions(): number {
 }
 
 /**
+ * Replicas of each topic the system creates (existing topics keep theirs). Default: unset, and then the cluster's
+ * broker count up to 3 (1 on a single broker, 3 on a cluster of three or more).
+ */
+export function topicReplicationFactor(): number | undefined {
+  return process.env.KAFKA_REPLICATION_FACTOR ? Number(process.env.KAFKA_REPLICATION_FACTOR) : undefined;
+}
+
+/**
+ * `min.insync.replicas` of each replicated topic the system creates: how many replicas must have a message before
+ * it counts as written (producers send with acks=all). Default: unset, and then 2 when replicated 3 times or
+ * more, 1 otherwise (the broker's default then applies to a topic of one replica).
+ */
+export function topicMinInsyncReplicas(): number | undefined {
+  return process.env.KAFKA_MIN_INSYNC_REPLICAS ? Number(process.env.KAFKA_MIN_INSYNC_REPLICAS) : undefined;
+}
+
+/**
  * The interface the gateway listens on. Default: 127.0.0.1, this machine only; `0.0.0.0` (or an address) exposes
  * it, and then it hands out no development tokens (README, Exposing the gateway).
  */
