@@ -1,38 +1,48 @@
 /**
  * `npm run chaos`: a fault test of the whole system, bounded in time, on loopback only.
  *
- * It runs a system of its own (its own broker, database and topic prefix; the processes of `npm start` under
- * scripts/supervisor.ts), puts a steady order load on it through GraphQL, and in turn SIGKILLs each service
- * and the gateway, restarts the broker and drops every PostgreSQL connection, printing how long each fault
- * took to recover from: until an order placed after the fault reaches VALIDATED or FAILED through the gateway.
- * Once the load has stopped and the system is quiet it checks what must always hold (one terminal state per
- * accepted order, stock and reservations, projections = a fresh replay, nothing dead-lettered, no process crashed), prints it and
- * exits 0 when all holds, 1 otherwise. It removes its processes, topics, databases and broker at the end, also
- * on Ctrl-C.
+ * It runs a system of its own (its own broker, or with `--brokers 3` a KRaft cluster of three replicating every
+ * topic 3 times with min.insync.replicas 2; its own database and topic prefix; the processes of `npm start` under
+ * scripts/supervisor.ts), puts a steady load on every domain through GraphQL (orders and restocks, movie ratings,
+ * drivers and riders), and in turn SIGKILLs each service and the gateway, restarts the broker (or, on a cluster,
+ * SIGKILLs the broker that leads the most partitions and restarts it once the system recovered) and drops every
+ * PostgreSQL connection, printing how long each fault took to recover from: until an order placed after the fault
+ * is VALIDATED through the gateway. Once the load has stopped and the system is quiet it checks what must always
+ * hold (one terminal state per accepted order, stock and reservations, each movie's count and sum = the ratings
+ * accepted, no driver on two rides at once, no event id twice on any topic as a read_committed reader sees it,
+ * projections = a fresh replay, nothing dead-lettered, no process crashed; on a cluster, every topic replicated
+ * and every replica back in sync), prints it and exits 0 when all holds, 1 otherwise. It removes its processes,
+ * topics, databases and brokers at the end, also on Ctrl-C.
  *
- *   npm run chaos [-- --duration <seconds>] [--clients <n>] [--faults kill:inventory,kill:gateway,broker,postgres]
+ *   npm run chaos [-- --duration <seconds>] [--clients <n>] [--brokers <n>]
+ *                    [--faults kill:inventory,kill:gateway,broker,broker-leader,postgres]
  *                    [--kafka-port <port>] [--port <gateway port>]
  */
 import { toolToken } from '../gateway/auth.ts';
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { createWriteStream, rmSync, mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import pg from 'pg';
 import { dropDatabase, migrate } from '../infra/database.ts';
 import { ensureKafka, type RunningKafka } from '../infra/kafka/broker.ts';
-import { SERVICE_NAMES } from '../services/domains.ts';
-import { inventoryProjection } from '../services/orders/projections/inventory.ts';
-import { ordersProjection } from '../services/orders/projections/orders.ts';
+import { leadersByNode, partitionStates, startKafkaCluster, type RunningCluster } from '../infra/kafka/cluster.ts';
+import { DOMAINS, SERVICE_NAMES } from '../services/domains.ts';
 import { ordersContract, TOPICS, type EventEnvelope } from '../services/orders/contract.ts';
+import { loadProcesses } from '../services/runtimes.ts';
 import { createBus, createKafka, deleteTopicsAndGroups, type Bus } from '../services/shared/bus.ts';
 import { createPrisma, type PrismaClient } from '../services/shared/db.ts';
 import type { Logger } from '../services/shared/log.ts';
 import { RUNTIME_TOPICS } from '../services/shared/messages.ts';
-import { startProjector, type RunningProjector } from '../services/shared/projector.ts';
+import { startProjector, type ProjectionDefinition, type RunningProjector } from '../services/shared/projector.ts';
+import {
+  allLogicalTopics, catalogProjected, duplicateIds, ratingProblems, rideProblems, startRatingsLoad, startRidesLoad, writeChaosCatalog,
+  type Answer, type Load, type RatingAttempt,
+} from './chaos-domains.ts';
 import { listDeadLetters } from './dead-letters.ts';
 import { setUpSystem } from './setup.ts';
 import { superviseProcesses, systemProcesses, type Supervisor } from './supervisor.ts';
-import { readTopic } from './topic-reader.ts';
+import { readTopics, type LogMessage } from './topic-reader.ts';
 
 const root = resolve(import.meta.dirname, '..');
 
@@ -41,9 +51,18 @@ export interface ChaosOptions {
   durationMs?: number;
   /** Concurrent GraphQL clients placing orders. Default: 4. */
   clients?: number;
-  /** Which faults, in order: `kill:<process>`, `broker`, `postgres`. Default: every process killed, then broker, then postgres. */
+  /**
+   * Which faults, in order: `kill:<process>`, `broker` (restart the one broker), `broker-leader` (on a cluster: SIGKILL
+   * the broker leading the most partitions, restart it once an order validated again), `postgres`. Default: every
+   * process killed, then the broker fault of the cluster (`broker` or `broker-leader`), then postgres.
+   */
   faults?: string[];
-  /** Port of the chaos run's own broker (its controller takes the next one). Default: 9192. */
+  /** Brokers of the run's own Kafka: 1, or a KRaft cluster (replication min(3, n), min.insync.replicas 2). Default: 1. */
+  brokers?: number;
+  /**
+   * Port of the chaos run's own broker (its controller takes the next one). With several brokers, the first of the
+   * 2 × n consecutive ports the cluster takes (brokers, then controllers); free ones are picked when unset. Default: 9192.
+   */
   kafkaPort?: number;
   /** Port of the chaos run's gateway. Default: 4200. */
   gatewayPort?: number;
@@ -72,7 +91,7 @@ export interface ChaosReport {
   ok: boolean;
   faults: FaultResult[];
   invariants: Invariant[];
-  load: { orders: number; answered: number; errors: Record<string, number>; stockAdds: number };
+  load: { orders: number; answered: number; errors: Record<string, number>; stockAdds: number; ratings: string; rides: string };
   restarts: Record<string, number>;
   /** Every process's output, kept after the run. */
   logFile: string;
@@ -88,40 +107,49 @@ const PROBE_STOCK = 1_000_000;
 const RECOVERY_DEADLINE_MS = 120_000;
 const QUIET_DEADLINE_MS = 90_000;
 const REQUEST_TIMEOUT_MS = 30_000;
+/** Probe orders waiting for their outcome at once while a recovery is measured. */
+const PROBES_IN_FLIGHT = 6;
+/** How long a restarted broker may take until every replica is in sync again. */
+const ISR_DEADLINE_MS = 90_000;
 
 const PLACE = `mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id state } }`;
 const AWAIT = `query($id: ID!, $t: Int) { awaitOrder(id: $id, timeoutMs: $t) { state } }`;
 const ADD = `mutation($p: String!, $q: Int!) { addInventory(product: $p, quantity: $q) { stock } }`;
 
-interface Answer {
-  data?: any;
-  /** The first error's code, `NETWORK` when no answer came (the gateway down or killed mid-request). */
-  code?: string;
-  commandId?: string;
-}
 
 interface OrderAttempt { id: string; product: string; quantity: number; answer?: Answer }
 interface StockAttempt { product: string; quantity: number; answer?: Answer }
 
-export function defaultFaults(): string[] {
-  return [...systemProcesses([...SERVICE_NAMES], 'each').map((p) => `kill:${p.name}`), 'broker', 'postgres'];
+export function defaultFaults(brokers = 1): string[] {
+  return [...systemProcesses([...SERVICE_NAMES], 'each').map((p) => `kill:${p.name}`), brokers > 1 ? 'broker-leader' : 'broker', 'postgres'];
 }
+
+/** Riders and drivers of the rides load (more riders than drivers, so rides wait for a driver), and rating clients. */
+const RIDERS = 3;
+const DRIVERS = 2;
+const RATING_CLIENTS = 1;
 
 export async function runChaos(options: ChaosOptions = {}): Promise<ChaosReport> {
   const started = Date.now();
   const say = options.log ?? ((line: string) => console.log(`[chaos] ${line}`));
   const signal = options.signal ?? new AbortController().signal;
-  const faults = options.faults ?? defaultFaults();
+  // Every client of every load, and each probe, waits on it.
+  setMaxListeners(200, signal);
+  const brokerCount = options.brokers ?? 1;
+  if (!Number.isInteger(brokerCount) || brokerCount < 1) throw new Error(`--brokers must be a whole number from 1, not ${brokerCount}`);
+  const faults = options.faults ?? defaultFaults(brokerCount);
   const processNames = systemProcesses([...SERVICE_NAMES], 'each').map((p) => p.name);
   for (const fault of faults) {
-    const known = fault === 'broker' || fault === 'postgres' || (fault.startsWith('kill:') && processNames.includes(fault.slice(5)));
-    if (!known) throw new Error(`unknown fault "${fault}": use kill:<${processNames.join('|')}>, broker or postgres`);
+    const known = fault === 'broker' || fault === 'broker-leader' || fault === 'postgres' || (fault.startsWith('kill:') && processNames.includes(fault.slice(5)));
+    if (!known) throw new Error(`unknown fault "${fault}": use kill:<${processNames.join('|')}>, broker, broker-leader or postgres`);
+    if (fault === 'broker' && brokerCount > 1) throw new Error('the fault "broker" restarts the one broker; on a cluster use broker-leader');
+    if (fault === 'broker-leader' && brokerCount < 2) throw new Error('the fault "broker-leader" needs a cluster: pass --brokers 3');
   }
   const id = randomUUID().slice(0, 8);
   const prefix = `chaos-${id}.`;
   const databaseUrl = `postgresql://postgres@127.0.0.1:5432/gateway_chaos_${id}`;
   const replayUrl = `postgresql://postgres@127.0.0.1:5432/gateway_chaos_${id}_replay`;
-  const kafkaPort = options.kafkaPort ?? 9192;
+  const kafkaPort = options.kafkaPort ?? (brokerCount > 1 ? undefined : 9192);
   const gatewayPort = options.gatewayPort ?? 4200;
   const url = `http://127.0.0.1:${gatewayPort}/graphql`;
   const logDir = resolve(root, '.data/chaos', id);
@@ -135,11 +163,16 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosReport>
   };
 
   let kafka: RunningKafka | undefined;
+  let cluster: RunningCluster | undefined;
   let supervisor: Supervisor | undefined;
   let bus: Bus | undefined;
   let stopLoad: (() => Promise<void>) | undefined;
   const orders: OrderAttempt[] = [];
   const stockAdds: StockAttempt[] = [];
+  const ratings: RatingAttempt[] = [];
+  let otherLoads: { ratings?: Load; rides?: Load } = {};
+  /** On a cluster: how its topics were replicated at set-up (problems), checked with the other invariants. */
+  let replicationProblems: string[] = [];
   const faultResults: FaultResult[] = [];
   let invariants: Invariant[] = [];
   const restarts: Record<string, number> = {};
@@ -149,7 +182,7 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosReport>
     const saved = process.env.KAFKA_BROKERS;
     delete process.env.KAFKA_BROKERS;
     try {
-      const running = await ensureKafka({ port: kafkaPort, log: (line) => note(`[kafka] ${line}`) });
+      const running = await ensureKafka({ port: kafkaPort!, log: (line) => note(`[kafka] ${line}`) });
       if (!running.started) {
         throw new Error(`a broker already runs on port ${kafkaPort}; the chaos run restarts its broker, so it needs its own: pass --kafka-port`);
       }
@@ -160,9 +193,17 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosReport>
   };
 
   try {
-    sayAndNote(`run ${id}: broker on 127.0.0.1:${kafkaPort}, gateway on ${gatewayPort}, topics ${prefix}*, database gateway_chaos_${id}; logs in ${logFile}`);
-    kafka = await startBroker();
-    const brokers = kafka.brokers;
+    let brokers: string[];
+    if (brokerCount > 1) {
+      const ports = kafkaPort === undefined ? undefined : Array.from({ length: 2 * brokerCount }, (_, i) => kafkaPort + i);
+      cluster = await startKafkaCluster({ nodes: brokerCount, ports, dataDir: resolve(logDir, 'kafka'), log: (line) => note(`[kafka] ${line}`) });
+      brokers = cluster.brokers;
+      sayAndNote(`run ${id}: ${brokerCount}-broker KRaft cluster on ${brokers.join(', ')} (replication ${cluster.replicationFactor}, min.insync.replicas ${cluster.minInsyncReplicas}), gateway on ${gatewayPort}, topics ${prefix}*, database gateway_chaos_${id}; logs in ${logFile}`);
+    } else {
+      sayAndNote(`run ${id}: broker on 127.0.0.1:${kafkaPort}, gateway on ${gatewayPort}, topics ${prefix}*, database gateway_chaos_${id}; logs in ${logFile}`);
+      kafka = await startBroker();
+      brokers = kafka.brokers;
+    }
     const env = {
       ...process.env,
       KAFKA_BROKERS: brokers.join(','),
@@ -170,16 +211,26 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosReport>
       DATABASE_URL: databaseUrl,
       PORT: String(gatewayPort),
       LOG_LEVEL: 'info',
+      // Replication as the system picks it by default (min(3, brokers), min.insync.replicas 2 when 3): checked below.
+      KAFKA_REPLICATION_FACTOR: '',
+      KAFKA_MIN_INSYNC_REPLICAS: '',
     };
     await withEnv(env, () => setUpSystem((line) => note(`[setup] ${line}`)));
     checkAborted(signal);
+    bus = await createBus({ clientId: 'chaos', brokers, prefix });
+    if (cluster) {
+      replicationProblems = await topicReplicationProblems(bus, cluster.replicationFactor, cluster.minInsyncReplicas);
+      sayAndNote(replicationProblems.length
+        ? `the system's topics are NOT replicated as the cluster needs: ${replicationProblems.slice(0, 3).join('; ')}`
+        : `every system topic has ${cluster.replicationFactor} replicas and min.insync.replicas ${cluster.minInsyncReplicas}`);
+    }
+    await writeChaosCatalog(bus);
     supervisor = superviseProcesses(systemProcesses([...SERVICE_NAMES], 'each'), {
       env,
       log: sayAndNote,
       output: (name, line) => file.write(`${new Date().toISOString()} [${name}] ${line}\n`),
     });
     await waitUntil(() => fetch(url.replace('/graphql', '/healthz')).then((r) => r.ok, () => false), 120_000, signal, 'the gateway to become healthy');
-    bus = await createBus({ clientId: 'chaos', brokers, prefix });
     sayAndNote(`system up in ${seconds(Date.now() - started)}; stocking ${PRODUCTS.join(', ')} with ${INITIAL_STOCK} each`);
 
     const gql = (query: string, variables: Record<string, unknown>) => graphql(url, query, variables);
@@ -200,17 +251,40 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosReport>
       await waitUntil(async () => !(await addStock(product, quantity)).code, 60_000, signal, `stock for ${product}`);
     }
 
-    /** From `since`, places fresh probe orders until one reaches a terminal state; the time it took, or null. */
+    /** Probe orders still waiting for their outcome (awaited when the load stops). */
+    const probes = new Set<Promise<void>>();
+    /**
+     * From `since`, places a fresh probe order every 500 ms (at most PROBES_IN_FLIGHT waiting at once, so one stuck
+     * behind a fault does not hide the next that goes through) until one is VALIDATED: the time from `since` until
+     * that was seen (awaitOrder answers as soon as the projection has it), or null after the deadline.
+     */
     const recovery = async (since: number): Promise<number | null> => {
-      while (Date.now() - since < RECOVERY_DEADLINE_MS && !signal.aborted) {
+      let validatedAt: number | undefined;
+      let validated!: () => void;
+      const seen = new Promise<void>((done) => (validated = done));
+      const over = () => validatedAt !== undefined || Date.now() - since >= RECOVERY_DEADLINE_MS || signal.aborted;
+      const probe = async () => {
         const attempt = await placeOrder(PROBE_PRODUCT, 1);
-        if (attempt.answer?.code !== 'NETWORK') {
-          const settled = await gql(AWAIT, { id: attempt.id, t: 10_000 });
-          if (settled.data?.awaitOrder?.state === 'VALIDATED' || settled.data?.awaitOrder?.state === 'FAILED') return Date.now() - since;
+        if (attempt.answer?.code === 'NETWORK') return;
+        while (!over()) {
+          const settled = await gql(AWAIT, { id: attempt.id, t: 5_000 });
+          const state = settled.data?.awaitOrder?.state;
+          if (state === 'VALIDATED' && validatedAt === undefined) {
+            validatedAt = Date.now();
+            validated();
+          }
+          if (state === 'VALIDATED' || state === 'FAILED') return;
+          if (settled.code === 'NETWORK') await pause(500, signal);
         }
-        await pause(250, signal);
+      };
+      while (!over()) {
+        if (probes.size < PROBES_IN_FLIGHT) {
+          const running: Promise<void> = probe().finally(() => probes.delete(running));
+          probes.add(running);
+        }
+        await Promise.race([pause(500, signal), seen]);
       }
-      return null;
+      return validatedAt === undefined ? null : validatedAt - since;
     };
 
     // The load: each client places an order on a random product, now and then restocks one.
@@ -223,54 +297,92 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosReport>
         await pause(answer?.code === 'NETWORK' ? 500 : 50, signal);
       }
     });
+    // Ratings and rides beside the orders, once the chaos catalog has reached the projection.
+    await waitUntil(() => catalogProjected(gql), 60_000, signal, 'the chaos movies in the catalog');
+    otherLoads = {
+      ratings: startRatingsLoad(gql, ratings, RATING_CLIENTS, (ms) => pause(ms, signal)),
+      rides: startRidesLoad(gql, { drivers: DRIVERS, riders: RIDERS, runId: id }, (ms) => pause(ms, signal)),
+    };
     const loadStarted = Date.now();
-    const progress = setInterval(() => say(`load: ${summary(orders)}`), 10_000);
+    const loadSummary = () => `${summary(orders)}; ${otherLoads.ratings!.summary()}; ${otherLoads.rides!.summary()}`;
+    const progress = setInterval(() => say(`load: ${loadSummary()}`), 10_000);
     stopLoad = async () => {
       loadRunning = false;
       clearInterval(progress);
-      await Promise.all(clients);
+      await Promise.all([...clients, otherLoads.ratings?.stop(), otherLoads.rides?.stop()]);
+      while (probes.size) await Promise.all(probes);
     };
 
     const durationMs = options.durationMs ?? 100_000;
     const warmUp = Math.min(5_000, durationMs / 4);
     const baseline = await recovery(Date.now());
-    sayAndNote(`baseline: an order reaches a terminal state in ${baseline === null ? 'never' : seconds(baseline)} under load`);
+    sayAndNote(`baseline: an order is VALIDATED in ${baseline === null ? 'never' : seconds(baseline)} under load`);
     const interval = (durationMs - warmUp) / (faults.length + 1);
     for (const [index, fault] of faults.entries()) {
       await pause(loadStarted + warmUp + index * interval - Date.now(), signal);
       checkAborted(signal);
-      const t0 = Date.now();
+      let t0 = Date.now();
       let what: string;
+      /** What follows the recovery: a killed broker is started again and waited for until every replica is in sync. */
+      let afterwards: (() => Promise<string>) | undefined;
       if (fault.startsWith('kill:')) {
         const name = fault.slice(5);
         what = `SIGKILL ${name} (pid ${supervisor.pid(name) ?? 'none: it was down'})`;
         supervisor.kill(name, 'SIGKILL');
       } else if (fault === 'broker') {
         what = 'broker restart';
-        await kafka.stop();
+        await kafka!.stop();
         kafka = await startBroker();
         what += ` (down ${seconds(Date.now() - t0)})`;
+      } else if (fault === 'broker-leader') {
+        const states = await partitionStates(bus.kafka);
+        const ranking = leadersByNode(states, cluster!.nodes.map((n) => n.id));
+        const victim = cluster!.nodes.find((n) => n.id === ranking[0].node)!;
+        what = `SIGKILL broker ${victim.id} (${victim.address}, pid ${victim.pid()}), leader of ${ranking[0].leads} of ${states.length} partitions `
+          + `(leaders: ${ranking.map((r) => `broker ${r.node} ${r.leads}`).join(', ')})`;
+        t0 = Date.now();
+        await victim.kill('SIGKILL');
+        afterwards = async () => {
+          const restarted = Date.now();
+          await victim.start();
+          const back = Date.now() - restarted;
+          const inSync = await waitForReplicas(bus!, ISR_DEADLINE_MS, signal);
+          return `broker ${victim.id} restarted in ${seconds(back)}, ${inSync === null ? `replicas NOT all in sync after ${seconds(ISR_DEADLINE_MS)}` : `every replica in sync ${seconds(inSync)} later`}`;
+        };
       } else {
         what = `dropped ${await terminateConnections(databaseUrl)} PostgreSQL connections`;
       }
       sayAndNote(`fault ${index + 1}/${faults.length}: ${what}`);
       const recoveryMs = await recovery(t0);
       checkAborted(signal);
+      sayAndNote(`fault ${index + 1}/${faults.length}: ${recoveryMs === null ? `NOT recovered within ${seconds(RECOVERY_DEADLINE_MS)}` : `recovered in ${seconds(recoveryMs)}: an order placed after it was VALIDATED`}`);
+      if (afterwards) {
+        const after = await afterwards();
+        sayAndNote(`fault ${index + 1}/${faults.length}: ${after}`);
+        what += `; ${after}`;
+      }
       faultResults.push({ fault, recoveryMs, note: what });
-      sayAndNote(`fault ${index + 1}/${faults.length}: ${recoveryMs === null ? `NOT recovered within ${seconds(RECOVERY_DEADLINE_MS)}` : `recovered in ${seconds(recoveryMs)}`}`);
     }
     await pause(loadStarted + durationMs - Date.now(), signal);
     await stopLoad();
     stopLoad = undefined;
     checkAborted(signal);
-    sayAndNote(`load stopped: ${summary(orders)}; waiting for the system to be quiet`);
+    sayAndNote(`load stopped: ${loadSummary()}; waiting for the system to be quiet`);
 
     const prisma = createPrisma(databaseUrl, { poolSize: 2 });
     try {
       const quiet = await waitForQuiet(bus, prisma, signal);
       sayAndNote(quiet ? 'quiet: no order in progress, projections at the end of the log' : `NOT quiet after ${seconds(QUIET_DEADLINE_MS)}: checking anyway`);
-      invariants = await checkInvariants({ bus, prisma, orders, stockAdds, replayUrl, id, note, signal });
+      invariants = await checkInvariants({ bus, prisma, orders, stockAdds, ratings, replayUrl, id, note, signal });
       invariants.push(restartsAsKilled(processNames, (name) => supervisor!.restarts(name), faults));
+      if (cluster) {
+        invariants.push(invariant(`every system topic replicated ${cluster.replicationFactor} times with min.insync.replicas ${cluster.minInsyncReplicas}`, replicationProblems, 'as created at set-up'));
+        const inSync = await waitForReplicas(bus, ISR_DEADLINE_MS, signal);
+        const lagging = inSync === null ? (await partitionStates(bus.kafka)).filter((p) => p.isr.length < p.replicas.length) : [];
+        invariants.push(invariant('every replica back in sync (the killed broker rejoined)',
+          lagging.map((p) => `${p.topic}/${p.partition}: in sync ${p.isr.join(',')} of replicas ${p.replicas.join(',')}`),
+          'every partition of every topic has all its replicas in sync'));
+      }
     } finally {
       await prisma.$disconnect();
     }
@@ -285,9 +397,11 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosReport>
       await kafka.stop();
       if (kafka.started) rmSync(resolve(root, '.data/kafka', String(kafkaPort)), { recursive: true, force: true });
     }
+    // The whole cluster is the run's own: its data goes with it (the topics with it).
+    await cluster?.stop({ remove: true });
     for (const db of [databaseUrl, replayUrl]) await dropDatabase(db).catch(() => {});
     await new Promise((r) => file.end(r));
-    say(`cleaned up: processes stopped, topics, databases and the broker removed (${seconds(Date.now() - started)} in all)`);
+    say(`cleaned up: processes stopped, topics, databases and the ${cluster ? 'cluster' : 'broker'} removed (${seconds(Date.now() - started)} in all)`);
   }
   const ok = invariants.length > 0 && invariants.every((i) => i.ok || i.informational) && faultResults.every((f) => f.recoveryMs !== null);
   return {
@@ -299,6 +413,8 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosReport>
       answered: orders.filter((o) => o.answer && !o.answer.code).length,
       errors: countBy(orders.map((o) => o.answer?.code).filter((c): c is string => !!c)),
       stockAdds: stockAdds.length,
+      ratings: otherLoads.ratings?.summary() ?? 'none',
+      rides: otherLoads.rides?.summary() ?? 'none',
     },
     restarts,
     logFile,
@@ -323,19 +439,40 @@ function restartsAsKilled(names: string[], restartsOf: (name: string) => number,
   };
 }
 
-/** Until no order is CREATED and both projectors stand at the end of their topics; false after the deadline. */
+/**
+ * Until no order is CREATED, every service's group has committed the end of its inputs and every projector stands
+ * at the end of its topics; false after the deadline. (The end is the high watermark: a consumer must have moved
+ * past the transaction markers too.)
+ */
 async function waitForQuiet(bus: Bus, prisma: PrismaClient, signal: AbortSignal): Promise<boolean> {
   const deadline = Date.now() + QUIET_DEADLINE_MS;
   while (Date.now() < deadline && !signal.aborted) {
     const inProgress = await prisma.order.count({ where: { state: 'CREATED' } }).catch(() => -1);
-    if (inProgress === 0 && (await projectionsAtEnd(bus, prisma))) return true;
+    if (inProgress === 0 && (await servicesAtEnd(bus)) && (await projectionsAtEnd(bus, prisma))) return true;
     await pause(500, signal);
   }
   return false;
 }
 
+/** Whether each service's consumer group (named as the service) has committed the end of each of its inputs. */
+async function servicesAtEnd(bus: Bus): Promise<boolean> {
+  for (const service of DOMAINS.flatMap((contract) => contract.services)) {
+    for (const topic of service.inputs.map(bus.topic)) {
+      const committed = await bus.committedOffsets(service.name, topic).catch(() => null);
+      if (!committed) return false;
+      for (const { partition, high } of await bus.topicOffsets(topic)) {
+        if ((committed.get(partition) ?? 0n) < BigInt(high)) return false;
+      }
+    }
+  }
+  return true;
+}
+
+/** Every projection of every domain (name and topics; loadProcesses has the code that applies them). */
+const PROJECTIONS = DOMAINS.flatMap((contract) => contract.projections);
+
 async function projectionsAtEnd(bus: Bus, prisma: PrismaClient): Promise<boolean> {
-  for (const projection of [ordersProjection, inventoryProjection]) {
+  for (const projection of PROJECTIONS) {
     const rows = await prisma.projectionOffset.findMany({ where: { projector: bus.prefix + projection.name } }).catch(() => null);
     if (!rows) return false;
     for (const topic of projection.topics.map(bus.topic)) {
@@ -353,19 +490,35 @@ interface CheckContext {
   prisma: PrismaClient;
   orders: OrderAttempt[];
   stockAdds: StockAttempt[];
+  ratings: RatingAttempt[];
   replayUrl: string;
   id: string;
   note: (line: string) => void;
   signal: AbortSignal;
 }
 
-async function readEvents(bus: Bus, topic: string): Promise<EventEnvelope[]> {
-  const events: EventEnvelope[] = [];
-  for (const message of await readTopic(bus, bus.topic(topic))) {
+/** An invariant from its problems (none: it holds). */
+function invariant(name: string, problems: string[], okDetail: string, informational = false): Invariant {
+  return {
+    name,
+    ok: !problems.length,
+    detail: problems.length ? `${problems.length} problem(s), first: ${problems.slice(0, 3).join('; ')}` : okDetail,
+    ...(informational ? { informational } : {}),
+  };
+}
+
+/** Every system topic read whole, as a read_committed consumer sees it, by logical name. */
+async function readLog(bus: Bus): Promise<Map<string, LogMessage[]>> {
+  const logical = allLogicalTopics();
+  const messages = await readTopics(bus, logical.map(bus.topic), 120_000);
+  return new Map(logical.map((name) => [name, messages.filter((m) => m.topic === bus.topic(name))]));
+}
+
+function ordersEvents(log: Map<string, LogMessage[]>, topic: string): EventEnvelope[] {
+  return (log.get(topic) ?? []).flatMap((message) => {
     const envelope = ordersContract.decode(message.value);
-    if (envelope.kind === 'event') events.push(envelope);
-  }
-  return events;
+    return envelope.kind === 'event' ? [envelope] : [];
+  });
 }
 
 async function checkInvariants(context: CheckContext): Promise<Invariant[]> {
@@ -374,13 +527,16 @@ async function checkInvariants(context: CheckContext): Promise<Invariant[]> {
   const check = (name: string, problems: string[], okDetail: string, informational = false) => {
     // Every problem goes to the log file; the report shows the first few.
     for (const problem of problems) context.note(`[check] ${name}: ${problem}`);
-    invariants.push({
-      name,
-      ok: !problems.length,
-      detail: problems.length ? `${problems.length} problem(s), first: ${problems.slice(0, 3).join('; ')}` : okDetail,
-      ...(informational ? { informational } : {}),
-    });
+    invariants.push(invariant(name, problems, okDetail, informational));
   };
+  const topics = await readLog(bus);
+  const readEvents = async (_: Bus, topic: string) => ordersEvents(topics, topic);
+
+  // 0. What any reader of the log sees: each message once. A copy of an event (a service killed between its
+  // publish and its commit decides the redelivered input again, with the same ids) is what exactly-once
+  // transactions rule out; the runtime's readers skip copies, so the checks below count each id once.
+  const duplicates = duplicateIds(bus, topics);
+  check('no id twice on any topic (read_committed): events, commands, replies', duplicates.problems, duplicates.detail);
 
   // 1. One terminal state per order, in the log.
   const orderEvents = await readEvents(bus, TOPICS.orderEvents);
@@ -417,8 +573,8 @@ async function checkInvariants(context: CheckContext): Promise<Invariant[]> {
     const slot = `${verdict.data.orderId}/${verdict.data.checkType}`;
     seen.set(slot, [...(seen.get(slot) ?? []), verdict]);
   }
-  const duplicates = [...seen].filter(([, events]) => events.length > 1);
-  check('one verdict per order and check (log)', duplicates.map(([slot, events]) =>
+  const repeats = [...seen].filter(([, events]) => events.length > 1);
+  check('one verdict per order and check (log)', repeats.map(([slot, events]) =>
     `${slot} decided ${events.length} times (${events.map((e) => `${e.eventId} at ${e.occurredAt}, caused by ${e.causationId}`).join(' / ')})`),
   `${seen.size} verdicts, none repeated`, true);
 
@@ -473,10 +629,18 @@ async function checkInvariants(context: CheckContext): Promise<Invariant[]> {
 
   // 4. Projections equal a fresh replay of the log: what they say (states, verdicts, stock), then when (timestamps).
   const replay = await compareWithReplay(context);
-  check('projections equal a fresh replay: content', replay.content, 'orders, order_validations and inventory_items: same rows, same states, verdicts and stock');
+  check('projections equal a fresh replay: content', replay.content, `${replay.tables.join(', ')}: same rows, same content`);
   check('projections equal a fresh replay: timestamps', replay.timestamps, 'updated_at and recorded_at identical too');
 
-  // 5. Nothing set aside.
+  // 5. Ratings: each movie counts exactly the ratings accepted.
+  const rated = await ratingProblems(bus, prisma, topics, context.ratings);
+  check("each movie's count and sum = the ratings accepted", rated.problems, rated.detail);
+
+  // 6. Rides: a driver is never on two rides.
+  const rides = await rideProblems(prisma, topics);
+  check('no driver on two rides at once', rides.problems, rides.detail);
+
+  // 7. Nothing set aside.
   const deadLetters = await listDeadLetters(bus);
   check('nothing dead-lettered', deadLetters.map((d) => `${d.id} from ${d.consumer}: ${d.reason}`), `${bus.topic(RUNTIME_TOPICS.deadLetters)} is empty`);
   return invariants;
@@ -485,8 +649,23 @@ async function checkInvariants(context: CheckContext): Promise<Invariant[]> {
 /** When a projector wrote a row, not what it says. */
 const TIME_COLUMNS = new Set(['updated_at', 'recorded_at']);
 
-/** Rebuilds the projections into a fresh database by running the projectors to the log's end, then compares tables. */
-async function compareWithReplay({ bus, replayUrl, id, note, signal, prisma: live }: CheckContext): Promise<{ content: string[]; timestamps: string[] }> {
+/** A row as JSON (bigint columns as their digits). */
+const rowJson = (row: unknown) => JSON.stringify(row, (_, value) => (typeof value === 'bigint' ? value.toString() : value));
+
+/** The primary key columns of a table. */
+async function primaryKey(prisma: PrismaClient, table: string): Promise<string[]> {
+  const rows = await prisma.$queryRawUnsafe<{ column: string }[]>(
+    `SELECT a.attname AS column FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+     WHERE i.indrelid = $1::regclass AND i.indisprimary ORDER BY array_position(i.indkey, a.attnum)`, table);
+  if (!rows.length) throw new Error(`table ${table} has no primary key to compare rows by`);
+  return rows.map((r) => r.column);
+}
+
+/**
+ * Rebuilds every domain's projections into a fresh database by running their projectors to the log's end, then
+ * compares each table they write, row by row.
+ */
+async function compareWithReplay({ bus, replayUrl, id, note, signal, prisma: live }: CheckContext): Promise<{ content: string[]; timestamps: string[]; tables: string[] }> {
   await migrate(replayUrl);
   // Its own consumer groups: the live projectors keep theirs. Offsets and rows go to the replay database.
   const replayBus: Bus = { ...bus, createConsumer: (group, options) => bus.createConsumer(`replay-${id}.${group}`, options) };
@@ -494,36 +673,74 @@ async function compareWithReplay({ bus, replayUrl, id, note, signal, prisma: liv
   const logger: Logger = { info: (m) => note(`[replay] ${m}`), warn: (m) => note(`[replay] warn ${m}`), error: (m) => note(`[replay] error ${m}`) };
   const projectors: RunningProjector[] = [];
   try {
-    for (const projection of [ordersProjection, inventoryProjection]) projectors.push(await startProjector(projection, replayBus, replay, logger));
-    await waitUntil(() => projectionsAtEnd(bus, replay), 60_000, signal, 'the replay to reach the end of the log');
+    const definitions: ProjectionDefinition[] = (await loadProcesses()).flatMap((p) => p.projections ?? []);
+    for (const projection of definitions) projectors.push(await startProjector(projection, replayBus, replay, logger));
+    await waitUntil(() => projectionsAtEnd(bus, replay), 90_000, signal, 'the replay to reach the end of the log');
     const problems: string[] = [];
     const timestamps: string[] = [];
-    const tables = [
-      { table: 'orders', key: 'id' },
-      { table: 'order_validations', key: 'order_id, check_type' },
-      { table: 'inventory_items', key: 'product' },
-    ];
-    for (const { table, key } of tables) {
-      const [a, b] = await Promise.all([live, replay].map((client) => client.$queryRawUnsafe<Record<string, unknown>[]>(`SELECT * FROM ${table} ORDER BY ${key}`)));
-      const keyOf = (row: Record<string, unknown>) => key.split(', ').map((k) => String(row[k])).join('/');
-      const replayed = new Map(b.map((row) => [keyOf(row), JSON.stringify(row)]));
+    for (const table of definitions.flatMap((d) => d.tables)) {
+      const key = await primaryKey(live, table);
+      const [a, b] = await Promise.all([live, replay].map((client) => client.$queryRawUnsafe<Record<string, unknown>[]>(`SELECT * FROM ${table} ORDER BY ${key.join(', ')}`)));
+      const keyOf = (row: Record<string, unknown>) => key.map((k) => String(row[k])).join('/');
+      const replayed = new Map(b.map((row) => [keyOf(row), rowJson(row)]));
       for (const row of a) {
         const other = replayed.get(keyOf(row));
         if (other === undefined) problems.push(`${table} ${keyOf(row)} is live but not in the replay`);
-        else if (other !== JSON.stringify(row)) {
-          const columns = Object.keys(row).filter((c) => JSON.stringify(row[c]) !== JSON.stringify(JSON.parse(other)[c]));
-          const differs = `${table} ${keyOf(row)} differs in ${columns.map((c) => `${c} (live ${JSON.stringify(row[c])}, replay ${JSON.stringify(JSON.parse(other)[c])})`).join(', ')}`;
+        else if (other !== rowJson(row)) {
+          const columns = Object.keys(row).filter((c) => rowJson(row[c]) !== rowJson(JSON.parse(other)[c]));
+          const differs = `${table} ${keyOf(row)} differs in ${columns.map((c) => `${c} (live ${rowJson(row[c])}, replay ${rowJson(JSON.parse(other)[c])})`).join(', ')}`;
           (columns.every((c) => TIME_COLUMNS.has(c)) ? timestamps : problems).push(differs);
         }
         replayed.delete(keyOf(row));
       }
       for (const k of replayed.keys()) problems.push(`${table} ${k} is in the replay but not live`);
     }
-    return { content: problems, timestamps };
+    return { content: problems, timestamps, tables: definitions.flatMap((d) => d.tables) };
   } finally {
     await Promise.allSettled(projectors.map((p) => p.stop()));
     await replay.$disconnect();
   }
+}
+
+/**
+ * On a cluster: whether each system topic has `replicas` replicas on every partition and `min.insync.replicas`
+ * `minInsync` (what a broker's death must not cost: a partition of one replica would go offline).
+ */
+async function topicReplicationProblems(bus: Bus, replicas: number, minInsync: number): Promise<string[]> {
+  const topics = allLogicalTopics().map(bus.topic);
+  const admin = bus.kafka.admin();
+  await admin.connect();
+  try {
+    const problems: string[] = [];
+    const metadata = await admin.fetchTopicMetadata({ topics });
+    for (const topic of metadata.topics) {
+      const wrong = topic.partitions.filter((p) => p.replicas.length !== replicas);
+      if (wrong.length) problems.push(`${topic.name} has ${wrong[0].replicas.length} replica(s) on ${wrong.length} partition(s)`);
+    }
+    const { resources } = await admin.describeConfigs({
+      includeSynonyms: false,
+      // 2: ConfigResourceTypes.TOPIC (kafkajs's ESM entry does not export the enum).
+      resources: topics.map((name) => ({ type: 2, name, configNames: ['min.insync.replicas'] })),
+    });
+    for (const resource of resources) {
+      const value = resource.configEntries.find((e) => e.configName === 'min.insync.replicas')?.configValue;
+      if (value !== String(minInsync)) problems.push(`${resource.resourceName} has min.insync.replicas ${value}`);
+    }
+    return problems;
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Until every partition of every topic has all its replicas in sync: how long that took, or null after `timeoutMs`. */
+async function waitForReplicas(bus: Bus, timeoutMs: number, signal: AbortSignal): Promise<number | null> {
+  const started = Date.now();
+  while (Date.now() - started < timeoutMs && !signal.aborted) {
+    const states = await partitionStates(bus.kafka).catch(() => []);
+    if (states.length && states.every((p) => p.isr.length === p.replicas.length)) return Date.now() - started;
+    await pause(500, signal);
+  }
+  return null;
 }
 
 async function terminateConnections(databaseUrl: string): Promise<number> {
@@ -630,6 +847,10 @@ function parseArgs(argv: string[]): ChaosOptions {
     else if (flag === '--clients') options.clients = Math.round(number());
     else if (flag === '--faults') options.faults = (value ?? '').split(',').filter(Boolean);
     else if (flag === '--kafka-port') options.kafkaPort = number();
+    else if (flag === '--brokers') {
+      options.brokers = number();
+      if (!Number.isInteger(options.brokers)) throw new Error('--brokers needs a whole number');
+    }
     else if (flag === '--port') options.gatewayPort = number();
     else throw new Error(`unknown option ${flag}`);
   }
@@ -641,7 +862,7 @@ if (process.argv[1] && resolve(process.argv[1]) === resolve(import.meta.filename
   try {
     options = parseArgs(process.argv.slice(2));
   } catch (error) {
-    console.error(`${(error as Error).message}\nusage: npm run chaos [-- --duration <s>] [--clients <n>] [--faults ${defaultFaults().join(',')}] [--kafka-port <port>] [--port <port>]`);
+    console.error(`${(error as Error).message}\nusage: npm run chaos [-- --duration <s>] [--clients <n>] [--brokers <n>] [--faults ${defaultFaults().join(',')}|broker-leader] [--kafka-port <port>] [--port <port>]`);
     process.exit(2);
   }
   const abort = new AbortController();
@@ -657,7 +878,10 @@ if (process.argv[1] && resolve(process.argv[1]) === resolve(import.meta.filename
     console.log('');
     console.log('[chaos] recovery times:');
     for (const f of report.faults) console.log(`[chaos]   ${f.fault.padEnd(20)} ${f.recoveryMs === null ? 'NOT RECOVERED' : seconds(f.recoveryMs)}  (${f.note})`);
-    console.log(`[chaos] load: ${report.load.orders} orders (${report.load.answered} answered without error, errors ${JSON.stringify(report.load.errors)}), ${report.load.stockAdds} restocks`);
+    for (const f of report.faults.filter((f) => f.fault === 'broker-leader')) {
+      console.log(`[chaos] broker failover: from the SIGKILL to the next VALIDATED order ${f.recoveryMs === null ? 'NEVER' : seconds(f.recoveryMs)}`);
+    }
+    console.log(`[chaos] load: ${report.load.orders} orders (${report.load.answered} answered without error, errors ${JSON.stringify(report.load.errors)}), ${report.load.stockAdds} restocks; ${report.load.ratings}; ${report.load.rides}`);
     console.log(`[chaos] restarts: ${Object.entries(report.restarts).map(([n, c]) => `${n} ${c}`).join(', ')}`);
     const held = report.invariants.filter((i) => !i.informational);
     console.log(`[chaos] invariants: ${held.filter((i) => i.ok).length}/${held.length} hold`);
