@@ -371,8 +371,11 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosReport>
 
     const prisma = createPrisma(databaseUrl, { poolSize: 2 });
     try {
-      const quiet = await waitForQuiet(bus, prisma, signal);
-      sayAndNote(quiet ? 'quiet: no order in progress, projections at the end of the log' : `NOT quiet after ${seconds(QUIET_DEADLINE_MS)}: checking anyway`);
+      const behind = await waitForQuiet(bus, prisma, signal);
+      for (const lag of behind) note(`[chaos] still behind: ${lag}`);
+      sayAndNote(!behind.length
+        ? 'quiet: no order in progress, every service and projection at the end of its topics'
+        : `NOT quiet after ${seconds(QUIET_DEADLINE_MS)}, checking anyway; still behind: ${behind.slice(0, 3).join('; ')}${behind.length > 3 ? ` (${behind.length} in all)` : ''}`);
       invariants = await checkInvariants({ bus, prisma, orders, stockAdds, ratings, replayUrl, id, note, signal });
       invariants.push(restartsAsKilled(processNames, (name) => supervisor!.restarts(name), faults));
       if (cluster) {
@@ -441,48 +444,91 @@ function restartsAsKilled(names: string[], restartsOf: (name: string) => number,
 
 /**
  * Until no order is CREATED, every service's group has committed the end of its inputs and every projector stands
- * at the end of its topics; false after the deadline. (The end is the high watermark: a consumer must have moved
- * past the transaction markers too.)
+ * at the end of its topics: nothing (or, after the deadline, what is still behind). The end is the high watermark,
+ * so a consumer must have moved past transaction markers too; an input still written while all else is quiet (the
+ * rides clock, every second) counts as reached when its group stands where the previous look found its end.
  */
-async function waitForQuiet(bus: Bus, prisma: PrismaClient, signal: AbortSignal): Promise<boolean> {
+async function waitForQuiet(bus: Bus, prisma: PrismaClient, signal: AbortSignal): Promise<string[]> {
   const deadline = Date.now() + QUIET_DEADLINE_MS;
+  const ends = new Map<string, bigint>();
+  let behind: string[] = ['not looked yet'];
   while (Date.now() < deadline && !signal.aborted) {
     const inProgress = await prisma.order.count({ where: { state: 'CREATED' } }).catch(() => -1);
-    if (inProgress === 0 && (await servicesAtEnd(bus)) && (await projectionsAtEnd(bus, prisma))) return true;
+    behind = [
+      ...(inProgress === 0 ? [] : [inProgress < 0 ? 'the orders projection cannot be read' : `${inProgress} order(s) CREATED`]),
+      ...(await projectionsBehind(bus, prisma)),
+    ];
+    if (!behind.length) {
+      behind = await servicesBehind(bus, ends);
+      // A group's commit can fail (a coordinator moving) with nothing left to carry it to the next one: then a command
+      // topic is consumed whole when every command on it has been answered.
+      if (behind.length && behind.every((lag) => lag.startsWith('command topic')) && !(await unanswered(bus)).length) behind = [];
+    }
+    if (!behind.length) return [];
     await pause(500, signal);
   }
-  return false;
+  return behind;
 }
 
-/** Whether each service's consumer group (named as the service) has committed the end of each of its inputs. */
-async function servicesAtEnd(bus: Bus): Promise<boolean> {
+/**
+ * Where a service's consumer group (named as the service) has not committed the end of one of its inputs. `ends`
+ * holds the ends of the previous look and gets this one's.
+ */
+async function servicesBehind(bus: Bus, ends: Map<string, bigint>): Promise<string[]> {
+  const behind: string[] = [];
   for (const service of DOMAINS.flatMap((contract) => contract.services)) {
     for (const topic of service.inputs.map(bus.topic)) {
       const committed = await bus.committedOffsets(service.name, topic).catch(() => null);
-      if (!committed) return false;
       for (const { partition, high } of await bus.topicOffsets(topic)) {
-        if ((committed.get(partition) ?? 0n) < BigInt(high)) return false;
+        const at = `${topic}/${partition}`;
+        const end = BigInt(high);
+        const before = ends.get(at);
+        ends.set(at, end);
+        const stands = committed?.get(partition) ?? 0n;
+        const reached = stands >= end || (before !== undefined && before < end && stands >= before);
+        if (!reached) {
+          const kind = COMMAND_TOPICS.has(bus.logicalTopic(topic)) ? 'command topic' : 'topic';
+          behind.push(`${kind} ${at}: group ${service.name} committed ${committed ? stands : 'unknown'}, the end is ${end}`);
+        }
       }
     }
   }
-  return true;
+  return behind;
+}
+
+/** The topics commands travel on (every command is answered on command.replies). */
+const COMMAND_TOPICS = new Set(DOMAINS.flatMap((contract) => Object.values(contract.commands).map((spec) => (spec as { topic: string }).topic)));
+
+/** Commands on the log without a reply. */
+async function unanswered(bus: Bus): Promise<string[]> {
+  const topics = [...COMMAND_TOPICS, RUNTIME_TOPICS.commandReplies].map(bus.topic);
+  const messages = await readTopics(bus, topics).catch(() => null);
+  if (!messages) return ['the command topics cannot be read'];
+  const replies = bus.topic(RUNTIME_TOPICS.commandReplies);
+  const answered = new Set(messages.filter((m) => m.topic === replies && m.value).map((m) => (JSON.parse(m.value!.toString('utf8')) as { commandId: string }).commandId));
+  return messages.filter((m) => m.topic !== replies && m.value).flatMap((m) => {
+    const { commandId } = JSON.parse(m.value!.toString('utf8')) as { commandId?: string };
+    return commandId && !answered.has(commandId) ? [`${m.topic}/${m.partition}@${m.offset}`] : [];
+  });
 }
 
 /** Every projection of every domain (name and topics; loadProcesses has the code that applies them). */
 const PROJECTIONS = DOMAINS.flatMap((contract) => contract.projections);
 
-async function projectionsAtEnd(bus: Bus, prisma: PrismaClient): Promise<boolean> {
+/** Where a projector (its offsets in `prisma`) does not stand at the end of one of its topics. */
+async function projectionsBehind(bus: Bus, prisma: PrismaClient): Promise<string[]> {
+  const behind: string[] = [];
   for (const projection of PROJECTIONS) {
     const rows = await prisma.projectionOffset.findMany({ where: { projector: bus.prefix + projection.name } }).catch(() => null);
-    if (!rows) return false;
+    if (!rows) return [`the offsets of ${projection.name} cannot be read`];
     for (const topic of projection.topics.map(bus.topic)) {
       for (const { partition, high } of await bus.topicOffsets(topic)) {
         const stands = rows.find((r) => r.topic === topic && r.partition === partition)?.nextOffset ?? 0n;
-        if (stands < BigInt(high)) return false;
+        if (stands < BigInt(high)) behind.push(`${projection.name} stands at ${stands} of ${topic}/${partition}, which ends at ${high}`);
       }
     }
   }
-  return true;
+  return behind;
 }
 
 interface CheckContext {
@@ -675,7 +721,7 @@ async function compareWithReplay({ bus, replayUrl, id, note, signal, prisma: liv
   try {
     const definitions: ProjectionDefinition[] = (await loadProcesses()).flatMap((p) => p.projections ?? []);
     for (const projection of definitions) projectors.push(await startProjector(projection, replayBus, replay, logger));
-    await waitUntil(() => projectionsAtEnd(bus, replay), 90_000, signal, 'the replay to reach the end of the log');
+    await waitUntil(async () => !(await projectionsBehind(bus, replay)).length, 90_000, signal, 'the replay to reach the end of the log');
     const problems: string[] = [];
     const timestamps: string[] = [];
     for (const table of definitions.flatMap((d) => d.tables)) {
