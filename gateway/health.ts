@@ -163,20 +163,20 @@ export async function startHealthSampler(
             if (!still || still.position !== position || behind === 0n) {
               stillSince.set(`${w.group}:${key}`, { position, since: now });
             } else if (now - still.since >= options.stallAfterMs) {
-              stalls.push(`${w.name} is stalled on ${topic}/${end.partition} at offset ${position} for ${Math.round((now - still.since) / 1000)} s (${count(behind, 'event')} waiting): see the ${w.process} service's log`);
+              stalls.push(`${w.name} is stalled on ${topic}/${end.partition} at offset ${position} for ${Math.round((now - still.since) / 1000)} s (${count(behind, 'offset')} to read): see the ${w.process} service's log`);
             }
           }
         }
         if (!members.length) {
           reasons.push(
             `${w.name} is dead: consumer group ${w.group} has no live member (state ${described?.state ?? 'unknown'})` +
-              (lag ? `, ${count(lag, 'message')} wait on ${waiting.join(', ')}` : '') + `: start the ${w.process} service (npm run service:${w.process})`,
+              (lag ? `, ${count(lag, 'offset')} to read on ${waiting.join(', ')}` : '') + `: start the ${w.process} service (npm run service:${w.process})`,
           );
         } else {
           reasons.push(...stalls);
         }
         if (lag > BigInt(options.maxLag)) {
-          reasons.push(`${w.name} is far behind: ${count(lag, 'message')} waiting, more than ${options.maxLag} (MAX_LAG): it needs more time, or a look at its log`);
+          reasons.push(`${w.name} is far behind: ${count(lag, 'offset')} to read, more than ${options.maxLag} (MAX_LAG): it needs more time, or a look at its log`);
         }
         consumers.push({ name: w.name, group: w.group, state: described?.state ?? 'unknown', members: members.length, lag: Number(lag) });
       }

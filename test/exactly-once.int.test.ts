@@ -1,8 +1,8 @@
 /**
- * Effects exactly once across a publish that fails after the broker wrote it (a timeout): the inventory service
- * runs here on a bus whose `publish` writes and then reports failure once. The retried AddInventory is found
+ * Effects exactly once across a transaction that fails after the broker committed it (its answer lost): the
+ * inventory service runs here on a bus whose task transactions commit and then report failure once. The retried AddInventory is found
  * handled in the log instead of decided again: one StockAdded, stock counted once in the service's state, the
- * projection and a fresh restore, and the command answered ACCEPTED once. A copy of an event in the log (same id)
+ * projection and a fresh restore, and every answer to the command ACCEPTED with the same events. A copy of an event in the log (same id)
  * counts once too.
  */
 import { randomUUID } from 'node:crypto';
@@ -23,22 +23,33 @@ let bus: Bus;
 let serviceBus: Bus;
 let projector: RunningParts;
 let service: RunningService | undefined;
-/** The next publish this returns true for is written, then reported failed. */
+/** The next transaction whose publish this returns true for is committed, then reported failed. */
 let failAfterWriting: ((messages: Parameters<Bus['publish']>[0]) => boolean) | undefined;
 let injected = 0;
 
-/** The inventory handler on a bus that can lose the broker's answer after the broker wrote the messages. */
+/** The inventory handler on a bus that can lose the broker's answer after the broker committed a transaction. */
 async function startInventory(): Promise<void> {
   const flaky: Bus = {
     ...serviceBus,
-    async publish(messages) {
-      const positions = await serviceBus.publish(messages);
-      if (failAfterWriting?.(messages)) {
-        failAfterWriting = undefined;
-        injected += 1;
-        throw new Error('Request Produce(key: 0, version: 7) timed out (injected after the broker wrote it)');
-      }
-      return positions;
+    async taskProducer(id) {
+      const task = await serviceBus.taskProducer(id);
+      return {
+        ...task,
+        async transaction(work) {
+          let matched = false;
+          const result = await task.transaction((txn) => work({
+            ...txn,
+            publish: async (messages) => {
+              if (failAfterWriting?.(messages)) matched = true;
+              return txn.publish(messages);
+            },
+          }));
+          if (!matched) return result;
+          failAfterWriting = undefined;
+          injected += 1;
+          throw new Error('Request EndTxn(key: 26, version: 1) timed out (injected after the broker committed it)');
+        },
+      };
     },
   };
   service = await startService(inventoryService, flaky, createLogger('inventory'));
@@ -100,7 +111,7 @@ async function restartInventory(): Promise<void> {
   await startInventory();
 }
 
-it('counts an AddInventory whose publish timed out after the broker wrote it once, and answers it ACCEPTED once', async () => {
+it('counts an AddInventory whose transaction commit was reported failed after the broker committed it, and answers it ACCEPTED with the same events each time', async () => {
   const product = `P-${randomUUID().slice(0, 8)}`;
   const add = ordersContract.command({ type: 'AddInventory', data: { product, quantity: 5 } });
   failAfterWriting = (messages) => messages.some((m) => 'envelope' in m && m.envelope.type === 'StockAdded' && m.envelope.aggregateId === product);
@@ -116,8 +127,10 @@ it('counts an AddInventory whose publish timed out after the broker wrote it onc
   const replies = (await readTopic(bus, bus.topic(RUNTIME_TOPICS.commandReplies)))
     .map((m) => commandReplySchema.parse(JSON.parse(m.value!.toString())))
     .filter((r) => r.commandId === add.commandId);
-  expect(replies.map((r) => r.status)).toEqual(['ACCEPTED']);
+  // Answered once by the transaction that committed, and again by its retry, which found it handled: both the same.
+  expect(replies.map((r) => r.status)).toEqual(['ACCEPTED', 'ACCEPTED']);
   expect(replies[0].positions).toHaveLength(1);
+  expect(replies[1].positions).toEqual(replies[0].positions);
   expect(await foldedStock(product)).toBe(6);
 
   // The service's own state: 6 units, not 11.
@@ -133,7 +146,7 @@ it('counts an AddInventory whose publish timed out after the broker wrote it onc
   expect(await projectedStock(product)).toBe(6);
 });
 
-it('decides an order whose verdict publish timed out once: one reservation, one terminal state', async () => {
+it('decides an order whose verdict transaction was reported failed after it committed: one reservation, one terminal state', async () => {
   const product = `P-${randomUUID().slice(0, 8)}`;
   await system.gql(`mutation { addInventory(product: "${product}", quantity: 2) { stock } }`);
   failAfterWriting = (messages) => messages.some((m) => 'envelope' in m && m.envelope.type === 'StockReserved' && m.envelope.aggregateId === product);

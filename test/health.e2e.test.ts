@@ -74,13 +74,14 @@ describe('readiness', () => {
       await waitFor(
         async () => {
           last = await readiness();
-          return last.status === 503 && last.body.reasons.some((r: string) => /^fraud is dead: .* wait on orders\.events/.test(r));
+          return last.status === 503 && last.body.reasons.some((r: string) => /^fraud is dead: .* to read on orders\.events/.test(r));
         },
         20_000,
         () => JSON.stringify(last),
       );
       const reason = last.body.reasons.find((r: string) => r.startsWith('fraud is dead'));
-      expect(reason).toMatch(/no live member .*, 1 message wait on orders\.events\/\d+: start the fraud service/);
+      // One OrderCreated and the marker of the transaction that wrote it: lag counts offsets.
+      expect(reason).toMatch(/no live member .*, 2 offsets to read on orders\.events\/\d+: start the fraud service/);
       expect(last.body.status).toBe('not ready');
     } finally {
       await system.startService('fraud');
@@ -114,7 +115,7 @@ describe('readiness', () => {
       );
       expect(last.status).toBe(503);
       expect(last.body.reasons.find((r: string) => r.startsWith('orders-projector is stalled'))).toMatch(
-        /^orders-projector is stalled on (orders\.events|order\.validations)\/\d+ at offset \d+ for \d+ s \(\d+ events? waiting\): see the orders service's log$/,
+        /^orders-projector is stalled on (orders\.events|order\.validations)\/\d+ at offset \d+ for \d+ s \(\d+ offsets? to read\): see the orders service's log$/,
       );
     } finally {
       release();

@@ -3,10 +3,14 @@
  * with the log position of each message, so readers can wait for exactly what a command wrote.
  */
 import { writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { Kafka, Partitioners, logLevel, type logCreator, type Admin, type Consumer, type IHeaders, type ISocketFactory, type KafkaMessage, type PartitionAssigner, type Producer, type RequestEvent } from 'kafkajs';
-import { kafkaBrokers, maxMessageBytes, requestStatsDir, topicPartitions, topicPrefix } from './config.ts';
+import {
+  Kafka, Partitioners, logLevel, type logCreator, type Admin, type Consumer, type IHeaders, type ISocketFactory, type KafkaMessage, type PartitionAssigner,
+  type Producer, type ProducerBatch, type RecordMetadata, type RequestEvent,
+} from 'kafkajs';
+import { kafkaBrokers, maxMessageBytes, requestStatsDir, topicMinInsyncReplicas, topicPartitions, topicPrefix, topicReplicationFactor } from './config.ts';
 import { SystemError, withinTime } from './errors.ts';
 import './kafka-request-queue.ts'; // every client of this process without kafkajs's idle timer loop (see there)
 import { RUNTIME_TOPICS, repartitionTopic, type CommandReply, type LogPosition, type Outgoing, type TopicSpec } from './messages.ts';
@@ -73,6 +77,67 @@ function murmur2(data: Buffer): number {
   return h ^ (h >>> 15);
 }
 
+export interface DeadLetterSource {
+  topic: string;
+  partition: number;
+  offset: string;
+  value: Buffer | null;
+  consumer: string;
+}
+
+/** What a task writes while it handles input, committed with the input's offsets, or not at all. */
+export interface Transaction {
+  /** As Bus.publish, inside the transaction: read_committed readers see it once the transaction commits. */
+  publish(messages: readonly (Outgoing | Forwarded)[]): Promise<LogPosition[]>;
+  publishReplies(replies: CommandReply[]): Promise<void>;
+  publishDeadLetter(source: DeadLetterSource, reason: string): Promise<void>;
+  /** Commits, with the rest, that consumer group `group` (without the prefix) reads `physical`/`partition` on from `nextOffset`. */
+  consumed(group: string, physical: string, partition: number, nextOffset: string): void;
+}
+
+export interface TaskProducer {
+  /**
+   * Runs `work` in a transaction and commits it with the offsets it consumed; aborts it if `work` or the commit
+   * fails, and rethrows. Transactions run one at a time, in call order. Once another producer of the task fenced
+   * this one, every call fails with a FENCED SystemError: the task is no longer this instance's.
+   */
+  transaction<T>(work: (txn: Transaction) => Promise<T>): Promise<T>;
+  /**
+   * Whether a failed transaction left this producer in a state kafkajs cannot leave (an abort or a commit that never
+   * finished, the broker away). Every call then fails UNAVAILABLE: the owner replaces it with a new producer of the
+   * task, once the group has confirmed the task is still its own (a new producer fences the others).
+   */
+  readonly broken: boolean;
+  close(): Promise<void>;
+}
+
+/**
+ * How long a transaction may stay open before the broker aborts it: a task that died mid-transaction holds its
+ * read_committed readers back (they stop at its first write) for at most this long, or until it starts again.
+ */
+export const TRANSACTION_TIMEOUT_MS = 10_000;
+
+/**
+ * A kafkajs failure of a produce, an offset commit or a transaction's end is the broker's or the client's (a
+ * leader moving, a broker restarting, a sequence out of order after one), not the data's: UNAVAILABLE, which
+ * isolation.ts waits out instead of setting the messages aside. A message the broker refuses as such stays what it
+ * is, and so does anything that is not kafkajs's (e.g. a message too large for KAFKA_MAX_MESSAGE_BYTES).
+ */
+function asUnavailable(error: unknown): unknown {
+  const { name, type, message } = error as { name?: string; type?: string; message?: string };
+  if (!name?.startsWith('KafkaJS') || ['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE', 'INVALID_RECORD', 'CORRUPT_MESSAGE'].includes(type ?? '')) return error;
+  return new SystemError('UNAVAILABLE', `Kafka did not take a transaction: ${message}`, true);
+}
+
+/** Whether Kafka refused a write or commit because another producer of the task took over (INVALID_PRODUCER_EPOCH, PRODUCER_FENCED). */
+export function isFenced(error: unknown): boolean {
+  for (let cause = error as { type?: string; code?: number; cause?: unknown; originalError?: unknown } | undefined; cause; cause = (cause.cause ?? cause.originalError) as typeof cause) {
+    if (cause.type === 'INVALID_PRODUCER_EPOCH' || cause.code === 47 || cause.code === 90) return true;
+    if (cause instanceof SystemError && cause.code === 'FENCED') return true;
+  }
+  return false;
+}
+
 export interface BusOptions {
   clientId: string;
   brokers?: string[];
@@ -100,7 +165,13 @@ export interface Bus {
   partitionCount(physical: string): Promise<number>;
   publishReplies(replies: CommandReply[]): Promise<void>;
   /** Sets a message aside on `dead.letters`, with the reason and the consumer that refused it in headers. */
-  publishDeadLetter(source: { topic: string; partition: number; offset: string; value: Buffer | null; consumer: string }, reason: string): Promise<void>;
+  publishDeadLetter(source: DeadLetterSource, reason: string): Promise<void>;
+  /**
+   * The transactional producer of one task (Kafka Streams' producer per task, before exactly_once_v2): `id` names
+   * the task (e.g. `orders.task-3`) and stays the same across restarts and instances. Connecting it fences every
+   * other producer of the task, a zombie instance's included: their next write or commit fails.
+   */
+  taskProducer(id: string): Promise<TaskProducer>;
   /**
    * Requests this bus's clients (producer, admin, consumers) have sent so far, by Kafka API name (`Produce`,
    * `Fetch`, `OffsetCommit`…): what each message costs the broker, measured (publishes share requests).
@@ -132,6 +203,17 @@ const noDelaySockets: ISocketFactory = ({ host, port, onConnect }) => {
   return socket;
 };
 
+/** The messages of the error answers kafkajs retries that come with every start and failover. */
+const TRANSIENT_ANSWERS = new Set(
+  (createRequire(import.meta.url)('kafkajs/src/protocol/error.js') as { errorCodes: { type: string; message: string }[] }).errorCodes
+    .filter(({ type }) => [
+      'UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE', 'NOT_LEADER_FOR_PARTITION', 'REPLICA_NOT_AVAILABLE', 'GROUP_LOAD_IN_PROGRESS',
+      'GROUP_COORDINATOR_NOT_AVAILABLE', 'NOT_COORDINATOR_FOR_GROUP', 'NOT_CONTROLLER', 'CONCURRENT_TRANSACTIONS', 'FETCH_SESSION_ID_NOT_FOUND',
+      'INVALID_FETCH_SESSION_EPOCH', 'FENCED_LEADER_EPOCH', 'UNKNOWN_LEADER_EPOCH', 'OFFSET_NOT_AVAILABLE', 'UNSTABLE_OFFSET_COMMIT',
+    ].includes(type))
+    .map(({ message }) => message),
+);
+
 export function createKafka(clientId: string, brokers: string[] = kafkaBrokers(), socketFactory?: ISocketFactory): Kafka {
   return new Kafka({
     clientId,
@@ -149,6 +231,10 @@ function kafkaLogCreator(clientId: string): logCreator {
   return () => ({ level, log }) => {
     const { message, timestamp: _, logger: __, ...fields } = log;
     if (message.startsWith('Limiting retries for the idempotent producer')) return;
+    // kafkajs logs every error answer as an error, also those it retries itself: a coordinator still loading or a
+    // leader moving (every start, every broker failover). They are not news; one that outlasts the retries fails
+    // its call, and the caller says so.
+    if (message.startsWith('Response ') && TRANSIENT_ANSWERS.has(String((fields as { error?: unknown }).error))) return;
     const name = level <= logLevel.ERROR ? 'error' : 'warn';
     console.error(`${name.padEnd(5)} ${clientId} kafkajs: ${message} ${JSON.stringify(fields)}`.trimEnd());
   };
@@ -166,7 +252,17 @@ export function systemTopics(
   return topics;
 }
 
-/** Creates the given topics if missing, with a fixed partition count. Never relies on auto-creation. */
+/**
+ * How the system's topics are replicated: KAFKA_REPLICATION_FACTOR, else the cluster's broker count up to 3; and,
+ * when replicated, `min.insync.replicas` (KAFKA_MIN_INSYNC_REPLICAS, else 2 from 3 replicas on, else 1).
+ */
+async function replicationOf(admin: Admin): Promise<{ replicationFactor: number; replicated: { name: string; value: string }[] }> {
+  const replicationFactor = topicReplicationFactor() ?? Math.min(3, (await admin.describeCluster()).brokers.length);
+  const minInsync = topicMinInsyncReplicas() ?? (replicationFactor >= 3 ? 2 : 1);
+  return { replicationFactor, replicated: replicationFactor > 1 ? [{ name: 'min.insync.replicas', value: String(minInsync) }] : [] };
+}
+
+/** Creates the given topics if missing, with a fixed partition count and replication. Never relies on auto-creation. */
 export async function ensureTopics(
   kafka: Kafka,
   topics: Map<string, TopicSpec>,
@@ -179,14 +275,15 @@ export async function ensureTopics(
     const existing = new Set(await admin.listTopics());
     const missing = [...topics].filter(([name]) => !existing.has(prefix + name));
     if (missing.length) {
+      const { replicationFactor, replicated } = await replicationOf(admin);
       await admin.createTopics({
         // kafkajs gives up on UNKNOWN_TOPIC_OR_PARTITION while waiting for leaders; we wait ourselves.
         waitForLeaders: false,
         topics: missing.map(([name, spec]) => ({
           topic: prefix + name,
           numPartitions: partitions,
-          replicationFactor: 1,
-          configEntries: spec.compacted ? [{ name: 'cleanup.policy', value: 'compact' }] : [],
+          replicationFactor,
+          configEntries: [...(spec.compacted ? [{ name: 'cleanup.policy', value: 'compact' }] : []), ...replicated],
         })),
       }).catch((error: { type?: string }) => {
         if (error.type !== 'TOPIC_ALREADY_EXISTS') throw error; // created meanwhile (e.g. by Kafka Connect)
@@ -444,16 +541,21 @@ export async function createBus(options: BusOptions): Promise<Bus> {
     return requests;
   }
 
-  async function send(placed: Placed[]): Promise<LogPosition[]> {
+  function send(placed: Placed[]): Promise<LogPosition[]> {
+    return sendWith((batch) => producer.call(`publishing ${placed.length} message(s)`, (p) => p.sendBatch(batch)), placed);
+  }
+
+  /** Sends placed messages in one request through `sendBatch` and answers each one's position. */
+  async function sendWith(sendBatch: (batch: ProducerBatch) => Promise<RecordMetadata[]>, placed: Placed[]): Promise<LogPosition[]> {
     const byTopic = new Map<string, typeof placed>();
     for (const item of placed) byTopic.set(item.physical, [...(byTopic.get(item.physical) ?? []), item]);
-    const metadata = await producer.call(`publishing ${placed.length} message(s)`, (p) => p.sendBatch({
+    const metadata = await sendBatch({
       acks: -1,
       topicMessages: [...byTopic].map(([physical, items]) => ({
         topic: physical,
         messages: items.map(({ key, partition, value, headers, timestamp }) => ({ key, partition, value, headers, timestamp })),
       })),
-    }));
+    });
     // Within one request, a partition's messages get consecutive offsets from its base offset.
     const next = new Map(metadata.map((m) => [`${m.topicName}:${m.partition}`, BigInt(m.baseOffset ?? '0')]));
     return placed.map(({ physical, partition }) => {
@@ -464,10 +566,116 @@ export async function createBus(options: BusOptions): Promise<Bus> {
     });
   }
 
+  async function placeReplies(replies: CommandReply[]): Promise<Placed[]> {
+    const physical = topic(RUNTIME_TOPICS.commandReplies);
+    return Promise.all(replies.map(async (reply) => ({
+      physical, partition: await partitionFor(physical, reply.commandId), key: reply.commandId, value: JSON.stringify(reply), headers: {}, cause: reply.commandId,
+    })));
+  }
+
+  function deadLetter(source: DeadLetterSource, reason: string) {
+    return {
+      topic: topic(RUNTIME_TOPICS.deadLetters),
+      acks: -1,
+      messages: [{
+        key: `${source.topic}:${source.partition}:${source.offset}`,
+        value: source.value,
+        headers: { reason, consumer: source.consumer, sourceTopic: source.topic, sourcePartition: String(source.partition), sourceOffset: source.offset },
+      }],
+    };
+  }
+
+  async function taskProducer(id: string): Promise<TaskProducer> {
+    const transactionalId = prefix + id;
+    const created = kafka.producer({
+      transactionalId, idempotent: true, maxInFlightRequests: 1, transactionTimeout: TRANSACTION_TIMEOUT_MS, createPartitioner: Partitioners.DefaultPartitioner,
+    });
+    created.on(created.events.REQUEST, countRequest);
+    const bounded = <T>(what: string, work: Promise<T>) => withinTime(callTimeoutMs, `${what} (task ${id})`, work);
+    try {
+      await bounded('connecting a task producer', created.connect());
+      // Registers the transactional id with its coordinator, which fences the task's other producers and aborts
+      // a transaction one of them left open.
+      await bounded('fencing the task\'s other producers', created.transaction().then((t) => t.abort()));
+    } catch (error) {
+      await created.disconnect().catch(() => {});
+      throw error;
+    }
+    let fenced = false;
+    let broken = false;
+    let closed = false;
+    let last: Promise<unknown> = Promise.resolve();
+
+    async function run<T>(work: (txn: Transaction) => Promise<T>): Promise<T> {
+      if (fenced) throw new SystemError('FENCED', `task ${id} was taken over by another instance`, false);
+      if (closed || broken) throw new SystemError('UNAVAILABLE', `the producer of task ${id} is ${closed ? 'closed' : 'being replaced after a transaction that did not end'}`, true);
+      const txn = await bounded('beginning a transaction', created.transaction()).catch((error) => {
+        broken = true;
+        throw asUnavailable(error);
+      });
+      const offsets = new Map<string, Map<string, Map<number, string>>>(); // group -> topic -> partition -> next offset
+      const write = (placed: Placed[]) => sendWith((batch) => bounded(`publishing ${placed.length} message(s)`, txn.sendBatch(batch)), placed);
+      try {
+        const result = await work({
+          publish: async (messages) => {
+            const positions: LogPosition[] = [];
+            for (const request of byRequestSize(await Promise.all(messages.map(place)))) positions.push(...(await write(request)));
+            return positions;
+          },
+          async publishReplies(replies) {
+            if (replies.length) for (const request of byRequestSize(await placeReplies(replies))) await write(request);
+          },
+          async publishDeadLetter(source, reason) {
+            await bounded('publishing a dead letter', txn.send(deadLetter(source, reason)));
+          },
+          consumed(group, physical, partition, nextOffset) {
+            const topics = offsets.get(group) ?? new Map<string, Map<number, string>>();
+            offsets.set(group, topics);
+            const partitions = topics.get(physical) ?? new Map<number, string>();
+            topics.set(physical, partitions);
+            partitions.set(partition, nextOffset);
+          },
+        });
+        for (const [group, topics] of offsets) {
+          await bounded(`committing the offsets of ${prefix + group}`, txn.sendOffsets({
+            consumerGroupId: prefix + group,
+            topics: [...topics].map(([physical, partitions]) => ({ topic: physical, partitions: [...partitions].map(([partition, offset]) => ({ partition, offset })) })),
+          }));
+        }
+        await bounded('committing a transaction', txn.commit());
+        return result;
+      } catch (error) {
+        if (isFenced(error)) {
+          fenced = true;
+          throw new SystemError('FENCED', `task ${id} was taken over by another instance: ${(error as Error).message}`, false);
+        }
+        if (txn.isActive()) await bounded('aborting a transaction', txn.abort()).catch(() => { broken = true; });
+        throw asUnavailable(error);
+      }
+    }
+
+    return {
+      transaction<T>(work: (txn: Transaction) => Promise<T>): Promise<T> {
+        const next = last.then(() => run(work), () => run(work));
+        last = next.catch(() => {});
+        return next;
+      },
+      get broken() {
+        return broken;
+      },
+      async close() {
+        closed = true;
+        await last;
+        await withinTime(callTimeoutMs, `disconnecting the producer of task ${id}`, created.disconnect()).catch(() => {});
+      },
+    };
+  }
+
   return {
     kafka,
     prefix,
     topic,
+    taskProducer,
     logicalTopic(physical) {
       if (!physical.startsWith(prefix)) throw new Error(`topic ${physical} is not under the prefix "${prefix}"`);
       return physical.slice(prefix.length);
@@ -477,21 +685,10 @@ export async function createBus(options: BusOptions): Promise<Bus> {
     async publishReplies(replies) {
       if (!replies.length) return;
       // Through the same queue as events: replies share requests with whatever else this process publishes meanwhile.
-      const physical = topic(RUNTIME_TOPICS.commandReplies);
-      await enqueue(await Promise.all(replies.map(async (reply) => ({
-        physical, partition: await partitionFor(physical, reply.commandId), key: reply.commandId, value: JSON.stringify(reply), headers: {}, cause: reply.commandId,
-      }))));
+      await enqueue(await placeReplies(replies));
     },
     async publishDeadLetter(source, reason) {
-      await producer.call('publishing a dead letter', (p) => p.send({
-        topic: topic(RUNTIME_TOPICS.deadLetters),
-        acks: -1,
-        messages: [{
-          key: `${source.topic}:${source.partition}:${source.offset}`,
-          value: source.value,
-          headers: { reason, consumer: source.consumer, sourceTopic: source.topic, sourcePartition: String(source.partition), sourceOffset: source.offset },
-        }],
-      }));
+      await producer.call('publishing a dead letter', (p) => p.send(deadLetter(source, reason)));
     },
     requestCounts: () => ({ ...requests }),
     async clusterId() {

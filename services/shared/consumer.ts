@@ -10,7 +10,8 @@
  * coming, soon after the last one once nothing more arrives (readiness compares committed offsets with the end
  * of the log, so an idle consumer must not stay a message behind), when the group rebalances, and on stop.
  * Whatever was processed but not committed yet when a process dies is delivered again: every consumer here is
- * idempotent on redelivery.
+ * idempotent on redelivery. A handler that commits its offsets itself, in the Kafka transaction holding what it
+ * wrote (service.ts), says so (`offsets: 'handler'`), and then nothing is committed here.
  */
 import type { Consumer, ConsumerRunConfig, EachBatchPayload, EachMessagePayload, PartitionAssigner } from 'kafkajs';
 import { joined, LEAVE_GROUP_TIMEOUT_MS, type Bus } from './bus.ts';
@@ -56,6 +57,11 @@ export interface ConsumerSpec {
   partitionAssigners?: PartitionAssigner[];
   /** How long a member may go without a sign of life while no handler runs before it is replaced. Default: SILENT_MEMBER_MS. */
   silentMemberMs?: number;
+  /**
+   * Who commits the group's offsets: 'runtime' (default) commits here what the handlers processed; 'handler' commits
+   * nothing here, the handler commits them with its outputs (a Kafka transaction's sendOffsets).
+   */
+  offsets?: 'runtime' | 'handler';
   /** Called with every new consumer before it runs, e.g. to listen to its group events. */
   prepare?(consumer: Consumer): void;
   /**
@@ -77,7 +83,7 @@ export async function runConsumer(bus: Bus, spec: ConsumerSpec, log: Logger): Pr
   let consumer: Consumer | undefined;
   let stopped = false;
   let restarts = 0;
-  const commits = createCommitter(spec.group, log);
+  const commits = spec.offsets === 'handler' ? NO_COMMITS : createCommitter(spec.group, log);
   /** Handlers running now, and what to call once there are none (on stop). */
   let handling = 0;
   let drained: (() => void) | undefined;
@@ -253,6 +259,9 @@ export async function runConsumer(bus: Bus, spec: ConsumerSpec, log: Logger): Pr
     },
   };
 }
+
+/** The committer of a consumer whose handler commits its offsets itself. */
+const NO_COMMITS: ReturnType<typeof createCommitter> = { attach() {}, processed() {}, flush: async () => {}, stop() {} };
 
 /**
  * Commits the offsets a member processed: at most every COMMIT_EVERY_MS while messages keep coming, and

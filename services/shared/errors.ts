@@ -13,7 +13,9 @@ export type RuntimeErrorCode =
   | 'MESSAGE_TOO_LARGE'
   | 'LOG_MISMATCH'
   | 'INTERNAL_SERVER_ERROR'
-  | 'UNAVAILABLE';
+  | 'UNAVAILABLE'
+  /** Another instance took over the task this one wrote for (Kafka transactions): it must stop writing for it. */
+  | 'FENCED';
 
 // Any string is a code, and the runtime's are offered first.
 export type ErrorCode = RuntimeErrorCode | (string & {});

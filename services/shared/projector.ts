@@ -59,6 +59,16 @@ async function logEnds(bus: Bus, topic: string): Promise<Map<number, bigint>> {
  * A batch starts after where the database says the projection stands: the rows were dropped for a rebuild, or
  * retention deleted events before this projection read them.
  */
+/**
+ * The offsets a transaction covers: from the first it reads (the fetch's start, or just after the message before)
+ * to the position after it. Kafka transactions leave markers and aborted writes that read_committed never delivers,
+ * so the messages alone do not tell where a span starts or ends.
+ */
+interface Span {
+  from: bigint;
+  end: bigint;
+}
+
 class OffsetsMoved extends Error {
   constructor(readonly next: bigint, message: string) {
     super(message);
@@ -93,23 +103,24 @@ export async function startProjector<K extends AnyContract>(
    * Applies consecutive messages of one partition in one transaction together with the offset after them, so
    * the projection and its position never disagree. `skip` moves the offset without applying (a dead letter).
    */
-  async function transact(topic: string, partition: number, messages: KafkaMessage[], skip = false): Promise<void> {
+  async function transact(topic: string, partition: number, messages: KafkaMessage[], skip = false, span?: Span): Promise<void> {
     const at = `${topic}:${partition}`;
     const left = known.get(at);
     known.delete(at);
     // Only a position inside the batch is checked instead of read: a batch from elsewhere (a seek) reads it first.
-    const expected = left !== undefined && BigInt(messages[0].offset) <= left && left <= BigInt(messages.at(-1)!.offset) ? left : undefined;
+    const from = span?.from ?? BigInt(messages[0].offset);
+    const expected = left !== undefined && from <= left && left <= BigInt(messages.at(-1)!.offset) ? left : undefined;
     try {
-      known.set(at, await transactFrom(expected, topic, partition, messages, skip));
+      known.set(at, await transactFrom(expected, topic, partition, messages, skip, span));
     } catch (error) {
       if (!(error instanceof PositionMoved)) throw error;
-      known.set(at, await transactFrom(undefined, topic, partition, messages, skip)); // read where it stands, and go on from there
+      known.set(at, await transactFrom(undefined, topic, partition, messages, skip, span)); // read where it stands, and go on from there
     }
   }
 
   /** `transact` from the position this member expects (checked, not read), or else the one read first. Returns the position after it. */
-  async function transactFrom(expected: bigint | undefined, topic: string, partition: number, messages: KafkaMessage[], skip: boolean): Promise<bigint> {
-    const first = BigInt(messages[0].offset);
+  async function transactFrom(expected: bigint | undefined, topic: string, partition: number, messages: KafkaMessage[], skip: boolean, span?: Span): Promise<bigint> {
+    const first = span?.from ?? BigInt(messages[0].offset);
     const last = BigInt(messages.at(-1)!.offset);
     let next = expected ?? -1n;
     let moved = false;
@@ -142,7 +153,9 @@ export async function startProjector<K extends AnyContract>(
         if (envelope?.kind === 'event') events.push(envelope);
       }
       if (events.length) await definition.apply(tx, events as never);
-      next = last + 1n;
+      // Past the transaction markers that close the batch too, when given: else the position would stay one
+      // behind the end of the log after every transaction, and readiness would call that a stall.
+      next = span && span.end > last ? span.end : last + 1n;
       moved = true;
     }, {
       // With COMMIT: the new position and its announcement, which listeners hear only once this commits.
@@ -167,7 +180,19 @@ export async function startProjector<K extends AnyContract>(
     // On assignment, start where the database says the projection stands: after the rows were dropped for a
     // rebuild there may be no new message to reveal it. Best effort (kafkajs does not wait for this); the
     // check in eachBatch below is what guarantees nothing is skipped or applied twice.
-    prepare: (member) => member.on(member.events.GROUP_JOIN, ({ payload }) => {
+    prepare: (member) => {
+      // A fetch that brought only transaction markers or aborted writes reaches no handler: the position moves
+      // past them here, if everything before them is projected, so it reaches the end of the log.
+      member.on(member.events.END_BATCH_PROCESS, ({ payload }) => {
+        if (payload.batchSize !== 0 || payload.firstOffset === null) return;
+        known.delete(`${payload.topic}:${payload.partition}`);
+        const [first, end] = [BigInt(payload.firstOffset), BigInt(payload.lastOffset) + 1n];
+        prisma.$executeRaw`
+          UPDATE projection_offsets SET next_offset = ${end}, updated_at = now()
+          WHERE projector = ${projector} AND topic = ${payload.topic} AND partition = ${payload.partition} AND next_offset >= ${first} AND next_offset < ${end}`
+          .catch((error: Error) => log.warn(`could not move past ${payload.topic}/${payload.partition}@${payload.lastOffset}: ${reasonOf(error)}`));
+      });
+      member.on(member.events.GROUP_JOIN, ({ payload }) => {
       known.clear();
       void (async () => {
         for (const [topic, partitions] of Object.entries(payload.memberAssignment)) {
@@ -196,7 +221,8 @@ export async function startProjector<K extends AnyContract>(
           }
         }
       })().catch((error: Error) => log.warn(`could not seek to the stored offsets, Kafka's are used: ${error.message}`));
-    }),
+      });
+    },
     run: (member) => ({
       // Kafka's committed offset is only a hint (the database holds the position); runConsumer commits it about
       // once a second (consumer.ts).
@@ -204,14 +230,22 @@ export async function startProjector<K extends AnyContract>(
       eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
         if (!batch.messages.length) return;
         const { topic, partition } = batch;
+        // Offsets the messages cover: with transactions on the topic, markers and aborted writes (never delivered)
+        // sit between and after them, so offsets are not consecutive.
+        const spanOf = (messages: KafkaMessage[]): Span => {
+          const i = batch.messages.indexOf(messages[0]);
+          const from = i === 0 ? BigInt(batch.firstOffset()!) : BigInt(batch.messages[i - 1].offset) + 1n;
+          const end = messages.at(-1) === batch.messages.at(-1) ? BigInt(batch.lastOffset()) + 1n : BigInt(messages.at(-1)!.offset) + 1n;
+          return { from, end };
+        };
         // Messages the database already holds (a crash between its commit and Kafka's) are skipped inside the
         // transaction, which reads the stored position anyway: no extra round trip per batch.
         const project = () => applyIsolating(batch.messages, {
-          apply: (messages) => transact(topic, partition, messages),
+          apply: (messages) => transact(topic, partition, messages, false, spanOf(messages)),
           setAside: async (message, reason) => {
             log.error(`dead-lettering ${topic}/${partition}@${message.offset}, which cannot be projected: ${reason}`);
             await bus.publishDeadLetter({ topic, partition, offset: message.offset, value: message.value, consumer: definition.name }, reason);
-            await transact(topic, partition, [message], true);
+            await transact(topic, partition, [message], true, spanOf([message]));
           },
           infrastructureAnswers: () => prisma.$queryRaw`SELECT 1`.then(() => true),
           pause: async (ms, attempt, error) => {

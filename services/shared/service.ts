@@ -12,24 +12,25 @@
  * topic under that key: partition p of every input, of the repartition topic and of the state topics then holds
  * the same aggregates, since the producer picks a partition by hashing the key over equal partition counts.
  *
- * The hop is skipped when this instance holds the input's state partition q too (always, with one instance) and
- * nothing it must come after still waits on repartition partition q: the input is decided at once, against the
- * same state the hop would have brought it to. Why each aggregate still sees its inputs in order: the only order
- * Kafka gives is that of one partition, and inputs from input partition p reach an aggregate in p's order as long
- * as a later one is never decided directly while an earlier one waits on the repartition topic. An earlier one was
- * forwarded either by this instance, whose forwards' offsets are known and waited for, or by p's previous holder
- * before the rebalance that moved p here (a member rejoins only once its batch is done), so it lies below the end
- * of partition q read after this instance joined, which is waited for too. Until then everything hops, as before.
- * Effects stay once either way: an input that arrives both ways (redelivered after a crash, or forwarded by a member
- * expelled mid-batch) is found handled by its id in that state's memory, as a redelivery always was.
+ * Exactly once, as Kafka Streams' tasks before exactly_once_v2: partition number p of every input is task p, and
+ * task p writes through its own transactional producer (`<service>.task-<p>`, the same id on every instance and
+ * after every restart). Everything a batch of task p causes, its events, forwards, replies and dead letters, goes out
+ * in one transaction with the batch's consumed offsets: read_committed readers see all of it or none, and a crash
+ * mid-transaction leaves nothing but the input, which is read again. An instance that gains task p connects its
+ * producer before it restores p's state, which fences p's previous producer: a zombie (an instance expelled from
+ * the group that keeps deciding) fails its next write or commit, and whatever it committed before the fence is in
+ * the log the new owner restores from. A task's transaction holds only its own partition's state, so an input of
+ * another partition's state always takes the hop through the repartition topic, even when this instance holds both.
+ * Effects stay once also across a commit whose answer was lost: the partition's state is restored from the log
+ * before it decides again, and an input whose events landed is found handled by its id in that state's memory.
  */
 import { randomUUID } from 'node:crypto';
 import type { Consumer, KafkaMessage } from 'kafkajs';
 import { partitionNumberAssigner } from './assignment.ts';
 import { applyEvent, decideBatch, type BatchMessage, type ServiceMemory } from './batch.ts';
-import { isFor, isKafkaReachable, LEAVE_GROUP_TIMEOUT_MS, partitionOfKey, type Bus, type Forwarded } from './bus.ts';
+import { isFenced, isFor, isKafkaReachable, LEAVE_GROUP_TIMEOUT_MS, partitionOfKey, type Bus, type Forwarded, type TaskProducer } from './bus.ts';
 import { maxMessageBytes } from './config.ts';
-import { withinTime } from './errors.ts';
+import { SystemError, withinTime } from './errors.ts';
 import { runConsumer } from './consumer.ts';
 import { applyIsolating, reasonOf } from './isolation.ts';
 import type { ConsumerHealth } from './liveness.ts';
@@ -103,37 +104,40 @@ export async function startService<S, K extends AnyContract>(
   /** The partitions assigned to this instance at its last join. */
   let assigned = new Set<number>();
   /**
-   * Per held partition q, the offset of repartition partition q below which everything must be decided before an
-   * input of q's state arriving elsewhere is decided directly: q's end when this instance joined, raised by its own
-   * forwards since. Empty until learned after a join (learnRepartition): everything hops meanwhile.
+   * The transactional producer of each task this instance holds, connected (and so fencing the task's previous
+   * producers) as soon as the group assigns the task, before its state is restored.
    */
-  const repartitionDue = new Map<number, bigint>();
-  /** Per held partition q, the offset of repartition partition q below which everything is decided. */
-  const repartitionDecided = new Map<number, bigint>();
-  let repartitionLearned = false;
-  let joins = 0;
-  /** Whether an input of partition q's state is decided here without the hop. */
-  const decidesDirectly = (q: number) => {
-    const due = repartitionDue.get(q);
-    return due !== undefined && (repartitionDecided.get(q) ?? -1n) >= due && memories.has(q);
-  };
-
-  /** Reads where repartition partitions end and where the group stands on them: after a join, or a failed publish. */
-  async function learnRepartition(): Promise<void> {
-    const join = joins;
-    const physical = bus.topic(repartition);
-    const [ends, committed] = await Promise.all([bus.topicOffsets(physical), bus.committedOffsets(definition.name, physical)]);
-    if (join !== joins) return; // joined again meanwhile: learned on the next batch
-    for (const { partition, low, high } of ends) {
-      if (!assigned.has(partition)) continue;
-      repartitionDue.set(partition, BigInt(high));
-      // Committed means decided (by this instance or the partition's previous holder); never committed: nothing
-      // before the log's start is left to decide.
-      const decided = committed.get(partition) ?? BigInt(low);
-      if (decided > (repartitionDecided.get(partition) ?? -1n)) repartitionDecided.set(partition, decided);
+  const tasks = new Map<number, Promise<TaskProducer>>();
+  /**
+   * Task `slot`'s producer, connected if need be. One that a failed transaction left broken is replaced, but only
+   * after `confirm` (the group's heartbeat) shows this member still belongs to the generation that gave it the task:
+   * a new producer fences every other, and a zombie must not fence the task's new owner.
+   */
+  const taskOf = async (slot: number, confirm?: () => Promise<void>): Promise<TaskProducer> => {
+    let task = tasks.get(slot);
+    const current = await task?.catch(() => undefined);
+    if (current && !current.broken) return current;
+    if (current?.broken) {
+      if (!confirm) throw new SystemError('UNAVAILABLE', `the producer of task ${slot} is being replaced`, true);
+      await confirm();
+      if (tasks.get(slot) !== task) return taskOf(slot, confirm); // replaced meanwhile
+      log.warn(`replacing the producer of task ${slot}, which a transaction left in an unknown state`);
+      void current.close();
+      tasks.delete(slot);
     }
-    repartitionLearned = true;
-  }
+    task = tasks.get(slot);
+    if (!task) {
+      task = bus.taskProducer(`${definition.name}.task-${slot}`);
+      tasks.set(slot, task);
+      task.catch(() => { if (tasks.get(slot) === task) tasks.delete(slot); }); // the next batch tries again
+    }
+    return task;
+  };
+  const dropTask = async (slot: number) => {
+    const task = tasks.get(slot);
+    tasks.delete(slot);
+    await task?.then((producer) => producer.close(), () => {});
+  };
 
   const remember = (memory: ServiceMemory<S>, causationId: string, position: LogPosition) => {
     const { handled } = memory;
@@ -144,6 +148,8 @@ export async function startService<S, K extends AnyContract>(
   /** Restores the given partitions' state from the log (one pass for all of them) and keeps those still assigned. */
   async function restore(slots: number[], heartbeat: () => Promise<void>): Promise<void> {
     const started = Date.now();
+    // Fenced first: whatever a previous owner committed until now is in the log read next, and nothing after.
+    await Promise.all(slots.map((slot) => taskOf(slot, heartbeat)));
     const fresh = new Map(slots.map((slot) => [slot, { states: new Map(), handled: new Map() } as ServiceMemory<S>]));
     // A heartbeat refused meanwhile (the group is rebalancing) means these partitions may be moving: the batch
     // that asked for them is given up once they are restored (kafkajs then rejoins), not decided.
@@ -176,23 +182,20 @@ export async function startService<S, K extends AnyContract>(
   }
 
   /**
-   * Decides a whole fetched batch against the partition's state (batch.ts), then publishes every event (and every
-   * forwarded input) in one request and every reply in another: two round trips per batch instead of two per
-   * message. If the publish fails, the broker may still have written it (a timeout): the partition's memory is
-   * dropped and restored from the log before the retry, so an input whose events landed is found handled and
-   * answered instead of decided again; events decided again get the same ids (batch.ts), which readers skip.
+   * Decides fetched messages against the partition's state (batch.ts), then writes every event, forward, dead letter
+   * and reply they cause, and the offset `next` the group reads on from, in one transaction of the partition's
+   * task. If it fails, nothing of it is visible, unless the commit landed and only its answer was lost: either way
+   * the partition's memory is dropped and restored from the log before the retry, so an input whose events landed is
+   * found handled and answered instead of decided again.
    */
-  async function handleBatch(topic: string, partition: number, messages: BatchMessage[], heartbeat: () => Promise<void>): Promise<void> {
+  async function handleBatch(topic: string, partition: number, messages: BatchMessage[], next: bigint, heartbeat: () => Promise<void>): Promise<void> {
     const slot = slotOfPartition(partition);
     const where = `${bus.logicalTopic(topic)}/${partition}`;
     if (!memories.has(slot)) await waitingOn(log, `restoring the state of partition ${slot} for ${where}`, restore([slot], heartbeat));
     const memory = memories.get(slot);
     if (!memory) throw new Error(`partition ${slot} of ${definition.name} was taken by another instance while it was restored`);
     const decision = decideBatch(definition, memory, bus.logicalTopic(topic), messages, {
-      memoryOf: (key) => {
-        const owner = slotOfKey(key);
-        return owner === slot || decidesDirectly(owner) ? memories.get(owner) : undefined;
-      },
+      memoryOf: (key) => (slotOfKey(key) === slot ? memory : undefined),
     });
     const { outputs, decidedIn, forwards, answers, deadLetters } = decision;
     const forwarded: Forwarded[] = [];
@@ -211,51 +214,55 @@ export async function startService<S, K extends AnyContract>(
         timestamp: message.timestamp,
       });
     }
+    const task = await taskOf(slot, heartbeat);
     let positions: LogPosition[];
     try {
-      positions = await waitingOn(log, `publishing ${outputs.length + forwarded.length} message(s) decided from ${where}`, bus.publish([...outputs.map(definition.contract.outgoing), ...forwarded]));
+      positions = await waitingOn(log, `committing ${outputs.length + forwarded.length} message(s) decided from ${where}`, task.transaction(async (txn) => {
+        const written = await txn.publish([...outputs.map(definition.contract.outgoing), ...forwarded]);
+        for (const { offset, value, reason } of deadLetters) {
+          log.warn(`dead-lettering a message from ${topic}/${partition}@${offset}: ${reason}`);
+          await txn.publishDeadLetter({ topic, partition, offset, value, consumer: definition.name }, reason);
+        }
+        await txn.publishReplies(answers.map(({ commandId, from, to, rejection, repeated }) =>
+          rejection
+            ? {
+                commandId, status: 'REJECTED' as const, code: rejection.code, message: rejection.message, positions: [],
+                ...(Object.keys(rejection.details).length && { details: rejection.details }),
+              }
+            : { commandId, status: 'ACCEPTED' as const, positions: repeated ?? written.slice(from, to) },
+        ));
+        txn.consumed(definition.name, topic, partition, next.toString());
+        return written;
+      }));
     } catch (error) {
-      // Every partition decided in is restored before it decides again; forwards may have landed at unknown offsets.
       decision.rollback();
-      for (const [held, kept] of memories) if (held === slot || decidedIn.includes(kept)) memories.delete(held);
-      repartitionLearned = false;
-      repartitionDue.clear();
+      memories.delete(slot);
       throw error;
     }
     outputs.forEach((event, i) => remember(decidedIn[i], event.causationId, positions[i]));
-    // An input of partition q decided directly from now on comes after these.
-    for (const { partition: q, offset } of positions.slice(outputs.length)) {
-      const due = repartitionDue.get(q);
-      if (due !== undefined && BigInt(offset) >= due) repartitionDue.set(q, BigInt(offset) + 1n);
-    }
-    // After the events: a failure from here on retries the batch, and the redelivered commands are answered from `handled`.
-    for (const { offset, value, reason } of deadLetters) {
-      log.warn(`dead-lettering a message from ${topic}/${partition}@${offset}: ${reason}`);
-      await bus.publishDeadLetter({ topic, partition, offset, value, consumer: definition.name }, reason);
-    }
-    await waitingOn(log, `publishing ${answers.length} reply(ies) to commands from ${where}`, bus.publishReplies(
-      answers.map(({ commandId, from, to, rejection, repeated }) =>
-        rejection
-          ? {
-              commandId, status: 'REJECTED' as const, code: rejection.code, message: rejection.message, positions: [],
-              ...(Object.keys(rejection.details).length && { details: rejection.details }),
-            }
-          : { commandId, status: 'ACCEPTED' as const, positions: repeated ?? positions.slice(from, to) },
-      ),
-    ));
   }
 
-  /** A message that cannot be handled: recorded on `dead.letters`, and its command (if it is one) refused. */
-  async function setAside(topic: string, partition: number, message: BatchMessage, reason: string): Promise<void> {
+  /** A message that cannot be handled: recorded on `dead.letters`, and its command (if it is one) refused, with its offset. */
+  async function setAside(topic: string, partition: number, message: BatchMessage, next: bigint, reason: string, heartbeat: () => Promise<void>): Promise<void> {
     log.error(`dead-lettering ${topic}/${partition}@${message.offset} after repeated failures: ${reason}`);
-    await bus.publishDeadLetter({ topic, partition, offset: message.offset, value: message.value, consumer: definition.name }, reason);
     const commandId = commandIdOf(definition.contract, message);
-    if (commandId) {
-      await bus.publishReplies([{
-        commandId, status: 'REJECTED', code: 'INTERNAL_SERVER_ERROR', positions: [],
-        message: `the ${definition.name} service could not handle this command; it is on dead.letters for an operator`,
-      }]);
-    }
+    const task = await taskOf(slotOfPartition(partition), heartbeat);
+    await task.transaction(async (txn) => {
+      await txn.publishDeadLetter({ topic, partition, offset: message.offset, value: message.value, consumer: definition.name }, reason);
+      if (commandId) {
+        await txn.publishReplies([{
+          commandId, status: 'REJECTED', code: 'INTERNAL_SERVER_ERROR', positions: [],
+          message: `the ${definition.name} service could not handle this command; it is on dead.letters for an operator`,
+        }]);
+      }
+      txn.consumed(definition.name, topic, partition, next.toString());
+    });
+  }
+
+  /** Moves the group past offsets nothing is decided from (replays meant for others, transaction markers). */
+  async function skip(topic: string, partition: number, next: bigint, heartbeat?: () => Promise<void>): Promise<void> {
+    const task = await taskOf(slotOfPartition(partition), heartbeat);
+    await task.transaction(async (txn) => txn.consumed(definition.name, topic, partition, next.toString()));
   }
 
   const repartitionPhysical = bus.topic(repartition);
@@ -269,46 +276,65 @@ export async function startService<S, K extends AnyContract>(
     group: definition.name,
     topics: single ? definition.inputs : [...definition.inputs, repartition],
     fromBeginning: true,
+    // Each transaction commits the offsets of what it decided.
+    offsets: 'handler',
     partitionAssigners: [partitionNumberAssigner(single, () => [...memories.keys()])],
-    prepare: (member) => member.on(member.events.GROUP_JOIN, ({ payload }) => {
-      // Synchronous, so no batch of the new generation is decided before the lost partitions are dropped.
-      assigned = new Set(Object.values(payload.memberAssignment).flat().map(slotOfPartition));
-      const lost = [...memories.keys()].filter((slot) => !assigned.has(slot));
-      for (const slot of lost) memories.delete(slot);
-      joins += 1;
-      repartitionLearned = false;
-      repartitionDue.clear();
-      repartitionDecided.clear();
-      const held = single ? (assigned.size ? 'every partition (one aggregate)' : 'none (a standby)') : [...assigned].sort((a, b) => a - b).join(', ') || 'none';
-      log.info(`assigned partition(s): ${held}`, { dropped: lost });
-    }),
+    prepare: (member) => {
+      member.on(member.events.GROUP_JOIN, ({ payload }) => {
+        // Synchronous, so no batch of the new generation is decided before the lost partitions are dropped.
+        assigned = new Set(Object.values(payload.memberAssignment).flat().map(slotOfPartition));
+        const lost = [...new Set([...memories.keys(), ...tasks.keys()])].filter((slot) => !assigned.has(slot));
+        for (const slot of lost) {
+          memories.delete(slot);
+          void dropTask(slot);
+        }
+        // Fenced at once, not at the task's first input: a zombie must not go on committing meanwhile.
+        for (const slot of assigned) {
+          if (!tasks.has(slot)) taskOf(slot).catch((error) => log.warn(`could not start the producer of task ${slot} yet: ${reasonOf(error)}`));
+        }
+        const held = single ? (assigned.size ? 'every partition (one aggregate)' : 'none (a standby)') : [...assigned].sort((a, b) => a - b).join(', ') || 'none';
+        log.info(`assigned partition(s): ${held}`, { dropped: lost });
+      });
+      // A fetch that brought only transaction markers (or aborted writes) reaches no handler: its offsets are
+      // committed here, so the group's position reaches the end of the log and readiness sees no lag.
+      member.on(member.events.END_BATCH_PROCESS, ({ payload }) => {
+        if (payload.batchSize !== 0 || !assigned.has(slotOfPartition(payload.partition))) return;
+        skip(payload.topic, payload.partition, BigInt(payload.lastOffset) + 1n).catch((error) => {
+          if (!isFenced(error)) log.warn(`could not move past ${payload.topic}/${payload.partition}@${payload.lastOffset}: ${reasonOf(error)}`);
+        });
+      });
+    },
     run: () => ({
-      // Only what was decided is resolved, so only that is committed (consumer.ts): not a batch given up while
-      // stopping or restoring, nor one of a partition that moved to another instance.
+      // Only what was decided is resolved: not a batch given up while stopping or restoring, nor one of a
+      // partition that moved to another instance.
       eachBatchAutoResolve: false,
       eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
         const { topic, partition } = batch;
         const slot = slotOfPartition(partition);
         if (!assigned.has(slot)) return; // fetched before the partition moved to another instance: not ours to decide
+        const end = BigInt(batch.lastOffset()) + 1n; // past the batch's transaction markers too
         const messages = batch.messages.filter((message) => isFor(definition.name, message)).map((m) => asBatchMessage(topic, m));
+        // Where the group reads on from once `some` is decided: the whole batch's end after its last message.
+        const nextAfter = (some: BatchMessage[]) => (some.at(-1) === messages.at(-1) ? end : BigInt(some.at(-1)!.offset) + 1n);
         if (messages.length) {
           await restoreGained(heartbeat);
-          if (!single && !repartitionLearned) await learnRepartition();
           if (!isRunning() || isStale()) return;
           await applyIsolating(messages, {
-            apply: (some) => handleBatch(topic, partition, some, heartbeat),
-            setAside: (message, reason) => setAside(topic, partition, message, reason),
+            apply: (some) => handleBatch(topic, partition, some, nextAfter(some), heartbeat),
+            setAside: (message, reason) => setAside(topic, partition, message, nextAfter([message]), reason, heartbeat),
             infrastructureAnswers: () => isKafkaReachable(bus.kafka),
             pause: async (ms, attempt, error) => {
               log.warn(`failed on ${topic}/${partition}@${messages[0].offset} (attempt ${attempt}), retrying in ${ms} ms: ${reasonOf(error)}`);
-              if (!isRunning() || isStale()) throw error;
+              // Another instance holds the task now: the batch is its to decide, and this member must rejoin.
+              if (isFenced(error) || !isRunning() || isStale()) throw error;
               await new Promise((r) => setTimeout(r, ms));
               await heartbeat();
             },
           });
+        } else {
+          await skip(topic, partition, end, heartbeat);
         }
-        resolveOffset(batch.lastOffset()); // committed within a second, or as soon as the consumer idles (consumer.ts)
-        if (topic === repartitionPhysical && BigInt(batch.lastOffset()) >= (repartitionDecided.get(slot) ?? -1n)) repartitionDecided.set(slot, BigInt(batch.lastOffset()) + 1n);
+        resolveOffset(batch.lastOffset());
         await heartbeat();
       },
     }),
@@ -318,6 +344,7 @@ export async function startService<S, K extends AnyContract>(
     health: consumer.health,
     async stop() {
       await consumer.stop();
+      await Promise.all([...tasks.keys()].map(dropTask));
     },
   };
 }
@@ -415,6 +442,15 @@ async function replay<S, K extends AnyContract>(
         reject(error);
       };
       consumer.on(consumer.events.CRASH, ({ payload }) => fail(payload.error));
+      // After every fetch, those with messages or not: one that brought only transaction markers or aborted writes
+      // (read_committed skips them) reaches no handler, and may be the last of a partition.
+      consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+        const slot = `${payload.topic}:${payload.partition}`;
+        const last = remaining.get(slot);
+        if (last === undefined || BigInt(payload.lastOffset) < last) return;
+        remaining.delete(slot);
+        if (!remaining.size) done();
+      });
       // kafkajs cannot assign partitions by hand: this lone member gets them all, and fetches only those needed.
       consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
         const idle = Object.entries(payload.memberAssignment)
@@ -457,8 +493,6 @@ async function replay<S, K extends AnyContract>(
               apply(owner, envelope, { topic: batch.topic, partition: batch.partition, offset: message.offset });
               applied += 1;
             }
-            if (BigInt(batch.lastOffset()) >= last) remaining.delete(slot);
-            if (!remaining.size) done();
           },
         })
         .catch(fail);
