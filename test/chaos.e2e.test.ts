@@ -7,26 +7,9 @@
  * With CHAOS_BROKERS=3 it also runs the broker failover on a 3-node KRaft cluster of its own (replication 3,
  * min.insync.replicas 2): about three minutes and three more JVMs, so not part of a plain `npm test`.
  */
-import { createServer } from 'node:net';
 import { expect, it } from 'vitest';
 import { runChaos, type ChaosReport } from '../scripts/chaos.ts';
-
-/** A free port whose successor is free too (the broker's controller listens on port + 1). */
-async function freePortPair(): Promise<number> {
-  const listen = (port: number) =>
-    new Promise<number | null>((done) => {
-      const server = createServer();
-      server.once('error', () => done(null));
-      server.listen(port, '127.0.0.1', () => {
-        const { port: bound } = server.address() as { port: number };
-        server.close(() => done(bound));
-      });
-    });
-  for (;;) {
-    const port = await listen(0);
-    if (port && port < 65535 && (await listen(port + 1))) return port;
-  }
-}
+import { freePortPair } from './support/system.ts';
 
 it('recovers from SIGKILLs, dropped PostgreSQL connections and a broker restart, and every invariant holds', async () => {
   const lines: string[] = [];

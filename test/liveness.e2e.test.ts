@@ -10,7 +10,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
 import { startGateway, type RunningGateway } from '../gateway/server.ts';
@@ -18,7 +17,7 @@ import { dropDatabase, migrate } from '../infra/database.ts';
 import { ensureKafka, type RunningKafka } from '../infra/kafka/broker.ts';
 import { DOMAINS } from '../services/domains.ts';
 import { createKafka, ensureTopics, systemTopics } from '../services/shared/bus.ts';
-import { tokenFor, waitFor } from './support/system.ts';
+import { freePortPair, tokenFor, waitFor } from './support/system.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const WITHIN_MS = 3_000;
@@ -29,23 +28,6 @@ let databaseUrl: string;
 let gateway: RunningGateway | undefined;
 let services: { child: ChildProcess; lines: string[] } | undefined;
 let token: string;
-
-/** A free port whose successor is free too (the broker's controller listens on port + 1). */
-async function freePortPair(): Promise<number> {
-  const listen = (port: number) =>
-    new Promise<number | null>((done) => {
-      const server = createServer();
-      server.once('error', () => done(null));
-      server.listen(port, '127.0.0.1', () => {
-        const { port: bound } = server.address() as { port: number };
-        server.close(() => done(bound));
-      });
-    });
-  for (;;) {
-    const port = await listen(0);
-    if (port && port < 65535 && (await listen(port + 1))) return port;
-  }
-}
 
 /** This file's own broker, even when KAFKA_BROKERS names a shared one: stopping that would disturb other files. */
 async function startBroker(): Promise<RunningKafka> {

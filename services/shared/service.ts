@@ -109,6 +109,13 @@ export async function startService<S, K extends AnyContract>(
    */
   const tasks = new Map<number, Promise<TaskProducer>>();
   /**
+   * Per task, the input a transaction failed on without a known outcome (its producer broken: a commit whose answer
+   * never came). Its retry first learns the outcome, final once a new producer of the task is connected: the group's
+   * committed offset says whether it landed. Its outputs need not be state this service restores, so the restored
+   * memory alone could not tell.
+   */
+  const uncertain = new Map<number, { topic: string; partition: number; next: bigint }>();
+  /**
    * Task `slot`'s producer, connected if need be. One that a failed transaction left broken is replaced, but only
    * after `confirm` (the group's heartbeat) shows this member still belongs to the generation that gave it the task:
    * a new producer fences every other, and a zombie must not fence the task's new owner.
@@ -191,6 +198,16 @@ export async function startService<S, K extends AnyContract>(
   async function handleBatch(topic: string, partition: number, messages: BatchMessage[], next: bigint, heartbeat: () => Promise<void>): Promise<void> {
     const slot = slotOfPartition(partition);
     const where = `${bus.logicalTopic(topic)}/${partition}`;
+    const unsure = uncertain.get(slot);
+    if (unsure) {
+      await taskOf(slot, heartbeat); // replaces the broken producer: the transaction it left is now committed or aborted
+      uncertain.delete(slot);
+      const committed = (await bus.committedOffsets(definition.name, topic)).get(partition);
+      if (unsure.topic === topic && unsure.partition === partition && unsure.next === next && committed !== undefined && committed >= next) {
+        log.info(`the transaction of ${where} up to offset ${next} had committed after all`);
+        return;
+      }
+    }
     if (!memories.has(slot)) await waitingOn(log, `restoring the state of partition ${slot} for ${where}`, restore([slot], heartbeat));
     const memory = memories.get(slot);
     if (!memory) throw new Error(`partition ${slot} of ${definition.name} was taken by another instance while it was restored`);
@@ -237,6 +254,7 @@ export async function startService<S, K extends AnyContract>(
     } catch (error) {
       decision.rollback();
       memories.delete(slot);
+      if (task.broken) uncertain.set(slot, { topic, partition, next });
       throw error;
     }
     outputs.forEach((event, i) => remember(decidedIn[i], event.causationId, positions[i]));
@@ -286,6 +304,7 @@ export async function startService<S, K extends AnyContract>(
         const lost = [...new Set([...memories.keys(), ...tasks.keys()])].filter((slot) => !assigned.has(slot));
         for (const slot of lost) {
           memories.delete(slot);
+          uncertain.delete(slot);
           void dropTask(slot);
         }
         // Fenced at once, not at the task's first input: a zombie must not go on committing meanwhile.

@@ -155,6 +155,23 @@ export function isAlive(pid: number): boolean {
   }
 }
 
+/** A free port whose successor is free too (a broker's controller listens on port + 1). */
+export async function freePortPair(): Promise<number> {
+  const listen = (port: number) =>
+    new Promise<number | null>((done) => {
+      const server = createServer();
+      server.once('error', () => done(null));
+      server.listen(port, '127.0.0.1', () => {
+        const { port: bound } = server.address() as { port: number };
+        server.close(() => done(bound));
+      });
+    });
+  for (;;) {
+    const port = await listen(0);
+    if (port && port < 65535 && (await listen(port + 1))) return port;
+  }
+}
+
 /** A port nothing listens on right now. */
 export function freePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {
