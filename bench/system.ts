@@ -7,10 +7,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { deleteConnector, ensureConnect, MOVIES_TOPIC } from '../infra/connect/connect.ts';
 import { dropDatabase } from '../infra/database.ts';
 import { ensureKafka } from '../infra/kafka/broker.ts';
@@ -89,10 +89,13 @@ export async function startOrUseSystem(log: (line: string) => void): Promise<Ben
     LOG_LEVEL: 'silent',
     KAFKA_REQUEST_STATS_DIR: mkdtempSync(join(tmpdir(), 'bench-requests-')),
   };
-  log(`starting a fresh system on port ${port} (topic prefix ${env.TOPIC_PREFIX})`);
+  // Its log goes to a file: a pipe nobody read would fill and stop the system mid-run.
+  const logFile = resolve(import.meta.dirname, `../.data/bench/${env.TOPIC_PREFIX.replace(/\.$/, '')}.log`);
+  mkdirSync(dirname(logFile), { recursive: true });
+  log(`starting a fresh system on port ${port} (topic prefix ${env.TOPIC_PREFIX}), its log in ${logFile}`);
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', resolve(import.meta.dirname, '../scripts/start.ts')], {
     env,
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['ignore', openSync(logFile, 'a'), 'inherit'],
     detached: true, // its own group, so stopping it reaches every service it started
   });
   const url = `http://localhost:${port}/graphql`;

@@ -12,7 +12,7 @@ import {
 } from 'kafkajs';
 import { kafkaBrokers, maxMessageBytes, requestStatsDir, topicMinInsyncReplicas, topicPartitions, topicPrefix, topicReplicationFactor } from './config.ts';
 import { SystemError, withinTime } from './errors.ts';
-import './kafka-request-queue.ts'; // every client of this process without kafkajs's idle timer loop (see there)
+import './kafkajs-patches.ts'; // every client of this process without kafkajs's idle timer loop (see there)
 import { RUNTIME_TOPICS, repartitionTopic, type CommandReply, type LogPosition, type Outgoing, type TopicSpec } from './messages.ts';
 
 /**

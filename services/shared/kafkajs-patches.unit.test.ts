@@ -1,5 +1,5 @@
 import { afterEach, expect, it, vi } from 'vitest';
-import { KafkaRequestQueue } from './kafka-request-queue.ts';
+import { KafkaRequestQueue } from './kafkajs-patches.ts';
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 const queues: InstanceType<typeof KafkaRequestQueue>[] = [];
