@@ -112,10 +112,12 @@ export interface TaskProducer {
 }
 
 /**
- * How long a transaction may stay open before the broker aborts it: a task that died mid-transaction holds its
- * read_committed readers back (they stop at its first write) for at most this long, or until it starts again.
+ * How long a transaction may stay open before the broker aborts it (kafkajs's default). A task that died
+ * mid-transaction holds its read_committed readers back (they stop at its first write) until another instance
+ * takes the task over, which aborts it at once, or for at most this long. Shorter, a large batch's transaction on a
+ * busy machine was aborted under it, and retried, for good: a catch-up never finished (seen in CI at 10 s).
  */
-export const TRANSACTION_TIMEOUT_MS = 10_000;
+export const TRANSACTION_TIMEOUT_MS = 60_000;
 
 /**
  * A kafkajs failure of a produce, an offset commit or a transaction's end is the broker's or the client's (a
@@ -235,6 +237,8 @@ function kafkaLogCreator(clientId: string): logCreator {
     // leader moving (every start, every broker failover). They are not news; one that outlasts the retries fails
     // its call, and the caller says so.
     if (message.startsWith('Response ') && TRANSIENT_ANSWERS.has(String((fields as { error?: unknown }).error))) return;
+    // Its producer's retries of them too (e.g. a transaction begun while the coordinator still ends the one before).
+    if (message.startsWith('Failed to send messages: ') && TRANSIENT_ANSWERS.has(message.slice('Failed to send messages: '.length))) return;
     const name = level <= logLevel.ERROR ? 'error' : 'warn';
     console.error(`${name.padEnd(5)} ${clientId} kafkajs: ${message} ${JSON.stringify(fields)}`.trimEnd());
   };

@@ -37,6 +37,7 @@ describe('kafkajs log lines', () => {
       logger.error('Response Metadata(key: 3, version: 6)', { error: 'This server is not the leader for that topic-partition', correlationId: 1 });
       logger.error('Response FindCoordinator(key: 10, version: 2)', { error: "The coordinator is loading and hence can't process requests for this group" });
       logger.error('Response InitProducerId(key: 22, version: 1)', { error: 'The producer attempted to update a transaction while another concurrent operation on the same transaction was ongoing' });
+      logger.error('Failed to send messages: The producer attempted to update a transaction while another concurrent operation on the same transaction was ongoing', { retryCount: 0 });
       logger.error('Response Produce(key: 0, version: 7)', { error: 'The producer attempted to use a producer id which is not currently assigned to its transactional id' });
       logger.error('Connection error: connect ECONNREFUSED 127.0.0.1:1', {});
     } finally {

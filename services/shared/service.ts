@@ -87,6 +87,8 @@ const PROGRESS_EVERY_MS = 5_000;
 const JOIN_TIMEOUT_MS = 30_000;
 // A restore runs inside the batch that needs it: the group must keep hearing from this member meanwhile.
 const HEARTBEAT_EVERY_MS = 1_000;
+/** Inputs one transaction decides at most: a fetched backlog is decided in several. */
+const MAX_INPUTS_PER_TRANSACTION = 500;
 
 export async function startService<S, K extends AnyContract>(
   definition: ServiceDefinition<S, K>,
@@ -337,19 +339,24 @@ export async function startService<S, K extends AnyContract>(
         const nextAfter = (some: BatchMessage[]) => (some.at(-1) === messages.at(-1) ? end : BigInt(some.at(-1)!.offset) + 1n);
         if (messages.length) {
           await restoreGained(heartbeat);
-          if (!isRunning() || isStale()) return;
-          await applyIsolating(messages, {
-            apply: (some) => handleBatch(topic, partition, some, nextAfter(some), heartbeat),
-            setAside: (message, reason) => setAside(topic, partition, message, nextAfter([message]), reason, heartbeat),
-            infrastructureAnswers: () => isKafkaReachable(bus.kafka),
-            pause: async (ms, attempt, error) => {
-              log.warn(`failed on ${topic}/${partition}@${messages[0].offset} (attempt ${attempt}), retrying in ${ms} ms: ${reasonOf(error)}`);
-              // Another instance holds the task now: the batch is its to decide, and this member must rejoin.
-              if (isFenced(error) || !isRunning() || isStale()) throw error;
-              await new Promise((r) => setTimeout(r, ms));
-              await heartbeat();
-            },
-          });
+          // A catch-up fetches thousands at once: each transaction takes a bounded part of them, so none grows long.
+          for (let from = 0; from < messages.length; from += MAX_INPUTS_PER_TRANSACTION) {
+            if (!isRunning() || isStale()) return;
+            const part = messages.slice(from, from + MAX_INPUTS_PER_TRANSACTION);
+            await applyIsolating(part, {
+              apply: (some) => handleBatch(topic, partition, some, nextAfter(some), heartbeat),
+              setAside: (message, reason) => setAside(topic, partition, message, nextAfter([message]), reason, heartbeat),
+              infrastructureAnswers: () => isKafkaReachable(bus.kafka),
+              pause: async (ms, attempt, error) => {
+                log.warn(`failed on ${topic}/${partition}@${part[0].offset} (attempt ${attempt}), retrying in ${ms} ms: ${reasonOf(error)}`);
+                // Another instance holds the task now: the batch is its to decide, and this member must rejoin.
+                if (isFenced(error) || !isRunning() || isStale()) throw error;
+                await new Promise((r) => setTimeout(r, ms));
+                await heartbeat();
+              },
+            });
+            resolveOffset(part.at(-1)!.offset);
+          }
         } else {
           await skip(topic, partition, end, heartbeat);
         }
