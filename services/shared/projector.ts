@@ -193,34 +193,34 @@ export async function startProjector<K extends AnyContract>(
           .catch((error: Error) => log.warn(`could not move past ${payload.topic}/${payload.partition}@${payload.lastOffset}: ${reasonOf(error)}`));
       });
       member.on(member.events.GROUP_JOIN, ({ payload }) => {
-      known.clear();
-      void (async () => {
-        for (const [topic, partitions] of Object.entries(payload.memberAssignment)) {
-          const [rows, offsets, committed] = await Promise.all([
-            prisma.projectionOffset.findMany({ where: { projector, topic, partition: { in: partitions } } }),
-            bus.topicOffsets(topic),
-            bus.committedOffsets(definition.name, topic),
-          ]);
-          const stored = new Map(rows.map((row) => [row.partition, row.nextOffset]));
-          const logStarts = new Map(offsets.map((o) => [o.partition, BigInt(o.low)]));
-          for (const partition of partitions) {
-            const next = stored.get(partition) ?? 0n;
-            // Without a seek the member reads from the group's committed offset, or from the start of the log. A
-            // seek to that same place would only discard the fetch under way: on a catch-up, megabytes fetched and
-            // decoded twice (~7 % of the time of a 20,000-event catch-up).
-            if (next !== (committed.get(partition) ?? logStarts.get(partition) ?? 0n)) member.seek({ topic, partition, offset: String(next) });
+        known.clear();
+        void (async () => {
+          for (const [topic, partitions] of Object.entries(payload.memberAssignment)) {
+            const [rows, offsets, committed] = await Promise.all([
+              prisma.projectionOffset.findMany({ where: { projector, topic, partition: { in: partitions } } }),
+              bus.topicOffsets(topic),
+              bus.committedOffsets(definition.name, topic),
+            ]);
+            const stored = new Map(rows.map((row) => [row.partition, row.nextOffset]));
+            const logStarts = new Map(offsets.map((o) => [o.partition, BigInt(o.low)]));
+            for (const partition of partitions) {
+              const next = stored.get(partition) ?? 0n;
+              // Without a seek the member reads from the group's committed offset, or from the start of the log. A
+              // seek to that same place would only discard the fetch under way: on a catch-up, megabytes fetched and
+              // decoded twice (~7 % of the time of a 20,000-event catch-up).
+              if (next !== (committed.get(partition) ?? logStarts.get(partition) ?? 0n)) member.seek({ topic, partition, offset: String(next) });
+            }
+            const ends = new Map(offsets.map((o) => [o.partition, BigInt(o.high)]));
+            const ahead = rows.filter((row) => row.nextOffset > (ends.get(row.partition) ?? 0n));
+            if (ahead.length) {
+              log.error(
+                `${projector} stands beyond the end of ${topic} on partition(s) ${ahead.map((r) => r.partition).join(', ')}: ` +
+                  'this database was projected from another Kafka log, or the topic was created again. Rebuild the projections ' +
+                  'from this log with `npm run setup -- --rebuild-projections`, then restart.',
+              );
+            }
           }
-          const ends = new Map(offsets.map((o) => [o.partition, BigInt(o.high)]));
-          const ahead = rows.filter((row) => row.nextOffset > (ends.get(row.partition) ?? 0n));
-          if (ahead.length) {
-            log.error(
-              `${projector} stands beyond the end of ${topic} on partition(s) ${ahead.map((r) => r.partition).join(', ')}: ` +
-                'this database was projected from another Kafka log, or the topic was created again. Rebuild the projections ' +
-                'from this log with `npm run setup -- --rebuild-projections`, then restart.',
-            );
-          }
-        }
-      })().catch((error: Error) => log.warn(`could not seek to the stored offsets, Kafka's are used: ${error.message}`));
+        })().catch((error: Error) => log.warn(`could not seek to the stored offsets, Kafka's are used: ${error.message}`));
       });
     },
     run: (member) => ({
