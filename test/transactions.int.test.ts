@@ -13,7 +13,7 @@ import { resolve } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { readTopic } from '../scripts/topic-reader.ts';
 import { ordersContract, TOPICS, type EventEnvelope } from '../services/orders/contract.ts';
-import { createBus, type Bus } from '../services/shared/bus.ts';
+import { createBus, partitionOfKey, type Bus } from '../services/shared/bus.ts';
 import { commandReplySchema, RUNTIME_TOPICS } from '../services/shared/messages.ts';
 import { startSystem, waitFor, type TestSystem } from './support/system.ts';
 
@@ -159,4 +159,18 @@ it('fences a zombie: frozen mid-transaction while its tasks move, then woken, it
   expect(await writtenEvents(add.commandId, 2)).toHaveLength(2); // the zombie's write is in the log, aborted
   expect((await replies(add.commandId)).map((r) => r.status)).toEqual(['ACCEPTED']);
   expect(survivor.child.exitCode).toBeNull();
+
+  // The woken zombie rejoins the group and may get tasks back, fenced producers and all: every task decides again,
+  // whoever holds it (a product on each partition, so on each task).
+  const partitions = await bus.partitionCount(bus.topic(TOPICS.inventoryCommands));
+  const everywhere = new Map<number, string>();
+  while (everywhere.size < partitions) {
+    const candidate = `P-${randomUUID().slice(0, 8)}`;
+    everywhere.set(partitionOfKey(candidate, partitions), candidate);
+  }
+  for (const each of everywhere.values()) await addInventory(each, 1);
+  await waitFor(async () => {
+    for (const each of everywhere.values()) if ((await projectedStock(each)) !== 1) return false;
+    return true;
+  }, 60_000, () => `stock 1 projected on every partition; the zombie logged:\n${zombie.lines.slice(-20).join('\n')}`);
 });

@@ -103,9 +103,10 @@ export interface TaskProducer {
    */
   transaction<T>(work: (txn: Transaction) => Promise<T>): Promise<T>;
   /**
-   * Whether a failed transaction left this producer in a state kafkajs cannot leave (an abort or a commit that never
-   * finished, the broker away). Every call then fails UNAVAILABLE: the owner replaces it with a new producer of the
-   * task, once the group has confirmed the task is still its own (a new producer fences the others).
+   * Whether this producer can write no more: another producer of the task fenced it (every call fails FENCED), or a
+   * failed transaction left it in a state kafkajs cannot leave, an abort or a commit that never finished (every call
+   * fails UNAVAILABLE). Its owner replaces it with a new producer of the task once the group has confirmed the task
+   * is its own (again): a new producer fences the others.
    */
   readonly broken: boolean;
   close(): Promise<void>;
@@ -611,7 +612,8 @@ export async function createBus(options: BusOptions): Promise<Bus> {
     let last: Promise<unknown> = Promise.resolve();
 
     async function run<T>(work: (txn: Transaction) => Promise<T>): Promise<T> {
-      if (fenced) throw new SystemError('FENCED', `task ${id} was taken over by another instance`, false);
+      // Retriable: by whichever instance holds the task now (isolation.ts must not set the input aside for it).
+      if (fenced) throw new SystemError('FENCED', `task ${id} was taken over by another instance`, true);
       if (closed || broken) throw new SystemError('UNAVAILABLE', `the producer of task ${id} is ${closed ? 'closed' : 'being replaced after a transaction that did not end'}`, true);
       const txn = await bounded('beginning a transaction', created.transaction()).catch((error) => {
         broken = true;
@@ -651,7 +653,7 @@ export async function createBus(options: BusOptions): Promise<Bus> {
       } catch (error) {
         if (isFenced(error)) {
           fenced = true;
-          throw new SystemError('FENCED', `task ${id} was taken over by another instance: ${(error as Error).message}`, false);
+          throw new SystemError('FENCED', `task ${id} was taken over by another instance: ${(error as Error).message}`, true);
         }
         if (txn.isActive()) await bounded('aborting a transaction', txn.abort()).catch(() => { broken = true; });
         throw asUnavailable(error);
@@ -665,7 +667,7 @@ export async function createBus(options: BusOptions): Promise<Bus> {
         return next;
       },
       get broken() {
-        return broken;
+        return broken || fenced;
       },
       async close() {
         closed = true;

@@ -87,6 +87,8 @@ const PROGRESS_EVERY_MS = 5_000;
 const JOIN_TIMEOUT_MS = 30_000;
 // A restore runs inside the batch that needs it: the group must keep hearing from this member meanwhile.
 const HEARTBEAT_EVERY_MS = 1_000;
+/** A group join's own confirmation that the tasks it assigns are this member's (see taskOf). */
+const JOINED = async () => {};
 /** Inputs one transaction decides at most: a fetched backlog is decided in several. */
 const MAX_INPUTS_PER_TRANSACTION = 500;
 
@@ -105,6 +107,8 @@ export async function startService<S, K extends AnyContract>(
   const memories = new Map<number, ServiceMemory<S>>();
   /** The partitions assigned to this instance at its last join. */
   let assigned = new Set<number>();
+  /** This member's id in its group at its last join. */
+  let memberId: string | undefined;
   /**
    * The transactional producer of each task this instance holds, connected (and so fencing the task's previous
    * producers) as soon as the group assigns the task, before its state is restored.
@@ -118,9 +122,10 @@ export async function startService<S, K extends AnyContract>(
    */
   const uncertain = new Map<number, { topic: string; partition: number; next: bigint }>();
   /**
-   * Task `slot`'s producer, connected if need be. One that a failed transaction left broken is replaced, but only
-   * after `confirm` (the group's heartbeat) shows this member still belongs to the generation that gave it the task:
-   * a new producer fences every other, and a zombie must not fence the task's new owner.
+   * Task `slot`'s producer, connected if need be. A broken one (fenced, or left by a failed transaction) is replaced,
+   * but only after `confirm` (the group's heartbeat, or the join that just gave this member the task) shows this
+   * member belongs to the generation that gave it the task: a new producer fences every other, and a zombie must not
+   * fence the task's new owner.
    */
   const taskOf = async (slot: number, confirm?: () => Promise<void>): Promise<TaskProducer> => {
     let task = tasks.get(slot);
@@ -303,18 +308,24 @@ export async function startService<S, K extends AnyContract>(
       member.on(member.events.GROUP_JOIN, ({ payload }) => {
         // Synchronous, so no batch of the new generation is decided before the lost partitions are dropped.
         assigned = new Set(Object.values(payload.memberAssignment).flat().map(slotOfPartition));
-        const lost = [...new Set([...memories.keys(), ...tasks.keys()])].filter((slot) => !assigned.has(slot));
+        // Joined as a new member (expelled meanwhile, a zombie woken, or a replaced consumer): the tasks it held may
+        // have been another's since, so none of its states or producers is trusted; each is restored and renewed.
+        const renewed = memberId !== undefined && payload.memberId !== memberId;
+        memberId = payload.memberId;
+        const lost = [...new Set([...memories.keys(), ...tasks.keys()])].filter((slot) => renewed || !assigned.has(slot));
         for (const slot of lost) {
           memories.delete(slot);
           uncertain.delete(slot);
           void dropTask(slot);
         }
-        // Fenced at once, not at the task's first input: a zombie must not go on committing meanwhile.
+        // Fenced at once, not at the task's first input: a zombie must not go on committing meanwhile. The join
+        // confirms these tasks are this member's, so a producer fenced before it (this member was the zombie, and
+        // got the task back) is replaced too.
         for (const slot of assigned) {
-          if (!tasks.has(slot)) taskOf(slot).catch((error) => log.warn(`could not start the producer of task ${slot} yet: ${reasonOf(error)}`));
+          taskOf(slot, JOINED).catch((error) => log.warn(`could not start the producer of task ${slot} yet: ${reasonOf(error)}`));
         }
         const held = single ? (assigned.size ? 'every partition (one aggregate)' : 'none (a standby)') : [...assigned].sort((a, b) => a - b).join(', ') || 'none';
-        log.info(`assigned partition(s): ${held}`, { dropped: lost });
+        log.info(`assigned partition(s): ${held}`, { dropped: lost, ...(renewed && { renewed: 'joined as a new member' }) });
       });
       // A fetch that brought only transaction markers (or aborted writes) reaches no handler: its offsets are
       // committed here, so the group's position reaches the end of the log and readiness sees no lag.
