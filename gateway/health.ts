@@ -67,6 +67,7 @@ export async function startHealthSampler(
   options: HealthOptions,
 ): Promise<HealthSampler> {
   const { bus, prisma, metrics } = deps;
+  /** What readiness watches; `group` is the group's own name, until a heartbeat names the group that serves it (groupOf). */
   const watched: Watched[] = DOMAINS.flatMap((contract) => [
     ...contract.services.map((s) => ({ name: s.name, group: bus.prefix + s.name, topics: [...s.inputs, repartitionTopic(s.name)], projector: false, process: s.name })),
     ...contract.projections.map((p) => ({ name: p.name, group: bus.prefix + p.name, topics: p.topics, projector: true, process: p.process })),
@@ -92,18 +93,32 @@ export async function startHealthSampler(
   let timer: NodeJS.Timeout | undefined;
   let wake = () => {};
 
-  async function readKafka() {
-    const { groups } = await admin.describeGroups(watched.map((w) => w.group));
+  /**
+   * Watched with the consumer group that serves each now: a process's services share one (services/shared/service.ts),
+   * whose name the heartbeats tell; one nothing is heard of is looked up under its own name.
+   */
+  function watchedNow(): Watched[] {
+    const serving = new Map<string, string>();
+    for (const instance of heartbeats.heard()) {
+      for (const consumer of instance.consumers.values()) for (const name of consumer.serves ?? []) serving.set(name, consumer.group);
+    }
+    return watched.map((w) => ({ ...w, group: serving.get(w.name) ?? w.group }));
+  }
+
+  async function readKafka(watched: Watched[]) {
+    const { groups } = await admin.describeGroups([...new Set(watched.map((w) => w.group))]);
     const ends: Ends = new Map();
     for (const topic of new Set([...watched.flatMap((w) => w.topics), RUNTIME_TOPICS.deadLetters])) {
       const offsets = await bus.topicOffsets(bus.topic(topic));
       ends.set(topic, offsets.map((o) => ({ partition: o.partition, low: BigInt(o.low), high: BigInt(o.high) })));
     }
     const committed = new Map<string, Positions>();
-    for (const w of watched) {
-      const topics = await admin.fetchOffsets({ groupId: w.group, topics: w.topics.map((t) => bus.topic(t)) });
+    const topicsOf = new Map<string, Set<string>>(); // a group serving several services reads all their topics
+    for (const w of watched) topicsOf.set(w.group, new Set([...(topicsOf.get(w.group) ?? []), ...w.topics.map((t) => bus.topic(t))]));
+    for (const [group, read] of topicsOf) {
+      const topics = await admin.fetchOffsets({ groupId: group, topics: [...read] });
       // -1: nothing committed yet.
-      committed.set(w.group, new Map(topics.flatMap(({ topic, partitions }) =>
+      committed.set(group, new Map(topics.flatMap(({ topic, partitions }) =>
         partitions.filter((p) => p.offset !== '-1').map((p) => [`${topic}:${p.partition}`, BigInt(p.offset)] as const))));
     }
     return { groups, ends, committed };
@@ -122,8 +137,9 @@ export async function startHealthSampler(
 
   async function sample(): Promise<HealthSample> {
     waitingFor.add('Kafka').add('PostgreSQL');
+    const watched = watchedNow();
     const [kafka, projectors, extra] = await Promise.all([
-      settle(readKafka()).finally(() => waitingFor.delete('Kafka')),
+      settle(readKafka(watched)).finally(() => waitingFor.delete('Kafka')),
       settle(readProjectors()).finally(() => waitingFor.delete('PostgreSQL')),
       Promise.all(options.readinessChecks.map((check) => check().catch((error: Error) => `a readiness check failed: ${error.message}`))),
     ]);
@@ -237,7 +253,7 @@ export async function startHealthSampler(
     // Crashed, or no answer from Kafka for 2 s (consumer.ts): the sampler would tell a stopped broker only later.
     const own = deps.ownConsumer();
     if (own) reasons.push(`the gateway's own consumer ${own}: command replies and live updates are not arriving; check the broker (KAFKA_BROKERS)`);
-    const groups: LivenessGroup[] = watched.map((w) => ({
+    const groups: LivenessGroup[] = watchedNow().map((w) => ({
       name: w.name,
       group: w.group,
       process: w.process,

@@ -3,7 +3,7 @@
  * one real process (`services/main.ts all`, as `npm start` runs them) beside an in-process gateway sampling at the
  * default HEALTH_SAMPLE_MS, on a broker of this file's own (it is stopped here; other files share theirs).
  * - SIGKILL of the services process: /readyz 503 within 3 s naming it; started again: 200 once orders complete.
- * - SIGKILL of one of two instances of a service: 503 while its partitions have no live member, 200 once its group
+ * - SIGKILL of one of two instances of the services process: 503 while its partitions have no live member, 200 once its group
  *   has handed them to the other instance (at the session timeout), without starting it again.
  * - Broker stopped: 503 within 3 s; started again: 200 once orders complete.
  */
@@ -157,21 +157,22 @@ it('answers 503 within 3 s of a SIGKILL of the services process, naming it, and 
 }, 150_000);
 
 it('answers 503 while a SIGKILLed instance among two held partitions no live one holds, and 200 once its group moved them', async () => {
-  const second = startServices('inventory');
+  // A second instance of the services process: its command handlers join the same group (one reader per process).
+  const second = startServices('all');
   try {
-    // Until the second instance holds some of inventory's partitions, killing it would prove nothing; it has started
-    // once its projector runs too.
+    // Until the second instance holds some of the services' partitions, killing it would prove nothing; it has
+    // started once its inventory projector runs too.
     await waitFor(
-      () => second.lines.some((l) => /inventory: assigned partition\(s\): \d/.test(l)) && second.lines.some((l) => /inventory-projector: projecting/.test(l)),
+      () => second.lines.some((l) => /\+inventory\+.*: assigned partition\(s\): \d/.test(l)) && second.lines.some((l) => /inventory-projector: projecting/.test(l)),
       60_000,
-      () => `a share of inventory's partitions and its projector running: ${second.lines.join('\n')}`,
+      () => `a share of the services' partitions and the inventory projector running: ${second.lines.join('\n')}`,
     );
     await readyWithOrdersFlowing(60_000);
     const pid = second.child.pid!;
     const killed = Date.now();
     second.child.kill('SIGKILL');
-    const { reasons, ms } = await notReadyWithin(killed, new RegExp(`^inventory has no live member for inventory\\.commands/[\\d,]+.*: process inventory \\(pid ${pid} on .+\\), silent for`));
-    console.log(`[liveness] SIGKILL of one of two inventory instances (pid ${pid}): /readyz 503 after ${ms} ms: ${reasons.join(' | ')}`);
+    const { reasons, ms } = await notReadyWithin(killed, new RegExp(`^inventory has no live member for inventory\\.commands/[\\d,]+.*: process services \\(pid ${pid} on .+\\), silent for`));
+    console.log(`[liveness] SIGKILL of one of two services instances (pid ${pid}): /readyz 503 after ${ms} ms: ${reasons.join(' | ')}`);
     const readyMs = await readyWithOrdersFlowing(60_000);
     console.log(`[liveness] its partitions moved to the other instance: /readyz 200 ${readyMs} ms later (${Date.now() - killed} ms after the kill), and an order completed`);
     expect(second.child.exitCode === null && second.child.signalCode === 'SIGKILL').toBe(true); // not started again

@@ -38,6 +38,11 @@ const MAX_PAYLOAD_BYTES = 7_000;
 export interface ConsumerHealth {
   /** The consumer group, with the topic prefix (as Kafka names it). */
   group: string;
+  /**
+   * The services and projections it consumes for, as the contracts name them: one group serves all the services of
+   * a process (service.ts). Undefined: the group's own name, without the prefix.
+   */
+  serves?: string[];
   /** Why it does not consume now, as the rest of a sentence ("crashed (…) and is restarting"); undefined when it does. */
   problem?: string;
   /** The physical topics it reads. */

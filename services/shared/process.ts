@@ -9,7 +9,7 @@ import { startHeartbeats, type ConsumerHealth } from './liveness.ts';
 import { createLogger } from './log.ts';
 import { startProjector, type ProjectionDefinition } from './projector.ts';
 import type { AnyContract, Outgoing } from './messages.ts';
-import { startService, type ServiceDefinition } from './service.ts';
+import { startServices, type ServiceDefinition } from './service.ts';
 
 /** One process: a service's command handler and the projections it hosts. */
 export interface ServiceParts {
@@ -42,8 +42,18 @@ function processName(hosted: ServiceParts[]): string {
 }
 
 /**
- * Starts services in this process, on one Kafka client and one database pool: each keeps its own consumer
- * groups, and their concurrent publishes share produce requests. Also used by tests to run a service in-process.
+ * The readers of a process's command handlers (service.ts): one for all of them, which reads each input topic once,
+ * except that a service with one aggregate has one of its own.
+ */
+function readersOf(handlers: ServiceDefinition<any, any>[]): ServiceDefinition<any, any>[][] {
+  const partitioned = handlers.filter((handler) => handler.instances !== 'single');
+  return [...(partitioned.length ? [partitioned] : []), ...handlers.filter((handler) => handler.instances === 'single').map((handler) => [handler])];
+}
+
+/**
+ * Starts services in this process, on one Kafka client and one database pool: their command handlers share one
+ * reader (one consumer group), each projection keeps its own, and their concurrent publishes share produce
+ * requests. Also used by tests to run a service in-process.
  */
 export async function startParts(hosted: ServiceParts[], only: 'all' | 'handler' | 'projector' = 'all'): Promise<RunningParts> {
   const bus = await createBus({ clientId: hosted.map((parts) => parts.name).join('+') });
@@ -52,8 +62,12 @@ export async function startParts(hosted: ServiceParts[], only: 'all' | 'handler'
   // Only projectors write through this client: their lost tail after a database crash is projected again.
   const prisma = projections.length ? createPrisma(undefined, { asyncCommit: true }) : undefined;
   // From the start, every consumer this process will run is in its heartbeat: the gateway sees it starting.
+  const readers = readersOf(handlers).map((services) => ({ services, serves: services.map(({ name }) => name) }));
   const health = new Map<string, () => ConsumerHealth>(
-    [...handlers, ...projections].map(({ name }) => [name, () => ({ group: bus.prefix + name, problem: 'is starting', topics: [], assigned: {} })]),
+    [...readers.map(({ serves }) => serves), ...projections.map(({ name }) => [name])].map((serves) => {
+      const group = bus.prefix + [...serves].sort().join('+'); // as service.ts names a reader's group
+      return [group, () => ({ group, serves, problem: 'is starting', topics: [], assigned: {} })];
+    }),
   );
   const heartbeats = startHeartbeats({
     databaseUrl: databaseUrl(),
@@ -63,14 +77,14 @@ export async function startParts(hosted: ServiceParts[], only: 'all' | 'handler'
   });
   const stops: (() => Promise<void>)[] = [heartbeats.stop];
   try {
-    for (const handler of handlers) {
-      const running = await startService(handler, bus, createLogger(handler.name));
-      health.set(handler.name, running.health);
+    for (const { services, serves } of readers) {
+      const running = await startServices(services, bus);
+      health.set(bus.prefix + running.group, () => ({ ...running.health(), serves }));
       stops.push(running.stop);
     }
     for (const projection of projections) {
       const running = await startProjector(projection, bus, prisma!, createLogger(projection.name));
-      health.set(projection.name, running.health);
+      health.set(bus.prefix + projection.name, () => ({ ...running.health(), serves: [projection.name] }));
       stops.push(running.stop);
     }
     // Last, so a start that failed leaves no timer behind.

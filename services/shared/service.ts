@@ -5,7 +5,13 @@
  * publishes the decided events, and answers commands on `command.replies`. Kafka and Prisma never reach the
  * domain code.
  *
- * Several instances of a service share its partitions (Kafka Streams' tasks): an instance holds the state of the
+ * One reader per process, as one Kafka Streams thread serves all of its tasks: the services a process runs share
+ * one consumer group (named after them, `fraud+inventory+…`), which reads each input topic once and hands each
+ * record to every service in it that reads that topic. A service with one aggregate (`instances: 'single'`) keeps a
+ * reader of its own, since all of its partitions go to one instance. A service is decided by one group at a time: a
+ * reader takes the positions of its services over from the groups that decided them before (handover.ts).
+ *
+ * Several instances of a reader share its partitions (Kafka Streams' tasks): an instance holds the state of the
  * partition numbers it is assigned (assignment.ts: number p of every input topic goes to one instance), restored
  * from partition p of the state topics when it gains p and dropped when it loses p. An input whose state key
  * belongs to another partition than the one it landed on is forwarded, undecided, to the service's repartition
@@ -13,9 +19,10 @@
  * the same aggregates, since the producer picks a partition by hashing the key over equal partition counts.
  *
  * Exactly once, as Kafka Streams' tasks before exactly_once_v2: partition number p of every input is task p, and
- * task p writes through its own transactional producer (`<service>.task-<p>`, the same id on every instance and
- * after every restart). Everything a batch of task p causes, its events, forwards, replies and dead letters, goes out
- * in one transaction with the batch's consumed offsets: read_committed readers see all of it or none, and a crash
+ * task p writes through its own transactional producer (`<group>.task-<p>`, the same id on every instance and
+ * after every restart). Everything task p decides, for every service of the reader, its events, forwards, replies
+ * and dead letters, goes out in one transaction with the consumed offsets (task-commits.ts merges what the task
+ * decides while its previous transaction commits): read_committed readers see all of it or none, and a crash
  * mid-transaction leaves nothing but the input, which is read again. An instance that gains task p connects its
  * producer before it restores p's state, which fences p's previous producer: a zombie (an instance expelled from
  * the group that keeps deciding) fails its next write or commit, and whatever it committed before the fence is in
@@ -32,17 +39,19 @@ import { isFenced, isFor, isKafkaReachable, LEAVE_GROUP_TIMEOUT_MS, partitionOfK
 import { maxMessageBytes } from './config.ts';
 import { SystemError, withinTime } from './errors.ts';
 import { runConsumer } from './consumer.ts';
+import { takeOverPositions } from './handover.ts';
 import { applyIsolating, reasonOf } from './isolation.ts';
 import type { ConsumerHealth } from './liveness.ts';
-import { waitingOn, type Logger } from './log.ts';
+import { createLogger, waitingOn, type Logger } from './log.ts';
 import {
   ORIGIN_TOPIC_HEADER, repartitionTopic,
-  type AnyContract, type EnvelopeOf, type EventEnvelope, type EventOf, type LogPosition,
+  type AnyContract, type CommandReply, type EnvelopeOf, type EventEnvelope, type EventOf, type LogPosition,
 } from './messages.ts';
+import { commitMerged, type TaskWrite } from './task-commits.ts';
 
 /** A service of a domain, typed by that domain's contract: its messages and nothing else. */
 export interface ServiceDefinition<S, K extends AnyContract = AnyContract> {
-  /** Names its consumer group, its repartition topic (`<name>.repartition`) and the `producer` of its events. */
+  /** Names its repartition topic (`<name>.repartition`), the `producer` of its events, and its part of its reader's group. */
   name: string;
   contract: K;
   /** Topics whose messages are handed to `decide`. */
@@ -59,7 +68,8 @@ export interface ServiceDefinition<S, K extends AnyContract = AnyContract> {
   /**
    * How several instances share the work. 'partitioned' (default): each decides the aggregates of the
    * partitions it is assigned. 'single': the state is one aggregate, so nothing is forwarded and one instance
-   * takes every partition; the others are standbys that take over when it leaves.
+   * takes every partition; the others are standbys that take over when it leaves. Such a service has a reader
+   * of its own.
    */
   instances?: 'partitioned' | 'single';
   /** Which aggregate's state a message reads or changes; `undefined` means the service ignores it. */
@@ -72,6 +82,8 @@ export interface ServiceDefinition<S, K extends AnyContract = AnyContract> {
 }
 
 export interface RunningService {
+  /** The reader's consumer group, without the prefix. */
+  group: string;
   stop(): Promise<void>;
   /** How its consumer fares, for the process's heartbeat (liveness.ts). */
   health(): ConsumerHealth;
@@ -89,38 +101,84 @@ const JOIN_TIMEOUT_MS = 30_000;
 const HEARTBEAT_EVERY_MS = 1_000;
 /** A group join's own confirmation that the tasks it assigns are this member's (see taskOf). */
 const JOINED = async () => {};
-/** Inputs one transaction decides at most: a fetched backlog is decided in several. */
+/** Inputs one batch hands to a transaction at most: a fetched backlog is decided in several. */
 const MAX_INPUTS_PER_TRANSACTION = 500;
+/** Fetched batches (one per topic partition) decided at the same time: a task's batches then share its next transaction. */
+const BATCHES_AT_ONCE = 32;
 
-export async function startService<S, K extends AnyContract>(
-  definition: ServiceDefinition<S, K>,
-  bus: Bus,
-  log: Logger,
-): Promise<RunningService> {
-  const single = definition.instances === 'single';
-  const repartition = repartitionTopic(definition.name);
-  const partitions = await checkPartitionCounts(bus, definition);
+/** One service of a reader, with the state it holds. */
+interface Part<S> {
+  definition: ServiceDefinition<S, AnyContract>;
+  log: Logger;
   /** The state partition of a key: its partition in every topic keyed by it. One, for a single aggregate. */
-  const slotOfKey = (key: string) => (single ? 0 : partitionOfKey(key, partitions));
-  const slotOfPartition = (partition: number) => (single ? 0 : partition);
+  slotOfKey(key: string): number;
   /** State and handled inputs of each partition this instance holds. */
-  const memories = new Map<number, ServiceMemory<S>>();
+  memories: Map<number, ServiceMemory<S>>;
+  /** Restores under way, by partition. */
+  restoring: Map<number, Promise<void>>;
+  repartition: string;
+}
+
+/** An input of one service: a record of a topic the reader reads, handed to each of its services that reads it. */
+interface Input {
+  part: Part<unknown>;
+  message: BatchMessage;
+}
+
+/** Runs one service as a reader of its own. */
+export function startService<S, K extends AnyContract>(definition: ServiceDefinition<S, K>, bus: Bus, log: Logger): Promise<RunningService> {
+  return startServices([definition as ServiceDefinition<unknown, AnyContract>], bus, () => log);
+}
+
+/**
+ * Runs the command handlers of `definitions` as one reader: one consumer group, whose fetches feed every one of
+ * them. `logOf` gives each service's logger.
+ */
+export async function startServices(
+  definitions: readonly ServiceDefinition<unknown, AnyContract>[],
+  bus: Bus,
+  logOf: (service: string) => Logger = createLogger,
+): Promise<RunningService> {
+  if (!definitions.length) throw new Error('startServices needs at least one service');
+  const single = definitions.some((d) => d.instances === 'single');
+  if (single && definitions.length > 1) {
+    throw new Error(`${definitions.map((d) => d.name).join(', ')}: a service with one aggregate (instances: 'single') needs a reader of its own`);
+  }
+  // Whatever order a process names them in, the same services are the same group.
+  const group = definitions.map((d) => d.name).sort().join('+');
+  const log = definitions.length === 1 ? logOf(group) : createLogger(group);
+  const parts: Part<unknown>[] = [];
+  for (const definition of definitions) {
+    const partitions = await checkPartitionCounts(bus, definition);
+    parts.push({
+      definition, log: logOf(definition.name), memories: new Map(), restoring: new Map(), repartition: bus.topic(repartitionTopic(definition.name)),
+      slotOfKey: (key) => (single ? 0 : partitionOfKey(key, partitions)),
+    });
+  }
+  const slotOfPartition = (partition: number) => (single ? 0 : partition);
+  /** The services reading each physical topic the reader reads. */
+  const readers = new Map<string, Part<unknown>[]>();
+  for (const part of parts) {
+    for (const topic of [...part.definition.inputs.map(bus.topic), ...(single ? [] : [part.repartition])]) readers.set(topic, [...(readers.get(topic) ?? []), part]);
+  }
   /** The partitions assigned to this instance at its last join. */
   let assigned = new Set<number>();
   /** This member's id in its group at its last join. */
   let memberId: string | undefined;
+  /** Counts joins: a restore begun before the last one holds state this member may no longer own. */
+  let joins = 0;
   /**
    * The transactional producer of each task this instance holds, connected (and so fencing the task's previous
    * producers) as soon as the group assigns the task, before its state is restored.
    */
   const tasks = new Map<number, Promise<TaskProducer>>();
   /**
-   * Per task, the input a transaction failed on without a known outcome (its producer broken: a commit whose answer
-   * never came). Its retry first learns the outcome, final once a new producer of the task is connected: the group's
-   * committed offset says whether it landed. Its outputs need not be state this service restores, so the restored
-   * memory alone could not tell.
+   * Per topic partition, the offset a transaction without a known outcome would have moved the group to (its producer
+   * broken: a commit whose answer never came). Its retry first learns the outcome, final once a new producer of the
+   * task is connected: the group's committed offset says whether it landed. Its outputs need not be state the
+   * services restore, so the restored memory alone could not tell.
    */
-  const uncertain = new Map<number, { topic: string; partition: number; next: bigint }>();
+  const uncertain = new Map<string, bigint>();
   /**
    * Task `slot`'s producer, connected if need be. A broken one (fenced, or left by a failed transaction) is replaced,
    * but only after `confirm` (the group's heartbeat, or the join that just gave this member the task) shows this
@@ -141,7 +199,7 @@ export async function startService<S, K extends AnyContract>(
     }
     task = tasks.get(slot);
     if (!task) {
-      task = bus.taskProducer(`${definition.name}.task-${slot}`);
+      task = bus.taskProducer(`${group}.task-${slot}`);
       tasks.set(slot, task);
       task.catch(() => { if (tasks.get(slot) === task) tasks.delete(slot); }); // the next batch tries again
     }
@@ -153,25 +211,27 @@ export async function startService<S, K extends AnyContract>(
     await task?.then((producer) => producer.close(), () => {});
   };
 
-  const remember = (memory: ServiceMemory<S>, causationId: string, position: LogPosition) => {
+  const remember = (memory: ServiceMemory<unknown>, causationId: string, position: LogPosition) => {
     const { handled } = memory;
     handled.set(causationId, [...(handled.get(causationId) ?? []), position]);
     if (handled.size > REMEMBERED_COMMANDS) handled.delete(handled.keys().next().value!);
   };
 
-  /** Restores the given partitions' state from the log (one pass for all of them) and keeps those still assigned. */
-  async function restore(slots: number[], heartbeat: () => Promise<void>): Promise<void> {
+  /** Restores a service's state of the given partitions from the log (one pass for all) and keeps those still assigned. */
+  async function restore(part: Part<unknown>, slots: number[], heartbeat: () => Promise<void>): Promise<void> {
+    const { definition } = part;
     const started = Date.now();
+    const join = joins;
     // Fenced first: whatever a previous owner committed until now is in the log read next, and nothing after.
     await Promise.all(slots.map((slot) => taskOf(slot, heartbeat)));
-    const fresh = new Map(slots.map((slot) => [slot, { states: new Map(), handled: new Map() } as ServiceMemory<S>]));
+    const fresh = new Map(slots.map((slot) => [slot, { states: new Map(), handled: new Map() } as ServiceMemory<unknown>]));
     // A heartbeat refused meanwhile (the group is rebalancing) means these partitions may be moving: the batch
     // that asked for them is given up once they are restored (kafkajs then rejoins), not decided.
     let rebalancing: unknown;
     const keepAlive = setInterval(() => void heartbeat().catch((error) => (rebalancing ??= error)), HEARTBEAT_EVERY_MS);
     let applied: number;
     try {
-      applied = await replay(bus, definition, slots, single, slotOfKey, (slot, event, position) => {
+      applied = await replay(bus, definition, slots, single, part.slotOfKey, (slot, event, position) => {
         const memory = fresh.get(slot)!;
         applyEvent(definition, memory.states, event);
         // What this service decided before: its input is handled. Other services' events on a state topic name
@@ -179,47 +239,38 @@ export async function startService<S, K extends AnyContract>(
         // cause of ours at all, and still have to be decided when they arrive as input.
         const foreign = definition.contract.topics[bus.logicalTopic(position.topic)]?.external !== undefined;
         if (!foreign && (event.producer === undefined || event.producer === definition.name)) remember(memory, event.causationId, position);
-      }, log);
+      }, part.log);
     } finally {
       clearInterval(keepAlive);
     }
-    for (const [slot, memory] of fresh) if (assigned.has(slot)) memories.set(slot, memory);
+    if (join === joins) for (const [slot, memory] of fresh) if (assigned.has(slot)) part.memories.set(slot, memory);
     const aggregates = [...fresh.values()].reduce((n, m) => n + m.states.size, 0);
-    log.info(`restored partition(s) ${slots.join(', ')} from ${applied} events in ${Date.now() - started} ms`, { aggregates });
+    part.log.info(`restored partition(s) ${slots.join(', ')} from ${applied} events in ${Date.now() - started} ms`, { aggregates });
     if (rebalancing) throw rebalancing;
   }
 
-  /** Restores every assigned partition not held yet; none is decided on before its state is back. */
-  async function restoreGained(heartbeat: () => Promise<void>): Promise<void> {
-    const gained = [...assigned].filter((slot) => !memories.has(slot));
-    if (gained.length) await restore(gained, heartbeat);
+  /**
+   * Resolves once a service holds the state of `slot`. The first need after a join restores every assigned partition
+   * the service does not hold yet, in one pass; batches that need one of them meanwhile wait for that pass.
+   */
+  function restored(part: Part<unknown>, slot: number, heartbeat: () => Promise<void>): Promise<void> {
+    if (part.memories.has(slot)) return Promise.resolve();
+    const gained = [...assigned].filter((s) => !part.memories.has(s) && !part.restoring.has(s));
+    if (gained.length) {
+      const restoring = restore(part, gained, heartbeat).finally(() => {
+        for (const s of gained) if (part.restoring.get(s) === restoring) part.restoring.delete(s);
+      });
+      for (const s of gained) part.restoring.set(s, restoring);
+    }
+    return part.restoring.get(slot) ?? Promise.resolve();
   }
 
-  /**
-   * Decides fetched messages against the partition's state (batch.ts), then writes every event, forward, dead letter
-   * and reply they cause, and the offset `next` the group reads on from, in one transaction of the partition's
-   * task. If it fails, nothing of it is visible, unless the commit landed and only its answer was lost: either way
-   * the partition's memory is dropped and restored from the log before the retry, so an input whose events landed is
-   * found handled and answered instead of decided again.
-   */
-  async function handleBatch(topic: string, partition: number, messages: BatchMessage[], next: bigint, heartbeat: () => Promise<void>): Promise<void> {
-    const slot = slotOfPartition(partition);
-    const where = `${bus.logicalTopic(topic)}/${partition}`;
-    const unsure = uncertain.get(slot);
-    if (unsure) {
-      await taskOf(slot, heartbeat); // replaces the broken producer: the transaction it left is now committed or aborted
-      uncertain.delete(slot);
-      const committed = (await bus.committedOffsets(definition.name, topic)).get(partition);
-      if (unsure.topic === topic && unsure.partition === partition && unsure.next === next && committed !== undefined && committed >= next) {
-        log.info(`the transaction of ${where} up to offset ${next} had committed after all`);
-        return;
-      }
-    }
-    if (!memories.has(slot)) await waitingOn(log, `restoring the state of partition ${slot} for ${where}`, restore([slot], heartbeat));
-    const memory = memories.get(slot);
-    if (!memory) throw new Error(`partition ${slot} of ${definition.name} was taken by another instance while it was restored`);
+  /** What one service decides from its inputs of a batch: its part of the task's next write. */
+  function decide(part: Part<unknown>, slot: number, topic: string, partition: number, messages: BatchMessage[]) {
+    const { definition } = part;
+    const memory = part.memories.get(slot)!;
     const decision = decideBatch(definition, memory, bus.logicalTopic(topic), messages, {
-      memoryOf: (key) => (slotOfKey(key) === slot ? memory : undefined),
+      memoryOf: (key) => (part.slotOfKey(key) === slot ? memory : undefined),
     });
     const { outputs, decidedIn, forwards, answers, deadLetters } = decision;
     const forwarded: Forwarded[] = [];
@@ -231,101 +282,152 @@ export async function startService<S, K extends AnyContract>(
         continue;
       }
       forwarded.push({
-        topic: repartition,
+        topic: repartitionTopic(definition.name),
         key: stateKey,
         value: message.value,
         headers: { ...(message.headers as Forwarded['headers']), [ORIGIN_TOPIC_HEADER]: origin },
         timestamp: message.timestamp,
       });
     }
-    const task = await taskOf(slot, heartbeat);
-    let positions: LogPosition[];
-    try {
-      positions = await waitingOn(log, `committing ${outputs.length + forwarded.length} message(s) decided from ${where}`, task.transaction(async (txn) => {
-        const written = await txn.publish([...outputs.map(definition.contract.outgoing), ...forwarded]);
-        for (const { offset, value, reason } of deadLetters) {
-          log.warn(`dead-lettering a message from ${topic}/${partition}@${offset}: ${reason}`);
-          await txn.publishDeadLetter({ topic, partition, offset, value, consumer: definition.name }, reason);
-        }
-        await txn.publishReplies(answers.map(({ commandId, from, to, rejection, repeated }) =>
+    for (const { offset, reason } of deadLetters) part.log.warn(`dead-lettering a message from ${topic}/${partition}@${offset}: ${reason}`);
+    return {
+      messages: [...outputs.map(definition.contract.outgoing), ...forwarded],
+      after: (written: LogPosition[]) => ({
+        replies: answers.map(({ commandId, from, to, rejection, repeated }): CommandReply =>
           rejection
             ? {
-                commandId, status: 'REJECTED' as const, code: rejection.code, message: rejection.message, positions: [],
+                commandId, status: 'REJECTED', code: rejection.code, message: rejection.message, positions: [],
                 ...(Object.keys(rejection.details).length && { details: rejection.details }),
               }
-            : { commandId, status: 'ACCEPTED' as const, positions: repeated ?? written.slice(from, to) },
-        ));
-        txn.consumed(definition.name, topic, partition, next.toString());
-        return written;
-      }));
-    } catch (error) {
-      decision.rollback();
-      memories.delete(slot);
-      if (task.broken) uncertain.set(slot, { topic, partition, next });
-      throw error;
-    }
-    outputs.forEach((event, i) => remember(decidedIn[i], event.causationId, positions[i]));
+            : { commandId, status: 'ACCEPTED', positions: repeated ?? written.slice(from, to) },
+        ),
+        deadLetters: deadLetters.map(({ offset, value, reason }) => ({ source: { topic, partition, offset, value, consumer: definition.name }, reason })),
+      }),
+      committed: (written: LogPosition[]) => outputs.forEach((event, i) => remember(decidedIn[i], event.causationId, written[i])),
+    };
   }
 
-  /** A message that cannot be handled: recorded on `dead.letters`, and its command (if it is one) refused, with its offset. */
-  async function setAside(topic: string, partition: number, message: BatchMessage, next: bigint, reason: string, heartbeat: () => Promise<void>): Promise<void> {
-    log.error(`dead-lettering ${topic}/${partition}@${message.offset} after repeated failures: ${reason}`);
+  /**
+   * Decides fetched inputs against their services' state of the partition (batch.ts), then hands every event,
+   * forward, dead letter and reply they cause, and the offset `next` the group reads on from, to the task's next
+   * transaction. If it fails, nothing of it is visible, unless the commit landed and only its answer was lost: either
+   * way the services' memory of the partition is dropped and restored from the log before the retry, so an input
+   * whose events landed is found handled and answered instead of decided again.
+   */
+  async function handleBatch(topic: string, partition: number, inputs: Input[], next: bigint, heartbeat: () => Promise<void>, alone: boolean): Promise<void> {
+    const slot = slotOfPartition(partition);
+    const where = `${bus.logicalTopic(topic)}/${partition}`;
+    const unsure = uncertain.get(`${topic}:${partition}`);
+    if (unsure !== undefined) {
+      await taskOf(slot, heartbeat); // replaces the broken producer: the transaction it left is now committed or aborted
+      uncertain.delete(`${topic}:${partition}`);
+      const committed = (await bus.committedOffsets(group, topic)).get(partition);
+      if (unsure === next && committed !== undefined && committed >= next) {
+        log.info(`the transaction of ${where} up to offset ${next} had committed after all`);
+        return;
+      }
+    }
+    const involved = [...new Set(inputs.map(({ part }) => part))];
+    let task: TaskProducer;
+    // No await between deciding and handing the write over: a failed transaction drops the state it was decided on.
+    for (;;) {
+      for (const part of involved) await waitingOn(part.log, `restoring the state of partition ${slot} for ${where}`, restored(part, slot, heartbeat));
+      if (!assigned.has(slot)) throw new Error(`partition ${slot} of ${group} was taken by another instance while it was restored`);
+      task = await taskOf(slot, heartbeat);
+      if (involved.every((part) => part.memories.has(slot))) break;
+    }
+    const decided = involved.map((part) => decide(part, slot, topic, partition, inputs.filter((input) => input.part === part).map(({ message }) => message)));
+    const write: TaskWrite = {
+      messages: decided.flatMap(({ messages }) => messages),
+      after(written) {
+        let at = 0;
+        const each = decided.map(({ after, messages }) => after(written.slice(at, (at += messages.length))));
+        return { replies: each.flatMap(({ replies }) => replies), deadLetters: each.flatMap(({ deadLetters }) => deadLetters) };
+      },
+      consumed: { group, topic, partition, next },
+      alone,
+      failed() {
+        for (const part of involved) part.memories.delete(slot);
+        if (task.broken) uncertain.set(`${topic}:${partition}`, next);
+      },
+    };
+    const written = await waitingOn(log, `committing ${write.messages.length} message(s) decided from ${where}`, commitMerged(task, write));
+    let at = 0;
+    for (const { committed, messages } of decided) committed(written.slice(at, (at += messages.length)));
+  }
+
+  /** An input that cannot be handled: recorded on `dead.letters`, and its command (if it is one) refused, with its offset. */
+  async function setAside(topic: string, partition: number, { part, message }: Input, next: bigint, reason: string, heartbeat: () => Promise<void>): Promise<void> {
+    const { definition } = part;
+    part.log.error(`dead-lettering ${topic}/${partition}@${message.offset} after repeated failures: ${reason}`);
     const commandId = commandIdOf(definition.contract, message);
     const task = await taskOf(slotOfPartition(partition), heartbeat);
-    await task.transaction(async (txn) => {
-      await txn.publishDeadLetter({ topic, partition, offset: message.offset, value: message.value, consumer: definition.name }, reason);
-      if (commandId) {
-        await txn.publishReplies([{
-          commandId, status: 'REJECTED', code: 'INTERNAL_SERVER_ERROR', positions: [],
-          message: `the ${definition.name} service could not handle this command; it is on dead.letters for an operator`,
-        }]);
-      }
-      txn.consumed(definition.name, topic, partition, next.toString());
+    await commitMerged(task, {
+      messages: [],
+      after: () => ({
+        deadLetters: [{ source: { topic, partition, offset: message.offset, value: message.value, consumer: definition.name }, reason }],
+        replies: commandId
+          ? [{
+              commandId, status: 'REJECTED', code: 'INTERNAL_SERVER_ERROR', positions: [],
+              message: `the ${definition.name} service could not handle this command; it is on dead.letters for an operator`,
+            }]
+          : [],
+      }),
+      consumed: { group, topic, partition, next },
+      alone: true,
     });
   }
 
   /** Moves the group past offsets nothing is decided from (replays meant for others, transaction markers). */
   async function skip(topic: string, partition: number, next: bigint, heartbeat?: () => Promise<void>): Promise<void> {
     const task = await taskOf(slotOfPartition(partition), heartbeat);
-    await task.transaction(async (txn) => txn.consumed(definition.name, topic, partition, next.toString()));
+    await commitMerged(task, { messages: [], consumed: { group, topic, partition, next } });
   }
 
-  const repartitionPhysical = bus.topic(repartition);
   /** A forwarded message is read as what it was on the topic it was first written to. */
-  const asBatchMessage = (topic: string, message: KafkaMessage): BatchMessage => {
-    const origin = topic === repartitionPhysical ? message.headers?.[ORIGIN_TOPIC_HEADER] : undefined;
+  const asBatchMessage = (part: Part<unknown>, topic: string, message: KafkaMessage): BatchMessage => {
+    const origin = topic === part.repartition ? message.headers?.[ORIGIN_TOPIC_HEADER] : undefined;
     return origin === undefined ? message : { ...message, topic: String(origin) };
   };
 
+  await takeOverPositions(bus, {
+    group,
+    services: parts.map((part) => ({ name: part.definition.name, topics: [...readers].filter(([, of]) => of.includes(part)).map(([topic]) => topic) })),
+  }, log);
   const consumer = await runConsumer(bus, {
-    group: definition.name,
-    topics: single ? definition.inputs : [...definition.inputs, repartition],
+    group,
+    topics: [...readers.keys()].map(bus.logicalTopic),
     fromBeginning: true,
     // Each transaction commits the offsets of what it decided.
     offsets: 'handler',
-    partitionAssigners: [partitionNumberAssigner(single, () => [...memories.keys()])],
+    partitionAssigners: [partitionNumberAssigner(single, () => [...new Set(parts.flatMap((part) => [...part.memories.keys()]))])],
     prepare: (member) => {
       member.on(member.events.GROUP_JOIN, ({ payload }) => {
         // Synchronous, so no batch of the new generation is decided before the lost partitions are dropped.
+        joins += 1;
         assigned = new Set(Object.values(payload.memberAssignment).flat().map(slotOfPartition));
         // Joined as a new member (expelled meanwhile, a zombie woken, or a replaced consumer): the tasks it held may
         // have been another's since, so none of its states or producers is trusted; each is restored and renewed.
         const renewed = memberId !== undefined && payload.memberId !== memberId;
         memberId = payload.memberId;
-        const lost = [...new Set([...memories.keys(), ...tasks.keys()])].filter((slot) => renewed || !assigned.has(slot));
+        const held = new Set([...tasks.keys(), ...parts.flatMap((part) => [...part.memories.keys(), ...part.restoring.keys()])]);
+        const lost = [...held].filter((slot) => renewed || !assigned.has(slot));
         for (const slot of lost) {
-          memories.delete(slot);
-          uncertain.delete(slot);
+          for (const part of parts) {
+            part.memories.delete(slot);
+            part.restoring.delete(slot);
+          }
           void dropTask(slot);
         }
+        for (const key of [...uncertain.keys()]) if (renewed || !assigned.has(slotOfPartition(Number(key.slice(key.lastIndexOf(':') + 1))))) uncertain.delete(key);
         // Fenced at once, not at the task's first input: a zombie must not go on committing meanwhile. The join
         // confirms these tasks are this member's, so a producer fenced before it (this member was the zombie, and
         // got the task back) is replaced too.
         for (const slot of assigned) {
           taskOf(slot, JOINED).catch((error) => log.warn(`could not start the producer of task ${slot} yet: ${reasonOf(error)}`));
         }
-        const held = single ? (assigned.size ? 'every partition (one aggregate)' : 'none (a standby)') : [...assigned].sort((a, b) => a - b).join(', ') || 'none';
-        log.info(`assigned partition(s): ${held}`, { dropped: lost, ...(renewed && { renewed: 'joined as a new member' }) });
+        const now = single ? (assigned.size ? 'every partition (one aggregate)' : 'none (a standby)') : [...assigned].sort((a, b) => a - b).join(', ') || 'none';
+        log.info(`assigned partition(s): ${now}`, { dropped: lost, ...(renewed && { renewed: 'joined as a new member' }) });
       });
       // A fetch that brought only transaction markers (or aborted writes) reaches no handler: its offsets are
       // committed here, so the group's position reaches the end of the log and readiness sees no lag.
@@ -340,33 +442,44 @@ export async function startService<S, K extends AnyContract>(
       // Only what was decided is resolved: not a batch given up while stopping or restoring, nor one of a
       // partition that moved to another instance.
       eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: BATCHES_AT_ONCE,
       eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
         const { topic, partition } = batch;
-        const slot = slotOfPartition(partition);
-        if (!assigned.has(slot)) return; // fetched before the partition moved to another instance: not ours to decide
+        if (!assigned.has(slotOfPartition(partition))) return; // fetched before the partition moved to another instance: not ours to decide
         const end = BigInt(batch.lastOffset()) + 1n; // past the batch's transaction markers too
-        const messages = batch.messages.filter((message) => isFor(definition.name, message)).map((m) => asBatchMessage(topic, m));
-        // Where the group reads on from once `some` is decided: the whole batch's end after its last message.
-        const nextAfter = (some: BatchMessage[]) => (some.at(-1) === messages.at(-1) ? end : BigInt(some.at(-1)!.offset) + 1n);
-        if (messages.length) {
-          await restoreGained(heartbeat);
+        // Each record once per service of this reader that reads it (none: a replay meant for another consumer).
+        const inputs: Input[] = batch.messages.flatMap((message) => (readers.get(topic) ?? [])
+          .filter((part) => isFor(part.definition.name, message))
+          .map((part) => ({ part, message: asBatchMessage(part, topic, message) })));
+        // Where the group reads on from once `some` is decided: past the last record all of whose inputs are in.
+        const nextAfter = (some: Input[]) => {
+          const last = inputs.indexOf(some.at(-1)!);
+          if (last === inputs.length - 1) return end;
+          const offset = BigInt(some.at(-1)!.message.offset);
+          return BigInt(inputs[last + 1].message.offset) === offset ? offset : offset + 1n;
+        };
+        if (inputs.length) {
           // A catch-up fetches thousands at once: each transaction takes a bounded part of them, so none grows long.
-          for (let from = 0; from < messages.length; from += MAX_INPUTS_PER_TRANSACTION) {
+          for (let from = 0; from < inputs.length; from += MAX_INPUTS_PER_TRANSACTION) {
             if (!isRunning() || isStale()) return;
-            const part = messages.slice(from, from + MAX_INPUTS_PER_TRANSACTION);
+            const part = inputs.slice(from, from + MAX_INPUTS_PER_TRANSACTION);
+            let failedBefore = false;
             await applyIsolating(part, {
-              apply: (some) => handleBatch(topic, partition, some, nextAfter(some), heartbeat),
-              setAside: (message, reason) => setAside(topic, partition, message, nextAfter([message]), reason, heartbeat),
+              apply: (some) => handleBatch(topic, partition, some, nextAfter(some), heartbeat, failedBefore).catch((error) => {
+                failedBefore = true;
+                throw error;
+              }),
+              setAside: (input, reason) => setAside(topic, partition, input, nextAfter([input]), reason, heartbeat),
               infrastructureAnswers: () => isKafkaReachable(bus.kafka),
               pause: async (ms, attempt, error) => {
-                log.warn(`failed on ${topic}/${partition}@${part[0].offset} (attempt ${attempt}), retrying in ${ms} ms: ${reasonOf(error)}`);
+                log.warn(`failed on ${topic}/${partition}@${part[0].message.offset} (attempt ${attempt}), retrying in ${ms} ms: ${reasonOf(error)}`);
                 // Another instance holds the task now: the batch is its to decide, and this member must rejoin.
                 if (isFenced(error) || !isRunning() || isStale()) throw error;
                 await new Promise((r) => setTimeout(r, ms));
                 await heartbeat();
               },
             });
-            resolveOffset(part.at(-1)!.offset);
+            resolveOffset(part.at(-1)!.message.offset);
           }
         } else {
           await skip(topic, partition, end, heartbeat);
@@ -376,8 +489,9 @@ export async function startService<S, K extends AnyContract>(
       },
     }),
   }, log);
-  log.info(`consuming ${definition.inputs.join(', ')}${single ? '' : ` and ${repartition}`}`);
+  log.info(`consuming ${[...readers.keys()].map(bus.logicalTopic).join(', ')}${parts.length > 1 ? ` for ${parts.map((part) => part.definition.name).join(', ')}` : ''}`);
   return {
+    group,
     health: consumer.health,
     async stop() {
       await consumer.stop();
