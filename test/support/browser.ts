@@ -5,8 +5,8 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { chromium, type Page } from 'playwright-core';
+import { CHROMIUM } from '../../scripts/prepare.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = resolve(import.meta.dirname, '../artifacts');
 
 export interface RecordedPage {
@@ -22,7 +22,7 @@ export interface RecordedPage {
 
 export async function openRecordedPage(screenshot: string, viewport: { width: number; height: number }): Promise<RecordedPage> {
   if (!existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} is missing: this test drives Debian's Chromium. Install it with \`apt-get install -y chromium\`.`);
+    throw new Error(`${CHROMIUM} is missing: this test drives Debian's Chromium, which npm test installs (scripts/prepare.ts) or names the command for.`);
   }
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
