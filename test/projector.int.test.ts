@@ -149,7 +149,7 @@ it('recognizes a database projected from another Kafka cluster by its id, refuse
   }
 });
 
-it('applies a batch in one round trip from where it left the projection, and reads the position first when another instance moved it meanwhile', async () => {
+it('applies a batch in one round trip (pipelined) from where it left the projection, and reads the position first when another instance moved it meanwhile', async () => {
   // Counts the events of each batch with no idempotence of its own, so an event applied twice shows.
   const counting: ProjectionDefinition<OrdersContract> = {
     name: 'counting-projector',
@@ -178,8 +178,11 @@ it('applies a batch in one round trip from where it left the projection, and rea
     sent.length = 0;
     await bus.publish([stockAdded()]);
     await waitFor(async () => (await stock()) === base + 2, 20_000, () => 'the second event to be counted');
-    expect(sent).toHaveLength(1); // BEGIN, the position checked, the batch, the new position, COMMIT
-    expect(sent[0]).toMatch(/^BEGIN[\s\S]*stock = stock \+ 1[\s\S]*COMMIT$/);
+    // Pipelined, none waiting on an answer: BEGIN, the position checked (not read), the batch, the new position, COMMIT.
+    expect(sent.map((text) => text.trim().split(/\s+/).slice(0, 3).join(' '))).toEqual([
+      'BEGIN', 'SET LOCAL statement_timeout', 'INSERT INTO projection_offsets', 'SELECT projection_position_expected($1, next_offset)',
+      'UPDATE inventory_items SET', 'UPDATE projection_offsets SET', 'SELECT pg_notify($1, $2)', 'COMMIT',
+    ]);
 
     // Another instance applies the partition's next event meanwhile: its effect and its position.
     const where = { projector_topic_partition: { projector, topic, partition } };

@@ -1,10 +1,10 @@
 /**
  * Plain SQL transactions on Prisma's pool (`sqlOf(prisma).transaction`, what projectors apply their batches in):
- * committed when the work resolves, rolled back when it throws, values always escaped literals, statements nobody
- * reads sent with the next round trip, and every statement bounded in time.
+ * committed when the work resolves, rolled back when it throws, values always parameters, statements sent in
+ * pipeline mode (the first failure is the transaction's), and every statement bounded in time.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPrisma, literal, sqlOf, TRANSACTION_STATEMENT_TIMEOUT_MS, type PrismaClient } from '../services/shared/db.ts';
+import { createPrisma, sqlOf, statementOf, TRANSACTION_STATEMENT_TIMEOUT_MS, type PrismaClient } from '../services/shared/db.ts';
 import { freshDatabase } from './support/system.ts';
 
 let database: Awaited<ReturnType<typeof freshDatabase>>;
@@ -22,7 +22,7 @@ afterAll(async () => {
 const stocked = async (product: string) => (await prisma.inventoryItem.findUnique({ where: { product } }))?.stock;
 
 describe('sqlOf(prisma).transaction', () => {
-  it('commits what the work wrote once it resolves, with bigints, Dates and arrays as literals', async () => {
+  it('commits what the work wrote once it resolves, with bigints, Dates and arrays as parameters', async () => {
     const at = new Date('2026-11-26T10:00:00.123Z');
     const rows = await sqlOf(prisma).transaction((tx) => tx.sql<{ product: string; stock: number }>`
       INSERT INTO inventory_items (product, stock, reserved, updated_at)
@@ -53,30 +53,42 @@ describe('sqlOf(prisma).transaction', () => {
     expect(await stocked('after')).toBe(1);
   });
 
-  it('sends what nobody reads with the next statement that is read, or with COMMIT: a transaction that only writes is one round trip', async () => {
+  it('sends every value as a parameter, never in the text, and the statements of a transaction without waiting on each other', async () => {
     const sent: string[] = [];
     const counting = createPrisma(database.url, { onQuery: (text) => sent.push(text) });
     try {
       await sqlOf(counting).transaction(async (tx) => {
-        tx.queue`INSERT INTO inventory_items (product, stock, reserved, updated_at) VALUES (${'one-trip'}, ${1}, ${0}, now())`;
-        tx.queue`UPDATE inventory_items SET stock = stock + 1 WHERE product = ${'one-trip'}`;
-      }, { closing: () => `UPDATE inventory_items SET reserved = ${literal(2n)} WHERE product = ${literal('one-trip')}` });
-      expect(sent).toHaveLength(1);
-      expect(await prisma.inventoryItem.findUnique({ where: { product: 'one-trip' }, select: { stock: true, reserved: true } })).toEqual({ stock: 2, reserved: 2 });
+        tx.queue`INSERT INTO inventory_items (product, stock, reserved, updated_at) VALUES (${"one-trip'"}, ${1}, ${0}, now())`;
+        tx.queue`UPDATE inventory_items SET stock = stock + 1 WHERE product = ${"one-trip'"}`;
+      }, { closing: () => [statementOf`UPDATE inventory_items SET reserved = ${2n} WHERE product = ${"one-trip'"}`] });
+      expect(sent.filter((text) => text.includes('inventory_items'))).toEqual([
+        'INSERT INTO inventory_items (product, stock, reserved, updated_at) VALUES ($1, $2, $3, now())',
+        'UPDATE inventory_items SET stock = stock + 1 WHERE product = $1',
+        'UPDATE inventory_items SET reserved = $1 WHERE product = $2',
+      ]);
+      expect(await prisma.inventoryItem.findUnique({ where: { product: "one-trip'" }, select: { stock: true, reserved: true } })).toEqual({ stock: 2, reserved: 2 });
 
-      sent.length = 0;
       const read = await sqlOf(counting).transaction(async (tx) => {
-        tx.queue`UPDATE inventory_items SET stock = 7 WHERE product = ${'one-trip'}`;
-        const rows = await tx.sql<{ stock: number }>`SELECT stock FROM inventory_items WHERE product = ${'one-trip'}`; // sees the queued write
-        tx.queue`UPDATE inventory_items SET stock = 8 WHERE product = ${'one-trip'}`;
+        tx.queue`UPDATE inventory_items SET stock = 7 WHERE product = ${"one-trip'"}`;
+        const rows = await tx.sql<{ stock: number }>`SELECT stock FROM inventory_items WHERE product = ${"one-trip'"}`; // sees the queued write
+        tx.queue`UPDATE inventory_items SET stock = 8 WHERE product = ${"one-trip'"}`;
         return rows;
       });
       expect(read).toEqual([{ stock: 7 }]);
-      expect(sent).toHaveLength(2); // BEGIN, the write and the read; then the last write and COMMIT
-      expect(await stocked('one-trip')).toBe(8);
+      expect(await stocked("one-trip'")).toBe(8);
     } finally {
       await counting.$disconnect();
     }
+  });
+
+  it('fails with the first statement that failed, its SQLSTATE kept, and rolls back everything sent with it', async () => {
+    const failure = sqlOf(prisma).transaction(async (tx) => {
+      tx.queue`INSERT INTO inventory_items (product, stock, reserved, updated_at) VALUES ('first-failure', 1, 0, now())`;
+      tx.queue`SELECT projection_position_expected(${5n}, ${6n})`;
+      tx.queue`UPDATE inventory_items SET stock = 3 WHERE product = 'first-failure'`; // refused: the transaction is aborted
+    });
+    await expect(failure).rejects.toMatchObject({ code: 'PP001', message: 'projection position moved to 6, expected 5' });
+    expect(await stocked('first-failure')).toBeUndefined();
   });
 
   it('writes hostile values exactly as given: quotes, backslashes, array syntax, NULLs, bigints, floats and Dates', async () => {
@@ -85,7 +97,7 @@ describe('sqlOf(prisma).transaction', () => {
     const [row] = await sqlOf(prisma).transaction((tx) => tx.sql<Record<string, unknown>>`
       SELECT ${hostile}::text[] AS texts, ${[null, 'x', undefined]}::text[] AS nulls, ${9007199254740993n}::numeric AS big,
              ${[0.1, -1e-7, 1.7976931348623157e308]}::float8[] AS floats, ${at}::timestamptz AS at, ${hostile[0]} AS one,
-             ${true} AS yes, ${null}::text AS none`);
+             ${true}::boolean AS yes, ${null}::text AS none`);
     expect(row).toEqual({
       texts: hostile, nulls: [null, 'x', null], big: '9007199254740993', floats: [0.1, -1e-7, 1.7976931348623157e308], at, one: hostile[0], yes: true, none: null,
     });
@@ -97,19 +109,19 @@ describe('sqlOf(prisma).transaction', () => {
     });
     expect({ fraction, holes }).toEqual({ fraction: '2.5', holes: ['1', null, '2'] });
     await expect(sqlOf(prisma).transaction((tx) => tx.sql`SELECT ${2.5}::int`)).rejects.toThrow(/invalid input syntax for type integer/); // refused, not rounded
-    expect(() => literal(Number.NaN)).toThrow('not a number');
-    expect(() => literal([{}] as never)).toThrow('cannot be an SQL value');
-    expect(() => literal([[1]] as never)).toThrow('nested arrays');
-    expect(() => literal({} as never)).toThrow('cannot be an SQL value');
-    expect(() => literal('a\u0000b')).toThrow('NUL character (0x00)');
-    expect(() => literal(['a\u0000b'])).toThrow('NUL character (0x00)');
+    expect(() => statementOf`${Number.NaN}`).toThrow('not a number');
+    expect(() => statementOf`${[{}] as never}`).toThrow('cannot be an SQL value');
+    expect(() => statementOf`${[[1]] as never}`).toThrow('nested arrays');
+    expect(() => statementOf`${{} as never}`).toThrow('cannot be an SQL value');
+    expect(() => statementOf`${'a\u0000b'}`).toThrow('NUL character (0x00)');
+    expect(() => statementOf`${['a\u0000b']}`).toThrow('NUL character (0x00)');
   });
 
   it('rolls back the queued statements and the work when the closing fails', async () => {
     const failure = sqlOf(prisma).transaction(async (tx) => {
       tx.queue`INSERT INTO inventory_items (product, stock, reserved, updated_at) VALUES ('closing-fails', 1, 0, now())`;
       await tx.sql`UPDATE inventory_items SET stock = 10 WHERE product = ${'closing-fails'}`;
-    }, { closing: () => 'SELECT 1 / 0' });
+    }, { closing: () => [statementOf`SELECT 1 / ${0}::int`] });
     await expect(failure).rejects.toThrow('division by zero');
     expect(await stocked('closing-fails')).toBeUndefined();
   });

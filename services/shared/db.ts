@@ -27,15 +27,15 @@ export interface SqlClient {
   /**
    * Runs `work` in one transaction on one connection: committed once it resolves, rolled back if it throws. A
    * statement running longer than TRANSACTION_STATEMENT_TIMEOUT_MS fails (a lock held elsewhere must not hold a
-   * projector for ever: its failure is retried, and in the end set aside). `closing` is made once the work
-   * resolved and sent with COMMIT.
+   * projector for ever: its failure is retried, and in the end set aside). `closing` makes the statements sent
+   * with COMMIT, once the work resolved.
    */
-  transaction<T>(work: (tx: SqlTransaction) => Promise<T>, options?: { closing?: () => string }): Promise<T>;
+  transaction<T>(work: (tx: SqlTransaction) => Promise<T>, options?: { closing?: () => SqlStatement[] }): Promise<T>;
 }
 
 type Row = Record<string, unknown>;
 
-/** What `literal` writes as SQL: scalars, and flat arrays of them (as PostgreSQL's array text, to be cast: `${ids}::text[]`). */
+/** What a tagged template's `${value}` may be: scalars, and flat arrays of them (cast them: `${ids}::text[]`). */
 export type SqlValue = string | number | bigint | boolean | Date | null | undefined | readonly SqlScalar[];
 type SqlScalar = string | number | bigint | boolean | Date | null | undefined;
 
@@ -45,7 +45,7 @@ const UNSUPPORTED = 'cannot be an SQL value here: pass a string, number, bigint,
 function textOf(value: unknown): string {
   if (value instanceof Date) return value.toISOString();
   if (typeof value === 'string') {
-    // PostgreSQL text cannot hold it, and in a query's text it would end the query: refused here, plainly.
+    // PostgreSQL text cannot hold it: refused here, plainly, rather than by the server mid-transaction.
     if (value.includes('\u0000')) throw new Error('PostgreSQL text cannot hold the NUL character (0x00)');
     return value;
   }
@@ -56,52 +56,44 @@ function textOf(value: unknown): string {
 }
 
 /**
- * A value as an SQL literal: strings quoted and escaped by the driver, numbers checked to be numbers, arrays as
- * one quoted array text whose elements are quoted and escaped too. Every value a transaction's statements carry
- * goes through here: they are sent by the simple protocol, which takes no parameters, so that several of them
- * share one round trip.
+ * A value as a statement's parameter, in text: the server reads it as the type its place in the statement (or
+ * its cast) says, with that type's own input check (`'2.5'` is refused where an int goes). An array goes as an
+ * array of texts, which `pg` writes as PostgreSQL's array text.
  */
-export function literal(value: SqlValue): string {
-  if (value === null || value === undefined) return 'NULL';
+function parameterOf(value: SqlValue): string | (string | null)[] | null {
+  if (value === null || value === undefined) return null;
   if (Array.isArray(value)) {
-    const elements: string[] = [];
+    const elements: (string | null)[] = [];
     // By index, so that a hole is a NULL too.
-    for (let i = 0; i < value.length; i += 1) {
-      const element: unknown = value[i];
-      elements.push(element === null || element === undefined ? 'NULL' : `"${textOf(element).replace(/[\\"]/g, (c) => `\\${c}`)}"`);
-    }
-    return pg.escapeLiteral(`{${elements.join(',')}}`);
+    for (let i = 0; i < value.length; i += 1) elements.push(value[i] === null || value[i] === undefined ? null : textOf(value[i]));
+    return elements;
   }
-  if (typeof value === 'boolean') return value ? 'TRUE' : 'FALSE';
-  if (typeof value === 'bigint' || (typeof value === 'number' && Number.isInteger(value))) {
-    // A negative number in parentheses: `x-${value}` must not become `x--5`, the start of a comment.
-    return value < 0 ? `(${textOf(value)})` : textOf(value);
-  }
-  // Anything else quoted, numbers with a fraction included: the target type's own input check applies (`'2.5'::int`
-  // is refused, where a bare 2.5 would be rounded), as it did for parameters.
-  if (typeof value === 'string' || typeof value === 'number' || value instanceof Date) return pg.escapeLiteral(textOf(value));
-  throw new Error(`a ${typeof value} ${UNSUPPORTED}`);
+  return textOf(value);
+}
+
+/** One statement: its text with `$1`, `$2`, … in place of its values, and the values. */
+export interface SqlStatement {
+  text: string;
+  values: (string | (string | null)[] | null)[];
+}
+
+/** A tagged template as a statement: every `${value}` becomes a parameter, never text of the statement. */
+export function statementOf(strings: TemplateStringsArray, ...values: SqlValue[]): SqlStatement {
+  return { text: strings.reduce((text, part, i) => `${text}$${i}${part}`), values: values.map(parameterOf) };
 }
 
 /**
- * Statements inside a `SqlClient.transaction`. Statements are not sent one by one: they wait and go with the next
- * statement whose rows the work reads (`sql`), or with COMMIT, so a transaction that only writes is one round trip
- * (BEGIN, its statements, COMMIT), where one round trip per statement cost a projector's batch ~1.4 ms each on the
- * 2-core bench machine.
+ * Statements inside a `SqlClient.transaction`, sent in pipeline mode (`pg`'s `pipeline`): each goes out at once and
+ * none waits for the answer of the one before, so a transaction that only writes costs one round trip (BEGIN, its
+ * statements, COMMIT), where one round trip per statement cost a projector's batch ~1.4 ms each on the 2-core
+ * bench machine. After a statement fails, PostgreSQL refuses the rest of the transaction; the first failure is
+ * what the transaction fails with.
  */
 export interface SqlTransaction {
-  /**
-   * One statement as a tagged template, sent now with those waiting before it; returns its rows as `pg` parses
-   * them (int8 and numeric as strings). Every `${value}` goes in through `literal`, never spliced in raw.
-   */
+  /** One statement as a tagged template; returns its rows as `pg` parses them (int8 and numeric as strings). */
   sql<Row = unknown>(strings: TemplateStringsArray, ...values: SqlValue[]): Promise<Row[]>;
-  /** One statement whose rows nobody reads: sent with the next `sql`, or with COMMIT. Values as in `sql`. */
+  /** One statement whose rows nobody reads: its failure fails the transaction. Values as in `sql`. */
   queue(strings: TemplateStringsArray, ...values: SqlValue[]): void;
-}
-
-/** A tagged template's text with its values as literals. */
-function statementOf(strings: TemplateStringsArray, values: readonly SqlValue[]): string {
-  return strings.reduce((text, part, i) => `${text}${literal(values[i - 1])}${part}`);
 }
 
 const sqlClients = new WeakMap<PrismaClient, SqlClient>();
@@ -112,6 +104,9 @@ export function createPrisma(url: string = databaseUrl(), options: PrismaOptions
   const pool = new pg.Pool({
     connectionString: url,
     max: options.poolSize ?? 10,
+    // Queries on one connection go out without waiting for the answers before them (a transaction's statements,
+    // SqlTransaction); Prisma waits for each of its own answers anyway.
+    pipeline: true,
     ...(options.asyncCommit && { options: '-c synchronous_commit=off' }),
   });
   // An idle connection that breaks (PostgreSQL restarted) is dropped by the pool; the next query opens another.
@@ -137,28 +132,39 @@ export function createPrisma(url: string = databaseUrl(), options: PrismaOptions
       let broken: Error | undefined;
       const onError = (error: Error) => { broken = error; };
       client.on('error', onError);
-      /** Statements not sent yet: they go with the next round trip, as one simple-protocol query. */
-      let waiting: string[] = [`BEGIN; SET LOCAL statement_timeout = ${TRANSACTION_STATEMENT_TIMEOUT_MS}`];
-      let begun = false;
-      const send = async (last?: string): Promise<Row[]> => {
-        // On lines of their own: a statement ending in a `-- comment` must not swallow the separator.
-        const text = [...waiting, last].filter(Boolean).join('\n;\n');
-        waiting = [];
-        begun = true;
+      /** The first statement that failed: every one after it fails as "current transaction is aborted". */
+      let failure: unknown;
+      const sent: Promise<unknown>[] = [];
+      const send = ({ text, values }: SqlStatement): Promise<pg.QueryResult<Row>> => {
         options.onQuery?.(text);
-        const results = (await client.query(text)) as pg.QueryResult<Row> | pg.QueryResult<Row>[];
-        return Array.isArray(results) ? (results.at(-1)?.rows ?? []) : results.rows; // several statements: the last one's
+        const answer = client.query<Row>(text, values);
+        sent.push(answer.catch((error: unknown) => { failure ??= error; }));
+        return answer;
+      };
+      const settled = async () => {
+        await Promise.all(sent);
+        if (failure !== undefined) throw failure;
       };
       try {
+        send({ text: 'BEGIN', values: [] });
+        send({ text: `SET LOCAL statement_timeout = ${TRANSACTION_STATEMENT_TIMEOUT_MS}`, values: [] });
         const result = await work({
-          sql: (strings, ...values) => send(statementOf(strings, values)) as never,
-          queue: (strings, ...values) => void waiting.push(statementOf(strings, values)),
+          sql: async (strings, ...values) => {
+            const answer = send(statementOf(strings, ...values));
+            await settled();
+            return (await answer).rows as never;
+          },
+          queue: (strings, ...values) => void send(statementOf(strings, ...values)),
         });
-        await send([closing?.(), 'COMMIT'].filter(Boolean).join('\n;\n'));
+        for (const statement of closing?.() ?? []) send(statement);
+        // After a failure PostgreSQL answers COMMIT with a rollback, not an error: the failure is what counts.
+        send({ text: 'COMMIT', values: [] });
+        await settled();
         return result;
       } catch (error) {
-        if (begun && !broken) await client.query('ROLLBACK').catch((rollback: Error) => { broken = rollback; });
-        throw error;
+        await Promise.all(sent);
+        if (!broken) await client.query('ROLLBACK').catch((rollback: Error) => { broken = rollback; });
+        throw failure ?? error;
       } finally {
         client.removeListener('error', onError);
         client.release(broken); // a broken connection, or one that could not even roll back, is closed, not reused

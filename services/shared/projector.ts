@@ -9,7 +9,7 @@ import { runConsumer } from './consumer.ts';
 import { SystemError } from './errors.ts';
 import { applyIsolating, reasonOf } from './isolation.ts';
 import type { ConsumerHealth } from './liveness.ts';
-import { literal, sqlOf, type PrismaClient, type SqlTransaction, type SqlValue } from './db.ts';
+import { sqlOf, statementOf, type PrismaClient, type SqlTransaction, type SqlValue } from './db.ts';
 import type { Logger } from './log.ts';
 import type { AnyContract, EventEnvelope, EventOf } from './messages.ts';
 
@@ -75,8 +75,8 @@ class OffsetsMoved extends Error {
   }
 }
 
-/** Marks the failed check of a position a member expected (a cast error whose text PostgreSQL quotes back). */
-const POSITION_MOVED = 'projection position moved to';
+/** The SQLSTATE of a failed check of the position a member expected (projection_position_expected, a migration's). */
+const POSITION_MOVED = 'PP001';
 class PositionMoved extends Error {}
 
 export async function startProjector<K extends AnyContract>(
@@ -139,7 +139,7 @@ export async function startProjector<K extends AnyContract>(
         lock(tx.queue);
         // Fails the transaction before anything is applied when the position is not where this member left it.
         tx.queue`
-          SELECT CASE WHEN next_offset = ${expected} THEN 0 ELSE (${`${POSITION_MOVED} `} || next_offset)::int END
+          SELECT projection_position_expected(${expected}, next_offset)
           FROM projection_offsets WHERE projector = ${projector} AND topic = ${topic} AND partition = ${partition}`;
       }
       if (first > next) throw new OffsetsMoved(next, `${topic}/${partition}: the projection stands at ${next}, before this batch (${first})`);
@@ -160,15 +160,17 @@ export async function startProjector<K extends AnyContract>(
     }, {
       // With COMMIT: the new position and its announcement, which listeners hear only once this commits.
       closing: () => {
-        if (!moved) return '';
+        if (!moved) return [];
         const progress: ProjectionProgress = { projector, topic, partition, nextOffset: String(next) };
-        return `
-          UPDATE projection_offsets SET next_offset = GREATEST(next_offset, ${literal(next)}), cluster_id = ${literal(clusterId)}, updated_at = now()
-          WHERE projector = ${literal(projector)} AND topic = ${literal(topic)} AND partition = ${literal(partition)};
-          SELECT pg_notify(${literal(PROGRESS_CHANNEL)}, ${literal(JSON.stringify(progress))})`;
+        return [
+          statementOf`
+            UPDATE projection_offsets SET next_offset = GREATEST(next_offset, ${next}), cluster_id = ${clusterId}, updated_at = now()
+            WHERE projector = ${projector} AND topic = ${topic} AND partition = ${partition}`,
+          statementOf`SELECT pg_notify(${PROGRESS_CHANNEL}, ${JSON.stringify(progress)})`,
+        ];
       },
-    }).catch((error: Error) => {
-      throw expected !== undefined && String(error.message).includes(POSITION_MOVED) ? new PositionMoved() : error;
+    }).catch((error: Error & { code?: string }) => {
+      throw expected !== undefined && error.code === POSITION_MOVED ? new PositionMoved() : error;
     });
     return next;
   }
