@@ -71,6 +71,15 @@ function parameterOf(value: SqlValue): string | (string | null)[] | null {
   return textOf(value);
 }
 
+/**
+ * A table or column name for a statement's text, where no parameter can go (e.g. TRUNCATE): only a contract's
+ * plain lower-case name is taken, quoted; anything else is refused, never spliced in.
+ */
+export function sqlIdentifier(name: string): string {
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) throw new Error(`"${name}" is not a table or column name this runtime takes: use lower-case letters, digits and _ (at most 63), starting with a letter or _`);
+  return pg.escapeIdentifier(name);
+}
+
 /** One statement: its text with `$1`, `$2`, … in place of its values, and the values. */
 export interface SqlStatement {
   text: string;

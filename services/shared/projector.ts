@@ -9,7 +9,7 @@ import { runConsumer } from './consumer.ts';
 import { SystemError } from './errors.ts';
 import { applyIsolating, reasonOf } from './isolation.ts';
 import type { ConsumerHealth } from './liveness.ts';
-import { sqlOf, statementOf, type PrismaClient, type SqlTransaction, type SqlValue } from './db.ts';
+import { sqlIdentifier, sqlOf, statementOf, type PrismaClient, type SqlTransaction, type SqlValue } from './db.ts';
 import type { Logger } from './log.ts';
 import type { AnyContract, EventEnvelope, EventOf } from './messages.ts';
 
@@ -346,7 +346,7 @@ export async function reconcileProjectionLog(
       : undefined;
   if (rebuild === 'never' && reason) throw foreign.length ? logMismatch(foreign, clusterId) : new SystemError('LOG_MISMATCH', `${reason}. ${REBUILD_REMEDY}`);
   if (!reason && rebuild !== 'always') return { rebuilt: false };
-  const tables = projections.flatMap((p) => p.tables).map((table) => `"${table}"`);
+  const tables = projections.flatMap((p) => p.tables).map(sqlIdentifier); // the contracts' names, checked
   await prisma.$transaction([
     prisma.$executeRawUnsafe(`TRUNCATE ${tables.join(', ')}`),
     prisma.projectionOffset.deleteMany({ where: { projector: { in: projectors } } }),
