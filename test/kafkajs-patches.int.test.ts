@@ -1,11 +1,15 @@
 /**
  * The kafkajs fixes (services/shared/kafkajs-patches.ts) reach the clients the bus makes, on the real broker: a real
  * admin client's connection checks its queue through the patched class, and stops once it has nothing to send; a
- * task producer finds its transaction coordinator once, not at every step of every transaction.
+ * task producer finds its transaction coordinator once, not at every step of every transaction; a group member that
+ * cannot reach its coordinator looks it up again and rejoins as the same member; a transaction of offsets only, begun
+ * while the previous one still ends, waits for it instead of failing.
  */
 import { randomUUID } from 'node:crypto';
+import { connect } from 'node:net';
+import type { ISocketFactory } from 'kafkajs';
 import { expect, it, vi } from 'vitest';
-import { createBus, createKafka, deleteTopicsAndGroups, ensureTopics } from '../services/shared/bus.ts';
+import { createBus, createKafka, deleteTopicsAndGroups, ensureTopics, joined } from '../services/shared/bus.ts';
 import { KafkaRequestQueue } from '../services/shared/kafkajs-patches.ts';
 import { ordersContract, TOPICS } from '../services/orders/contract.ts';
 
@@ -45,6 +49,80 @@ it('a task producer finds its transaction coordinator once for several transacti
     // Unpatched: one lookup of the transaction coordinator before AddPartitionsToTxn, AddOffsetsToTxn and EndTxn
     // each, and one of the group's for TxnOffsetCommit: 20. Patched: the group's each time, the transaction's kept.
     expect((bus.requestCounts().GroupCoordinator ?? 0) - before).toBeLessThanOrEqual(6);
+    await task.close();
+  } finally {
+    await bus.close();
+    await deleteTopicsAndGroups(kafka, prefix);
+  }
+});
+
+/** Heartbeat's API key. */
+const HEARTBEAT = 12;
+
+/**
+ * kafkajs sockets whose Heartbeat requests, for a while, find their connection broken (reset, as by a broker that was
+ * killed), while the group's other requests (FindCoordinator, JoinGroup) and fetches go through: with one broker, the
+ * closest to a coordinator that died while another broker took its groups over.
+ */
+function heartbeatBreakingSockets() {
+  let breakingUntil = 0;
+  const socketFactory: ISocketFactory = ({ host, port, onConnect }) => {
+    const socket = connect({ host, port }, onConnect);
+    const write = socket.write.bind(socket) as (chunk: unknown, ...rest: unknown[]) => boolean;
+    socket.write = ((chunk: unknown, ...rest: unknown[]) => {
+      // A request: its size (int32), then its API key (int16).
+      if (Date.now() < breakingUntil && Buffer.isBuffer(chunk) && chunk.length >= 6 && chunk.readInt16BE(4) === HEARTBEAT) {
+        socket.destroy(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }));
+        return false;
+      }
+      return write(chunk, ...rest);
+    }) as typeof socket.write;
+    return socket;
+  };
+  return { socketFactory, breakHeartbeats: (ms: number) => void (breakingUntil = Date.now() + ms) };
+}
+
+it('a group member that cannot reach its coordinator looks it up again and rejoins as the same member', async () => {
+  const prefix = `patches-${randomUUID().slice(0, 8)}.`;
+  const kafka = createKafka('heartbeat-test');
+  await ensureTopics(kafka, new Map([[TOPICS.inventoryCommands, {}]]), prefix);
+  const sockets = heartbeatBreakingSockets();
+  const bus = await createBus({ clientId: 'heartbeat-test', prefix, socketFactory: sockets.socketFactory });
+  const consumer = bus.createConsumer('heartbeat-test');
+  const joins: string[] = [];
+  consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => void joins.push(payload.memberId));
+  try {
+    await consumer.connect();
+    await consumer.subscribe({ topics: [bus.topic(TOPICS.inventoryCommands)] });
+    const first = joined(consumer);
+    await consumer.run({ eachMessage: async () => {} });
+    await first;
+    sockets.breakHeartbeats(3_000);
+    // Unpatched, kafkajs sends its heartbeats to the same coordinator until its retries run out (a dead one never
+    // answers again) and never looks it up again: no join follows. Patched, the member finds the coordinator again
+    // and joins it as itself, so it keeps its partitions (a new member id would renew every task of a service).
+    await vi.waitFor(() => expect(joins.length).toBeGreaterThanOrEqual(2), { timeout: 15_000, interval: 100 });
+    expect(joins[1]).toBe(joins[0]);
+  } finally {
+    await consumer.disconnect().catch(() => {});
+    await bus.close();
+    await deleteTopicsAndGroups(kafka, prefix);
+  }
+});
+
+it('a transaction of offsets only, begun as the previous one commits, waits for it instead of failing', async () => {
+  const prefix = `patches-${randomUUID().slice(0, 8)}.`;
+  const kafka = createKafka('busy-test');
+  await ensureTopics(kafka, new Map([[TOPICS.inventoryCommands, {}]]), prefix);
+  const bus = await createBus({ clientId: 'busy-test', prefix });
+  try {
+    const task = await bus.taskProducer('busy-test.task-0');
+    const input = bus.topic(TOPICS.inventoryCommands);
+    // As a task moving its group past a fetch of transaction markers, right after the commit that wrote them. Its
+    // AddOffsetsToTxn reaches the coordinator while it still writes the previous transaction's markers: unpatched, the
+    // answer CONCURRENT_TRANSACTIONS failed the transaction (here within the first few of these 30).
+    for (let i = 0; i < 30; i += 1) await task.transaction(async (txn) => txn.consumed('busy-test', input, 0, String(i + 1)));
+    expect(await bus.committedOffsets('busy-test', input)).toEqual(new Map([[0, 30n]]));
     await task.close();
   } finally {
     await bus.close();

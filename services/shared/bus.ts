@@ -217,6 +217,16 @@ const TRANSIENT_ANSWERS = new Set(
     .map(({ message }) => message),
 );
 
+/**
+ * How every kafkajs client, producer, consumer and coordinator lookup here retries: at least once a second, for
+ * about 20 s. kafkajs's default doubles its pause up to 30 s: with 8 retries it paused 6.4 s and then 12.8 s, and
+ * restarted a crashed consumer only after its last pause. A broker failover takes about 10 s (the killed broker
+ * fenced after its session timeout, new leaders and coordinators elected): a client that met the dead broker in its
+ * first second came back 10 to 25 s after the new leaders were there, or gave up, which cost its consumer group a
+ * rejoin and every task a restore (seen on a 3-broker cluster: a gateway consumer restarted 48 s after the kill).
+ */
+const KAFKA_RETRY = { initialRetryTime: 100, maxRetryTime: 1_000, retries: 20 };
+
 export function createKafka(clientId: string, brokers: string[] = kafkaBrokers(), socketFactory?: ISocketFactory): Kafka {
   return new Kafka({
     clientId,
@@ -224,7 +234,7 @@ export function createKafka(clientId: string, brokers: string[] = kafkaBrokers()
     socketFactory: socketFactory ?? noDelaySockets,
     logLevel: logLevel.WARN,
     logCreator: kafkaLogCreator(clientId),
-    retry: { initialRetryTime: 100, retries: 8 },
+    retry: KAFKA_RETRY,
   });
 }
 
@@ -367,7 +377,7 @@ async function waitForLeaders(admin: Admin, topics: string[], timeoutMs = 30_000
 
 /**
  * How long a produce or admin call may go unanswered. kafkajs's own retries of a broker that is down give up
- * sooner (about 25 s of backoff); this bounds a client that waits on nothing, as seen once after a broker restart.
+ * sooner (about 20 s: KAFKA_RETRY); this bounds a client that waits on nothing, as seen once after a broker restart.
  */
 const CALL_TIMEOUT_MS = 30_000;
 /**
@@ -655,7 +665,11 @@ export async function createBus(options: BusOptions): Promise<Bus> {
           fenced = true;
           throw new SystemError('FENCED', `task ${id} was taken over by another instance: ${(error as Error).message}`, true);
         }
+        // Failed before its commit: aborted here, and its outcome known. Failed in its commit (EndTxn unanswered, or
+        // answered after the wait gave up): kafkajs may still finish it, so it may have landed, and the producer is
+        // broken: its owner learns the outcome from the group's committed offsets once a new producer fenced it.
         if (txn.isActive()) await bounded('aborting a transaction', txn.abort()).catch(() => { broken = true; });
+        else broken = true;
         throw asUnavailable(error);
       }
     }
@@ -725,7 +739,7 @@ export async function createBus(options: BusOptions): Promise<Bus> {
         // the idle polling rate: 2 fetches/s per idle consumer. At 100 ms an idle `npm start` kept 0.4 of a core
         // busy (broker, services, gateway). A rebalance or a seek may wait for the fetch in flight.
         maxWaitTimeInMs: 500,
-        retry: { initialRetryTime: 100, retries: 8 },
+        retry: KAFKA_RETRY,
         ...(consumerOptions.partitionAssigners && { partitionAssigners: consumerOptions.partitionAssigners }),
       });
       consumers.add(consumer);

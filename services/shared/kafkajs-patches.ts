@@ -17,6 +17,26 @@
  *    NOT_COORDINATOR (KAFKA-4818, KAFKA-9953): three to four requests more per transaction. Here a transaction
  *    coordinator, once found, is kept for COORDINATOR_KEPT_MS; a moved one costs kafkajs's retries at most that
  *    long. Group coordinators (consumers') are looked up as before.
+ *
+ * 3. A group member that heartbeats a coordinator that is gone. kafkajs sends every Heartbeat to the coordinator its
+ *    last join found, and when that broker cannot be reached (killed, its host gone) it sends it there again until
+ *    its retries run out and the consumer crashes (https://github.com/tulios/kafkajs/issues/939, #1011): with a
+ *    member's handlers heartbeating too, that is a whole retry budget of a group stopped after the coordinator moved
+ *    to another broker (seen on a 3-broker cluster: a group whose coordinator was SIGKILLed heartbeated the dead
+ *    broker for 19 s and more, while every order waited for its verdict). The Java consumer takes a disconnected
+ *    coordinator as unknown and looks it up again. Here a Heartbeat that cannot reach its broker fails as
+ *    NOT_COORDINATOR_FOR_GROUP, which kafkajs takes as a rebalance: it finds the coordinator again (the new one once
+ *    the cluster elected it) and joins it as the same member, keeping its partitions.
+ *
+ * 4. AddOffsetsToTxn refused while the previous transaction still ends. EndTxn is answered once the coordinator has
+ *    decided; it writes the markers afterwards, and until they are written it answers the task's next transaction
+ *    CONCURRENT_TRANSACTIONS (and COORDINATOR_LOAD_IN_PROGRESS while a new coordinator loads, after a failover).
+ *    kafkajs retries both for AddPartitionsToTxn (its produce retries) but not for AddOffsetsToTxn, whose error fails
+ *    the whole transaction (https://github.com/tulios/kafkajs/issues/430), where the Java client sends it again
+ *    after a short backoff. Here it is sent again too. A transaction that commits only offsets (a fetch of
+ *    transaction markers, an input that decides nothing) starts with it, right after the previous commit, so it was
+ *    refused often, and every refusal cost the task a restore of its state from the log; after a broker failover,
+ *    while markers wait for new leaders, over and over.
  */
 import { createRequire } from 'node:module';
 
@@ -71,4 +91,46 @@ KafkaCluster.prototype.findGroupCoordinator = function findCoordinatorKept(this:
   coordinators.set(request.groupId, { broker, until: Date.now() + COORDINATOR_KEPT_MS });
   broker.catch(() => { if (coordinators.get(request.groupId)?.broker === broker) coordinators.delete(request.groupId); }); // the next call asks again
   return broker;
+};
+
+/** FindCoordinator's and Heartbeat's error for a broker that is not (or no longer) the group's coordinator. */
+const NOT_COORDINATOR = 16;
+
+interface Broker {
+  heartbeat(request: { groupId: string; memberId: string; groupGenerationId: number }): Promise<unknown>;
+  addOffsetsToTxn(request: { transactionalId: string; producerId: number; producerEpoch: number; groupId: string }): Promise<unknown>;
+}
+
+/** kafkajs's broker class: every client's connection to one broker, and the requests it sends there. */
+export const KafkaBroker = createRequire(import.meta.url)('kafkajs/src/broker/index.js') as { prototype: Broker };
+const { createErrorFromCode } = createRequire(import.meta.url)('kafkajs/src/protocol/error.js') as { createErrorFromCode(code: number): Error };
+
+const heartbeat = KafkaBroker.prototype.heartbeat;
+KafkaBroker.prototype.heartbeat = async function heartbeatOrFindCoordinator(this: Broker, request) {
+  try {
+    return await heartbeat.call(this, request);
+  } catch (error) {
+    const { name } = error as { name?: string };
+    if (name !== 'KafkaJSConnectionError' && name !== 'KafkaJSConnectionClosedError') throw error;
+    throw createErrorFromCode(NOT_COORDINATOR);
+  }
+};
+
+/** How long AddOffsetsToTxn is sent again while the coordinator answers that the previous transaction still ends. */
+export const TRANSACTION_BUSY_RETRY_MS = 10_000;
+/** What the coordinator answers while it cannot take the task's next transaction yet (kafkajs's names). */
+const BUSY = new Set(['CONCURRENT_TRANSACTIONS', 'GROUP_LOAD_IN_PROGRESS']);
+
+const addOffsetsToTxn = KafkaBroker.prototype.addOffsetsToTxn;
+KafkaBroker.prototype.addOffsetsToTxn = async function addOffsetsToTxnWhenFree(this: Broker, request) {
+  const until = Date.now() + TRANSACTION_BUSY_RETRY_MS;
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      return await addOffsetsToTxn.call(this, request);
+    } catch (error) {
+      if (!BUSY.has((error as { type?: string }).type ?? '') || Date.now() >= until) throw error;
+      // 20 ms first (the markers of a small transaction take about that), then up to the Java client's 100 ms.
+      await new Promise((r) => setTimeout(r, Math.min(20 * 2 ** attempt, 100)));
+    }
+  }
 };
