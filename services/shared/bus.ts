@@ -575,7 +575,9 @@ export async function createBus(options: BusOptions): Promise<Bus> {
     const next = new Map(metadata.map((m) => [`${m.topicName}:${m.partition}`, BigInt(m.baseOffset ?? '0')]));
     return placed.map(({ physical, partition }) => {
       const slot = `${physical}:${partition}`;
-      const offset = next.get(slot)!;
+      const offset = next.get(slot);
+      // kafkajs answers a produce it retried with the last attempt's partitions only: where these landed is unknown.
+      if (offset === undefined) throw new SystemError('UNAVAILABLE', `Kafka did not say where the messages for ${slot} landed (a produce retried after a broker failed): sent again`, true);
       next.set(slot, offset + 1n);
       return { topic: physical, partition, offset: offset.toString() };
     });

@@ -37,9 +37,23 @@ interface Queued {
 
 const queues = new WeakMap<TaskProducer, Queued[]>();
 const busy = new WeakSet<TaskProducer>();
+/** Per task, the furthest offset handed to it for each `group\0topic\0partition`. */
+const furthest = new WeakMap<TaskProducer, Map<string, bigint>>();
 
-/** Commits `write` in a transaction of `task`, merged with what the task is handed meanwhile; answers where its messages landed. */
+/**
+ * Commits `write` in a transaction of `task`, merged with what the task is handed meanwhile; answers where its
+ * messages landed. A write of offsets only that is behind what the task was already handed for its partition is
+ * dropped: committed after it, it would move the group back, and the inputs in between would be decided again
+ * (a skip past transaction markers, fired by kafkajs after a batch, may reach the task after the next batch's write).
+ */
 export function commitMerged(task: TaskProducer, write: TaskWrite): Promise<LogPosition[]> {
+  const positions = furthest.get(task) ?? new Map<string, bigint>();
+  furthest.set(task, positions);
+  const { group, topic, partition, next } = write.consumed;
+  const at = `${group}\0${topic}\0${partition}`;
+  const before = positions.get(at);
+  if (before !== undefined && before >= next && !write.messages.length && !write.after) return Promise.resolve([]);
+  if (before === undefined || next > before) positions.set(at, next);
   let queue = queues.get(task);
   if (!queue) queues.set(task, (queue = []));
   const done = new Promise<LogPosition[]>((resolve, reject) => queue.push({ write, resolve, reject }));
@@ -66,6 +80,9 @@ async function flush(task: TaskProducer): Promise<void> {
     const theirs = isFenced(error)
       ? error
       : new SystemError('UNAVAILABLE', `not committed: a transaction of the same task before it failed (${reasonOf(error)}); it is decided again`, true);
+    // Not committed (or not known to be): their offsets may be handed again, by their retries.
+    const positions = furthest.get(task)!;
+    for (const { write: { consumed } } of [...taken, ...behind]) positions.delete(`${consumed.group}\0${consumed.topic}\0${consumed.partition}`);
     for (const { write } of taken) write.failed?.(error);
     for (const { write } of behind) write.failed?.(theirs);
     taken.forEach(({ reject }) => reject(error));

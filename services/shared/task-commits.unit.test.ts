@@ -88,3 +88,35 @@ describe('commitMerged', () => {
     expect(transactions.map((t) => t.messages)).toEqual([['a'], ['b'], ['c']]);
   });
 });
+
+describe('commitMerged, offsets', () => {
+  it('never moves a partition back: an offsets-only write behind what the task was handed is dropped', async () => {
+    const { task, transactions } = recordingTask();
+    const batch = commitMerged(task, write(['a'], 55));
+    const lateSkip = commitMerged(task, write([], 50)); // a skip past markers fired before that batch, arriving after it
+    expect(await lateSkip).toEqual([]);
+    while (transactions.length < 1) await tick();
+    transactions[0].end();
+    await batch;
+    const aheadSkip = commitMerged(task, write([], 60));
+    while (transactions.length < 2) await tick();
+    transactions[1].end();
+    await aheadSkip;
+    expect(transactions.map((t) => t.consumed)).toEqual([['g/in/0@55'], ['g/in/0@60']]);
+  });
+});
+
+describe('commitMerged, offsets after a failure', () => {
+  it('takes the retry of a failed offsets-only write', async () => {
+    const { task, transactions } = recordingTask();
+    const skip = commitMerged(task, write([], 50));
+    while (transactions.length < 1) await tick();
+    transactions[0].end(new Error('the broker went away'));
+    await expect(skip).rejects.toThrow('the broker went away');
+    const retry = commitMerged(task, write([], 50));
+    while (transactions.length < 2) await tick();
+    transactions[1].end();
+    await retry;
+    expect(transactions[1].consumed).toEqual(['g/in/0@50']);
+  });
+});
