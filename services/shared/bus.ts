@@ -343,14 +343,15 @@ export async function deleteTopicsAndGroups(kafka: Kafka, prefix: string): Promi
   }
 }
 
-/**
- * Retries an admin call on errors Kafka marks retriable (a partition whose leader is still being elected
- * right after a broker or topic starts), which kafkajs's admin client does not retry by itself.
- */
 /** What kafkajs marks as worth another try (not a call that went unanswered: its caller retries that). */
 const isRetriable = (error: unknown) => !(error instanceof SystemError) && !!(error as { retriable?: boolean }).retriable;
 
-async function withKafkaRetries<T>(call: () => Promise<T>, attempts = 30, retriable = isRetriable): Promise<T> {
+/**
+ * Retries an admin call on errors Kafka marks retriable (a partition whose leader is still being elected, or a
+ * group coordinator still loading, right after a broker or topic starts), which kafkajs's admin client does not
+ * retry by itself.
+ */
+export async function withKafkaRetries<T>(call: () => Promise<T>, attempts = 30, retriable = isRetriable): Promise<T> {
   for (let attempt = 1; ; attempt += 1) {
     try {
       return await call();

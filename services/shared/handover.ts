@@ -8,7 +8,7 @@
  *   per partition, the earliest position any of its services has reached, in whichever group it reached it. What
  *   one of them decided already beyond that is read again and found handled (service.ts), never decided twice.
  */
-import type { Bus } from './bus.ts';
+import { withKafkaRetries, type Bus } from './bus.ts';
 import type { Logger } from './log.ts';
 
 export interface ReaderServices {
@@ -18,7 +18,12 @@ export interface ReaderServices {
   services: readonly { name: string; topics: readonly string[] }[];
 }
 
-export async function takeOverPositions(bus: Bus, { group, services }: ReaderServices, log: Logger): Promise<void> {
+export function takeOverPositions(bus: Bus, reader: ReaderServices, log: Logger): Promise<void> {
+  // Reads, then positions set once: worth doing again whole when the broker was not ready (a coordinator loading).
+  return withKafkaRetries(() => takeOver(bus, reader, log));
+}
+
+async function takeOver(bus: Bus, { group, services }: ReaderServices, log: Logger): Promise<void> {
   const mine = new Set(services.map(({ name }) => name));
   const admin = bus.kafka.admin();
   await admin.connect();
