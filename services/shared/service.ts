@@ -173,12 +173,12 @@ export async function startServices(
    */
   const tasks = new Map<number, Promise<TaskProducer>>();
   /**
-   * Per topic partition, the offset a transaction without a known outcome would have moved the group to (its producer
-   * broken: a commit whose answer never came). Its retry first learns the outcome, final once a new producer of the
-   * task is connected: the group's committed offset says whether it landed. Its outputs need not be state the
-   * services restore, so the restored memory alone could not tell.
+   * The topic partitions (`topic:partition`) whose last transaction has no known outcome (its producer broken: a
+   * commit whose answer never came, or any failed transaction). Their next batch first learns the outcome, final once
+   * a new producer of the task is connected: the group's committed offset says what landed. Its outputs need not be
+   * state the services restore, so the restored memory alone could not tell.
    */
-  const uncertain = new Map<string, bigint>();
+  const uncertain = new Set<string>();
   /**
    * Task `slot`'s producer, connected if need be. A broken one (fenced, or left by a failed transaction) is replaced,
    * but only after `confirm` (the group's heartbeat, or the join that just gave this member the task) shows this
@@ -314,17 +314,23 @@ export async function startServices(
    * way the services' memory of the partition is dropped and restored from the log before the retry, so an input
    * whose events landed is found handled and answered instead of decided again.
    */
-  async function handleBatch(topic: string, partition: number, inputs: Input[], next: bigint, heartbeat: () => Promise<void>, alone: boolean): Promise<void> {
+  async function handleBatch(topic: string, partition: number, fetched: Input[], next: bigint, heartbeat: () => Promise<void>, alone: boolean): Promise<void> {
     const slot = slotOfPartition(partition);
     const where = `${bus.logicalTopic(topic)}/${partition}`;
-    const unsure = uncertain.get(`${topic}:${partition}`);
-    if (unsure !== undefined) {
+    let inputs = fetched;
+    if (uncertain.has(`${topic}:${partition}`)) {
       await taskOf(slot, heartbeat); // replaces the broken producer: the transaction it left is now committed or aborted
       uncertain.delete(`${topic}:${partition}`);
+      // What the group's position has passed was committed, with its outputs, by that transaction: not decided again,
+      // whatever batch it comes back in (a retry of the same one, or a longer one fetched after a rejoin).
       const committed = (await bus.committedOffsets(group, topic)).get(partition);
-      if (unsure === next && committed !== undefined && committed >= next) {
-        log.info(`the transaction of ${where} up to offset ${next} had committed after all`);
-        return;
+      if (committed !== undefined && committed > BigInt(inputs[0].message.offset)) {
+        log.info(`the transaction of ${where} up to offset ${committed} had committed after all`);
+        inputs = inputs.filter(({ message }) => BigInt(message.offset) >= committed);
+        if (!inputs.length) {
+          if (next > committed) await commitMerged(await taskOf(slot, heartbeat), { messages: [], consumed: { group, topic, partition, next } });
+          return;
+        }
       }
     }
     const involved = [...new Set(inputs.map(({ part }) => part))];
@@ -348,7 +354,7 @@ export async function startServices(
       alone,
       failed() {
         for (const part of involved) part.memories.delete(slot);
-        if (task.broken) uncertain.set(`${topic}:${partition}`, next);
+        if (task.broken) uncertain.add(`${topic}:${partition}`);
       },
     };
     const written = await waitingOn(log, `committing ${write.messages.length} message(s) decided from ${where}`, commitMerged(task, write));
