@@ -237,7 +237,8 @@ export async function runConsumer(bus: Bus, spec: ConsumerSpec, log: Logger): Pr
       if (stopped) problem = 'is stopping';
       else if (crash !== undefined) problem = `crashed (${crash}) and is restarting`;
       else if (!handling && quietMs > QUIET_AFTER_MS) {
-        problem = rejoining ? `has been rejoining its group for ${seconds(quietMs)}` : `has had no answer from Kafka for ${seconds(quietMs)}`;
+        // Unanswered while rejoining too: a Heartbeat that cannot reach its broker starts a rejoin (kafkajs-patches.ts).
+        problem = `has had no answer from Kafka for ${seconds(quietMs)}${rejoining ? ' (rejoining its group)' : ''}`;
       }
       return { group: bus.prefix + spec.group, problem, topics: spec.topics.map(bus.topic), assigned, joinedMsAgo: joinedAt === undefined ? undefined : now - joinedAt };
     },
