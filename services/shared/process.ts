@@ -9,7 +9,7 @@ import { startHeartbeats, type ConsumerHealth } from './liveness.ts';
 import { createLogger } from './log.ts';
 import { startProjector, type ProjectionDefinition } from './projector.ts';
 import type { AnyContract, Outgoing } from './messages.ts';
-import { startServices, type ServiceDefinition } from './service.ts';
+import { readerGroup, startServices, type ServiceDefinition } from './service.ts';
 
 /** One process: a service's command handler and the projections it hosts. */
 export interface ServiceParts {
@@ -65,7 +65,7 @@ export async function startParts(hosted: ServiceParts[], only: 'all' | 'handler'
   const readers = readersOf(handlers).map((services) => ({ services, serves: services.map(({ name }) => name) }));
   const health = new Map<string, () => ConsumerHealth>(
     [...readers.map(({ serves }) => serves), ...projections.map(({ name }) => [name])].map((serves) => {
-      const group = bus.prefix + [...serves].sort().join('+'); // as service.ts names a reader's group
+      const group = bus.prefix + readerGroup(serves);
       return [group, () => ({ group, serves, problem: 'is starting', topics: [], assigned: {} })];
     }),
   );

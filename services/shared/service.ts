@@ -125,6 +125,11 @@ interface Input {
   message: BatchMessage;
 }
 
+/** The consumer group of a reader of these services: whatever order a process names them in, the same group. */
+export function readerGroup(services: readonly string[]): string {
+  return [...services].sort().join('+');
+}
+
 /** Runs one service as a reader of its own. */
 export function startService<S, K extends AnyContract>(definition: ServiceDefinition<S, K>, bus: Bus, log: Logger): Promise<RunningService> {
   return startServices([definition as ServiceDefinition<unknown, AnyContract>], bus, () => log);
@@ -144,8 +149,7 @@ export async function startServices(
   if (single && definitions.length > 1) {
     throw new Error(`${definitions.map((d) => d.name).join(', ')}: a service with one aggregate (instances: 'single') needs a reader of its own`);
   }
-  // Whatever order a process names them in, the same services are the same group.
-  const group = definitions.map((d) => d.name).sort().join('+');
+  const group = readerGroup(definitions.map((d) => d.name));
   const log = definitions.length === 1 ? logOf(group) : createLogger(group);
   const parts: Part<unknown>[] = [];
   for (const definition of definitions) {
