@@ -6,12 +6,13 @@
  * Public surface: `Viewer`, `Role`, `ROLES`, `requireRole`, `isAdmin`, `actorOf`, `unauthenticated`, `forbidden`,
  * `notFound`.
  */
+import { DOMAINS, type DomainRole } from '../services/domains.ts';
 import { SystemError } from '../services/shared/errors.ts';
 import type { Actor } from '../services/shared/messages.ts';
 
-/** The roles a token may carry (claim `roles`); any other role in a token is ignored. */
-export const ROLES = ['customer', 'rider', 'driver', 'admin'] as const;
-export type Role = (typeof ROLES)[number];
+export type Role = DomainRole | 'admin';
+/** The roles a token may carry (claim `roles`): those the domains' contracts grant, and admin. Any other is ignored. */
+export const ROLES: readonly Role[] = [...new Set<Role>([...DOMAINS.flatMap((contract) => contract.roles), 'admin'])];
 
 /** A verified user: the token's `sub`, its known roles, and when the token expires. Anonymous: undefined. */
 export interface Viewer {

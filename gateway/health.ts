@@ -51,7 +51,7 @@ interface Watched {
   group: string;
   topics: readonly string[];
   projector: boolean;
-  /** The process that runs it (`npm run service:<process>`). */
+  /** The process that runs it (`npm run service -- <process>`). */
   process: string;
 }
 
@@ -186,7 +186,7 @@ export async function startHealthSampler(
         if (!members.length) {
           reasons.push(
             `${w.name} is dead: consumer group ${w.group} has no live member (state ${described?.state ?? 'unknown'})` +
-              (lag ? `, ${count(lag, 'offset')} to read on ${waiting.join(', ')}` : '') + `: start the ${w.process} service (npm run service:${w.process})`,
+              (lag ? `, ${count(lag, 'offset')} to read on ${waiting.join(', ')}` : '') + `: start the ${w.process} service (npm run service -- ${w.process})`,
           );
         } else {
           reasons.push(...stalls);

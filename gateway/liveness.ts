@@ -33,7 +33,7 @@ export interface LivenessGroup {
   name: string;
   /** With the topic prefix. */
   group: string;
-  /** The service to start when no process runs it (`npm run service:<process>`). */
+  /** The service to start when no process runs it (`npm run service -- <process>`). */
   process: string;
   /** `partitions` undefined: not known yet (Kafka not sampled), so not checked. */
   topics: { logical: string; physical: string; partitions: number | undefined }[];
@@ -151,7 +151,7 @@ export function livenessReasons(groups: LivenessGroup[], heard: HeardInstance[],
       if (!members.length) for (const instance of ranIt) add(orphans, instance, g.name);
       if (!members.length && !ranIt.length) {
         if (now - listeningSince <= SILENT_AFTER_MS) waiting = true;
-        else reasons.push(`${g.name} runs in no process (no heartbeat names it): start the ${g.process} service (npm run service:${g.process})`);
+        else reasons.push(`${g.name} runs in no process (no heartbeat names it): start the ${g.process} service (npm run service -- ${g.process})`);
       }
       continue;
     }

@@ -61,7 +61,7 @@ describe('livenessReasons', () => {
       "waiting for the processes' first heartbeats (listening for 1.0 s; they come every second)",
     ]);
     expect(livenessReasons([group('fraud')], [], NOW, NOW - 3_000)).toEqual([
-      'fraud runs in no process (no heartbeat names it): start the fraud service (npm run service:fraud)',
+      'fraud runs in no process (no heartbeat names it): start the fraud service (npm run service -- fraud)',
     ]);
   });
 

@@ -3,7 +3,7 @@
  * Loaded by the processes that run services and by set-up, never by the gateway.
  */
 import { DOMAINS } from './domains.ts';
-import type { DomainRuntime, ServiceParts } from './shared/process.ts';
+import { processesOf, type DomainRuntime, type ServiceParts } from './shared/process.ts';
 
 /** Every domain's runtime (services, projections, seed), loaded by the processes that run them. */
 export async function loadDomainRuntimes(): Promise<DomainRuntime[]> {
@@ -12,12 +12,12 @@ export async function loadDomainRuntimes(): Promise<DomainRuntime[]> {
 
 /** Every process of the system, by name (one per service, with the projections it hosts). */
 export async function loadProcesses(): Promise<ServiceParts[]> {
-  return (await loadDomainRuntimes()).flatMap((runtime) => runtime.processes);
+  return (await loadDomainRuntimes()).flatMap(processesOf);
 }
 
 export async function findProcess(name: string): Promise<ServiceParts> {
   const processes = await loadProcesses();
   const found = processes.find((p) => p.name === name);
-  if (!found) throw new Error(`unknown service "${name}"; known: ${processes.map((p) => p.name).join(', ')}`);
+  if (!found) throw new Error(`unknown service "${name}"; known: all, ${processes.map((p) => p.name).join(', ')}`);
   return found;
 }

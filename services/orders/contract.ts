@@ -86,6 +86,7 @@ export const ordersContract = defineContract({
       topic: TOPICS.inventoryEvents, schemaVersion: 1, key: byProduct,
     },
   },
+  roles: ['customer'],
   errorCodes: ['ORDER_ID_CONFLICT', 'INVALID_QUANTITY'],
   services: [
     { name: 'orders', inputs: [TOPICS.orderCommands, TOPICS.orderValidations] },

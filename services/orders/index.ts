@@ -1,6 +1,6 @@
 /**
- * The orders domain on the log: the CQRS orders flow of the Kafka talk. Four services, each its own process
- * (orders decides the outcome; inventory, fraud and order-details judge each order), two projections.
+ * The orders domain on the log: the CQRS orders flow of the Kafka talk. Four services (orders decides the
+ * outcome; inventory, fraud and order-details judge each order) and two projections.
  */
 import type { DomainRuntime } from '../shared/process.ts';
 import { ordersContract } from './contract.ts';
@@ -14,12 +14,8 @@ import { seedStock } from './seed.ts';
 
 const orders: DomainRuntime = {
   contract: ordersContract,
-  processes: [
-    { name: 'orders', service: ordersService, projections: [ordersProjection] },
-    { name: 'inventory', service: inventoryService, projections: [inventoryProjection] },
-    { name: 'fraud', service: fraudService },
-    { name: 'order-details', service: orderDetailsService },
-  ],
+  services: [ordersService, inventoryService, fraudService, orderDetailsService],
+  projections: [ordersProjection, inventoryProjection],
   seed: seedStock,
 };
 export default orders;

@@ -96,6 +96,7 @@ export const ratingsContract = defineContract({
     /** The movie left the catalog: its rated record goes too. */
     RatedMovieRemoved: { schema: z.object({ movieId }), topic: TOPICS.ratedMovies, schemaVersion: 1, key: byMovie },
   },
+  roles: ['customer'],
   errorCodes: [],
   services: [{ name: 'ratings', inputs: [TOPICS.rawRatings, TOPICS.movies] }],
   projections: [

@@ -10,6 +10,7 @@ import { ratingsService } from './ratings/handler.ts';
 
 const ratings: DomainRuntime = {
   contract: ratingsContract,
-  processes: [{ name: 'ratings', service: ratingsService, projections: [moviesProjection] }],
+  services: [ratingsService],
+  projections: [moviesProjection],
 };
 export default ratings;

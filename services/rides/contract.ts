@@ -84,6 +84,7 @@ export const ridesContract = defineContract({
     RideCancelled: rideEvent({ driverId: id.nullable(), reason: CancelReason }),
     ClockTicked: { schema: z.object({ now: z.iso.datetime() }), topic: TOPICS.clock, schemaVersion: 1, key: () => CITY },
   },
+  roles: ['rider', 'driver'],
   errorCodes: ['FAILED_PRECONDITION', 'RIDE_ID_CONFLICT'],
   services: [{ name: 'dispatch', inputs: [TOPICS.driverCommands, TOPICS.rideCommands, TOPICS.clock] }],
   projections: [

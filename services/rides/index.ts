@@ -12,11 +12,8 @@ const CLOCK_EVERY_MS = 1_000;
 
 const rides: DomainRuntime = {
   contract: ridesContract,
-  processes: [{
-    name: 'dispatch',
-    service: dispatchService,
-    projections: [ridesProjection],
-    tickers: [{ everyMs: CLOCK_EVERY_MS, tick: clockTicked }],
-  }],
+  services: [dispatchService],
+  projections: [ridesProjection],
+  tickers: { dispatch: [{ everyMs: CLOCK_EVERY_MS, tick: clockTicked }] },
 };
 export default rides;

@@ -121,9 +121,11 @@ export interface Outgoing {
   envelope: AnyEnvelope;
 }
 
-export interface ContractSpec<C extends Specs, E extends Specs> {
+export interface ContractSpec<C extends Specs, E extends Specs, R extends string = string> {
   /** The domain's name: its folder under services/ and its slice of the GraphQL schema. */
   domain: string;
+  /** The roles its policy grants (a token's `roles` claim); the gateway knows these and `admin`, nothing else. */
+  roles: readonly R[];
   topics: Record<string, TopicSpec>;
   commands: C;
   events: E;
@@ -135,7 +137,7 @@ export interface ContractSpec<C extends Specs, E extends Specs> {
   projections: readonly { name: string; process: string; topics: readonly string[]; tables: readonly string[] }[];
 }
 
-export interface Contract<C extends Specs = Specs, E extends Specs = Specs> extends ContractSpec<C, E> {
+export interface Contract<C extends Specs = Specs, E extends Specs = Specs, R extends string = string> extends ContractSpec<C, E, R> {
   /** Wraps a command in its envelope; throws INVALID_MESSAGE, or MESSAGE_TOO_LARGE when the broker would refuse it. */
   command<T extends Union<C>>(command: T, meta?: { actor?: Actor; commandId?: string }): CommandEnvelope<T>;
   /**
@@ -153,16 +155,16 @@ export interface Contract<C extends Specs = Specs, E extends Specs = Specs> exte
   topicOf(envelope: AnyEnvelope): string;
   outgoing(envelope: AnyEnvelope): Outgoing;
   /** What it declares of one of its services, by name (throws when it declares none). */
-  service(name: string): ContractSpec<C, E>['services'][number];
+  service(name: string): ContractSpec<C, E, R>['services'][number];
   /** What it declares of one of its projections, by name (throws when it declares none). */
-  projection(name: string): ContractSpec<C, E>['projections'][number];
+  projection(name: string): ContractSpec<C, E, R>['projections'][number];
 }
 
 /** Any domain's contract (the runtime's view: it never looks at a domain's message types). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type AnyContract = Contract<any, any>;
-export type CommandOf<K extends AnyContract> = K extends Contract<infer C, infer _> ? Union<C> : never;
-export type EventOf<K extends AnyContract> = K extends Contract<infer _, infer E> ? Union<E> : never;
+export type AnyContract = Contract<any, any, any>;
+export type CommandOf<K extends AnyContract> = K extends Contract<infer C, infer _, infer _R> ? Union<C> : never;
+export type EventOf<K extends AnyContract> = K extends Contract<infer _, infer E, infer _R> ? Union<E> : never;
 /** What a consumer of this domain's topics reads. */
 export type EnvelopeOf<K extends AnyContract> = CommandEnvelope<CommandOf<K>> | EventEnvelope<EventOf<K>>;
 
@@ -173,7 +175,7 @@ const envelopeFields = {
   actor: actorSchema.optional(),
 };
 
-export function defineContract<C extends Specs, E extends Specs>(spec: ContractSpec<C, E>): Contract<C, E> {
+export function defineContract<C extends Specs, E extends Specs, const R extends string = never>(spec: ContractSpec<C, E, R>): Contract<C, E, R> {
   const names = (specs: Specs) => Object.keys(specs) as [string, ...string[]];
   const envelopeSchema = z.discriminatedUnion('kind', [
     z.object({

@@ -11,25 +11,66 @@ import { startProjector, type ProjectionDefinition } from './projector.ts';
 import type { AnyContract, Outgoing } from './messages.ts';
 import { readerGroup, startServices, type ServiceDefinition } from './service.ts';
 
+/** Messages a process publishes on a timer (e.g. a domain's clock), so deciders learn the time from the log. */
+export interface Ticker {
+  everyMs: number;
+  tick(now: Date): Outgoing;
+}
+
 /** One process: a service's command handler and the projections it hosts. */
 export interface ServiceParts {
   name: string;
   // Each service has its own state type and contract; the runtime never looks inside them.
   service?: ServiceDefinition<any, any>;
   projections?: ProjectionDefinition<any>[];
-  /**
-   * Messages this process publishes on a timer, beside its handler (e.g. a domain's clock): `tick(now)` every
-   * `everyMs` milliseconds. Deciders then learn the time from the log, never from the machine's clock.
-   */
-  tickers?: { everyMs: number; tick(now: Date): Outgoing }[];
+  tickers?: Ticker[];
 }
 
-/** What a domain's services/<domain>/index.ts exports as default: everything that runs on the log. */
+/**
+ * What a domain's services/<domain>/index.ts exports as default: the code of every service and projection its
+ * contract declares, each once. Which process hosts what comes from the contract (processesOf).
+ */
 export interface DomainRuntime {
   contract: AnyContract;
-  processes: ServiceParts[];
+  services: ServiceDefinition<any, any>[];
+  projections?: ProjectionDefinition<any>[];
+  /** Tickers, by the service whose process publishes them. */
+  tickers?: Record<string, Ticker[]>;
   /** Seeds an empty system (as commands, like any client's); answers a line to print, or undefined when not empty. */
   seed?(bus: Bus): Promise<string | undefined>;
+}
+
+/**
+ * A domain's processes: one per service its contract declares, hosting the projections the contract places there.
+ * Throws, naming what to fix, when the code and the contract disagree (a service or projection missing, unknown,
+ * twice, or of another contract), so a mismatch fails at start and in the tests, not at the first message.
+ */
+export function processesOf(runtime: DomainRuntime): ServiceParts[] {
+  const { contract } = runtime;
+  const where = `the ${contract.domain} domain's index.ts`;
+  const byName = <T extends { name: string; contract: AnyContract }>(kind: string, code: T[], declared: readonly { name: string }[]) => {
+    const found = new Map<string, T>();
+    for (const definition of code) {
+      if (!declared.some(({ name }) => name === definition.name)) throw new Error(`${where} runs ${kind} "${definition.name}", which the ${contract.domain} contract does not declare; add it to the contract's ${kind === 'service' ? 'services' : 'projections'}`);
+      if (definition.contract !== contract) throw new Error(`${where}: ${kind} "${definition.name}" is defined on another domain's contract`);
+      if (found.has(definition.name)) throw new Error(`${where} runs ${kind} "${definition.name}" twice`);
+      found.set(definition.name, definition);
+    }
+    const missing = declared.filter(({ name }) => !found.has(name)).map(({ name }) => name);
+    if (missing.length) throw new Error(`the ${contract.domain} contract declares ${kind} ${missing.join(', ')} but ${where} runs no code for it`);
+    return found;
+  };
+  const services = byName('service', runtime.services, contract.services);
+  byName('projection', runtime.projections ?? [], contract.projections);
+  for (const host of [...contract.projections.map((p) => p.process), ...Object.keys(runtime.tickers ?? {})]) {
+    if (!services.has(host)) throw new Error(`${where}: no service "${host}" to host a projection or ticker; services: ${[...services.keys()].join(', ')}`);
+  }
+  return contract.services.map(({ name }) => ({
+    name,
+    service: services.get(name),
+    projections: (runtime.projections ?? []).filter((projection) => contract.projection(projection.name).process === name),
+    tickers: runtime.tickers?.[name] ?? [],
+  }));
 }
 
 export interface RunningParts {

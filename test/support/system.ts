@@ -14,6 +14,7 @@ import { dropDatabase, migrate } from '../../infra/database.ts';
 import { createKafka, deleteTopicsAndGroups, ensureTopics, systemTopics } from '../../services/shared/bus.ts';
 import { createPrisma, type PrismaClient } from '../../services/shared/db.ts';
 import { DOMAINS } from '../../services/domains.ts';
+import type { AnyContract } from '../../services/shared/messages.ts';
 import { loadProcesses } from '../../services/runtimes.ts';
 import { startParts, type RunningParts } from '../../services/shared/process.ts';
 import { startGateway, type RunningGateway } from '../../gateway/server.ts';
@@ -37,8 +38,8 @@ export async function freshDatabase(name: string): Promise<{ url: string; drop()
   return { url, drop: () => dropDatabase(url) };
 }
 
-/** Points this test file (and the processes it spawns) at a fresh topic prefix and a fresh database. */
-export async function isolate(): Promise<Isolation> {
+/** Points this test file (and the processes it spawns) at a fresh topic prefix and a fresh database, with the domains' topics. */
+export async function isolate(domains: readonly AnyContract[] = DOMAINS): Promise<Isolation> {
   const id = randomUUID().slice(0, 8);
   const prefix = `test-${id}.`;
   const url = new URL(inject('databaseUrl'));
@@ -52,7 +53,7 @@ export async function isolate(): Promise<Isolation> {
   Object.assign(process.env, env);
   await migrate(env.DATABASE_URL);
   const kafka = createKafka('test-setup');
-  await ensureTopics(kafka, systemTopics(DOMAINS), prefix);
+  await ensureTopics(kafka, systemTopics(domains), prefix);
   return {
     prefix,
     databaseUrl: env.DATABASE_URL,

@@ -5,9 +5,8 @@ import { decide } from './decide.ts';
 import { evolve, initialCustomerOrders, type CustomerOrders } from './evolve.ts';
 
 export const fraudService: ServiceDefinition<CustomerOrders, OrdersContract> = {
-  name: 'fraud',
+  ...ordersContract.service('fraud'),
   contract: ordersContract,
-  inputs: ordersContract.service('fraud').inputs,
   stateTopics: [TOPICS.orderValidations],
   // Verdicts are keyed by order, folded per customer: a customer's verdicts are on every partition.
   scatteredStateTopics: [TOPICS.orderValidations],

@@ -5,9 +5,8 @@ import { decide } from './decide.ts';
 import { evolve, initialProductStock, type ProductStock } from './evolve.ts';
 
 export const inventoryService: ServiceDefinition<ProductStock, OrdersContract> = {
-  name: 'inventory',
+  ...ordersContract.service('inventory'),
   contract: ordersContract,
-  inputs: ordersContract.service('inventory').inputs,
   stateTopics: [TOPICS.inventoryEvents],
   stateKey(message) {
     switch (message.type) {

@@ -4,9 +4,8 @@ import { ordersContract, type OrdersContract } from '../contract.ts';
 import { decide } from './decide.ts';
 
 export const orderDetailsService: ServiceDefinition<null, OrdersContract> = {
-  name: 'order-details',
+  ...ordersContract.service('order-details'),
   contract: ordersContract,
-  inputs: ordersContract.service('order-details').inputs,
   stateTopics: [],
   stateKey: (message) => (message.type === 'OrderCreated' ? message.data.orderId : undefined),
   initialState: () => null,

@@ -5,9 +5,8 @@ import { decide } from './decide.ts';
 import { evolve, initialOrderState, type OrderState } from './evolve.ts';
 
 export const ordersService: ServiceDefinition<OrderState, OrdersContract> = {
-  name: 'orders',
+  ...ordersContract.service('orders'),
   contract: ordersContract,
-  inputs: ordersContract.service('orders').inputs,
   stateTopics: [TOPICS.orderEvents, TOPICS.orderValidations],
   stateKey(message) {
     switch (message.type) {

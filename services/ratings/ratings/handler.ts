@@ -5,9 +5,8 @@ import { decide } from './decide.ts';
 import { evolve, initialRatedMovie, type RatedMovie } from './evolve.ts';
 
 export const ratingsService: ServiceDefinition<RatedMovie, RatingsContract> = {
-  name: 'ratings',
+  ...ratingsContract.service('ratings'),
   contract: ratingsContract,
-  inputs: ratingsContract.service('ratings').inputs,
   stateTopics: [TOPICS.movies, TOPICS.ratedMovies],
   stateKey: (message) => message.data.movieId,
   initialState: initialRatedMovie,

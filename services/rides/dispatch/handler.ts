@@ -5,9 +5,8 @@ import { decide } from './decide.ts';
 import { evolve, initialCity, type City } from './evolve.ts';
 
 export const dispatchService: ServiceDefinition<City, RidesContract> = {
-  name: 'dispatch',
+  ...ridesContract.service('dispatch'),
   contract: ridesContract,
-  inputs: ridesContract.service('dispatch').inputs,
   stateTopics: [TOPICS.driverEvents, TOPICS.driverLocations, TOPICS.rideEvents],
   // One aggregate: every driver and ride is decided against the same state, one message after another.
   stateKey: () => CITY,
