@@ -11,7 +11,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createRemoteJWKSet, errors, jwtVerify, SignJWT, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { SystemError } from '../services/shared/errors.ts';
-import { gatewayToken, jwtAudience, jwtIssuer, jwtJwksUrl, jwtSecret } from '../services/shared/config.ts';
+import { gatewayToken, jwtAudience, jwtIssuer, jwtJwksUrl, jwtSecret } from './config.ts';
 import { ROLES, unauthenticated, type Role, type Viewer } from './access.ts';
 import { unsafeCharacter } from './input-limits.ts';
 

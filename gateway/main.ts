@@ -1,4 +1,4 @@
-import { gatewayPort } from '../services/shared/config.ts';
+import { gatewayPort } from './config.ts';
 import { createLogger } from '../services/shared/log.ts';
 import { startGateway } from './server.ts';
 

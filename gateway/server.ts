@@ -11,10 +11,8 @@ import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHt
 import { makeExecutableSchema } from '@graphql-tools/schema';
 import { createBus, REPLAY_FOR_HEADER, type Bus } from '../services/shared/bus.ts';
 import { runConsumer } from '../services/shared/consumer.ts';
-import {
-  allowedOrigins, commandTimeoutMs, databaseUrl, gatewayHost, headersTimeoutMs, healthSampleMs, maxAliases, maxBodyBytes, maxConnections, maxLag,
-  maxQueryCost, maxQueryDepth, maxQueryTokens, maxSocketBufferBytes, maxSubscriptionsPerSocket, requestTimeoutMs, stallAfterMs,
-} from '../services/shared/config.ts';
+import { databaseUrl } from '../services/shared/config.ts';
+import { allowedOrigins, commandTimeoutMs, gatewayHost, headersTimeoutMs, healthSampleMs, maxAliases, maxBodyBytes, maxConnections, maxLag, maxQueryCost, maxQueryDepth, maxQueryTokens, maxSocketBufferBytes, maxSubscriptionsPerSocket, requestTimeoutMs, stallAfterMs } from './config.ts';
 import { createPrisma, type PrismaClient } from '../services/shared/db.ts';
 import { SystemError } from '../services/shared/errors.ts';
 import { createLogger } from '../services/shared/log.ts';

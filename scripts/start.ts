@@ -7,12 +7,23 @@
 import { ensureKafka } from '../infra/kafka/broker.ts';
 import { ensureCatalogCapture } from '../infra/connect/connect.ts';
 import { authConfig, signToken } from '../gateway/auth.ts';
-import { gatewayPort, serviceProcesses } from '../services/shared/config.ts';
+import { gatewayPort } from '../gateway/config.ts';
 import { ensurePrismaClient } from './prepare.ts';
 import { setUpSystem } from './setup.ts';
 import { superviseProcesses, systemProcesses } from './supervisor.ts';
 
 const say = (line: string) => console.log(`[start] ${line}`);
+
+/**
+ * How `npm start` runs the services: `one` process hosting every service (as docker-compose's `services` container does:
+ * one reader for their command handlers, shared produce requests), or `each` service as its own process.
+ * Default: one.
+ */
+function serviceProcesses(): 'one' | 'each' {
+  const layout = process.env.SERVICE_PROCESSES ?? 'one';
+  if (layout !== 'one' && layout !== 'each') throw new Error(`SERVICE_PROCESSES must be "one" or "each", not "${layout}"`);
+  return layout;
+}
 
 ensurePrismaClient();
 // Imported after generation: the services' projections load the generated Prisma client.

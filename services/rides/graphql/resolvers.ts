@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { actorOf } from '../../../gateway/access.ts';
-import { rideRequestTimeoutMs } from '../../shared/config.ts';
+import { rideRequestTimeoutMs } from '../config.ts';
 import { SystemError } from '../../shared/errors.ts';
 import { ridesContract, type Command } from '../contract.ts';
 import { driversNear, locationOf, UNDER_WAY, type Context } from './context.ts';
