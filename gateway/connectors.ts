@@ -8,8 +8,8 @@
  * that is missing, or not RUNNING with every task RUNNING, makes the gateway not ready: its topic's changes are
  * not arriving, and a FAILED task does not recover by itself.
  */
-import { DOMAINS } from '../services/domains.ts';
 import type { GatewayMetrics } from './metrics.ts';
+import type { AnyContract } from '../services/shared/messages.ts';
 
 export interface TaskStatus {
   id: number;
@@ -36,8 +36,8 @@ export interface ConnectorWatch {
 }
 
 /** The connectors the contracts declare for their topics, named under the topic prefix as they are registered. */
-export function declaredConnectors(prefix: string): string[] {
-  return DOMAINS.flatMap((contract) => Object.values(contract.topics).flatMap((topic) => (topic.connector ? [prefix + topic.connector] : [])));
+export function declaredConnectors(contracts: readonly AnyContract[], prefix: string): string[] {
+  return contracts.flatMap((contract) => Object.values(contract.topics).flatMap((topic) => (topic.connector ? [prefix + topic.connector] : [])));
 }
 
 /** Kafka Connect's REST API for readiness: CONNECT_URL, or none (then no connector is checked). */

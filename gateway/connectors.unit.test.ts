@@ -5,6 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { connectUrlFromEnv, declaredConnectors, problems, summary, type ConnectorStatus } from './connectors.ts';
+import { DOMAINS } from '../services/domains.ts';
 
 const url = 'http://127.0.0.1:8083';
 const running = (tasks: string[] = ['RUNNING']): ConnectorStatus => ({
@@ -62,8 +63,8 @@ describe('which connectors, on which worker', () => {
   });
 
   it('the connectors the contracts declare, under the topic prefix', () => {
-    expect(declaredConnectors('')).toEqual(['movies-catalog']);
-    expect(declaredConnectors('test-1.')).toEqual(['test-1.movies-catalog']);
+    expect(declaredConnectors(DOMAINS, '')).toEqual(['movies-catalog']);
+    expect(declaredConnectors(DOMAINS, 'test-1.')).toEqual(['test-1.movies-catalog']);
   });
 
   it('a worker only when CONNECT_URL names one: none is checked otherwise', () => {

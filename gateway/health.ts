@@ -10,11 +10,10 @@
  * `/readyz` and `/healthz` answer without any I/O of their own; `/metrics` shows the figures.
  */
 import type { Admin } from 'kafkajs';
-import { DOMAINS } from '../services/domains.ts';
 import type { Bus } from '../services/shared/bus.ts';
 import { databaseUrl } from '../services/shared/config.ts';
 import type { PrismaClient } from '../services/shared/db.ts';
-import { RUNTIME_TOPICS, repartitionTopic } from '../services/shared/messages.ts';
+import { RUNTIME_TOPICS, repartitionTopic, type AnyContract } from '../services/shared/messages.ts';
 import { listenToHeartbeats, livenessReasons, type LivenessGroup } from './liveness.ts';
 import type { GatewayMetrics } from './metrics.ts';
 
@@ -63,12 +62,12 @@ type Ends = Map<string, { partition: number; low: bigint; high: bigint }[]>;
  * resolves once the first sample is in. `ownConsumer` tells what is wrong with the gateway's own consumer, if anything.
  */
 export async function startHealthSampler(
-  deps: { bus: Bus; prisma: PrismaClient; metrics: GatewayMetrics; ownConsumer: () => string | undefined; databaseUrl?: string },
+  deps: { bus: Bus; prisma: PrismaClient; metrics: GatewayMetrics; contracts: readonly AnyContract[]; ownConsumer: () => string | undefined; databaseUrl?: string },
   options: HealthOptions,
 ): Promise<HealthSampler> {
   const { bus, prisma, metrics } = deps;
   /** What readiness watches; `group` is the group's own name, until a heartbeat names the group that serves it (groupOf). */
-  const watched: Watched[] = DOMAINS.flatMap((contract) => [
+  const watched: Watched[] = deps.contracts.flatMap((contract) => [
     ...contract.services.map((s) => ({ name: s.name, group: bus.prefix + s.name, topics: [...s.inputs, repartitionTopic(s.name)], projector: false, process: s.name })),
     ...contract.projections.map((p) => ({ name: p.name, group: bus.prefix + p.name, topics: p.topics, projector: true, process: p.process })),
   ]);

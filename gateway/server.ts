@@ -18,7 +18,6 @@ import { SystemError } from '../services/shared/errors.ts';
 import { createLogger } from '../services/shared/log.ts';
 import { commandReplySchema, RUNTIME_TOPICS } from '../services/shared/messages.ts';
 import { foreignClusters, logMismatch } from '../services/shared/projector.ts';
-import { DOMAINS } from '../services/domains.ts';
 import type { Viewer } from './access.ts';
 import { authConfig, createAuthenticator, signToken, type AuthConfig } from './auth.ts';
 import { createCommandGateway } from './commands.ts';
@@ -36,8 +35,8 @@ import { buildPlayground, servePlayground } from './playground/index.ts';
 import { badRequest, selectOperation, SUBSCRIPTION_OVER_HTTP } from './operation.ts';
 import { createProjectionWatcher } from './progress.ts';
 import { DateTime } from './scalars.ts';
-import { readSchema } from './schema.ts';
-import { loadSlices } from './slices.ts';
+import { composeSchema } from './schema.ts';
+import { loadDomains, type ServedDomain } from './slices.ts';
 import { attachSubscriptions } from './websocket.ts';
 
 
@@ -77,6 +76,11 @@ export interface GatewayOptions {
    * Default: CONNECT_URL; unset, no connector is checked.
    */
   connectUrl?: string;
+  /**
+   * The domains it serves, each a contract and its GraphQL slice; the schema is composed from their slices. Default:
+   * those of services/domains.ts, whose composition is the committed schema.graphql (a test keeps the two equal).
+   */
+  domains?: ServedDomain[];
 }
 
 export interface RunningGateway {
@@ -105,8 +109,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   };
   const host = options.host ?? gatewayHost();
 
+  const domains = options.domains ?? (await loadDomains());
+  const contracts = domains.map(({ contract }) => contract);
   // Which projectors must have applied a topic's message before queries can see it (from the contracts).
-  const projections = DOMAINS.flatMap((contract) => contract.projections);
+  const projections = contracts.flatMap((contract) => contract.projections);
   const projectorsOf = (topic: string): string[] =>
     projections.filter((p) => p.topics.some((t) => bus.topic(t) === topic)).map((p) => bus.prefix + p.name);
 
@@ -117,7 +123,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     commands: createCommandGateway(bus, watcher, projectorsOf, metrics.commandSeconds),
     commandTimeoutMs: options.commandTimeoutMs ?? commandTimeoutMs(),
   };
-  const slices = await loadSlices();
+  const slices = domains.map(({ slice }) => slice);
   const started = new Map(slices.map((slice) => [slice.domain, slice.start(services, log)]));
   const createContext = (viewer: Viewer | undefined): GatewayContext => ({
     ...services,
@@ -133,9 +139,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     return foreign.length ? logMismatch(foreign, clusterId).message : undefined;
   };
   const connectUrl = options.connectUrl ?? connectUrlFromEnv();
-  const connectors = connectUrl ? watchConnectors({ url: connectUrl, connectors: declaredConnectors(bus.prefix), metrics }) : undefined;
+  const connectors = connectUrl ? watchConnectors({ url: connectUrl, connectors: declaredConnectors(contracts, bus.prefix), metrics }) : undefined;
   const health = await startHealthSampler(
-    { bus, prisma, metrics, ownConsumer: consumer.problem },
+    { bus, prisma, metrics, contracts, ownConsumer: consumer.problem },
     {
       sampleMs: options.health?.sampleMs ?? healthSampleMs(),
       stallAfterMs: options.health?.stallAfterMs ?? stallAfterMs(),
@@ -145,7 +151,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   );
 
   const schema = enforceInputLimits(makeExecutableSchema<GatewayContext>({
-    typeDefs: readSchema(),
+    typeDefs: composeSchema(slices.map((slice) => slice.typeDefs)),
     resolvers: [{ DateTime }, ...slices.map((slice) => slice.resolvers)] as never,
   }));
   const examples = JSON.stringify(slices.flatMap((slice) => slice.examples));

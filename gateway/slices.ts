@@ -1,9 +1,22 @@
-/** The GraphQL slices of every domain in services/domains.ts (services/<domain>/graphql/index.ts). */
+/** The domains the gateway serves: each domain of services/domains.ts with its GraphQL slice (services/<domain>/graphql/index.ts). */
 import { DOMAINS } from '../services/domains.ts';
+import type { AnyContract } from '../services/shared/messages.ts';
 import type { GraphQLSlice } from './context.ts';
 
-export async function loadSlices(): Promise<GraphQLSlice[]> {
+export interface ServedDomain {
+  contract: AnyContract;
+  slice: GraphQLSlice;
+}
+
+export async function loadDomains(): Promise<ServedDomain[]> {
   return Promise.all(
-    DOMAINS.map(async ({ domain }) => (await import(`../services/${domain}/graphql/index.ts`)).default as GraphQLSlice),
+    DOMAINS.map(async (contract) => {
+      const { domain } = contract;
+      return { contract, slice: (await import(`../services/${domain}/graphql/index.ts`)).default as GraphQLSlice };
+    }),
   );
+}
+
+export async function loadSlices(): Promise<GraphQLSlice[]> {
+  return (await loadDomains()).map(({ slice }) => slice);
 }
