@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { ordersContract, TOPICS } from '../services/orders/contract.ts';
+import { tallyContract, TOPICS } from './fixtures/tally/contract.ts';
 import { createBus, type Bus } from '../services/shared/bus.ts';
 import { readTopic } from '../scripts/topic-reader.ts';
 import { deafeningSockets } from './support/deaf-sockets.ts';
@@ -15,7 +15,7 @@ import { isolate, type Isolation } from './support/system.ts';
 let isolation: Isolation;
 let bus: Bus;
 beforeAll(async () => {
-  isolation = await isolate();
+  isolation = await isolate([tallyContract]);
   bus = await createBus({ clientId: 'bus-test' });
 });
 afterAll(async () => {
@@ -25,20 +25,20 @@ afterAll(async () => {
 
 it('gathers concurrent publishes into few requests, and answers each caller with its own positions', async () => {
   const commands = Array.from({ length: 300 }, (_, i) =>
-    ordersContract.command({ type: 'AddInventory', data: { product: `P${i % 7}-${randomUUID().slice(0, 4)}`, quantity: i + 1 } }));
+    tallyContract.command({ type: 'AddToTally', data: { tally: `P${i % 7}-${randomUUID().slice(0, 4)}`, amount: (i % 100) + 1 } }));
   const before = (bus.requestCounts().Produce ?? 0);
-  const positions = await Promise.all(commands.map((c) => bus.publish([ordersContract.outgoing(c)])));
+  const positions = await Promise.all(commands.map((c) => bus.publish([tallyContract.outgoing(c)])));
   const requests = (bus.requestCounts().Produce ?? 0) - before;
   expect(requests).toBeGreaterThan(0);
   expect(requests).toBeLessThan(commands.length / 5);
 
   // Each caller's position holds its own command.
-  const log = await readTopic(bus, bus.topic(TOPICS.inventoryCommands));
+  const log = await readTopic(bus, bus.topic(TOPICS.commands));
   const at = new Map(log.map((m) => [`${m.partition}:${m.offset}`, m.value?.toString()]));
   commands.forEach((command, i) => {
     expect(positions[i]).toHaveLength(1);
     const [{ topic, partition, offset }] = positions[i];
-    expect(topic).toBe(bus.topic(TOPICS.inventoryCommands));
+    expect(topic).toBe(bus.topic(TOPICS.commands));
     expect(JSON.parse(at.get(`${partition}:${offset}`)!).commandId).toBe(command.commandId);
   });
 });
@@ -46,17 +46,17 @@ it('gathers concurrent publishes into few requests, and answers each caller with
 it('fails a publish the broker never answers within its time bound, and publishes the next through a fresh producer', async () => {
   const sockets = deafeningSockets();
   const silent = await createBus({ clientId: 'bus-silent-test', socketFactory: sockets.socketFactory, callTimeoutMs: 1_500 });
-  const command = () => ordersContract.command({ type: 'AddInventory', data: { product: `SILENT-${randomUUID().slice(0, 4)}`, quantity: 1 } });
+  const command = () => tallyContract.command({ type: 'AddToTally', data: { tally: `SILENT-${randomUUID().slice(0, 4)}`, amount: 1 } });
   try {
-    await silent.publish([ordersContract.outgoing(command())]); // partition counts known, producer connected
+    await silent.publish([tallyContract.outgoing(command())]); // partition counts known, producer connected
     sockets.deafen();
 
     // kafkajs alone would wait for its 30 s request timeout, then retry.
-    const failure = await silent.publish([ordersContract.outgoing(command())]).catch((error: unknown) => error);
+    const failure = await silent.publish([tallyContract.outgoing(command())]).catch((error: unknown) => error);
     expect(failure).toMatchObject({ code: 'UNAVAILABLE', retriable: true, message: 'publishing 1 message(s) did not finish within 2 s' });
 
     const next = command();
-    const [position] = await silent.publish([ordersContract.outgoing(next)]);
+    const [position] = await silent.publish([tallyContract.outgoing(next)]);
     expect(sockets.openedSince()).toBeGreaterThan(0); // the fresh producer's own connections
     const landed = (await readTopic(bus, position.topic)).find((m) => m.partition === position.partition && m.offset === position.offset);
     expect(JSON.parse(landed!.value!.toString()).commandId).toBe(next.commandId);

@@ -9,9 +9,23 @@ import { randomUUID } from 'node:crypto';
 import { connect } from 'node:net';
 import type { ISocketFactory } from 'kafkajs';
 import { expect, it, vi } from 'vitest';
-import { createBus, createKafka, deleteTopicsAndGroups, ensureTopics, joined } from '../services/shared/bus.ts';
+import { createBus, createKafka, deleteTopicsAndGroups, ensureTopics, joined, type Bus, type BusOptions } from '../services/shared/bus.ts';
 import { KafkaRequestQueue } from '../services/shared/kafkajs-patches.ts';
-import { ordersContract, TOPICS } from '../services/orders/contract.ts';
+import { tallyContract, TOPICS } from './fixtures/tally/contract.ts';
+
+/** Runs `test` on a bus of its own, under a fresh topic prefix with the tally fixture's command topic, all removed after. */
+async function onOwnTopics(clientId: string, test: (bus: Bus) => Promise<void>, options: Partial<BusOptions> = {}): Promise<void> {
+  const prefix = `patches-${randomUUID().slice(0, 8)}.`;
+  const kafka = createKafka(clientId);
+  await ensureTopics(kafka, new Map([[TOPICS.commands, {}]]), prefix);
+  const bus = await createBus({ clientId, prefix, ...options });
+  try {
+    await test(bus);
+  } finally {
+    await bus.close();
+    await deleteTopicsAndGroups(kafka, prefix);
+  }
+}
 
 it('a client made by the bus checks its request queue only while it has requests, not every millisecond', async () => {
   const checks = vi.spyOn(KafkaRequestQueue.prototype, 'checkPendingRequests');
@@ -31,30 +45,22 @@ it('a client made by the bus checks its request queue only while it has requests
   }
 });
 
-it('a task producer finds its transaction coordinator once for several transactions, not before every step', async () => {
-  const prefix = `patches-${randomUUID().slice(0, 8)}.`;
-  const kafka = createKafka('coordinator-test');
-  await ensureTopics(kafka, new Map([[TOPICS.inventoryCommands, {}]]), prefix);
-  const bus = await createBus({ clientId: 'coordinator-test', prefix });
-  try {
+it('a task producer finds its transaction coordinator once for several transactions, not before every step', () =>
+  onOwnTopics('coordinator-test', async (bus) => {
     const task = await bus.taskProducer('coordinator-test.task-0');
     // kafkajs names FindCoordinator by its old name.
     const before = bus.requestCounts().GroupCoordinator ?? 0;
     for (let i = 0; i < 5; i += 1) {
       await task.transaction(async (txn) => {
-        await txn.publish([ordersContract.outgoing(ordersContract.command({ type: 'AddInventory', data: { product: `P-${i}`, quantity: 1 } }))]);
-        txn.consumed('coordinator-test', bus.topic(TOPICS.inventoryCommands), 0, String(i + 1));
+        await txn.publish([tallyContract.outgoing(tallyContract.command({ type: 'AddToTally', data: { tally: `P-${i}`, amount: 1 } }))]);
+        txn.consumed('coordinator-test', bus.topic(TOPICS.commands), 0, String(i + 1));
       });
     }
     // Unpatched: one lookup of the transaction coordinator before AddPartitionsToTxn, AddOffsetsToTxn and EndTxn
     // each, and one of the group's for TxnOffsetCommit: 20. Patched: the group's each time, the transaction's kept.
     expect((bus.requestCounts().GroupCoordinator ?? 0) - before).toBeLessThanOrEqual(6);
     await task.close();
-  } finally {
-    await bus.close();
-    await deleteTopicsAndGroups(kafka, prefix);
-  }
-});
+  }));
 
 /** Heartbeat's API key. */
 const HEARTBEAT = 12;
@@ -82,50 +88,38 @@ function heartbeatBreakingSockets() {
   return { socketFactory, breakHeartbeats: (ms: number) => void (breakingUntil = Date.now() + ms) };
 }
 
-it('a group member that cannot reach its coordinator looks it up again and rejoins as the same member', async () => {
-  const prefix = `patches-${randomUUID().slice(0, 8)}.`;
-  const kafka = createKafka('heartbeat-test');
-  await ensureTopics(kafka, new Map([[TOPICS.inventoryCommands, {}]]), prefix);
+it('a group member that cannot reach its coordinator looks it up again and rejoins as the same member', () => {
   const sockets = heartbeatBreakingSockets();
-  const bus = await createBus({ clientId: 'heartbeat-test', prefix, socketFactory: sockets.socketFactory });
-  const consumer = bus.createConsumer('heartbeat-test');
-  const joins: string[] = [];
-  consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => void joins.push(payload.memberId));
-  try {
-    await consumer.connect();
-    await consumer.subscribe({ topics: [bus.topic(TOPICS.inventoryCommands)] });
-    const first = joined(consumer);
-    await consumer.run({ eachMessage: async () => {} });
-    await first;
-    sockets.breakHeartbeats(3_000);
-    // Unpatched, kafkajs sends its heartbeats to the same coordinator until its retries run out (a dead one never
-    // answers again) and never looks it up again: no join follows. Patched, the member finds the coordinator again
-    // and joins it as itself, so it keeps its partitions (a new member id would renew every task of a service).
-    await vi.waitFor(() => expect(joins.length).toBeGreaterThanOrEqual(2), { timeout: 15_000, interval: 100 });
-    expect(joins[1]).toBe(joins[0]);
-  } finally {
-    await consumer.disconnect().catch(() => {});
-    await bus.close();
-    await deleteTopicsAndGroups(kafka, prefix);
-  }
+  return onOwnTopics('heartbeat-test', async (bus) => {
+    const consumer = bus.createConsumer('heartbeat-test');
+    const joins: string[] = [];
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => void joins.push(payload.memberId));
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topics: [bus.topic(TOPICS.commands)] });
+      const first = joined(consumer);
+      await consumer.run({ eachMessage: async () => {} });
+      await first;
+      sockets.breakHeartbeats(3_000);
+      // Unpatched, kafkajs sends its heartbeats to the same coordinator until its retries run out (a dead one never
+      // answers again) and never looks it up again: no join follows. Patched, the member finds the coordinator again
+      // and joins it as itself, so it keeps its partitions (a new member id would renew every task of a service).
+      await vi.waitFor(() => expect(joins.length).toBeGreaterThanOrEqual(2), { timeout: 15_000, interval: 100 });
+      expect(joins[1]).toBe(joins[0]);
+    } finally {
+      await consumer.disconnect().catch(() => {});
+    }
+  }, { socketFactory: sockets.socketFactory });
 });
 
-it('a transaction of offsets only, begun as the previous one commits, waits for it instead of failing', async () => {
-  const prefix = `patches-${randomUUID().slice(0, 8)}.`;
-  const kafka = createKafka('busy-test');
-  await ensureTopics(kafka, new Map([[TOPICS.inventoryCommands, {}]]), prefix);
-  const bus = await createBus({ clientId: 'busy-test', prefix });
-  try {
+it('a transaction of offsets only, begun as the previous one commits, waits for it instead of failing', () =>
+  onOwnTopics('busy-test', async (bus) => {
     const task = await bus.taskProducer('busy-test.task-0');
-    const input = bus.topic(TOPICS.inventoryCommands);
+    const input = bus.topic(TOPICS.commands);
     // As a task moving its group past a fetch of transaction markers, right after the commit that wrote them. Its
     // AddOffsetsToTxn reaches the coordinator while it still writes the previous transaction's markers: unpatched, the
     // answer CONCURRENT_TRANSACTIONS failed the transaction (here within the first few of these 30).
     for (let i = 0; i < 30; i += 1) await task.transaction(async (txn) => txn.consumed('busy-test', input, 0, String(i + 1)));
     expect(await bus.committedOffsets('busy-test', input)).toEqual(new Map([[0, 30n]]));
     await task.close();
-  } finally {
-    await bus.close();
-    await deleteTopicsAndGroups(kafka, prefix);
-  }
-});
+  }));

@@ -6,16 +6,16 @@
 import { randomUUID } from 'node:crypto';
 import { expect, it } from 'vitest';
 import { readTopic } from '../scripts/topic-reader.ts';
-import { ordersContract, TOPICS } from '../services/orders/contract.ts';
+import { tallyContract, TOPICS } from './fixtures/tally/contract.ts';
 import { createBus, createKafka, deleteTopicsAndGroups, ensureTopics } from '../services/shared/bus.ts';
 import { waitFor } from './support/system.ts';
 
 it('is broken after a failed transaction, and a new producer of the task commits what the failed one did not', async () => {
   const prefix = `task-producer-${randomUUID().slice(0, 8)}.`;
   const kafka = createKafka('task-producer-test');
-  await ensureTopics(kafka, new Map([[TOPICS.inventoryCommands, {}]]), prefix);
+  await ensureTopics(kafka, new Map([[TOPICS.commands, {}]]), prefix);
   const bus = await createBus({ clientId: 'task-producer-test', prefix });
-  const command = () => ordersContract.outgoing(ordersContract.command({ type: 'AddInventory', data: { product: `P-${randomUUID()}`, quantity: 1 } }));
+  const command = () => tallyContract.outgoing(tallyContract.command({ type: 'AddToTally', data: { tally: `P-${randomUUID()}`, amount: 1 } }));
   try {
     const first = await bus.taskProducer('task-producer-test.task-0');
     const lost = command();
@@ -33,7 +33,7 @@ it('is broken after a failed transaction, and a new producer of the task commits
     });
     // EndTxn is answered before the markers are written: read until they are.
     let ids: string[] = [];
-    const read = async () => (ids = (await readTopic(bus, bus.topic(TOPICS.inventoryCommands))).map((m) => JSON.parse(m.value!.toString()).commandId));
+    const read = async () => (ids = (await readTopic(bus, bus.topic(TOPICS.commands))).map((m) => JSON.parse(m.value!.toString()).commandId));
     await waitFor(async () => (await read()).includes((kept.envelope as { commandId: string }).commandId), 20_000, () => `the kept command, read: ${ids.join(', ')}`);
     expect(ids).not.toContain((lost.envelope as { commandId: string }).commandId); // aborted: unseen by a read_committed reader
     await Promise.all([first.close(), second.close()]);
