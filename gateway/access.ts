@@ -12,7 +12,7 @@ import type { Actor } from '../services/shared/messages.ts';
 
 export type Role = DomainRole | 'admin';
 /** The roles a token may carry (claim `roles`): those the domains' contracts grant, and admin. Any other is ignored. */
-export const ROLES: readonly Role[] = [...new Set<Role>([...DOMAINS.flatMap((contract) => contract.roles), 'admin'])];
+export const ROLES: readonly Role[] = [...new Set<Role>([...DOMAINS.flatMap((contract): readonly DomainRole[] => contract.roles), 'admin'])];
 
 /** A verified user: the token's `sub`, its known roles, and when the token expires. Anonymous: undefined. */
 export interface Viewer {

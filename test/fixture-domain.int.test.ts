@@ -28,7 +28,7 @@ beforeAll(async () => {
   isolation = await isolate([tally.contract]);
   db = new pg.Client({ connectionString: isolation.databaseUrl });
   await db.connect();
-  await db.query(readFileSync(new URL('./fixtures/tally/schema.sql', import.meta.url), 'utf8'));
+  await db.query(readFileSync(new URL('./fixtures/tally/schema.sql', import.meta.url), 'utf8')); // its migration
   running = await startParts(processesOf(tally)); // the one line that runs the domain…
   gateway = await startGateway({ port: 0, domains: [{ contract: tally.contract, slice: tallySlice }] }); // …and serves it
   bus = await createBus({ clientId: 'tally-test' });
