@@ -7,9 +7,8 @@
  * executed once per operation, with a context of its own made for it (fresh loaders, nothing of any one
  * subscriber), and its payload written to every subscriber it reached.
  *
- * Who is asking is settled once per socket, from the `connection_init` payload `{ "authorization": "Bearer
- * <jwt>" }`: no token is an anonymous socket; an invalid token, an operation that needs a user on an anonymous
- * socket, and the token's expiry while the socket is open close it with 4401.
+ * Who is asking is settled once per socket (socket-auth.ts): an invalid token, an operation that needs a user on an
+ * anonymous socket, and the token's expiry while the socket is open close it with 4401.
  *
  * Bounded: a socket whose unsent bytes pass `maxSocketBufferBytes` (a client that stopped reading) is closed
  * with 1013 "slow consumer" instead of buffering more; sends never wait on a client, so one slow socket holds
@@ -26,13 +25,14 @@ import {
 } from 'graphql/index.js';
 import { CloseCode, handleProtocols, makeServer } from 'graphql-ws';
 import { WebSocket, WebSocketServer } from 'ws';
-import { SystemError } from '../services/shared/errors.ts';
 import type { Viewer } from './access.ts';
 import type { Authenticator } from './auth.ts';
 import { queryLimitRules, type QueryLimits } from './limits.ts';
 import { badRequest, selectOperation } from './operation.ts';
 import { createFanOut } from './fan-out.ts';
 import type { GatewayMetrics } from './metrics.ts';
+import { socketAuthentication } from './socket-auth.ts';
+
 
 export interface SubscriptionOptions {
   schema: GraphQLSchema;
@@ -56,10 +56,6 @@ export interface SubscriptionOptions {
 }
 
 const LOCAL_HOSTNAMES = new Set(['localhost', '127.0.0.1', '[::1]']);
-/** The close code of a socket without a valid token for what it asked (graphql-ws's Unauthorized). */
-export const UNAUTHORIZED_CLOSE = 4401;
-/** setTimeout's longest delay: a token valid for longer is checked again then. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 /** The close code for a slow consumer: the standard "try again later". */
 export const SLOW_CONSUMER_CLOSE_CODE = 1013;
 /** Between pings; a socket that has not answered the previous one by the next is terminated. */
@@ -104,26 +100,7 @@ export function attachSubscriptions(httpServer: Server, options: SubscriptionOpt
     return entry;
   }
 
-  // Each socket's viewer, set by onConnect, and the timer that closes it when the token expires.
-  const viewers = new WeakMap<object, Viewer>();
-  const closeUnauthorized = (socket: WebSocketLike, reason: string) =>
-    socket.close(UNAUTHORIZED_CLOSE, reason.slice(0, 120)); // a close reason has at most 123 bytes
-  const watchExpiry = (socket: WebSocketLike, viewer: Viewer) => {
-    const left = viewer.expiresAt.getTime() - Date.now();
-    const timer = setTimeout(() => {
-      if (Date.now() >= viewer.expiresAt.getTime()) closeUnauthorized(socket, 'Unauthorized: the token expired');
-      else watchExpiry(socket, viewer);
-    }, Math.min(Math.max(0, left), MAX_TIMER_MS));
-    socket.once('close', () => clearTimeout(timer));
-  };
-  /** An operation that needs a user on a socket without one is answered, then the socket closed with 4401. */
-  const closeIfUnauthenticated = (socket: WebSocketLike, errors: GraphQLFormattedError[]): GraphQLFormattedError[] => {
-    const refusal = errors.find((error) => error.extensions?.code === 'UNAUTHENTICATED');
-    // After the answer is on its way: graphql-ws sends it once this hook returns.
-    if (refusal) setImmediate(() => closeUnauthorized(socket, `Unauthorized: ${refusal.message}`));
-    return errors;
-  };
-
+  const auth = socketAuthentication(options.authenticator);
   const formatErrors = (errors: readonly GraphQLError[]) => errors.map((error) => options.formatError(error.toJSON(), error));
 
   /** Writes one frame, unless the socket is closing; closes a socket whose unsent bytes passed the bound instead. */
@@ -166,31 +143,12 @@ export function attachSubscriptions(httpServer: Server, options: SubscriptionOpt
 
   const server = makeServer<Record<string, unknown> | undefined, { socket: WebSocket; request: IncomingMessage }>({
     schema: options.schema,
-    context: (ctx) => options.context(viewers.get(ctx.extra.socket)) as Record<string, unknown>,
+    context: (ctx) => options.context(auth.viewerOf(ctx.extra.socket)) as Record<string, unknown>,
     subscribe,
-    async onConnect(ctx) {
-      const params = ctx.connectionParams ?? {};
-      // The contract's key is `authorization`; GraphiQL sends its headers as they are named (`Authorization`).
-      const key = Object.keys(params).find((name) => name.toLowerCase() === 'authorization');
-      try {
-        const viewer = await options.authenticator.fromAuthorization(key === undefined ? undefined : params[key]);
-        if (!viewer) return true; // anonymous: only anonymous operations will run
-        viewers.set(ctx.extra.socket, viewer);
-        watchExpiry(ctx.extra.socket, viewer);
-        return true;
-      } catch (error) {
-        const unavailable = error instanceof SystemError && error.code === 'UNAVAILABLE';
-        if (unavailable) ctx.extra.socket.close(1013, 'the token could not be checked now: retry later');
-        else closeUnauthorized(ctx.extra.socket, `Unauthorized: ${(error as Error).message}`);
-        return false;
-      }
-    },
+    onConnect: (ctx) => auth.connect(ctx.extra.socket, ctx.connectionParams),
     onSubscribe(ctx, id, payload) {
-      const viewer = viewers.get(ctx.extra.socket);
-      if (viewer && viewer.expiresAt.getTime() <= Date.now()) {
-        closeUnauthorized(ctx.extra.socket, 'Unauthorized: the token expired');
-        return [new GraphQLError('the token expired', { extensions: { code: 'UNAUTHENTICATED' } })];
-      }
+      const expired = auth.expired(ctx.extra.socket);
+      if (expired) return expired;
       // graphql-ws registers the operation before this hook, so the count includes it; it forgets the
       // operation when it completes, fails or is cancelled.
       const running = Object.keys(ctx.subscriptions).length;
@@ -218,11 +176,11 @@ export function attachSubscriptions(httpServer: Server, options: SubscriptionOpt
       return args;
     },
     // The same mapping as over HTTP: known codes through, anything else masked.
-    onError: (ctx, _id, _payload, errors) => closeIfUnauthenticated(ctx.extra.socket, formatErrors(errors)),
+    onError: (ctx, _id, _payload, errors) => auth.closeIfUnauthenticated(ctx.extra.socket, formatErrors(errors)),
     onNext: (ctx, _id, _payload, _args, result) => {
       options.metrics.subscriptionDeliveries.inc();
       // Only queries and mutations sent over the socket come here: subscriptions' frames are the fan-out's.
-      return result.errors ? { ...result, errors: closeIfUnauthenticated(ctx.extra.socket, formatErrors(result.errors as GraphQLError[])) } : undefined;
+      return result.errors ? { ...result, errors: auth.closeIfUnauthenticated(ctx.extra.socket, formatErrors(result.errors as GraphQLError[])) } : undefined;
     },
   });
 
@@ -262,8 +220,6 @@ export function attachSubscriptions(httpServer: Server, options: SubscriptionOpt
     },
   };
 }
-
-type WebSocketLike = { close(code: number, reason: string): void; once(event: 'close', listener: () => void): unknown };
 
 /**
  * Why a page from `origin` may not open a WebSocket here (it would act with the user's cookies and network
