@@ -3,16 +3,11 @@
  * messages are bounded in size, and each operation is parsed and validated (the query limits included) on
  * its own, so a bad one is answered with an `error` for that operation while the socket stays open.
  *
- * Multiplexed (fan-out.ts): every subscriber runs its own subscribe resolver, but each event its feed pushes is
- * executed once per operation, with a context of its own made for it (fresh loaders, nothing of any one
+ * The parts: the upgrade guard (here), graphql-ws's own adapter (useServer) over bounded sockets
+ * (bounded-socket.ts: sends never wait on a client, one that stops reading is closed with 1013), who is asking
+ * per socket (socket-auth.ts: 4401), the operation's checks (onSubscribe here), and the fan-out (fan-out.ts):
+ * each event is executed once per operation, with a context of its own (fresh loaders, nothing of any one
  * subscriber), and its payload written to every subscriber it reached.
- *
- * Who is asking is settled once per socket (socket-auth.ts): an invalid token, an operation that needs a user on an
- * anonymous socket, and the token's expiry while the socket is open close it with 4401.
- *
- * Bounded: a socket whose unsent bytes pass `maxSocketBufferBytes` (a client that stopped reading) is closed
- * with 1013 "slow consumer" instead of buffering more; sends never wait on a client, so one slow socket holds
- * up no other.
  */
 import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Socket } from 'node:net';
@@ -23,16 +18,18 @@ import {
   createSourceEventStream, execute, GraphQLError, parse, specifiedRules, validate,
   type DocumentNode, type ExecutionArgs, type GraphQLSchema,
 } from 'graphql/index.js';
-import { CloseCode, handleProtocols, makeServer } from 'graphql-ws';
-import { WebSocket, WebSocketServer } from 'ws';
+import { useServer } from 'graphql-ws/use/ws';
+import { WebSocketServer } from 'ws';
 import type { Viewer } from './access.ts';
 import type { Authenticator } from './auth.ts';
+import { boundedSockets, type BoundedSocket } from './bounded-socket.ts';
+import { createFanOut } from './fan-out.ts';
 import { queryLimitRules, type QueryLimits } from './limits.ts';
 import { badRequest, selectOperation } from './operation.ts';
-import { createFanOut } from './fan-out.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import { socketAuthentication } from './socket-auth.ts';
 
+export { SLOW_CONSUMER_CLOSE_CODE } from './bounded-socket.ts';
 
 export interface SubscriptionOptions {
   schema: GraphQLSchema;
@@ -56,63 +53,39 @@ export interface SubscriptionOptions {
 }
 
 const LOCAL_HOSTNAMES = new Set(['localhost', '127.0.0.1', '[::1]']);
-/** The close code for a slow consumer: the standard "try again later". */
-export const SLOW_CONSUMER_CLOSE_CODE = 1013;
-/** Between pings; a socket that has not answered the previous one by the next is terminated. */
+/** Between the adapter's pings; a socket that has not answered one within as long is terminated. */
 const KEEP_ALIVE_MS = 12_000;
 /** Parsed and validated documents kept by their text (10,000 subscribers of one operation parse it once). */
 const MAX_CACHED_DOCUMENTS = 1000;
+
 /** Serves subscriptions on the HTTP server's upgrade requests; the returned dispose closes every socket. */
 export function attachSubscriptions(httpServer: Server, options: SubscriptionOptions): { dispose(): Promise<void> } {
-  const wsServer = new WebSocketServer({ noServer: true, maxPayload: options.maxPayloadBytes, handleProtocols });
-  const rules = [...specifiedRules, ...queryLimitRules(options.limits)];
-  const documents = new Map<string, { document: DocumentNode; errors: readonly GraphQLError[] }>();
-  const fanOut = createFanOut();
-  // A subscription's socket, id and operation (document text, operation name, variables), by its execution arguments.
-  const subscribers = new WeakMap<ExecutionArgs, { socket: WebSocket; id: string; operation: string }>();
-  // Each WebSocket's TCP socket (the one its upgrade came on), to write several frames in one go.
-  const tcpSockets = new WeakMap<WebSocket, Socket>();
-
+  const { schema, metrics } = options;
+  const wsServer = new WebSocketServer({
+    noServer: true,
+    maxPayload: options.maxPayloadBytes,
+    WebSocket: boundedSockets(options.maxSocketBufferBytes, () => metrics.slowConsumers.inc()),
+  });
   httpServer.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => {}); // a client gone mid-handshake is no error of ours
-    const path = new URL(req.url ?? '/', 'http://gateway').pathname;
-    if (path !== '/graphql') return refuseUpgrade(socket, 404, 'not found: subscriptions are served on /graphql');
+    if (new URL(req.url ?? '/', 'http://gateway').pathname !== '/graphql') return refuseUpgrade(socket, 404, 'not found: subscriptions are served on /graphql');
     const refusal = originRefusal(req.headers.origin, req.headers.host, options.allowedOrigins);
     if (refusal) return refuseUpgrade(socket, 403, refusal);
     wsServer.handleUpgrade(req, socket, head, (ws) => {
-      tcpSockets.set(ws, socket as Socket);
+      ws.tcp = socket as Socket;
+      // A client that broke the protocol (ws has sent the close, e.g. 1009 for a message past maxPayload) is
+      // dropped at once, not waited on for its half of the closing handshake.
+      ws.once('error', () => ws.terminate());
       wsServer.emit('connection', ws, req);
     });
   });
 
-  /** Parse and validate, once per document text. */
-  function documentFor(text: string): { document: DocumentNode; errors: readonly GraphQLError[] } {
-    const known = documents.get(text);
-    if (known) {
-      documents.delete(text); // most recently used last
-      documents.set(text, known);
-      return known;
-    }
-    const document = parse(text, { maxTokens: options.limits.maxTokens });
-    const entry = { document, errors: validate(options.schema, document, rules) };
-    documents.set(text, entry);
-    if (documents.size > MAX_CACHED_DOCUMENTS) documents.delete(documents.keys().next().value!);
-    return entry;
-  }
-
+  const documentFor = documentCache(schema, options.limits);
   const auth = socketAuthentication(options.authenticator);
+  const fanOut = createFanOut();
   const formatErrors = (errors: readonly GraphQLError[]) => errors.map((error) => options.formatError(error.toJSON(), error));
-
-  /** Writes one frame, unless the socket is closing; closes a socket whose unsent bytes passed the bound instead. */
-  function sendFrame(socket: WebSocket, frame: string): void {
-    if (socket.readyState !== WebSocket.OPEN) return;
-    if (socket.bufferedAmount > options.maxSocketBufferBytes) {
-      options.metrics.slowConsumers.inc();
-      socket.close(SLOW_CONSUMER_CLOSE_CODE, `slow consumer: over ${options.maxSocketBufferBytes} bytes unsent (MAX_SOCKET_BUFFER_BYTES)`);
-      return;
-    }
-    socket.send(frame);
-  }
+  // A subscription's socket, id and operation (document text, operation name, variables), by its execution arguments.
+  const subscribers = new WeakMap<ExecutionArgs, { socket: BoundedSocket; id: string; operation: string }>();
 
   /** graphql-js's subscribe, with the source's events delivered by the fan-out instead of executed per subscriber. */
   async function subscribe(args: ExecutionArgs) {
@@ -121,28 +94,24 @@ export function attachSubscriptions(httpServer: Server, options: SubscriptionOpt
     const to = subscribers.get(args);
     if (!to) throw new Error('a subscription reached subscribe without onSubscribe: its socket and id are unknown');
     const frameHead = `{"id":${JSON.stringify(to.id)},"type":"next","payload":`;
-    options.metrics.subscriptionsActive.inc();
+    metrics.subscriptionsActive.inc();
     return fanOut.subscribe(source as AsyncGenerator<unknown>, {
       operation: to.operation,
       async execute(event) {
-        options.metrics.subscriptionExecutions.inc();
+        metrics.subscriptionExecutions.inc();
         const result = await execute({ ...args, rootValue: event, contextValue: options.context(undefined) });
         return JSON.stringify(result.errors ? { ...result, errors: formatErrors(result.errors) } : result);
       },
-      // Several frames in one write.
       write(payloads) {
-        options.metrics.subscriptionDeliveries.inc(payloads.length);
-        const tcp = payloads.length > 1 ? tcpSockets.get(to.socket) : undefined;
-        tcp?.cork();
-        for (const payload of payloads) sendFrame(to.socket, `${frameHead}${payload}}`);
-        tcp?.uncork();
+        metrics.subscriptionDeliveries.inc(payloads.length);
+        to.socket.sendAll(payloads.map((payload) => `${frameHead}${payload}}`));
       },
-      ended: () => options.metrics.subscriptionsActive.dec(),
+      ended: () => metrics.subscriptionsActive.dec(),
     });
   }
 
-  const server = makeServer<Record<string, unknown> | undefined, { socket: WebSocket; request: IncomingMessage }>({
-    schema: options.schema,
+  const server = useServer<Record<string, unknown> | undefined, { socket: BoundedSocket; request: IncomingMessage }>({
+    schema,
     context: (ctx) => options.context(auth.viewerOf(ctx.extra.socket)) as Record<string, unknown>,
     subscribe,
     onConnect: (ctx) => auth.connect(ctx.extra.socket, ctx.connectionParams),
@@ -151,8 +120,7 @@ export function attachSubscriptions(httpServer: Server, options: SubscriptionOpt
       if (expired) return expired;
       // graphql-ws registers the operation before this hook, so the count includes it; it forgets the
       // operation when it completes, fails or is cancelled.
-      const running = Object.keys(ctx.subscriptions).length;
-      if (running > options.maxSubscriptionsPerSocket) {
+      if (Object.keys(ctx.subscriptions).length > options.maxSubscriptionsPerSocket) {
         return [new GraphQLError(
           `this connection already runs ${options.maxSubscriptionsPerSocket} subscriptions, the most allowed (MAX_SUBSCRIPTIONS_PER_SOCKET): complete one first, or open another connection`,
           { extensions: { code: 'TOO_MANY_SUBSCRIPTIONS', max: options.maxSubscriptionsPerSocket } },
@@ -170,7 +138,7 @@ export function attachSubscriptions(httpServer: Server, options: SubscriptionOpt
       // graphql-ws itself would close the whole socket (4400) for a document that does not say which operation.
       const selected = selectOperation(entry.document, payload.operationName);
       if (typeof selected === 'string') return [badRequest(selected)];
-      const args = { schema: options.schema, document: entry.document, operationName: payload.operationName, variableValues: payload.variables };
+      const args = { schema, document: entry.document, operationName: payload.operationName, variableValues: payload.variables };
       const operation = `${payload.operationName ?? ''}\n${JSON.stringify(payload.variables ?? {})}\n${payload.query}`;
       subscribers.set(args, { socket: ctx.extra.socket, id, operation });
       return args;
@@ -178,46 +146,31 @@ export function attachSubscriptions(httpServer: Server, options: SubscriptionOpt
     // The same mapping as over HTTP: known codes through, anything else masked.
     onError: (ctx, _id, _payload, errors) => auth.closeIfUnauthenticated(ctx.extra.socket, formatErrors(errors)),
     onNext: (ctx, _id, _payload, _args, result) => {
-      options.metrics.subscriptionDeliveries.inc();
+      metrics.subscriptionDeliveries.inc();
       // Only queries and mutations sent over the socket come here: subscriptions' frames are the fan-out's.
       return result.errors ? { ...result, errors: auth.closeIfUnauthenticated(ctx.extra.socket, formatErrors(result.errors as GraphQLError[])) } : undefined;
     },
-  });
+  }, wsServer, KEEP_ALIVE_MS);
 
-  wsServer.on('connection', (socket: WebSocket, request: IncomingMessage) => {
-    socket.once('error', () => socket.terminate());
-    let answered = true;
-    socket.on('pong', () => (answered = true));
-    const keepAlive = setInterval(() => {
-      if (!answered) return socket.terminate();
-      answered = false;
-      socket.ping();
-    }, KEEP_ALIVE_MS);
-    const closed = server.opened(
-      {
-        protocol: socket.protocol,
-        // Never waits for the client: what it has not read yet is bounded by maxSocketBufferBytes instead.
-        send: (data) => sendFrame(socket, data),
-        close: (code, reason) => socket.close(code, reason),
-        onMessage: (handle) => socket.on('message', (message) => {
-          // As graphql-ws's own adapter: the cause only outside production (a close reason is at most 123 bytes).
-          handle(String(message)).catch((error: Error) =>
-            socket.close(CloseCode.InternalServerError, process.env.NODE_ENV === 'production' ? 'Internal server error' : error.message.slice(0, 100)));
-        }),
-      },
-      { socket, request },
-    );
-    socket.once('close', (code, reason) => {
-      clearInterval(keepAlive);
-      void closed(code, String(reason));
-    });
-  });
+  return { dispose: async () => server.dispose() };
+}
 
-  return {
-    async dispose() {
-      for (const client of wsServer.clients) client.close(1001, 'Going away');
-      await new Promise<void>((resolveClosed) => wsServer.close(() => resolveClosed()));
-    },
+/** Parse and validate (the query limits included), once per document text; the most recently used are kept. */
+function documentCache(schema: GraphQLSchema, limits: QueryLimits) {
+  const rules = [...specifiedRules, ...queryLimitRules(limits)];
+  const documents = new Map<string, { document: DocumentNode; errors: readonly GraphQLError[] }>();
+  return (text: string) => {
+    const known = documents.get(text);
+    if (known) {
+      documents.delete(text); // most recently used last
+      documents.set(text, known);
+      return known;
+    }
+    const document = parse(text, { maxTokens: limits.maxTokens });
+    const entry = { document, errors: validate(schema, document, rules) };
+    documents.set(text, entry);
+    if (documents.size > MAX_CACHED_DOCUMENTS) documents.delete(documents.keys().next().value!);
+    return entry;
   };
 }
 
