@@ -126,19 +126,12 @@ export function attachSubscriptions(httpServer: Server, options: SubscriptionOpt
           { extensions: { code: 'TOO_MANY_SUBSCRIPTIONS', max: options.maxSubscriptionsPerSocket } },
         )];
       }
-      let entry: ReturnType<typeof documentFor>;
-      try {
-        entry = documentFor(payload.query);
-      } catch (error) {
-        // graphql-ws itself would close the whole socket on a syntax error.
-        const syntax = error as GraphQLError;
-        return [new GraphQLError(syntax.message, { source: syntax.source, positions: syntax.positions, extensions: { code: 'GRAPHQL_PARSE_FAILED' } })];
-      }
-      if (entry.errors.length) return [...entry.errors];
+      const { document, errors } = documentFor(payload.query);
+      if (!document || errors.length) return [...errors];
       // graphql-ws itself would close the whole socket (4400) for a document that does not say which operation.
-      const selected = selectOperation(entry.document, payload.operationName);
+      const selected = selectOperation(document, payload.operationName);
       if (typeof selected === 'string') return [badRequest(selected)];
-      const args = { schema, document: entry.document, operationName: payload.operationName, variableValues: payload.variables };
+      const args = { schema, document, operationName: payload.operationName, variableValues: payload.variables };
       const operation = `${payload.operationName ?? ''}\n${JSON.stringify(payload.variables ?? {})}\n${payload.query}`;
       subscribers.set(args, { socket: ctx.extra.socket, id, operation });
       return args;
@@ -155,19 +148,25 @@ export function attachSubscriptions(httpServer: Server, options: SubscriptionOpt
   return { dispose: async () => server.dispose() };
 }
 
-/** Parse and validate (the query limits included), once per document text; the most recently used are kept. */
+/**
+ * Parse and validate (the query limits included), once per document text; the most recently used are kept. A syntax
+ * error is an error for that operation (graphql-ws itself would close the whole socket).
+ */
 function documentCache(schema: GraphQLSchema, limits: QueryLimits) {
   const rules = [...specifiedRules, ...queryLimitRules(limits)];
-  const documents = new Map<string, { document: DocumentNode; errors: readonly GraphQLError[] }>();
-  return (text: string) => {
-    const known = documents.get(text);
-    if (known) {
-      documents.delete(text); // most recently used last
-      documents.set(text, known);
-      return known;
+  const documents = new Map<string, { document?: DocumentNode; errors: readonly GraphQLError[] }>();
+  const check = (text: string) => {
+    try {
+      const document = parse(text, { maxTokens: limits.maxTokens });
+      return { document, errors: validate(schema, document, rules) };
+    } catch (error) {
+      const { message, source, positions } = error as GraphQLError;
+      return { errors: [new GraphQLError(message, { source, positions, extensions: { code: 'GRAPHQL_PARSE_FAILED' } })] };
     }
-    const document = parse(text, { maxTokens: limits.maxTokens });
-    const entry = { document, errors: validate(schema, document, rules) };
+  };
+  return (text: string) => {
+    const entry = documents.get(text) ?? check(text);
+    documents.delete(text); // most recently used last
     documents.set(text, entry);
     if (documents.size > MAX_CACHED_DOCUMENTS) documents.delete(documents.keys().next().value!);
     return entry;
