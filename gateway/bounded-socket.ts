@@ -4,7 +4,8 @@
  * - it never waits for the client: graphql-ws's adapter awaits each frame's flush, which would hold an operation
  *   on a client that stopped reading; here the callback runs as soon as the frame is queued;
  * - a socket whose unsent bytes pass `maxBufferedBytes` (a client that stopped reading) is closed with 1013 "slow
- *   consumer" instead of buffering more, so one slow socket holds neither memory nor any other socket.
+ *   consumer" instead of buffering more, so one slow socket holds neither memory nor any other socket;
+ * - a client that broke the protocol is dropped at once, and not reported as an error of ours.
  */
 import type { Socket } from 'node:net';
 import { WebSocket } from 'ws';
@@ -26,6 +27,17 @@ export function boundedSockets(maxBufferedBytes: number, slowConsumer: () => voi
         this.close(SLOW_CONSUMER_CLOSE_CODE, `slow consumer: over ${maxBufferedBytes} bytes unsent (MAX_SOCKET_BUFFER_BYTES)`);
       } else if (this.readyState === WebSocket.OPEN) super.send(data);
       (rest.find((arg) => typeof arg === 'function') as (() => void) | undefined)?.();
+    }
+
+    /**
+     * On a server's socket an `error` is a client's protocol violation (ws has already sent the close, e.g. 1009 for
+     * a message past maxPayload): not waited on for its half of the closing handshake, and not passed on, where
+     * graphql-ws's adapter would log it as an internal error with its stack, once per connection a client opens.
+     */
+    override emit(event: string | symbol, ...args: unknown[]): boolean {
+      if (event !== 'error') return super.emit(event, ...args);
+      this.terminate();
+      return true;
     }
 
     /** Several frames in one write. */

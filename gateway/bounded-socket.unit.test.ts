@@ -1,6 +1,7 @@
 /**
  * The subscription server's sockets (./bounded-socket.ts) over a real loopback connection: a send calls back at once,
- * frames go out in order, and a client that stops reading is closed with 1013 once its unsent bytes pass the bound.
+ * frames go out in order, a client that stops reading is closed with 1013 once its unsent bytes pass the bound, and
+ * one that breaks the protocol is dropped without an `error`.
  */
 import { createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -19,7 +20,7 @@ afterEach(async () => {
 async function connected() {
   let slowConsumers = 0;
   const http = createServer();
-  const wsServer = new WebSocketServer({ noServer: true, WebSocket: boundedSockets(BOUND, () => (slowConsumers += 1)) });
+  const wsServer = new WebSocketServer({ noServer: true, maxPayload: 1024, WebSocket: boundedSockets(BOUND, () => (slowConsumers += 1)) });
   const accepted = new Promise<BoundedSocket>((resolve) => {
     http.on('upgrade', (req, socket, head) => wsServer.handleUpgrade(req, socket, head, (ws) => {
       ws.tcp = socket as Socket;
@@ -69,5 +70,16 @@ describe('bounded sockets', () => {
     const { code, reason } = await closed;
     expect(code).toBe(SLOW_CONSUMER_CLOSE_CODE);
     expect(reason).toBe(`slow consumer: over ${BOUND} bytes unsent (MAX_SOCKET_BUFFER_BYTES)`);
+  });
+
+  it('drops a client that broke the protocol at once, without an error event for anyone to log', async () => {
+    const { server, client, closed } = await connected();
+    let errors = 0;
+    server.on('error', () => (errors += 1));
+    const serverClosed = new Promise((resolve) => server.once('close', resolve));
+    client.send('x'.repeat(2048)); // past maxPayload
+    await serverClosed;
+    expect(errors).toBe(0);
+    expect([1009, 1006]).toContain((await closed).code);
   });
 });
