@@ -33,7 +33,6 @@ export function socketAuthentication(authenticator: Authenticator) {
 
   return {
     viewerOf: (socket: WebSocket) => viewers.get(socket),
-
     /** graphql-ws's onConnect: false (the socket closed) for a token that is invalid or cannot be checked now. */
     async connect(socket: WebSocket, params: Record<string, unknown> = {}): Promise<boolean> {
       // The contract's key is `authorization`; GraphiQL sends its headers as they are named (`Authorization`).
@@ -50,7 +49,6 @@ export function socketAuthentication(authenticator: Authenticator) {
         return false;
       }
     },
-
     /** The error for an operation on a socket whose token has expired (the expiry timer may not have fired yet), closing it. */
     expired(socket: WebSocket): GraphQLError[] | undefined {
       const viewer = viewers.get(socket);
@@ -58,7 +56,6 @@ export function socketAuthentication(authenticator: Authenticator) {
       closeUnauthorized(socket, 'Unauthorized: the token expired');
       return [new GraphQLError('the token expired', { extensions: { code: 'UNAUTHENTICATED' } })];
     },
-
     /** An operation that needs a user on a socket without one is answered, then the socket closed with 4401. */
     closeIfUnauthenticated(socket: WebSocket, errors: GraphQLFormattedError[]): GraphQLFormattedError[] {
       const refusal = errors.find((error) => error.extensions?.code === 'UNAUTHENTICATED');
