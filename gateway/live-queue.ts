@@ -7,7 +7,7 @@
  * ends with a SLOW_CONSUMER error instead of the queue growing.
  *
  * The gateway may take the values as they are pushed instead of pulling them (`PUSH_TO`): then none waits here,
- * and what a slow client has not read is bounded by its socket's buffer instead (websocket.ts).
+ * and what a slow client has not read is bounded by its socket's buffer instead (fan-out.ts, bounded-socket.ts).
  */
 import { SystemError } from '../services/shared/errors.ts';
 

@@ -3,23 +3,11 @@
  * messages are bounded in size, and each operation is parsed and validated (the query limits included) on
  * its own, so a bad one is answered with an `error` for that operation while the socket stays open.
  *
- * Multiplexed: every subscriber runs its own subscribe resolver (where it is authorized, and where its feed
- * sends it the current state first), but the events its feed pushes are taken as they come (a LiveQueue's
- * `PUSH_TO`; any other source is read in a loop) and gathered per operation (document text, operation name,
- * variables): an event is executed and serialized once, with a context of its own made for it (fresh loaders,
- * nothing of any one subscriber), and its frames are written to every subscriber it reached, in slices with I/O
- * let in between: an event that arrives while earlier frames are still being written joins the frames of the
- * subscribers not written to yet, and a subscriber's frames of several events go out in one write. graphql-ws keeps
- * the protocol (subscribe, complete, errors); with 10,000 subscribers a fan-out's time is the per-subscriber path
- * it would take each event through, and the writes.
- *
- * Who is asking is settled once per socket, from the `connection_init` payload `{ "authorization": "Bearer
- * <jwt>" }`: no token is an anonymous socket; an invalid token, an operation that needs a user on an anonymous
- * socket, and the token's expiry while the socket is open close it with 4401.
- *
- * Bounded: a socket whose unsent bytes pass `maxSocketBufferBytes` (a client that stopped reading) is closed
- * with 1013 "slow consumer" instead of buffering more; sends never wait on a client, so one slow socket holds
- * up no other.
+ * The parts: the upgrade guard (here), graphql-ws's own adapter (useServer) over bounded sockets
+ * (bounded-socket.ts: sends never wait on a client, one that stops reading is closed with 1013), who is asking
+ * per socket (socket-auth.ts: 4401), the operation's checks (onSubscribe here), and the fan-out (fan-out.ts):
+ * each event is executed once per operation, with a context of its own (fresh loaders, nothing of any one
+ * subscriber), and its payload written to every subscriber it reached.
  */
 import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Socket } from 'node:net';
@@ -28,17 +16,20 @@ import type { GraphQLFormattedError } from 'graphql';
 // The CommonJS build, as graphql-ws loads it: it tells errors from execution arguments by `instanceof GraphQLError`.
 import {
   createSourceEventStream, execute, GraphQLError, parse, specifiedRules, validate,
-  type DocumentNode, type ExecutionArgs, type ExecutionResult, type GraphQLSchema,
+  type DocumentNode, type ExecutionArgs, type GraphQLSchema,
 } from 'graphql/index.js';
-import { CloseCode, handleProtocols, makeServer } from 'graphql-ws';
-import { WebSocket, WebSocketServer } from 'ws';
-import { SystemError } from '../services/shared/errors.ts';
+import { useServer } from 'graphql-ws/use/ws';
+import { WebSocketServer } from 'ws';
 import type { Viewer } from './access.ts';
 import type { Authenticator } from './auth.ts';
+import { boundedSockets, type BoundedSocket } from './bounded-socket.ts';
+import { createFanOut } from './fan-out.ts';
 import { queryLimitRules, type QueryLimits } from './limits.ts';
 import { badRequest, selectOperation } from './operation.ts';
-import { PUSH_TO, type PushTarget } from './live-queue.ts';
 import type { GatewayMetrics } from './metrics.ts';
+import { socketAuthentication } from './socket-auth.ts';
+
+export { SLOW_CONSUMER_CLOSE_CODE } from './bounded-socket.ts';
 
 export interface SubscriptionOptions {
   schema: GraphQLSchema;
@@ -62,441 +53,122 @@ export interface SubscriptionOptions {
 }
 
 const LOCAL_HOSTNAMES = new Set(['localhost', '127.0.0.1', '[::1]']);
-/** The close code of a socket without a valid token for what it asked (graphql-ws's Unauthorized). */
-export const UNAUTHORIZED_CLOSE = 4401;
-/** setTimeout's longest delay: a token valid for longer is checked again then. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-/** The close code for a slow consumer: the standard "try again later". */
-export const SLOW_CONSUMER_CLOSE_CODE = 1013;
-/** Between pings; a socket that has not answered the previous one by the next is terminated. */
+/** Between the adapter's pings; a socket that has not answered one within as long is terminated. */
 const KEEP_ALIVE_MS = 12_000;
 /** Parsed and validated documents kept by their text (10,000 subscribers of one operation parse it once). */
 const MAX_CACHED_DOCUMENTS = 1000;
-/**
- * Subscribers written to before a fan-out lets I/O in (3-5 ms of writes): events that arrive meanwhile join the
- * frames of the subscribers not written to yet.
- */
-const WRITES_PER_SLICE = 256;
 
 /** Serves subscriptions on the HTTP server's upgrade requests; the returned dispose closes every socket. */
 export function attachSubscriptions(httpServer: Server, options: SubscriptionOptions): { dispose(): Promise<void> } {
-  const wsServer = new WebSocketServer({ noServer: true, maxPayload: options.maxPayloadBytes, handleProtocols });
-  const rules = [...specifiedRules, ...queryLimitRules(options.limits)];
-  const documents = new Map<string, { document: DocumentNode; errors: readonly GraphQLError[] }>();
-  const sourceOf = new WeakMap<DocumentNode, string>();
-  // Per event (released with it), the payload of each operation that received it.
-  const shared = new WeakMap<object, Map<string, Promise<string>>>();
-  // Who a subscription's frames go to, by its execution arguments (set when graphql-ws subscribes it).
-  const recipients = new WeakMap<ExecutionArgs, { socket: WebSocket; id: string }>();
-  // Per operation: its events not written yet, in the order they were pushed, each with the subscribers it reached.
-  const unwritten = new Map<string, Unwritten>();
-  // Each WebSocket's TCP socket (the one its upgrade came on), to write several frames in one go.
-  const tcpSockets = new WeakMap<WebSocket, Socket>();
-
+  const { schema, metrics } = options;
+  const wsServer = new WebSocketServer({
+    noServer: true,
+    maxPayload: options.maxPayloadBytes,
+    WebSocket: boundedSockets(options.maxSocketBufferBytes, () => metrics.slowConsumers.inc()),
+  });
   httpServer.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => {}); // a client gone mid-handshake is no error of ours
-    const path = new URL(req.url ?? '/', 'http://gateway').pathname;
-    if (path !== '/graphql') return refuseUpgrade(socket, 404, 'not found: subscriptions are served on /graphql');
+    if (new URL(req.url ?? '/', 'http://gateway').pathname !== '/graphql') return refuseUpgrade(socket, 404, 'not found: subscriptions are served on /graphql');
     const refusal = originRefusal(req.headers.origin, req.headers.host, options.allowedOrigins);
     if (refusal) return refuseUpgrade(socket, 403, refusal);
     wsServer.handleUpgrade(req, socket, head, (ws) => {
-      tcpSockets.set(ws, socket as Socket);
+      ws.tcp = socket as Socket;
       wsServer.emit('connection', ws, req);
     });
   });
 
-  /** Parse and validate, once per document text. */
-  function documentFor(text: string): { document: DocumentNode; errors: readonly GraphQLError[] } {
-    const known = documents.get(text);
-    if (known) {
-      documents.delete(text); // most recently used last
-      documents.set(text, known);
-      return known;
-    }
-    const document = parse(text, { maxTokens: options.limits.maxTokens });
-    const entry = { document, errors: validate(options.schema, document, rules) };
-    sourceOf.set(document, text);
-    documents.set(text, entry);
-    if (documents.size > MAX_CACHED_DOCUMENTS) documents.delete(documents.keys().next().value!);
-    return entry;
-  }
-
-  // Each socket's viewer, set by onConnect, and the timer that closes it when the token expires.
-  const viewers = new WeakMap<object, Viewer>();
-  const closeUnauthorized = (socket: WebSocketLike, reason: string) =>
-    socket.close(UNAUTHORIZED_CLOSE, reason.slice(0, 120)); // a close reason has at most 123 bytes
-  const watchExpiry = (socket: WebSocketLike, viewer: Viewer) => {
-    const left = viewer.expiresAt.getTime() - Date.now();
-    const timer = setTimeout(() => {
-      if (Date.now() >= viewer.expiresAt.getTime()) closeUnauthorized(socket, 'Unauthorized: the token expired');
-      else watchExpiry(socket, viewer);
-    }, Math.min(Math.max(0, left), MAX_TIMER_MS));
-    socket.once('close', () => clearTimeout(timer));
-  };
-  /** An operation that needs a user on a socket without one is answered, then the socket closed with 4401. */
-  const closeIfUnauthenticated = (socket: WebSocketLike, errors: GraphQLFormattedError[]): GraphQLFormattedError[] => {
-    const refusal = errors.find((error) => error.extensions?.code === 'UNAUTHENTICATED');
-    // After the answer is on its way: graphql-ws sends it once this hook returns.
-    if (refusal) setImmediate(() => closeUnauthorized(socket, `Unauthorized: ${refusal.message}`));
-    return errors;
-  };
-
+  const documentFor = documentCache(schema, options.limits);
+  const auth = socketAuthentication(options.authenticator);
+  const fanOut = createFanOut();
   const formatErrors = (errors: readonly GraphQLError[]) => errors.map((error) => options.formatError(error.toJSON(), error));
+  // A subscription's socket, id and operation (document text, operation name, variables), by its execution arguments.
+  const subscribers = new WeakMap<ExecutionArgs, { socket: BoundedSocket; id: string; operation: string }>();
 
-  /**
-   * The payload text of `next` frames for `event`: executed and serialized once per event and operation (`key`:
-   * document text, operation name, variables, which with the event decide the result).
-   */
-  function payloadFor(args: ExecutionArgs, key: string, event: unknown): Promise<string> {
-    const run = async () => {
-      options.metrics.subscriptionExecutions.inc();
-      const result = await execute({ ...args, rootValue: event, contextValue: options.context(undefined) });
-      return JSON.stringify(result.errors ? { ...result, errors: formatErrors(result.errors) } : result);
-    };
-    if (typeof event !== 'object' || event === null) return run(); // not shareable: no identity to share it by
-    const payloads = shared.get(event) ?? new Map<string, Promise<string>>();
-    shared.set(event, payloads);
-    let payload = payloads.get(key);
-    if (!payload) {
-      payload = run();
-      payloads.set(key, payload);
-    }
-    return payload;
-  }
-
-  /** Writes one frame, unless the socket is closing; closes a socket whose unsent bytes passed the bound instead. */
-  function sendFrame(socket: WebSocket, frame: string): void {
-    if (socket.readyState !== WebSocket.OPEN) return;
-    if (socket.bufferedAmount > options.maxSocketBufferBytes) {
-      options.metrics.slowConsumers.inc();
-      socket.close(SLOW_CONSUMER_CLOSE_CODE, `slow consumer: over ${options.maxSocketBufferBytes} bytes unsent (MAX_SOCKET_BUFFER_BYTES)`);
-      return;
-    }
-    socket.send(frame);
-  }
-
-  /**
-   * An event pushed to one subscriber of operation `key`. A feed hands an event to all its listeners in one loop, so
-   * the subscribers it reaches are gathered together; the operation's events are written once this turn of the
-   * event loop is over (drain).
-   */
-  function deliver(args: ExecutionArgs, key: string, event: unknown, recipient: Recipient): void {
-    const queue = queueOf(args, key);
-    let last = queue.events.at(-1);
-    if (!last || last.event !== event || last.then) {
-      last = { event, to: [] };
-      queue.events.push(last);
-    }
-    last.to.push(recipient);
-  }
-
-  /** Runs `then` once the frames already on their way to `recipient` for operation `key` are written (at once when none are). */
-  function afterWrites(key: string, recipient: Recipient, then: () => void): void {
-    const queue = unwritten.get(key);
-    if (queue) queue.events.push({ event: undefined, to: [recipient], then });
-    else then();
-  }
-
-  function queueOf(args: ExecutionArgs, key: string): Unwritten {
-    let queue = unwritten.get(key);
-    if (!queue) {
-      queue = { args, events: [], pending: new Map() };
-      unwritten.set(key, queue);
-      const draining = queue;
-      setImmediate(() => void drain(key, draining));
-    }
-    return queue;
-  }
-
-  /**
-   * Writes an operation's events in the order they were pushed: each executed once, its frames written in slices
-   * of WRITES_PER_SLICE subscribers with I/O let in between. An event that arrives while a fan-out is still being
-   * written (an order's verdicts, 10-20 ms after its creation, while the creation goes out to 10,000 sockets)
-   * joins the frames of the subscribers not reached yet, so each of those gets all of them in one write.
-   */
-  async function drain(key: string, queue: Unwritten): Promise<void> {
-    const { pending } = queue;
-    try {
-      while (queue.events.length || pending.size) {
-        // New events execute while the subscribers already due are written; their frames join once they settle.
-        const collecting = queue.events.length ? collect(key, queue) : undefined;
-        let written = 0;
-        for (const [recipient, frames] of pending) {
-          if (written++ === WRITES_PER_SLICE) break;
-          pending.delete(recipient);
-          if (recipient.live) write(recipient, frames.payloads); // not if its client completed it meanwhile
-          frames.then?.();
-        }
-        if (collecting) await collecting;
-        else if (pending.size) await new Promise((resolve) => setImmediate(resolve));
-      }
-    } catch (error) {
-      // A bug, not a client's doing: the operation's subscriptions end with it rather than wait for frames for ever.
-      for (const recipient of [...pending.keys(), ...queue.events.flatMap(({ to }) => to)]) recipient.fail(error);
-    } finally {
-      unwritten.delete(key);
-    }
-  }
-
-  /** Executes the operation's events waiting in `queue.events` (once each) and adds their payloads to each subscriber's pending frames. */
-  async function collect(key: string, queue: Unwritten): Promise<void> {
-    const events = queue.events.splice(0);
-    const payloads = await Promise.allSettled(events.map(({ event, then }) => (then ? undefined : payloadFor(queue.args, key, event))));
-    events.forEach(({ to, then }, i) => {
-      const result = payloads[i];
-      for (const recipient of to) {
-        const frames = queue.pending.get(recipient);
-        /** Runs `next` after the subscriber's frames pushed before it (at once when they are written already). */
-        const afterItsFrames = (next: () => void) => {
-          if (!frames) next();
-          else frames.then = frames.then ? chain(frames.then, next) : next;
-        };
-        if (then) {
-          afterItsFrames(then); // an ending
-          continue;
-        }
-        if (result.status === 'rejected') {
-          afterItsFrames(() => recipient.fail(result.reason)); // a failed execution ends the subscription
-          continue;
-        }
-        if (!recipient.live || result.value === undefined) continue;
-        // Shared payload texts: a subscriber's frames are made one by one as they are sent.
-        if (frames) frames.payloads.push(result.value);
-        else queue.pending.set(recipient, { payloads: [result.value] });
-      }
-    });
-  }
-
-  /** A subscriber's frames; several go out in one write. */
-  function write({ socket, id }: Recipient, payloads: string[]): void {
-    options.metrics.subscriptionDeliveries.inc(payloads.length);
-    const tcp = payloads.length > 1 ? tcpSockets.get(socket) : undefined;
-    tcp?.cork();
-    for (const payload of payloads) sendFrame(socket, `{"id":${id},"type":"next","payload":${payload}}`);
-    tcp?.uncork();
-  }
-
-  /**
-   * The subscription as graphql-js would run it, its events taken as they are pushed to it (deliver): graphql-ws
-   * gets an iterator that yields nothing and ends when the subscription does.
-   */
-  function pushed(events: AsyncGenerator<unknown>, takeAsPushed: (target: PushTarget<unknown>) => void, args: ExecutionArgs, key: string, end: () => void) {
-    const to = recipients.get(args);
-    if (!to) throw new Error('a subscription reached subscribe without onSubscribe: its socket and id are unknown');
-    const { socket, id } = to;
-    let finish!: (result: IteratorResult<never>) => void;
-    let fail!: (error: unknown) => void;
-    const finished = new Promise<IteratorResult<never>>((resolve, reject) => {
-      finish = resolve;
-      fail = reject;
-    });
-    finished.catch(() => {}); // graphql-ws awaits it; this keeps an ending nobody awaits yet from being "unhandled"
-    /** Ends the subscription, with `error` or complete; whichever ending comes first counts. */
-    const close = (error?: unknown) => {
-      recipient.live = false;
-      end();
-      if (error === undefined) finish({ done: true, value: undefined });
-      else fail(error);
-    };
-    const recipient: Recipient = {
-      socket,
-      id: JSON.stringify(id),
-      live: true,
-      fail(error) {
-        close(error); // first: ending the feed below would end the subscription without its error
-        void events.return(undefined);
-      },
-    };
-    let taken = false;
-    const stop = async () => {
-      close();
-      await events.return(undefined);
-    };
-    return {
-      // Called by graphql-ws once it has registered the subscription: only then may its frames go out.
-      next() {
-        if (!taken) {
-          taken = true;
-          takeAsPushed({
-            value: (event) => deliver(args, key, event, recipient),
-            // The feed ended it: after the frames it pushed before, so `complete` never overtakes a `next`.
-            end: (failure) => afterWrites(key, recipient, () => close(failure)),
-          });
-        }
-        return finished;
-      },
-      async return() {
-        await stop();
-        return { done: true, value: undefined };
-      },
-      async throw(error: unknown) {
-        await stop();
-        throw error;
-      },
-      [Symbol.asyncIterator]() {
-        return this;
-      },
-      // `await using` on it ends the subscription, as `return()` does.
-      async [Symbol.asyncDispose]() {
-        await stop();
-      },
-    } as AsyncGenerator<ExecutionResult>;
-  }
-
-  /**
-   * graphql-js's subscribe, with the source's events taken as they are pushed and delivered per operation
-   * (deliver) instead of executed per subscriber.
-   */
+  /** graphql-js's subscribe, with the source's events delivered by the fan-out instead of executed per subscriber. */
   async function subscribe(args: ExecutionArgs) {
     const source = await createSourceEventStream(args);
     if (!(Symbol.asyncIterator in source)) return source;
-    const events = source as AsyncGenerator<unknown>;
-    const key = `${args.operationName ?? ''}\n${JSON.stringify(args.variableValues ?? {})}\n${sourceOf.get(args.document)}`;
-    options.metrics.subscriptionsActive.inc();
-    let ended = false;
-    const end = () => {
-      if (!ended) options.metrics.subscriptionsActive.dec();
-      ended = true;
-    };
-    const fromQueue = (events as { [PUSH_TO]?: (target: PushTarget<unknown>) => void })[PUSH_TO];
-    return pushed(events, fromQueue ? fromQueue.bind(events) : (target) => pump(events, target), args, key, end);
+    const to = subscribers.get(args);
+    if (!to) throw new Error('a subscription reached subscribe without onSubscribe: its socket and id are unknown');
+    const frameHead = `{"id":${JSON.stringify(to.id)},"type":"next","payload":`;
+    metrics.subscriptionsActive.inc();
+    return fanOut.subscribe(source as AsyncGenerator<unknown>, {
+      operation: to.operation,
+      async execute(event) {
+        metrics.subscriptionExecutions.inc();
+        const result = await execute({ ...args, rootValue: event, contextValue: options.context(undefined) });
+        return JSON.stringify(result.errors ? { ...result, errors: formatErrors(result.errors) } : result);
+      },
+      write(payloads) {
+        metrics.subscriptionDeliveries.inc(payloads.length);
+        to.socket.sendAll(payloads.map((payload) => `${frameHead}${payload}}`));
+      },
+      ended: () => metrics.subscriptionsActive.dec(),
+    });
   }
 
-  /** A source that is not a LiveQueue, read in a loop and handed on as if pushed. */
-  function pump(events: AsyncGenerator<unknown>, target: PushTarget<unknown>): void {
-    void (async () => {
-      try {
-        for await (const event of events) target.value(event);
-        target.end();
-      } catch (error) {
-        target.end(error);
-      }
-    })();
-  }
-
-  const server = makeServer<Record<string, unknown> | undefined, { socket: WebSocket; request: IncomingMessage }>({
-    schema: options.schema,
-    context: (ctx) => options.context(viewers.get(ctx.extra.socket)) as Record<string, unknown>,
+  const server = useServer<Record<string, unknown> | undefined, { socket: BoundedSocket; request: IncomingMessage }>({
+    schema,
+    context: (ctx) => options.context(auth.viewerOf(ctx.extra.socket)) as Record<string, unknown>,
     subscribe,
-    async onConnect(ctx) {
-      const params = ctx.connectionParams ?? {};
-      // The contract's key is `authorization`; GraphiQL sends its headers as they are named (`Authorization`).
-      const key = Object.keys(params).find((name) => name.toLowerCase() === 'authorization');
-      try {
-        const viewer = await options.authenticator.fromAuthorization(key === undefined ? undefined : params[key]);
-        if (!viewer) return true; // anonymous: only anonymous operations will run
-        viewers.set(ctx.extra.socket, viewer);
-        watchExpiry(ctx.extra.socket, viewer);
-        return true;
-      } catch (error) {
-        const unavailable = error instanceof SystemError && error.code === 'UNAVAILABLE';
-        if (unavailable) ctx.extra.socket.close(1013, 'the token could not be checked now: retry later');
-        else closeUnauthorized(ctx.extra.socket, `Unauthorized: ${(error as Error).message}`);
-        return false;
-      }
-    },
+    onConnect: (ctx) => auth.connect(ctx.extra.socket, ctx.connectionParams),
     onSubscribe(ctx, id, payload) {
-      const viewer = viewers.get(ctx.extra.socket);
-      if (viewer && viewer.expiresAt.getTime() <= Date.now()) {
-        closeUnauthorized(ctx.extra.socket, 'Unauthorized: the token expired');
-        return [new GraphQLError('the token expired', { extensions: { code: 'UNAUTHENTICATED' } })];
-      }
+      const expired = auth.expired(ctx.extra.socket);
+      if (expired) return expired;
       // graphql-ws registers the operation before this hook, so the count includes it; it forgets the
       // operation when it completes, fails or is cancelled.
-      const running = Object.keys(ctx.subscriptions).length;
-      if (running > options.maxSubscriptionsPerSocket) {
+      if (Object.keys(ctx.subscriptions).length > options.maxSubscriptionsPerSocket) {
         return [new GraphQLError(
           `this connection already runs ${options.maxSubscriptionsPerSocket} subscriptions, the most allowed (MAX_SUBSCRIPTIONS_PER_SOCKET): complete one first, or open another connection`,
           { extensions: { code: 'TOO_MANY_SUBSCRIPTIONS', max: options.maxSubscriptionsPerSocket } },
         )];
       }
-      let entry: ReturnType<typeof documentFor>;
-      try {
-        entry = documentFor(payload.query);
-      } catch (error) {
-        // graphql-ws itself would close the whole socket on a syntax error.
-        const syntax = error as GraphQLError;
-        return [new GraphQLError(syntax.message, { source: syntax.source, positions: syntax.positions, extensions: { code: 'GRAPHQL_PARSE_FAILED' } })];
-      }
-      if (entry.errors.length) return [...entry.errors];
+      const { document, errors } = documentFor(payload.query);
+      if (!document || errors.length) return [...errors];
       // graphql-ws itself would close the whole socket (4400) for a document that does not say which operation.
-      const selected = selectOperation(entry.document, payload.operationName);
+      const selected = selectOperation(document, payload.operationName);
       if (typeof selected === 'string') return [badRequest(selected)];
-      const args = { schema: options.schema, document: entry.document, operationName: payload.operationName, variableValues: payload.variables };
-      recipients.set(args, { socket: ctx.extra.socket, id });
+      const args = { schema, document, operationName: payload.operationName, variableValues: payload.variables };
+      const operation = `${payload.operationName ?? ''}\n${JSON.stringify(payload.variables ?? {})}\n${payload.query}`;
+      subscribers.set(args, { socket: ctx.extra.socket, id, operation });
       return args;
     },
     // The same mapping as over HTTP: known codes through, anything else masked.
-    onError: (ctx, _id, _payload, errors) => closeIfUnauthenticated(ctx.extra.socket, formatErrors(errors)),
+    onError: (ctx, _id, _payload, errors) => auth.closeIfUnauthenticated(ctx.extra.socket, formatErrors(errors)),
     onNext: (ctx, _id, _payload, _args, result) => {
-      options.metrics.subscriptionDeliveries.inc();
-      // Only queries and mutations sent over the socket come here: subscriptions write their frames in deliver.
-      return result.errors ? { ...result, errors: closeIfUnauthenticated(ctx.extra.socket, formatErrors(result.errors as GraphQLError[])) } : undefined;
+      metrics.subscriptionDeliveries.inc();
+      // Only queries and mutations sent over the socket come here: subscriptions' frames are the fan-out's.
+      return result.errors ? { ...result, errors: auth.closeIfUnauthenticated(ctx.extra.socket, formatErrors(result.errors as GraphQLError[])) } : undefined;
     },
-  });
+  }, wsServer, KEEP_ALIVE_MS);
 
-  wsServer.on('connection', (socket: WebSocket, request: IncomingMessage) => {
-    socket.once('error', () => socket.terminate());
-    let answered = true;
-    socket.on('pong', () => (answered = true));
-    const keepAlive = setInterval(() => {
-      if (!answered) return socket.terminate();
-      answered = false;
-      socket.ping();
-    }, KEEP_ALIVE_MS);
-    const closed = server.opened(
-      {
-        protocol: socket.protocol,
-        // Never waits for the client: what it has not read yet is bounded by maxSocketBufferBytes instead.
-        send: (data) => sendFrame(socket, data),
-        close: (code, reason) => socket.close(code, reason),
-        onMessage: (handle) => socket.on('message', (message) => {
-          // As graphql-ws's own adapter: the cause only outside production (a close reason is at most 123 bytes).
-          handle(String(message)).catch((error: Error) =>
-            socket.close(CloseCode.InternalServerError, process.env.NODE_ENV === 'production' ? 'Internal server error' : error.message.slice(0, 100)));
-        }),
-      },
-      { socket, request },
-    );
-    socket.once('close', (code, reason) => {
-      clearInterval(keepAlive);
-      void closed(code, String(reason));
-    });
-  });
-
-  return {
-    async dispose() {
-      for (const client of wsServer.clients) client.close(1001, 'Going away');
-      await new Promise<void>((resolveClosed) => wsServer.close(() => resolveClosed()));
-    },
-  };
+  return { dispose: async () => server.dispose() };
 }
 
 /**
- * An operation's events waiting to be written, each with the subscribers it was pushed to, in push order; an entry
- * with `then` is a subscription ending there instead.
+ * Parse and validate (the query limits included), once per document text; the most recently used are kept. A syntax
+ * error is an error for that operation (graphql-ws itself would close the whole socket).
  */
-interface Unwritten {
-  args: ExecutionArgs;
-  events: { event: unknown; to: Recipient[]; then?: () => void }[];
-  /** Per subscriber, in the order they were first reached: the payloads executed but not written yet, and an ending to run after them. */
-  pending: Map<Recipient, { payloads: string[]; then?: () => void }>;
+function documentCache(schema: GraphQLSchema, limits: QueryLimits) {
+  const rules = [...specifiedRules, ...queryLimitRules(limits)];
+  const documents = new Map<string, { document?: DocumentNode; errors: readonly GraphQLError[] }>();
+  const check = (text: string) => {
+    try {
+      const document = parse(text, { maxTokens: limits.maxTokens });
+      return { document, errors: validate(schema, document, rules) };
+    } catch (error) {
+      const { message, source, positions } = error as GraphQLError;
+      return { errors: [new GraphQLError(message, { source, positions, extensions: { code: 'GRAPHQL_PARSE_FAILED' } })] };
+    }
+  };
+  return (text: string) => {
+    const entry = documents.get(text) ?? check(text);
+    documents.delete(text); // most recently used last
+    documents.set(text, entry);
+    if (documents.size > MAX_CACHED_DOCUMENTS) documents.delete(documents.keys().next().value!);
+    return entry;
+  };
 }
-
-const chain = (first: () => void, second: () => void) => () => {
-  first();
-  second();
-};
-
-/** A subscriber whose frames `deliver` writes: its socket, its subscription id as JSON, and whether it still listens. */
-interface Recipient {
-  socket: WebSocket;
-  id: string;
-  live: boolean;
-  fail(error: unknown): void;
-}
-
-type WebSocketLike = { close(code: number, reason: string): void; once(event: 'close', listener: () => void): unknown };
 
 /**
  * Why a page from `origin` may not open a WebSocket here (it would act with the user's cookies and network
@@ -504,12 +176,7 @@ type WebSocketLike = { close(code: number, reason: string): void; once(event: 'c
  */
 export function originRefusal(origin: string | undefined, host: string | undefined, allowed: string[] | undefined): string | undefined {
   if (origin === undefined) return undefined;
-  let url: URL | undefined;
-  try {
-    url = new URL(origin);
-  } catch {
-    url = undefined; // e.g. "null" from a sandboxed page or a file
-  }
+  const url = URL.parse(origin); // null for e.g. "null", from a sandboxed page or a file
   if (url && url.host === host) return undefined; // the gateway's own pages (the playground)
   if (url && (allowed ? allowed.some((a) => a === '*' || a.replace(/\/$/, '') === url.origin) : LOCAL_HOSTNAMES.has(url.hostname))) return undefined;
   return `WebSocket connections from origin ${origin} are not allowed: serve the page from this gateway, or add its origin to ALLOWED_ORIGINS`;

@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { createAuthenticator } from './auth.ts';
 import { createLiveQueue, type LiveQueue } from './live-queue.ts';
-import { attachSubscriptions } from './websocket.ts';
+import { attachSubscriptions, originRefusal } from './websocket.ts';
 
 const counter = () => ({ inc: () => {}, dec: () => {} });
 
@@ -146,5 +146,22 @@ describe('subscription delivery', () => {
     await until(() => client.messages.some((m) => m.type === 'complete'));
     expect(client.messages.filter((m) => m.type !== 'connection_ack').map((m) => m.type === 'next' ? m.payload!.data!.countdown : m.type)).toEqual([3, 2, 1, 'complete']);
     client.socket.close();
+  });
+});
+
+describe('originRefusal', () => {
+  it('lets in clients without an Origin, the gateway\'s own pages, local pages by default and the allowed origins', () => {
+    expect(originRefusal(undefined, 'gw:4000', undefined)).toBeUndefined();
+    expect(originRefusal('http://gw:4000', 'gw:4000', ['https://app.example'])).toBeUndefined();
+    expect(originRefusal('http://localhost:5173', 'gw:4000', undefined)).toBeUndefined();
+    expect(originRefusal('http://[::1]:5173', 'gw:4000', undefined)).toBeUndefined();
+    expect(originRefusal('https://app.example', 'gw:4000', ['https://app.example/'])).toBeUndefined();
+    expect(originRefusal('https://any.example', 'gw:4000', ['*'])).toBeUndefined();
+  });
+
+  it('refuses other origins, and ones that are no URL', () => {
+    expect(originRefusal('https://evil.example', 'gw:4000', undefined)).toMatch(/origin https:\/\/evil.example are not allowed/);
+    expect(originRefusal('http://localhost:5173', 'gw:4000', ['https://app.example'])).toMatch(/ALLOWED_ORIGINS/);
+    expect(originRefusal('null', 'gw:4000', undefined)).toMatch(/origin null are not allowed/);
   });
 });

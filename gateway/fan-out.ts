@@ -1,0 +1,211 @@
+/**
+ * The fan-out: how one live event reaches many subscribers. Every subscriber runs its own subscribe resolver (where
+ * it is authorized, and where its feed sends it the current state first), but the events its feed pushes are taken
+ * as they come (a LiveQueue's `PUSH_TO`; any other source is read in a loop) and gathered per operation: an event is
+ * executed and serialized once, and its payload written to every subscriber it reached, in slices with I/O let in
+ * between. An event that arrives while earlier frames are still being written joins the frames of the subscribers
+ * not written to yet, and a subscriber's frames of several events go out in one write. With 10,000 subscribers a
+ * fan-out's time is the per-subscriber path it would take each event through, and the writes.
+ *
+ * Knows nothing of sockets or GraphQL: a subscriber brings its operation's `execute` and its `write`.
+ */
+import { PUSH_TO, type PushTarget } from './live-queue.ts';
+
+/**
+ * Subscribers written to before a fan-out lets I/O in (3-5 ms of writes): events that arrive meanwhile join the
+ * frames of the subscribers not written to yet.
+ */
+export const WRITES_PER_SLICE = 256;
+
+export interface Subscriber {
+  /** What decides an event's payload besides the event (document text, operation name, variables): shared by it. */
+  operation: string;
+  /** The payload text for one event; run once per event and operation. A rejection ends the subscription with it. */
+  execute(event: unknown): Promise<string>;
+  /** Writes the subscriber's payloads, in order; several go out in one write. */
+  write(payloads: string[]): void;
+  /** Runs once when the subscription ends, however it ends. */
+  ended(): void;
+}
+
+/** A subscriber as a drain sees it: where its frames go, whether it still listens, how a failure ends it. */
+type Recipient = Pick<Subscriber, 'write'> & { live: boolean; fail(error: unknown): void };
+
+/**
+ * An operation's events waiting to be written, each with the subscribers it was pushed to, in push order; an entry
+ * with `then` is a subscription ending there instead.
+ */
+interface Unwritten {
+  execute: (event: unknown) => Promise<string>;
+  events: { event: unknown; to: Recipient[]; then?: () => void }[];
+  /** Per subscriber, in the order they were first reached: the payloads executed but not written yet, and an ending to run after them. */
+  pending: Map<Recipient, { payloads: string[]; then?: () => void }>;
+}
+
+export function createFanOut() {
+  // Per event (released with it), the payload of each operation that received it.
+  const shared = new WeakMap<object, Map<string, Promise<string>>>();
+  // Per operation: its events not written yet, in the order they were pushed, each with the subscribers it reached.
+  const unwritten = new Map<string, Unwritten>();
+
+  /** An event's payload for operation `key`, executed once per event and operation. */
+  function payloadFor(queue: Unwritten, key: string, event: unknown): Promise<string> {
+    if (typeof event !== 'object' || event === null) return queue.execute(event); // no identity to share it by
+    if (!shared.has(event)) shared.set(event, new Map());
+    const payloads = shared.get(event)!;
+    if (!payloads.has(key)) payloads.set(key, queue.execute(event));
+    return payloads.get(key)!;
+  }
+
+  /**
+   * An event pushed to one subscriber of operation `key`. A feed hands an event to all its listeners in one loop, so
+   * the subscribers it reaches are gathered together; the operation's events are written once this turn of the
+   * event loop is over (drain).
+   */
+  function deliver(execute: Unwritten['execute'], key: string, event: unknown, recipient: Recipient): void {
+    const queue = queueOf(execute, key);
+    let last = queue.events.at(-1);
+    if (!last || last.event !== event || last.then) {
+      last = { event, to: [] };
+      queue.events.push(last);
+    }
+    last.to.push(recipient);
+  }
+
+  /** Runs `then` once the frames already on their way to `recipient` for operation `key` are written (at once when none are). */
+  function afterWrites(key: string, recipient: Recipient, then: () => void): void {
+    const queue = unwritten.get(key);
+    if (queue) queue.events.push({ event: undefined, to: [recipient], then });
+    else then();
+  }
+
+  function queueOf(execute: Unwritten['execute'], key: string): Unwritten {
+    const known = unwritten.get(key);
+    if (known) return known;
+    const queue: Unwritten = { execute, events: [], pending: new Map() };
+    unwritten.set(key, queue);
+    setImmediate(() => void drain(key, queue));
+    return queue;
+  }
+
+  /**
+   * Writes an operation's events in the order they were pushed: each executed once, its frames written in slices
+   * of WRITES_PER_SLICE subscribers with I/O let in between. An event that arrives while a fan-out is still being
+   * written (an order's verdicts, 10-20 ms after its creation, while the creation goes out to 10,000 sockets)
+   * joins the frames of the subscribers not reached yet, so each of those gets all of them in one write.
+   */
+  async function drain(key: string, queue: Unwritten): Promise<void> {
+    const { pending } = queue;
+    try {
+      while (queue.events.length || pending.size) {
+        // New events execute while the subscribers already due are written; their frames join once they settle.
+        const collecting = queue.events.length ? collect(key, queue) : undefined;
+        let written = 0;
+        for (const [recipient, frames] of pending) {
+          if (written++ === WRITES_PER_SLICE) break;
+          pending.delete(recipient);
+          if (recipient.live) recipient.write(frames.payloads); // not if its client completed it meanwhile
+          frames.then?.();
+        }
+        if (collecting) await collecting;
+        else if (pending.size) await new Promise((resolve) => setImmediate(resolve));
+      }
+    } catch (error) {
+      // A bug, not a client's doing: the operation's subscriptions end with it rather than wait for frames for ever.
+      for (const recipient of [...pending.keys(), ...queue.events.flatMap(({ to }) => to)]) recipient.fail(error);
+    } finally {
+      unwritten.delete(key);
+    }
+  }
+
+  /** Executes the operation's events waiting in `queue.events` (once each) and adds their payloads to each subscriber's pending frames. */
+  async function collect(key: string, queue: Unwritten): Promise<void> {
+    const events = queue.events.splice(0);
+    const payloads = await Promise.allSettled(events.map(({ event, then }) => (then ? undefined : payloadFor(queue, key, event))));
+    events.forEach(({ to, then }, i) => {
+      const result = payloads[i];
+      for (const recipient of to) {
+        const frames = queue.pending.get(recipient);
+        /** Runs `next` after the subscriber's frames pushed before it (at once when they are written already). */
+        const afterItsFrames = (next: () => void) => {
+          const before = frames?.then;
+          if (!frames) next();
+          else frames.then = before ? () => { before(); next(); } : next;
+        };
+        if (then) afterItsFrames(then); // an ending
+        else if (result.status === 'rejected') afterItsFrames(() => recipient.fail(result.reason)); // a failed execution ends the subscription
+        else if (!recipient.live || result.value === undefined) continue;
+        // Shared payload texts: a subscriber's frames are made one by one as they are written.
+        else if (frames) frames.payloads.push(result.value);
+        else queue.pending.set(recipient, { payloads: [result.value] });
+      }
+    });
+  }
+
+  /**
+   * Takes `source`'s events as they are pushed and delivers them per operation. The iterator returned yields
+   * nothing: it starts taking events on its first `next()` (once graphql-ws has registered the subscription), ends
+   * when the subscription does, and its `return()` ends it.
+   */
+  function subscribe(source: AsyncGenerator<unknown>, { operation: key, execute, write, ended }: Subscriber): AsyncGenerator<never> {
+    let finish!: (result: IteratorResult<never>) => void;
+    let fail!: (error: unknown) => void;
+    const finished = new Promise<IteratorResult<never>>((resolve, reject) => {
+      finish = resolve;
+      fail = reject;
+    });
+    finished.catch(() => {}); // graphql-ws awaits it; this keeps an ending nobody awaits yet from being "unhandled"
+    /** Ends the subscription, with `error` or complete; whichever ending comes first counts. */
+    const close = (error?: unknown) => {
+      if (recipient.live) ended();
+      recipient.live = false;
+      if (error === undefined) finish({ done: true, value: undefined });
+      else fail(error);
+    };
+    const recipient: Recipient = {
+      write,
+      live: true,
+      fail(error) {
+        close(error); // first: ending the feed below would end the subscription without its error
+        void source.return(undefined);
+      },
+    };
+    const pushTo = (source as { [PUSH_TO]?: (target: PushTarget<unknown>) => void })[PUSH_TO];
+    const takeAsPushed = pushTo ? pushTo.bind(source) : (target: PushTarget<unknown>) => void pump(source, target);
+    let taken = false;
+    const stop = async () => {
+      close();
+      await source.return(undefined);
+    };
+    const iterator = {
+      next() {
+        if (!taken) {
+          taken = true;
+          takeAsPushed({
+            value: (event) => deliver(execute, key, event, recipient),
+            // The feed ended it: after the frames it pushed before, so `complete` never overtakes a `next`.
+            end: (failure) => afterWrites(key, recipient, () => close(failure)),
+          });
+        }
+        return finished;
+      },
+      return: () => stop().then(() => ({ done: true, value: undefined }) as const),
+      throw: (error: unknown) => stop().then(() => Promise.reject(error)),
+      [Symbol.asyncIterator]: () => iterator,
+      [Symbol.asyncDispose]: stop, // `await using` on it ends the subscription, as `return()` does
+    };
+    return iterator as AsyncGenerator<never>;
+  }
+
+  return { subscribe };
+}
+
+/** A source that is not a LiveQueue, read in a loop and handed on as if pushed. */
+async function pump(events: AsyncGenerator<unknown>, target: PushTarget<unknown>): Promise<void> {
+  try {
+    for await (const event of events) target.value(event);
+    target.end();
+  } catch (error) {
+    target.end(error);
+  }
+}
