@@ -10,10 +10,11 @@
  */
 import pg from 'pg';
 import { LIVENESS_CHANNEL, SILENT_AFTER_MS, type ConsumerHealth, type Heartbeat } from '../services/shared/liveness.ts';
+import { backgroundSleep, retry } from '../services/shared/retry.ts';
 
 /** A silent instance is forgotten after this long (its age stays on /metrics until then). */
 const FORGET_AFTER_MS = 60_000;
-/** The first wait before listening again after the LISTEN connection failed; longer after each failure. */
+/** The first wait before listening again after the LISTEN connection failed; twice as long after each failure, up to 5 s. */
 const RELISTEN_MS = 500;
 
 /** An instance of a process, as its heartbeats tell it. */
@@ -71,7 +72,7 @@ export function listenToHeartbeats(databaseUrl: string): HeartbeatListener {
     instances.set(beat.instance, heard);
   }
 
-  async function listen(attempt = 1) {
+  async function listen() {
     if (closed) return;
     // Keep-alive: a connection that died without a word must end in 'error', or silence would be blamed on the processes.
     const client = new pg.Client({ connectionString: databaseUrl, keepAlive: true, keepAliveInitialDelayMillis: 10_000 });
@@ -82,26 +83,23 @@ export function listenToHeartbeats(databaseUrl: string): HeartbeatListener {
         since = undefined;
       }
       void client.end().catch(() => {});
-      relisten(1);
+      void backgroundSleep(RELISTEN_MS).then(listenUntilListening);
     });
     try {
       await client.connect();
       await client.query(`LISTEN ${LIVENESS_CHANNEL}`);
-    } catch {
+    } catch (error) {
       void client.end().catch(() => {});
-      return relisten(attempt + 1);
+      throw error;
     }
     if (closed) return void client.end().catch(() => {});
     listener = client;
     since = Date.now();
   }
 
-  function relisten(attempt: number) {
-    if (closed) return;
-    setTimeout(() => void listen(attempt), Math.min(RELISTEN_MS * attempt, 5_000)).unref();
-  }
+  const listenUntilListening = () => retry(listen, { firstMs: RELISTEN_MS, maxMs: 5_000, pause: backgroundSleep });
 
-  void listen();
+  void listenUntilListening();
   return {
     heard() {
       const now = Date.now();

@@ -6,6 +6,7 @@ import pg from 'pg';
 import { PROGRESS_CHANNEL, type ProjectionProgress } from '../services/shared/projector.ts';
 import type { LogPosition } from '../services/shared/messages.ts';
 import { SystemError } from '../services/shared/errors.ts';
+import { backgroundSleep, retry } from '../services/shared/retry.ts';
 
 interface Waiter {
   key: string;
@@ -21,7 +22,7 @@ export interface ProjectionWatcher {
 
 // A safety net for a lost notification (e.g. while the LISTEN connection reconnects).
 const POLL_INTERVAL_MS = 500;
-/** The first wait before listening again after the LISTEN connection failed; longer after each failure. */
+/** The first wait before listening again after the LISTEN connection failed; twice as long after each failure, up to 10 s. */
 const RELISTEN_MS = 500;
 
 export async function createProjectionWatcher(databaseUrl: string, { pollIntervalMs = POLL_INTERVAL_MS } = {}): Promise<ProjectionWatcher> {
@@ -62,6 +63,7 @@ export async function createProjectionWatcher(databaseUrl: string, { pollInterva
   }
 
   async function listen() {
+    if (closed) return;
     // Keep-alive: a connection that died without a word (a failover, a NAT timeout) must end in 'error', or what it
     // tracked would be trusted and waits would fall back to the poll.
     const client = new pg.Client({ connectionString: databaseUrl, keepAlive: true, keepAliveInitialDelayMillis: 10_000 });
@@ -78,7 +80,7 @@ export async function createProjectionWatcher(databaseUrl: string, { pollInterva
         tracked = new Set(); // what is announced until the next LISTEN is lost
       }
       void client.end().catch(() => {});
-      relisten();
+      void backgroundSleep(RELISTEN_MS).then(listenUntilListening);
     });
     await client.connect();
     await client.query(`LISTEN ${PROGRESS_CHANNEL}`);
@@ -87,12 +89,7 @@ export async function createProjectionWatcher(databaseUrl: string, { pollInterva
   }
 
   // Until LISTEN is back, the poll below keeps waiters moving.
-  function relisten(attempt = 1) {
-    if (closed) return;
-    setTimeout(() => {
-      void listen().catch(() => relisten(attempt + 1));
-    }, Math.min(RELISTEN_MS * attempt, 10_000)).unref();
-  }
+  const listenUntilListening = () => retry(listen, { firstMs: RELISTEN_MS, maxMs: 10_000, pause: backgroundSleep });
 
   await listen();
   const poll = setInterval(() => {

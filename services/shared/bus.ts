@@ -14,6 +14,7 @@ import { kafkaBrokers, maxMessageBytes, requestStatsDir, topicMinInsyncReplicas,
 import { SystemError, withinTime } from './errors.ts';
 import './kafkajs-patches.ts'; // every client of this process without kafkajs's idle timer loop (see there)
 import { RUNTIME_TOPICS, repartitionTopic, type CommandReply, type LogPosition, type Outgoing, type TopicSpec } from './messages.ts';
+import { retry } from './retry.ts';
 
 /**
  * Header of a dead letter replayed onto its source topic (`npm run dead-letters -- replay`): it names the one
@@ -351,29 +352,16 @@ const isRetriable = (error: unknown) => !(error instanceof SystemError) && !!(er
  * group coordinator still loading, right after a broker or topic starts), which kafkajs's admin client does not
  * retry by itself.
  */
-export async function withKafkaRetries<T>(call: () => Promise<T>, attempts = 30, retriable = isRetriable): Promise<T> {
-  for (let attempt = 1; ; attempt += 1) {
-    try {
-      return await call();
-    } catch (error) {
-      if (!retriable(error) || attempt >= attempts) throw error;
-      await new Promise((r) => setTimeout(r, Math.min(100 * attempt, 1000)));
-    }
-  }
+export function withKafkaRetries<T>(call: () => Promise<T>, attempts = 30, retriable = isRetriable): Promise<T> {
+  return retry(call, { firstMs: 100, maxMs: 1_000, attempts, retriable });
 }
 
 async function waitForLeaders(admin: Admin, topics: string[], timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const { topics: found } = await admin.fetchTopicMetadata({ topics });
-      if (found.length === topics.length && found.every((t) => t.partitions.length && t.partitions.every((p) => p.leader >= 0))) return;
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-    }
-    if (Date.now() > deadline) throw new Error(`topics ${topics.join(', ')} have no leaders after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await retry(async () => {
+    const { topics: found } = await admin.fetchTopicMetadata({ topics });
+    if (found.length === topics.length && found.every((t) => t.partitions.length && t.partitions.every((p) => p.leader >= 0))) return;
+    throw new Error(`topics ${topics.join(', ')} have no leaders after ${timeoutMs} ms`);
+  }, { firstMs: 100, maxMs: 100, until: Date.now() + timeoutMs });
 }
 
 /**

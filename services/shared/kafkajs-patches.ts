@@ -39,6 +39,7 @@
  *    while markers wait for new leaders, over and over.
  */
 import { createRequire } from 'node:module';
+import { retry } from './retry.ts';
 
 /** As kafkajs has it: how often a queued request is looked at again while it waits for a slot. */
 const CHECK_QUEUED_EVERY_MS = 10;
@@ -122,15 +123,12 @@ export const TRANSACTION_BUSY_RETRY_MS = 10_000;
 const BUSY = new Set(['CONCURRENT_TRANSACTIONS', 'GROUP_LOAD_IN_PROGRESS']);
 
 const addOffsetsToTxn = KafkaBroker.prototype.addOffsetsToTxn;
-KafkaBroker.prototype.addOffsetsToTxn = async function addOffsetsToTxnWhenFree(this: Broker, request) {
-  const until = Date.now() + TRANSACTION_BUSY_RETRY_MS;
-  for (let attempt = 0; ; attempt += 1) {
-    try {
-      return await addOffsetsToTxn.call(this, request);
-    } catch (error) {
-      if (!BUSY.has((error as { type?: string }).type ?? '') || Date.now() >= until) throw error;
-      // 20 ms first (the markers of a small transaction take about that), then up to the Java client's 100 ms.
-      await new Promise((r) => setTimeout(r, Math.min(20 * 2 ** attempt, 100)));
-    }
-  }
+KafkaBroker.prototype.addOffsetsToTxn = function addOffsetsToTxnWhenFree(this: Broker, request) {
+  // 20 ms first (the markers of a small transaction take about that), then up to the Java client's 100 ms.
+  return retry(() => addOffsetsToTxn.call(this, request), {
+    firstMs: 20,
+    maxMs: 100,
+    until: Date.now() + TRANSACTION_BUSY_RETRY_MS,
+    retriable: (error) => BUSY.has((error as { type?: string }).type ?? ''),
+  });
 };
