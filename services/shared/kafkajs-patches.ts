@@ -1,6 +1,7 @@
 /**
- * The fixes this runtime carries for kafkajs 2.2.4 (its last release), all in this one module, which bus.ts loads so
- * that every client of the process has them. Each names what it answers; each has a test that fails without it.
+ * The fixes this runtime carries for kafkajs 2.2.4 (its last release), all in this one module, which
+ * kafka-clients.ts loads so that every client of the process has them. Each names what it answers; each has a test
+ * that fails without it.
  *
  * 1. The request queue's endless timer loop. Every broker connection keeps a 1 ms timer loop running for as long
  *    as it lives: after its first answer, a connection's request queue schedules a check for queued requests with a

@@ -2,11 +2,7 @@
  * The one way this runtime and the gateway wait between tries: pauses that double from `firstMs` up to `maxMs`.
  * No jitter: every caller is a process retrying its own call, and the tests pin the pauses.
  */
-
-export interface Backoff {
-  firstMs: number;
-  maxMs: number;
-}
+export type Backoff = { firstMs: number; maxMs: number };
 
 /** The pause after the `failures`-th failure in a row (from 1): firstMs, twice that, and so on, at most maxMs. */
 export function backoffMs(failures: number, { firstMs, maxMs }: Backoff): number {
