@@ -248,14 +248,7 @@ export async function runConsumer(bus: Bus, spec: ConsumerSpec, log: Logger): Pr
       stopped = true;
       clearInterval(watchdog);
       // What is being handled finishes first, so that it is committed too (a handler stuck retrying is not waited for).
-      if (handling) {
-        let timer: NodeJS.Timeout | undefined;
-        await Promise.race([
-          new Promise<void>((resolve) => { drained = resolve; }),
-          new Promise<void>((resolve) => { timer = setTimeout(resolve, STOP_WAIT_MS); }),
-        ]);
-        clearTimeout(timer);
-      }
+      if (handling) await withinTime(STOP_WAIT_MS, 'finishing the batch being handled', new Promise<void>((resolve) => { drained = resolve; })).catch(() => {});
       await commits.flush();
       commits.stop();
       if (consumer) await leave(consumer);
