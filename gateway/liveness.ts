@@ -8,9 +8,8 @@
  * false only until the group has handed its partitions to the others (at the group's session timeout, 10 s): until
  * then no order routed to those partitions can complete, whatever the other instances do.
  */
-import pg from 'pg';
 import { LIVENESS_CHANNEL, SILENT_AFTER_MS, type ConsumerHealth, type Heartbeat } from '../services/shared/liveness.ts';
-import { backgroundSleep, retry } from '../services/shared/retry.ts';
+import { keepListening } from './listen.ts';
 
 /** A silent instance is forgotten after this long (its age stays on /metrics until then). */
 const FORGET_AFTER_MS = 60_000;
@@ -51,9 +50,7 @@ export interface HeartbeatListener {
 /** Listens to the heartbeats on `databaseUrl`; never fails: while it cannot listen, listeningSince() says so. */
 export function listenToHeartbeats(databaseUrl: string): HeartbeatListener {
   const instances = new Map<string, HeardInstance>();
-  let listener: pg.Client | undefined;
   let since: number | undefined;
-  let closed = false;
 
   function hear(payload: string) {
     let beat: Heartbeat;
@@ -72,34 +69,12 @@ export function listenToHeartbeats(databaseUrl: string): HeartbeatListener {
     instances.set(beat.instance, heard);
   }
 
-  async function listen() {
-    if (closed) return;
-    // Keep-alive: a connection that died without a word must end in 'error', or silence would be blamed on the processes.
-    const client = new pg.Client({ connectionString: databaseUrl, keepAlive: true, keepAliveInitialDelayMillis: 10_000 });
-    client.on('notification', (message) => { if (message.payload) hear(message.payload); });
-    client.on('error', () => {
-      if (listener === client) {
-        listener = undefined;
-        since = undefined;
-      }
-      void client.end().catch(() => {});
-      void backgroundSleep(RELISTEN_MS).then(listenUntilListening);
-    });
-    try {
-      await client.connect();
-      await client.query(`LISTEN ${LIVENESS_CHANNEL}`);
-    } catch (error) {
-      void client.end().catch(() => {});
-      throw error;
-    }
-    if (closed) return void client.end().catch(() => {});
-    listener = client;
-    since = Date.now();
-  }
-
-  const listenUntilListening = () => retry(listen, { firstMs: RELISTEN_MS, maxMs: 5_000, pause: backgroundSleep });
-
-  void listenUntilListening();
+  const listener = keepListening(databaseUrl, LIVENESS_CHANNEL, { firstMs: RELISTEN_MS, maxMs: 5_000 }, {
+    heard: (payload) => hear(payload),
+    listening: () => { since = Date.now(); },
+    lost: () => { since = undefined; },
+  });
+  void listener.listenUntilListening();
   return {
     heard() {
       const now = Date.now();
@@ -107,10 +82,7 @@ export function listenToHeartbeats(databaseUrl: string): HeartbeatListener {
       return [...instances.values()];
     },
     listeningSince: () => since,
-    async close() {
-      closed = true;
-      await listener?.end().catch(() => {});
-    },
+    close: () => listener.close(),
   };
 }
 
