@@ -4,12 +4,12 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Admin, Consumer, IHeaders, ISocketFactory, Kafka, KafkaMessage, PartitionAssigner, Producer, ProducerRecord } from 'kafkajs';
+import type { Admin, Consumer, IHeaders, ISocketFactory, Kafka, KafkaMessage, PartitionAssigner, Producer } from 'kafkajs';
 import { requestStatsDir, topicMinInsyncReplicas, topicPartitions, topicPrefix, topicReplicationFactor } from './config.ts';
 import { SystemError, withinTime } from './errors.ts';
 import { CALL_TIMEOUT_MS, createClients, createKafka } from './kafka-clients.ts';
 import { RUNTIME_TOPICS, repartitionTopic, type CommandReply, type LogPosition, type Outgoing, type TopicSpec } from './messages.ts';
-import { publishQueue, sendPlaced, type Placed } from './publishing.ts';
+import { placement, publishQueue, sendPlaced, type Placed, type Placement } from './publishing.ts';
 import { retry } from './retry.ts';
 
 /**
@@ -324,37 +324,7 @@ export async function createBus(options: BusOptions): Promise<Bus> {
     return partitionOfKey(key, await partitionCount(physical));
   }
 
-  function place(message: Outgoing | Forwarded): Promise<Placed> {
-    const physical = topic(message.topic);
-    if ('envelope' in message) {
-      const { envelope } = message;
-      const key = envelope.aggregateId;
-      const cause = envelope.kind === 'event' ? envelope.causationId : envelope.commandId;
-      return partitionFor(physical, key).then((partition) => ({
-        physical, partition, key, value: JSON.stringify(envelope), headers: { type: envelope.type }, cause,
-      }));
-    }
-    const { key, value, headers, timestamp } = message;
-    return partitionFor(physical, key).then((partition) => ({ physical, partition, key, value, headers, timestamp, cause: `${physical}:${key}` }));
-  }
-
-  async function placeReplies(replies: CommandReply[]): Promise<Placed[]> {
-    const physical = topic(RUNTIME_TOPICS.commandReplies);
-    return Promise.all(replies.map(async (reply) => ({
-      physical, partition: await partitionFor(physical, reply.commandId), key: reply.commandId, value: JSON.stringify(reply), headers: {}, cause: reply.commandId,
-    })));
-  }
-
-  const deadLetter = (source: DeadLetterSource, reason: string) => ({
-    topic: topic(RUNTIME_TOPICS.deadLetters),
-    acks: -1,
-    messages: [{
-      key: `${source.topic}:${source.partition}:${source.offset}`,
-      value: source.value,
-      headers: { reason, consumer: source.consumer, sourceTopic: source.topic, sourcePartition: String(source.partition), sourceOffset: source.offset },
-    }],
-  });
-
+  const { place, placeReplies, deadLetter } = placement(prefix, partitionFor);
   const enqueue = publishQueue((placed) => sendPlaced((batch, count) => producer.call(`publishing ${count} message(s)`, (p) => p.sendBatch(batch)), placed));
 
   return {
@@ -411,17 +381,10 @@ export async function createBus(options: BusOptions): Promise<Bus> {
   };
 }
 
-/** What a task producer needs of its bus: where messages go. */
-interface TaskProducerContext {
-  prefix: string;
-  callTimeoutMs: number;
-  place(message: Outgoing | Forwarded): Promise<Placed>;
-  placeReplies(replies: CommandReply[]): Promise<Placed[]>;
-  deadLetter(source: DeadLetterSource, reason: string): ProducerRecord;
-}
-
 /** Connects `created`, the transactional producer of task `id`, fences the task's other producers, and runs its transactions. */
-async function openTaskProducer(created: Producer, id: string, { prefix, callTimeoutMs, place, placeReplies, deadLetter }: TaskProducerContext): Promise<TaskProducer> {
+async function openTaskProducer(
+  created: Producer, id: string, { prefix, callTimeoutMs, place, placeReplies, deadLetter }: { prefix: string; callTimeoutMs: number } & Placement,
+): Promise<TaskProducer> {
   const bounded = <T>(what: string, work: Promise<T>) => withinTime(callTimeoutMs, `${what} (task ${id})`, work);
   try {
     await bounded('connecting a task producer', created.connect());

@@ -1,16 +1,52 @@
 /**
- * Internal to bus.ts: how published messages become produce requests. The queue lets concurrent publishes share
- * requests, a publish is cut into requests the broker takes, and each message's log position is read off the answer.
+ * Internal to bus.ts: how published messages become produce requests. Each is placed on its partition, the queue
+ * lets concurrent publishes share requests, a publish is cut into requests the broker takes, and each message's log
+ * position is read off the answer.
  */
-import type { IHeaders, ProducerBatch, RecordMetadata } from 'kafkajs';
+import type { IHeaders, ProducerBatch, ProducerRecord, RecordMetadata } from 'kafkajs';
+import type { DeadLetterSource, Forwarded } from './bus.ts';
 import { maxMessageBytes } from './config.ts';
 import { SystemError } from './errors.ts';
-import type { LogPosition } from './messages.ts';
+import { RUNTIME_TOPICS, type CommandReply, type LogPosition, type Outgoing } from './messages.ts';
 
 /** A message ready for a request, its partition chosen; `cause` keeps one cause's events in one request. */
 export type Placed = {
   physical: string; partition: number; key: string; value: string | Buffer | null; headers: IHeaders; timestamp?: string; cause: string;
 };
+
+/** Where messages go: their physical topic, under `prefix`, and the partition `partitionFor` chooses for their key. */
+export function placement(prefix: string, partitionFor: (physical: string, key: string) => Promise<number>) {
+  return {
+    async place(message: Outgoing | Forwarded): Promise<Placed> {
+      const physical = prefix + message.topic;
+      if ('envelope' in message) {
+        const { envelope } = message;
+        const key = envelope.aggregateId;
+        const cause = envelope.kind === 'event' ? envelope.causationId : envelope.commandId;
+        return { physical, partition: await partitionFor(physical, key), key, value: JSON.stringify(envelope), headers: { type: envelope.type }, cause };
+      }
+      const { key, value, headers, timestamp } = message;
+      return { physical, partition: await partitionFor(physical, key), key, value, headers, timestamp, cause: `${physical}:${key}` };
+    },
+    async placeReplies(replies: CommandReply[]): Promise<Placed[]> {
+      const physical = prefix + RUNTIME_TOPICS.commandReplies;
+      return Promise.all(replies.map(async (reply) => ({
+        physical, partition: await partitionFor(physical, reply.commandId), key: reply.commandId, value: JSON.stringify(reply), headers: {}, cause: reply.commandId,
+      })));
+    },
+    deadLetter: (source: DeadLetterSource, reason: string): ProducerRecord => ({
+      topic: prefix + RUNTIME_TOPICS.deadLetters,
+      acks: -1,
+      messages: [{
+        key: `${source.topic}:${source.partition}:${source.offset}`,
+        value: source.value,
+        headers: { reason, consumer: source.consumer, sourceTopic: source.topic, sourcePartition: String(source.partition), sourceOffset: source.offset },
+      }],
+    }),
+  };
+}
+
+export type Placement = ReturnType<typeof placement>;
 
 /**
  * Concurrent publishes share requests. The idempotent producer keeps one request in flight, so a gateway sending

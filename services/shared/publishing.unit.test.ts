@@ -2,10 +2,36 @@ import type { ProducerBatch, RecordMetadata } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { maxMessageBytes } from './config.ts';
 import type { LogPosition } from './messages.ts';
-import { byRequestSize, publishQueue, sendPlaced, type Placed } from './publishing.ts';
+import { byRequestSize, placement, publishQueue, sendPlaced, type Placed } from './publishing.ts';
 
 const placed = (key: string, cause = key, value = 'v', physical = 't', partition = 0): Placed =>
   ({ physical, partition, key, value, headers: {}, cause });
+
+describe('placing messages', () => {
+  const { place, placeReplies, deadLetter } = placement('p.', async (physical, key) => (physical === 'p.orders' ? key.length : 0));
+  const meta = { schemaVersion: 1, aggregateId: 'order-1', occurredAt: '2026-01-01T00:00:00.000Z', type: 'OrderPlaced', data: {} };
+
+  it('puts an event under the prefix, keyed by its aggregate, with the events of the same cause', async () => {
+    const event = { ...meta, kind: 'event' as const, eventId: 'e1', correlationId: 'c1', causationId: 'cmd-1' };
+    expect(await place({ topic: 'orders', envelope: event })).toEqual({
+      physical: 'p.orders', partition: 'order-1'.length, key: 'order-1', value: JSON.stringify(event), headers: { type: 'OrderPlaced' }, cause: 'cmd-1',
+    });
+  });
+
+  it('keeps a command with itself, and a forwarded message with the others of its key', async () => {
+    const command = { ...meta, kind: 'command' as const, commandId: 'cmd-2' };
+    expect(await place({ topic: 'orders', envelope: command })).toMatchObject({ key: 'order-1', cause: 'cmd-2' });
+    const forwarded = await place({ topic: 'stock', key: 'sku-1', value: Buffer.from('x'), headers: { h: '1' }, timestamp: '5' });
+    expect(forwarded).toEqual({ physical: 'p.stock', partition: 0, key: 'sku-1', value: Buffer.from('x'), headers: { h: '1' }, timestamp: '5', cause: 'p.stock:sku-1' });
+  });
+
+  it('keys a reply by its command, and a dead letter by where it was read, with the reason in its headers', async () => {
+    const [reply] = await placeReplies([{ commandId: 'cmd-3', status: 'ACCEPTED', positions: [] }]);
+    expect(reply).toMatchObject({ physical: 'p.command.replies', key: 'cmd-3', cause: 'cmd-3' });
+    const letter = deadLetter({ topic: 'p.orders', partition: 2, offset: '7', value: null, consumer: 'orders' }, 'bad data');
+    expect(letter).toMatchObject({ topic: 'p.dead.letters', acks: -1, messages: [{ key: 'p.orders:2:7', value: null, headers: { reason: 'bad data', consumer: 'orders', sourceOffset: '7' } }] });
+  });
+});
 
 describe('the publish queue', () => {
   it('sends what callers enqueue while a send is in flight together, and gives each caller its own positions', async () => {
