@@ -6,7 +6,8 @@ export type Backoff = { firstMs: number; maxMs: number };
 
 /** The pause after the `failures`-th failure in a row (from 1): firstMs, twice that, and so on, at most maxMs. */
 export function backoffMs(failures: number, { firstMs, maxMs }: Backoff): number {
-  return Math.min(firstMs * 2 ** Math.max(0, failures - 1), maxMs);
+  // The exponent bounded: past 2 ** 1023, 0 × Infinity would be NaN.
+  return Math.min(firstMs * 2 ** Math.min(Math.max(0, failures - 1), 30), maxMs);
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

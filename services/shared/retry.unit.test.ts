@@ -11,6 +11,7 @@ describe('the pause between tries', () => {
 
   it('stays at the longest however many failures came before', () => {
     expect(backoffMs(10_000, { firstMs: 20, maxMs: 100 })).toBe(100);
+    expect(backoffMs(10_000, { firstMs: 0, maxMs: 100 })).toBe(0);
   });
 });
 
