@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createRemoteJWKSet, errors, jwtVerify, SignJWT, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { LRUCache } from 'lru-cache';
 import { SystemError } from '../services/shared/errors.ts';
 import { gatewayToken, jwtAudience, jwtIssuer, jwtJwksUrl, jwtSecret } from './config.ts';
 import { ROLES, unauthenticated, type Role, type Viewer } from './access.ts';
@@ -80,8 +81,8 @@ export function createAuthenticator(config: AuthConfig = authConfig()): Authenti
   const key: Promise<CryptoKey> | JWTVerifyGetKey = config.jwksUrl
     ? createRemoteJWKSet(new URL(config.jwksUrl), { timeoutDuration: 5_000 })
     : crypto.subtle.importKey('raw', new TextEncoder().encode(config.secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
-  // Least recently used first. A remembered token still expires on time: its viewer is checked at every use.
-  const remembered = new Map<string, Viewer>();
+  // A remembered token still expires on time: its viewer is checked at every use.
+  const remembered = new LRUCache<string, Viewer>({ max: MAX_REMEMBERED_TOKENS });
   const options = {
     algorithms: config.jwksUrl ? ASYMMETRIC : ['HS256'],
     issuer: config.issuer,
@@ -92,14 +93,10 @@ export function createAuthenticator(config: AuthConfig = authConfig()): Authenti
   async function verify(token: string): Promise<Viewer> {
     if (token.length > MAX_TOKEN_BYTES) throw unauthenticated(`the token is longer than ${MAX_TOKEN_BYTES} characters`);
     const known = remembered.get(token);
+    if (known && known.expiresAt.getTime() > Date.now()) return known;
     remembered.delete(token);
-    if (known && known.expiresAt.getTime() > Date.now()) {
-      remembered.set(token, known);
-      return known;
-    }
     const viewer = viewerOf(await verifiedPayload(token));
     remembered.set(token, viewer);
-    if (remembered.size > MAX_REMEMBERED_TOKENS) remembered.delete(remembered.keys().next().value!);
     return viewer;
   }
 

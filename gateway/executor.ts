@@ -15,6 +15,7 @@ import {
   execute, getVariableValues, GraphQLError, type DocumentNode, type ExecutionResult, type GraphQLSchema, type OperationDefinitionNode,
 } from 'graphql/index.js';
 import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
+import { LRUCache } from 'lru-cache';
 
 /** Compiled queries kept; the least recently used is dropped past this. */
 export const MAX_COMPILED_QUERIES = 1000;
@@ -33,23 +34,18 @@ export type Executor = (execution: Execution) => Promise<ExecutionResult>;
 
 /** `jit: false` runs everything through graphql-js (the comparison in the tests, the bench's "before"). */
 export function createExecutor(schema: GraphQLSchema, options: { jit?: boolean; maxCompiled?: number } = {}): Executor {
-  const maxCompiled = options.maxCompiled ?? MAX_COMPILED_QUERIES;
-  // undefined: graphql-jit could not compile it, so graphql-js runs it (remembered, not retried per request).
-  const compiled = new Map<string, CompiledQuery | undefined>();
+  // 'graphql-js': graphql-jit could not compile it, so graphql-js runs it (remembered, not retried per request).
+  const compiled = new LRUCache<string, CompiledQuery | 'graphql-js'>({ max: options.maxCompiled ?? MAX_COMPILED_QUERIES });
 
   function compiledFor(document: DocumentNode, source: string, operationName: string | null | undefined): CompiledQuery | undefined {
     const key = `${operationName ?? ''}\n${source}`;
-    if (compiled.has(key)) {
-      const query = compiled.get(key);
-      compiled.delete(key); // most recently used last
+    let query = compiled.get(key);
+    if (query === undefined) {
+      const result = compileQuery(schema, document, operationName ?? undefined);
+      query = isCompiledQuery(result) ? result : 'graphql-js';
       compiled.set(key, query);
-      return query;
     }
-    const result = compileQuery(schema, document, operationName ?? undefined);
-    const query = isCompiledQuery(result) ? result : undefined;
-    compiled.set(key, query);
-    if (compiled.size > maxCompiled) compiled.delete(compiled.keys().next().value!);
-    return query;
+    return query === 'graphql-js' ? undefined : query;
   }
 
   return async ({ document, source, operation, operationName, variables, contextValue }) => {

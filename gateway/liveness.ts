@@ -8,12 +8,12 @@
  * false only until the group has handed its partitions to the others (at the group's session timeout, 10 s): until
  * then no order routed to those partitions can complete, whatever the other instances do.
  */
-import pg from 'pg';
 import { LIVENESS_CHANNEL, SILENT_AFTER_MS, type ConsumerHealth, type Heartbeat } from '../services/shared/liveness.ts';
+import { keepListening } from './listen.ts';
 
 /** A silent instance is forgotten after this long (its age stays on /metrics until then). */
 const FORGET_AFTER_MS = 60_000;
-/** The first wait before listening again after the LISTEN connection failed; longer after each failure. */
+/** The first wait before listening again after the LISTEN connection failed; twice as long after each failure, up to 5 s. */
 const RELISTEN_MS = 500;
 
 /** An instance of a process, as its heartbeats tell it. */
@@ -50,9 +50,7 @@ export interface HeartbeatListener {
 /** Listens to the heartbeats on `databaseUrl`; never fails: while it cannot listen, listeningSince() says so. */
 export function listenToHeartbeats(databaseUrl: string): HeartbeatListener {
   const instances = new Map<string, HeardInstance>();
-  let listener: pg.Client | undefined;
   let since: number | undefined;
-  let closed = false;
 
   function hear(payload: string) {
     let beat: Heartbeat;
@@ -71,37 +69,12 @@ export function listenToHeartbeats(databaseUrl: string): HeartbeatListener {
     instances.set(beat.instance, heard);
   }
 
-  async function listen(attempt = 1) {
-    if (closed) return;
-    // Keep-alive: a connection that died without a word must end in 'error', or silence would be blamed on the processes.
-    const client = new pg.Client({ connectionString: databaseUrl, keepAlive: true, keepAliveInitialDelayMillis: 10_000 });
-    client.on('notification', (message) => { if (message.payload) hear(message.payload); });
-    client.on('error', () => {
-      if (listener === client) {
-        listener = undefined;
-        since = undefined;
-      }
-      void client.end().catch(() => {});
-      relisten(1);
-    });
-    try {
-      await client.connect();
-      await client.query(`LISTEN ${LIVENESS_CHANNEL}`);
-    } catch {
-      void client.end().catch(() => {});
-      return relisten(attempt + 1);
-    }
-    if (closed) return void client.end().catch(() => {});
-    listener = client;
-    since = Date.now();
-  }
-
-  function relisten(attempt: number) {
-    if (closed) return;
-    setTimeout(() => void listen(attempt), Math.min(RELISTEN_MS * attempt, 5_000)).unref();
-  }
-
-  void listen();
+  const listener = keepListening(databaseUrl, LIVENESS_CHANNEL, { firstMs: RELISTEN_MS, maxMs: 5_000 }, {
+    heard: (payload) => hear(payload),
+    listening: () => { since = Date.now(); },
+    lost: () => { since = undefined; },
+  });
+  void listener.listenUntilListening();
   return {
     heard() {
       const now = Date.now();
@@ -109,10 +82,7 @@ export function listenToHeartbeats(databaseUrl: string): HeartbeatListener {
       return [...instances.values()];
     },
     listeningSince: () => since,
-    async close() {
-      closed = true;
-      await listener?.end().catch(() => {});
-    },
+    close: () => listener.close(),
   };
 }
 

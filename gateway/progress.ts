@@ -6,6 +6,7 @@ import pg from 'pg';
 import { PROGRESS_CHANNEL, type ProjectionProgress } from '../services/shared/projector.ts';
 import type { LogPosition } from '../services/shared/messages.ts';
 import { SystemError } from '../services/shared/errors.ts';
+import { keepListening } from './listen.ts';
 
 interface Waiter {
   key: string;
@@ -21,7 +22,7 @@ export interface ProjectionWatcher {
 
 // A safety net for a lost notification (e.g. while the LISTEN connection reconnects).
 const POLL_INTERVAL_MS = 500;
-/** The first wait before listening again after the LISTEN connection failed; longer after each failure. */
+/** The first wait before listening again after the LISTEN connection failed; twice as long after each failure, up to 10 s. */
 const RELISTEN_MS = 500;
 
 export async function createProjectionWatcher(databaseUrl: string, { pollIntervalMs = POLL_INTERVAL_MS } = {}): Promise<ProjectionWatcher> {
@@ -30,8 +31,6 @@ export async function createProjectionWatcher(databaseUrl: string, { pollInterva
   // listened): `applied` is current for them up to notifications in flight, so waiting needs no query.
   let tracked = new Set<string>();
   let waiters: Waiter[] = [];
-  let listener: pg.Client | undefined;
-  let closed = false;
   const query = new pg.Pool({ connectionString: databaseUrl, max: 2 });
   // An idle connection the server dropped (a restart, pg_terminate_backend): the pool replaces it on next use.
   // Without a listener the 'error' event would end the process.
@@ -51,50 +50,28 @@ export async function createProjectionWatcher(databaseUrl: string, { pollInterva
 
   async function refresh(keys: string[]) {
     if (!keys.length) return;
-    const listening = listener;
+    const listening = listener.connection();
     const { rows } = await query.query<{ projector: string; topic: string; partition: number; next_offset: string }>(
       `SELECT projector, topic, partition, next_offset FROM projection_offsets
        WHERE projector || '|' || topic || '|' || partition = ANY($1)`,
       [keys],
     );
     for (const row of rows) advance(keyOf(row.projector, row.topic, row.partition), BigInt(row.next_offset));
-    if (listening && listener === listening) for (const key of keys) tracked.add(key);
+    if (listening && listener.connection() === listening) for (const key of keys) tracked.add(key);
   }
 
-  async function listen() {
-    // Keep-alive: a connection that died without a word (a failover, a NAT timeout) must end in 'error', or what it
-    // tracked would be trusted and waits would fall back to the poll.
-    const client = new pg.Client({ connectionString: databaseUrl, keepAlive: true, keepAliveInitialDelayMillis: 10_000 });
-    client.on('notification', (message) => {
-      if (!message.payload) return;
-      const progress = JSON.parse(message.payload) as ProjectionProgress;
+  const listener = keepListening(databaseUrl, PROGRESS_CHANNEL, { firstMs: RELISTEN_MS, maxMs: 10_000 }, {
+    heard(payload, current) {
+      const progress = JSON.parse(payload) as ProjectionProgress;
       const key = keyOf(progress.projector, progress.topic, progress.partition);
       advance(key, BigInt(progress.nextOffset));
-      if (listener === client) tracked.add(key);
-    });
-    client.on('error', () => {
-      if (listener === client) {
-        listener = undefined;
-        tracked = new Set(); // what is announced until the next LISTEN is lost
-      }
-      void client.end().catch(() => {});
-      relisten();
-    });
-    await client.connect();
-    await client.query(`LISTEN ${PROGRESS_CHANNEL}`);
-    tracked = new Set();
-    listener = client;
-  }
-
-  // Until LISTEN is back, the poll below keeps waiters moving.
-  function relisten(attempt = 1) {
-    if (closed) return;
-    setTimeout(() => {
-      void listen().catch(() => relisten(attempt + 1));
-    }, Math.min(RELISTEN_MS * attempt, 10_000)).unref();
-  }
-
-  await listen();
+      if (current) tracked.add(key);
+    },
+    // What is announced while no connection listens is lost: until the next LISTEN, waits fall back to the poll.
+    listening: () => { tracked = new Set(); },
+    lost: () => { tracked = new Set(); },
+  });
+  await listener.listen();
   const poll = setInterval(() => {
     void refresh([...new Set(waiters.map((w) => w.key))]).catch(() => {});
   }, pollIntervalMs);
@@ -132,9 +109,8 @@ export async function createProjectionWatcher(databaseUrl: string, { pollInterva
       }
     },
     async close() {
-      closed = true;
       clearInterval(poll);
-      await listener?.end().catch(() => {});
+      await listener.close();
       await query.end();
     },
   };

@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
+import { backoffMs } from '../services/shared/retry.ts';
 
 const root = resolve(import.meta.dirname, '..');
 
@@ -101,8 +102,8 @@ export function superviseProcesses(processes: SupervisedProcess[], options: Supe
         if (stopping) return;
         // A long run means the last crash is history: start the backoff over.
         if (Date.now() - slot.startedAt >= resetAfter) slot.streak = 0;
-        const delay = Math.min(initial * 2 ** slot.streak, max);
         slot.streak += 1;
+        const delay = backoffMs(slot.streak, { firstMs: initial, maxMs: max });
         slot.restarts += 1;
         log(`${slot.spec.name} exited (${signal ?? `code ${code}`}); restarting in ${seconds(delay)} (restart ${slot.restarts})`);
         slot.timer = setTimeout(() => {

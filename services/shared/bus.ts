@@ -3,23 +3,22 @@
  * with the log position of each message, so readers can wait for exactly what a command wrote.
  */
 import { writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { connect } from 'node:net';
 import { join } from 'node:path';
-import {
-  Kafka, Partitioners, logLevel, type logCreator, type Admin, type Consumer, type IHeaders, type ISocketFactory, type KafkaMessage, type PartitionAssigner,
-  type Producer, type ProducerBatch, type RecordMetadata, type RequestEvent,
-} from 'kafkajs';
-import { kafkaBrokers, maxMessageBytes, requestStatsDir, topicMinInsyncReplicas, topicPartitions, topicPrefix, topicReplicationFactor } from './config.ts';
+import type { Admin, Consumer, IHeaders, ISocketFactory, Kafka, KafkaMessage, PartitionAssigner, Producer } from 'kafkajs';
+import { requestStatsDir, topicMinInsyncReplicas, topicPartitions, topicPrefix, topicReplicationFactor } from './config.ts';
 import { SystemError, withinTime } from './errors.ts';
-import './kafkajs-patches.ts'; // every client of this process without kafkajs's idle timer loop (see there)
+import { CALL_TIMEOUT_MS, createClients, createKafka } from './kafka-clients.ts';
 import { RUNTIME_TOPICS, repartitionTopic, type CommandReply, type LogPosition, type Outgoing, type TopicSpec } from './messages.ts';
+import { placement, publishQueue, sendPlaced, type Placed, type Placement } from './publishing.ts';
+import { retry } from './retry.ts';
 
 /**
  * Header of a dead letter replayed onto its source topic (`npm run dead-letters -- replay`): it names the one
  * consumer that refused it. Every other consumer of the topic applied the original already and skips the copy.
  */
 export const REPLAY_FOR_HEADER = 'replay-for';
+
+export { createKafka, LEAVE_GROUP_TIMEOUT_MS, TRANSACTION_TIMEOUT_MS } from './kafka-clients.ts';
 
 /** Whether this consumer should take the message: anything not replayed, and replays meant for it. */
 export function isFor(consumer: string, message: Pick<KafkaMessage, 'headers'>): boolean {
@@ -113,14 +112,6 @@ export interface TaskProducer {
 }
 
 /**
- * How long a transaction may stay open before the broker aborts it (kafkajs's default). A task that died
- * mid-transaction holds its read_committed readers back (they stop at its first write) until another instance
- * takes the task over, which aborts it at once, or for at most this long. Shorter, a large batch's transaction on a
- * busy machine was aborted under it, and retried, for good: a catch-up never finished (seen in CI at 10 s).
- */
-export const TRANSACTION_TIMEOUT_MS = 60_000;
-
-/**
  * A kafkajs failure of a produce, an offset commit or a transaction's end is the broker's or the client's (a
  * leader moving, a broker restarting, a sequence out of order after one), not the data's: UNAVAILABLE, which
  * isolation.ts waits out instead of setting the messages aside. A message the broker refuses as such stays what it
@@ -191,68 +182,6 @@ export interface Bus {
   /** Removes a consumer group created with `createConsumer` that is of no use once it stops; best effort. */
   deleteGroup(group: string): Promise<void>;
   close(): Promise<void>;
-}
-
-/**
- * kafkajs's sockets, but without Nagle's algorithm, as the Java client and the broker have theirs: kafkajs leaves it
- * on, so a small request written while an earlier one on the same connection is unacknowledged waits for the
- * broker's ACK. Measured (`npm run bench -- --write-only`, two alternating pairs): 64 clients completed 148.9 and
- * 134.0 orders/s instead of 130.3 and 116.0, at 11.2 and 12.5 ms of CPU per order instead of 12.8 and 14.5.
- */
-const noDelaySockets: ISocketFactory = ({ host, port, onConnect }) => {
-  const socket = connect({ host, port }, onConnect);
-  socket.setNoDelay(true);
-  socket.setKeepAlive(true, 60_000);
-  return socket;
-};
-
-/** The messages of the error answers kafkajs retries that come with every start and failover. */
-const TRANSIENT_ANSWERS = new Set(
-  (createRequire(import.meta.url)('kafkajs/src/protocol/error.js') as { errorCodes: { type: string; message: string }[] }).errorCodes
-    .filter(({ type }) => [
-      'UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE', 'NOT_LEADER_FOR_PARTITION', 'REPLICA_NOT_AVAILABLE', 'GROUP_LOAD_IN_PROGRESS',
-      'GROUP_COORDINATOR_NOT_AVAILABLE', 'NOT_COORDINATOR_FOR_GROUP', 'NOT_CONTROLLER', 'CONCURRENT_TRANSACTIONS', 'FETCH_SESSION_ID_NOT_FOUND',
-      'INVALID_FETCH_SESSION_EPOCH', 'FENCED_LEADER_EPOCH', 'UNKNOWN_LEADER_EPOCH', 'OFFSET_NOT_AVAILABLE', 'UNSTABLE_OFFSET_COMMIT',
-    ].includes(type))
-    .map(({ message }) => message),
-);
-
-/**
- * How every kafkajs client, producer, consumer and coordinator lookup here retries: at least once a second, for
- * about 20 s. kafkajs's default doubles its pause up to 30 s: with 8 retries it paused 6.4 s and then 12.8 s, and
- * restarted a crashed consumer only after its last pause. A broker failover takes about 10 s (the killed broker
- * fenced after its session timeout, new leaders and coordinators elected): a client that met the dead broker in its
- * first second came back 10 to 25 s after the new leaders were there, or gave up, which cost its consumer group a
- * rejoin and every task a restore (seen on a 3-broker cluster: a gateway consumer restarted 48 s after the kill).
- */
-const KAFKA_RETRY = { initialRetryTime: 100, maxRetryTime: 1_000, retries: 20 };
-
-export function createKafka(clientId: string, brokers: string[] = kafkaBrokers(), socketFactory?: ISocketFactory): Kafka {
-  return new Kafka({
-    clientId,
-    brokers,
-    socketFactory: socketFactory ?? noDelaySockets,
-    logLevel: logLevel.WARN,
-    logCreator: kafkaLogCreator(clientId),
-    retry: KAFKA_RETRY,
-  });
-}
-
-// kafkajs logs through our one-line format; its warning about bounded producer retries is expected:
-// every consumer here is idempotent, and unbounded retries would hang a request forever.
-function kafkaLogCreator(clientId: string): logCreator {
-  return () => ({ level, log }) => {
-    const { message, timestamp: _, logger: __, ...fields } = log;
-    if (message.startsWith('Limiting retries for the idempotent producer')) return;
-    // kafkajs logs every error answer as an error, also those it retries itself: a coordinator still loading or a
-    // leader moving (every start, every broker failover). They are not news; one that outlasts the retries fails
-    // its call, and the caller says so.
-    if (message.startsWith('Response ') && TRANSIENT_ANSWERS.has(String((fields as { error?: unknown }).error))) return;
-    // Its producer's retries of them too (e.g. a transaction begun while the coordinator still ends the one before).
-    if (message.startsWith('Failed to send messages: ') && TRANSIENT_ANSWERS.has(message.slice('Failed to send messages: '.length))) return;
-    const name = level <= logLevel.ERROR ? 'error' : 'warn';
-    console.error(`${name.padEnd(5)} ${clientId} kafkajs: ${message} ${JSON.stringify(fields)}`.trimEnd());
-  };
 }
 
 /** Every topic of the system: the runtime's, each domain's, and each service's repartition topic, by logical name. */
@@ -351,108 +280,29 @@ const isRetriable = (error: unknown) => !(error instanceof SystemError) && !!(er
  * group coordinator still loading, right after a broker or topic starts), which kafkajs's admin client does not
  * retry by itself.
  */
-export async function withKafkaRetries<T>(call: () => Promise<T>, attempts = 30, retriable = isRetriable): Promise<T> {
-  for (let attempt = 1; ; attempt += 1) {
-    try {
-      return await call();
-    } catch (error) {
-      if (!retriable(error) || attempt >= attempts) throw error;
-      await new Promise((r) => setTimeout(r, Math.min(100 * attempt, 1000)));
-    }
-  }
+export function withKafkaRetries<T>(call: () => Promise<T>, attempts = 30, retriable = isRetriable): Promise<T> {
+  return retry(call, { firstMs: 100, maxMs: 1_000, attempts, retriable });
 }
 
 async function waitForLeaders(admin: Admin, topics: string[], timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const { topics: found } = await admin.fetchTopicMetadata({ topics });
-      if (found.length === topics.length && found.every((t) => t.partitions.length && t.partitions.every((p) => p.leader >= 0))) return;
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-    }
-    if (Date.now() > deadline) throw new Error(`topics ${topics.join(', ')} have no leaders after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-/**
- * How long a produce or admin call may go unanswered. kafkajs's own retries of a broker that is down give up
- * sooner (about 20 s: KAFKA_RETRY); this bounds a client that waits on nothing, as seen once after a broker restart.
- */
-const CALL_TIMEOUT_MS = 30_000;
-/**
- * How long a consumer may take to leave its group before it is given up (its session then expires on the broker):
- * the one bound for every member this code stops, replaces or closes.
- */
-export const LEAVE_GROUP_TIMEOUT_MS = 10_000;
-
-/**
- * A kafkajs client whose calls are bounded in time. One that let a call go unanswered is replaced by a fresh one,
- * connected on the next call: whatever the stale one waits on may never come. The caller retries (for a publish, a
- * copy the stale producer still delivers carries the same event ids, which readers skip: batch.ts).
- */
-function replaceable<C extends { connect(): Promise<void>; disconnect(): Promise<void> }>(create: () => C, timeoutMs: number) {
-  let client = create();
-  /** The current client's connection, made once (concurrent first calls share it); undefined to try again. */
-  let connecting: Promise<void> | undefined;
-  const connect = () => {
-    const current = client;
-    connecting ??= withinTime(timeoutMs, 'connecting to the broker', current.connect()).catch((error) => {
-      if (client === current) connecting = undefined;
-      throw error;
-    });
-    return connecting;
-  };
-  /** Replaces `stale`, which let `work` go unanswered; it is disconnected once that settles (kafkajs would reconnect it to retry meanwhile). */
-  const replace = (stale: C, work: Promise<unknown>) => {
-    if (client !== stale) return;
-    client = create();
-    connecting = undefined;
-    void work.catch(() => {}).finally(() => stale.disconnect().catch(() => {}));
-  };
-  return {
-    connect,
-    async call<T>(what: string, work: (client: C) => Promise<T>): Promise<T> {
-      const current = client;
-      let pending: Promise<unknown> = Promise.resolve();
-      try {
-        pending = connect();
-        await pending;
-        pending = work(current);
-        return (await withinTime(timeoutMs, what, pending)) as T;
-      } catch (error) {
-        if (error instanceof SystemError && error.code === 'UNAVAILABLE') replace(current, pending);
-        throw error;
-      }
-    },
-    disconnect: () => withinTime(timeoutMs, 'disconnecting from the broker', client.disconnect()),
-  };
+  await retry(async () => {
+    const { topics: found } = await admin.fetchTopicMetadata({ topics });
+    if (found.length === topics.length && found.every((t) => t.partitions.length && t.partitions.every((p) => p.leader >= 0))) return;
+    throw new Error(`topics ${topics.join(', ')} have no leaders after ${timeoutMs} ms`);
+  }, { firstMs: 100, maxMs: 100, until: Date.now() + timeoutMs });
 }
 
 export async function createBus(options: BusOptions): Promise<Bus> {
   const prefix = options.prefix ?? topicPrefix();
   const kafka = createKafka(options.clientId, options.brokers, options.socketFactory);
   const callTimeoutMs = options.callTimeoutMs ?? CALL_TIMEOUT_MS;
-  const requests: Record<string, number> = {};
-  const countRequest = ({ payload }: RequestEvent) => { requests[payload.apiName] = (requests[payload.apiName] ?? 0) + 1; };
-  // The producer of every publish (its answer gives each message's offset) and the admin client of every lookup.
-  const producer = replaceable(() => {
-    const created: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
-    created.on(created.events.REQUEST, countRequest);
-    return created;
-  }, callTimeoutMs);
-  const admin = replaceable(() => {
-    const created: Admin = kafka.admin();
-    created.on(created.events.REQUEST, countRequest);
-    return created;
-  }, callTimeoutMs);
+  const clients = createClients(kafka, callTimeoutMs);
+  const { producer, admin, requests } = clients;
   const statsDir = requestStatsDir();
   const writeStats = () => writeFileSync(join(statsDir!, `${options.clientId}.${process.pid}.json`), JSON.stringify(requests));
   const statsTimer = statsDir ? setInterval(writeStats, 1000).unref() : undefined;
   await Promise.all([producer.connect(), admin.connect()]);
   const partitionCounts = new Map<string, number>();
-  const consumers = new Set<Consumer>();
   let clusterId: Promise<string> | undefined;
 
   const topic = (name: string) => prefix + name;
@@ -474,240 +324,22 @@ export async function createBus(options: BusOptions): Promise<Bus> {
     return partitionOfKey(key, await partitionCount(physical));
   }
 
-  /** A message ready for a request; `cause` keeps one cause's events in one request. */
-  type Placed = {
-    physical: string; partition: number; key: string; value: string | Buffer | null; headers: IHeaders; timestamp?: string; cause: string;
-  };
-
-  function place(message: Outgoing | Forwarded): Promise<Placed> {
-    const physical = topic(message.topic);
-    if ('envelope' in message) {
-      const { envelope } = message;
-      const key = envelope.aggregateId;
-      const cause = envelope.kind === 'event' ? envelope.causationId : envelope.commandId;
-      return partitionFor(physical, key).then((partition) => ({
-        physical, partition, key, value: JSON.stringify(envelope), headers: { type: envelope.type }, cause,
-      }));
-    }
-    const { key, value, headers, timestamp } = message;
-    return partitionFor(physical, key).then((partition) => ({ physical, partition, key, value, headers, timestamp, cause: `${physical}:${key}` }));
-  }
-
-  // Concurrent publishes share requests. The idempotent producer keeps one request in flight, so a gateway sending
-  // one command per mutation would be capped at one round trip per command; instead, while a request is in
-  // flight, the next gathers everything published meanwhile: N waiting callers cost one round trip, in order.
-  const waiting: { items: Placed[]; done(positions: LogPosition[]): void; fail(error: unknown): void }[] = [];
-  let sending = false;
-
-  async function publish(messages: readonly (Outgoing | Forwarded)[]): Promise<LogPosition[]> {
-    if (!messages.length) return [];
-    return enqueue(await Promise.all(messages.map(place)));
-  }
-
-  function enqueue(items: Placed[]): Promise<LogPosition[]> {
-    return new Promise<LogPosition[]>((done, fail) => {
-      waiting.push({ items, done, fail });
-      void drain();
-    });
-  }
-
-  async function drain(): Promise<void> {
-    if (sending) return;
-    sending = true;
-    try {
-      while (waiting.length) {
-        const callers = waiting.splice(0);
-        const positions: LogPosition[] = [];
-        try {
-          for (const request of byRequestSize(callers.flatMap((c) => c.items))) positions.push(...(await send(request)));
-        } catch (error) {
-          for (const caller of callers) caller.fail(error); // each retries as it would have alone
-          continue;
-        }
-        let from = 0;
-        for (const caller of callers) {
-          caller.done(positions.slice(from, from + caller.items.length));
-          from += caller.items.length;
-        }
-      }
-    } finally {
-      sending = false;
-    }
-  }
-
-  /**
-   * The broker refuses a request whose messages for one partition exceed its message.max.bytes as a whole (the
-   * record batch), however small each one is: a service deciding a backlog (thousands of commands fetched at once)
-   * would fail every batch. So a publish goes out in requests of at most half the largest message, in order (one
-   * request in flight), never splitting the events of one cause.
-   */
-  function byRequestSize(placed: Placed[]): Placed[][] {
-    const budget = maxMessageBytes() / 2;
-    const requests: Placed[][] = [];
-    let bytes = 0;
-    placed.forEach((item, i) => {
-      const size = (item.value === null ? 0 : Buffer.byteLength(item.value)) + item.key.length + 64;
-      if (!requests.length || (bytes + size > budget && item.cause !== placed[i - 1].cause)) {
-        requests.push([]);
-        bytes = 0;
-      }
-      requests.at(-1)!.push(item);
-      bytes += size;
-    });
-    return requests;
-  }
-
-  function send(placed: Placed[]): Promise<LogPosition[]> {
-    return sendWith((batch) => producer.call(`publishing ${placed.length} message(s)`, (p) => p.sendBatch(batch)), placed);
-  }
-
-  /** Sends placed messages in one request through `sendBatch` and answers each one's position. */
-  async function sendWith(sendBatch: (batch: ProducerBatch) => Promise<RecordMetadata[]>, placed: Placed[]): Promise<LogPosition[]> {
-    const byTopic = new Map<string, typeof placed>();
-    for (const item of placed) byTopic.set(item.physical, [...(byTopic.get(item.physical) ?? []), item]);
-    const metadata = await sendBatch({
-      acks: -1,
-      topicMessages: [...byTopic].map(([physical, items]) => ({
-        topic: physical,
-        messages: items.map(({ key, partition, value, headers, timestamp }) => ({ key, partition, value, headers, timestamp })),
-      })),
-    });
-    // Within one request, a partition's messages get consecutive offsets from its base offset.
-    const next = new Map(metadata.map((m) => [`${m.topicName}:${m.partition}`, BigInt(m.baseOffset ?? '0')]));
-    return placed.map(({ physical, partition }) => {
-      const slot = `${physical}:${partition}`;
-      const offset = next.get(slot);
-      // kafkajs answers a produce it retried with the last attempt's partitions only: where these landed is unknown.
-      if (offset === undefined) throw new SystemError('UNAVAILABLE', `Kafka did not say where the messages for ${slot} landed (a produce retried after a broker failed): sent again`, true);
-      next.set(slot, offset + 1n);
-      return { topic: physical, partition, offset: offset.toString() };
-    });
-  }
-
-  async function placeReplies(replies: CommandReply[]): Promise<Placed[]> {
-    const physical = topic(RUNTIME_TOPICS.commandReplies);
-    return Promise.all(replies.map(async (reply) => ({
-      physical, partition: await partitionFor(physical, reply.commandId), key: reply.commandId, value: JSON.stringify(reply), headers: {}, cause: reply.commandId,
-    })));
-  }
-
-  function deadLetter(source: DeadLetterSource, reason: string) {
-    return {
-      topic: topic(RUNTIME_TOPICS.deadLetters),
-      acks: -1,
-      messages: [{
-        key: `${source.topic}:${source.partition}:${source.offset}`,
-        value: source.value,
-        headers: { reason, consumer: source.consumer, sourceTopic: source.topic, sourcePartition: String(source.partition), sourceOffset: source.offset },
-      }],
-    };
-  }
-
-  async function taskProducer(id: string): Promise<TaskProducer> {
-    const transactionalId = prefix + id;
-    const created = kafka.producer({
-      transactionalId, idempotent: true, maxInFlightRequests: 1, transactionTimeout: TRANSACTION_TIMEOUT_MS, createPartitioner: Partitioners.DefaultPartitioner,
-    });
-    created.on(created.events.REQUEST, countRequest);
-    const bounded = <T>(what: string, work: Promise<T>) => withinTime(callTimeoutMs, `${what} (task ${id})`, work);
-    try {
-      await bounded('connecting a task producer', created.connect());
-      // Registers the transactional id with its coordinator, which fences the task's other producers and aborts
-      // a transaction one of them left open.
-      await bounded('fencing the task\'s other producers', created.transaction().then((t) => t.abort()));
-    } catch (error) {
-      await created.disconnect().catch(() => {});
-      throw error;
-    }
-    let fenced = false;
-    let broken = false;
-    let closed = false;
-    let last: Promise<unknown> = Promise.resolve();
-
-    async function run<T>(work: (txn: Transaction) => Promise<T>): Promise<T> {
-      // Retriable: by whichever instance holds the task now (isolation.ts must not set the input aside for it).
-      if (fenced) throw new SystemError('FENCED', `task ${id} was taken over by another instance`, true);
-      if (closed || broken) throw new SystemError('UNAVAILABLE', `the producer of task ${id} is ${closed ? 'closed' : 'being replaced after a transaction that did not end'}`, true);
-      const txn = await bounded('beginning a transaction', created.transaction()).catch((error) => {
-        broken = true;
-        throw asUnavailable(error);
-      });
-      const offsets = new Map<string, Map<string, Map<number, string>>>(); // group -> topic -> partition -> next offset
-      const write = (placed: Placed[]) => sendWith((batch) => bounded(`publishing ${placed.length} message(s)`, txn.sendBatch(batch)), placed);
-      try {
-        const result = await work({
-          publish: async (messages) => {
-            const positions: LogPosition[] = [];
-            for (const request of byRequestSize(await Promise.all(messages.map(place)))) positions.push(...(await write(request)));
-            return positions;
-          },
-          async publishReplies(replies) {
-            if (replies.length) for (const request of byRequestSize(await placeReplies(replies))) await write(request);
-          },
-          async publishDeadLetter(source, reason) {
-            await bounded('publishing a dead letter', txn.send(deadLetter(source, reason)));
-          },
-          consumed(group, physical, partition, nextOffset) {
-            const topics = offsets.get(group) ?? new Map<string, Map<number, string>>();
-            offsets.set(group, topics);
-            const partitions = topics.get(physical) ?? new Map<number, string>();
-            topics.set(physical, partitions);
-            partitions.set(partition, nextOffset);
-          },
-        });
-        for (const [group, topics] of offsets) {
-          await bounded(`committing the offsets of ${prefix + group}`, txn.sendOffsets({
-            consumerGroupId: prefix + group,
-            topics: [...topics].map(([physical, partitions]) => ({ topic: physical, partitions: [...partitions].map(([partition, offset]) => ({ partition, offset })) })),
-          }));
-        }
-        await bounded('committing a transaction', txn.commit());
-        return result;
-      } catch (error) {
-        if (isFenced(error)) {
-          fenced = true;
-          throw new SystemError('FENCED', `task ${id} was taken over by another instance: ${(error as Error).message}`, true);
-        }
-        // Failed before its commit: aborted here. Failed in its commit (EndTxn unanswered, or answered after the wait
-        // gave up): kafkajs may still finish it, so it may have landed; its owner learns the outcome from the group's
-        // committed offsets once a new producer fenced this one. Either way this producer is not used again: kafkajs
-        // takes back the sequence numbers of a produce that failed although the broker may have appended it, and the
-        // broker would take the next batch sent with those numbers for a duplicate and drop it, in a transaction
-        // that then commits without it (seen on a 3-broker cluster: a StockReserved missing beside its verdict). A new
-        // producer (a new epoch) numbers afresh.
-        if (txn.isActive()) await bounded('aborting a transaction', txn.abort()).catch(() => {});
-        broken = true;
-        throw asUnavailable(error);
-      }
-    }
-
-    return {
-      transaction<T>(work: (txn: Transaction) => Promise<T>): Promise<T> {
-        const next = last.then(() => run(work), () => run(work));
-        last = next.catch(() => {});
-        return next;
-      },
-      get broken() {
-        return broken || fenced;
-      },
-      async close() {
-        closed = true;
-        await last;
-        await withinTime(callTimeoutMs, `disconnecting the producer of task ${id}`, created.disconnect()).catch(() => {});
-      },
-    };
-  }
+  const { place, placeReplies, deadLetter } = placement(prefix, partitionFor);
+  const enqueue = publishQueue((placed) => sendPlaced((batch, count) => producer.call(`publishing ${count} message(s)`, (p) => p.sendBatch(batch)), placed));
 
   return {
     kafka,
     prefix,
     topic,
-    taskProducer,
+    taskProducer: (id) => openTaskProducer(clients.transactionalProducer(prefix + id), id, { prefix, callTimeoutMs, place, placeReplies, deadLetter }),
     logicalTopic(physical) {
       if (!physical.startsWith(prefix)) throw new Error(`topic ${physical} is not under the prefix "${prefix}"`);
       return physical.slice(prefix.length);
     },
-    publish,
+    async publish(messages) {
+      if (!messages.length) return [];
+      return enqueue(await Promise.all(messages.map(place)));
+    },
     partitionCount,
     async publishReplies(replies) {
       if (!replies.length) return;
@@ -735,24 +367,7 @@ export async function createBus(options: BusOptions): Promise<Bus> {
       // -1: nothing committed yet.
       return new Map((found?.partitions ?? []).filter((p) => p.offset !== '-1').map((p) => [p.partition, BigInt(p.offset)]));
     },
-    createConsumer(group, consumerOptions = {}) {
-      const consumer = kafka.consumer({
-        groupId: prefix + group,
-        sessionTimeout: consumerOptions.sessionTimeout ?? 10_000,
-        heartbeatInterval: 1_000,
-        rebalanceTimeout: 10_000,
-        // How long the broker holds a fetch that found nothing: new data answers it at once (measured: a consumer of
-        // three 6-partition topics got messages 9 ms p50 after the send with 2,000 ms as with 100), so this is
-        // the idle polling rate: 2 fetches/s per idle consumer. At 100 ms an idle `npm start` kept 0.4 of a core
-        // busy (broker, services, gateway). A rebalance or a seek may wait for the fetch in flight.
-        maxWaitTimeInMs: 500,
-        retry: KAFKA_RETRY,
-        ...(consumerOptions.partitionAssigners && { partitionAssigners: consumerOptions.partitionAssigners }),
-      });
-      consumers.add(consumer);
-      consumer.on(consumer.events.REQUEST, countRequest);
-      return consumer;
-    },
+    createConsumer: (group, consumerOptions = {}) => clients.consumer(prefix + group, consumerOptions),
     async deleteGroup(group) {
       await admin.call(`deleting consumer group ${prefix + group}`, (a) => a.deleteGroups([prefix + group])).catch(() => {});
     },
@@ -761,9 +376,96 @@ export async function createBus(options: BusOptions): Promise<Bus> {
         clearInterval(statsTimer);
         writeStats();
       }
-      // Bounded: a member given up by runConsumer may never finish leaving.
-      await Promise.allSettled([...consumers].map((c) => withinTime(LEAVE_GROUP_TIMEOUT_MS, 'disconnecting a consumer', c.disconnect())));
-      await Promise.allSettled([producer.disconnect(), admin.disconnect()]);
+      await clients.close();
+    },
+  };
+}
+
+/** Connects `created`, the transactional producer of task `id`, fences the task's other producers, and runs its transactions. */
+async function openTaskProducer(
+  created: Producer, id: string, { prefix, callTimeoutMs, place, placeReplies, deadLetter }: { prefix: string; callTimeoutMs: number } & Placement,
+): Promise<TaskProducer> {
+  const bounded = <T>(what: string, work: Promise<T>) => withinTime(callTimeoutMs, `${what} (task ${id})`, work);
+  try {
+    await bounded('connecting a task producer', created.connect());
+    // Registers the transactional id with its coordinator, which fences the task's other producers and aborts
+    // a transaction one of them left open.
+    await bounded('fencing the task\'s other producers', created.transaction().then((t) => t.abort()));
+  } catch (error) {
+    await created.disconnect().catch(() => {});
+    throw error;
+  }
+  let fenced = false;
+  let broken = false;
+  let closed = false;
+  let last: Promise<unknown> = Promise.resolve();
+
+  async function run<T>(work: (txn: Transaction) => Promise<T>): Promise<T> {
+    // Retriable: by whichever instance holds the task now (isolation.ts must not set the input aside for it).
+    if (fenced) throw new SystemError('FENCED', `task ${id} was taken over by another instance`, true);
+    if (closed || broken) throw new SystemError('UNAVAILABLE', `the producer of task ${id} is ${closed ? 'closed' : 'being replaced after a transaction that did not end'}`, true);
+    const txn = await bounded('beginning a transaction', created.transaction()).catch((error) => {
+      broken = true;
+      throw asUnavailable(error);
+    });
+    const offsets = new Map<string, Map<string, Map<number, string>>>(); // group -> topic -> partition -> next offset
+    const write = (placed: Placed[]) => sendPlaced((batch, count) => bounded(`publishing ${count} message(s)`, txn.sendBatch(batch)), placed);
+    try {
+      const result = await work({
+        publish: async (messages) => write(await Promise.all(messages.map(place))),
+        async publishReplies(replies) {
+          if (replies.length) await write(await placeReplies(replies));
+        },
+        async publishDeadLetter(source, reason) {
+          await bounded('publishing a dead letter', txn.send(deadLetter(source, reason)));
+        },
+        consumed(group, physical, partition, nextOffset) {
+          const topics = offsets.get(group) ?? new Map<string, Map<number, string>>();
+          offsets.set(group, topics);
+          const partitions = topics.get(physical) ?? new Map<number, string>();
+          topics.set(physical, partitions);
+          partitions.set(partition, nextOffset);
+        },
+      });
+      for (const [group, topics] of offsets) {
+        await bounded(`committing the offsets of ${prefix + group}`, txn.sendOffsets({
+          consumerGroupId: prefix + group,
+          topics: [...topics].map(([physical, partitions]) => ({ topic: physical, partitions: [...partitions].map(([partition, offset]) => ({ partition, offset })) })),
+        }));
+      }
+      await bounded('committing a transaction', txn.commit());
+      return result;
+    } catch (error) {
+      if (isFenced(error)) {
+        fenced = true;
+        throw new SystemError('FENCED', `task ${id} was taken over by another instance: ${(error as Error).message}`, true);
+      }
+      // Failed before its commit: aborted here. Failed in its commit (EndTxn unanswered, or answered after the wait
+      // gave up): kafkajs may still finish it, so it may have landed; its owner learns the outcome from the group's
+      // committed offsets once a new producer fenced this one. Either way this producer is not used again: kafkajs
+      // takes back the sequence numbers of a produce that failed although the broker may have appended it, and the
+      // broker would take the next batch sent with those numbers for a duplicate and drop it, in a transaction
+      // that then commits without it (seen on a 3-broker cluster: a StockReserved missing beside its verdict). A new
+      // producer (a new epoch) numbers afresh.
+      if (txn.isActive()) await bounded('aborting a transaction', txn.abort()).catch(() => {});
+      broken = true;
+      throw asUnavailable(error);
+    }
+  }
+
+  return {
+    transaction<T>(work: (txn: Transaction) => Promise<T>): Promise<T> {
+      const next = last.then(() => run(work), () => run(work));
+      last = next.catch(() => {});
+      return next;
+    },
+    get broken() {
+      return broken || fenced;
+    },
+    async close() {
+      closed = true;
+      await last;
+      await withinTime(callTimeoutMs, `disconnecting the producer of task ${id}`, created.disconnect()).catch(() => {});
     },
   };
 }

@@ -16,7 +16,7 @@
 import type { Consumer, ConsumerRunConfig, EachBatchPayload, EachMessagePayload, PartitionAssigner } from 'kafkajs';
 import { joined, LEAVE_GROUP_TIMEOUT_MS, type Bus } from './bus.ts';
 import { withinTime } from './errors.ts';
-import { backoffMs } from './isolation.ts';
+import { backoffMs } from './retry.ts';
 import type { ConsumerHealth } from './liveness.ts';
 import type { Logger } from './log.ts';
 
@@ -26,6 +26,8 @@ const COMMIT_EVERY_MS = 1_000;
 const COMMIT_WHEN_IDLE_MS = 200;
 /** On stop, how long to wait for the messages being handled before committing and leaving, in ms. */
 const STOP_WAIT_MS = 10_000;
+/** Before replacing a crashed member, or trying again to: 100 ms, 200 ms, … at most 5 s. */
+const RESTART_PAUSES = { firstMs: 100, maxMs: 5_000 };
 /**
  * A member that has neither fetched nor heard from its group for this long while no handler runs is stuck (a chaos
  * run in CI saw members go silent after a broker restart, neither consuming nor crashing): it is replaced.
@@ -183,7 +185,7 @@ export async function runConsumer(bus: Bus, spec: ConsumerSpec, log: Logger): Pr
     next.on(next.events.CRASH, ({ payload }) => {
       if (stopped || payload.restart) return; // kafkajs restarts this one itself
       restarts += 1;
-      const delay = backoffMs(Math.min(restarts, 8));
+      const delay = backoffMs(restarts, RESTART_PAUSES);
       log.error(`consumer ${spec.group} crashed (${payload.error.message}); starting a new one in ${delay} ms (restart ${restarts})`);
       setTimeout(() => void replace(next), delay).unref();
     });
@@ -217,7 +219,7 @@ export async function runConsumer(bus: Bus, spec: ConsumerSpec, log: Logger): Pr
     } catch (error) {
       log.error(`consumer ${spec.group} could not restart (${(error as Error).message}); trying again`);
       restarts += 1;
-      setTimeout(() => void replace(crashed), backoffMs(Math.min(restarts, 8))).unref();
+      setTimeout(() => void replace(crashed), backoffMs(restarts, RESTART_PAUSES)).unref();
     } finally {
       replacing = false;
     }
@@ -246,14 +248,7 @@ export async function runConsumer(bus: Bus, spec: ConsumerSpec, log: Logger): Pr
       stopped = true;
       clearInterval(watchdog);
       // What is being handled finishes first, so that it is committed too (a handler stuck retrying is not waited for).
-      if (handling) {
-        let timer: NodeJS.Timeout | undefined;
-        await Promise.race([
-          new Promise<void>((resolve) => { drained = resolve; }),
-          new Promise<void>((resolve) => { timer = setTimeout(resolve, STOP_WAIT_MS); }),
-        ]);
-        clearTimeout(timer);
-      }
+      if (handling) await withinTime(STOP_WAIT_MS, 'finishing the batch being handled', new Promise<void>((resolve) => { drained = resolve; })).catch(() => {});
       await commits.flush();
       commits.stop();
       if (consumer) await leave(consumer);

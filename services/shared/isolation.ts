@@ -6,6 +6,7 @@
  * still fails is set aside (on `dead.letters`, with the reason) so the messages behind it go on.
  */
 import { SystemError, withinTime } from './errors.ts';
+import { backoffMs } from './retry.ts';
 
 export interface IsolationOptions<M> {
   /** Applies messages in order, all or nothing. */
@@ -27,7 +28,7 @@ const answers = <M>(options: IsolationOptions<M>) =>
   withinTime(PROBE_TIMEOUT_MS, 'asking whether the infrastructure answers', options.infrastructureAnswers()).catch(() => false);
 
 /** 100 ms, 200 ms, 400 ms, … at most 5 s. */
-export const backoffMs = (attempt: number): number => Math.min(100 * 2 ** (attempt - 1), 5_000);
+const PAUSES = { firstMs: 100, maxMs: 5_000 };
 
 export async function applyIsolating<M>(messages: M[], options: IsolationOptions<M>): Promise<void> {
   const attempts = options.attempts ?? 4;
@@ -45,7 +46,7 @@ export async function applyIsolating<M>(messages: M[], options: IsolationOptions
         // well the broker answers a probe, the data is not to blame, so the batch waits as long as it takes.
         const unavailable = error instanceof SystemError && error.code === 'UNAVAILABLE';
         if (!unavailable && (permanent || failures >= attempts) && (await answers(options))) return error;
-        await options.pause(backoffMs(failures), failures, error);
+        await options.pause(backoffMs(failures, PAUSES), failures, error);
       }
     }
   }

@@ -1,6 +1,7 @@
 /**
- * The fixes this runtime carries for kafkajs 2.2.4 (its last release), all in this one module, which bus.ts loads so
- * that every client of the process has them. Each names what it answers; each has a test that fails without it.
+ * The fixes this runtime carries for kafkajs 2.2.4 (its last release), all in this one module, which
+ * kafka-clients.ts loads so that every client of the process has them. Each names what it answers; each has a test
+ * that fails without it.
  *
  * 1. The request queue's endless timer loop. Every broker connection keeps a 1 ms timer loop running for as long
  *    as it lives: after its first answer, a connection's request queue schedules a check for queued requests with a
@@ -39,6 +40,7 @@
  *    while markers wait for new leaders, over and over.
  */
 import { createRequire } from 'node:module';
+import { retry } from './retry.ts';
 
 /** As kafkajs has it: how often a queued request is looked at again while it waits for a slot. */
 const CHECK_QUEUED_EVERY_MS = 10;
@@ -122,15 +124,12 @@ export const TRANSACTION_BUSY_RETRY_MS = 10_000;
 const BUSY = new Set(['CONCURRENT_TRANSACTIONS', 'GROUP_LOAD_IN_PROGRESS']);
 
 const addOffsetsToTxn = KafkaBroker.prototype.addOffsetsToTxn;
-KafkaBroker.prototype.addOffsetsToTxn = async function addOffsetsToTxnWhenFree(this: Broker, request) {
-  const until = Date.now() + TRANSACTION_BUSY_RETRY_MS;
-  for (let attempt = 0; ; attempt += 1) {
-    try {
-      return await addOffsetsToTxn.call(this, request);
-    } catch (error) {
-      if (!BUSY.has((error as { type?: string }).type ?? '') || Date.now() >= until) throw error;
-      // 20 ms first (the markers of a small transaction take about that), then up to the Java client's 100 ms.
-      await new Promise((r) => setTimeout(r, Math.min(20 * 2 ** attempt, 100)));
-    }
-  }
+KafkaBroker.prototype.addOffsetsToTxn = function addOffsetsToTxnWhenFree(this: Broker, request) {
+  // 20 ms first (the markers of a small transaction take about that), then up to the Java client's 100 ms.
+  return retry(() => addOffsetsToTxn.call(this, request), {
+    firstMs: 20,
+    maxMs: 100,
+    until: Date.now() + TRANSACTION_BUSY_RETRY_MS,
+    retriable: (error) => BUSY.has((error as { type?: string }).type ?? ''),
+  });
 };
