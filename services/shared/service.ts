@@ -47,6 +47,7 @@ import {
   ORIGIN_TOPIC_HEADER, repartitionTopic,
   type AnyContract, type CommandReply, type EnvelopeOf, type EventEnvelope, type EventOf, type LogPosition,
 } from './messages.ts';
+import { homeOf, notCommitted, ReaderTasks } from './partition-task.ts';
 import { commitMerged, type TaskWrite } from './task-commits.ts';
 
 /** A service of a domain, typed by that domain's contract: its messages and nothing else. */
@@ -112,10 +113,6 @@ interface Part<S> {
   log: Logger;
   /** The state partition of a key: its partition in every topic keyed by it. One, for a single aggregate. */
   slotOfKey(key: string): number;
-  /** State and handled inputs of each partition this instance holds. */
-  memories: Map<number, ServiceMemory<S>>;
-  /** Restores under way, by partition. */
-  restoring: Map<number, Promise<void>>;
   repartition: string;
 }
 
@@ -155,7 +152,7 @@ export async function startServices(
   for (const definition of definitions) {
     const partitions = await checkPartitionCounts(bus, definition);
     parts.push({
-      definition, log: logOf(definition.name), memories: new Map(), restoring: new Map(), repartition: bus.topic(repartitionTopic(definition.name)),
+      definition, log: logOf(definition.name), repartition: bus.topic(repartitionTopic(definition.name)),
       slotOfKey: (key) => (single ? 0 : partitionOfKey(key, partitions)),
     });
   }
@@ -165,55 +162,7 @@ export async function startServices(
   for (const part of parts) {
     for (const topic of [...part.definition.inputs.map(bus.topic), ...(single ? [] : [part.repartition])]) readers.set(topic, [...(readers.get(topic) ?? []), part]);
   }
-  /** The partitions assigned to this instance at its last join. */
-  let assigned = new Set<number>();
-  /** This member's id in its group at its last join. */
-  let memberId: string | undefined;
-  /** Counts joins: a restore begun before the last one holds state this member may no longer own. */
-  let joins = 0;
-  /**
-   * The transactional producer of each task this instance holds, connected (and so fencing the task's previous
-   * producers) as soon as the group assigns the task, before its state is restored.
-   */
-  const tasks = new Map<number, Promise<TaskProducer>>();
-  /**
-   * The topic partitions (`topic:partition`) whose last transaction has no known outcome (its producer broken: a
-   * commit whose answer never came, or any failed transaction). Their next batch first learns the outcome, final once
-   * a new producer of the task is connected: the group's committed offset says what landed. Its outputs need not be
-   * state the services restore, so the restored memory alone could not tell.
-   */
-  const uncertain = new Set<string>();
-  /**
-   * Task `slot`'s producer, connected if need be. A broken one (fenced, or left by a failed transaction) is replaced,
-   * but only after `confirm` (the group's heartbeat, or the join that just gave this member the task) shows this
-   * member belongs to the generation that gave it the task: a new producer fences every other, and a zombie must not
-   * fence the task's new owner.
-   */
-  const taskOf = async (slot: number, confirm?: () => Promise<void>): Promise<TaskProducer> => {
-    let task = tasks.get(slot);
-    const current = await task?.catch(() => undefined);
-    if (current && !current.broken) return current;
-    if (current?.broken) {
-      if (!confirm) throw new SystemError('UNAVAILABLE', `the producer of task ${slot} is being replaced`, true);
-      await confirm();
-      if (tasks.get(slot) !== task) return taskOf(slot, confirm); // replaced meanwhile
-      log.warn(`replacing the producer of task ${slot}, which a transaction left in an unknown state`);
-      void current.close();
-      tasks.delete(slot);
-    }
-    task = tasks.get(slot);
-    if (!task) {
-      task = bus.taskProducer(`${group}.task-${slot}`);
-      tasks.set(slot, task);
-      task.catch(() => { if (tasks.get(slot) === task) tasks.delete(slot); }); // the next batch tries again
-    }
-    return task;
-  };
-  const dropTask = async (slot: number) => {
-    const task = tasks.get(slot);
-    tasks.delete(slot);
-    await task?.then((producer) => producer.close(), () => {});
-  };
+  const tasks = new ReaderTasks((slot) => bus.taskProducer(`${group}.task-${slot}`), log);
 
   const remember = (memory: ServiceMemory<unknown>, causationId: string, position: LogPosition) => {
     const { handled } = memory;
@@ -225,9 +174,9 @@ export async function startServices(
   async function restore(part: Part<unknown>, slots: number[], heartbeat: () => Promise<void>): Promise<void> {
     const { definition } = part;
     const started = Date.now();
-    const join = joins;
+    const join = tasks.joins;
     // Fenced first: whatever a previous owner committed until now is in the log read next, and nothing after.
-    await Promise.all(slots.map((slot) => taskOf(slot, heartbeat)));
+    await Promise.all(slots.map((slot) => tasks.producer(slot, heartbeat)));
     const fresh = new Map(slots.map((slot) => [slot, { states: new Map(), handled: new Map() } as ServiceMemory<unknown>]));
     // A heartbeat refused meanwhile (the group is rebalancing) means these partitions may be moving: the batch
     // that asked for them is given up once they are restored (kafkajs then rejoins), not decided.
@@ -247,35 +196,17 @@ export async function startServices(
     } finally {
       clearInterval(keepAlive);
     }
-    if (join === joins) for (const [slot, memory] of fresh) if (assigned.has(slot)) part.memories.set(slot, memory);
+    tasks.keep(definition.name, join, fresh);
     const aggregates = [...fresh.values()].reduce((n, m) => n + m.states.size, 0);
     part.log.info(`restored partition(s) ${slots.join(', ')} from ${applied} events in ${Date.now() - started} ms`, { aggregates });
     if (rebalancing) throw rebalancing;
   }
 
-  /**
-   * Resolves once a service holds the state of `slot`. The first need after a join restores every assigned partition
-   * the service does not hold yet, in one pass; batches that need one of them meanwhile wait for that pass.
-   */
-  function restored(part: Part<unknown>, slot: number, heartbeat: () => Promise<void>): Promise<void> {
-    if (part.memories.has(slot)) return Promise.resolve();
-    const gained = [...assigned].filter((s) => !part.memories.has(s) && !part.restoring.has(s));
-    if (gained.length) {
-      const restoring = restore(part, gained, heartbeat).finally(() => {
-        for (const s of gained) if (part.restoring.get(s) === restoring) part.restoring.delete(s);
-      });
-      for (const s of gained) part.restoring.set(s, restoring);
-    }
-    return part.restoring.get(slot) ?? Promise.resolve();
-  }
-
   /** What one service decides from its inputs of a batch: its part of the task's next write. */
   function decide(part: Part<unknown>, slot: number, topic: string, partition: number, messages: BatchMessage[]) {
     const { definition } = part;
-    const memory = part.memories.get(slot)!;
-    const decision = decideBatch(definition, memory, bus.logicalTopic(topic), messages, {
-      memoryOf: (key) => (part.slotOfKey(key) === slot ? memory : undefined),
-    });
+    const memory = tasks.at(slot).memories.get(definition.name)!;
+    const decision = decideBatch(definition, memory, bus.logicalTopic(topic), messages, { memoryOf: homeOf(slot, memory, part.slotOfKey) });
     const { outputs, decidedIn, forwards, answers, deadLetters } = decision;
     const forwarded: Forwarded[] = [];
     for (const { stateKey, message, topic: origin } of forwards) {
@@ -322,29 +253,25 @@ export async function startServices(
     const slot = slotOfPartition(partition);
     const where = `${bus.logicalTopic(topic)}/${partition}`;
     let inputs = fetched;
-    if (uncertain.has(`${topic}:${partition}`)) {
-      await taskOf(slot, heartbeat); // replaces the broken producer: the transaction it left is now committed or aborted
-      uncertain.delete(`${topic}:${partition}`);
-      // What the group's position has passed was committed, with its outputs, by that transaction: not decided again,
-      // whatever batch it comes back in (a retry of the same one, or a longer one fetched after a rejoin).
+    if (tasks.at(slot).uncertain.has(`${topic}:${partition}`)) {
+      await tasks.producer(slot, heartbeat); // replaces the broken producer: the transaction it left is now committed or aborted
+      tasks.at(slot).uncertain.delete(`${topic}:${partition}`);
       const committed = (await bus.committedOffsets(group, topic)).get(partition);
-      if (committed !== undefined && committed > BigInt(inputs[0].message.offset)) {
-        log.info(`the transaction of ${where} up to offset ${committed} had committed after all`);
-        inputs = inputs.filter(({ message }) => BigInt(message.offset) >= committed);
-        if (!inputs.length) {
-          if (next > committed) await commitMerged(await taskOf(slot, heartbeat), { messages: [], consumed: { group, topic, partition, next } });
-          return;
-        }
+      inputs = notCommitted(fetched, committed);
+      if (inputs.length < fetched.length) log.info(`the transaction of ${where} up to offset ${committed} had committed after all`);
+      if (!inputs.length) {
+        if (next > committed!) await commitMerged(await tasks.producer(slot, heartbeat), { messages: [], consumed: { group, topic, partition, next } });
+        return;
       }
     }
     const involved = [...new Set(inputs.map(({ part }) => part))];
     let task: TaskProducer;
     // No await between deciding and handing the write over: a failed transaction drops the state it was decided on.
     for (;;) {
-      for (const part of involved) await waitingOn(part.log, `restoring the state of partition ${slot} for ${where}`, restored(part, slot, heartbeat));
-      if (!assigned.has(slot)) throw new Error(`partition ${slot} of ${group} was taken by another instance while it was restored`);
-      task = await taskOf(slot, heartbeat);
-      if (involved.every((part) => part.memories.has(slot))) break;
+      for (const part of involved) await waitingOn(part.log, `restoring the state of partition ${slot} for ${where}`, tasks.restored(part.definition.name, slot, (gained) => restore(part, gained, heartbeat)));
+      if (!tasks.assigned.has(slot)) throw new Error(`partition ${slot} of ${group} was taken by another instance while it was restored`);
+      task = await tasks.producer(slot, heartbeat);
+      if (involved.every((part) => tasks.at(slot).memories.has(part.definition.name))) break;
     }
     const decided = involved.map((part) => decide(part, slot, topic, partition, inputs.filter((input) => input.part === part).map(({ message }) => message)));
     const write: TaskWrite = {
@@ -356,10 +283,7 @@ export async function startServices(
       },
       consumed: { group, topic, partition, next },
       alone,
-      failed() {
-        for (const part of involved) part.memories.delete(slot);
-        if (task.broken) uncertain.add(`${topic}:${partition}`);
-      },
+      failed: () => tasks.failed(slot, involved.map((part) => part.definition.name), `${topic}:${partition}`, task.broken),
     };
     const written = await waitingOn(log, `committing ${write.messages.length} message(s) decided from ${where}`, commitMerged(task, write));
     let at = 0;
@@ -371,7 +295,7 @@ export async function startServices(
     const { definition } = part;
     part.log.error(`dead-lettering ${topic}/${partition}@${message.offset} after repeated failures: ${reason}`);
     const commandId = commandIdOf(definition.contract, message);
-    const task = await taskOf(slotOfPartition(partition), heartbeat);
+    const task = await tasks.producer(slotOfPartition(partition), heartbeat);
     await commitMerged(task, {
       messages: [],
       after: () => ({
@@ -390,7 +314,7 @@ export async function startServices(
 
   /** Moves the group past offsets nothing is decided from (replays meant for others, transaction markers). */
   async function skip(topic: string, partition: number, next: bigint, heartbeat?: () => Promise<void>): Promise<void> {
-    const task = await taskOf(slotOfPartition(partition), heartbeat);
+    const task = await tasks.producer(slotOfPartition(partition), heartbeat);
     await commitMerged(task, { messages: [], consumed: { group, topic, partition, next } });
   }
 
@@ -410,31 +334,17 @@ export async function startServices(
     fromBeginning: true,
     // Each transaction commits the offsets of what it decided.
     offsets: 'handler',
-    partitionAssigners: [partitionNumberAssigner(single, () => [...new Set(parts.flatMap((part) => [...part.memories.keys()]))])],
+    partitionAssigners: [partitionNumberAssigner(single, () => tasks.holding())],
     prepare: (member) => {
       member.on(member.events.GROUP_JOIN, ({ payload }) => {
         // Synchronous, so no batch of the new generation is decided before the lost partitions are dropped.
-        joins += 1;
-        assigned = new Set(Object.values(payload.memberAssignment).flat().map(slotOfPartition));
-        // Joined as a new member (expelled meanwhile, a zombie woken, or a replaced consumer): the tasks it held may
-        // have been another's since, so none of its states or producers is trusted; each is restored and renewed.
-        const renewed = memberId !== undefined && payload.memberId !== memberId;
-        memberId = payload.memberId;
-        const held = new Set([...tasks.keys(), ...parts.flatMap((part) => [...part.memories.keys(), ...part.restoring.keys()])]);
-        const lost = [...held].filter((slot) => renewed || !assigned.has(slot));
-        for (const slot of lost) {
-          for (const part of parts) {
-            part.memories.delete(slot);
-            part.restoring.delete(slot);
-          }
-          void dropTask(slot);
-        }
-        for (const key of [...uncertain.keys()]) if (renewed || !assigned.has(slotOfPartition(Number(key.slice(key.lastIndexOf(':') + 1))))) uncertain.delete(key);
+        const assigned = new Set(Object.values(payload.memberAssignment).flat().map(slotOfPartition));
+        const { lost, renewed } = tasks.join(payload.memberId, assigned);
         // Fenced at once, not at the task's first input: a zombie must not go on committing meanwhile. The join
         // confirms these tasks are this member's, so a producer fenced before it (this member was the zombie, and
         // got the task back) is replaced too.
         for (const slot of assigned) {
-          taskOf(slot, JOINED).catch((error) => log.warn(`could not start the producer of task ${slot} yet: ${reasonOf(error)}`));
+          tasks.producer(slot, JOINED).catch((error) => log.warn(`could not start the producer of task ${slot} yet: ${reasonOf(error)}`));
         }
         const now = single ? (assigned.size ? 'every partition (one aggregate)' : 'none (a standby)') : [...assigned].sort((a, b) => a - b).join(', ') || 'none';
         log.info(`assigned partition(s): ${now}`, { dropped: lost, ...(renewed && { renewed: 'joined as a new member' }) });
@@ -442,7 +352,7 @@ export async function startServices(
       // A fetch that brought only transaction markers (or aborted writes) reaches no handler: its offsets are
       // committed here, so the group's position reaches the end of the log and readiness sees no lag.
       member.on(member.events.END_BATCH_PROCESS, ({ payload }) => {
-        if (payload.batchSize !== 0 || !assigned.has(slotOfPartition(payload.partition))) return;
+        if (payload.batchSize !== 0 || !tasks.assigned.has(slotOfPartition(payload.partition))) return;
         skip(payload.topic, payload.partition, BigInt(payload.lastOffset) + 1n).catch((error) => {
           if (!isFenced(error)) log.warn(`could not move past ${payload.topic}/${payload.partition}@${payload.lastOffset}: ${reasonOf(error)}`);
         });
@@ -455,7 +365,7 @@ export async function startServices(
       partitionsConsumedConcurrently: BATCHES_AT_ONCE,
       eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
         const { topic, partition } = batch;
-        if (!assigned.has(slotOfPartition(partition))) return; // fetched before the partition moved to another instance: not ours to decide
+        if (!tasks.assigned.has(slotOfPartition(partition))) return; // fetched before the partition moved to another instance: not ours to decide
         const end = BigInt(batch.lastOffset()) + 1n; // past the batch's transaction markers too
         // Each record once per service of this reader that reads it (none: a replay meant for another consumer).
         const inputs: Input[] = batch.messages.flatMap((message) => (readers.get(topic) ?? [])
@@ -505,7 +415,7 @@ export async function startServices(
     health: consumer.health,
     async stop() {
       await consumer.stop();
-      await Promise.all([...tasks.keys()].map(dropTask));
+      await tasks.close();
     },
   };
 }
