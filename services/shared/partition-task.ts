@@ -1,23 +1,20 @@
 /**
- * Internal to the service runtime (service.ts): what a reader holds of each of its tasks (partition number p of its
- * inputs, its "slot"; one slot for a single aggregate) and the rules over it, with no Kafka, so they are unit-tested
- * on their own. Each rule here was added for a failure a chaos or integration test found (see git log).
+ * Internal to the service runtime (service.ts): what a reader's member holds of each task (partition number p of its
+ * inputs, its slot; one slot for a single aggregate), and the rules over it, with no Kafka, so they are unit-tested.
  */
 import type { ServiceMemory } from './batch.ts';
 import type { TaskProducer } from './bus.ts';
 import { SystemError } from './errors.ts';
+import { reasonOf } from './isolation.ts';
 import type { Logger } from './log.ts';
 
-/** What a reader holds of one task. */
+/** What a member holds of one task. */
 export interface PartitionTask {
   /** Each service's state and handled inputs of the partition, by service name, once restored. */
   memories: Map<string, ServiceMemory<unknown>>;
   /** Each service's restore of the partition under way, by service name. */
   restoring: Map<string, Promise<void>>;
-  /**
-   * The task's transactional producer, connected (and so fencing the task's previous producers) as soon as the group
-   * assigns the task, before its state is restored.
-   */
+  /** Its transactional producer, connected (fencing the task's previous ones) when the group assigns the task. */
   producer?: Promise<TaskProducer>;
   /**
    * The topic partitions (`topic:partition`) whose last transaction has no known outcome (its producer broken: a
@@ -28,13 +25,15 @@ export interface PartitionTask {
   uncertain: Set<string>;
 }
 
-/** The tasks of a reader's member: each is looked up by slot when used, never held across a wait (a join drops it). */
+/** A group join's own confirmation that the tasks it assigns are this member's (see `producer`). */
+const JOINED = async () => {};
+
+/** The tasks of a member, looked up by slot whenever used, never kept across a wait: a join may drop them. */
 export class ReaderTasks {
   /** The slots assigned to this member at its last join. */
   assigned = new Set<number>();
   /** Counts joins: a restore begun before the last one holds state this member may no longer own. */
-  joins = 0;
-  /** This member's id in its group at its last join. */
+  private joins = 0;
   private memberId: string | undefined;
   private readonly bySlot = new Map<number, PartitionTask>();
 
@@ -46,15 +45,17 @@ export class ReaderTasks {
     return task;
   }
 
-  /** The slots some service holds the state of: the partition assigner keeps them here if it can. */
+  /** The slots some service holds the state of: the partition assigner leaves them here if it can. */
   holding(): number[] {
     return [...this.bySlot].filter(([, task]) => task.memories.size).map(([slot]) => slot);
   }
 
   /**
-   * A join of the group gave this member `assigned`; answers the slots it no longer holds anything of. Joined as a new
-   * member (expelled meanwhile, a zombie woken, or a replaced consumer), the tasks it held may have been another's
-   * since, so none of its states or producers is trusted: each is dropped, to be restored and renewed.
+   * A join gave this member `assigned`: the tasks it lost are dropped, and answered if they held anything. Joined as a
+   * new member (expelled meanwhile, a zombie woken, or a replaced consumer), it trusts none of the tasks it held, which
+   * may have been another's since: each is dropped, to be restored and fenced anew. Each assigned task is fenced at
+   * once, not at its first input, so a zombie stops committing; a producer fenced before the join (this member was the
+   * zombie, and got the task back) is replaced too, since the join confirms the task is this member's.
    */
   join(memberId: string, assigned: Set<number>): { lost: number[]; renewed: boolean } {
     this.joins += 1;
@@ -66,6 +67,9 @@ export class ReaderTasks {
       if (!renewed && assigned.has(slot)) continue;
       if (task.producer || task.memories.size || task.restoring.size) lost.push(slot);
       void this.drop(slot);
+    }
+    for (const slot of assigned) {
+      this.producer(slot, JOINED).catch((error) => this.log.warn(`could not start the producer of task ${slot} yet: ${reasonOf(error)}`));
     }
     return { lost, renewed };
   }
@@ -97,14 +101,19 @@ export class ReaderTasks {
   }
 
   /**
-   * Resolves once service `service` holds the state of `slot`. The first need after a join restores every assigned
-   * slot the service does not hold yet, in one pass (`restore`); needs of any of them meanwhile wait for that pass.
+   * Resolves once `service` holds the state of `slot`. The first need after a join restores every assigned slot the
+   * service does not hold yet, in one pass; needs of any of them meanwhile wait for it. `restore` hands what it read
+   * to `keep`, which keeps it only if no join came since, and only of the slots still assigned.
    */
-  restored(service: string, slot: number, restore: (slots: number[]) => Promise<void>): Promise<void> {
+  restored(service: string, slot: number, restore: (slots: number[], keep: (read: Map<number, ServiceMemory<unknown>>) => void) => Promise<void>): Promise<void> {
     if (this.at(slot).memories.has(service)) return Promise.resolve();
     const gained = [...this.assigned].filter((s) => !this.at(s).memories.has(service) && !this.at(s).restoring.has(service));
     if (gained.length) {
-      const restoring = restore(gained).finally(() => {
+      const join = this.joins;
+      const keep = (read: Map<number, ServiceMemory<unknown>>) => {
+        if (join === this.joins) for (const [s, memory] of read) if (this.assigned.has(s)) this.at(s).memories.set(service, memory);
+      };
+      const restoring = restore(gained, keep).finally(() => {
         for (const s of gained) if (this.at(s).restoring.get(service) === restoring) this.at(s).restoring.delete(service);
       });
       for (const s of gained) this.at(s).restoring.set(service, restoring);
@@ -112,47 +121,35 @@ export class ReaderTasks {
     return this.at(slot).restoring.get(service) ?? Promise.resolve();
   }
 
-  /** Keeps the states a restore begun at join `join` brought, of the slots still assigned, unless the group joined since. */
-  keep(service: string, join: number, restored: Map<number, ServiceMemory<unknown>>): void {
-    if (join !== this.joins) return;
-    for (const [slot, memory] of restored) if (this.assigned.has(slot)) this.at(slot).memories.set(service, memory);
-  }
-
-  /**
-   * A transaction of `slot` failed: the states it was decided on are gone with it, to be restored from the log. If it
-   * left its producer broken, the outcome of `topicPartition`'s transaction is not known either.
-   */
+  /** A transaction failed: the states it was decided on go with it; its producer broken, its outcome is unknown. */
   failed(slot: number, services: readonly string[], topicPartition: string, broken: boolean): void {
     for (const service of services) this.at(slot).memories.delete(service);
     if (broken) this.at(slot).uncertain.add(topicPartition);
   }
 
-  /** Drops everything held of `slot`, and closes its producer. */
+  /** Drops all the member holds of `slot`, and closes its producer. */
   async drop(slot: number): Promise<void> {
     const producer = this.bySlot.get(slot)?.producer;
     this.bySlot.delete(slot);
     await producer?.then((p) => p.close(), () => {});
   }
 
-  async close(): Promise<void> {
-    await Promise.all([...this.bySlot.keys()].map((slot) => this.drop(slot)));
-  }
+  close = () => Promise.all([...this.bySlot.keys()].map((slot) => this.drop(slot)));
 }
 
 /**
- * The repartition hop's rule: task `slot` decides an input in its own `memory` when the input's state key belongs to
- * the task (always, for a single aggregate, whose keys all belong to slot 0); else in none, and the input is forwarded
- * to the repartition topic. Even when this instance holds that key's partition too: a transaction holds only its own
- * task's state.
+ * The repartition hop's rule: task `slot` decides an input in its own `memory` when the input's state key is the
+ * task's (every key, for a single aggregate); otherwise in none, and the input is forwarded to the repartition topic,
+ * even when this member holds the key's partition too: a transaction holds only its own task's state.
  */
 export function homeOf<S>(slot: number, memory: ServiceMemory<S>, slotOfKey: (stateKey: string) => number) {
   return (stateKey: string): ServiceMemory<S> | undefined => (slotOfKey(stateKey) === slot ? memory : undefined);
 }
 
 /**
- * After a transaction without a known outcome: which of `inputs` are still to decide. Those the group's committed
- * offset has passed were committed, outputs and all, by that transaction, whatever batch they come back in (a retry
- * of the same one, or a longer one fetched after a rejoin).
+ * After a transaction without a known outcome, the inputs still to decide: those the group's committed offset has
+ * passed were committed, outputs and all, by that transaction, whatever batch they come back in (a retry of the same
+ * one, or a longer one fetched after a rejoin).
  */
 export function notCommitted<I extends { message: { offset: string } }>(inputs: I[], committed: bigint | undefined): I[] {
   return committed === undefined ? inputs : inputs.filter(({ message }) => BigInt(message.offset) >= committed);

@@ -70,19 +70,33 @@ describe('a task producer', () => {
   });
 });
 
+const tick = () => new Promise((resolve) => setImmediate(resolve));
+
 describe('a join', () => {
+  it('fences every assigned task at once, replacing a producer broken before it: the join confirms the task', async () => {
+    const { made, connect } = producers();
+    const tasks = new ReaderTasks(connect, quiet);
+    tasks.join('m1', new Set([0, 1]));
+    await tick();
+    expect(made.map(({ slot }) => slot)).toEqual([0, 1]);
+    made[0].broken = true; // this member was the zombie, and got the task back
+    tasks.join('m1', new Set([0, 1]));
+    await tick();
+    expect(made.map(({ slot, closed }) => [slot, closed])).toEqual([[0, true], [1, false], [0, false]]);
+  });
+
   it('drops the tasks no longer assigned (states, restores, uncertainty, producer) and keeps the others', async () => {
     const { made, connect } = producers();
     const tasks = new ReaderTasks(connect, quiet);
     tasks.join('m1', new Set([0, 1]));
-    await Promise.all([tasks.producer(0), tasks.producer(1)]);
+    await tick();
     for (const slot of [0, 1]) {
       tasks.at(slot).memories.set('orders', memory());
       tasks.at(slot).uncertain.add(`in:${slot}`);
     }
     expect(tasks.holding()).toEqual([0, 1]);
     expect(tasks.join('m1', new Set([0]))).toEqual({ lost: [1], renewed: false });
-    await new Promise((resolve) => setImmediate(resolve));
+    await tick();
     expect(made.map(({ closed }) => closed)).toEqual([false, true]);
     expect(tasks.holding()).toEqual([0]);
     expect(tasks.at(1).uncertain.size).toBe(0);
@@ -93,17 +107,16 @@ describe('a join', () => {
     const { made, connect } = producers();
     const tasks = new ReaderTasks(connect, quiet);
     tasks.join('m1', new Set([0]));
-    await tasks.producer(0);
+    await tick();
     tasks.at(0).memories.set('orders', memory());
     expect(tasks.join('m2', new Set([0]))).toEqual({ lost: [0], renewed: true });
     expect(tasks.holding()).toEqual([]);
-    await tasks.producer(0);
-    expect(made).toHaveLength(2); // fenced anew
+    await tick();
+    expect(made.map(({ closed }) => closed)).toEqual([true, false]); // fenced anew
   });
 
   it('names as lost only the tasks that held something', () => {
     const tasks = new ReaderTasks(producers().connect, quiet);
-    tasks.join('m1', new Set([0, 1]));
     tasks.at(1).uncertain.add('in:1');
     expect(tasks.join('m1', new Set([0]))).toEqual({ lost: [], renewed: false });
     expect(tasks.at(1).uncertain.size).toBe(0);
@@ -117,9 +130,9 @@ describe('restoring', () => {
     tasks.at(2).memories.set('orders', memory());
     const passes: number[][] = [];
     let finish = () => {};
-    const restore = (slots: number[]) => {
+    const restore = (slots: number[], keep: (read: Map<number, ServiceMemory<unknown>>) => void) => {
       passes.push(slots);
-      return new Promise<void>((resolve) => { finish = () => { tasks.keep('orders', 1, new Map(slots.map((s) => [s, memory()]))); resolve(); }; });
+      return new Promise<void>((resolve) => { finish = () => { keep(new Map(slots.map((s) => [s, memory()]))); resolve(); }; });
     };
     const first = tasks.restored('orders', 0, restore);
     const second = tasks.restored('orders', 1, restore);
@@ -132,14 +145,17 @@ describe('restoring', () => {
     expect(passes).toHaveLength(1);
   });
 
-  it('keeps what a restore brought only if no join came since, and only of partitions still assigned', () => {
+  it('keeps what a restore read only if no join came since, and only of partitions still assigned', async () => {
     const tasks = new ReaderTasks(producers().connect, quiet);
     tasks.join('m1', new Set([0, 1]));
-    const began = tasks.joins;
-    tasks.keep('orders', began, new Map([[0, memory()], [5, memory()]]));
+    const keeps: ((read: Map<number, ServiceMemory<unknown>>) => void)[] = [];
+    const restore = async (_: number[], keep: (typeof keeps)[number]) => void keeps.push(keep);
+    await tasks.restored('orders', 0, restore);
+    keeps[0](new Map([[0, memory()], [5, memory()]]));
     expect(tasks.holding()).toEqual([0]);
+    await tasks.restored('inventory', 1, restore);
     tasks.join('m1', new Set([0, 1]));
-    tasks.keep('orders', began, new Map([[1, memory()]]));
+    keeps[1](new Map([[1, memory()]])); // begun before the join: this member may no longer own what it read
     expect(tasks.holding()).toEqual([0]);
   });
 });

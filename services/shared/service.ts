@@ -100,8 +100,6 @@ const PROGRESS_EVERY_MS = 5_000;
 const JOIN_TIMEOUT_MS = 30_000;
 // A restore runs inside the batch that needs it: the group must keep hearing from this member meanwhile.
 const HEARTBEAT_EVERY_MS = 1_000;
-/** A group join's own confirmation that the tasks it assigns are this member's (see taskOf). */
-const JOINED = async () => {};
 /** Inputs one batch hands to a transaction at most: a fetched backlog is decided in several. */
 const MAX_INPUTS_PER_TRANSACTION = 500;
 /** Fetched batches (one per topic partition) decided at the same time: a task's batches then share its next transaction. */
@@ -170,11 +168,10 @@ export async function startServices(
     if (handled.size > REMEMBERED_COMMANDS) handled.delete(handled.keys().next().value!);
   };
 
-  /** Restores a service's state of the given partitions from the log (one pass for all) and keeps those still assigned. */
-  async function restore(part: Part<unknown>, slots: number[], heartbeat: () => Promise<void>): Promise<void> {
+  /** Restores a service's state of the given partitions from the log (one pass for all), and hands it to `keep`. */
+  async function restore(part: Part<unknown>, slots: number[], heartbeat: () => Promise<void>, keep: (read: Map<number, ServiceMemory<unknown>>) => void): Promise<void> {
     const { definition } = part;
     const started = Date.now();
-    const join = tasks.joins;
     // Fenced first: whatever a previous owner committed until now is in the log read next, and nothing after.
     await Promise.all(slots.map((slot) => tasks.producer(slot, heartbeat)));
     const fresh = new Map(slots.map((slot) => [slot, { states: new Map(), handled: new Map() } as ServiceMemory<unknown>]));
@@ -184,7 +181,7 @@ export async function startServices(
     const keepAlive = setInterval(() => void heartbeat().catch((error) => (rebalancing ??= error)), HEARTBEAT_EVERY_MS);
     let applied: number;
     try {
-      applied = await replay(bus, definition, slots, single, part.slotOfKey, (slot, event, position) => {
+      applied = await replay(bus, part, slots, single, (slot, event, position) => {
         const memory = fresh.get(slot)!;
         applyEvent(definition, memory.states, event);
         // What this service decided before: its input is handled. Other services' events on a state topic name
@@ -192,11 +189,11 @@ export async function startServices(
         // cause of ours at all, and still have to be decided when they arrive as input.
         const foreign = definition.contract.topics[bus.logicalTopic(position.topic)]?.external !== undefined;
         if (!foreign && (event.producer === undefined || event.producer === definition.name)) remember(memory, event.causationId, position);
-      }, part.log);
+      });
     } finally {
       clearInterval(keepAlive);
     }
-    tasks.keep(definition.name, join, fresh);
+    keep(fresh);
     const aggregates = [...fresh.values()].reduce((n, m) => n + m.states.size, 0);
     part.log.info(`restored partition(s) ${slots.join(', ')} from ${applied} events in ${Date.now() - started} ms`, { aggregates });
     if (rebalancing) throw rebalancing;
@@ -206,8 +203,9 @@ export async function startServices(
   function decide(part: Part<unknown>, slot: number, topic: string, partition: number, messages: BatchMessage[]) {
     const { definition } = part;
     const memory = tasks.at(slot).memories.get(definition.name)!;
-    const decision = decideBatch(definition, memory, bus.logicalTopic(topic), messages, { memoryOf: homeOf(slot, memory, part.slotOfKey) });
-    const { outputs, decidedIn, forwards, answers, deadLetters } = decision;
+    const { outputs, decidedIn, forwards, answers, deadLetters } = decideBatch(definition, memory, bus.logicalTopic(topic), messages, {
+      memoryOf: homeOf(slot, memory, part.slotOfKey),
+    });
     const forwarded: Forwarded[] = [];
     for (const { stateKey, message, topic: origin } of forwards) {
       // Keyed by its state key as well as carrying it: a key as large as the message can exceed what Kafka takes.
@@ -260,7 +258,7 @@ export async function startServices(
       inputs = notCommitted(fetched, committed);
       if (inputs.length < fetched.length) log.info(`the transaction of ${where} up to offset ${committed} had committed after all`);
       if (!inputs.length) {
-        if (next > committed!) await commitMerged(await tasks.producer(slot, heartbeat), { messages: [], consumed: { group, topic, partition, next } });
+        if (next > committed!) await skip(topic, partition, next, heartbeat);
         return;
       }
     }
@@ -268,7 +266,7 @@ export async function startServices(
     let task: TaskProducer;
     // No await between deciding and handing the write over: a failed transaction drops the state it was decided on.
     for (;;) {
-      for (const part of involved) await waitingOn(part.log, `restoring the state of partition ${slot} for ${where}`, tasks.restored(part.definition.name, slot, (gained) => restore(part, gained, heartbeat)));
+      for (const part of involved) await waitingOn(part.log, `restoring the state of partition ${slot} for ${where}`, tasks.restored(part.definition.name, slot, (gained, keep) => restore(part, gained, heartbeat, keep)));
       if (!tasks.assigned.has(slot)) throw new Error(`partition ${slot} of ${group} was taken by another instance while it was restored`);
       task = await tasks.producer(slot, heartbeat);
       if (involved.every((part) => tasks.at(slot).memories.has(part.definition.name))) break;
@@ -340,12 +338,6 @@ export async function startServices(
         // Synchronous, so no batch of the new generation is decided before the lost partitions are dropped.
         const assigned = new Set(Object.values(payload.memberAssignment).flat().map(slotOfPartition));
         const { lost, renewed } = tasks.join(payload.memberId, assigned);
-        // Fenced at once, not at the task's first input: a zombie must not go on committing meanwhile. The join
-        // confirms these tasks are this member's, so a producer fenced before it (this member was the zombie, and
-        // got the task back) is replaced too.
-        for (const slot of assigned) {
-          tasks.producer(slot, JOINED).catch((error) => log.warn(`could not start the producer of task ${slot} yet: ${reasonOf(error)}`));
-        }
         const now = single ? (assigned.size ? 'every partition (one aggregate)' : 'none (a standby)') : [...assigned].sort((a, b) => a - b).join(', ') || 'none';
         log.info(`assigned partition(s): ${now}`, { dropped: lost, ...(renewed && { renewed: 'joined as a new member' }) });
       });
@@ -457,14 +449,12 @@ function commandIdOf(contract: AnyContract, message: Pick<BatchMessage, 'value'>
  * partition of a scattered one (and everything for a single aggregate), keeping the events whose state key maps
  * to a wanted partition. An event id met twice (a copy written by a retried publish) is applied once.
  */
-async function replay<S, K extends AnyContract>(
+async function replay(
   bus: Bus,
-  definition: ServiceDefinition<S, K>,
+  { definition, slotOfKey, log }: Part<unknown>,
   slots: readonly number[],
   single: boolean,
-  slotOfKey: (key: string) => number,
   apply: (slot: number, event: EventEnvelope, position: LogPosition) => void,
-  log: Logger,
 ): Promise<number> {
   if (!definition.stateTopics.length) return 0;
   const wanted = new Set(slots);
@@ -493,25 +483,14 @@ async function replay<S, K extends AnyContract>(
       await consumer.connect();
       for (const topic of needed.keys()) await consumer.subscribe({ topic, fromBeginning: true });
     })());
-    await new Promise<void>((resolve, reject) => {
-      // A long log takes a while: say how far the restore has got.
-      const progress = setInterval(() => log.info(`restoring state: ${applied} events so far`), PROGRESS_EVERY_MS);
-      const timer = setTimeout(
+    // A long log takes a while: say how far the restore has got.
+    const progress = setInterval(() => log.info(`restoring state: ${applied} events so far`), PROGRESS_EVERY_MS);
+    let timer: NodeJS.Timeout | undefined;
+    await new Promise<void>((done, fail) => {
+      timer = setTimeout(
         () => fail(new Error(`restoring state from ${definition.stateTopics.join(', ')} did not finish within ${RESTORE_TIMEOUT_MS} ms`)),
         RESTORE_TIMEOUT_MS,
       );
-      const settle = () => {
-        clearTimeout(timer);
-        clearInterval(progress);
-      };
-      const done = () => {
-        settle();
-        resolve();
-      };
-      const fail = (error: unknown) => {
-        settle();
-        reject(error);
-      };
       consumer.on(consumer.events.CRASH, ({ payload }) => fail(payload.error));
       // After every fetch, those with messages or not: one that brought only transaction markers or aborted writes
       // (read_committed skips them) reaches no handler, and may be the last of a partition.
@@ -567,6 +546,9 @@ async function replay<S, K extends AnyContract>(
           },
         })
         .catch(fail);
+    }).finally(() => {
+      clearTimeout(timer);
+      clearInterval(progress);
     });
   } finally {
     await withinTime(LEAVE_GROUP_TIMEOUT_MS, 'disconnecting the restore consumer', consumer.disconnect()).catch((error) => log.warn(reasonOf(error)));
