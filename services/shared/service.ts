@@ -206,34 +206,22 @@ export async function startServices(
     const { outputs, decidedIn, forwards, answers, deadLetters } = decideBatch(definition, memory, bus.logicalTopic(topic), messages, {
       memoryOf: homeOf(slot, memory, part.slotOfKey),
     });
-    const forwarded: Forwarded[] = [];
-    for (const { stateKey, message, topic: origin } of forwards) {
+    const forwarded = forwards.flatMap(({ stateKey, message: { offset, value, headers, timestamp }, topic: origin }): Forwarded[] => {
       // Keyed by its state key as well as carrying it: a key as large as the message can exceed what Kafka takes.
-      const bytes = Buffer.byteLength(stateKey) + (message.value?.length ?? 0);
-      if (bytes > maxMessageBytes()) {
-        deadLetters.push({ offset: message.offset, value: message.value, reason: `MESSAGE_TOO_LARGE: forwarding it keyed by its state key would be ${bytes} bytes; Kafka takes at most ${maxMessageBytes()}` });
-        continue;
+      const bytes = Buffer.byteLength(stateKey) + (value?.length ?? 0);
+      if (bytes <= maxMessageBytes()) {
+        return [{ topic: repartitionTopic(definition.name), key: stateKey, value, headers: { ...(headers as Forwarded['headers']), [ORIGIN_TOPIC_HEADER]: origin }, timestamp }];
       }
-      forwarded.push({
-        topic: repartitionTopic(definition.name),
-        key: stateKey,
-        value: message.value,
-        headers: { ...(message.headers as Forwarded['headers']), [ORIGIN_TOPIC_HEADER]: origin },
-        timestamp: message.timestamp,
-      });
-    }
+      deadLetters.push({ offset, value, reason: `MESSAGE_TOO_LARGE: forwarding it keyed by its state key would be ${bytes} bytes; Kafka takes at most ${maxMessageBytes()}` });
+      return [];
+    });
     for (const { offset, reason } of deadLetters) part.log.warn(`dead-lettering a message from ${topic}/${partition}@${offset}: ${reason}`);
     return {
       messages: [...outputs.map(definition.contract.outgoing), ...forwarded],
       after: (written: LogPosition[]) => ({
-        replies: answers.map(({ commandId, from, to, rejection, repeated }): CommandReply =>
-          rejection
-            ? {
-                commandId, status: 'REJECTED', code: rejection.code, message: rejection.message, positions: [],
-                ...(Object.keys(rejection.details).length && { details: rejection.details }),
-              }
-            : { commandId, status: 'ACCEPTED', positions: repeated ?? written.slice(from, to) },
-        ),
+        replies: answers.map(({ commandId, from, to, rejection, repeated }): CommandReply => (rejection
+          ? { commandId, status: 'REJECTED', code: rejection.code, message: rejection.message, positions: [], ...(Object.keys(rejection.details).length && { details: rejection.details }) }
+          : { commandId, status: 'ACCEPTED', positions: repeated ?? written.slice(from, to) })),
         deadLetters: deadLetters.map(({ offset, value, reason }) => ({ source: { topic, partition, offset, value, consumer: definition.name }, reason })),
       }),
       committed: (written: LogPosition[]) => outputs.forEach((event, i) => remember(decidedIn[i], event.causationId, written[i])),
@@ -298,12 +286,10 @@ export async function startServices(
       messages: [],
       after: () => ({
         deadLetters: [{ source: { topic, partition, offset: message.offset, value: message.value, consumer: definition.name }, reason }],
-        replies: commandId
-          ? [{
-              commandId, status: 'REJECTED', code: 'INTERNAL_SERVER_ERROR', positions: [],
-              message: `the ${definition.name} service could not handle this command; it is on dead.letters for an operator`,
-            }]
-          : [],
+        replies: commandId ? [{
+          commandId, status: 'REJECTED', code: 'INTERNAL_SERVER_ERROR', positions: [],
+          message: `the ${definition.name} service could not handle this command; it is on dead.letters for an operator`,
+        }] : [],
       }),
       consumed: { group, topic, partition, next },
       alone: true,
@@ -420,9 +406,8 @@ export async function startServices(
 async function checkPartitionCounts<S, K extends AnyContract>(bus: Bus, definition: ServiceDefinition<S, K>): Promise<number> {
   const partitions = await bus.partitionCount(bus.topic(repartitionTopic(definition.name)));
   if (definition.instances === 'single') return partitions;
-  const scattered = new Set(definition.scatteredStateTopics);
   for (const logical of new Set([...definition.inputs, ...definition.stateTopics])) {
-    if (definition.contract.topics[logical]?.external || scattered.has(logical)) continue;
+    if (isScattered(definition, logical)) continue;
     const count = await bus.partitionCount(bus.topic(logical));
     if (count !== partitions) {
       throw new Error(
@@ -432,6 +417,11 @@ async function checkPartitionCounts<S, K extends AnyContract>(bus: Bus, definiti
     }
   }
   return partitions;
+}
+
+/** A state topic whose partition p holds more than partition p's state: listed so, or foreign (e.g. Debezium's). */
+function isScattered(definition: ServiceDefinition<unknown, AnyContract>, logical: string): boolean {
+  return !!definition.scatteredStateTopics?.includes(logical) || definition.contract.topics[logical]?.external !== undefined;
 }
 
 function commandIdOf(contract: AnyContract, message: Pick<BatchMessage, 'value'>): string | undefined {
@@ -460,16 +450,16 @@ async function replay(
   const wanted = new Set(slots);
   const scatteredTopics = new Set<string>();
   const remaining = new Map<string, bigint>(); // topic:partition -> last offset still to read
-  const needed = new Map<string, number[]>(); // physical topic -> partitions to read
+  const needed = new Set<string>(); // physical topics to read
   for (const logical of definition.stateTopics) {
     const topic = bus.topic(logical);
-    const scattered = single || definition.scatteredStateTopics?.includes(logical) || definition.contract.topics[logical]?.external !== undefined;
+    const scattered = single || isScattered(definition, logical);
     if (scattered) scatteredTopics.add(topic);
     for (const { partition, high, low } of await bus.topicOffsets(topic)) {
       if (!scattered && !wanted.has(partition)) continue;
       if (BigInt(high) > BigInt(low)) {
         remaining.set(`${topic}:${partition}`, BigInt(high) - 1n);
-        needed.set(topic, [...(needed.get(topic) ?? []), partition]);
+        needed.add(topic);
       }
     }
   }
@@ -481,7 +471,7 @@ async function replay(
   try {
     await withinTime(JOIN_TIMEOUT_MS, 'connecting the restore consumer', (async () => {
       await consumer.connect();
-      for (const topic of needed.keys()) await consumer.subscribe({ topic, fromBeginning: true });
+      for (const topic of needed) await consumer.subscribe({ topic, fromBeginning: true });
     })());
     // A long log takes a while: say how far the restore has got.
     const progress = setInterval(() => log.info(`restoring state: ${applied} events so far`), PROGRESS_EVERY_MS);
