@@ -17,10 +17,9 @@ export interface PartitionTask {
   /** Its transactional producer, connected (fencing the task's previous ones) when the group assigns the task. */
   producer?: Promise<TaskProducer>;
   /**
-   * The topic partitions (`topic:partition`) whose last transaction has no known outcome (its producer broken: a
-   * commit whose answer never came, or any failed transaction). Their next batch first learns the outcome, final once
-   * a new producer of the task is connected: the group's committed offset says what landed. Its outputs need not be
-   * state the services restore, so the restored memory alone could not tell.
+   * The `topic:partition`s whose last transaction has no known outcome (it broke its producer). Their next batch first
+   * learns it, final once a new producer is connected, from the group's committed offset (see `notCommitted`): the
+   * outputs need not be state the services restore, so the restored memory alone could not tell.
    */
   uncertain: Set<string>;
 }
@@ -51,11 +50,10 @@ export class ReaderTasks {
   }
 
   /**
-   * A join gave this member `assigned`: the tasks it lost are dropped, and answered if they held anything. Joined as a
-   * new member (expelled meanwhile, a zombie woken, or a replaced consumer), it trusts none of the tasks it held, which
-   * may have been another's since: each is dropped, to be restored and fenced anew. Each assigned task is fenced at
-   * once, not at its first input, so a zombie stops committing; a producer fenced before the join (this member was the
-   * zombie, and got the task back) is replaced too, since the join confirms the task is this member's.
+   * A join gave this member `assigned`: the tasks it lost are dropped (answered if they held anything), all of them if
+   * it joined as a new member (expelled meanwhile, a zombie woken, a replaced consumer): they may have been another's
+   * since. Each assigned task is fenced at once, so a zombie stops committing; a producer fenced before the join (this
+   * member was the zombie, and got the task back) is replaced too, since the join confirms the task is this member's.
    */
   join(memberId: string, assigned: Set<number>): { lost: number[]; renewed: boolean } {
     this.joins += 1;
@@ -138,19 +136,29 @@ export class ReaderTasks {
 }
 
 /**
- * The repartition hop's rule: task `slot` decides an input in its own `memory` when the input's state key is the
- * task's (every key, for a single aggregate); otherwise in none, and the input is forwarded to the repartition topic,
- * even when this member holds the key's partition too: a transaction holds only its own task's state.
+ * The repartition hop's rule: task `slot` decides an input in its `memory` when its state key is the task's (every key
+ * of a single aggregate), else nowhere: it is forwarded, even if this member holds the key's partition too, since a
+ * transaction holds only its own task's state.
  */
 export function homeOf<S>(slot: number, memory: ServiceMemory<S>, slotOfKey: (stateKey: string) => number) {
   return (stateKey: string): ServiceMemory<S> | undefined => (slotOfKey(stateKey) === slot ? memory : undefined);
 }
 
 /**
- * After a transaction without a known outcome, the inputs still to decide: those the group's committed offset has
- * passed were committed, outputs and all, by that transaction, whatever batch they come back in (a retry of the same
- * one, or a longer one fetched after a rejoin).
+ * After a transaction without a known outcome, the inputs still to decide: those the group's committed offset passed
+ * were committed by it, outputs and all, whatever batch they come back in (a retry, or a longer one after a rejoin).
  */
 export function notCommitted<I extends { message: { offset: string } }>(inputs: I[], committed: bigint | undefined): I[] {
   return committed === undefined ? inputs : inputs.filter(({ message }) => BigInt(message.offset) >= committed);
+}
+
+/**
+ * Where the group reads on from once `some` of a batch's `inputs` are decided (`end` after the last): past the last
+ * record all of whose inputs are in, since a record read by several services is an input of each.
+ */
+export function nextOffsetAfter<I extends { message: { offset: string } }>(inputs: readonly I[], some: readonly I[], end: bigint): bigint {
+  const last = inputs.indexOf(some.at(-1)!);
+  if (last === inputs.length - 1) return end;
+  const offset = BigInt(inputs[last].message.offset);
+  return BigInt(inputs[last + 1].message.offset) === offset ? offset : offset + 1n;
 }

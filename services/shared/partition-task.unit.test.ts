@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { ServiceMemory } from './batch.ts';
 import { partitionOfKey, type TaskProducer } from './bus.ts';
 import type { Logger } from './log.ts';
-import { homeOf, notCommitted, ReaderTasks } from './partition-task.ts';
+import { homeOf, nextOffsetAfter, notCommitted, ReaderTasks } from './partition-task.ts';
 
 const quiet: Logger = { info() {}, warn() {}, error() {} };
 const memory = (): ServiceMemory<unknown> => ({ states: new Map(), handled: new Map() });
@@ -204,5 +204,23 @@ describe('after a transaction without a known outcome', () => {
   it('decides them all when the transaction did not land, or the group has no offset', () => {
     expect(notCommitted(inputs(5, 6), 5n)).toEqual(inputs(5, 6));
     expect(notCommitted(inputs(5, 6), undefined)).toEqual(inputs(5, 6));
+  });
+});
+
+describe('where the group reads on from', () => {
+  // Records 10 and 11 are read by two services each, record 12 by one: five inputs.
+  const inputs = [10, 10, 11, 11, 12].map((offset, i) => ({ message: { offset: String(offset) }, i }));
+
+  it('is past the last record all of whose inputs are decided', () => {
+    expect(nextOffsetAfter(inputs, inputs.slice(0, 2), 20n)).toBe(11n);
+    expect(nextOffsetAfter(inputs, inputs.slice(0, 4), 20n)).toBe(12n);
+  });
+
+  it('stays at a record only some of whose inputs are decided (one set aside alone, say)', () => {
+    expect(nextOffsetAfter(inputs, [inputs[2]], 20n)).toBe(11n);
+  });
+
+  it('is the end of the batch, past its transaction markers, once its last input is decided', () => {
+    expect(nextOffsetAfter(inputs, [inputs[4]], 20n)).toBe(20n);
   });
 });

@@ -47,7 +47,7 @@ import {
   ORIGIN_TOPIC_HEADER, repartitionTopic,
   type AnyContract, type CommandReply, type EnvelopeOf, type EventEnvelope, type EventOf, type LogPosition,
 } from './messages.ts';
-import { homeOf, notCommitted, ReaderTasks } from './partition-task.ts';
+import { homeOf, nextOffsetAfter, notCommitted, ReaderTasks } from './partition-task.ts';
 import { commitMerged, type TaskWrite } from './task-commits.ts';
 
 /** A service of a domain, typed by that domain's contract: its messages and nothing else. */
@@ -349,13 +349,7 @@ export async function startServices(
         const inputs: Input[] = batch.messages.flatMap((message) => (readers.get(topic) ?? [])
           .filter((part) => isFor(part.definition.name, message))
           .map((part) => ({ part, message: asBatchMessage(part, topic, message) })));
-        // Where the group reads on from once `some` is decided: past the last record all of whose inputs are in.
-        const nextAfter = (some: Input[]) => {
-          const last = inputs.indexOf(some.at(-1)!);
-          if (last === inputs.length - 1) return end;
-          const offset = BigInt(some.at(-1)!.message.offset);
-          return BigInt(inputs[last + 1].message.offset) === offset ? offset : offset + 1n;
-        };
+        const nextAfter = (some: Input[]) => nextOffsetAfter(inputs, some, end);
         if (inputs.length) {
           // A catch-up fetches thousands at once: each transaction takes a bounded part of them, so none grows long.
           for (let from = 0; from < inputs.length; from += MAX_INPUTS_PER_TRANSACTION) {
