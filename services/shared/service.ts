@@ -105,9 +105,9 @@ const MAX_INPUTS_PER_TRANSACTION = 500;
 /** Fetched batches (one per topic partition) decided at the same time: a task's batches then share its next transaction. */
 const BATCHES_AT_ONCE = 32;
 
-/** One service of a reader, with the state it holds. */
-interface Part<S> {
-  definition: ServiceDefinition<S, AnyContract>;
+/** One service of a reader (what it holds of each task is in partition-task.ts). */
+interface Part {
+  definition: ServiceDefinition<unknown, AnyContract>;
   log: Logger;
   /** The state partition of a key: its partition in every topic keyed by it. One, for a single aggregate. */
   slotOfKey(key: string): number;
@@ -115,10 +115,7 @@ interface Part<S> {
 }
 
 /** An input of one service: a record of a topic the reader reads, handed to each of its services that reads it. */
-interface Input {
-  part: Part<unknown>;
-  message: BatchMessage;
-}
+interface Input { part: Part; message: BatchMessage }
 
 /** The consumer group of a reader of these services: whatever order a process names them in, the same group. */
 export function readerGroup(services: readonly string[]): string {
@@ -146,7 +143,7 @@ export async function startServices(
   }
   const group = readerGroup(definitions.map((d) => d.name));
   const log = definitions.length === 1 ? logOf(group) : createLogger(group);
-  const parts: Part<unknown>[] = [];
+  const parts: Part[] = [];
   for (const definition of definitions) {
     const partitions = await checkPartitionCounts(bus, definition);
     parts.push({
@@ -156,7 +153,7 @@ export async function startServices(
   }
   const slotOfPartition = (partition: number) => (single ? 0 : partition);
   /** The services reading each physical topic the reader reads. */
-  const readers = new Map<string, Part<unknown>[]>();
+  const readers = new Map<string, Part[]>();
   for (const part of parts) {
     for (const topic of [...part.definition.inputs.map(bus.topic), ...(single ? [] : [part.repartition])]) readers.set(topic, [...(readers.get(topic) ?? []), part]);
   }
@@ -169,7 +166,7 @@ export async function startServices(
   };
 
   /** Restores a service's state of the given partitions from the log (one pass for all), and hands it to `keep`. */
-  async function restore(part: Part<unknown>, slots: number[], heartbeat: () => Promise<void>, keep: (read: Map<number, ServiceMemory<unknown>>) => void): Promise<void> {
+  async function restore(part: Part, slots: number[], heartbeat: () => Promise<void>, keep: (read: Map<number, ServiceMemory<unknown>>) => void): Promise<void> {
     const { definition } = part;
     const started = Date.now();
     // Fenced first: whatever a previous owner committed until now is in the log read next, and nothing after.
@@ -200,7 +197,7 @@ export async function startServices(
   }
 
   /** What one service decides from its inputs of a batch: its part of the task's next write. */
-  function decide(part: Part<unknown>, slot: number, topic: string, partition: number, messages: BatchMessage[]) {
+  function decide(part: Part, slot: number, topic: string, partition: number, messages: BatchMessage[]) {
     const { definition } = part;
     const memory = tasks.at(slot).memories.get(definition.name)!;
     const { outputs, decidedIn, forwards, answers, deadLetters } = decideBatch(definition, memory, bus.logicalTopic(topic), messages, {
@@ -303,7 +300,7 @@ export async function startServices(
   }
 
   /** A forwarded message is read as what it was on the topic it was first written to. */
-  const asBatchMessage = (part: Part<unknown>, topic: string, message: KafkaMessage): BatchMessage => {
+  const asBatchMessage = (part: Part, topic: string, message: KafkaMessage): BatchMessage => {
     const origin = topic === part.repartition ? message.headers?.[ORIGIN_TOPIC_HEADER] : undefined;
     return origin === undefined ? message : { ...message, topic: String(origin) };
   };
@@ -435,7 +432,7 @@ function commandIdOf(contract: AnyContract, message: Pick<BatchMessage, 'value'>
  */
 async function replay(
   bus: Bus,
-  { definition, slotOfKey, log }: Part<unknown>,
+  { definition, slotOfKey, log }: Part,
   slots: readonly number[],
   single: boolean,
   apply: (slot: number, event: EventEnvelope, position: LogPosition) => void,
