@@ -34,19 +34,16 @@
 import { randomUUID } from 'node:crypto';
 import type { Consumer, KafkaMessage } from 'kafkajs';
 import { partitionNumberAssigner } from './assignment.ts';
-import { applyEvent, decideBatch, type BatchMessage, type ServiceMemory } from './batch.ts';
-import { isFenced, isFor, isKafkaReachable, LEAVE_GROUP_TIMEOUT_MS, partitionOfKey, type Bus, type Forwarded, type TaskProducer } from './bus.ts';
+import { applyEvent, decideBatch, writeOf, type BatchMessage, type ServiceMemory } from './batch.ts';
+import { isFenced, isFor, isKafkaReachable, LEAVE_GROUP_TIMEOUT_MS, partitionOfKey, type Bus, type TaskProducer } from './bus.ts';
 import { maxMessageBytes } from './config.ts';
-import { SystemError, withinTime } from './errors.ts';
+import { withinTime } from './errors.ts';
 import { runConsumer } from './consumer.ts';
 import { takeOverPositions } from './handover.ts';
 import { applyIsolating, reasonOf } from './isolation.ts';
 import type { ConsumerHealth } from './liveness.ts';
 import { createLogger, waitingOn, type Logger } from './log.ts';
-import {
-  ORIGIN_TOPIC_HEADER, repartitionTopic,
-  type AnyContract, type CommandReply, type EnvelopeOf, type EventEnvelope, type EventOf, type LogPosition,
-} from './messages.ts';
+import { ORIGIN_TOPIC_HEADER, repartitionTopic, type AnyContract, type EnvelopeOf, type EventEnvelope, type EventOf, type LogPosition } from './messages.ts';
 import { homeOf, nextOffsetAfter, notCommitted, ReaderTasks } from './partition-task.ts';
 import { commitMerged, type TaskWrite } from './task-commits.ts';
 
@@ -200,29 +197,11 @@ export async function startServices(
   function decide(part: Part, slot: number, topic: string, partition: number, messages: BatchMessage[]) {
     const { definition } = part;
     const memory = tasks.at(slot).memories.get(definition.name)!;
-    const { outputs, decidedIn, forwards, answers, deadLetters } = decideBatch(definition, memory, bus.logicalTopic(topic), messages, {
-      memoryOf: homeOf(slot, memory, part.slotOfKey),
-    });
-    const forwarded = forwards.flatMap(({ stateKey, message: { offset, value, headers, timestamp }, topic: origin }): Forwarded[] => {
-      // Keyed by its state key as well as carrying it: a key as large as the message can exceed what Kafka takes.
-      const bytes = Buffer.byteLength(stateKey) + (value?.length ?? 0);
-      if (bytes <= maxMessageBytes()) {
-        return [{ topic: repartitionTopic(definition.name), key: stateKey, value, headers: { ...(headers as Forwarded['headers']), [ORIGIN_TOPIC_HEADER]: origin }, timestamp }];
-      }
-      deadLetters.push({ offset, value, reason: `MESSAGE_TOO_LARGE: forwarding it keyed by its state key would be ${bytes} bytes; Kafka takes at most ${maxMessageBytes()}` });
-      return [];
-    });
-    for (const { offset, reason } of deadLetters) part.log.warn(`dead-lettering a message from ${topic}/${partition}@${offset}: ${reason}`);
-    return {
-      messages: [...outputs.map(definition.contract.outgoing), ...forwarded],
-      after: (written: LogPosition[]) => ({
-        replies: answers.map(({ commandId, from, to, rejection, repeated }): CommandReply => (rejection
-          ? { commandId, status: 'REJECTED', code: rejection.code, message: rejection.message, positions: [], ...(Object.keys(rejection.details).length && { details: rejection.details }) }
-          : { commandId, status: 'ACCEPTED', positions: repeated ?? written.slice(from, to) })),
-        deadLetters: deadLetters.map(({ offset, value, reason }) => ({ source: { topic, partition, offset, value, consumer: definition.name }, reason })),
-      }),
-      committed: (written: LogPosition[]) => outputs.forEach((event, i) => remember(decidedIn[i], event.causationId, written[i])),
-    };
+    const decision = decideBatch(definition, memory, bus.logicalTopic(topic), messages, { memoryOf: homeOf(slot, memory, part.slotOfKey) });
+    const write = writeOf(definition, decision, topic, partition, maxMessageBytes());
+    for (const { offset, reason } of write.deadLetters) part.log.warn(`dead-lettering a message from ${topic}/${partition}@${offset}: ${reason}`);
+    const { outputs, decidedIn } = decision;
+    return { ...write, committed: (written: LogPosition[]) => outputs.forEach((event, i) => remember(decidedIn[i], event.causationId, written[i])) };
   }
 
   /**
