@@ -30,7 +30,7 @@ const JOINED = async () => {};
 /** The tasks of a member, looked up by slot whenever used, never kept across a wait: a join may drop them. */
 export class ReaderTasks {
   /** The slots assigned to this member at its last join. */
-  assigned = new Set<number>();
+  assigned: ReadonlySet<number> = new Set();
   /** Counts joins: a restore begun before the last one holds state this member may no longer own. */
   private joins = 0;
   private memberId: string | undefined;
@@ -55,7 +55,7 @@ export class ReaderTasks {
    * since. Each assigned task is fenced at once, so a zombie stops committing; a producer fenced before the join (this
    * member was the zombie, and got the task back) is replaced too, since the join confirms the task is this member's.
    */
-  join(memberId: string, assigned: Set<number>): { lost: number[]; renewed: boolean } {
+  join(memberId: string, assigned: ReadonlySet<number>): { lost: number[]; renewed: boolean } {
     this.joins += 1;
     this.assigned = assigned;
     const renewed = this.memberId !== undefined && memberId !== this.memberId;
