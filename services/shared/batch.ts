@@ -2,8 +2,9 @@
  * Internal to the service runtime (service.ts): deciding one fetched batch against in-memory state, with
  * no I/O, so the rules that keep a service exactly-once in effect are unit-tested on their own.
  */
+import type { Forwarded } from './bus.ts';
 import { SystemError } from './errors.ts';
-import type { AnyEnvelope, AnyContract, EventEnvelope, LogPosition } from './messages.ts';
+import { ORIGIN_TOPIC_HEADER, repartitionTopic, type AnyEnvelope, type AnyContract, type CommandReply, type EventEnvelope, type LogPosition } from './messages.ts';
 import type { ServiceDefinition } from './service.ts';
 
 /** What a service holds between batches: state per aggregate, and where handled messages' events landed. */
@@ -158,4 +159,30 @@ export function decideBatch<S, K extends AnyContract>(
     throw error;
   }
   return { outputs, decidedIn, forwards, answers, deadLetters, rollback };
+}
+
+/**
+ * What a service's decision of a batch of physical `topic`/`partition` writes in the task's transaction: its events,
+ * then its forwards to its repartition topic keyed by their state key and naming their origin topic, and once those
+ * have positions, the answers to its commands and its dead letters (`deadLetters`: the decision's, and each forward
+ * that would exceed `maxBytes`, since a key as large as the message can outgrow what Kafka takes).
+ */
+export function writeOf<S>(definition: ServiceDefinition<S, AnyContract>, decision: BatchDecision<S>, topic: string, partition: number, maxBytes: number) {
+  const deadLetters = [...decision.deadLetters];
+  const forwarded = decision.forwards.flatMap(({ stateKey, message: { offset, value, headers, timestamp }, topic: origin }): Forwarded[] => {
+    const bytes = Buffer.byteLength(stateKey) + (value?.length ?? 0);
+    if (bytes <= maxBytes) return [{ topic: repartitionTopic(definition.name), key: stateKey, value, headers: { ...(headers as Forwarded['headers']), [ORIGIN_TOPIC_HEADER]: origin }, timestamp }];
+    deadLetters.push({ offset, value, reason: `MESSAGE_TOO_LARGE: forwarding it keyed by its state key would be ${bytes} bytes; Kafka takes at most ${maxBytes}` });
+    return [];
+  });
+  return {
+    messages: [...decision.outputs.map(definition.contract.outgoing), ...forwarded],
+    deadLetters,
+    after: (written: LogPosition[]) => ({
+      replies: decision.answers.map(({ commandId, from, to, rejection, repeated }): CommandReply => (rejection
+        ? { commandId, status: 'REJECTED', code: rejection.code, message: rejection.message, positions: [], ...(Object.keys(rejection.details).length && { details: rejection.details }) }
+        : { commandId, status: 'ACCEPTED', positions: repeated ?? written.slice(from, to) })),
+      deadLetters: deadLetters.map(({ offset, value, reason }) => ({ source: { topic, partition, offset, value, consumer: definition.name }, reason })),
+    }),
+  };
 }

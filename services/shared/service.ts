@@ -34,19 +34,17 @@
 import { randomUUID } from 'node:crypto';
 import type { Consumer, KafkaMessage } from 'kafkajs';
 import { partitionNumberAssigner } from './assignment.ts';
-import { applyEvent, decideBatch, type BatchMessage, type ServiceMemory } from './batch.ts';
-import { isFenced, isFor, isKafkaReachable, LEAVE_GROUP_TIMEOUT_MS, partitionOfKey, type Bus, type Forwarded, type TaskProducer } from './bus.ts';
+import { applyEvent, decideBatch, writeOf, type BatchMessage, type ServiceMemory } from './batch.ts';
+import { isFenced, isFor, isKafkaReachable, LEAVE_GROUP_TIMEOUT_MS, partitionOfKey, type Bus, type TaskProducer } from './bus.ts';
 import { maxMessageBytes } from './config.ts';
-import { SystemError, withinTime } from './errors.ts';
+import { withinTime } from './errors.ts';
 import { runConsumer } from './consumer.ts';
 import { takeOverPositions } from './handover.ts';
 import { applyIsolating, reasonOf } from './isolation.ts';
 import type { ConsumerHealth } from './liveness.ts';
 import { createLogger, waitingOn, type Logger } from './log.ts';
-import {
-  ORIGIN_TOPIC_HEADER, repartitionTopic,
-  type AnyContract, type CommandReply, type EnvelopeOf, type EventEnvelope, type EventOf, type LogPosition,
-} from './messages.ts';
+import { ORIGIN_TOPIC_HEADER, repartitionTopic, type AnyContract, type EnvelopeOf, type EventEnvelope, type EventOf, type LogPosition } from './messages.ts';
+import { homeOf, nextOffsetAfter, notCommitted, ReaderTasks } from './partition-task.ts';
 import { commitMerged, type TaskWrite } from './task-commits.ts';
 
 /** A service of a domain, typed by that domain's contract: its messages and nothing else. */
@@ -99,31 +97,22 @@ const PROGRESS_EVERY_MS = 5_000;
 const JOIN_TIMEOUT_MS = 30_000;
 // A restore runs inside the batch that needs it: the group must keep hearing from this member meanwhile.
 const HEARTBEAT_EVERY_MS = 1_000;
-/** A group join's own confirmation that the tasks it assigns are this member's (see taskOf). */
-const JOINED = async () => {};
 /** Inputs one batch hands to a transaction at most: a fetched backlog is decided in several. */
 const MAX_INPUTS_PER_TRANSACTION = 500;
 /** Fetched batches (one per topic partition) decided at the same time: a task's batches then share its next transaction. */
 const BATCHES_AT_ONCE = 32;
 
-/** One service of a reader, with the state it holds. */
-interface Part<S> {
-  definition: ServiceDefinition<S, AnyContract>;
+/** One service of a reader (what it holds of each task is in partition-task.ts). */
+interface Part {
+  definition: ServiceDefinition<unknown, AnyContract>;
   log: Logger;
   /** The state partition of a key: its partition in every topic keyed by it. One, for a single aggregate. */
   slotOfKey(key: string): number;
-  /** State and handled inputs of each partition this instance holds. */
-  memories: Map<number, ServiceMemory<S>>;
-  /** Restores under way, by partition. */
-  restoring: Map<number, Promise<void>>;
   repartition: string;
 }
 
 /** An input of one service: a record of a topic the reader reads, handed to each of its services that reads it. */
-interface Input {
-  part: Part<unknown>;
-  message: BatchMessage;
-}
+interface Input { part: Part; message: BatchMessage }
 
 /** The consumer group of a reader of these services: whatever order a process names them in, the same group. */
 export function readerGroup(services: readonly string[]): string {
@@ -151,69 +140,21 @@ export async function startServices(
   }
   const group = readerGroup(definitions.map((d) => d.name));
   const log = definitions.length === 1 ? logOf(group) : createLogger(group);
-  const parts: Part<unknown>[] = [];
+  const parts: Part[] = [];
   for (const definition of definitions) {
     const partitions = await checkPartitionCounts(bus, definition);
     parts.push({
-      definition, log: logOf(definition.name), memories: new Map(), restoring: new Map(), repartition: bus.topic(repartitionTopic(definition.name)),
+      definition, log: logOf(definition.name), repartition: bus.topic(repartitionTopic(definition.name)),
       slotOfKey: (key) => (single ? 0 : partitionOfKey(key, partitions)),
     });
   }
   const slotOfPartition = (partition: number) => (single ? 0 : partition);
   /** The services reading each physical topic the reader reads. */
-  const readers = new Map<string, Part<unknown>[]>();
+  const readers = new Map<string, Part[]>();
   for (const part of parts) {
     for (const topic of [...part.definition.inputs.map(bus.topic), ...(single ? [] : [part.repartition])]) readers.set(topic, [...(readers.get(topic) ?? []), part]);
   }
-  /** The partitions assigned to this instance at its last join. */
-  let assigned = new Set<number>();
-  /** This member's id in its group at its last join. */
-  let memberId: string | undefined;
-  /** Counts joins: a restore begun before the last one holds state this member may no longer own. */
-  let joins = 0;
-  /**
-   * The transactional producer of each task this instance holds, connected (and so fencing the task's previous
-   * producers) as soon as the group assigns the task, before its state is restored.
-   */
-  const tasks = new Map<number, Promise<TaskProducer>>();
-  /**
-   * The topic partitions (`topic:partition`) whose last transaction has no known outcome (its producer broken: a
-   * commit whose answer never came, or any failed transaction). Their next batch first learns the outcome, final once
-   * a new producer of the task is connected: the group's committed offset says what landed. Its outputs need not be
-   * state the services restore, so the restored memory alone could not tell.
-   */
-  const uncertain = new Set<string>();
-  /**
-   * Task `slot`'s producer, connected if need be. A broken one (fenced, or left by a failed transaction) is replaced,
-   * but only after `confirm` (the group's heartbeat, or the join that just gave this member the task) shows this
-   * member belongs to the generation that gave it the task: a new producer fences every other, and a zombie must not
-   * fence the task's new owner.
-   */
-  const taskOf = async (slot: number, confirm?: () => Promise<void>): Promise<TaskProducer> => {
-    let task = tasks.get(slot);
-    const current = await task?.catch(() => undefined);
-    if (current && !current.broken) return current;
-    if (current?.broken) {
-      if (!confirm) throw new SystemError('UNAVAILABLE', `the producer of task ${slot} is being replaced`, true);
-      await confirm();
-      if (tasks.get(slot) !== task) return taskOf(slot, confirm); // replaced meanwhile
-      log.warn(`replacing the producer of task ${slot}, which a transaction left in an unknown state`);
-      void current.close();
-      tasks.delete(slot);
-    }
-    task = tasks.get(slot);
-    if (!task) {
-      task = bus.taskProducer(`${group}.task-${slot}`);
-      tasks.set(slot, task);
-      task.catch(() => { if (tasks.get(slot) === task) tasks.delete(slot); }); // the next batch tries again
-    }
-    return task;
-  };
-  const dropTask = async (slot: number) => {
-    const task = tasks.get(slot);
-    tasks.delete(slot);
-    await task?.then((producer) => producer.close(), () => {});
-  };
+  const tasks = new ReaderTasks((slot) => bus.taskProducer(`${group}.task-${slot}`), log);
 
   const remember = (memory: ServiceMemory<unknown>, causationId: string, position: LogPosition) => {
     const { handled } = memory;
@@ -221,13 +162,12 @@ export async function startServices(
     if (handled.size > REMEMBERED_COMMANDS) handled.delete(handled.keys().next().value!);
   };
 
-  /** Restores a service's state of the given partitions from the log (one pass for all) and keeps those still assigned. */
-  async function restore(part: Part<unknown>, slots: number[], heartbeat: () => Promise<void>): Promise<void> {
+  /** Restores a service's state of the given partitions from the log (one pass for all), and hands it to `keep`. */
+  async function restore(part: Part, slots: number[], heartbeat: () => Promise<void>, keep: (read: Map<number, ServiceMemory<unknown>>) => void): Promise<void> {
     const { definition } = part;
     const started = Date.now();
-    const join = joins;
     // Fenced first: whatever a previous owner committed until now is in the log read next, and nothing after.
-    await Promise.all(slots.map((slot) => taskOf(slot, heartbeat)));
+    await Promise.all(slots.map((slot) => tasks.producer(slot, heartbeat)));
     const fresh = new Map(slots.map((slot) => [slot, { states: new Map(), handled: new Map() } as ServiceMemory<unknown>]));
     // A heartbeat refused meanwhile (the group is rebalancing) means these partitions may be moving: the batch
     // that asked for them is given up once they are restored (kafkajs then rejoins), not decided.
@@ -235,7 +175,7 @@ export async function startServices(
     const keepAlive = setInterval(() => void heartbeat().catch((error) => (rebalancing ??= error)), HEARTBEAT_EVERY_MS);
     let applied: number;
     try {
-      applied = await replay(bus, definition, slots, single, part.slotOfKey, (slot, event, position) => {
+      applied = await replay(bus, part, slots, single, (slot, event, position) => {
         const memory = fresh.get(slot)!;
         applyEvent(definition, memory.states, event);
         // What this service decided before: its input is handled. Other services' events on a state topic name
@@ -243,72 +183,25 @@ export async function startServices(
         // cause of ours at all, and still have to be decided when they arrive as input.
         const foreign = definition.contract.topics[bus.logicalTopic(position.topic)]?.external !== undefined;
         if (!foreign && (event.producer === undefined || event.producer === definition.name)) remember(memory, event.causationId, position);
-      }, part.log);
+      });
     } finally {
       clearInterval(keepAlive);
     }
-    if (join === joins) for (const [slot, memory] of fresh) if (assigned.has(slot)) part.memories.set(slot, memory);
+    keep(fresh);
     const aggregates = [...fresh.values()].reduce((n, m) => n + m.states.size, 0);
     part.log.info(`restored partition(s) ${slots.join(', ')} from ${applied} events in ${Date.now() - started} ms`, { aggregates });
     if (rebalancing) throw rebalancing;
   }
 
-  /**
-   * Resolves once a service holds the state of `slot`. The first need after a join restores every assigned partition
-   * the service does not hold yet, in one pass; batches that need one of them meanwhile wait for that pass.
-   */
-  function restored(part: Part<unknown>, slot: number, heartbeat: () => Promise<void>): Promise<void> {
-    if (part.memories.has(slot)) return Promise.resolve();
-    const gained = [...assigned].filter((s) => !part.memories.has(s) && !part.restoring.has(s));
-    if (gained.length) {
-      const restoring = restore(part, gained, heartbeat).finally(() => {
-        for (const s of gained) if (part.restoring.get(s) === restoring) part.restoring.delete(s);
-      });
-      for (const s of gained) part.restoring.set(s, restoring);
-    }
-    return part.restoring.get(slot) ?? Promise.resolve();
-  }
-
   /** What one service decides from its inputs of a batch: its part of the task's next write. */
-  function decide(part: Part<unknown>, slot: number, topic: string, partition: number, messages: BatchMessage[]) {
+  function decide(part: Part, slot: number, topic: string, partition: number, messages: BatchMessage[]) {
     const { definition } = part;
-    const memory = part.memories.get(slot)!;
-    const decision = decideBatch(definition, memory, bus.logicalTopic(topic), messages, {
-      memoryOf: (key) => (part.slotOfKey(key) === slot ? memory : undefined),
-    });
-    const { outputs, decidedIn, forwards, answers, deadLetters } = decision;
-    const forwarded: Forwarded[] = [];
-    for (const { stateKey, message, topic: origin } of forwards) {
-      // Keyed by its state key as well as carrying it: a key as large as the message can exceed what Kafka takes.
-      const bytes = Buffer.byteLength(stateKey) + (message.value?.length ?? 0);
-      if (bytes > maxMessageBytes()) {
-        deadLetters.push({ offset: message.offset, value: message.value, reason: `MESSAGE_TOO_LARGE: forwarding it keyed by its state key would be ${bytes} bytes; Kafka takes at most ${maxMessageBytes()}` });
-        continue;
-      }
-      forwarded.push({
-        topic: repartitionTopic(definition.name),
-        key: stateKey,
-        value: message.value,
-        headers: { ...(message.headers as Forwarded['headers']), [ORIGIN_TOPIC_HEADER]: origin },
-        timestamp: message.timestamp,
-      });
-    }
-    for (const { offset, reason } of deadLetters) part.log.warn(`dead-lettering a message from ${topic}/${partition}@${offset}: ${reason}`);
-    return {
-      messages: [...outputs.map(definition.contract.outgoing), ...forwarded],
-      after: (written: LogPosition[]) => ({
-        replies: answers.map(({ commandId, from, to, rejection, repeated }): CommandReply =>
-          rejection
-            ? {
-                commandId, status: 'REJECTED', code: rejection.code, message: rejection.message, positions: [],
-                ...(Object.keys(rejection.details).length && { details: rejection.details }),
-              }
-            : { commandId, status: 'ACCEPTED', positions: repeated ?? written.slice(from, to) },
-        ),
-        deadLetters: deadLetters.map(({ offset, value, reason }) => ({ source: { topic, partition, offset, value, consumer: definition.name }, reason })),
-      }),
-      committed: (written: LogPosition[]) => outputs.forEach((event, i) => remember(decidedIn[i], event.causationId, written[i])),
-    };
+    const memory = tasks.at(slot).memories.get(definition.name)!;
+    const decision = decideBatch(definition, memory, bus.logicalTopic(topic), messages, { memoryOf: homeOf(slot, memory, part.slotOfKey) });
+    const write = writeOf(definition, decision, topic, partition, maxMessageBytes());
+    for (const { offset, reason } of write.deadLetters) part.log.warn(`dead-lettering a message from ${topic}/${partition}@${offset}: ${reason}`);
+    const { outputs, decidedIn } = decision;
+    return { ...write, committed: (written: LogPosition[]) => outputs.forEach((event, i) => remember(decidedIn[i], event.causationId, written[i])) };
   }
 
   /**
@@ -322,29 +215,25 @@ export async function startServices(
     const slot = slotOfPartition(partition);
     const where = `${bus.logicalTopic(topic)}/${partition}`;
     let inputs = fetched;
-    if (uncertain.has(`${topic}:${partition}`)) {
-      await taskOf(slot, heartbeat); // replaces the broken producer: the transaction it left is now committed or aborted
-      uncertain.delete(`${topic}:${partition}`);
-      // What the group's position has passed was committed, with its outputs, by that transaction: not decided again,
-      // whatever batch it comes back in (a retry of the same one, or a longer one fetched after a rejoin).
+    if (tasks.at(slot).uncertain.has(`${topic}:${partition}`)) {
+      await tasks.producer(slot, heartbeat); // replaces the broken producer: the transaction it left is now committed or aborted
+      tasks.at(slot).uncertain.delete(`${topic}:${partition}`);
       const committed = (await bus.committedOffsets(group, topic)).get(partition);
-      if (committed !== undefined && committed > BigInt(inputs[0].message.offset)) {
-        log.info(`the transaction of ${where} up to offset ${committed} had committed after all`);
-        inputs = inputs.filter(({ message }) => BigInt(message.offset) >= committed);
-        if (!inputs.length) {
-          if (next > committed) await commitMerged(await taskOf(slot, heartbeat), { messages: [], consumed: { group, topic, partition, next } });
-          return;
-        }
+      inputs = notCommitted(fetched, committed);
+      if (inputs.length < fetched.length) log.info(`the transaction of ${where} up to offset ${committed} had committed after all`);
+      if (!inputs.length) {
+        if (next > committed!) await skip(topic, partition, next, heartbeat);
+        return;
       }
     }
     const involved = [...new Set(inputs.map(({ part }) => part))];
     let task: TaskProducer;
     // No await between deciding and handing the write over: a failed transaction drops the state it was decided on.
     for (;;) {
-      for (const part of involved) await waitingOn(part.log, `restoring the state of partition ${slot} for ${where}`, restored(part, slot, heartbeat));
-      if (!assigned.has(slot)) throw new Error(`partition ${slot} of ${group} was taken by another instance while it was restored`);
-      task = await taskOf(slot, heartbeat);
-      if (involved.every((part) => part.memories.has(slot))) break;
+      for (const part of involved) await waitingOn(part.log, `restoring the state of partition ${slot} for ${where}`, tasks.restored(part.definition.name, slot, (gained, keep) => restore(part, gained, heartbeat, keep)));
+      if (!tasks.assigned.has(slot)) throw new Error(`partition ${slot} of ${group} was taken by another instance while it was restored`);
+      task = await tasks.producer(slot, heartbeat);
+      if (involved.every((part) => tasks.at(slot).memories.has(part.definition.name))) break;
     }
     const decided = involved.map((part) => decide(part, slot, topic, partition, inputs.filter((input) => input.part === part).map(({ message }) => message)));
     const write: TaskWrite = {
@@ -356,10 +245,7 @@ export async function startServices(
       },
       consumed: { group, topic, partition, next },
       alone,
-      failed() {
-        for (const part of involved) part.memories.delete(slot);
-        if (task.broken) uncertain.add(`${topic}:${partition}`);
-      },
+      failed: () => tasks.failed(slot, involved.map((part) => part.definition.name), `${topic}:${partition}`, task.broken),
     };
     const written = await waitingOn(log, `committing ${write.messages.length} message(s) decided from ${where}`, commitMerged(task, write));
     let at = 0;
@@ -371,17 +257,15 @@ export async function startServices(
     const { definition } = part;
     part.log.error(`dead-lettering ${topic}/${partition}@${message.offset} after repeated failures: ${reason}`);
     const commandId = commandIdOf(definition.contract, message);
-    const task = await taskOf(slotOfPartition(partition), heartbeat);
+    const task = await tasks.producer(slotOfPartition(partition), heartbeat);
     await commitMerged(task, {
       messages: [],
       after: () => ({
         deadLetters: [{ source: { topic, partition, offset: message.offset, value: message.value, consumer: definition.name }, reason }],
-        replies: commandId
-          ? [{
-              commandId, status: 'REJECTED', code: 'INTERNAL_SERVER_ERROR', positions: [],
-              message: `the ${definition.name} service could not handle this command; it is on dead.letters for an operator`,
-            }]
-          : [],
+        replies: commandId ? [{
+          commandId, status: 'REJECTED', code: 'INTERNAL_SERVER_ERROR', positions: [],
+          message: `the ${definition.name} service could not handle this command; it is on dead.letters for an operator`,
+        }] : [],
       }),
       consumed: { group, topic, partition, next },
       alone: true,
@@ -390,12 +274,12 @@ export async function startServices(
 
   /** Moves the group past offsets nothing is decided from (replays meant for others, transaction markers). */
   async function skip(topic: string, partition: number, next: bigint, heartbeat?: () => Promise<void>): Promise<void> {
-    const task = await taskOf(slotOfPartition(partition), heartbeat);
+    const task = await tasks.producer(slotOfPartition(partition), heartbeat);
     await commitMerged(task, { messages: [], consumed: { group, topic, partition, next } });
   }
 
   /** A forwarded message is read as what it was on the topic it was first written to. */
-  const asBatchMessage = (part: Part<unknown>, topic: string, message: KafkaMessage): BatchMessage => {
+  const asBatchMessage = (part: Part, topic: string, message: KafkaMessage): BatchMessage => {
     const origin = topic === part.repartition ? message.headers?.[ORIGIN_TOPIC_HEADER] : undefined;
     return origin === undefined ? message : { ...message, topic: String(origin) };
   };
@@ -410,39 +294,19 @@ export async function startServices(
     fromBeginning: true,
     // Each transaction commits the offsets of what it decided.
     offsets: 'handler',
-    partitionAssigners: [partitionNumberAssigner(single, () => [...new Set(parts.flatMap((part) => [...part.memories.keys()]))])],
+    partitionAssigners: [partitionNumberAssigner(single, () => tasks.holding())],
     prepare: (member) => {
       member.on(member.events.GROUP_JOIN, ({ payload }) => {
         // Synchronous, so no batch of the new generation is decided before the lost partitions are dropped.
-        joins += 1;
-        assigned = new Set(Object.values(payload.memberAssignment).flat().map(slotOfPartition));
-        // Joined as a new member (expelled meanwhile, a zombie woken, or a replaced consumer): the tasks it held may
-        // have been another's since, so none of its states or producers is trusted; each is restored and renewed.
-        const renewed = memberId !== undefined && payload.memberId !== memberId;
-        memberId = payload.memberId;
-        const held = new Set([...tasks.keys(), ...parts.flatMap((part) => [...part.memories.keys(), ...part.restoring.keys()])]);
-        const lost = [...held].filter((slot) => renewed || !assigned.has(slot));
-        for (const slot of lost) {
-          for (const part of parts) {
-            part.memories.delete(slot);
-            part.restoring.delete(slot);
-          }
-          void dropTask(slot);
-        }
-        for (const key of [...uncertain.keys()]) if (renewed || !assigned.has(slotOfPartition(Number(key.slice(key.lastIndexOf(':') + 1))))) uncertain.delete(key);
-        // Fenced at once, not at the task's first input: a zombie must not go on committing meanwhile. The join
-        // confirms these tasks are this member's, so a producer fenced before it (this member was the zombie, and
-        // got the task back) is replaced too.
-        for (const slot of assigned) {
-          taskOf(slot, JOINED).catch((error) => log.warn(`could not start the producer of task ${slot} yet: ${reasonOf(error)}`));
-        }
+        const assigned = new Set(Object.values(payload.memberAssignment).flat().map(slotOfPartition));
+        const { lost, renewed } = tasks.join(payload.memberId, assigned);
         const now = single ? (assigned.size ? 'every partition (one aggregate)' : 'none (a standby)') : [...assigned].sort((a, b) => a - b).join(', ') || 'none';
         log.info(`assigned partition(s): ${now}`, { dropped: lost, ...(renewed && { renewed: 'joined as a new member' }) });
       });
       // A fetch that brought only transaction markers (or aborted writes) reaches no handler: its offsets are
       // committed here, so the group's position reaches the end of the log and readiness sees no lag.
       member.on(member.events.END_BATCH_PROCESS, ({ payload }) => {
-        if (payload.batchSize !== 0 || !assigned.has(slotOfPartition(payload.partition))) return;
+        if (payload.batchSize !== 0 || !tasks.assigned.has(slotOfPartition(payload.partition))) return;
         skip(payload.topic, payload.partition, BigInt(payload.lastOffset) + 1n).catch((error) => {
           if (!isFenced(error)) log.warn(`could not move past ${payload.topic}/${payload.partition}@${payload.lastOffset}: ${reasonOf(error)}`);
         });
@@ -455,19 +319,13 @@ export async function startServices(
       partitionsConsumedConcurrently: BATCHES_AT_ONCE,
       eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
         const { topic, partition } = batch;
-        if (!assigned.has(slotOfPartition(partition))) return; // fetched before the partition moved to another instance: not ours to decide
+        if (!tasks.assigned.has(slotOfPartition(partition))) return; // fetched before the partition moved to another instance: not ours to decide
         const end = BigInt(batch.lastOffset()) + 1n; // past the batch's transaction markers too
         // Each record once per service of this reader that reads it (none: a replay meant for another consumer).
         const inputs: Input[] = batch.messages.flatMap((message) => (readers.get(topic) ?? [])
           .filter((part) => isFor(part.definition.name, message))
           .map((part) => ({ part, message: asBatchMessage(part, topic, message) })));
-        // Where the group reads on from once `some` is decided: past the last record all of whose inputs are in.
-        const nextAfter = (some: Input[]) => {
-          const last = inputs.indexOf(some.at(-1)!);
-          if (last === inputs.length - 1) return end;
-          const offset = BigInt(some.at(-1)!.message.offset);
-          return BigInt(inputs[last + 1].message.offset) === offset ? offset : offset + 1n;
-        };
+        const nextAfter = (some: Input[]) => nextOffsetAfter(inputs, some, end);
         if (inputs.length) {
           // A catch-up fetches thousands at once: each transaction takes a bounded part of them, so none grows long.
           for (let from = 0; from < inputs.length; from += MAX_INPUTS_PER_TRANSACTION) {
@@ -505,7 +363,7 @@ export async function startServices(
     health: consumer.health,
     async stop() {
       await consumer.stop();
-      await Promise.all([...tasks.keys()].map(dropTask));
+      await tasks.close();
     },
   };
 }
@@ -518,9 +376,8 @@ export async function startServices(
 async function checkPartitionCounts<S, K extends AnyContract>(bus: Bus, definition: ServiceDefinition<S, K>): Promise<number> {
   const partitions = await bus.partitionCount(bus.topic(repartitionTopic(definition.name)));
   if (definition.instances === 'single') return partitions;
-  const scattered = new Set(definition.scatteredStateTopics);
   for (const logical of new Set([...definition.inputs, ...definition.stateTopics])) {
-    if (definition.contract.topics[logical]?.external || scattered.has(logical)) continue;
+    if (isScattered(definition, logical)) continue;
     const count = await bus.partitionCount(bus.topic(logical));
     if (count !== partitions) {
       throw new Error(
@@ -530,6 +387,11 @@ async function checkPartitionCounts<S, K extends AnyContract>(bus: Bus, definiti
     }
   }
   return partitions;
+}
+
+/** A state topic whose partition p holds more than partition p's state: listed so, or foreign (e.g. Debezium's). */
+function isScattered(definition: ServiceDefinition<unknown, AnyContract>, logical: string): boolean {
+  return !!definition.scatteredStateTopics?.includes(logical) || definition.contract.topics[logical]?.external !== undefined;
 }
 
 function commandIdOf(contract: AnyContract, message: Pick<BatchMessage, 'value'>): string | undefined {
@@ -547,29 +409,27 @@ function commandIdOf(contract: AnyContract, message: Pick<BatchMessage, 'value'>
  * partition of a scattered one (and everything for a single aggregate), keeping the events whose state key maps
  * to a wanted partition. An event id met twice (a copy written by a retried publish) is applied once.
  */
-async function replay<S, K extends AnyContract>(
+async function replay(
   bus: Bus,
-  definition: ServiceDefinition<S, K>,
+  { definition, slotOfKey, log }: Part,
   slots: readonly number[],
   single: boolean,
-  slotOfKey: (key: string) => number,
   apply: (slot: number, event: EventEnvelope, position: LogPosition) => void,
-  log: Logger,
 ): Promise<number> {
   if (!definition.stateTopics.length) return 0;
   const wanted = new Set(slots);
   const scatteredTopics = new Set<string>();
   const remaining = new Map<string, bigint>(); // topic:partition -> last offset still to read
-  const needed = new Map<string, number[]>(); // physical topic -> partitions to read
+  const needed = new Set<string>(); // physical topics to read
   for (const logical of definition.stateTopics) {
     const topic = bus.topic(logical);
-    const scattered = single || definition.scatteredStateTopics?.includes(logical) || definition.contract.topics[logical]?.external !== undefined;
+    const scattered = single || isScattered(definition, logical);
     if (scattered) scatteredTopics.add(topic);
     for (const { partition, high, low } of await bus.topicOffsets(topic)) {
       if (!scattered && !wanted.has(partition)) continue;
       if (BigInt(high) > BigInt(low)) {
         remaining.set(`${topic}:${partition}`, BigInt(high) - 1n);
-        needed.set(topic, [...(needed.get(topic) ?? []), partition]);
+        needed.add(topic);
       }
     }
   }
@@ -581,27 +441,16 @@ async function replay<S, K extends AnyContract>(
   try {
     await withinTime(JOIN_TIMEOUT_MS, 'connecting the restore consumer', (async () => {
       await consumer.connect();
-      for (const topic of needed.keys()) await consumer.subscribe({ topic, fromBeginning: true });
+      for (const topic of needed) await consumer.subscribe({ topic, fromBeginning: true });
     })());
-    await new Promise<void>((resolve, reject) => {
-      // A long log takes a while: say how far the restore has got.
-      const progress = setInterval(() => log.info(`restoring state: ${applied} events so far`), PROGRESS_EVERY_MS);
-      const timer = setTimeout(
+    // A long log takes a while: say how far the restore has got.
+    const progress = setInterval(() => log.info(`restoring state: ${applied} events so far`), PROGRESS_EVERY_MS);
+    let timer: NodeJS.Timeout | undefined;
+    await new Promise<void>((done, fail) => {
+      timer = setTimeout(
         () => fail(new Error(`restoring state from ${definition.stateTopics.join(', ')} did not finish within ${RESTORE_TIMEOUT_MS} ms`)),
         RESTORE_TIMEOUT_MS,
       );
-      const settle = () => {
-        clearTimeout(timer);
-        clearInterval(progress);
-      };
-      const done = () => {
-        settle();
-        resolve();
-      };
-      const fail = (error: unknown) => {
-        settle();
-        reject(error);
-      };
       consumer.on(consumer.events.CRASH, ({ payload }) => fail(payload.error));
       // After every fetch, those with messages or not: one that brought only transaction markers or aborted writes
       // (read_committed skips them) reaches no handler, and may be the last of a partition.
@@ -657,6 +506,9 @@ async function replay<S, K extends AnyContract>(
           },
         })
         .catch(fail);
+    }).finally(() => {
+      clearTimeout(timer);
+      clearInterval(progress);
     });
   } finally {
     await withinTime(LEAVE_GROUP_TIMEOUT_MS, 'disconnecting the restore consumer', consumer.disconnect()).catch((error) => log.warn(reasonOf(error)));
