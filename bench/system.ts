@@ -14,8 +14,10 @@ import { dirname, join, resolve } from 'node:path';
 import { deleteConnector, ensureConnect, MOVIES_TOPIC } from '../infra/connect/connect.ts';
 import { dropDatabase } from '../infra/database.ts';
 import { ensureKafka } from '../infra/kafka/broker.ts';
+import { ensureSchemaRegistry } from '../infra/registry/registry.ts';
 import { dropLegacyDatabase, ensureLegacyDatabase, legacyDatabaseUrl } from '../infra/legacy-postgres.ts';
 import { createKafka, deleteTopicsAndGroups } from '../services/shared/bus.ts';
+import { createSchemaRegistry } from '../services/shared/schemas.ts';
 import { cpuSnapshot, requestTotals, type CpuSnapshot } from './usage.ts';
 
 export interface Usage {
@@ -78,8 +80,10 @@ export async function startOrUseSystem(log: (line: string) => void): Promise<Ben
   const legacyUrl = new URL(legacy.url);
   legacyUrl.pathname = `/legacy_bench_${id}`;
   const connect = await ensureConnect({ brokers: kafka.brokers, port: await freePort(), group: `${prefix}connect`, log: (line) => log(`connect: ${line}`) });
+  const registry = await ensureSchemaRegistry({ log: (line) => log(`registry: ${line}`) });
   const env = {
     ...process.env,
+    SCHEMA_REGISTRY_URL: registry.url,
     LEGACY_DATABASE_URL: legacyUrl.toString(),
     CONNECT_URL: connect.url,
     KAFKA_BROKERS: kafkaBrokers,
@@ -133,6 +137,8 @@ export async function startOrUseSystem(log: (line: string) => void): Promise<Ben
       await legacy.stop();
       await dropDatabase(env.DATABASE_URL).catch(() => {});
       await deleteTopicsAndGroups(createKafka('bench-cleanup', [kafkaBrokers]), env.TOPIC_PREFIX).catch(() => {});
+      await createSchemaRegistry(registry.url).deleteSubjects(env.TOPIC_PREFIX).catch(() => {});
+      await registry.stop();
       await kafka.stop();
       rmSync(env.KAFKA_REQUEST_STATS_DIR, { recursive: true, force: true });
     },

@@ -26,12 +26,14 @@ import { resolve } from 'node:path';
 import pg from 'pg';
 import { dropDatabase, migrate } from '../infra/database.ts';
 import { ensureKafka, type RunningKafka } from '../infra/kafka/broker.ts';
+import { ensureSchemaRegistry, type RunningRegistry } from '../infra/registry/registry.ts';
 import { leadersByNode, partitionStates, startKafkaCluster, type RunningCluster } from '../infra/kafka/cluster.ts';
 import { DOMAINS, SERVICE_NAMES } from '../services/domains.ts';
 import { ordersContract, TOPICS, type EventEnvelope } from '../services/orders/contract.ts';
 import { loadProcesses } from '../services/runtimes.ts';
 import { createBus, createKafka, deleteTopicsAndGroups, type Bus } from '../services/shared/bus.ts';
 import { createPrisma, type PrismaClient } from '../services/shared/db.ts';
+import { createSchemaRegistry } from '../services/shared/schemas.ts';
 import type { Logger } from '../services/shared/log.ts';
 import { RUNTIME_TOPICS } from '../services/shared/messages.ts';
 import { startProjector, type ProjectionDefinition, type RunningProjector } from '../services/shared/projector.ts';
@@ -176,6 +178,7 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosReport>
   const faultResults: FaultResult[] = [];
   let invariants: Invariant[] = [];
   const restarts: Record<string, number> = {};
+  let registry: RunningRegistry | undefined;
 
   const startBroker = async () => {
     // Our own broker even when KAFKA_BROKERS points at a shared one: restarting that would disturb others.
@@ -204,8 +207,10 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosReport>
       kafka = await startBroker();
       brokers = kafka.brokers;
     }
+    registry = await ensureSchemaRegistry({ log: (line) => note(`[registry] ${line}`) });
     const env = {
       ...process.env,
+      SCHEMA_REGISTRY_URL: registry.url,
       KAFKA_BROKERS: brokers.join(','),
       TOPIC_PREFIX: prefix,
       DATABASE_URL: databaseUrl,
@@ -402,6 +407,10 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosReport>
     }
     // The whole cluster is the run's own: its data goes with it (the topics with it).
     await cluster?.stop({ remove: true });
+    if (registry) {
+      await createSchemaRegistry(registry.url).deleteSubjects(prefix).catch((error: Error) => say(`could not delete schemas: ${error.message}`));
+      await registry.stop();
+    }
     for (const db of [databaseUrl, replayUrl]) await dropDatabase(db).catch(() => {});
     await new Promise((r) => file.end(r));
     say(`cleaned up: processes stopped, topics, databases and the ${cluster ? 'cluster' : 'broker'} removed (${seconds(Date.now() - started)} in all)`);

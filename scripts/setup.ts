@@ -1,6 +1,7 @@
 /**
- * Prepares an empty or existing system: database and migrations, every domain's topics, and each domain's
- * seed on an empty system.
+ * Prepares an empty or existing system: database and migrations, every domain's topics and their schemas in the
+ * schema registry (services/shared/schemas.ts; refused, naming why, when a contract changed incompatibly), and each
+ * domain's seed on an empty system.
  * Idempotent. Used by `npm start` and, alone (`npm run setup`), by docker-compose before the services start.
  */
 import { resolve } from 'node:path';
@@ -10,6 +11,7 @@ import { databaseUrl } from '../services/shared/config.ts';
 import { createPrisma } from '../services/shared/db.ts';
 import { reconcileProjectionLog } from '../services/shared/projector.ts';
 import { DOMAINS } from '../services/domains.ts';
+import { createSchemaRegistry, registerSchemas, topicSchemas } from '../services/shared/schemas.ts';
 import { loadDomainRuntimes } from '../services/runtimes.ts';
 
 export interface SetupOptions {
@@ -29,6 +31,8 @@ export async function setUpSystem(say: (line: string) => void, options: SetupOpt
   try {
     const created = await ensureTopics(bus.kafka, systemTopics(DOMAINS));
     if (created.length) say(`created topics ${created.join(', ')}`);
+    const registered = await registerSchemas(createSchemaRegistry(), topicSchemas(DOMAINS, bus.prefix));
+    if (registered.length) say(`registered schemas ${registered.join(', ')}`);
     const projections = DOMAINS.flatMap((contract) => contract.projections);
     const { rebuilt, reason } = await reconcileProjectionLog(prisma, bus, projections, options.rebuildProjections ?? 'never');
     if (rebuilt) say(`${reason ? `${reason}: ` : ''}rebuilding the projections from this log`);

@@ -1,11 +1,12 @@
 /**
- * `npm start`: the whole system on this machine. Starts Kafka (unless KAFKA_BROKERS is set), sets up the
- * database, topics and seed stock (scripts/setup.ts), then runs the services (one process hosting them all, or
+ * `npm start`: the whole system on this machine. Starts Kafka (unless KAFKA_BROKERS is set) and the schema registry
+ * (unless SCHEMA_REGISTRY_URL is set), sets up the database, topics, schemas and seed stock (scripts/setup.ts), then runs the services (one process hosting them all, or
  * SERVICE_PROCESSES=each: one each) and the gateway with prefixed logs, restarting any that crashes
  * (scripts/supervisor.ts). Ctrl-C stops everything.
  */
 import { ensureKafka } from '../infra/kafka/broker.ts';
 import { ensureCatalogCapture } from '../infra/connect/connect.ts';
+import { ensureSchemaRegistry } from '../infra/registry/registry.ts';
 import { authConfig, signToken } from '../gateway/auth.ts';
 import { gatewayPort } from '../gateway/config.ts';
 import { ensurePrismaClient } from './prepare.ts';
@@ -29,19 +30,21 @@ ensurePrismaClient();
 // Imported after generation: the services' projections load the generated Prisma client.
 const { SERVICE_NAMES } = await import('../services/domains.ts');
 const givenBrokers = Boolean(process.env.KAFKA_BROKERS);
-const kafka = await ensureKafka();
+// The schema registry starts beside the broker (about 10 s): set-up registers every topic's schema in it.
+const [kafka, registry] = await Promise.all([ensureKafka(), ensureSchemaRegistry()]);
 process.env.KAFKA_BROKERS = kafka.brokers.join(',');
+process.env.SCHEMA_REGISTRY_URL = registry.url;
 // The embedded broker's data may have been wiped while the database stayed: then its log is the truth.
 await setUpSystem(say, { rebuildProjections: givenBrokers ? 'never' : 'if-foreign' }).catch(async (error: Error) => {
   say(`cannot start: ${error.message}`);
-  await kafka.stop();
+  await Promise.all([kafka.stop(), registry.stop()]);
   process.exit(1);
 });
 
 // The legacy catalog and its change data capture: PostgreSQL on 5433 and a Connect worker on 8083, unless given.
 const catalog = await ensureCatalogCapture({ log: (line) => console.log(line) }).catch(async (error: Error) => {
   say(`cannot start the catalog's change data capture: ${error.message}`);
-  await kafka.stop();
+  await Promise.all([kafka.stop(), registry.stop()]);
   process.exit(1);
 });
 // The processes reach the worker as docker-compose's do: the gateway's /readyz and /metrics report its connector.
@@ -78,7 +81,7 @@ async function stop() {
   say('stopping…');
   await supervisor.stop();
   await catalog.stop();
-  await kafka.stop();
+  await Promise.all([kafka.stop(), registry.stop()]);
   say('stopped');
   process.exit(0);
 }

@@ -34,6 +34,16 @@ describe('docker-compose.yml', () => {
     expect(scripts.service).toBe('tsx services/main.ts');
   });
 
+  it('runs the schema registry (Apicurio) on its own PostgreSQL database, health-checked, and points the system at it', () => {
+    expect(containers['schema-registry'].image).toMatch(/^apicurio\/apicurio-registry:3\.3\./);
+    expect(containers['schema-registry'].environment).toMatchObject({ APICURIO_STORAGE_KIND: 'sql', APICURIO_DATASOURCE_URL: 'jdbc:postgresql://postgres:5432/schema_registry' });
+    expect(containers['schema-registry'].healthcheck?.test).toBeDefined();
+    expect(containers.postgres.volumes).toContain('./infra/registry/compose-init.sql:/docker-entrypoint-initdb.d/schema-registry.sql:ro');
+    for (const name of ['setup', 'services', 'gateway']) {
+      expect(containers[name].environment.SCHEMA_REGISTRY_URL, name).toBe('http://schema-registry:8080/apis/ccompat/v7');
+    }
+  });
+
   it('runs Kafka in KRaft mode without topic auto-creation, and PostgreSQL, with health checks', () => {
     expect(containers.kafka.image).toMatch(/^apache\/kafka:3\.9\./);
     expect(containers.kafka.environment.KAFKA_PROCESS_ROLES).toBe('broker,controller');
@@ -56,6 +66,7 @@ describe('docker-compose.yml', () => {
     expect(containers.setup.depends_on).toEqual({
       kafka: { condition: 'service_healthy' },
       postgres: { condition: 'service_healthy' },
+      'schema-registry': { condition: 'service_healthy' },
     });
     for (const name of ['services', 'gateway']) {
       expect(containers[name].depends_on, name).toEqual({ setup: { condition: 'service_completed_successfully' } });

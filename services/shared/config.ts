@@ -61,3 +61,13 @@ export function maxMessageBytes(): number {
 export function requestStatsDir(): string | undefined {
   return process.env.KAFKA_REQUEST_STATS_DIR || undefined;
 }
+
+export const DEFAULT_SCHEMA_REGISTRY_URL = 'http://127.0.0.1:8081/apis/ccompat/v7';
+
+/**
+ * The schema registry's Confluent-compatible API (Apicurio's `/apis/ccompat/v7`, or Confluent's). Default: the one
+ * `npm start` and the tests start on 8081 (infra/registry/registry.ts).
+ */
+export function schemaRegistryUrl(): string {
+  return (process.env.SCHEMA_REGISTRY_URL || DEFAULT_SCHEMA_REGISTRY_URL).replace(/\/$/, '');
+}

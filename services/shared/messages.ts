@@ -60,7 +60,7 @@ export const RUNTIME_TOPICS = {
   deadLetters: 'dead.letters',
 } as const;
 
-interface MessageSpec<D = any> {
+export interface MessageSpec<D = any> {
   schema: z.ZodType<D>;
   /** The logical topic it travels on. */
   topic: string;

@@ -3,12 +3,13 @@
  * and the process's heartbeat (liveness.ts). SIGINT/SIGTERM stop consumers cleanly so their groups leave at once.
  */
 import { createBus, type Bus } from './bus.ts';
-import { databaseUrl } from './config.ts';
+import { databaseUrl, topicPrefix } from './config.ts';
 import { createPrisma } from './db.ts';
 import { startHeartbeats, type ConsumerHealth } from './liveness.ts';
 import { createLogger } from './log.ts';
 import { startProjector, type ProjectionDefinition } from './projector.ts';
 import type { AnyContract, Outgoing } from './messages.ts';
+import { createSchemaRegistry, incompatibleSchemas, topicSchemas } from './schemas.ts';
 import { readerGroup, startServices, type ServiceDefinition } from './service.ts';
 
 /** Messages a process publishes on a timer (e.g. a domain's clock), so deciders learn the time from the log. */
@@ -97,6 +98,7 @@ function readersOf(handlers: ServiceDefinition<any, any>[]): ServiceDefinition<a
  * requests. Also used by tests to run a service in-process.
  */
 export async function startParts(hosted: ServiceParts[], only: 'all' | 'handler' | 'projector' = 'all'): Promise<RunningParts> {
+  await refuseIncompatibleContracts(hosted);
   const bus = await createBus({ clientId: hosted.map((parts) => parts.name).join('+') });
   const handlers = only === 'projector' ? [] : hosted.flatMap((parts) => (parts.service ? [parts.service] : []));
   const projections = only === 'handler' ? [] : hosted.flatMap((parts) => parts.projections ?? []);
@@ -151,6 +153,16 @@ export async function startParts(hosted: ServiceParts[], only: 'all' | 'handler'
       await prisma?.$disconnect();
     },
   };
+}
+
+/** A contract the schema registry would refuse is not run: what it writes could not be read by what reads its topics. */
+async function refuseIncompatibleContracts(hosted: ServiceParts[]): Promise<void> {
+  const contracts = new Set<AnyContract>(hosted.flatMap((parts) => [
+    ...(parts.service ? [parts.service.contract] : []),
+    ...(parts.projections ?? []).map((projection) => projection.contract),
+  ]));
+  const problems = await incompatibleSchemas(createSchemaRegistry(), topicSchemas([...contracts], topicPrefix()));
+  if (problems.length) throw new Error(`its contract is incompatible with the registered schemas:\n  ${problems.join('\n  ')}`);
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { TestProject } from 'vitest/node';
 import { ensureLegacyDatabase } from '../../infra/legacy-postgres.ts';
+import { ensureSchemaRegistry } from '../../infra/registry/registry.ts';
 import { startInfrastructure } from './infrastructure.ts';
 
 declare module 'vitest' {
@@ -20,7 +21,10 @@ export default async function setup(project: TestProject) {
   // our jars in every case: test/cdc.int.test.ts starts its own worker so it can restart it).
   const legacy = await ensureLegacyDatabase({ log: (line) => console.log(`[legacy-postgres] ${line}`) });
   project.provide('legacyDatabaseUrl', legacy.url);
+  // SCHEMA_REGISTRY_URL, or the project's own Apicurio on 8081: every process checks its contracts against it.
+  const registry = await ensureSchemaRegistry({ log: (line) => console.log(`[registry] ${line}`) });
   return async () => {
+    await registry.stop();
     await legacy.stop();
     await infrastructure.stop();
   };

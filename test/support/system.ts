@@ -15,6 +15,7 @@ import { createKafka, deleteTopicsAndGroups, ensureTopics, systemTopics } from '
 import { createPrisma, type PrismaClient } from '../../services/shared/db.ts';
 import { DOMAINS } from '../../services/domains.ts';
 import type { AnyContract } from '../../services/shared/messages.ts';
+import { createSchemaRegistry, registerSchemas, topicSchemas } from '../../services/shared/schemas.ts';
 import { loadProcesses } from '../../services/runtimes.ts';
 import { startParts, type RunningParts } from '../../services/shared/process.ts';
 import { startGateway, type RunningGateway } from '../../gateway/server.ts';
@@ -54,6 +55,8 @@ export async function isolate(domains: readonly AnyContract[] = DOMAINS): Promis
   await migrate(env.DATABASE_URL);
   const kafka = createKafka('test-setup');
   await ensureTopics(kafka, systemTopics(domains), prefix);
+  const registry = createSchemaRegistry();
+  await registerSchemas(registry, topicSchemas(domains, prefix));
   return {
     prefix,
     databaseUrl: env.DATABASE_URL,
@@ -61,6 +64,7 @@ export async function isolate(domains: readonly AnyContract[] = DOMAINS): Promis
     // A shared broker must not collect every test run's topics.
     drop: async () => {
       await deleteTopicsAndGroups(kafka, prefix);
+      await registry.deleteSubjects(prefix);
       await dropDatabase(env.DATABASE_URL);
     },
   };
