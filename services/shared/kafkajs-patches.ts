@@ -37,6 +37,17 @@
  *    transaction markers, an input that decides nothing) starts with it, right after the previous commit, so it was
  *    refused often, and every refusal cost the task a restore of its state from the log; after a broker failover,
  *    while markers wait for new leaders, over and over.
+ *
+ * 5. A transaction's records sent twice. kafkajs sends a produce to each leader at once; when one of them fails fast
+ *    (AddPartitionsToTxn answered CONCURRENT_TRANSACTIONS, a connection refused) it retries the produce while the
+ *    request to another leader is still in flight, and resends to every leader that has not answered yet
+ *    (sendMessages.js: `responsePerBroker` still null). That resend waits for the first request's broker lock and
+ *    goes out after the broker appended the first, under the next sequence numbers: the broker appends the same
+ *    records again, in the same transaction, which commits both copies (seen on a 3-broker cluster: the same
+ *    verdicts twice in a row, one decision, one producer id and epoch, sequences 1-3 and 4-6). Here a transactional
+ *    producer's produce refuses records that an earlier produce request already got appended (kafkajs hands the
+ *    caller's message objects to each attempt): the error is not retriable, so the transaction fails and is
+ *    aborted, and its input is decided again through a new producer, where before it committed the records twice.
  */
 import { createRequire } from 'node:module';
 
@@ -97,6 +108,7 @@ KafkaCluster.prototype.findGroupCoordinator = function findCoordinatorKept(this:
 const NOT_COORDINATOR = 16;
 
 interface Broker {
+  produce(request: ProduceRequest): Promise<unknown>;
   heartbeat(request: { groupId: string; memberId: string; groupGenerationId: number }): Promise<unknown>;
   addOffsetsToTxn(request: { transactionalId: string; producerId: number; producerEpoch: number; groupId: string }): Promise<unknown>;
 }
@@ -134,3 +146,31 @@ KafkaBroker.prototype.addOffsetsToTxn = async function addOffsetsToTxnWhenFree(t
     }
   }
 };
+
+/** The message objects a transactional producer's produce requests got appended (kafkajs passes the caller's own). */
+const appended = new WeakSet<object>();
+const { KafkaJSNonRetriableError } = createRequire(import.meta.url)('kafkajs/src/errors.js') as { KafkaJSNonRetriableError: new (message: string) => Error };
+
+/** What kafkajs hands a broker's produce: the records of each partition led by that broker. */
+export interface ProduceRequest {
+  transactionalId?: string;
+  topicData: { topic: string; partitions: { partition: number; firstSequence?: number; messages: object[] }[] }[];
+}
+
+/** A broker's `produce` that never sends a transactional producer's records again once the broker appended them. */
+export function appendingOnce<T>(produce: (this: T, request: ProduceRequest) => Promise<unknown>) {
+  return async function produceOnce(this: T, request: ProduceRequest): Promise<unknown> {
+    if (!request.transactionalId) return produce.call(this, request);
+    const messages = request.topicData.flatMap(({ partitions }) => partitions.flatMap((p) => p.messages));
+    if (messages.some((message) => appended.has(message))) {
+      throw new KafkaJSNonRetriableError(
+        `kafkajs retried a produce of ${request.transactionalId} that the broker had appended (sent again while in flight): refused, so that the transaction fails instead of committing its records twice`,
+      );
+    }
+    const answer = await produce.call(this, request);
+    for (const message of messages) appended.add(message);
+    return answer;
+  };
+}
+
+KafkaBroker.prototype.produce = appendingOnce(KafkaBroker.prototype.produce);
