@@ -48,6 +48,17 @@
  *    producer's produce refuses records that an earlier produce request already got appended (kafkajs hands the
  *    caller's message objects to each attempt): the error is not retriable, so the transaction fails and is
  *    aborted, and its input is decided again through a new producer, where before it committed the records twice.
+ *
+ * 6. Records of an aborted transaction read as committed. A read_committed fetch answers, per partition, the aborted
+ *    transactions it overlaps (producer id, first offset) in the order of the partition's transaction index, the
+ *    order they were aborted in; kafkajs's filter (consumer/filterAbortedMessages.js) takes them for sorted by first
+ *    offset and takes at most one per record, so a transaction aborted after another that began later, or a second
+ *    one begun before the fetched offset, is not seen as aborted and its records are handed over. The Java consumer
+ *    sorts them by first offset and takes every one that has begun. Seen on a 3-broker cluster after a SIGKILL: two
+ *    task producers' transactions open on inventory.repartition/3 (from offsets 7 and 8) were aborted by the new
+ *    instance's fences 8 first, then 7, and the aborted forward at 7 was read, and counted, beside its committed copy
+ *    at 12. Here each fetched partition's aborted records are found as the Java consumer finds them and hidden as
+ *    kafkajs hides control records (kept for the batch's offsets, never handed to a handler).
  */
 import { createRequire } from 'node:module';
 
@@ -109,6 +120,7 @@ const NOT_COORDINATOR = 16;
 
 interface Broker {
   produce(request: ProduceRequest): Promise<unknown>;
+  fetch(request: object): Promise<{ responses?: { partitions: FetchedPartition[] }[] }>;
   heartbeat(request: { groupId: string; memberId: string; groupGenerationId: number }): Promise<unknown>;
   addOffsetsToTxn(request: { transactionalId: string; producerId: number; producerEpoch: number; groupId: string }): Promise<unknown>;
 }
@@ -174,3 +186,39 @@ export function appendingOnce<T>(produce: (this: T, request: ProduceRequest) => 
 }
 
 KafkaBroker.prototype.produce = appendingOnce(KafkaBroker.prototype.produce);
+
+/** A partition of a fetch's answer, as kafkajs decodes it. */
+export interface FetchedPartition {
+  abortedTransactions?: { producerId: string; firstOffset: string }[] | null;
+  messages: { offset: string; key?: Buffer | null; isControlRecord?: boolean; batchContext: { producerId: string; inTransaction: boolean } }[];
+}
+
+/** An abort marker's key: version 0, type 0 (a commit's is type 1). */
+const ABORT_MARKER = Buffer.from([0, 0, 0, 0]);
+
+/**
+ * Hides a fetched partition's records of aborted transactions as the Java consumer finds them: every aborted
+ * transaction that has begun at a record, in order of first offset, until its producer's abort marker.
+ */
+export function hideAborted(partition: FetchedPartition): void {
+  if (!partition.abortedTransactions?.length) return;
+  const pending = [...partition.abortedTransactions].sort((a, b) => (BigInt(a.firstOffset) < BigInt(b.firstOffset) ? -1 : 1));
+  const aborted = new Set<string>();
+  for (const message of partition.messages) {
+    while (pending.length && BigInt(pending[0].firstOffset) <= BigInt(message.offset)) aborted.add(String(pending.shift()!.producerId));
+    const producer = String(message.batchContext.producerId);
+    if (message.isControlRecord) {
+      if (message.key && ABORT_MARKER.equals(Buffer.from(message.key))) aborted.delete(producer);
+    } else if (message.batchContext.inTransaction && aborted.has(producer)) {
+      message.isControlRecord = true;
+    }
+  }
+  partition.abortedTransactions = [];
+}
+
+const fetch = KafkaBroker.prototype.fetch;
+KafkaBroker.prototype.fetch = async function fetchCommitted(this: Broker, request) {
+  const answer = await fetch.call(this, request);
+  for (const { partitions } of answer.responses ?? []) partitions.forEach(hideAborted);
+  return answer;
+};

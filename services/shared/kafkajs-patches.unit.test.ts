@@ -1,6 +1,6 @@
 import { afterEach, expect, it, vi } from 'vitest';
 import { createRequire } from 'node:module';
-import { appendingOnce, KafkaBroker, KafkaRequestQueue, type ProduceRequest } from './kafkajs-patches.ts';
+import { appendingOnce, hideAborted, KafkaBroker, KafkaRequestQueue, type ProduceRequest } from './kafkajs-patches.ts';
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 const queues: InstanceType<typeof KafkaRequestQueue>[] = [];
@@ -144,4 +144,47 @@ it('refuses to send a transaction\'s records again once the broker appended them
   const { appended, sent } = await sendAcrossTwoLeaders((append) => appendingOnce(append));
   expect(appended[0]).toEqual([{ key: 'verdict-a', sequence: 0 }]);
   expect(sent).toMatch(/refused, so that the transaction fails/);
+});
+
+/**
+ * inventory.repartition/3 of a 3-broker run, as fetched read_committed from offset `from`: transactions of producers
+ * 13 (from offset 7) and 2022 (from 8) aborted by fences in the order 2022, 13 (the transaction index's order, which the
+ * broker answers in), then 13's committed copy of the record at 7.
+ */
+function fetchedAfterTwoAborts(from: number) {
+  const txn = (producerId: string) => ({ producerId, inTransaction: true });
+  const marker = (offset: number, producerId: string) => ({ offset: String(offset), key: Buffer.from([0, 0, 0, 0]), value: null, isControlRecord: true, batchContext: txn(producerId) });
+  const record = (offset: number, producerId: string, key: string) => ({ offset: String(offset), key: Buffer.from(key), value: Buffer.from(key), isControlRecord: false, batchContext: txn(producerId) });
+  return {
+    partition: 3,
+    highWatermark: '14',
+    abortedTransactions: [{ producerId: '2022', firstOffset: '8' }, { producerId: '13', firstOffset: '7' }],
+    messages: [
+      record(7, '13', 'forward-b4343dba (aborted)'), record(8, '2022', 'forward-ca088dc2 (aborted)'), marker(9, '2022'), marker(10, '13'),
+      record(11, '2024', 'forward-e0ed3c12'), record(12, '13', 'forward-b4343dba'), { ...marker(13, '13'), key: Buffer.from([0, 0, 0, 1]) },
+    ].filter(({ offset }) => Number(offset) >= from),
+  };
+}
+
+const Batch = createRequire(import.meta.url)('kafkajs/src/consumer/batch.js') as new (topic: string, fetchedOffset: string, partition: object) => {
+  messages: { key: Buffer }[];
+  lastOffset(): string;
+};
+const keys = (batch: InstanceType<typeof Batch>) => batch.messages.map(({ key }) => key.toString());
+
+it('kafkajs 2.2.4 hands over a record of a transaction aborted after another that began later', () => {
+  expect(keys(new Batch('inventory.repartition', '7', fetchedAfterTwoAborts(7)))).toContain('forward-b4343dba (aborted)');
+});
+
+it('hides every record of an aborted transaction, in whatever order the broker lists them and wherever the fetch starts', () => {
+  // Listed sorted and fetched from 8, kafkajs took 13's transaction for the one begun at 8, and handed 2022's over.
+  for (const [from, sorted] of [[7, false], [8, false], [7, true], [8, true]] as const) {
+    const fetched = fetchedAfterTwoAborts(from);
+    if (sorted) fetched.abortedTransactions.reverse();
+    hideAborted(fetched);
+    const batch = new Batch('inventory.repartition', String(from), fetched);
+    expect(keys(batch)).toEqual(['forward-e0ed3c12', 'forward-b4343dba']);
+    expect(batch.lastOffset()).toBe('13'); // the group still moves past the hidden records
+  }
+  expect(KafkaBroker.prototype.fetch.name).toBe('fetchCommitted'); // every consumer of the process has it
 });
