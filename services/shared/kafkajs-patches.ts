@@ -38,6 +38,28 @@
  *    transaction markers, an input that decides nothing) starts with it, right after the previous commit, so it was
  *    refused often, and every refusal cost the task a restore of its state from the log; after a broker failover,
  *    while markers wait for new leaders, over and over.
+ *
+ * 5. A transaction's records sent twice. kafkajs sends a produce to each leader at once; when one of them fails fast
+ *    (AddPartitionsToTxn answered CONCURRENT_TRANSACTIONS, a connection refused) it retries the produce while the
+ *    request to another leader is still in flight, and resends to every leader that has not answered yet
+ *    (sendMessages.js: `responsePerBroker` still null). That resend waits for the first request's broker lock and
+ *    goes out after the broker appended the first, under the next sequence numbers: the broker appends the same
+ *    records again, in the same transaction, which commits both copies (seen on a 3-broker cluster: the same
+ *    verdicts twice in a row, one decision, one producer id and epoch, sequences 1-3 and 4-6). Here a transactional
+ *    producer's produce refuses records that an earlier produce request already got appended (kafkajs hands the
+ *    caller's message objects to each attempt): the error is not retriable, so the transaction fails and is
+ *    aborted, and its input is decided again through a new producer, where before it committed the records twice.
+ *
+ * 6. Records of an aborted transaction read as committed. A read_committed fetch answers, per partition, the aborted
+ *    transactions it overlaps (producer id, first offset) in the order of the partition's transaction index, the
+ *    order they were aborted in; kafkajs's filter (consumer/filterAbortedMessages.js) takes them for sorted by first
+ *    offset and takes at most one per record, so a transaction aborted after another that began later, or a second
+ *    one begun before the fetched offset, is not seen as aborted and its records are handed over. The Java consumer
+ *    sorts them by first offset and takes every one that has begun. Seen on a 3-broker cluster after a SIGKILL: two
+ *    task producers' transactions open on inventory.repartition/3 (from offsets 7 and 8) were aborted by the new
+ *    instance's fences 8 first, then 7, and the aborted forward at 7 was read, and counted, beside its committed copy
+ *    at 12. Here each fetched partition's aborted records are found as the Java consumer finds them and hidden as
+ *    kafkajs hides control records (kept for the batch's offsets, never handed to a handler).
  */
 import { createRequire } from 'node:module';
 import { retry } from './retry.ts';
@@ -99,6 +121,8 @@ KafkaCluster.prototype.findGroupCoordinator = function findCoordinatorKept(this:
 const NOT_COORDINATOR = 16;
 
 interface Broker {
+  produce(request: ProduceRequest): Promise<unknown>;
+  fetch(request: object): Promise<{ responses?: { partitions: FetchedPartition[] }[] }>;
   heartbeat(request: { groupId: string; memberId: string; groupGenerationId: number }): Promise<unknown>;
   addOffsetsToTxn(request: { transactionalId: string; producerId: number; producerEpoch: number; groupId: string }): Promise<unknown>;
 }
@@ -132,4 +156,68 @@ KafkaBroker.prototype.addOffsetsToTxn = function addOffsetsToTxnWhenFree(this: B
     until: Date.now() + TRANSACTION_BUSY_RETRY_MS,
     retriable: (error) => BUSY.has((error as { type?: string }).type ?? ''),
   });
+};
+
+/** The message objects a transactional producer's produce requests got appended (kafkajs passes the caller's own). */
+const appended = new WeakSet<object>();
+const { KafkaJSNonRetriableError } = createRequire(import.meta.url)('kafkajs/src/errors.js') as { KafkaJSNonRetriableError: new (message: string) => Error };
+
+/** What kafkajs hands a broker's produce: the records of each partition led by that broker. */
+export interface ProduceRequest {
+  transactionalId?: string;
+  topicData: { topic: string; partitions: { partition: number; firstSequence?: number; messages: object[] }[] }[];
+}
+
+/** A broker's `produce` that never sends a transactional producer's records again once the broker appended them. */
+export function appendingOnce<T>(produce: (this: T, request: ProduceRequest) => Promise<unknown>) {
+  return async function produceOnce(this: T, request: ProduceRequest): Promise<unknown> {
+    if (!request.transactionalId) return produce.call(this, request);
+    const messages = request.topicData.flatMap(({ partitions }) => partitions.flatMap((p) => p.messages));
+    if (messages.some((message) => appended.has(message))) {
+      throw new KafkaJSNonRetriableError(
+        `kafkajs retried a produce of ${request.transactionalId} that the broker had appended (sent again while in flight): refused, so that the transaction fails instead of committing its records twice`,
+      );
+    }
+    const answer = await produce.call(this, request);
+    for (const message of messages) appended.add(message);
+    return answer;
+  };
+}
+
+KafkaBroker.prototype.produce = appendingOnce(KafkaBroker.prototype.produce);
+
+/** A partition of a fetch's answer, as kafkajs decodes it. */
+export interface FetchedPartition {
+  abortedTransactions?: { producerId: string; firstOffset: string }[] | null;
+  messages: { offset: string; key?: Buffer | null; isControlRecord?: boolean; batchContext: { producerId: string; inTransaction: boolean } }[];
+}
+
+/** An abort marker's key: version 0, type 0 (a commit's is type 1). */
+const ABORT_MARKER = Buffer.from([0, 0, 0, 0]);
+
+/**
+ * Hides a fetched partition's records of aborted transactions as the Java consumer finds them: every aborted
+ * transaction that has begun at a record, in order of first offset, until its producer's abort marker.
+ */
+export function hideAborted(partition: FetchedPartition): void {
+  if (!partition.abortedTransactions?.length) return;
+  const pending = [...partition.abortedTransactions].sort((a, b) => (BigInt(a.firstOffset) < BigInt(b.firstOffset) ? -1 : 1));
+  const aborted = new Set<string>();
+  for (const message of partition.messages) {
+    while (pending.length && BigInt(pending[0].firstOffset) <= BigInt(message.offset)) aborted.add(String(pending.shift()!.producerId));
+    const producer = String(message.batchContext.producerId);
+    if (message.isControlRecord) {
+      if (message.key && ABORT_MARKER.equals(Buffer.from(message.key))) aborted.delete(producer);
+    } else if (message.batchContext.inTransaction && aborted.has(producer)) {
+      message.isControlRecord = true;
+    }
+  }
+  partition.abortedTransactions = [];
+}
+
+const fetch = KafkaBroker.prototype.fetch;
+KafkaBroker.prototype.fetch = async function fetchCommitted(this: Broker, request) {
+  const answer = await fetch.call(this, request);
+  for (const { partitions } of answer.responses ?? []) partitions.forEach(hideAborted);
+  return answer;
 };
