@@ -168,7 +168,7 @@ export function systemTopics(
   return topics;
 }
 
-/** KAFKA_REPLICATION_FACTOR, else brokers up to 3; min.insync.replicas 2 from 3 replicas on unless set. */
+/** KAFKA_REPLICATION_FACTOR, else brokers up to 3; KAFKA_MIN_INSYNC_REPLICAS, else 2 from 3 replicas on, else 1. */
 async function replicationOf(admin: Admin): Promise<{ replicationFactor: number; replicated: { name: string; value: string }[] }> {
   const replicationFactor = topicReplicationFactor() ?? Math.min(3, (await admin.describeCluster()).brokers.length);
   const minInsync = topicMinInsyncReplicas() ?? (replicationFactor >= 3 ? 2 : 1);

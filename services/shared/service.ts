@@ -91,7 +91,7 @@ interface Part {
 /** A record handed to one service of the reader. */
 interface Input { part: Part; message: BatchMessage }
 
-/** The same group whatever order a process names the services in. */
+/** A reader's consumer group: the same whatever order a process names its services in. */
 export function readerGroup(services: readonly string[]): string {
   return [...services].sort().join('+');
 }
@@ -412,7 +412,7 @@ async function replay(
         RESTORE_TIMEOUT_MS,
       );
       consumer.on(consumer.events.CRASH, ({ payload }) => fail(payload.error));
-      // Also fetches of only transaction markers or aborted writes, which reach no handler and may end a partition.
+      // After every fetch, also one of only transaction markers or aborted writes: it reaches no handler and may end a partition.
       consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
         const slot = `${payload.topic}:${payload.partition}`;
         const last = remaining.get(slot);
