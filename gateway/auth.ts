@@ -1,10 +1,6 @@
 /**
- * Bearer tokens: verifying them (with `jose`: HS256 with JWT_SECRET, or the keys at JWT_JWKS_URL; JWT_ISSUER
- * and JWT_AUDIENCE checked when set) into a `Viewer`, and signing them for `npm run token`, `npm start`, the
- * tests and the scripts. Without JWT_SECRET and JWT_JWKS_URL every process on this machine shares one secret,
- * generated once into `.data/jwt-secret` (git-ignored): `devSecret()` is the one place that makes it.
- *
- * Public surface: `authConfig`, `createAuthenticator`, `signToken`, `toolToken`, `MAX_TOKEN_BYTES`.
+ * Bearer tokens: verified with `jose` (HS256 with JWT_SECRET, or JWT_JWKS_URL's keys) into a `Viewer`, and signed
+ * for the tools and tests. Without either, this machine's processes share a secret generated into `.data/jwt-secret`.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -69,10 +65,7 @@ export interface Authenticator {
   readonly generatedSecret: boolean;
   /** The viewer of a valid token; UNAUTHENTICATED with the reason otherwise. */
   verify(token: string): Promise<Viewer>;
-  /**
-   * The viewer of an `Authorization` value (`Bearer <jwt>`): undefined (anonymous) when there is none;
-   * UNAUTHENTICATED when there is one that is not a valid bearer token.
-   */
+  /** The viewer of an `Authorization` value: undefined (anonymous) when none, UNAUTHENTICATED when invalid. */
   fromAuthorization(value: unknown): Promise<Viewer | undefined>;
 }
 
@@ -159,10 +152,7 @@ export interface TokenRequest {
   ttlSeconds: number;
 }
 
-/**
- * A token this system accepts, signed with its HS256 secret (JWT_SECRET or the generated one). Refused when
- * tokens are verified with JWT_JWKS_URL: then only the identity provider can issue them.
- */
+/** A token signed with this system's HS256 secret; refused with JWT_JWKS_URL (only the identity provider issues them). */
 export async function signToken({ sub, roles, ttlSeconds }: TokenRequest, config: AuthConfig = authConfig()): Promise<string> {
   if (!config.secret) {
     throw new Error('this system verifies tokens with the keys at JWT_JWKS_URL: get a token from that identity provider');
@@ -174,10 +164,7 @@ export async function signToken({ sub, roles, ttlSeconds }: TokenRequest, config
   return jwt.sign(new TextEncoder().encode(config.secret));
 }
 
-/**
- * The token the tools (simulators, chaos, bench) act with: GATEWAY_TOKEN, or an admin token signed with this
- * machine's secret (they drive many drivers, riders and customers at once). Valid for a day.
- */
+/** The tools' token: GATEWAY_TOKEN, or a day's admin token signed here (they act for many users at once). */
 export function toolToken(): Promise<string> {
   const given = gatewayToken();
   if (given) return Promise.resolve(given);

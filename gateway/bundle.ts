@@ -1,9 +1,6 @@
 /**
- * A browser page served by the gateway from memory: its script (and assets) bundled by esbuild into
- * .data/<name>/ when stale, loaded once, and served under one path with an ETag. No CDN: whatever the page
- * loads comes from this server, so it works offline. Used by /graphiql (playground/) and /app (app/).
- *
- * Internal to the gateway: pages export their own build/serve functions.
+ * A browser page served from memory: bundled by esbuild into .data/<name>/ when stale, served with an ETag. No CDN,
+ * so it works offline. Used by /graphiql (playground/) and /app (app/).
  */
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
@@ -50,11 +47,7 @@ export type PageBundle = { title: string; mount: string } & ({ assets: Map<strin
 
 const loading = new Map<string, Promise<PageBundle>>();
 
-/**
- * Bundles the page unless .data/<name>/ is newer than its sources, then loads it into memory. Never throws: a
- * failed build leaves the page answering 503 with the reason, and the API unaffected. Gateways in one process
- * share one build per name; a failed one is tried again by the next call.
- */
+/** Bundles the page if stale and loads it. Never throws: a failed build answers 503 with the reason, and is tried again. */
 export function buildPageBundle(options: PageBundleOptions, log: Logger): Promise<PageBundle> {
   let pending = loading.get(options.name);
   if (!pending) {

@@ -1,10 +1,7 @@
 /** The gateway's settings, read from the environment (the runtime's are in services/shared/config.ts). Every option documents its default. */
 import { envInteger } from '../services/shared/config.ts';
 
-/**
- * The interface the gateway listens on. Default: 127.0.0.1, this machine only; `0.0.0.0` (or an address) exposes
- * it, and then it hands out no development tokens (README, Exposing the gateway).
- */
+/** The interface to listen on. Default: 127.0.0.1; any other hands out no development tokens (README, Exposing the gateway). */
 export function gatewayHost(): string {
   return process.env.HOST || '127.0.0.1';
 }
@@ -44,10 +41,7 @@ export function maxAliases(): number {
   return envInteger('MAX_ALIASES', 30);
 }
 
-/**
- * Highest estimated cost of a GraphQL operation: 1 per field, a field's subtree multiplied by its page size.
- * Default: 10000 (the largest page the schema allows, `orders(first: 100)` with every field, costs 7501).
- */
+/** Highest estimated cost of a GraphQL operation. Default: 10000 (`orders(first: 100)` with every field costs 7501). */
 export function maxQueryCost(): number {
   return envInteger('MAX_QUERY_COST', 10_000);
 }
@@ -62,10 +56,7 @@ export function maxBodyBytes(): number {
   return envInteger('MAX_BODY_BYTES', 1_000_000);
 }
 
-/**
- * Browser origins allowed to open a WebSocket, comma separated (e.g. `https://shop.example.com`), besides the
- * gateway's own origin; `*` allows any. Default: unset, which allows http(s)://localhost and 127.0.0.1 on any port.
- */
+/** Browser origins allowed to open a WebSocket besides the gateway's own, comma separated; `*` any. Default: localhost. */
 export function allowedOrigins(): string[] | undefined {
   return process.env.ALLOWED_ORIGINS?.split(',').map((o) => o.trim()).filter(Boolean);
 }
@@ -75,10 +66,7 @@ export function maxSubscriptionsPerSocket(): number {
   return envInteger('MAX_SUBSCRIPTIONS_PER_SOCKET', 100);
 }
 
-/**
- * Bytes a WebSocket may have waiting to be sent (a client that does not read them) before the gateway closes it
- * with 1013 "slow consumer". Default: 4194304 (4 MiB).
- */
+/** Unsent bytes past which a WebSocket is closed with 1013 "slow consumer". Default: 4194304 (4 MiB). */
 export function maxSocketBufferBytes(): number {
   return envInteger('MAX_SOCKET_BUFFER_BYTES', 4 * 1024 * 1024);
 }
@@ -98,11 +86,7 @@ export function maxLag(): number {
   return envInteger('MAX_LAG', 10_000);
 }
 
-/**
- * The HS256 secret that signs and verifies bearer tokens (at least 32 characters recommended). Default: unset,
- * and then, unless JWT_JWKS_URL is set, a secret generated once into `.data/jwt-secret` (gateway/auth.ts), which
- * `npm start`, the tests and `npm run token` share on this machine.
- */
+/** The HS256 secret of bearer tokens. Default: unless JWT_JWKS_URL is set, one generated into `.data/jwt-secret`. */
 export function jwtSecret(): string | undefined {
   return process.env.JWT_SECRET || undefined;
 }
@@ -122,10 +106,7 @@ export function jwtAudience(): string | undefined {
   return process.env.JWT_AUDIENCE || undefined;
 }
 
-/**
- * The bearer token the tools (simulators, chaos, bench) send to GATEWAY_URL. Default: unset, and then they sign
- * an admin token with this machine's JWT_SECRET or generated secret (gateway/auth.ts, `toolToken`).
- */
+/** The bearer token the tools send to GATEWAY_URL. Default: an admin token they sign (gateway/auth.ts, `toolToken`). */
 export function gatewayToken(): string | undefined {
   return process.env.GATEWAY_TOKEN || undefined;
 }

@@ -1,12 +1,7 @@
 /**
- * The Kafka Connect connectors that write the system's topics (a contract's topic names its `connector`; today
- * Debezium's capture of the legacy catalog), as their worker's REST API reports them, for `/readyz` and `/metrics`.
- *
- * Checked only when the gateway knows the worker: CONNECT_URL, which `npm start` sets for the processes it runs to
- * the worker it started or found (docker-compose sets it for every container). Without it (a gateway run alone,
- * the tests' gateways) nothing is checked and readiness does not depend on change capture. With it, a connector
- * that is missing, or not RUNNING with every task RUNNING, makes the gateway not ready: its topic's changes are
- * not arriving, and a FAILED task does not recover by itself.
+ * The Kafka Connect connectors the contracts declare (e.g. Debezium's capture of the legacy catalog), from the
+ * worker's REST API, for `/readyz` and `/metrics`; checked only with CONNECT_URL. A connector missing or not fully
+ * RUNNING makes the gateway not ready: a FAILED task does not recover by itself.
  */
 import type { GatewayMetrics } from './metrics.ts';
 import type { AnyContract } from '../services/shared/messages.ts';
@@ -112,10 +107,7 @@ function advice(state: string, url: string, name: string): string {
 
 const on = (worker: string | undefined) => (worker ? ` on ${worker}` : '');
 
-/**
- * A Java stack trace in one line: its first line and its root cause (the last "Caused by:"), e.g. Connect's
- * "Unrecoverable exception from producer send callback" caused by a RecordTooLargeException.
- */
+/** A Java stack trace in one line: its first line and its root cause (the last "Caused by:"). */
 export function summary(trace: string | undefined): string {
   if (!trace) return 'no trace given (see the worker\'s log)';
   const lines = trace.split('\n').map((line) => line.trim());

@@ -1,11 +1,7 @@
 /**
- * The compiled executor. Apollo Server keeps its whole pipeline (parsing, its cache of parsed and validated
- * documents, validation with the query limits, plugins, formatError) and hands execution to this one through
- * its gateway interface, the one seam it has for a custom executor. Queries run through graphql-jit, compiled
- * once per (operation name, document text) and kept in a bounded LRU; everything else runs through graphql-js:
- * mutations (side effects: never run twice, rarely hot), documents graphql-jit cannot compile, and requests whose
- * variables do not coerce (graphql-js's own messages for them). test/executor.e2e.test.ts runs every operation
- * both ways and compares data and errors.
+ * The compiled executor, behind Apollo's gateway interface (its one seam for a custom executor). Queries run through
+ * graphql-jit, compiled once per document into an LRU; mutations, documents jit cannot compile and variables that do
+ * not coerce run through graphql-js. test/executor.e2e.test.ts compares both ways.
  */
 import type { ApolloServerOptionsWithGateway, ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
@@ -101,9 +97,8 @@ export function compiledExecution(schema: GraphQLSchema, options: { jit?: boolea
 }
 
 /**
- * Apollo's cache control plugin, on by default, wraps every field resolver to collect cache hints this schema
- * never declares: a third of a page's time went there. It is off; every answer keeps the header it set on
- * uncacheable ones, `cache-control: no-store`.
+ * Apollo's cache control plugin, off: it wrapped every resolver for hints this schema never declares (a third of a
+ * page's time). Answers keep the header it set, `cache-control: no-store`.
  */
 export function withoutFieldHooks(): ApolloServerPlugin[] {
   return [

@@ -1,20 +1,11 @@
 /**
- * The fan-out: how one live event reaches many subscribers. Every subscriber runs its own subscribe resolver (where
- * it is authorized, and where its feed sends it the current state first), but the events its feed pushes are taken
- * as they come (a LiveQueue's `PUSH_TO`; any other source is read in a loop) and gathered per operation: an event is
- * executed and serialized once, and its payload written to every subscriber it reached, in slices with I/O let in
- * between. An event that arrives while earlier frames are still being written joins the frames of the subscribers
- * not written to yet, and a subscriber's frames of several events go out in one write. With 10,000 subscribers a
- * fan-out's time is the per-subscriber path it would take each event through, and the writes.
- *
- * Knows nothing of sockets or GraphQL: a subscriber brings its operation's `execute` and its `write`.
+ * The fan-out: one live event to many subscribers. Each subscriber runs its own subscribe resolver (authorization,
+ * current state first), but pushed events are gathered per operation: executed and serialized once, then written
+ * to every subscriber in slices with I/O let in between. Knows nothing of sockets or GraphQL.
  */
 import { PUSH_TO, type PushTarget } from './live-queue.ts';
 
-/**
- * Subscribers written to before a fan-out lets I/O in (3-5 ms of writes): events that arrive meanwhile join the
- * frames of the subscribers not written to yet.
- */
+/** Subscribers written to before a fan-out lets I/O in (3-5 ms of writes). */
 export const WRITES_PER_SLICE = 256;
 
 export interface Subscriber {
@@ -31,10 +22,7 @@ export interface Subscriber {
 /** A subscriber as a drain sees it: where its frames go, whether it still listens, how a failure ends it. */
 type Recipient = Pick<Subscriber, 'write'> & { live: boolean; fail(error: unknown): void };
 
-/**
- * An operation's events waiting to be written, each with the subscribers it was pushed to, in push order; an entry
- * with `then` is a subscription ending there instead.
- */
+/** An operation's events waiting to be written, in push order; an entry with `then` is a subscription ending there. */
 interface Unwritten {
   execute: (event: unknown) => Promise<string>;
   events: { event: unknown; to: Recipient[]; then?: () => void }[];
@@ -57,11 +45,7 @@ export function createFanOut() {
     return payloads.get(key)!;
   }
 
-  /**
-   * An event pushed to one subscriber of operation `key`. A feed hands an event to all its listeners in one loop, so
-   * the subscribers it reaches are gathered together; the operation's events are written once this turn of the
-   * event loop is over (drain).
-   */
+  /** An event pushed to one subscriber of `key`: the subscribers it reaches in this turn of the event loop are gathered. */
   function deliver(execute: Unwritten['execute'], key: string, event: unknown, recipient: Recipient): void {
     const queue = queueOf(execute, key);
     let last = queue.events.at(-1);
@@ -89,10 +73,8 @@ export function createFanOut() {
   }
 
   /**
-   * Writes an operation's events in the order they were pushed: each executed once, its frames written in slices
-   * of WRITES_PER_SLICE subscribers with I/O let in between. An event that arrives while a fan-out is still being
-   * written (an order's verdicts, 10-20 ms after its creation, while the creation goes out to 10,000 sockets)
-   * joins the frames of the subscribers not reached yet, so each of those gets all of them in one write.
+   * Writes an operation's events in push order, in slices of WRITES_PER_SLICE. An event arriving meanwhile (an
+   * order's verdicts while its creation goes out to 10,000 sockets) joins the frames of the subscribers not reached yet.
    */
   async function drain(key: string, queue: Unwritten): Promise<void> {
     const { pending } = queue;
@@ -143,9 +125,8 @@ export function createFanOut() {
   }
 
   /**
-   * Takes `source`'s events as they are pushed and delivers them per operation. The iterator returned yields
-   * nothing: it starts taking events on its first `next()` (once graphql-ws has registered the subscription), ends
-   * when the subscription does, and its `return()` ends it.
+   * Delivers `source`'s events per operation. The iterator returned yields nothing: its first `next()` (once
+   * graphql-ws registered the subscription) starts it, and it settles when the subscription ends.
    */
   function subscribe(source: AsyncGenerator<unknown>, { operation: key, execute, write, ended }: Subscriber): AsyncGenerator<never> {
     let finish!: (result: IteratorResult<never>) => void;

@@ -1,13 +1,8 @@
 /**
- * Readiness derived from Kafka and PostgreSQL themselves, and from what the processes say of themselves.
- * - In the background, every `sampleMs`, the sampler describes the system's consumer groups (the domains' contracts
- *   declare them), compares their committed offsets with the topics' high watermarks, reads the projectors' own
- *   offsets from `projection_offsets`, and keeps the latest verdict: lag, stalls, groups with no member.
- * - When asked, from memory: whether every group is served by a live process (their heartbeats, liveness.ts) and
- *   whether the gateway's own consumer runs and hears Kafka. These change in a second, and a sample is up to
- *   `sampleMs` old: a killed process or a stopped broker shows within 3 s this way, where the groups only show it
- *   at their session timeout.
- * `/readyz` and `/healthz` answer without any I/O of their own; `/metrics` shows the figures.
+ * Readiness from Kafka, PostgreSQL and the processes' heartbeats. Every `sampleMs` the sampler compares the groups'
+ * committed offsets (projectors': `projection_offsets`) with the high watermarks: lag, stalls, groups with no member.
+ * Liveness and the gateway's own consumer are judged when asked, from memory, so a killed process or stopped broker
+ * shows within 3 s. `/readyz` and `/healthz` do no I/O of their own.
  */
 import type { Admin } from 'kafkajs';
 import type { Bus } from '../services/shared/bus.ts';
@@ -57,10 +52,7 @@ interface Watched {
 type Positions = Map<string, bigint>; // `${physical topic}:${partition}` → next offset to read
 type Ends = Map<string, { partition: number; low: bigint; high: bigint }[]>;
 
-/**
- * Starts sampling and listening to the processes' heartbeats (on `databaseUrl`, default DATABASE_URL), and
- * resolves once the first sample is in. `ownConsumer` tells what is wrong with the gateway's own consumer, if anything.
- */
+/** Starts sampling and listening to heartbeats; resolves once the first sample is in. */
 export async function startHealthSampler(
   deps: { bus: Bus; prisma: PrismaClient; metrics: GatewayMetrics; contracts: readonly AnyContract[]; ownConsumer: () => string | undefined; databaseUrl?: string },
   options: HealthOptions,
@@ -92,10 +84,7 @@ export async function startHealthSampler(
   let timer: NodeJS.Timeout | undefined;
   let wake = () => {};
 
-  /**
-   * Watched with the consumer group that serves each now: a process's services share one (services/shared/service.ts),
-   * whose name the heartbeats tell; one nothing is heard of is looked up under its own name.
-   */
+  /** Each watched group under the group that serves it now (a process's services share one, named by heartbeats). */
   function watchedNow(): Watched[] {
     const serving = new Map<string, string>();
     for (const instance of heartbeats.heard()) {

@@ -1,7 +1,6 @@
 /**
- * Bounds on every argument, declared in the schema's own terms: `@limit(...)` on an argument or input field
- * overrides the defaults below. They are checked before a resolver runs, so refused input never becomes a
- * command, a query or a row: the projections can store everything that passes.
+ * Bounds on every argument (`@limit(...)` overrides the defaults), checked before a resolver runs: the projections
+ * can store everything that passes.
  */
 import {
   defaultFieldResolver, getDirectiveValues, getNullableType, isInputObjectType, isListType, isObjectType, isScalarType,
@@ -22,10 +21,8 @@ interface Bounds {
 }
 
 /**
- * Characters no id or name may hold: controls (C0, DEL, C1: PostgreSQL text refuses NUL), invisible format
- * characters (bidirectional overrides such as U+202E, zero-width ones such as U+200B: a name that reads as another),
- * the line and paragraph separators U+2028 and U+2029, and half of a surrogate pair without its other half (not
- * Unicode, not storable as UTF-8).
+ * Characters no id or name may hold: controls (PostgreSQL refuses NUL), invisible format characters (U+202E, U+200B:
+ * a name that reads as another), U+2028/U+2029, and lone surrogates (not storable as UTF-8).
  */
 const UNSAFE: [RegExp, string][] = [
   [/\p{Cc}/u, 'the control character'],

@@ -1,20 +1,10 @@
 /**
- * Limits on what one GraphQL operation may ask for, as validation rules: a refused operation never runs, so it
- * costs one parse and one walk of its document. The same rules guard HTTP (Apollo) and graphql-ws.
- *
- * - depth: the deepest nesting of fields.
- * - aliases: fields whose alias differs from their name, in the whole document. A field selected twice under
- *   its own name is merged by GraphQL and runs once; only aliases make it run again.
- * - cost: every field costs 1, and a field's subtree counts once per item it may return. A field that takes
- *   `first` returns `first` items (20 when omitted, 100 when a variable: its value is not known yet); any
- *   other list field 20, except right under a field that took `first` (a connection's `edges` are that page).
- *
- * - tokens: the parser stops after `maxTokens` (graphql-js `parse(…, { maxTokens })`), on HTTP and graphql-ws alike.
- *
- * Each operation and each fragment is measured once per document, so the work is linear in its size.
- *
- * Introspection fields (`__schema`, `__type`, `__typename`) count for nothing: they are answered from memory,
- * and the playground's own introspection query is deeper than any query of ours.
+ * Limits on one GraphQL operation, as validation rules (a refused operation never runs), on HTTP and graphql-ws.
+ * - aliases: only an alias makes a field run again (a repeated field is merged).
+ * - cost: 1 per field, a subtree once per item: `first` items (20 omitted, 100 as a variable), other lists 20,
+ *   except right under a field that took `first` (a connection's `edges` are that page).
+ * - tokens: the parser stops after `maxTokens`.
+ * Introspection fields count for nothing: answered from memory, and the playground's query is deeper than ours.
  */
 // The CommonJS build, which Apollo, graphql-tools and graphql-ws load: under vitest a bare 'graphql' resolves
 // to the ESM build, whose schema and error classes fail those libraries' instanceof checks.
@@ -31,10 +21,7 @@ export interface QueryLimits {
   maxAliases: number;
   /** Default: MAX_QUERY_COST, or 10000. */
   maxCost: number;
-  /**
-   * Lexical tokens the parser reads before it gives up, so an oversized document is refused before validation
-   * walks it. Default: MAX_QUERY_TOKENS, or 2000 (the playground's introspection query has 163).
-   */
+  /** Tokens the parser reads before it gives up. Default: MAX_QUERY_TOKENS, or 2000 (the playground's introspection: 163). */
   maxTokens: number;
 }
 
@@ -114,11 +101,7 @@ function measurerOf(context: ValidationContext) {
   return measurer;
 }
 
-/**
- * Depth and cost of selection sets, fragments expanded, in time linear in the document's size. `parentPaged` is
- * true right under a field that took `first`. Unknown fields and types (reported by GraphQL's own rules) count
- * as plain fields.
- */
+/** Depth and cost of selection sets, fragments expanded, in linear time. Unknown fields count as plain ones. */
 function createMeasurer(context: ValidationContext) {
   const schema = context.getSchema();
   const operations = new Map<OperationDefinitionNode, Size>();

@@ -1,13 +1,7 @@
 /**
- * What a slice's subscription returns: an async iterator fed by `push`, ended by the client (`return()`, when it
- * unsubscribes) or by the slice (`close()`). A value pushed as `conflatable` (a position) replaces a conflatable
- * one the client has not taken yet: latest wins, never reordered.
- *
- * Bounded: a subscriber that lets more than `maxQueued` values pile up is a slow consumer; its subscription
- * ends with a SLOW_CONSUMER error instead of the queue growing.
- *
- * The gateway may take the values as they are pushed instead of pulling them (`PUSH_TO`): then none waits here,
- * and what a slow client has not read is bounded by its socket's buffer instead (fan-out.ts, bounded-socket.ts).
+ * What a slice's subscription returns: an async iterator fed by `push`, ended by `return()` or `close()`. A
+ * `conflatable` value (a position) replaces one not taken yet. Past `maxQueued` values the subscription ends with
+ * SLOW_CONSUMER. With `PUSH_TO` nothing waits here: the socket's buffer bounds a slow client instead.
  */
 import { SystemError } from '../services/shared/errors.ts';
 

@@ -1,14 +1,9 @@
 /**
- * What the processes say of themselves: the gateway listens to their heartbeats (services/shared/liveness.ts) and
- * keeps the last one of each instance in memory, so that `/readyz` judges liveness when it is asked, without I/O
- * and without waiting for the next sample: a process killed or hung shows within SILENT_AFTER_MS plus one beat.
- *
- * Several instances of a consumer group may run. The group is served when the live instances that report it
- * healthy hold, between them, every partition of its topics. So an instance killed among several makes readiness
- * false only until the group has handed its partitions to the others (at the group's session timeout, 10 s): until
- * then no order routed to those partitions can complete, whatever the other instances do.
+ * The processes' heartbeats (services/shared/liveness.ts), the last of each instance kept in memory so `/readyz`
+ * judges liveness without I/O. A group is served when its live, healthy instances hold every partition between
+ * them: an instance killed among several makes readiness false until its partitions are handed out (10 s).
  */
-import { LIVENESS_CHANNEL, SILENT_AFTER_MS, type ConsumerHealth, type Heartbeat } from '../services/shared/liveness.ts';
+import { LIVENESS_CHANNEL, seconds, SILENT_AFTER_MS, type ConsumerHealth, type Heartbeat } from '../services/shared/liveness.ts';
 import { keepListening } from './listen.ts';
 
 /** A silent instance is forgotten after this long (its age stays on /metrics until then). */
@@ -87,9 +82,8 @@ export function listenToHeartbeats(databaseUrl: string): HeartbeatListener {
 }
 
 /**
- * Why the groups are not all served, one sentence each, judged at `now` from the heartbeats heard; empty when
- * every group has live, healthy members holding all of its partitions. Silence counts only from when the gateway
- * could hear (`listeningSince`): heartbeats sent while it could not are lost, not missing.
+ * Why the groups are not all served, one sentence each; empty when all are. Silence counts only from
+ * `listeningSince`: heartbeats sent while the gateway could not hear are lost, not missing.
  */
 export function livenessReasons(groups: LivenessGroup[], heard: HeardInstance[], now: number, listeningSince: number | undefined): string[] {
   if (listeningSince === undefined) {
@@ -156,8 +150,4 @@ export function livenessReasons(groups: LivenessGroup[], heard: HeardInstance[],
 
 function describe(instance: HeardInstance): string {
   return `process ${instance.process} (pid ${instance.pid} on ${instance.host})`;
-}
-
-function seconds(ms: number): string {
-  return `${(ms / 1000).toFixed(1)} s`;
 }

@@ -71,15 +71,9 @@ export interface GatewayOptions {
   maxSocketBufferBytes?: number;
   /** Readiness sampling. Default: HEALTH_SAMPLE_MS, STALL_AFTER_MS, MAX_LAG (2000, 30000, 10000), no extra checks. */
   health?: Partial<HealthOptions>;
-  /**
-   * Kafka Connect's REST API: readiness and /metrics then follow the connectors the contracts declare (connectors.ts).
-   * Default: CONNECT_URL; unset, no connector is checked.
-   */
+  /** Kafka Connect's REST API, for the declared connectors' readiness and /metrics. Default: CONNECT_URL, or none. */
   connectUrl?: string;
-  /**
-   * The domains it serves, each a contract and its GraphQL slice; the schema is composed from their slices. Default:
-   * those of services/domains.ts, whose composition is the committed schema.graphql (a test keeps the two equal).
-   */
+  /** The domains it serves (contract and GraphQL slice). Default: services/domains.ts, composed into schema.graphql. */
   domains?: ServedDomain[];
 }
 
@@ -184,8 +178,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     parseOptions: { maxTokens: limits.maxTokens },
     // The schema is the public contract and the playground's docs read it, also in production.
     introspection: true,
-    // The process's owner (gateway/main.ts, a test) decides when to stop; Apollo's own signal handlers would
-    // race it and leave the process waiting.
+    // The process's owner decides when to stop: Apollo's signal handlers would race it and leave the process waiting.
     stopOnTerminationSignals: false,
     includeStacktraceInErrorResponses: process.env.NODE_ENV === 'development',
     plugins: [
@@ -276,8 +269,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     res.end();
   }
 
-  // Liveness: the process answers. Its dependencies are reported, not judged: a restart would not bring them
-  // back, and an orchestrator restarting every gateway while Kafka is away helps no one. /readyz judges.
+  // Liveness: the process answers. Dependencies are reported, not judged: restarting gateways brings no Kafka back.
   function liveness(res: ServerResponse) {
     const { kafka, postgres } = health.latest();
     res.writeHead(200, { 'content-type': 'application/json' });
@@ -292,10 +284,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     res.end(JSON.stringify(ready ? { status: 'ready', ...sample } : { status: 'not ready', reasons, ...sample }));
   }
 
-  /**
-   * An admin and a customer token for this gateway's own pages (the playground's headers, the /app map), only
-   * to this machine: see devTokenRefusal.
-   */
+  /** An admin and a customer token for this gateway's own pages, only to this machine: see devTokenRefusal. */
   async function devTokens(req: IncomingMessage, res: ServerResponse) {
     const refusal = devTokenRefusal({
       generatedSecret: authenticator.generatedSecret,
@@ -348,10 +337,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   };
 }
 
-/**
- * Command replies, and the topics the slices' live feeds follow, read by this gateway process alone (a fresh
- * group, from the latest offset).
- */
+/** Command replies and the live feeds' topics, read by this gateway process alone (a fresh group, from the latest offset). */
 async function consumeGatewayTopics(
   bus: Bus,
   services: GatewayServices,
@@ -370,9 +356,7 @@ async function consumeGatewayTopics(
     topics: [RUNTIME_TOPICS.commandReplies, ...new Set(slices.flatMap((slice) => slice.follows))],
     fromBeginning: false,
     run: () => ({
-      // Committed although the group is this process's own: after a rejoin (broker restart, long stall) it
-      // resumes where it was instead of at the latest offset, which would drop replies and updates. runConsumer
-      // commits about once a second (consumer.ts), not after every batch.
+      // Committed although the group is this process's own: after a rejoin it resumes where it was, dropping nothing.
       eachMessage: async ({ topic, partition, message }) => {
         if (message.headers?.[REPLAY_FOR_HEADER] !== undefined) return; // a replayed dead letter: not news
         try {
@@ -389,10 +373,7 @@ async function consumeGatewayTopics(
     }),
   }, log);
   return {
-    /**
-     * What is wrong with this consumer, if anything, for readiness: crashed and restarting (by kafkajs or
-     * runConsumer) until it has rejoined, or no answer from Kafka for 2 s (a stopped broker shows so within 3 s).
-     */
+    /** What is wrong with this consumer, if anything, for readiness. */
     problem: () => consumer.health().problem,
     async stop() {
       await consumer.stop();
@@ -433,9 +414,8 @@ function readJsonBody(req: IncomingMessage, maxBytes: number): Promise<unknown> 
 }
 
 /**
- * Answers 413 at once but ends the response only once the client has sent the rest of its body, which is
- * read and discarded meanwhile: closing a socket that still receives data resets the connection, and a reset
- * can destroy the answer before the client reads it. `Connection: close` then ends the connection.
+ * Answers 413 at once but ends the response only once the rest of the body is read and discarded: closing a socket
+ * that still receives data resets it, which can destroy the answer before the client reads it.
  */
 function refuseTooLarge(req: IncomingMessage, res: ServerResponse, maxBytes: number) {
   const body = JSON.stringify({

@@ -1,13 +1,7 @@
 /**
- * Subscriptions over graphql-ws on `/graphql`, guarded like HTTP: browser origins are checked at the upgrade,
- * messages are bounded in size, and each operation is parsed and validated (the query limits included) on
- * its own, so a bad one is answered with an `error` for that operation while the socket stays open.
- *
- * The parts: the upgrade guard (here), graphql-ws's own adapter (useServer) over bounded sockets
- * (bounded-socket.ts: sends never wait on a client, one that stops reading is closed with 1013), who is asking
- * per socket (socket-auth.ts: 4401), the operation's checks (onSubscribe here), and the fan-out (fan-out.ts):
- * each event is executed once per operation, with a context of its own (fresh loaders, nothing of any one
- * subscriber), and its payload written to every subscriber it reached.
+ * Subscriptions over graphql-ws on `/graphql`, guarded like HTTP: origins checked at the upgrade, messages bounded,
+ * each operation validated on its own (a bad one gets an `error`, the socket stays open). Sockets are bounded
+ * (bounded-socket.ts), authenticated (socket-auth.ts), and events delivered by the fan-out (fan-out.ts).
  */
 import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Socket } from 'node:net';
@@ -33,11 +27,7 @@ export { SLOW_CONSUMER_CLOSE_CODE } from './bounded-socket.ts';
 
 export interface SubscriptionOptions {
   schema: GraphQLSchema;
-  /**
-   * A new operation context. Each subscribe gets one with its socket's viewer (the subscribe resolver, where a
-   * subscriber is authorized, sees that one); each shared event gets one without a viewer: what executes an
-   * event depends on no subscriber.
-   */
+  /** A new operation context: with the socket's viewer for a subscribe, without one for a shared event. */
   context: (viewer: Viewer | undefined) => unknown;
   authenticator: Authenticator;
   formatError: (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError;
@@ -115,8 +105,7 @@ export function attachSubscriptions(httpServer: Server, options: SubscriptionOpt
     onSubscribe(ctx, id, payload) {
       const expired = auth.expired(ctx.extra.socket);
       if (expired) return expired;
-      // graphql-ws registers the operation before this hook, so the count includes it; it forgets the
-      // operation when it completes, fails or is cancelled.
+      // graphql-ws registers the operation before this hook, so the count includes it.
       if (Object.keys(ctx.subscriptions).length > options.maxSubscriptionsPerSocket) {
         return [new GraphQLError(
           `this connection already runs ${options.maxSubscriptionsPerSocket} subscriptions, the most allowed (MAX_SUBSCRIPTIONS_PER_SOCKET): complete one first, or open another connection`,
@@ -145,10 +134,7 @@ export function attachSubscriptions(httpServer: Server, options: SubscriptionOpt
   return { dispose: async () => server.dispose() };
 }
 
-/**
- * Parse and validate (the query limits included), once per document text; the most recently used are kept. A syntax
- * error is an error for that operation (graphql-ws itself would close the whole socket).
- */
+/** Parse and validate once per document text. A syntax error is that operation's (graphql-ws would close the socket). */
 function documentCache(schema: GraphQLSchema, limits: QueryLimits) {
   const rules = [...specifiedRules, ...queryLimitRules(limits)];
   const documents = new Map<string, { document?: DocumentNode; errors: readonly GraphQLError[] }>();
@@ -170,10 +156,7 @@ function documentCache(schema: GraphQLSchema, limits: QueryLimits) {
   };
 }
 
-/**
- * Why a page from `origin` may not open a WebSocket here (it would act with the user's cookies and network
- * position), or undefined when it may. No Origin header: not a browser, nothing to protect.
- */
+/** Why a page from `origin` may not open a WebSocket here (it would act with the user's cookies), or undefined. */
 export function originRefusal(origin: string | undefined, host: string | undefined, allowed: string[] | undefined): string | undefined {
   if (origin === undefined) return undefined;
   const url = URL.parse(origin); // null for e.g. "null", from a sandboxed page or a file

@@ -1,10 +1,7 @@
 /**
- * Internal to the service runtime (service.ts): how the instances of one service share its partitions. kafkajs's
- * round robin spreads every (topic, partition) pair on its own, so partition 2 of an input and partition 2 of the
- * service's repartition topic could go to different instances; a service's state of partition p must be where all
- * of its partition-p inputs are decided. Here an instance is given partition *numbers*: number p of every topic.
- * Assignments are sticky (an instance keeps the numbers it holds, within its fair share) so a joining or leaving
- * instance moves as little state as it can.
+ * How a service's instances share its partitions: by partition *number* (p of every topic), since the state of p
+ * must be where all partition-p inputs are decided; kafkajs's round robin spreads each (topic, partition) on its own.
+ * Sticky, so a joining or leaving instance moves as little state as it can.
  */
 import { AssignerProtocol, type PartitionAssigner } from 'kafkajs';
 

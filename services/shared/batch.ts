@@ -1,7 +1,4 @@
-/**
- * Internal to the service runtime (service.ts): deciding one fetched batch against in-memory state, with
- * no I/O, so the rules that keep a service exactly-once in effect are unit-tested on their own.
- */
+/** Deciding one fetched batch against in-memory state, with no I/O, so the exactly-once rules are unit-tested. */
 import type { Forwarded } from './bus.ts';
 import { SystemError } from './errors.ts';
 import { ORIGIN_TOPIC_HEADER, repartitionTopic, type AnyEnvelope, type AnyContract, type CommandReply, type EventEnvelope, type LogPosition } from './messages.ts';
@@ -56,19 +53,11 @@ export function applyEvent<S, K extends AnyContract>(definition: ServiceDefiniti
 
 export interface DecideOptions<S> {
   now?: () => Date;
-  /**
-   * The memory that holds this key's state, or undefined when it is decided elsewhere (default: the batch's memory
-   * holds every key). A message whose state is decided elsewhere is returned in `forwards`, undecided: deciding it
-   * here, against no state, would decide it wrong.
-   */
+  /** The memory holding this key's state, or undefined: decided elsewhere, so returned in `forwards`, undecided. */
   memoryOf?(stateKey: string): ServiceMemory<S> | undefined;
 }
 
-/**
- * Decides each message in turn, each against the state the previous one left. Throws (after rolling back)
- * on an error that is not a non-retriable SystemError: the batch is then retried as a whole. `topic` is the
- * batch's logical topic.
- */
+/** Decides each message in turn. Any error but a non-retriable SystemError rolls back and throws: the batch is retried. */
 export function decideBatch<S, K extends AnyContract>(
   definition: ServiceDefinition<S, K>,
   memory: ServiceMemory<S>,
@@ -162,10 +151,8 @@ export function decideBatch<S, K extends AnyContract>(
 }
 
 /**
- * What a service's decision of a batch of physical `topic`/`partition` writes in the task's transaction: its events,
- * then its forwards to its repartition topic keyed by their state key and naming their origin topic, and once those
- * have positions, the answers to its commands and its dead letters (`deadLetters`: the decision's, and each forward
- * that would exceed `maxBytes`, since a key as large as the message can outgrow what Kafka takes).
+ * What a decision writes in the task's transaction: events, forwards, then replies and dead letters (also each
+ * forward over `maxBytes`: a key as large as the message can outgrow what Kafka takes).
  */
 export function writeOf<S>(definition: ServiceDefinition<S, AnyContract>, decision: BatchDecision<S>, topic: string, partition: number, maxBytes: number) {
   const deadLetters = [...decision.deadLetters];

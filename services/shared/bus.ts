@@ -12,10 +12,7 @@ import { RUNTIME_TOPICS, repartitionTopic, type CommandReply, type LogPosition, 
 import { placement, publishQueue, sendPlaced, type Placed, type Placement } from './publishing.ts';
 import { retry } from './retry.ts';
 
-/**
- * Header of a dead letter replayed onto its source topic (`npm run dead-letters -- replay`): it names the one
- * consumer that refused it. Every other consumer of the topic applied the original already and skips the copy.
- */
+/** Names the one consumer a replayed dead letter is for; every other consumer applied the original and skips it. */
 export const REPLAY_FOR_HEADER = 'replay-for';
 
 export { createKafka, LEAVE_GROUP_TIMEOUT_MS, TRANSACTION_TIMEOUT_MS } from './kafka-clients.ts';
@@ -26,10 +23,7 @@ export function isFor(consumer: string, message: Pick<KafkaMessage, 'headers'>):
   return target === undefined || String(target) === consumer;
 }
 
-/**
- * A message passed on as it was read (a service's input that belongs to another partition's state): its value,
- * headers and timestamp kept, under a new key.
- */
+/** An input forwarded to another partition's state: value, headers and timestamp kept, under a new key. */
 export interface Forwarded {
   /** The logical topic it goes to. */
   topic: string;
@@ -40,9 +34,8 @@ export interface Forwarded {
 }
 
 /**
- * The partition kafkajs's default partitioner (the Java client's) puts a message with this key on, in a topic of
- * `partitions` partitions, so equal keys land on equal partition numbers in every topic of the same size. The
- * same murmur2 in 32-bit arithmetic: kafkajs's emulates 64-bit longs and takes minutes on a 600 KB key.
+ * The partition kafkajs's default partitioner (the Java client's) picks for this key. The same murmur2 in 32-bit
+ * arithmetic: kafkajs's emulates 64-bit longs and takes minutes on a 600 KB key.
  */
 export function partitionOfKey(key: string, partitions: number): number {
   return (murmur2(Buffer.from(key)) & 0x7fffffff) % partitions;
@@ -95,27 +88,16 @@ export interface Transaction {
 }
 
 export interface TaskProducer {
-  /**
-   * Runs `work` in a transaction and commits it with the offsets it consumed; aborts it if `work` or the commit
-   * fails, and rethrows. Transactions run one at a time, in call order. Once another producer of the task fenced
-   * this one, every call fails with a FENCED SystemError: the task is no longer this instance's.
-   */
+  /** Runs `work` in a transaction committed with its consumed offsets; one at a time, in call order. FENCED once taken over. */
   transaction<T>(work: (txn: Transaction) => Promise<T>): Promise<T>;
-  /**
-   * Whether this producer can write no more: another producer of the task fenced it (every call fails FENCED), or a
-   * failed transaction left it in a state kafkajs cannot leave, an abort or a commit that never finished (every call
-   * fails UNAVAILABLE). Its owner replaces it with a new producer of the task once the group has confirmed the task
-   * is its own (again): a new producer fences the others.
-   */
+  /** Fenced, or left by a failed transaction in a state kafkajs cannot leave: its owner replaces it with a new producer. */
   readonly broken: boolean;
   close(): Promise<void>;
 }
 
 /**
- * A kafkajs failure of a produce, an offset commit or a transaction's end is the broker's or the client's (a
- * leader moving, a broker restarting, a sequence out of order after one), not the data's: UNAVAILABLE, which
- * isolation.ts waits out instead of setting the messages aside. A message the broker refuses as such stays what it
- * is, and so does anything that is not kafkajs's (e.g. a message too large for KAFKA_MAX_MESSAGE_BYTES).
+ * A kafkajs failure is the broker's or client's, not the data's: UNAVAILABLE, which isolation.ts waits out instead of
+ * setting messages aside. A message the broker refuses as such, or a non-kafkajs error, stays what it is.
  */
 function asUnavailable(error: unknown): unknown {
   const { name, type, message } = error as { name?: string; type?: string; message?: string };
@@ -150,26 +132,16 @@ export interface Bus {
   topic(name: string): string;
   /** The logical topic name of a physical topic. */
   logicalTopic(physical: string): string;
-  /**
-   * Publishes envelopes keyed by aggregate id, and forwarded messages by their new key, in one request when they
-   * fit; resolves with each one's log position (in the order given) once the broker has them.
-   */
+  /** Publishes keyed by aggregate id (forwards by their new key); resolves with each one's log position, in order. */
   publish(messages: readonly (Outgoing | Forwarded)[]): Promise<LogPosition[]>;
   /** Partitions of a physical topic (cached; the count never changes while the system runs). */
   partitionCount(physical: string): Promise<number>;
   publishReplies(replies: CommandReply[]): Promise<void>;
   /** Sets a message aside on `dead.letters`, with the reason and the consumer that refused it in headers. */
   publishDeadLetter(source: DeadLetterSource, reason: string): Promise<void>;
-  /**
-   * The transactional producer of one task (Kafka Streams' producer per task, before exactly_once_v2): `id` names
-   * the task (e.g. `orders.task-3`) and stays the same across restarts and instances. Connecting it fences every
-   * other producer of the task, a zombie instance's included: their next write or commit fails.
-   */
+  /** The transactional producer of task `id` (e.g. `orders.task-3`), stable across restarts; connecting it fences the others. */
   taskProducer(id: string): Promise<TaskProducer>;
-  /**
-   * Requests this bus's clients (producer, admin, consumers) have sent so far, by Kafka API name (`Produce`,
-   * `Fetch`, `OffsetCommit`…): what each message costs the broker, measured (publishes share requests).
-   */
+  /** Requests this bus's clients have sent so far, by Kafka API name (`Produce`, `Fetch`…). */
   requestCounts(): Record<string, number>;
   /** The Kafka cluster's id: it names the log, so state derived from another log is recognized. */
   clusterId(): Promise<string>;
@@ -196,10 +168,7 @@ export function systemTopics(
   return topics;
 }
 
-/**
- * How the system's topics are replicated: KAFKA_REPLICATION_FACTOR, else the cluster's broker count up to 3; and,
- * when replicated, `min.insync.replicas` (KAFKA_MIN_INSYNC_REPLICAS, else 2 from 3 replicas on, else 1).
- */
+/** KAFKA_REPLICATION_FACTOR, else brokers up to 3; KAFKA_MIN_INSYNC_REPLICAS, else 2 from 3 replicas on, else 1. */
 async function replicationOf(admin: Admin): Promise<{ replicationFactor: number; replicated: { name: string; value: string }[] }> {
   const replicationFactor = topicReplicationFactor() ?? Math.min(3, (await admin.describeCluster()).brokers.length);
   const minInsync = topicMinInsyncReplicas() ?? (replicationFactor >= 3 ? 2 : 1);
@@ -275,11 +244,7 @@ export async function deleteTopicsAndGroups(kafka: Kafka, prefix: string): Promi
 /** What kafkajs marks as worth another try (not a call that went unanswered: its caller retries that). */
 const isRetriable = (error: unknown) => !(error instanceof SystemError) && !!(error as { retriable?: boolean }).retriable;
 
-/**
- * Retries an admin call on errors Kafka marks retriable (a partition whose leader is still being elected, or a
- * group coordinator still loading, right after a broker or topic starts), which kafkajs's admin client does not
- * retry by itself.
- */
+/** Retries an admin call on errors Kafka marks retriable (leader election, coordinator loading): kafkajs's admin does not. */
 export function withKafkaRetries<T>(call: () => Promise<T>, attempts = 30, retriable = isRetriable): Promise<T> {
   return retry(call, { firstMs: 100, maxMs: 1_000, attempts, retriable });
 }
@@ -318,8 +283,7 @@ export async function createBus(options: BusOptions): Promise<Bus> {
     return count;
   }
 
-  // The partition is chosen here, with the same hash the default partitioner uses, so the offset of
-  // every message is known from the broker's answer.
+  // Chosen here, as the default partitioner would, so each message's offset is known from the broker's answer.
   async function partitionFor(physical: string, key: string): Promise<number> {
     return partitionOfKey(key, await partitionCount(physical));
   }
@@ -358,8 +322,7 @@ export async function createBus(options: BusOptions): Promise<Bus> {
       });
     },
     async topicOffsets(physical) {
-      // kafkajs's fetchTopicOffsets throws a TypeError when an answer about a partition is missing, as from a broker
-      // still electing the leaders of a new topic (seen at a first start): that is worth another try too.
+      // kafkajs throws a TypeError when a partition is missing from the answer (leaders still being elected): retry it too.
       return withKafkaRetries(() => admin.call(`reading the offsets of ${physical}`, (a) => a.fetchTopicOffsets(physical)), 30, (error) => isRetriable(error) || error instanceof TypeError);
     },
     async committedOffsets(group, physical) {
@@ -388,8 +351,7 @@ async function openTaskProducer(
   const bounded = <T>(what: string, work: Promise<T>) => withinTime(callTimeoutMs, `${what} (task ${id})`, work);
   try {
     await bounded('connecting a task producer', created.connect());
-    // Registers the transactional id with its coordinator, which fences the task's other producers and aborts
-    // a transaction one of them left open.
+    // Registering the transactional id fences the task's other producers and aborts a transaction they left open.
     await bounded('fencing the task\'s other producers', created.transaction().then((t) => t.abort()));
   } catch (error) {
     await created.disconnect().catch(() => {});
@@ -440,13 +402,10 @@ async function openTaskProducer(
         fenced = true;
         throw new SystemError('FENCED', `task ${id} was taken over by another instance: ${(error as Error).message}`, true);
       }
-      // Failed before its commit: aborted here. Failed in its commit (EndTxn unanswered, or answered after the wait
-      // gave up): kafkajs may still finish it, so it may have landed; its owner learns the outcome from the group's
-      // committed offsets once a new producer fenced this one. Either way this producer is not used again: kafkajs
-      // takes back the sequence numbers of a produce that failed although the broker may have appended it, and the
-      // broker would take the next batch sent with those numbers for a duplicate and drop it, in a transaction
-      // that then commits without it (seen on a 3-broker cluster: a StockReserved missing beside its verdict). A new
-      // producer (a new epoch) numbers afresh.
+      // A failed commit may still have landed: the owner learns it from the committed offsets after fencing this one.
+      // Never reused: kafkajs takes back the sequence numbers of a failed produce the broker may have appended, and the
+      // broker then drops the next batch as a duplicate in a transaction that commits without it (seen on a 3-broker
+      // cluster: a StockReserved missing beside its verdict). A new producer (epoch) numbers afresh.
       if (txn.isActive()) await bounded('aborting a transaction', txn.abort()).catch(() => {});
       broken = true;
       throw asUnavailable(error);

@@ -32,27 +32,17 @@ export function topicPartitions(): number {
   return envInteger('TOPIC_PARTITIONS', 6);
 }
 
-/**
- * Replicas of each topic the system creates (existing topics keep theirs). Default: unset, and then the cluster's
- * broker count up to 3 (1 on a single broker, 3 on a cluster of three or more).
- */
+/** Replicas of each topic the system creates. Default: the cluster's broker count up to 3. */
 export function topicReplicationFactor(): number | undefined {
   return envInteger('KAFKA_REPLICATION_FACTOR', undefined);
 }
 
-/**
- * `min.insync.replicas` of each replicated topic the system creates: how many replicas must have a message before
- * it counts as written (producers send with acks=all). Default: unset, and then 2 when replicated 3 times or
- * more, 1 otherwise (the broker's default then applies to a topic of one replica).
- */
+/** `min.insync.replicas` of each replicated topic the system creates. Default: 2 from 3 replicas on, else 1. */
 export function topicMinInsyncReplicas(): number | undefined {
   return envInteger('KAFKA_MIN_INSYNC_REPLICAS', undefined);
 }
 
-/**
- * The largest message the system writes to Kafka, in bytes of JSON. Default: 1000000, under the broker's
- * default `message.max.bytes` (1048588) with room for the key, headers and batch overhead.
- */
+/** The largest message written to Kafka, in bytes of JSON. Default: 1000000, leaving room under `message.max.bytes`. */
 export function maxMessageBytes(): number {
   return envInteger('KAFKA_MAX_MESSAGE_BYTES', 1_000_000);
 }
@@ -64,10 +54,7 @@ export function requestStatsDir(): string | undefined {
 
 export const DEFAULT_SCHEMA_REGISTRY_URL = 'http://127.0.0.1:8081/apis/ccompat/v7';
 
-/**
- * The schema registry's Confluent-compatible API (Apicurio's `/apis/ccompat/v7`, or Confluent's). Default: the one
- * `npm start` and the tests start on 8081 (infra/registry/registry.ts).
- */
+/** The schema registry's Confluent-compatible API. Default: the one `npm start` and the tests start on 8081. */
 export function schemaRegistryUrl(): string {
   return (process.env.SCHEMA_REGISTRY_URL || DEFAULT_SCHEMA_REGISTRY_URL).replace(/\/$/, '');
 }

@@ -1,23 +1,17 @@
 /**
- * A consumer group member that stays alive as long as its process. kafkajs restarts a consumer itself after
- * a crash it considers retriable; after any other crash the consumer just stops, and the process would go
- * on looking alive while consuming nothing. Here a crashed consumer is replaced by a fresh one, with backoff, and
- * so is one that has gone silent without crashing (SILENT_MEMBER_MS).
+ * A consumer group member that lives as long as its process: kafkajs just stops after a non-retriable crash, so a
+ * crashed or silent member (SILENT_MEMBER_MS) is replaced by a fresh one, with backoff.
  *
- * Offsets are committed here, not by kafkajs: kafkajs commits after every fetched batch whatever its
- * autoCommitInterval says, and under load a batch holds about one message, so that was an OffsetCommit request
- * per message per consumer. Here processed offsets are committed at most once a second while messages keep
- * coming, soon after the last one once nothing more arrives (readiness compares committed offsets with the end
- * of the log, so an idle consumer must not stay a message behind), when the group rebalances, and on stop.
- * Whatever was processed but not committed yet when a process dies is delivered again: every consumer here is
- * idempotent on redelivery. A handler that commits its offsets itself, in the Kafka transaction holding what it
- * wrote (service.ts), says so (`offsets: 'handler'`), and then nothing is committed here.
+ * Offsets are committed here, not by kafkajs, which commits after every fetched batch (about one message under
+ * load). Here: at most once a second, soon after the last message (readiness compares committed offsets with the
+ * log's end), on rebalance and on stop. Consumers are idempotent on redelivery. `offsets: 'handler'` leaves
+ * commits to the handler's Kafka transaction (service.ts).
  */
 import type { Consumer, ConsumerRunConfig, EachBatchPayload, EachMessagePayload, PartitionAssigner } from 'kafkajs';
 import { joined, LEAVE_GROUP_TIMEOUT_MS, type Bus } from './bus.ts';
 import { withinTime } from './errors.ts';
 import { backoffMs } from './retry.ts';
-import type { ConsumerHealth } from './liveness.ts';
+import { seconds, type ConsumerHealth } from './liveness.ts';
 import type { Logger } from './log.ts';
 
 /** While messages keep coming, processed offsets are committed at most this often, in ms. */
@@ -29,25 +23,19 @@ const STOP_WAIT_MS = 10_000;
 /** Before replacing a crashed member, or trying again to: 100 ms, 200 ms, … at most 5 s. */
 const RESTART_PAUSES = { firstMs: 100, maxMs: 5_000 };
 /**
- * A member that has neither fetched nor heard from its group for this long while no handler runs is stuck (a chaos
- * run in CI saw members go silent after a broker restart, neither consuming nor crashing): it is replaced.
- * An idle member fetches every maxWaitTimeInMs (bus.ts), so a healthy one is never this quiet.
+ * Silent this long with no handler running: stuck (a chaos run in CI saw members go silent after a broker restart),
+ * replaced. An idle member fetches every maxWaitTimeInMs, so a healthy one is never this quiet.
  */
 const SILENT_MEMBER_MS = 60_000;
 const WATCH_EVERY_MS = 5_000;
 /**
- * A member that Kafka has not answered for this long while no handler runs does not consume, as its process's
- * heartbeat and the gateway's readiness say: a stopped broker shows within 3 s. It asks every maxWaitTimeInMs
- * (0.5 s) or, without partitions, heartbeats every second. A running handler counts as consuming: it may wait on
- * Kafka or PostgreSQL for as long as they are away, and readiness names a handler that does not move as stalled.
+ * Unanswered by Kafka this long with no handler running: reported as not consuming (a stopped broker shows within
+ * 3 s). A running handler counts as consuming; readiness names one that does not move as stalled.
  */
 const QUIET_AFTER_MS = 2_000;
 /** How long a handler's heartbeat may go unanswered before it fails the batch (kafkajs's request timeout is 30 s). */
 const HEARTBEAT_WAIT_MS = 30_000;
-/**
- * How long a commit may go unanswered before it is given up (what it carried goes with the next one). kafkajs retries
- * an unanswered commit for minutes, and commits run one after another: stop() waited that long behind one.
- */
+/** A commit unanswered this long is given up (the next one carries it): kafkajs retries for minutes, blocking stop(). */
 const COMMIT_WAIT_MS = 10_000;
 
 export interface ConsumerSpec {
@@ -59,17 +47,13 @@ export interface ConsumerSpec {
   partitionAssigners?: PartitionAssigner[];
   /** How long a member may go without a sign of life while no handler runs before it is replaced. Default: SILENT_MEMBER_MS. */
   silentMemberMs?: number;
-  /**
-   * Who commits the group's offsets: 'runtime' (default) commits here what the handlers processed; 'handler' commits
-   * nothing here, the handler commits them with its outputs (a Kafka transaction's sendOffsets).
-   */
+  /** 'runtime' (default) commits processed offsets here; 'handler' commits them with its outputs (sendOffsets). */
   offsets?: 'runtime' | 'handler';
   /** Called with every new consumer before it runs, e.g. to listen to its group events. */
   prepare?(consumer: Consumer): void;
   /**
-   * How the member consumes; given the member itself, e.g. to seek. Commits are runConsumer's (autoCommit is
-   * ignored): what is committed is each message an eachMessage handler returned from, each offset an eachBatch
-   * handler resolved, and (unless eachBatchAutoResolve is false) each batch an eachBatch handler returned from.
+   * How the member consumes. autoCommit is ignored: committed are messages eachMessage returned from, offsets
+   * eachBatch resolved, and (unless eachBatchAutoResolve is false) batches eachBatch returned from.
    */
   run(member: Consumer): ConsumerRunConfig;
 }
@@ -90,10 +74,7 @@ export async function runConsumer(bus: Bus, spec: ConsumerSpec, log: Logger): Pr
   let handling = 0;
   let drained: (() => void) | undefined;
 
-  /**
-   * Members replaced by the watchdog or after a crash. kafkajs's disconnect does not stop a reconnect already under
-   * way, so one may come back: it is sent away again and its batches are not handled.
-   */
+  /** Replaced members: kafkajs's disconnect does not stop a reconnect under way, so one may come back and is sent away. */
   const retired = new WeakSet<Consumer>();
 
   /** The spec's handlers, reporting what they processed to the committer; none starts once stopping, nor for a retired member. */
@@ -141,10 +122,7 @@ export async function runConsumer(bus: Bus, spec: ConsumerSpec, log: Logger): Pr
     };
   }
 
-  /**
-   * When the current member last showed it is alive: a fetch answered, a heartbeat, a join, a batch handled, or
-   * kafkajs connecting or restarting it itself (a broker down for long: its own retries are left alone).
-   */
+  /** When the current member last showed it is alive (kafkajs's own reconnects count: its retries are left alone). */
   let lastSign = Date.now();
   /** Per member, for the heartbeat: when Kafka last answered it, what it was given at its last join, its crash since. */
   const states = new WeakMap<Consumer, { lastAnswer: number; assigned: Record<string, number[]>; joinedAt?: number; crash?: string; rejoining: boolean }>();
@@ -260,9 +238,8 @@ export async function runConsumer(bus: Bus, spec: ConsumerSpec, log: Logger): Pr
 const NO_COMMITS: ReturnType<typeof createCommitter> = { attach() {}, processed() {}, flush: async () => {}, stop() {} };
 
 /**
- * Commits the offsets a member processed: at most every COMMIT_EVERY_MS while messages keep coming, and
- * COMMIT_WHEN_IDLE_MS after the last one. Only offsets of partitions assigned to the member at its last join are
- * kept: committing for a partition another member now reads would move that member's position.
+ * Commits the offsets a member processed. Only partitions assigned at its last join: committing for one another
+ * member now reads would move that member's position.
  */
 function createCommitter(group: string, log: Logger) {
   const key = (topic: string, partition: number) => `${topic}:${partition}`;
@@ -330,8 +307,4 @@ function createCommitter(group: string, log: Logger) {
       clearTimeout(due);
     },
   };
-}
-
-function seconds(ms: number): string {
-  return `${(ms / 1000).toFixed(1)} s`;
 }

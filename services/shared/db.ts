@@ -12,11 +12,7 @@ export interface PrismaOptions {
   poolSize?: number;
   /** Called with every SQL statement sent, through Prisma or `sqlOf` (used to count statements in tests and benchmarks). */
   onQuery?: (sql: string) => void;
-  /**
-   * Commits return before PostgreSQL has flushed them to disk (`synchronous_commit = off`). Only for writers
-   * whose last commits can be redone after a database crash: projectors, whose position commits with their
-   * rows, so a lost tail is projected again from Kafka. Default: false.
-   */
+  /** `synchronous_commit = off`: only for projectors, whose position commits with their rows (a lost tail is redone). */
   asyncCommit?: boolean;
 }
 
@@ -25,10 +21,8 @@ export interface SqlClient {
   /** Runs one statement with `$1`-style parameters and returns its rows as `pg` parses them. */
   query<Row>(text: string, values?: readonly unknown[]): Promise<Row[]>;
   /**
-   * Runs `work` in one transaction on one connection: committed once it resolves, rolled back if it throws. A
-   * statement running longer than TRANSACTION_STATEMENT_TIMEOUT_MS fails (a lock held elsewhere must not hold a
-   * projector for ever: its failure is retried, and in the end set aside). `closing` makes the statements sent
-   * with COMMIT, once the work resolved.
+   * Runs `work` in one transaction; `closing` gives statements sent with COMMIT. A statement over
+   * TRANSACTION_STATEMENT_TIMEOUT_MS fails: a lock held elsewhere must not hold a projector for ever.
    */
   transaction<T>(work: (tx: SqlTransaction) => Promise<T>, options?: { closing?: () => SqlStatement[] }): Promise<T>;
 }
@@ -55,11 +49,7 @@ function textOf(value: unknown): string {
   throw new Error(`a ${typeof value} ${UNSUPPORTED}`);
 }
 
-/**
- * A value as a statement's parameter, in text: the server reads it as the type its place in the statement (or
- * its cast) says, with that type's own input check (`'2.5'` is refused where an int goes). An array goes as an
- * array of texts, which `pg` writes as PostgreSQL's array text.
- */
+/** A parameter in text: the server parses it as its place's type, with that type's input check (`'2.5'` is no int). */
 function parameterOf(value: SqlValue): string | (string | null)[] | null {
   if (value === null || value === undefined) return null;
   if (Array.isArray(value)) {
@@ -71,10 +61,7 @@ function parameterOf(value: SqlValue): string | (string | null)[] | null {
   return textOf(value);
 }
 
-/**
- * A table or column name for a statement's text, where no parameter can go (e.g. TRUNCATE): only a contract's
- * plain lower-case name is taken, quoted; anything else is refused, never spliced in.
- */
+/** A table or column name where no parameter can go (e.g. TRUNCATE): plain lower-case names only, quoted. */
 export function sqlIdentifier(name: string): string {
   if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) throw new Error(`"${name}" is not a table or column name this runtime takes: use lower-case letters, digits and _ (at most 63), starting with a letter or _`);
   return pg.escapeIdentifier(name);
@@ -92,11 +79,8 @@ export function statementOf(strings: TemplateStringsArray, ...values: SqlValue[]
 }
 
 /**
- * Statements inside a `SqlClient.transaction`, sent in pipeline mode (`pg`'s `pipeline`): each goes out at once and
- * none waits for the answer of the one before, so a transaction that only writes costs one round trip (BEGIN, its
- * statements, COMMIT), where one round trip per statement cost a projector's batch ~1.4 ms each on the 2-core
- * bench machine. After a statement fails, PostgreSQL refuses the rest of the transaction; the first failure is
- * what the transaction fails with.
+ * Statements inside a `SqlClient.transaction`, pipelined: a transaction that only writes costs one round trip (one
+ * per statement cost ~1.4 ms each). The first failure is what the transaction fails with.
  */
 export interface SqlTransaction {
   /** One statement as a tagged template; returns its rows as `pg` parses them (int8 and numeric as strings). */
@@ -113,8 +97,7 @@ export function createPrisma(url: string = databaseUrl(), options: PrismaOptions
   const pool = new pg.Pool({
     connectionString: url,
     max: options.poolSize ?? 10,
-    // Queries on one connection go out without waiting for the answers before them (a transaction's statements,
-    // SqlTransaction); Prisma waits for each of its own answers anyway.
+    // For SqlTransaction; Prisma waits for each of its own answers anyway.
     pipeline: true,
     ...(options.asyncCommit && { options: '-c synchronous_commit=off' }),
   });
@@ -136,8 +119,7 @@ export function createPrisma(url: string = databaseUrl(), options: PrismaOptions
     async transaction(work, { closing } = {}) {
       await (connected ??= prisma.$connect());
       const client = await pool.connect();
-      // A checked-out client has no error listener of the pool's: without one, PostgreSQL ending the connection
-      // mid-transaction (a restart, an administrator) would crash the process instead of failing this transaction.
+      // A checked-out client has no pool error listener: without one, a connection ended mid-transaction crashes the process.
       let broken: Error | undefined;
       const onError = (error: Error) => { broken = error; };
       client.on('error', onError);
@@ -183,11 +165,7 @@ export function createPrisma(url: string = databaseUrl(), options: PrismaOptions
   return prisma as unknown as PrismaClient;
 }
 
-/**
- * The pool under a client made by `createPrisma`, for plain SQL where Prisma's own work per query costs more than
- * the query: the projectors' batch transactions (projector.ts) and the gateway's hot read paths
- * (services/orders/graphql/read-model.ts). Same connections, same `onQuery`, ended by the client's `$disconnect`.
- */
+/** Plain SQL on the pool of a `createPrisma` client, where Prisma's own work costs more than the query (hot paths). */
 export function sqlOf(prisma: PrismaClient): SqlClient {
   const sql = sqlClients.get(prisma);
   if (!sql) throw new Error('this Prisma client was not made by createPrisma (services/shared/db.ts): make it with createPrisma to read with plain SQL');

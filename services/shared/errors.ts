@@ -46,9 +46,8 @@ export function assertNever(value: never): never {
 }
 
 /**
- * `work`, or a retriable UNAVAILABLE error once it has not settled within `ms`: a call to the broker or the
- * database that neither answers nor fails becomes a failure its caller retries, instead of a wait without end
- * (a chaos run in CI saw two services wait silently after a broker restart). `work` itself goes on unobserved.
+ * `work`, or a retriable UNAVAILABLE error once it has not settled within `ms`, instead of a wait without end (a
+ * chaos run in CI saw two services wait silently after a broker restart). `work` itself goes on unobserved.
  */
 export function withinTime<T>(ms: number, what: string, work: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;

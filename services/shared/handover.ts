@@ -1,12 +1,10 @@
 /**
- * Internal to the service runtime (service.ts): a service is decided by one consumer group at a time, whichever
- * processes run it. A process's services share one group named after them (`fraud+inventory+…`), so the same
- * service is in another group under another layout (`SERVICE_PROCESSES=each`: `inventory`). Before a reader joins:
- * - it refuses to start while another group with live members decides one of its services (two groups would each
- *   decide every input of it, and no transaction fences the other);
- * - the first instance of its group takes the positions over from the groups that decided its services before:
- *   per partition, the earliest position any of its services has reached, in whichever group it reached it. What
- *   one of them decided already beyond that is read again and found handled (service.ts), never decided twice.
+ * A service is decided by one consumer group at a time, though its group's name depends on the process layout
+ * (`fraud+inventory+…`, or `inventory`). Before a reader joins:
+ * - it refuses to start while another group with live members decides one of its services (no transaction fences
+ *   the other);
+ * - its first instance takes over, per partition, the earliest position any of its services reached in any group;
+ *   what was decided beyond that is read again and found handled, never decided twice.
  */
 import { withKafkaRetries, type Bus } from './bus.ts';
 import type { Logger } from './log.ts';

@@ -1,9 +1,7 @@
 /**
- * Internal to the runtime (service.ts, projector.ts): applying a fetched batch so that no message can hold its
- * partition forever. A failing batch is retried with backoff while the failure may pass (the broker or the
- * database is away: then it waits as long as it takes, and readiness reports the stall). When it keeps failing
- * although the infrastructure answers, the fault is in the data: each message is tried alone, and one that
- * still fails is set aside (on `dead.letters`, with the reason) so the messages behind it go on.
+ * Applying a fetched batch so that no message holds its partition forever. While the infrastructure is away the
+ * batch is retried as long as it takes; when it keeps failing although it answers, each message is tried alone and
+ * one that still fails is set aside on `dead.letters`.
  */
 import { SystemError, withinTime } from './errors.ts';
 import { backoffMs } from './retry.ts';

@@ -12,18 +12,14 @@ import { SystemError, withinTime } from './errors.ts';
 import './kafkajs-patches.ts'; // every client of this process without kafkajs's idle timer loop (see there)
 
 /**
- * How long a transaction may stay open before the broker aborts it (kafkajs's default). A task that died
- * mid-transaction holds its read_committed readers back (they stop at its first write) until another instance
- * takes the task over, which aborts it at once, or for at most this long. Shorter, a large batch's transaction on a
- * busy machine was aborted under it, and retried, for good: a catch-up never finished (seen in CI at 10 s).
+ * How long a transaction may stay open before the broker aborts it (kafkajs's default); a dead task holds
+ * read_committed readers back at most this long. At 10 s a large batch on a busy CI machine was aborted forever.
  */
 export const TRANSACTION_TIMEOUT_MS = 60_000;
 
 /**
- * kafkajs's sockets, but without Nagle's algorithm, as the Java client and the broker have theirs: kafkajs leaves it
- * on, so a small request written while an earlier one on the same connection is unacknowledged waits for the
- * broker's ACK. Measured (`npm run bench -- --write-only`, two alternating pairs): 64 clients completed 148.9 and
- * 134.0 orders/s instead of 130.3 and 116.0, at 11.2 and 12.5 ms of CPU per order instead of 12.8 and 14.5.
+ * kafkajs's sockets without Nagle's algorithm (as the Java client's): else a small request behind an unacknowledged
+ * one waits for the ACK. Measured with `npm run bench -- --write-only`: ~14 % more orders/s, ~12 % less CPU each.
  */
 const noDelaySockets: ISocketFactory = ({ host, port, onConnect }) => {
   const socket = connect({ host, port }, onConnect);
@@ -44,12 +40,9 @@ const TRANSIENT_ANSWERS = new Set(
 );
 
 /**
- * How every kafkajs client, producer, consumer and coordinator lookup here retries: at least once a second, for
- * about 20 s. kafkajs's default doubles its pause up to 30 s: with 8 retries it paused 6.4 s and then 12.8 s, and
- * restarted a crashed consumer only after its last pause. A broker failover takes about 10 s (the killed broker
- * fenced after its session timeout, new leaders and coordinators elected): a client that met the dead broker in its
- * first second came back 10 to 25 s after the new leaders were there, or gave up, which cost its consumer group a
- * rejoin and every task a restore (seen on a 3-broker cluster: a gateway consumer restarted 48 s after the kill).
+ * Every kafkajs client retries at least once a second for about 20 s. kafkajs's default doubles its pause up to
+ * 30 s, so a client that met a dead broker came back 10 to 25 s after a ~10 s failover, or gave up (seen on a
+ * 3-broker cluster: a gateway consumer restarted 48 s after the kill).
  */
 const KAFKA_RETRY = { initialRetryTime: 100, maxRetryTime: 1_000, retries: 20 };
 
@@ -64,15 +57,12 @@ export function createKafka(clientId: string, brokers: string[] = kafkaBrokers()
   });
 }
 
-// kafkajs logs through our one-line format; its warning about bounded producer retries is expected:
-// every consumer here is idempotent, and unbounded retries would hang a request forever.
+// kafkajs logs in our one-line format; its warning about bounded producer retries is expected (consumers are idempotent).
 function kafkaLogCreator(clientId: string): logCreator {
   return () => ({ level, log }) => {
     const { message, timestamp: _, logger: __, ...fields } = log;
     if (message.startsWith('Limiting retries for the idempotent producer')) return;
-    // kafkajs logs every error answer as an error, also those it retries itself: a coordinator still loading or a
-    // leader moving (every start, every broker failover). They are not news; one that outlasts the retries fails
-    // its call, and the caller says so.
+    // Not news: error answers kafkajs retries itself (every start and failover); one that outlasts the retries fails its call.
     if (message.startsWith('Response ') && TRANSIENT_ANSWERS.has(String((fields as { error?: unknown }).error))) return;
     // Its producer's retries of them too (e.g. a transaction begun while the coordinator still ends the one before).
     if (message.startsWith('Failed to send messages: ') && TRANSIENT_ANSWERS.has(message.slice('Failed to send messages: '.length))) return;
@@ -81,21 +71,14 @@ function kafkaLogCreator(clientId: string): logCreator {
   };
 }
 
-/**
- * How long a produce or admin call may go unanswered. kafkajs's own retries of a broker that is down give up
- * sooner (about 20 s: KAFKA_RETRY); this bounds a client that waits on nothing, as seen once after a broker restart.
- */
+/** How long a produce or admin call may go unanswered: bounds a client that waits on nothing (seen after a broker restart). */
 export const CALL_TIMEOUT_MS = 30_000;
-/**
- * How long a consumer may take to leave its group before it is given up (its session then expires on the broker):
- * the one bound for every member this code stops, replaces or closes.
- */
+/** How long a consumer may take to leave its group before it is given up (its session then expires). */
 export const LEAVE_GROUP_TIMEOUT_MS = 10_000;
 
 /**
- * A kafkajs client whose calls are bounded in time. One that let a call go unanswered is replaced by a fresh one,
- * connected on the next call: whatever the stale one waits on may never come. The caller retries (for a publish, a
- * copy the stale producer still delivers carries the same event ids, which readers skip: batch.ts).
+ * A kafkajs client whose calls are bounded in time; one that let a call go unanswered is replaced. The caller retries
+ * (a copy the stale producer still delivers carries the same event ids, which readers skip).
  */
 export function replaceable<C extends { connect(): Promise<void>; disconnect(): Promise<void> }>(create: () => C, timeoutMs: number) {
   let client = create();
@@ -135,11 +118,7 @@ export function replaceable<C extends { connect(): Promise<void>; disconnect(): 
   };
 }
 
-/**
- * The clients of one bus, each counting its requests in `requests` by Kafka API name: the producer of every publish
- * (its answer gives each message's offset) and the admin client of every lookup, both replaced when a call goes
- * unanswered; the transactional producers of tasks; and the consumers.
- */
+/** The clients of one bus, each counting its requests in `requests` by Kafka API name. */
 export function createClients(kafka: Kafka, callTimeoutMs: number) {
   const requests: Record<string, number> = {};
   const counted = <C extends Producer | Admin | Consumer>(client: C): C => {
@@ -165,10 +144,7 @@ export function createClients(kafka: Kafka, callTimeoutMs: number) {
         sessionTimeout: options.sessionTimeout ?? 10_000,
         heartbeatInterval: 1_000,
         rebalanceTimeout: 10_000,
-        // How long the broker holds a fetch that found nothing: new data answers it at once (measured: a consumer of
-        // three 6-partition topics got messages 9 ms p50 after the send with 2,000 ms as with 100), so this is
-        // the idle polling rate: 2 fetches/s per idle consumer. At 100 ms an idle `npm start` kept 0.4 of a core
-        // busy (broker, services, gateway). A rebalance or a seek may wait for the fetch in flight.
+        // The idle polling rate (new data answers a fetch at once): at 100 ms an idle `npm start` kept 0.4 of a core busy.
         maxWaitTimeInMs: 500,
         retry: KAFKA_RETRY,
         ...(options.partitionAssigners && { partitionAssigners: options.partitionAssigners }),

@@ -1,65 +1,37 @@
 /**
- * The fixes this runtime carries for kafkajs 2.2.4 (its last release), all in this one module, which
- * kafka-clients.ts loads so that every client of the process has them. Each names what it answers; each has a test
- * that fails without it.
+ * The fixes this runtime carries for kafkajs 2.2.4 (its last release), loaded by kafka-clients.ts so every client
+ * of the process has them. Each has a test that fails without it.
  *
- * 1. The request queue's endless timer loop. Every broker connection keeps a 1 ms timer loop running for as long
- *    as it lives: after its first answer, a connection's request queue schedules a check for queued requests with a
- *    negative delay even when nothing is queued, and the check schedules the next one
- *    (https://github.com/tulios/kafkajs/issues/1556, #1704; the fix proposed in PR #1667 was never released). Each
- *    process here holds a dozen connections or more, so about 10,000 timer callbacks a second ran in each of them,
- *    busy or idle. Here a check is scheduled only while a request is queued: a request waits in the queue only when
- *    the connection has its most requests in flight (an answer checks the queue again) or while the broker asks the
- *    client to throttle (the check is due when the throttle ends), and both keep the timer the original had for them.
+ * 1. The request queue's endless 1 ms timer loop (https://github.com/tulios/kafkajs/issues/1556, #1704; PR #1667
+ *    never released): ~10,000 timer callbacks a second per process, busy or idle. Here a check is scheduled only
+ *    while a request is queued, with the timer the original had for that (a slot freeing, or a throttle ending).
  *
- * 2. A transaction coordinator looked up again for every step of every transaction. kafkajs's transactional producer
- *    sends FindCoordinator before each AddPartitionsToTxn, AddOffsetsToTxn and EndTxn (eosManager's
- *    findTransactionCoordinator, uncached), where the Java client keeps the coordinator until it answers
- *    NOT_COORDINATOR (KAFKA-4818, KAFKA-9953): three to four requests more per transaction. Here a transaction
- *    coordinator, once found, is kept for COORDINATOR_KEPT_MS; a moved one costs kafkajs's retries at most that
- *    long. Group coordinators (consumers') are looked up as before.
+ * 2. FindCoordinator before every AddPartitionsToTxn, AddOffsetsToTxn and EndTxn: three to four requests more per
+ *    transaction, where the Java client keeps the coordinator (KAFKA-4818, KAFKA-9953). Here a transaction
+ *    coordinator is kept for COORDINATOR_KEPT_MS. Group coordinators are looked up as before.
  *
- * 3. A group member that heartbeats a coordinator that is gone. kafkajs sends every Heartbeat to the coordinator its
- *    last join found, and when that broker cannot be reached (killed, its host gone) it sends it there again until
- *    its retries run out and the consumer crashes (https://github.com/tulios/kafkajs/issues/939, #1011): with a
- *    member's handlers heartbeating too, that is a whole retry budget of a group stopped after the coordinator moved
- *    to another broker (seen on a 3-broker cluster: a group whose coordinator was SIGKILLed heartbeated the dead
- *    broker for 19 s and more, while every order waited for its verdict). The Java consumer takes a disconnected
- *    coordinator as unknown and looks it up again. Here a Heartbeat that cannot reach its broker fails as
- *    NOT_COORDINATOR_FOR_GROUP, which kafkajs takes as a rebalance: it finds the coordinator again (the new one once
- *    the cluster elected it) and joins it as the same member, keeping its partitions.
+ * 3. Heartbeats sent to a coordinator that is gone, until the retries run out and the consumer crashes
+ *    (https://github.com/tulios/kafkajs/issues/939, #1011; seen on a 3-broker cluster: 19 s and more of a stopped
+ *    group). Here a Heartbeat that cannot reach its broker fails as NOT_COORDINATOR_FOR_GROUP, so kafkajs finds the
+ *    coordinator again and rejoins as the same member, keeping its partitions (as the Java consumer does).
  *
- * 4. AddOffsetsToTxn refused while the previous transaction still ends. EndTxn is answered once the coordinator has
- *    decided; it writes the markers afterwards, and until they are written it answers the task's next transaction
- *    CONCURRENT_TRANSACTIONS (and COORDINATOR_LOAD_IN_PROGRESS while a new coordinator loads, after a failover).
- *    kafkajs retries both for AddPartitionsToTxn (its produce retries) but not for AddOffsetsToTxn, whose error fails
- *    the whole transaction (https://github.com/tulios/kafkajs/issues/430), where the Java client sends it again
- *    after a short backoff. Here it is sent again too. A transaction that commits only offsets (a fetch of
- *    transaction markers, an input that decides nothing) starts with it, right after the previous commit, so it was
- *    refused often, and every refusal cost the task a restore of its state from the log; after a broker failover,
- *    while markers wait for new leaders, over and over.
+ * 4. AddOffsetsToTxn refused with CONCURRENT_TRANSACTIONS while the previous transaction's markers are written (or
+ *    COORDINATOR_LOAD_IN_PROGRESS after a failover), which kafkajs does not retry
+ *    (https://github.com/tulios/kafkajs/issues/430): each refusal cost the task a restore. Here it is sent again
+ *    after a short backoff, as the Java client does.
  *
- * 5. A transaction's records sent twice. kafkajs sends a produce to each leader at once; when one of them fails fast
- *    (AddPartitionsToTxn answered CONCURRENT_TRANSACTIONS, a connection refused) it retries the produce while the
- *    request to another leader is still in flight, and resends to every leader that has not answered yet
- *    (sendMessages.js: `responsePerBroker` still null). That resend waits for the first request's broker lock and
- *    goes out after the broker appended the first, under the next sequence numbers: the broker appends the same
- *    records again, in the same transaction, which commits both copies (seen on a 3-broker cluster: the same
- *    verdicts twice in a row, one decision, one producer id and epoch, sequences 1-3 and 4-6). Here a transactional
- *    producer's produce refuses records that an earlier produce request already got appended (kafkajs hands the
- *    caller's message objects to each attempt): the error is not retriable, so the transaction fails and is
- *    aborted, and its input is decided again through a new producer, where before it committed the records twice.
+ * 5. A transaction's records sent twice. When one leader's produce fails fast, kafkajs retries the produce and resends
+ *    to every leader that has not answered yet, although that request is still in flight (sendMessages.js); the
+ *    resend goes out under the next sequence numbers, so the broker appends the records again in the same
+ *    transaction (seen on a 3-broker cluster: the same verdicts twice, one producer, sequences 1-3 and 4-6). Here a
+ *    transactional produce refuses records an earlier request already got appended: the transaction fails and is
+ *    aborted, and its input is decided again through a new producer.
  *
- * 6. Records of an aborted transaction read as committed. A read_committed fetch answers, per partition, the aborted
- *    transactions it overlaps (producer id, first offset) in the order of the partition's transaction index, the
- *    order they were aborted in; kafkajs's filter (consumer/filterAbortedMessages.js) takes them for sorted by first
- *    offset and takes at most one per record, so a transaction aborted after another that began later, or a second
- *    one begun before the fetched offset, is not seen as aborted and its records are handed over. The Java consumer
- *    sorts them by first offset and takes every one that has begun. Seen on a 3-broker cluster after a SIGKILL: two
- *    task producers' transactions open on inventory.repartition/3 (from offsets 7 and 8) were aborted by the new
- *    instance's fences 8 first, then 7, and the aborted forward at 7 was read, and counted, beside its committed copy
- *    at 12. Here each fetched partition's aborted records are found as the Java consumer finds them and hidden as
- *    kafkajs hides control records (kept for the batch's offsets, never handed to a handler).
+ * 6. Records of an aborted transaction read as committed. kafkajs's filter (consumer/filterAbortedMessages.js) takes
+ *    a fetch's aborted transactions for sorted by first offset, but the broker lists them in the order they were
+ *    aborted, so a transaction aborted after one that began later is missed (seen after a SIGKILL: a forward aborted
+ *    at offset 7 read beside its committed copy at 12). Here each fetched partition's aborted records are found as
+ *    the Java consumer finds them and hidden as kafkajs hides control records.
  */
 import { createRequire } from 'node:module';
 import { retry } from './retry.ts';

@@ -1,17 +1,9 @@
 /**
- * Heartbeats: every process that runs services says, every HEARTBEAT_EVERY_MS, that it is alive and how each of its
- * consumers fares (joined or not, crashed, answered by Kafka), as a PostgreSQL notification on LIVENESS_CHANNEL. The
- * gateway listens (gateway/liveness.ts) and calls a process silent SILENT_AFTER_MS after the last one it heard, so
- * `/readyz` shows a killed or hung process within 3 s; the consumer group only notices at its session timeout (10 s;
- * 11 s were seen between a SIGKILL and a 503).
+ * Heartbeats: each process says every second, as a PostgreSQL notification, that it is alive and how its consumers
+ * fare, so the gateway's `/readyz` shows a killed or hung process within 3 s (the group's session timeout: 10 s).
  *
- * Why PostgreSQL NOTIFY and not a Kafka topic:
- * - the heartbeat outlives a broker stop, so a process can still say that its consumers no longer hear Kafka, and
- *   a silent process still means a dead or hung one (the gateway tells a stopped broker from its own clients);
- * - a notification reaches those listening now and is never read again: a gateway's consumer resuming on a topic
- *   would read old heartbeats of a dead process as fresh ones;
- * - no topic to create, and no queue of other messages to wait behind.
- * The cost: one connection per process, and no heartbeat while PostgreSQL is away (then readiness is false anyway).
+ * NOTIFY, not a Kafka topic: it outlives a broker stop (a process can say its consumers no longer hear Kafka), and
+ * is never read again (a resumed consumer would take a dead process's old heartbeats for fresh ones).
  */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -21,15 +13,9 @@ import type { Logger } from './log.ts';
 export const LIVENESS_CHANNEL = 'process_liveness';
 /** How often a process sends its heartbeat. */
 export const HEARTBEAT_EVERY_MS = 1_000;
-/**
- * How often a process looks whether a consumer joined, lost or regained its health, to send a heartbeat at once:
- * after a rebalance the gateway would otherwise judge from assignments up to a beat old.
- */
+/** How often to look for a consumer change that warrants a heartbeat at once (else assignments are up to a beat old). */
 const CHANGES_EVERY_MS = 100;
-/**
- * How long the gateway waits for a heartbeat before calling the process silent: two and a half beats, so that
- * one late beat (a busy event loop, a slow round trip) is not a death, and a dead process shows within 3 s.
- */
+/** Two and a half beats: one late beat is not a death, and a dead process shows within 3 s. */
 export const SILENT_AFTER_MS = 2_500;
 /** NOTIFY refuses payloads from 8000 bytes on: a heartbeat with more consumers goes as several notifications. */
 const MAX_PAYLOAD_BYTES = 7_000;
@@ -38,10 +24,7 @@ const MAX_PAYLOAD_BYTES = 7_000;
 export interface ConsumerHealth {
   /** The consumer group, with the topic prefix (as Kafka names it). */
   group: string;
-  /**
-   * The services and projections it consumes for, as the contracts name them: one group serves all the services of
-   * a process (service.ts). Undefined: the group's own name, without the prefix.
-   */
+  /** The services and projections it consumes for (one group serves a process's services). Undefined: the group's name. */
   serves?: string[];
   /** Why it does not consume now, as the rest of a sentence ("crashed (…) and is restarting"); undefined when it does. */
   problem?: string;
@@ -98,8 +81,7 @@ export function startHeartbeats(options: {
   const { log } = options;
   // One connection, bounded: a beat that cannot go out in time is a missed beat, never a queue of them.
   const pool = new pg.Pool({ connectionString: options.databaseUrl, max: 1, connectionTimeoutMillis: HEARTBEAT_EVERY_MS, query_timeout: 2 * HEARTBEAT_EVERY_MS });
-  // An idle connection the server dropped (a restart, pg_terminate_backend) is replaced on the next beat; without a
-  // listener the 'error' event would end the process.
+  // A dropped idle connection is replaced on the next beat; an unheard 'error' event would end the process.
   pool.on('error', () => {});
   const identity = { instance: `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`, process: options.process, pid: process.pid, host: hostname() };
   let sending: Promise<void> | undefined;
@@ -144,4 +126,9 @@ export function startHeartbeats(options: {
       await pool.end();
     },
   };
+}
+
+/** A duration for a sentence: `2.5 s`. */
+export function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)} s`;
 }

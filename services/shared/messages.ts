@@ -1,8 +1,6 @@
 /**
- * Messages on the log, for any domain: the versioned envelope every command and event travels in, and
- * `defineContract`, with which a domain declares its topics, commands, events and error codes. A contract
- * validates what is produced and what is consumed, and knows each message's topic and key. The runtime is
- * typed by a domain's own message union, never by a global one.
+ * Messages on the log: the versioned envelope, and `defineContract`, with which a domain declares its topics,
+ * commands, events and error codes. The runtime is typed by a domain's own message union, never a global one.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { z } from 'zod';
@@ -13,32 +11,21 @@ import { SystemError } from './errors.ts';
 export interface TopicSpec {
   /** Keep only the latest message per key (a table on the log, e.g. a catalog). */
   compacted?: boolean;
-  /**
-   * For a topic written by something outside this system (e.g. Debezium): reads one of its messages as an event
-   * of the domain, or undefined for one that carries none (a tombstone). Nothing past it sees the foreign format.
-   */
+  /** For a topic written from outside (e.g. Debezium): reads a message as a domain event, or undefined (a tombstone). */
   external?(message: RawMessage): EventEnvelope | undefined;
-  /**
-   * The Kafka Connect connector that writes this topic, named under TOPIC_PREFIX. When the gateway knows the
-   * worker (CONNECT_URL), its /readyz and /metrics report the connector's state and each of its tasks'.
-   */
+  /** The Kafka Connect connector that writes this topic (under TOPIC_PREFIX), reported by /readyz and /metrics. */
   connector?: string;
 }
 
-/**
- * A service's own topic for inputs that landed on a partition other than their state's: they are forwarded there,
- * keyed by their state key, so that partition p of every input, of this topic and of the state topics holds the
- * same aggregates (service.ts). Created with the others (`systemTopics`).
- */
+/** A service's topic for inputs forwarded to their state's partition, keyed by their state key (service.ts). */
 export const repartitionTopic = (service: string): string => `${service}.repartition`;
 
 /** Header of a forwarded message: the logical topic it was first written to, which says how to read it. */
 export const ORIGIN_TOPIC_HEADER = 'origin-topic';
 
 /**
- * The id of the `index`-th event a service decided from one input: the same input decided again (a publish that
- * timed out after the broker wrote it) gives the same ids, so every reader can recognize the copy. UUID-shaped
- * (version 8: custom) from SHA-256.
+ * The id of the `index`-th event decided from one input: deciding it again gives the same ids, so readers recognize
+ * the copy. A version 8 UUID from SHA-256.
  */
 export function decidedEventId(producer: string, causeId: string, index: number): string {
   const hex = createHash('sha256').update(`${producer}\n${causeId}\n${index}`).digest('hex');
@@ -72,11 +59,7 @@ export interface MessageSpec<D = any> {
 type Specs = Record<string, MessageSpec>;
 type Union<M extends Specs> = { [K in keyof M & string]: { type: K; data: z.infer<M[K]['schema']> } }[keyof M & string];
 
-/**
- * Who asked for a command (a verified user of the gateway, its `sub` and `roles`), carried by the command and by
- * every event it causes, so services can refuse and the log records who did what. Absent on messages from
- * before authentication, seeds and the services' own clocks.
- */
+/** Who asked for a command, carried by every event it causes. Absent on seeds, older messages and services' clocks. */
 export interface Actor {
   sub: string;
   roles: string[];
@@ -140,11 +123,7 @@ export interface ContractSpec<C extends Specs, E extends Specs, R extends string
 export interface Contract<C extends Specs = Specs, E extends Specs = Specs, R extends string = string> extends ContractSpec<C, E, R> {
   /** Wraps a command in its envelope; throws INVALID_MESSAGE, or MESSAGE_TOO_LARGE when the broker would refuse it. */
   command<T extends Union<C>>(command: T, meta?: { actor?: Actor; commandId?: string }): CommandEnvelope<T>;
-  /**
-   * Wraps an event caused by `cause` (it inherits the cause's actor); validated, and refused when too large for
-   * the broker. With a `producer`, its id is `decidedEventId(producer, cause, index)`: deciding the same cause
-   * again yields the same ids.
-   */
+  /** Wraps an event caused by `cause` (inheriting its actor); with a `producer`, its id is `decidedEventId`. */
   event<T extends Union<E>>(event: T, cause: AnyEnvelope, now: Date, producer?: string, index?: number): EventEnvelope<T>;
   /** Reads a message of this domain from the log; throws INVALID_MESSAGE with the reason. */
   decode(buffer: Buffer | null): CommandEnvelope<Union<C>> | EventEnvelope<Union<E>>;
@@ -211,8 +190,7 @@ export function defineContract<C extends Specs, E extends Specs, const R extends
     return { ...envelope.data, data: data.data } as never;
   }
 
-  // Validates a message about to be written, and refuses one the broker would refuse: cheaper to say so here,
-  // for one message, than to have a whole publish fail with a non-retriable error.
+  // Refuses here what the broker would refuse, rather than failing a whole publish.
   function checked<T>(value: unknown): T {
     const envelope = validate(value) as AnyEnvelope;
     const bytes = Buffer.byteLength(JSON.stringify(envelope));

@@ -1,7 +1,4 @@
-/**
- * Internal to the service runtime (service.ts): what a reader's member holds of each task (partition number p of its
- * inputs, its slot; one slot for a single aggregate), and the rules over it, with no Kafka, so they are unit-tested.
- */
+/** What a reader's member holds of each task (slot), and the rules over it: no Kafka here, so they are unit-tested. */
 import type { ServiceMemory } from './batch.ts';
 import type { TaskProducer } from './bus.ts';
 import { SystemError } from './errors.ts';
@@ -17,9 +14,8 @@ export interface PartitionTask {
   /** Its transactional producer, connected (fencing the task's previous ones) when the group assigns the task. */
   producer?: Promise<TaskProducer>;
   /**
-   * The `topic:partition`s whose last transaction has no known outcome (it broke its producer). Their next batch first
-   * learns it, final once a new producer is connected, from the group's committed offset (see `notCommitted`): the
-   * outputs need not be state the services restore, so the restored memory alone could not tell.
+   * `topic:partition`s whose last transaction has no known outcome: their next batch learns it from the committed
+   * offset (`notCommitted`), as outputs need not be state the restored memory would show.
    */
   uncertain: Set<string>;
 }
@@ -50,10 +46,8 @@ export class ReaderTasks {
   }
 
   /**
-   * A join gave this member `assigned`: the tasks it lost are dropped (answered if they held anything), all of them if
-   * it joined as a new member (expelled meanwhile, a zombie woken, a replaced consumer): they may have been another's
-   * since. Each assigned task is fenced at once, so a zombie stops committing; a producer fenced before the join (this
-   * member was the zombie, and got the task back) is replaced too, since the join confirms the task is this member's.
+   * A join gave this member `assigned`: lost tasks are dropped, all of them if it joined as a new member (they may have
+   * been another's since). Each assigned task is fenced at once, so a zombie stops committing.
    */
   join(memberId: string, assigned: ReadonlySet<number>): { lost: number[]; renewed: boolean } {
     this.joins += 1;
@@ -73,10 +67,8 @@ export class ReaderTasks {
   }
 
   /**
-   * Task `slot`'s producer, connected if need be. A broken one (fenced, or left by a failed transaction) is replaced,
-   * but only after `confirm` (the group's heartbeat, or the join that just gave this member the task) shows this
-   * member belongs to the generation that gave it the task: a new producer fences every other, and a zombie must not
-   * fence the task's new owner.
+   * Task `slot`'s producer, connected if need be. A broken one is replaced only after `confirm` (a heartbeat, or the
+   * join) shows the task is still this member's: a new producer fences every other, and a zombie must not.
    */
   async producer(slot: number, confirm?: () => Promise<void>): Promise<TaskProducer> {
     let producer = this.bySlot.get(slot)?.producer;
@@ -99,9 +91,8 @@ export class ReaderTasks {
   }
 
   /**
-   * Resolves once `service` holds the state of `slot`. The first need after a join restores every assigned slot the
-   * service does not hold yet, in one pass; needs of any of them meanwhile wait for it. `restore` hands what it read
-   * to `keep`, which keeps it only if no join came since, and only of the slots still assigned.
+   * Resolves once `service` holds the state of `slot`; the first need after a join restores every missing assigned
+   * slot in one pass. `keep` keeps what was read only if no join came since.
    */
   restored(service: string, slot: number, restore: (slots: number[], keep: (read: Map<number, ServiceMemory<unknown>>) => void) => Promise<void>): Promise<void> {
     if (this.at(slot).memories.has(service)) return Promise.resolve();
@@ -135,27 +126,17 @@ export class ReaderTasks {
   close = () => Promise.all([...this.bySlot.keys()].map((slot) => this.drop(slot)));
 }
 
-/**
- * The repartition hop's rule: task `slot` decides an input in its `memory` when its state key is the task's (every key
- * of a single aggregate), else nowhere: it is forwarded, even if this member holds the key's partition too, since a
- * transaction holds only its own task's state.
- */
+/** Task `slot` decides only its own keys; others are forwarded, even if held here: a transaction holds one task's state. */
 export function homeOf<S>(slot: number, memory: ServiceMemory<S>, slotOfKey: (stateKey: string) => number) {
   return (stateKey: string): ServiceMemory<S> | undefined => (slotOfKey(stateKey) === slot ? memory : undefined);
 }
 
-/**
- * After a transaction without a known outcome, the inputs still to decide: those the group's committed offset passed
- * were committed by it, outputs and all, whatever batch they come back in (a retry, or a longer one after a rejoin).
- */
+/** After a transaction without a known outcome: inputs the committed offset passed were committed, outputs and all. */
 export function notCommitted<I extends { message: { offset: string } }>(inputs: I[], committed: bigint | undefined): I[] {
   return committed === undefined ? inputs : inputs.filter(({ message }) => BigInt(message.offset) >= committed);
 }
 
-/**
- * Where the group reads on from once `some` of a batch's `inputs` are decided (`end` after the last): past the last
- * record all of whose inputs are in, since a record read by several services is an input of each.
- */
+/** Where the group reads on from once `some` inputs are decided: past the last record all of whose inputs are in. */
 export function nextOffsetAfter<I extends { message: { offset: string } }>(inputs: readonly I[], some: readonly I[], end: bigint): bigint {
   const last = inputs.indexOf(some.at(-1)!);
   if (last === inputs.length - 1) return end;

@@ -27,10 +27,7 @@ export interface ServiceParts {
   tickers?: Ticker[];
 }
 
-/**
- * What a domain's services/<domain>/index.ts exports as default: the code of every service and projection its
- * contract declares, each once. Which process hosts what comes from the contract (processesOf).
- */
+/** What services/<domain>/index.ts exports: the code of every service and projection its contract declares. */
 export interface DomainRuntime {
   contract: AnyContract;
   services: ServiceDefinition<any, any>[];
@@ -41,11 +38,7 @@ export interface DomainRuntime {
   seed?(bus: Bus): Promise<string | undefined>;
 }
 
-/**
- * A domain's processes: one per service its contract declares, hosting the projections the contract places there.
- * Throws, naming what to fix, when the code and the contract disagree (a service or projection missing, unknown,
- * twice, or of another contract), so a mismatch fails at start and in the tests, not at the first message.
- */
+/** A domain's processes, one per declared service. Throws when code and contract disagree: at start, not at the first message. */
 export function processesOf(runtime: DomainRuntime): ServiceParts[] {
   const { contract } = runtime;
   const where = `the ${contract.domain} domain's index.ts`;
@@ -83,20 +76,13 @@ function processName(hosted: ServiceParts[]): string {
   return hosted.length === 1 ? hosted[0].name : 'services';
 }
 
-/**
- * The readers of a process's command handlers (service.ts): one for all of them, which reads each input topic once,
- * except that a service with one aggregate has one of its own.
- */
+/** The readers of a process's command handlers: one for all, except a service with one aggregate has its own. */
 function readersOf(handlers: ServiceDefinition<any, any>[]): ServiceDefinition<any, any>[][] {
   const partitioned = handlers.filter((handler) => handler.instances !== 'single');
   return [...(partitioned.length ? [partitioned] : []), ...handlers.filter((handler) => handler.instances === 'single').map((handler) => [handler])];
 }
 
-/**
- * Starts services in this process, on one Kafka client and one database pool: their command handlers share one
- * reader (one consumer group), each projection keeps its own, and their concurrent publishes share produce
- * requests. Also used by tests to run a service in-process.
- */
+/** Starts services in this process, on one Kafka client and one database pool (also used by tests). */
 export async function startParts(hosted: ServiceParts[], only: 'all' | 'handler' | 'projector' = 'all'): Promise<RunningParts> {
   await refuseIncompatibleContracts(hosted);
   const bus = await createBus({ clientId: hosted.map((parts) => parts.name).join('+') });
@@ -165,10 +151,7 @@ async function refuseIncompatibleContracts(hosted: ServiceParts[]): Promise<void
   if (problems.length) throw new Error(`its contract is incompatible with the registered schemas:\n  ${problems.join('\n  ')}`);
 }
 
-/**
- * Runs services as one process until SIGINT/SIGTERM (services/main.ts). `--only=handler|projector` runs one
- * part of each.
- */
+/** Runs services as one process until SIGINT/SIGTERM; `--only=handler|projector` runs one part of each. */
 export async function runServiceProcess(hosted: ServiceParts[]): Promise<void> {
   const only = (process.argv.find((a) => a.startsWith('--only='))?.slice(7) ?? 'all') as 'all' | 'handler' | 'projector';
   const log = createLogger(processName(hosted));

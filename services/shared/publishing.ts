@@ -1,8 +1,4 @@
-/**
- * Internal to bus.ts: how published messages become produce requests. Each is placed on its partition, the queue
- * lets concurrent publishes share requests, a publish is cut into requests the broker takes, and each message's log
- * position is read off the answer.
- */
+/** How published messages become produce requests, and each message's log position is read off the answer. */
 import type { IHeaders, ProducerBatch, ProducerRecord, RecordMetadata } from 'kafkajs';
 import type { DeadLetterSource, Forwarded } from './bus.ts';
 import { maxMessageBytes } from './config.ts';
@@ -49,10 +45,8 @@ export function placement(prefix: string, partitionFor: (physical: string, key: 
 export type Placement = ReturnType<typeof placement>;
 
 /**
- * Concurrent publishes share requests. The idempotent producer keeps one request in flight, so a gateway sending
- * one command per mutation would be capped at one round trip per command; instead, while `send` is busy, the next
- * call gathers everything enqueued meanwhile: N waiting callers cost one round trip, in order. Each caller gets the
- * positions of its own messages, or the error of the send that carried them (and retries as it would have alone).
+ * Concurrent publishes share requests: the idempotent producer keeps one request in flight, so while `send` is busy
+ * the next call gathers everything enqueued meanwhile (N callers, one round trip). Each caller gets its own positions.
  */
 export function publishQueue(send: (placed: Placed[]) => Promise<LogPosition[]>): (placed: Placed[]) => Promise<LogPosition[]> {
   const waiting: { placed: Placed[]; done(positions: LogPosition[]): void; fail(error: unknown): void }[] = [];
@@ -86,10 +80,8 @@ export function publishQueue(send: (placed: Placed[]) => Promise<LogPosition[]>)
 }
 
 /**
- * The broker refuses a request whose messages for one partition exceed its message.max.bytes as a whole (the
- * record batch), however small each one is: a service deciding a backlog (thousands of commands fetched at once)
- * would fail every batch. So a publish goes out in requests of at most `budget` bytes (sendPlaced: half the largest
- * message), in order (one request in flight), never splitting the events of one cause.
+ * The broker refuses a partition's record batch over message.max.bytes, however small each message: a backlog would
+ * fail every batch. So requests of at most `budget` bytes, in order, never splitting one cause's events.
  */
 export function byRequestSize(placed: Placed[], budget: number): Placed[][] {
   const requests: Placed[][] = [];
@@ -106,10 +98,7 @@ export function byRequestSize(placed: Placed[], budget: number): Placed[][] {
   return requests;
 }
 
-/**
- * Sends placed messages through `sendBatch` in requests the broker takes (byRequestSize), one after another, and
- * answers each one's position.
- */
+/** Sends placed messages in requests the broker takes, one after another; answers each one's position. */
 export async function sendPlaced(sendBatch: (batch: ProducerBatch, count: number) => Promise<RecordMetadata[]>, placed: Placed[]): Promise<LogPosition[]> {
   const positions: LogPosition[] = [];
   for (const request of byRequestSize(placed, maxMessageBytes() / 2)) {

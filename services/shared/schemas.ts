@@ -1,11 +1,7 @@
 /**
- * Every topic's schema in the schema registry, from the domain contracts. A topic's subject (TopicNameStrategy:
- * `<prefix><topic>-value`) holds one JSON Schema: the envelope of each message the contract writes there, its `data`
- * generated from the message's zod schema. Event topics and compacted tables are BACKWARD_TRANSITIVE (a reader reads
- * every message ever written), command topics BACKWARD (commands are read soon after they are sent).
- *
- * Set-up registers them; a process checks its contracts before it starts and refuses an incompatible one, naming the
- * subject, what changed, and the rule it breaks. The registry is spoken to through its Confluent-compatible API.
+ * Every topic's JSON Schema in the schema registry, from the contracts (subject `<prefix><topic>-value`). Events and
+ * tables are BACKWARD_TRANSITIVE (a reader reads every message ever written), commands BACKWARD (read soon after).
+ * Set-up registers them; a process refuses to start on an incompatible contract.
  */
 import { z } from 'zod';
 import { schemaRegistryUrl } from './config.ts';
@@ -71,9 +67,8 @@ function envelopeSchema(kind: 'command' | 'event', type: string, message: Messag
 }
 
 /**
- * Every object with named fields declared closed, as the contracts' writers are (zod drops unknown fields). Closed,
- * adding an optional field or one with a default keeps every message already written readable; open, it would not,
- * since an old message might have carried that field with another type.
+ * Every object declared closed (zod drops unknown fields): then an added optional field keeps old messages readable,
+ * where open an old message might have carried that field with another type.
  */
 function closed(schema: JsonSchema): JsonSchema {
   const walk = (node: unknown): unknown => {
@@ -170,10 +165,7 @@ function registryMessage(body: string): string {
   }
 }
 
-/**
- * The contracts' topics the registry would refuse: each problem names the subject, what changed and the rule. Empty
- * when every topic's schema may be registered next (or is already).
- */
+/** The contracts' topics the registry would refuse, each naming the subject, what changed and the rule. */
 export async function incompatibleSchemas(registry: SchemaRegistry, topics: TopicSchema[]): Promise<string[]> {
   const problems: string[] = [];
   for (const topic of topics) {
@@ -201,10 +193,7 @@ export async function registerSchemas(registry: SchemaRegistry, topics: TopicSch
   return registered;
 }
 
-/**
- * What makes `next` unable to read what `previous` allowed, message type by message type: a field that became
- * required, a field whose type changed, a message type that is gone. Read from the schemas this module writes.
- */
+/** What makes `next` unable to read what `previous` allowed: a field now required or retyped, a message type gone. */
 export function breakingChanges(previous: JsonSchema, next: JsonSchema): string[] {
   const byType = (schema: JsonSchema) =>
     new Map(((schema.oneOf ?? []) as JsonSchema[]).map((message) => [String(message.title), message]));

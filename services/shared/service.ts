@@ -1,35 +1,20 @@
 /**
- * The runtime every service's command handler runs on. A service is a pure decider: `decide` turns an
- * input message (a command, or another service's event) and the current state into new events;
- * `evolve` folds events into state. The runtime decides inputs one after another (a fetched batch at a time),
- * publishes the decided events, and answers commands on `command.replies`. Kafka and Prisma never reach the
- * domain code.
+ * The runtime every service's command handler runs on. A service is a pure decider (`decide`, `evolve`); the
+ * runtime feeds it inputs a batch at a time, publishes its events and answers commands. Kafka and Prisma never
+ * reach the domain code.
  *
- * One reader per process, as one Kafka Streams thread serves all of its tasks: the services a process runs share
- * one consumer group (named after them, `fraud+inventory+…`), which reads each input topic once and hands each
- * record to every service in it that reads that topic. A service with one aggregate (`instances: 'single'`) keeps a
- * reader of its own, since all of its partitions go to one instance. A service is decided by one group at a time: a
- * reader takes the positions of its services over from the groups that decided them before (handover.ts).
+ * One reader (consumer group) per process, as one Kafka Streams thread serves all its tasks; a 'single' service
+ * has its own. handover.ts moves a service's positions over from the groups that decided it before.
  *
- * Several instances of a reader share its partitions (Kafka Streams' tasks): an instance holds the state of the
- * partition numbers it is assigned (assignment.ts: number p of every input topic goes to one instance), restored
- * from partition p of the state topics when it gains p and dropped when it loses p. An input whose state key
- * belongs to another partition than the one it landed on is forwarded, undecided, to the service's repartition
- * topic under that key: partition p of every input, of the repartition topic and of the state topics then holds
- * the same aggregates, since the producer picks a partition by hashing the key over equal partition counts.
+ * Instances share partitions (assignment.ts): an instance holds the state of partition numbers it is assigned,
+ * restored from partition p of the state topics. An input keyed to another partition is forwarded to the service's
+ * repartition topic, so partition p of every topic holds the same aggregates (equal partition counts).
  *
- * Exactly once, as Kafka Streams' tasks before exactly_once_v2: partition number p of every input is task p, and
- * task p writes through its own transactional producer (`<group>.task-<p>`, the same id on every instance and
- * after every restart). Everything task p decides, for every service of the reader, its events, forwards, replies
- * and dead letters, goes out in one transaction with the consumed offsets (task-commits.ts merges what the task
- * decides while its previous transaction commits): read_committed readers see all of it or none, and a crash
- * mid-transaction leaves nothing but the input, which is read again. An instance that gains task p connects its
- * producer before it restores p's state, which fences p's previous producer: a zombie (an instance expelled from
- * the group that keeps deciding) fails its next write or commit, and whatever it committed before the fence is in
- * the log the new owner restores from. A task's transaction holds only its own partition's state, so an input of
- * another partition's state always takes the hop through the repartition topic, even when this instance holds both.
- * Effects stay once also across a commit whose answer was lost: the partition's state is restored from the log
- * before it decides again, and an input whose events landed is found handled by its id in that state's memory.
+ * Exactly once, as Kafka Streams before exactly_once_v2: task p writes everything it decides plus the consumed
+ * offsets in one transaction through its own producer (`<group>.task-<p>`). Gaining p connects that producer before
+ * restoring, fencing a zombie owner. A task's transaction holds only its own partition's state, so an input of
+ * another partition always hops through the repartition topic. After a commit whose answer was lost, the state is
+ * restored from the log and an input whose events landed is found handled by its id.
  */
 import { randomUUID } from 'node:crypto';
 import type { Consumer, KafkaMessage } from 'kafkajs';
@@ -57,18 +42,11 @@ export interface ServiceDefinition<S, K extends AnyContract = AnyContract> {
   /** Topics whose events make up the state; a partition's are replayed when an instance gains the partition. */
   stateTopics: readonly string[];
   /**
-   * State topics whose events are not keyed by their state key (e.g. verdicts keyed by order, folded per
-   * customer): one partition's state is scattered over all their partitions, so restoring it reads them whole and
-   * keeps the events whose state key maps to it. A foreign topic (e.g. Debezium's) always counts as one.
-   * Default: none; partition p of a state topic then holds the state of partition p and nothing else.
+   * State topics not keyed by their state key (e.g. verdicts keyed by order, folded per customer): restoring reads
+   * them whole. A foreign topic (e.g. Debezium's) always counts as one.
    */
   scatteredStateTopics?: readonly string[];
-  /**
-   * How several instances share the work. 'partitioned' (default): each decides the aggregates of the
-   * partitions it is assigned. 'single': the state is one aggregate, so nothing is forwarded and one instance
-   * takes every partition; the others are standbys that take over when it leaves. Such a service has a reader
-   * of its own.
-   */
+  /** 'partitioned' (default): each instance decides its partitions. 'single': one aggregate, one active instance, standbys. */
   instances?: 'partitioned' | 'single';
   /** Which aggregate's state a message reads or changes; `undefined` means the service ignores it. */
   stateKey(message: EnvelopeOf<K>): string | undefined;
@@ -87,8 +65,7 @@ export interface RunningService {
   health(): ConsumerHealth;
 }
 
-// Messages already handled (by id, with where their events landed), per partition, so a redelivered command is
-// answered again instead of decided twice.
+// Handled message ids per partition, so a redelivered command is answered again instead of decided twice.
 const REMEMBERED_COMMANDS = 100_000;
 // A replay still unfinished after this long has hung (e.g. the broker is gone): fail the batch instead.
 const RESTORE_TIMEOUT_MS = 5 * 60_000;
@@ -102,7 +79,7 @@ const MAX_INPUTS_PER_TRANSACTION = 500;
 /** Fetched batches (one per topic partition) decided at the same time: a task's batches then share its next transaction. */
 const BATCHES_AT_ONCE = 32;
 
-/** One service of a reader (what it holds of each task is in partition-task.ts). */
+/** One service of a reader. */
 interface Part {
   definition: ServiceDefinition<unknown, AnyContract>;
   log: Logger;
@@ -111,10 +88,10 @@ interface Part {
   repartition: string;
 }
 
-/** An input of one service: a record of a topic the reader reads, handed to each of its services that reads it. */
+/** A record handed to one service of the reader. */
 interface Input { part: Part; message: BatchMessage }
 
-/** The consumer group of a reader of these services: whatever order a process names them in, the same group. */
+/** A reader's consumer group: the same whatever order a process names its services in. */
 export function readerGroup(services: readonly string[]): string {
   return [...services].sort().join('+');
 }
@@ -124,10 +101,7 @@ export function startService<S, K extends AnyContract>(definition: ServiceDefini
   return startServices([definition as ServiceDefinition<unknown, AnyContract>], bus, () => log);
 }
 
-/**
- * Runs the command handlers of `definitions` as one reader: one consumer group, whose fetches feed every one of
- * them. `logOf` gives each service's logger.
- */
+/** Runs the command handlers of `definitions` as one reader (one consumer group). */
 export async function startServices(
   definitions: readonly ServiceDefinition<unknown, AnyContract>[],
   bus: Bus,
@@ -149,7 +123,6 @@ export async function startServices(
     });
   }
   const slotOfPartition = (partition: number) => (single ? 0 : partition);
-  /** The services reading each physical topic the reader reads. */
   const readers = new Map<string, Part[]>();
   for (const part of parts) {
     for (const topic of [...part.definition.inputs.map(bus.topic), ...(single ? [] : [part.repartition])]) readers.set(topic, [...(readers.get(topic) ?? []), part]);
@@ -169,8 +142,7 @@ export async function startServices(
     // Fenced first: whatever a previous owner committed until now is in the log read next, and nothing after.
     await Promise.all(slots.map((slot) => tasks.producer(slot, heartbeat)));
     const fresh = new Map(slots.map((slot) => [slot, { states: new Map(), handled: new Map() } as ServiceMemory<unknown>]));
-    // A heartbeat refused meanwhile (the group is rebalancing) means these partitions may be moving: the batch
-    // that asked for them is given up once they are restored (kafkajs then rejoins), not decided.
+    // A heartbeat refused meanwhile (a rebalance) means these partitions may be moving: give the batch up afterwards.
     let rebalancing: unknown;
     const keepAlive = setInterval(() => void heartbeat().catch((error) => (rebalancing ??= error)), HEARTBEAT_EVERY_MS);
     let applied: number;
@@ -178,9 +150,7 @@ export async function startServices(
       applied = await replay(bus, part, slots, single, (slot, event, position) => {
         const memory = fresh.get(slot)!;
         applyEvent(definition, memory.states, event);
-        // What this service decided before: its input is handled. Other services' events on a state topic name
-        // their own causes, which this service may not have seen yet; a foreign topic's (e.g. Debezium's) name no
-        // cause of ours at all, and still have to be decided when they arrive as input.
+        // Only this service's own events mark their input handled: others' (and foreign ones) name causes not yet decided here.
         const foreign = definition.contract.topics[bus.logicalTopic(position.topic)]?.external !== undefined;
         if (!foreign && (event.producer === undefined || event.producer === definition.name)) remember(memory, event.causationId, position);
       });
@@ -205,11 +175,8 @@ export async function startServices(
   }
 
   /**
-   * Decides fetched inputs against their services' state of the partition (batch.ts), then hands every event,
-   * forward, dead letter and reply they cause, and the offset `next` the group reads on from, to the task's next
-   * transaction. If it fails, nothing of it is visible, unless the commit landed and only its answer was lost: either
-   * way the services' memory of the partition is dropped and restored from the log before the retry, so an input
-   * whose events landed is found handled and answered instead of decided again.
+   * Decides inputs and hands all they cause, with offset `next`, to the task's next transaction. On failure the
+   * partition's memory is dropped and restored from the log, so inputs whose events landed are answered, not redecided.
    */
   async function handleBatch(topic: string, partition: number, fetched: Input[], next: bigint, heartbeat: () => Promise<void>, alone: boolean): Promise<void> {
     const slot = slotOfPartition(partition);
@@ -313,8 +280,7 @@ export async function startServices(
       });
     },
     run: () => ({
-      // Only what was decided is resolved: not a batch given up while stopping or restoring, nor one of a
-      // partition that moved to another instance.
+      // Only what was decided is resolved (not a batch given up, nor one of a partition that moved).
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: BATCHES_AT_ONCE,
       eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
@@ -368,11 +334,7 @@ export async function startServices(
   };
 }
 
-/**
- * The partition count every topic of the service shares (its repartition topic's). Partition p of each must hold
- * the same keys, so a topic created with another count (other than a foreign one, which is always forwarded) is
- * refused here rather than deciding against the wrong state.
- */
+/** The partition count all the service's topics must share, so partition p of each holds the same keys. */
 async function checkPartitionCounts<S, K extends AnyContract>(bus: Bus, definition: ServiceDefinition<S, K>): Promise<number> {
   const partitions = await bus.partitionCount(bus.topic(repartitionTopic(definition.name)));
   if (definition.instances === 'single') return partitions;
@@ -404,10 +366,8 @@ function commandIdOf(contract: AnyContract, message: Pick<BatchMessage, 'value'>
 }
 
 /**
- * Replays the state of the given partitions from the beginning of the state topics up to their current end;
- * returns how many events it applied. Reads partition p of a state topic for state partition p, or every
- * partition of a scattered one (and everything for a single aggregate), keeping the events whose state key maps
- * to a wanted partition. An event id met twice (a copy written by a retried publish) is applied once.
+ * Replays the given partitions' state up to the state topics' current end; returns the events applied. An event id
+ * met twice (a retried publish) is applied once.
  */
 async function replay(
   bus: Bus,
@@ -452,8 +412,7 @@ async function replay(
         RESTORE_TIMEOUT_MS,
       );
       consumer.on(consumer.events.CRASH, ({ payload }) => fail(payload.error));
-      // After every fetch, those with messages or not: one that brought only transaction markers or aborted writes
-      // (read_committed skips them) reaches no handler, and may be the last of a partition.
+      // After every fetch, also one of only transaction markers or aborted writes: it reaches no handler and may end a partition.
       consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
         const slot = `${payload.topic}:${payload.partition}`;
         const last = remaining.get(slot);

@@ -1,14 +1,7 @@
 /**
- * Internal to the service runtime (service.ts): more work in each transaction of a task, without waiting for it.
- * Writes handed to a task while none of its transactions runs go out at once, in the next tick; those handed to it
- * while one runs are merged into the next one (a group commit). So one client's input is committed as soon as it
- * is decided, and under load a transaction carries whatever its task decided meanwhile: the inputs of every topic
- * and every service of the task, from one fetch or several. Kafka Streams gets the same from its commit interval,
- * at the price of waiting out the interval.
- *
- * A failed transaction fails every write in it, and every write queued behind it: those were decided on the state
- * it held, which is gone with it. Each write's `failed` is called at once, before anything else can decide on that
- * state again.
+ * A group commit per task: a write goes out in the next tick when no transaction runs, else merges into the next one,
+ * so an input commits as soon as it is decided with no commit interval to wait out. A failed transaction fails every
+ * write in it and queued behind it (decided on state now gone); `failed` runs at once, before anything decides again.
  */
 import { isFenced, type DeadLetterSource, type Forwarded, type TaskProducer } from './bus.ts';
 import { SystemError } from './errors.ts';
@@ -41,10 +34,8 @@ const busy = new WeakSet<TaskProducer>();
 const furthest = new WeakMap<TaskProducer, Map<string, bigint>>();
 
 /**
- * Commits `write` in a transaction of `task`, merged with what the task is handed meanwhile; answers where its
- * messages landed. A write of offsets only that is behind what the task was already handed for its partition is
- * dropped: committed after it, it would move the group back, and the inputs in between would be decided again
- * (a skip past transaction markers, fired by kafkajs after a batch, may reach the task after the next batch's write).
+ * Commits `write` in a transaction of `task`, merged with others; answers where its messages landed. An offsets-only
+ * write behind what the task was handed is dropped: it would move the group back (a late skip past markers).
  */
 export function commitMerged(task: TaskProducer, write: TaskWrite): Promise<LogPosition[]> {
   const positions = furthest.get(task) ?? new Map<string, bigint>();
