@@ -2,59 +2,37 @@
 import { envInteger } from '../services/shared/config.ts';
 
 /** The interface to listen on. Default: 127.0.0.1; any other hands out no development tokens (README, Exposing the gateway). */
-export function gatewayHost(): string {
-  return process.env.HOST || '127.0.0.1';
-}
+export const gatewayHost = (): string => process.env.HOST || '127.0.0.1';
 
 /** Time a client has to send a request's headers, in ms; then it is answered 408 and closed. Default: 10000. */
-export function headersTimeoutMs(): number {
-  return envInteger('HEADERS_TIMEOUT_MS', 10_000);
-}
+export const headersTimeoutMs = (): number => envInteger('HEADERS_TIMEOUT_MS', 10_000);
 
 /** Time a client has to send a whole request, body included, in ms; then it is answered 408 and closed. Default: 30000. */
-export function requestTimeoutMs(): number {
-  return envInteger('REQUEST_TIMEOUT_MS', 30_000);
-}
+export const requestTimeoutMs = (): number => envInteger('REQUEST_TIMEOUT_MS', 30_000);
 
 /** Connections the gateway holds open at once (HTTP and WebSocket); past this, new ones are closed. Default: 20000. */
-export function maxConnections(): number {
-  return envInteger('MAX_CONNECTIONS', 20_000);
-}
+export const maxConnections = (): number => envInteger('MAX_CONNECTIONS', 20_000);
 
 /** HTTP and WebSocket port of the gateway. Default: 4000. */
-export function gatewayPort(): number {
-  return envInteger('PORT', 4000, 0);
-}
+export const gatewayPort = (): number => envInteger('PORT', 4000, 0);
 
 /** How long a mutation waits for its command's outcome, in milliseconds. Default: 10000. */
-export function commandTimeoutMs(): number {
-  return envInteger('COMMAND_TIMEOUT_MS', 10_000);
-}
+export const commandTimeoutMs = (): number => envInteger('COMMAND_TIMEOUT_MS', 10_000);
 
 /** Deepest nesting of fields a GraphQL operation may select. Default: 10. */
-export function maxQueryDepth(): number {
-  return envInteger('MAX_QUERY_DEPTH', 10);
-}
+export const maxQueryDepth = (): number => envInteger('MAX_QUERY_DEPTH', 10);
 
 /** Aliased fields (an alias other than the field's own name) a GraphQL document may hold. Default: 30. */
-export function maxAliases(): number {
-  return envInteger('MAX_ALIASES', 30);
-}
+export const maxAliases = (): number => envInteger('MAX_ALIASES', 30);
 
 /** Highest estimated cost of a GraphQL operation. Default: 10000 (`orders(first: 100)` with every field costs 7501). */
-export function maxQueryCost(): number {
-  return envInteger('MAX_QUERY_COST', 10_000);
-}
+export const maxQueryCost = (): number => envInteger('MAX_QUERY_COST', 10_000);
 
 /** Lexical tokens a GraphQL document may have; the parser stops past them. Default: 2000. */
-export function maxQueryTokens(): number {
-  return envInteger('MAX_QUERY_TOKENS', 2000);
-}
+export const maxQueryTokens = (): number => envInteger('MAX_QUERY_TOKENS', 2000);
 
 /** Largest HTTP request body and WebSocket message, in bytes. Default: 1000000. */
-export function maxBodyBytes(): number {
-  return envInteger('MAX_BODY_BYTES', 1_000_000);
-}
+export const maxBodyBytes = (): number => envInteger('MAX_BODY_BYTES', 1_000_000);
 
 /** Browser origins allowed to open a WebSocket besides the gateway's own, comma separated; `*` any. Default: localhost. */
 export function allowedOrigins(): string[] | undefined {
@@ -62,51 +40,31 @@ export function allowedOrigins(): string[] | undefined {
 }
 
 /** Subscriptions one WebSocket may run at once. Default: 100. */
-export function maxSubscriptionsPerSocket(): number {
-  return envInteger('MAX_SUBSCRIPTIONS_PER_SOCKET', 100);
-}
+export const maxSubscriptionsPerSocket = (): number => envInteger('MAX_SUBSCRIPTIONS_PER_SOCKET', 100);
 
 /** Unsent bytes past which a WebSocket is closed with 1013 "slow consumer". Default: 4194304 (4 MiB). */
-export function maxSocketBufferBytes(): number {
-  return envInteger('MAX_SOCKET_BUFFER_BYTES', 4 * 1024 * 1024);
-}
+export const maxSocketBufferBytes = (): number => envInteger('MAX_SOCKET_BUFFER_BYTES', 4 * 1024 * 1024);
 
 /** How often the gateway samples consumer groups for /readyz and /metrics, in milliseconds. Default: 2000. */
-export function healthSampleMs(): number {
-  return envInteger('HEALTH_SAMPLE_MS', 2_000);
-}
+export const healthSampleMs = (): number => envInteger('HEALTH_SAMPLE_MS', 2_000);
 
 /** A consumer with waiting messages whose offset has not moved for this long is stalled, in milliseconds. Default: 30000. */
-export function stallAfterMs(): number {
-  return envInteger('STALL_AFTER_MS', 30_000);
-}
+export const stallAfterMs = (): number => envInteger('STALL_AFTER_MS', 30_000);
 
 /** Messages a consumer group may have waiting, over all its partitions, before it counts as far behind. Default: 10000. */
-export function maxLag(): number {
-  return envInteger('MAX_LAG', 10_000);
-}
+export const maxLag = (): number => envInteger('MAX_LAG', 10_000);
 
 /** The HS256 secret of bearer tokens. Default: unless JWT_JWKS_URL is set, one generated into `.data/jwt-secret`. */
-export function jwtSecret(): string | undefined {
-  return process.env.JWT_SECRET || undefined;
-}
+export const jwtSecret = (): string | undefined => process.env.JWT_SECRET || undefined;
 
 /** A JSON Web Key Set URL (an identity provider's `jwks_uri`) that verifies tokens instead of JWT_SECRET. Default: unset. */
-export function jwtJwksUrl(): string | undefined {
-  return process.env.JWT_JWKS_URL || undefined;
-}
+export const jwtJwksUrl = (): string | undefined => process.env.JWT_JWKS_URL || undefined;
 
 /** The `iss` every token must carry. Default: unset (not checked). */
-export function jwtIssuer(): string | undefined {
-  return process.env.JWT_ISSUER || undefined;
-}
+export const jwtIssuer = (): string | undefined => process.env.JWT_ISSUER || undefined;
 
 /** The `aud` every token must carry (one of them). Default: unset (not checked). */
-export function jwtAudience(): string | undefined {
-  return process.env.JWT_AUDIENCE || undefined;
-}
+export const jwtAudience = (): string | undefined => process.env.JWT_AUDIENCE || undefined;
 
 /** The bearer token the tools send to GATEWAY_URL. Default: an admin token they sign (gateway/auth.ts, `toolToken`). */
-export function gatewayToken(): string | undefined {
-  return process.env.GATEWAY_TOKEN || undefined;
-}
+export const gatewayToken = (): string | undefined => process.env.GATEWAY_TOKEN || undefined;

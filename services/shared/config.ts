@@ -13,9 +13,7 @@ export function envInteger<T extends number | undefined>(name: string, fallback:
 }
 
 /** PostgreSQL connection string. Default: the local server's `gateway` database. */
-export function databaseUrl(): string {
-  return process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/gateway';
-}
+export const databaseUrl = (): string => process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/gateway';
 
 /** Kafka bootstrap servers, comma separated. Default: the local broker started by `npm start`. */
 export function kafkaBrokers(): string[] {
@@ -23,34 +21,22 @@ export function kafkaBrokers(): string[] {
 }
 
 /** Prefix for every topic and consumer group name, so several systems (or test runs) share one cluster. Default: none. */
-export function topicPrefix(): string {
-  return process.env.TOPIC_PREFIX ?? '';
-}
+export const topicPrefix = (): string => process.env.TOPIC_PREFIX ?? '';
 
 /** Partitions per topic at creation. Default: 6. */
-export function topicPartitions(): number {
-  return envInteger('TOPIC_PARTITIONS', 6);
-}
+export const topicPartitions = (): number => envInteger('TOPIC_PARTITIONS', 6);
 
 /** Replicas of each topic the system creates. Default: the cluster's broker count up to 3. */
-export function topicReplicationFactor(): number | undefined {
-  return envInteger('KAFKA_REPLICATION_FACTOR', undefined);
-}
+export const topicReplicationFactor = (): number | undefined => envInteger('KAFKA_REPLICATION_FACTOR', undefined);
 
 /** `min.insync.replicas` of each replicated topic the system creates. Default: 2 from 3 replicas on, else 1. */
-export function topicMinInsyncReplicas(): number | undefined {
-  return envInteger('KAFKA_MIN_INSYNC_REPLICAS', undefined);
-}
+export const topicMinInsyncReplicas = (): number | undefined => envInteger('KAFKA_MIN_INSYNC_REPLICAS', undefined);
 
 /** The largest message written to Kafka, in bytes of JSON. Default: 1000000, leaving room under `message.max.bytes`. */
-export function maxMessageBytes(): number {
-  return envInteger('KAFKA_MAX_MESSAGE_BYTES', 1_000_000);
-}
+export const maxMessageBytes = (): number => envInteger('KAFKA_MAX_MESSAGE_BYTES', 1_000_000);
 
 /** When set, every process writes its Kafka request counts there each second (for `npm run bench`). */
-export function requestStatsDir(): string | undefined {
-  return process.env.KAFKA_REQUEST_STATS_DIR || undefined;
-}
+export const requestStatsDir = (): string | undefined => process.env.KAFKA_REQUEST_STATS_DIR || undefined;
 
 export const DEFAULT_SCHEMA_REGISTRY_URL = 'http://127.0.0.1:8081/apis/ccompat/v7';
 
