@@ -54,6 +54,13 @@ export interface MessageSpec<D = any> {
   schemaVersion: number;
   /** The aggregate id: the Kafka key, so all messages of one aggregate share a partition and stay in order. */
   key(data: D): string;
+  /**
+   * How data an older build wrote reads as this version: `upcast[n]` turns version n's data into version n+1's, so the
+   * log is never rewritten. A message of an older version with a step missing is refused (INVALID_MESSAGE).
+   */
+  upcast?: Record<number, (data: any) => unknown>;
+  /** Names it had before (a renamed message): what was written under them reads as this one. */
+  formerly?: readonly string[];
 }
 
 type Specs = Record<string, MessageSpec>;
@@ -155,7 +162,8 @@ const envelopeFields = {
 };
 
 export function defineContract<C extends Specs, E extends Specs, const R extends string = never>(spec: ContractSpec<C, E, R>): Contract<C, E, R> {
-  const names = (specs: Specs) => Object.keys(specs) as [string, ...string[]];
+  const renamed = { event: formerNames(spec.events), command: formerNames(spec.commands) };
+  const names = (specs: Specs) => [...Object.keys(specs), ...formerNames(specs).keys()] as [string, ...string[]];
   const envelopeSchema = z.discriminatedUnion('kind', [
     z.object({
       kind: z.literal('event'),
@@ -181,13 +189,11 @@ export function defineContract<C extends Specs, E extends Specs, const R extends
   function validate(value: unknown) {
     const envelope = envelopeSchema.safeParse(value);
     if (!envelope.success) throw invalid('envelope', envelope.error);
-    const message = specOf(envelope.data);
-    if (envelope.data.schemaVersion !== message.schemaVersion) {
-      throw new SystemError('INVALID_MESSAGE', `${envelope.data.type} has schema version ${envelope.data.schemaVersion}, this build reads ${message.schemaVersion}`);
-    }
-    const data = message.schema.safeParse(envelope.data.data);
-    if (!data.success) throw invalid(envelope.data.type, data.error);
-    return { ...envelope.data, data: data.data } as never;
+    const type = renamed[envelope.data.kind].get(envelope.data.type) ?? envelope.data.type;
+    const message = specOf({ kind: envelope.data.kind, type });
+    const data = message.schema.safeParse(upcast(type, message, envelope.data.schemaVersion, envelope.data.data));
+    if (!data.success) throw invalid(type, data.error);
+    return { ...envelope.data, type, schemaVersion: message.schemaVersion, data: data.data } as never;
   }
 
   // Refuses here what the broker would refuse, rather than failing a whole publish.
@@ -264,6 +270,25 @@ function declared<T extends { name: string }>(list: readonly T[], name: string):
   const found = list.find((item) => item.name === name);
   if (!found) throw new Error(`the contract declares no consumer named ${name}; declared: ${list.map((i) => i.name).join(', ')}`);
   return found;
+}
+
+/** Former name → current name, for the messages of `specs` that were renamed. */
+function formerNames(specs: Specs): Map<string, string> {
+  return new Map(Object.entries(specs).flatMap(([name, spec]) => (spec.formerly ?? []).map((former) => [former, name] as const)));
+}
+
+/** Data written at `version` as the contract's current version reads it, through the message's upcast steps. */
+function upcast(type: string, message: MessageSpec, version: number, data: unknown): unknown {
+  if (version > message.schemaVersion) {
+    throw new SystemError('INVALID_MESSAGE', `${type} has schema version ${version}, written by a newer build: this one reads up to ${message.schemaVersion}`);
+  }
+  let current = data;
+  for (let from = version; from < message.schemaVersion; from += 1) {
+    const step = message.upcast?.[from];
+    if (!step) throw new SystemError('INVALID_MESSAGE', `${type} has schema version ${version}, and the contract has no upcast from version ${from} to ${from + 1}`);
+    current = step(current);
+  }
+  return current;
 }
 
 function invalid(what: string, error: z.ZodError): SystemError {

@@ -41,7 +41,9 @@ export function topicSchemas(contracts: readonly AnyContract[], prefix: string):
 /** Draft 7: the newest dialect the registry's compatibility checker reads (it cannot place 2020-12). */
 const JSON_SCHEMA_DRAFT = 'http://json-schema.org/draft-07/schema#';
 
-const messagesOn = (specs: Record<string, MessageSpec>, topic: string) => Object.entries(specs).filter(([, spec]) => spec.topic === topic);
+/** The messages written to `topic`, under their names and any former one (the log still holds those). */
+const messagesOn = (specs: Record<string, MessageSpec>, topic: string): [string, MessageSpec][] =>
+  Object.entries(specs).filter(([, spec]) => spec.topic === topic).flatMap(([name, spec]) => [name, ...(spec.formerly ?? [])].map((type): [string, MessageSpec] => [type, spec]));
 
 /** One message type's envelope, as the contract's validation writes it: closed (no other field), its `data` too. */
 function envelopeSchema(kind: 'command' | 'event', type: string, message: MessageSpec): JsonSchema {

@@ -62,3 +62,15 @@ describe('breakingChanges', () => {
     expect(breakingChanges(events.schema, next)).toEqual(['Bought is gone']);
   });
 });
+
+describe('a renamed message', () => {
+  it('keeps an envelope under its former name, so what the log holds under it stays registered', () => {
+    const renamed = defineContract({
+      domain: 'shop', roles: [], topics: { 'shop.events': {} }, commands: {},
+      events: { Purchased: { schema: z.object({ item: z.string() }), topic: 'shop.events', schemaVersion: 1, key: (d) => d.item, formerly: ['Bought'] } },
+      errorCodes: [], services: [], projections: [],
+    });
+    const [topic] = topicSchemas([renamed], '');
+    expect((topic.schema.oneOf as { title: string }[]).map((m) => m.title)).toEqual(['Purchased', 'Bought']);
+  });
+});
