@@ -168,7 +168,7 @@ async function projectorCatchUp(system: BenchSystem) {
   await ensureTopics(bus.kafka, systemTopics(DOMAINS), prefix);
   const cause = ordersContract.command({ type: 'AddInventory', data: { product: 'bench', quantity: 1 } });
   const events = Array.from({ length: CATCHUP_ORDERS }, (_, i) => {
-    const created = ordersContract.event({ type: 'OrderCreated', data: { orderId: `o${i}`, customerId: 'c', product: 'P', quantity: 1, price: 1 } }, cause, new Date());
+    const created = ordersContract.event({ type: 'OrderCreated', data: { orderId: `o${i}`, customerId: 'c', product: 'P', quantity: 1, price: 1, currency: 'EUR' } }, cause, new Date());
     return [created, ...(['INVENTORY_CHECK', 'FRAUD_CHECK', 'ORDER_DETAILS_CHECK'] as const).map((type) => ordersContract.event(checkCompleted(created, type, 'PASS'), created, new Date()))];
   }).flat();
   for (let i = 0; i < events.length; i += 2000) await bus.publish(events.slice(i, i + 2000).map(ordersContract.outgoing));

@@ -28,7 +28,7 @@ const at = (second: number) => new Date(Date.UTC(2026, 10, 26, 12, 0, second));
 
 /** One order's events: created, three verdicts, validated, then the fraud verdict again, decided later. */
 function history(orderId: string) {
-  const created = event({ type: 'OrderCreated', data: { orderId, customerId: 'c1', product: 'P', quantity: 1, price: 5 } }, at(0)) as EventOfType<'OrderCreated'>;
+  const created = event({ type: 'OrderCreated', data: { orderId, customerId: 'c1', product: 'P', quantity: 1, price: 5, currency: 'EUR' } }, at(0)) as EventOfType<'OrderCreated'>;
   const verdicts = (['INVENTORY_CHECK', 'FRAUD_CHECK', 'ORDER_DETAILS_CHECK'] as const).map((check, i) => event(checkCompleted(created, check, 'PASS'), at(1 + i)));
   const checks = verdicts.map((v) => ('checkType' in v.data ? { checkType: v.data.checkType, result: v.data.result, reason: v.data.reason } : undefined)!);
   const validated = event({ type: 'OrderValidated', data: { orderId, checks } }, at(5));

@@ -64,7 +64,7 @@ it('dead-letters events the orders projection cannot store, with reason and posi
   const product = `P-${randomUUID().slice(0, 6)}`;
   await system.gql(`mutation { addInventory(product: "${product}", quantity: 50) { stock } }`);
   const created = (orderId: string, extra: object = {}): DomainEvent => ({
-    type: 'OrderCreated', data: { orderId, customerId: 'c', product, quantity: 1, price: 1, ...extra },
+    type: 'OrderCreated', data: { orderId, customerId: 'c', product, quantity: 1, price: 1, currency: 'EUR', ...extra },
   });
   const tag = randomUUID().slice(0, 6);
   const long = `long-${tag}-${randomBytes(4000).toString('base64')}`;
@@ -97,7 +97,7 @@ it('dead-letters an event a service cannot answer within the message size limit,
   await system.gql(`mutation { addInventory(product: "${product}", quantity: 5) { stock } }`);
   // An unknown 600 KB product: inventory's rejection would repeat it twice, beyond what Kafka takes.
   const orderId = `big-${randomUUID()}`;
-  await writeEvent({ type: 'OrderCreated', data: { orderId, customerId: 'c', product: 'p'.repeat(600_000), quantity: 1, price: 1 } });
+  await writeEvent({ type: 'OrderCreated', data: { orderId, customerId: 'c', product: 'p'.repeat(600_000), quantity: 1, price: 1, currency: 'EUR' } });
   await waitFor(() => lettersAbout('inventory', orderId).length > 0, 60_000, () => 'inventory to dead-letter the order');
   expect(lettersAbout('inventory', orderId)[0].headers.reason).toMatch(/MESSAGE_TOO_LARGE|Kafka takes at most/);
   expect(await orderSettles(product)).toBe('VALIDATED');

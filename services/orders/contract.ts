@@ -29,6 +29,8 @@ const orderDetails = {
   product: z.string(),
   quantity: z.number().int(),
   price: z.number(),
+  /** ISO 4217 code of the price. Added after the first orders: those in the log read as EUR. */
+  currency: z.string().regex(/^[A-Z]{3}$/, 'a three-letter ISO 4217 code, e.g. EUR').default('EUR'),
 };
 const byOrder = (d: { orderId: string }) => d.orderId;
 const byProduct = (d: { product: string }) => d.product;

@@ -52,7 +52,7 @@ describe('deciding a fetched batch', () => {
   it('decides a redelivered event once: its consequences are remembered by its id', () => {
     const mem = memory<any>();
     mem.states.set('P', inventoryService.evolve(inventoryService.initialState(), event({ type: 'StockAdded', data: { product: 'P', quantity: 5 } })));
-    const created = event({ type: 'OrderCreated', data: { orderId: 'o1', customerId: 'c', product: 'P', quantity: 1, price: 1 } });
+    const created = event({ type: 'OrderCreated', data: { orderId: 'o1', customerId: 'c', product: 'P', quantity: 1, price: 1, currency: 'EUR' } });
     const first = decideBatch(inventoryService, mem, 'orders.events', messages(created, created));
     expect(first.outputs.map((e) => [e.type, e.producer])).toEqual([['StockReserved', 'inventory'], ['OrderCheckCompleted', 'inventory']]);
     // The runtime remembers where the outputs landed; a later delivery of the same event decides nothing.
@@ -62,7 +62,7 @@ describe('deciding a fetched batch', () => {
 
   it('folds input events from a state topic before deciding (orders closes the order on the third verdict)', () => {
     const mem = memory<any>();
-    const created = event({ type: 'OrderCreated', data: { orderId: 'o1', customerId: 'c', product: 'P', quantity: 1, price: 1 } });
+    const created = event({ type: 'OrderCreated', data: { orderId: 'o1', customerId: 'c', product: 'P', quantity: 1, price: 1, currency: 'EUR' } });
     mem.states.set('o1', ordersService.evolve(ordersService.initialState(), created));
     const verdict = (checkType: 'INVENTORY_CHECK' | 'FRAUD_CHECK' | 'ORDER_DETAILS_CHECK') =>
       event({ type: 'OrderCheckCompleted', data: { orderId: 'o1', checkType, result: 'PASS', reason: null, customerId: 'c', orderTotal: 1, orderedAt: created.occurredAt } });
@@ -105,7 +105,7 @@ describe('deciding a fetched batch', () => {
     const other = command({ type: 'AddInventory', data: { product: 'P', quantity: 2 } });
     expect(decideBatch(inventoryService, memory<any>(), 'inventory.commands', messages(other)).outputs[0].eventId).not.toBe(first[0].eventId);
     // One input's several events, and the same input decided by another service, differ too.
-    const created = event({ type: 'OrderCreated', data: { orderId: 'o1', customerId: 'c', product: 'P', quantity: 1, price: 1 } });
+    const created = event({ type: 'OrderCreated', data: { orderId: 'o1', customerId: 'c', product: 'P', quantity: 1, price: 1, currency: 'EUR' } });
     const both = decideBatch(inventoryService, memory<any>(), 'orders.events', messages(created)).outputs.map((e) => e.eventId);
     expect(new Set(both).size).toBe(2);
     expect(decidedEventId('fraud', created.eventId, 0)).not.toBe(both[0]);
@@ -114,7 +114,7 @@ describe('deciding a fetched batch', () => {
 
 describe('state kept per partition', () => {
   const created = (orderId: string, product: string) =>
-    event({ type: 'OrderCreated', data: { orderId, customerId: 'c', product, quantity: 1, price: 1 } });
+    event({ type: 'OrderCreated', data: { orderId, customerId: 'c', product, quantity: 1, price: 1, currency: 'EUR' } });
 
   it('forwards, undecided, a message whose state is kept on another partition, and decides the rest', () => {
     const mem = memory<any>();

@@ -65,6 +65,8 @@ export interface MessageSpec<D = any> {
 
 type Specs = Record<string, MessageSpec>;
 type Union<M extends Specs> = { [K in keyof M & string]: { type: K; data: z.infer<M[K]['schema']> } }[keyof M & string];
+/** What a writer gives: a field with a default may be left out (the envelope carries it filled in). */
+type WrittenUnion<M extends Specs> = { [K in keyof M & string]: { type: K; data: z.input<M[K]['schema']> } }[keyof M & string];
 
 /** Who asked for a command, carried by every event it causes. Absent on seeds, older messages and services' clocks. */
 export interface Actor {
@@ -129,9 +131,9 @@ export interface ContractSpec<C extends Specs, E extends Specs, R extends string
 
 export interface Contract<C extends Specs = Specs, E extends Specs = Specs, R extends string = string> extends ContractSpec<C, E, R> {
   /** Wraps a command in its envelope; throws INVALID_MESSAGE, or MESSAGE_TOO_LARGE when the broker would refuse it. */
-  command<T extends Union<C>>(command: T, meta?: { actor?: Actor; commandId?: string }): CommandEnvelope<T>;
+  command<T extends WrittenUnion<C>>(command: T, meta?: { actor?: Actor; commandId?: string }): CommandEnvelope<T>;
   /** Wraps an event caused by `cause` (inheriting its actor); with a `producer`, its id is `decidedEventId`. */
-  event<T extends Union<E>>(event: T, cause: AnyEnvelope, now: Date, producer?: string, index?: number): EventEnvelope<T>;
+  event<T extends WrittenUnion<E>>(event: T, cause: AnyEnvelope, now: Date, producer?: string, index?: number): EventEnvelope<T>;
   /** Reads a message of this domain from the log; throws INVALID_MESSAGE with the reason. */
   decode(buffer: Buffer | null): CommandEnvelope<Union<C>> | EventEnvelope<Union<E>>;
   validate(value: unknown): CommandEnvelope<Union<C>> | EventEnvelope<Union<E>>;

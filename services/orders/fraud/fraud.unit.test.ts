@@ -7,7 +7,7 @@ import { fraudService } from './handler.ts';
 const HOUR = 60 * 60 * 1000;
 const t0 = new Date('2026-11-25T10:00:00Z');
 const order = (orderId: string, price: number, at: Date, customerId = 'c1') =>
-  event({ type: 'OrderCreated', data: { orderId, customerId, product: 'P', quantity: 1, price } }, at) as EventOfType<'OrderCreated'>;
+  event({ type: 'OrderCreated', data: { orderId, customerId, product: 'P', quantity: 1, price, currency: 'EUR' } }, at) as EventOfType<'OrderCreated'>;
 /** The verdict the fraud service gave, as it sits in its state topic. */
 const judged = (o: EventOfType<'OrderCreated'>, result: 'PASS' | 'FAIL') => event(checkCompleted(o, 'FRAUD_CHECK', result, result === 'FAIL' ? 'x' : null));
 const fraud = specify(fraudService);

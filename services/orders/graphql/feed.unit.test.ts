@@ -6,9 +6,9 @@ import { createdOrder, foldOrder } from './feed.ts';
 
 const t0 = new Date('2026-11-25T10:00:00Z');
 const order: OrderModelWithValidations = {
-  id: 'o1', customerId: 'c', product: 'P', quantity: 1, price: 5, state: 'CREATED', createdAt: t0, updatedAt: t0, validations: [],
+  id: 'o1', customerId: 'c', product: 'P', quantity: 1, price: 5, currency: 'EUR', state: 'CREATED', createdAt: t0, updatedAt: t0, validations: [],
 };
-const created = event({ type: 'OrderCreated', data: { orderId: 'o1', customerId: 'c', product: 'P', quantity: 1, price: 5 } }, t0) as EventOfType<'OrderCreated'>;
+const created = event({ type: 'OrderCreated', data: { orderId: 'o1', customerId: 'c', product: 'P', quantity: 1, price: 5, currency: 'EUR' } }, t0) as EventOfType<'OrderCreated'>;
 const at = (minutes: number) => new Date(t0.getTime() + minutes * 60_000);
 const verdict = (type: 'INVENTORY_CHECK' | 'FRAUD_CHECK' | 'ORDER_DETAILS_CHECK', minutes: number) =>
   event(checkCompleted(created, type, 'PASS'), at(minutes));

@@ -18,6 +18,7 @@ export interface OrderRow {
   quantity: number;
   /** Stored as numeric(14,2), so cents stay exact; every value that passes @limit is a safe double. */
   price: number;
+  currency: string;
   state: OrderState;
   createdAt: Date;
   updatedAt: Date;
@@ -68,7 +69,7 @@ export interface OrdersReadModel {
 }
 
 // numeric::float8 is the nearest double to the stored decimal, as Number(text) would give.
-const ORDER_COLUMNS = `id, customer_id AS "customerId", product, quantity, price::float8 AS price, state,
+const ORDER_COLUMNS = `id, customer_id AS "customerId", product, quantity, price::float8 AS price, currency, state,
   created_at AS "createdAt", updated_at AS "updatedAt"`;
 const VALIDATION_COLUMNS = `order_id AS "orderId", check_type AS "checkType", result, reason, recorded_at AS "recordedAt"`;
 const INVENTORY_COLUMNS = `product, stock, reserved, updated_at AS "updatedAt"`;
@@ -107,11 +108,11 @@ export function createOrdersReadModel(sql: SqlClient): OrdersReadModel {
       );
       const [first] = rows;
       if (!first) return null;
-      const { customerId, product, quantity, price, state, createdAt, updatedAt } = first;
+      const { customerId, product, quantity, price, currency, state, createdAt, updatedAt } = first;
       const validations = rows
         .filter((row) => row.checkType !== null)
         .map(({ orderId, checkType, result, reason, recordedAt }) => ({ orderId, checkType, result, reason, recordedAt }) as ValidationRow);
-      return { id: first.id, customerId, product, quantity, price, state, createdAt, updatedAt, validations };
+      return { id: first.id, customerId, product, quantity, price, currency, state, createdAt, updatedAt, validations };
     },
 
     inventory: () => sql.query<InventoryRow>(`SELECT ${INVENTORY_COLUMNS} FROM inventory_items ORDER BY product`),

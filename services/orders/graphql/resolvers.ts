@@ -93,11 +93,13 @@ export const resolvers: Resolvers = {
       const user = policy.placeOrder(viewer, input.customerId);
       const orderId = input.id ?? randomUUID();
       if (!orderId.trim()) throw badInput('input.id must not be empty: omit it to have one generated');
+      const currency = input.currency ?? 'EUR';
+      if (!/^[A-Z]{3}$/.test(currency)) throw badInput(`input.currency must be a three-letter ISO 4217 code such as USD, not "${currency}"`);
       const deadline = Date.now() + commandTimeoutMs;
       const reply = await commands.execute(
         ordersContract.outgoing(ordersContract.command({
           type: 'PlaceOrder',
-          data: { orderId, customerId: input.customerId, product: input.product, quantity: input.quantity, price: input.price },
+          data: { orderId, customerId: input.customerId, product: input.product, quantity: input.quantity, price: input.price, currency },
         }, { actor: actorOf(user) })),
         commandTimeoutMs,
       );

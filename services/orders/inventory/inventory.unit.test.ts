@@ -7,7 +7,7 @@ import { entries } from '../../shared/persistent-map.ts';
 import { available, evolve, initialProductStock } from './evolve.ts';
 
 const order = (orderId: string, quantity: number, product = 'JUMPERS') =>
-  event({ type: 'OrderCreated', data: { orderId, customerId: 'c', product, quantity, price: 1 } }) as EventOfType<'OrderCreated'>;
+  event({ type: 'OrderCreated', data: { orderId, customerId: 'c', product, quantity, price: 1, currency: 'EUR' } }) as EventOfType<'OrderCreated'>;
 const added = (quantity: number, product = 'JUMPERS') => event({ type: 'StockAdded', data: { product, quantity } });
 const reserved = (orderId: string, quantity: number) =>
   event({ type: 'StockReserved', data: { product: 'JUMPERS', orderId, quantity } });

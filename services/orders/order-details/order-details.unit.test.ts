@@ -5,7 +5,7 @@ import { checkCompleted, type EventOfType } from '../contract.ts';
 import { orderDetailsService } from './handler.ts';
 
 const order = (data: Partial<{ customerId: string; product: string; quantity: number; price: number }>) =>
-  event({ type: 'OrderCreated', data: { orderId: 'o1', customerId: 'c', product: 'P', quantity: 1, price: 0, ...data } }) as EventOfType<'OrderCreated'>;
+  event({ type: 'OrderCreated', data: { orderId: 'o1', customerId: 'c', product: 'P', quantity: 1, price: 0, currency: 'EUR', ...data } }) as EventOfType<'OrderCreated'>;
 const details = specify(orderDetailsService);
 
 describe('order-details: decide', () => {

@@ -5,7 +5,7 @@ import { checkCompleted, ordersContract, type CheckType, type EventOfType, type 
 import { ordersService } from './handler.ts';
 import { evolve, initialOrderState } from './evolve.ts';
 
-const details = { orderId: 'o1', customerId: 'c1', product: 'JUMPERS', quantity: 2, price: 10 };
+const details = { orderId: 'o1', customerId: 'c1', product: 'JUMPERS', quantity: 2, price: 10, currency: 'EUR' };
 const created = event({ type: 'OrderCreated', data: details }) as EventOfType<'OrderCreated'>;
 const verdict = (checkType: CheckType, result: ValidationResult, reason: string | null = null) =>
   event(checkCompleted(created, checkType, result, reason));

@@ -17,6 +17,7 @@ interface CreatedOrder {
   product: string;
   quantity: number;
   price: number;
+  currency: string;
   at: Date;
 }
 
@@ -44,12 +45,13 @@ export const ordersProjection: ProjectionDefinition<OrdersContract> = {
       // A repeat of an order already projected changes nothing. The price goes as text, which PostgreSQL rounds to
       // the column's cents exactly as Prisma did.
       tx.queue`
-        INSERT INTO orders (id, customer_id, product, quantity, price, state, created_at, updated_at)
-        SELECT c.id, c.customer_id, c.product, c.quantity, c.price, 'CREATED', c.at, c.at
+        INSERT INTO orders (id, customer_id, product, quantity, price, currency, state, created_at, updated_at)
+        SELECT c.id, c.customer_id, c.product, c.quantity, c.price, c.currency, 'CREATED', c.at, c.at
         FROM unnest(${created.map((c) => c.id)}::text[], ${created.map((c) => c.customerId)}::text[],
                     ${created.map((c) => c.product)}::text[], ${created.map((c) => c.quantity)}::int[],
-                    ${created.map((c) => String(c.price))}::numeric[], ${created.map((c) => c.at.toISOString())}::timestamptz[])
-          AS c(id, customer_id, product, quantity, price, at)
+                    ${created.map((c) => String(c.price))}::numeric[], ${created.map((c) => c.currency)}::text[],
+                    ${created.map((c) => c.at.toISOString())}::timestamptz[])
+          AS c(id, customer_id, product, quantity, price, currency, at)
         ON CONFLICT DO NOTHING`;
     }
     // A verdict is immutable (one per order and check). It is recorded at its earliest time, whichever of its
@@ -105,8 +107,8 @@ function collect(changes: BatchChanges, event: EventEnvelope): void {
   };
   switch (event.type) {
     case 'OrderCreated': {
-      const { orderId: id, customerId, product, quantity, price } = event.data;
-      changes.created.push({ id, customerId, product, quantity, price, at });
+      const { orderId: id, customerId, product, quantity, price, currency } = event.data;
+      changes.created.push({ id, customerId, product, quantity, price, currency, at });
       return;
     }
     case 'OrderCheckCompleted':

@@ -205,6 +205,8 @@ export type MutationUpdateDriverLocationArgs = {
 export type Order = {
   __typename?: 'Order';
   createdAt: Scalars['DateTime']['output'];
+  /** ISO 4217 code of the price; EUR for the orders placed before currencies. */
+  currency: Scalars['String']['output'];
   customerId: Scalars['ID']['output'];
   id: Scalars['ID']['output'];
   price: Scalars['Float']['output'];
@@ -252,6 +254,8 @@ export type PageInfo = {
 };
 
 export type PlaceOrderInput = {
+  /** ISO 4217 code of the price, e.g. USD. */
+  currency?: InputMaybe<Scalars['String']['input']>;
   customerId: Scalars['ID']['input'];
   /** Optional client-chosen id; placing the same id twice yields one order. Generated when omitted. */
   id?: InputMaybe<Scalars['ID']['input']>;
@@ -661,6 +665,7 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
 
 export type OrderResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Order'] = ResolversParentTypes['Order']> = {
   createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  currency?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   customerId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   price?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;

@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "orders" ADD COLUMN     "currency" TEXT NOT NULL DEFAULT 'EUR';

@@ -1,0 +1,72 @@
+/**
+ * Evolving a contract without rewriting the log (issue 21, item 5): `currency` was added to the order after the first
+ * orders. A PlaceOrder command and an OrderCreated event written as the previous build wrote them (no currency) are
+ * read as the current version by the services, the projector and the gateway: the orders are decided and projected
+ * with EUR. A new order carries its own currency; a malformed one is refused before anything is written.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { TOPICS } from '../services/orders/contract.ts';
+import { createBus, type Bus } from '../services/shared/bus.ts';
+import { startSystem, waitFor, type TestSystem } from './support/system.ts';
+
+let system: TestSystem;
+let bus: Bus;
+beforeAll(async () => {
+  system = await startSystem();
+  bus = await createBus({ clientId: 'evolution-test' });
+});
+afterAll(async () => {
+  await bus?.close();
+  await system?.stop();
+});
+
+const ORDER = `query($id: ID!) { awaitOrder(id: $id, timeoutMs: 20000) { id currency price state } }`;
+
+/** A message as the build before `currency` wrote it: same envelope, schema version 1, no currency in its data. */
+async function writeAsPreviousBuild(topic: string, envelope: Record<string, unknown>): Promise<void> {
+  const producer = bus.kafka.producer();
+  await producer.connect();
+  await producer.send({ topic: bus.topic(topic), messages: [{ key: String(envelope.aggregateId), value: JSON.stringify(envelope) }] });
+  await producer.disconnect();
+}
+
+const oldOrder = (orderId: string, product: string) => ({ orderId, customerId: `c-${randomUUID()}`, product, quantity: 1, price: 3.5 });
+
+it('decides and projects a command and an event the previous build wrote, reading them with the default currency', async () => {
+  const product = `P-${randomUUID().slice(0, 6)}`;
+  await system.gql(`mutation { addInventory(product: "${product}", quantity: 5) { stock } }`);
+  const commanded = `old-cmd-${randomUUID()}`;
+  await writeAsPreviousBuild(TOPICS.orderCommands, {
+    kind: 'command', commandId: randomUUID(), type: 'PlaceOrder', schemaVersion: 1, aggregateId: commanded,
+    occurredAt: new Date().toISOString(), data: oldOrder(commanded, product),
+  });
+  const created = `old-evt-${randomUUID()}`;
+  const eventId = randomUUID();
+  await writeAsPreviousBuild(TOPICS.orderEvents, {
+    kind: 'event', eventId, type: 'OrderCreated', schemaVersion: 1, aggregateId: created, correlationId: eventId,
+    causationId: eventId, occurredAt: new Date().toISOString(), data: oldOrder(created, product),
+  });
+  for (const id of [commanded, created]) {
+    const { data, errors } = await system.gql(ORDER, { id });
+    expect(errors).toBeUndefined();
+    expect(data.awaitOrder).toEqual({ id, currency: 'EUR', price: 3.5, state: 'VALIDATED' });
+  }
+  const rows = await system.prisma.order.findMany({ where: { id: { in: [commanded, created] } }, select: { currency: true } });
+  expect(rows).toEqual([{ currency: 'EUR' }, { currency: 'EUR' }]);
+});
+
+it('carries a new order’s currency through, and refuses a malformed one before anything is written', async () => {
+  const product = `P-${randomUUID().slice(0, 6)}`;
+  await system.gql(`mutation { addInventory(product: "${product}", quantity: 5) { stock } }`);
+  const PLACE = `mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id currency } }`;
+  const placed = await system.gql(PLACE, { input: { customerId: 'c', product, quantity: 1, price: 2, currency: 'USD' } });
+  expect(placed.errors).toBeUndefined();
+  expect(placed.data.placeOrder.currency).toBe('USD');
+  const id = `bad-currency-${randomUUID()}`;
+  const refused = await system.gql(PLACE, { input: { id, customerId: 'c', product, quantity: 1, price: 2, currency: 'us$' } });
+  expect(refused.errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
+  expect(refused.errors?.[0].message).toContain('three-letter ISO 4217 code');
+  await waitFor(async () => (await system.gql(ORDER, { id: placed.data.placeOrder.id })).data.awaitOrder.state !== 'CREATED', 20_000);
+  expect(await system.prisma.order.findUnique({ where: { id } })).toBeNull();
+});
