@@ -143,7 +143,7 @@ it('two instances each of inventory and orders, one of each killed mid-run: no o
     expect(mine.filter((e) => e.type === 'OrderCreated'), id).toHaveLength(1);
     expect(mine.filter((e) => e.type === 'OrderValidated' || e.type === 'OrderFailed'), id).toHaveLength(1);
     const stock = stockEvents.filter((e) => (e.data as { orderId?: string }).orderId === id);
-    expect(stock.filter((e) => e.type === 'StockReserved' || e.type === 'StockReservationRejected'), id).toHaveLength(1);
+    expect(stock.filter((e) => e.type === 'StockReserved' || e.type === 'StockReservationFailed'), id).toHaveLength(1);
     expect(stock.filter((e) => e.type === 'StockReleased').length, id).toBeLessThanOrEqual(1);
   }
   // Every AddInventory has exactly one StockAdded.

@@ -79,9 +79,10 @@ export const ordersContract = defineContract({
       schema: z.object({ product: z.string().min(1), orderId: z.string(), quantity: z.number().int().positive() }),
       topic: TOPICS.inventoryEvents, schemaVersion: 1, key: byProduct,
     },
-    StockReservationRejected: {
+    /** Named like the check's FAIL (a REJECTED answer is a refused command, which this is not); formerly StockReservationRejected. */
+    StockReservationFailed: {
       schema: z.object({ product: z.string(), orderId: z.string(), quantity: z.number().int(), reason: z.string() }),
-      topic: TOPICS.inventoryEvents, schemaVersion: 1, key: byProduct,
+      topic: TOPICS.inventoryEvents, schemaVersion: 1, key: byProduct, formerly: ['StockReservationRejected'],
     },
     StockReleased: {
       schema: z.object({ product: z.string().min(1), orderId: z.string(), quantity: z.number().int().positive() }),

@@ -36,7 +36,7 @@ export function decide(input: Envelope, state: ProductStock, _now: Date): Domain
             : undefined;
       if (reason) {
         return [
-          { type: 'StockReservationRejected', data: { product, orderId, quantity, reason } },
+          { type: 'StockReservationFailed', data: { product, orderId, quantity, reason } },
           checkCompleted(input, 'INVENTORY_CHECK', 'FAIL', reason),
         ];
       }

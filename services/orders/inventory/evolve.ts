@@ -35,7 +35,7 @@ export function evolve(state: ProductStock, event: EventEnvelope): ProductStock 
       if (get(state.reservations, orderId) !== undefined || get(state.released, orderId)) return state;
       return { ...state, reserved: state.reserved + quantity, reservations: set(state.reservations, orderId, quantity) };
     }
-    case 'StockReservationRejected':
+    case 'StockReservationFailed':
       return { ...state, rejections: set(state.rejections, event.data.orderId, event.data.reason) };
     case 'StockReleased': {
       const { orderId, quantity } = event.data;

@@ -15,7 +15,7 @@ export const inventoryService: ServiceDefinition<ProductStock, OrdersContract> =
       case 'OrderFailed':
       case 'StockAdded':
       case 'StockReserved':
-      case 'StockReservationRejected':
+      case 'StockReservationFailed':
       case 'StockReleased':
         return message.data.product;
       default:

@@ -36,7 +36,7 @@ describe('inventory: decide', () => {
     const o = order('o1', 4);
     const reason = 'insufficient stock of JUMPERS: 3 available, 4 requested';
     inventory.given([added(10), reserved('o0', 7)]).when(o).then([
-      { type: 'StockReservationRejected', data: { product: 'JUMPERS', orderId: 'o1', quantity: 4, reason } },
+      { type: 'StockReservationFailed', data: { product: 'JUMPERS', orderId: 'o1', quantity: 4, reason } },
       checkCompleted(o, 'INVENTORY_CHECK', 'FAIL', reason),
     ]);
   });
@@ -44,7 +44,7 @@ describe('inventory: decide', () => {
   it('fails an unknown product instead of staying silent', () => {
     const o = order('o1', 1, 'GLOVES');
     inventory.given([added(10)]).when(o).thenMatches([
-      { type: 'StockReservationRejected', data: { reason: 'unknown product GLOVES' } },
+      { type: 'StockReservationFailed', data: { reason: 'unknown product GLOVES' } },
       { type: 'OrderCheckCompleted', data: { result: 'FAIL', reason: 'unknown product GLOVES' } },
     ]);
   });

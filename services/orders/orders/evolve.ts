@@ -29,7 +29,7 @@ export function evolve(state: OrderState, event: EventEnvelope): OrderState {
       return { ...state, status: 'FAILED' };
     case 'StockAdded':
     case 'StockReserved':
-    case 'StockReservationRejected':
+    case 'StockReservationFailed':
     case 'StockReleased':
       return state;
     default:

@@ -125,7 +125,7 @@ function collect(changes: BatchChanges, event: EventEnvelope): void {
     }
     case 'StockAdded':
     case 'StockReserved':
-    case 'StockReservationRejected':
+    case 'StockReservationFailed':
     case 'StockReleased':
       return;
     default:
