@@ -5,15 +5,15 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createBus, type Bus } from '../services/shared/bus.ts';
 import { RUNTIME_TOPICS } from '../services/shared/messages.ts';
-import { ordersContract, TOPICS } from '../services/orders/contract.ts';
 import { listDeadLetters, main, replayDeadLetters, UsageError } from '../scripts/dead-letters.ts';
 import { readTopic } from '../scripts/topic-reader.ts';
+import { tallyContract, TOPICS } from './fixtures/tally/contract.ts';
 import { isolate, type Isolation } from './support/system.ts';
 
 let isolation: Isolation;
 let bus: Bus;
 beforeAll(async () => {
-  isolation = await isolate();
+  isolation = await isolate([tallyContract]);
   bus = await createBus({ clientId: 'dead-letters-test' });
 });
 afterAll(async () => {
@@ -21,7 +21,7 @@ afterAll(async () => {
   await isolation?.drop();
 });
 
-const command = ordersContract.command({ type: 'PlaceOrder', data: { orderId: 'order-dl-1', customerId: 'c', product: 'P', quantity: 1, price: 1 } });
+const command = tallyContract.command({ type: 'AddToTally', data: { tally: 'tally-dl-1', amount: 1 } });
 
 it('lists nothing on an empty topic, and says so', async () => {
   expect(await listDeadLetters(bus)).toEqual([]);
@@ -31,17 +31,17 @@ it('lists nothing on an empty topic, and says so', async () => {
 });
 
 it('lists dead letters, replays one to its source with replay-for, and refuses unknown ids', async () => {
-  const source = bus.topic(TOPICS.orderCommands);
+  const source = bus.topic(TOPICS.commands);
   await bus.publishDeadLetter(
-    { topic: source, partition: 2, offset: '7', value: Buffer.from(JSON.stringify(command)), consumer: 'orders' },
-    'invalid PlaceOrder: quantity too large',
+    { topic: source, partition: 2, offset: '7', value: Buffer.from(JSON.stringify(command)), consumer: 'tally' },
+    'invalid AddToTally: amount too large',
   );
-  await bus.publishDeadLetter({ topic: source, partition: 4, offset: '9', value: Buffer.from('not json'), consumer: 'orders' }, 'message value is not JSON');
+  await bus.publishDeadLetter({ topic: source, partition: 4, offset: '9', value: Buffer.from('not json'), consumer: 'tally' }, 'message value is not JSON');
 
   const letters = await listDeadLetters(bus);
   expect(letters).toHaveLength(2);
   const [readable, garbage] = [letters.find((l) => l.source.offset === '7')!, letters.find((l) => l.source.offset === '9')!];
-  expect(readable).toMatchObject({ consumer: 'orders', type: 'PlaceOrder', reason: 'invalid PlaceOrder: quantity too large', source: { topic: source, partition: 2 } });
+  expect(readable).toMatchObject({ consumer: 'tally', type: 'AddToTally', reason: 'invalid AddToTally: amount too large', source: { topic: source, partition: 2 } });
   expect(readable.id).toBe(`${readable.partition}:${readable.offset}`);
   expect(Date.parse(readable.time)).toBeGreaterThan(Date.now() - 60_000);
   expect(garbage).toMatchObject({ type: null, reason: 'message value is not JSON', source: { partition: 4, offset: '9' } });
@@ -51,7 +51,7 @@ it('lists dead letters, replays one to its source with replay-for, and refuses u
   expect(JSON.parse(lines.join('\n')).map((l: { id: string }) => l.id).sort()).toEqual(letters.map((l) => l.id).sort());
 
   const [replayed] = await replayDeadLetters(bus, [readable.id]);
-  expect(replayed).toMatchObject({ id: readable.id, consumer: 'orders', topic: source, partition: 2, key: command.aggregateId });
+  expect(replayed).toMatchObject({ id: readable.id, consumer: 'tally', topic: source, partition: 2, key: command.aggregateId });
   const messages = await readTopic(bus, source);
   const found = messages.filter((m) => m.headers['replay-for']);
   expect(found).toHaveLength(1);
@@ -59,7 +59,7 @@ it('lists dead letters, replays one to its source with replay-for, and refuses u
     partition: 2,
     offset: replayed.offset,
     key: command.aggregateId,
-    headers: { 'replay-for': 'orders', 'replay-of': `${bus.topic(RUNTIME_TOPICS.deadLetters)}:${readable.id}` },
+    headers: { 'replay-for': 'tally', 'replay-of': `${bus.topic(RUNTIME_TOPICS.deadLetters)}:${readable.id}` },
   });
   expect(found[0].value?.toString()).toBe(JSON.stringify(command));
 
