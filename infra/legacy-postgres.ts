@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { userInfo } from 'node:os';
 import pg from 'pg';
 import { CATALOG_BOUNDS } from '../services/ratings/catalog-change.ts';
+import { keepInForeground } from './process.ts';
 
 const projectRoot = resolve(import.meta.dirname, '..');
 const preferredDataDir = join(projectRoot, '.data/legacy-postgres');
@@ -400,10 +401,5 @@ function startInstance(dataDir: string, port: number, log: (line: string) => voi
 if (process.argv[1] && resolve(process.argv[1]) === resolve(import.meta.filename)) {
   const legacy = await ensureLegacyDatabase();
   console.log(`[legacy-postgres] catalog at ${legacy.url}`);
-  if (legacy.started) {
-    const shutdown = () => void legacy.stop().then(() => process.exit(0));
-    process.on('SIGINT', shutdown);
-    process.on('SIGTERM', shutdown);
-    setInterval(() => {}, 1 << 30);
-  }
+  keepInForeground(legacy);
 }

@@ -14,6 +14,7 @@ import pg from 'pg';
 import { CATALOG_CONNECTOR } from '../../services/ratings/contract.ts';
 import { kafkaBrokers, topicPartitions, topicPrefix } from '../../services/shared/config.ts';
 import { CAPTURE_TABLE, ensureLegacyDatabase } from '../legacy-postgres.ts';
+import { keepInForeground, stopProcess } from '../process.ts';
 
 const connectDir = resolve(import.meta.dirname);
 const runtimeDir = join(connectDir, 'lib/runtime');
@@ -69,7 +70,7 @@ export async function ensureConnect(options: ConnectOptions): Promise<RunningCon
   const child = startWorker(options.brokers, port, options.group ?? 'gateway.connect', log);
   await waitUntilReady(url, child, 90_000);
   log(`worker ready on ${url} in ${Date.now() - startedAt} ms`);
-  return { url, started: true, stop: () => stopProcess(child) };
+  return { url, started: true, stop: () => stopProcess(child, 20_000) };
 }
 
 /** Resolves the worker's and the connector's jars with Maven if they are not there yet. */
@@ -179,17 +180,8 @@ async function waitUntilReady(url: string, child: ChildProcess | undefined, time
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  if (child) await stopProcess(child);
+  if (child) await stopProcess(child, 20_000);
   throw new Error(`Kafka Connect on ${url} was not ready within ${timeoutMs} ms (last answer: ${last})`);
-}
-
-async function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-  await exited;
-  clearTimeout(timer);
 }
 
 // ---- the movies connector ----
@@ -406,10 +398,5 @@ if (process.argv[1] && resolve(process.argv[1]) === resolve(import.meta.filename
   console.log(`[connect] capturing ${capture.legacyUrl} movies into ${capture.topic}`);
   await capture.stop();
 } else if (process.argv[1] && resolve(process.argv[1]) === resolve(import.meta.filename)) {
-  const connect = await ensureConnect({ brokers: kafkaBrokers() });
-  if (connect.started) {
-    const shutdown = () => void connect.stop().then(() => process.exit(0));
-    process.on('SIGINT', shutdown);
-    process.on('SIGTERM', shutdown);
-  }
+  keepInForeground(await ensureConnect({ brokers: kafkaBrokers() }));
 }

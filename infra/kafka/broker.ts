@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { connect } from 'node:net';
 import { Kafka, logLevel } from 'kafkajs';
 import { isKafkaReachable } from '../../services/shared/bus.ts';
+import { keepInForeground, stopProcess } from '../process.ts';
 
 const kafkaDir = resolve(import.meta.dirname);
 /** The broker's jars (resolved by resolveKafkaJars): its classpath is `${libDir}/*`. */
@@ -163,21 +164,5 @@ function isPortOpen(port: number): Promise<boolean> {
 }
 
 /** SIGTERM, then SIGKILL after 15 s; resolves once the process exited. */
-export async function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-  await exited;
-  clearTimeout(timer);
-}
-
 // `tsx infra/kafka/broker.ts` runs the broker in the foreground until Ctrl-C.
-if (process.argv[1] && resolve(process.argv[1]) === resolve(import.meta.filename)) {
-  const kafka = await ensureKafka();
-  if (kafka.started) {
-    const shutdown = () => void kafka.stop().then(() => process.exit(0));
-    process.on('SIGINT', shutdown);
-    process.on('SIGTERM', shutdown);
-  }
-}
+if (process.argv[1] && resolve(process.argv[1]) === resolve(import.meta.filename)) keepInForeground(await ensureKafka());

@@ -14,7 +14,8 @@ import { join, resolve } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
 import { withinTime } from '../../services/shared/errors.ts';
-import { brokerAnswers, libDir, resolveKafkaJars, stopProcess } from './broker.ts';
+import { stopProcess } from '../process.ts';
+import { brokerAnswers, libDir, resolveKafkaJars } from './broker.ts';
 
 const clusterRoot = resolve(import.meta.dirname, '../../.data/kafka-cluster');
 

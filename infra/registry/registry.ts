@@ -12,6 +12,7 @@ import { createWriteStream, existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
 import { databaseUrl, DEFAULT_SCHEMA_REGISTRY_URL, schemaRegistryUrl } from '../../services/shared/config.ts';
+import { keepInForeground, stopProcess } from '../process.ts';
 
 const registryDir = resolve(import.meta.dirname);
 const appJar = join(registryDir, 'lib/quarkus-run.jar');
@@ -127,21 +128,5 @@ async function waitUntilAnswers(url: string, child: ChildProcess | undefined, ti
   throw new Error(`no schema registry answered on ${url} within ${timeoutMs / 1000} s${child ? `; see ${join(dataDir, 'registry.log')}` : ''}`);
 }
 
-async function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-  await exited;
-  clearTimeout(timer);
-}
-
 // `tsx infra/registry/registry.ts` (npm run registry) runs the registry in the foreground until Ctrl-C.
-if (process.argv[1] && resolve(process.argv[1]) === resolve(import.meta.filename)) {
-  const registry = await ensureSchemaRegistry();
-  if (registry.started) {
-    const shutdown = () => void registry.stop().then(() => process.exit(0));
-    process.on('SIGINT', shutdown);
-    process.on('SIGTERM', shutdown);
-  }
-}
+if (process.argv[1] && resolve(process.argv[1]) === resolve(import.meta.filename)) keepInForeground(await ensureSchemaRegistry());
