@@ -165,12 +165,12 @@ const envelopeFields = {
 
 export function defineContract<C extends Specs, E extends Specs, const R extends string = never>(spec: ContractSpec<C, E, R>): Contract<C, E, R> {
   const renamed = { event: formerNames(spec.events), command: formerNames(spec.commands) };
-  const names = (specs: Specs) => [...Object.keys(specs), ...formerNames(specs).keys()] as [string, ...string[]];
+  const names = (specs: Specs, former: Map<string, string>) => [...Object.keys(specs), ...former.keys()] as [string, ...string[]];
   const envelopeSchema = z.discriminatedUnion('kind', [
     z.object({
       kind: z.literal('event'),
       eventId: z.string().min(1),
-      type: z.enum(names(spec.events)),
+      type: z.enum(names(spec.events, renamed.event)),
       correlationId: z.string().min(1),
       causationId: z.string().min(1),
       producer: z.string().min(1).optional(),
@@ -180,7 +180,7 @@ export function defineContract<C extends Specs, E extends Specs, const R extends
     z.object({
       kind: z.literal('command'),
       commandId: z.string().min(1),
-      type: z.enum(names(spec.commands)),
+      type: z.enum(names(spec.commands, renamed.command)),
       data: z.unknown(),
       ...envelopeFields,
     }),

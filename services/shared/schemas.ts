@@ -96,7 +96,7 @@ export interface SchemaRegistry {
   subjects(): Promise<string[]>;
   state(subject: string): Promise<SubjectState>;
   /** The latest registered schema of a subject, or undefined when it has none. */
-  latest(subject: string): Promise<{ version: number; schema: JsonSchema } | undefined>;
+  latest(subject: string): Promise<{ version: number; id: number; schema: JsonSchema } | undefined>;
   /** Whether `schema` may be registered next, under the subject's compatibility rule. */
   isCompatible(subject: string, schema: JsonSchema): Promise<boolean>;
   /** Sets the subject's rule and registers `schema` (once: the same schema again keeps its id); answers its id. */
@@ -133,8 +133,8 @@ export function createSchemaRegistry(url = schemaRegistryUrl()): SchemaRegistry 
       return { subject, versions, compatibility: config.compatibilityLevel ?? config.compatibility };
     },
     async latest(subject) {
-      const found = await call<{ version: number; schema: string } | null>('GET', `/subjects/${encoded(subject)}/versions/latest`, undefined, null);
-      return found ? { version: found.version, schema: JSON.parse(found.schema) as JsonSchema } : undefined;
+      const found = await call<{ version: number; id: number; schema: string } | null>('GET', `/subjects/${encoded(subject)}/versions/latest`, undefined, null);
+      return found ? { version: found.version, id: found.id, schema: JSON.parse(found.schema) as JsonSchema } : undefined;
     },
     async isCompatible(subject, schema) {
       const answer = await call<{ is_compatible: boolean } | null>(
@@ -188,9 +188,9 @@ export async function registerSchemas(registry: SchemaRegistry, topics: TopicSch
   if (problems.length) throw new Error(`the schema registry refuses these contracts:\n  ${problems.join('\n  ')}`);
   const registered: string[] = [];
   for (const topic of topics) {
-    const before = (await registry.state(topic.subject)).versions.length;
-    await registry.register(topic);
-    if ((await registry.state(topic.subject)).versions.length > before) registered.push(topic.subject);
+    // Registering the latest schema again answers its id: a new version is a new id.
+    const before = await registry.latest(topic.subject);
+    if ((await registry.register(topic)) !== before?.id) registered.push(topic.subject);
   }
   return registered;
 }
