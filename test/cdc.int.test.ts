@@ -13,7 +13,6 @@ import {
   deleteConnector,
   ensureConnect,
   MOVIES_TOPIC,
-  MOVIES_TOPIC_CONFIG,
   moviesConnectorConfig,
   registerMoviesConnector,
   waitForConnector,
@@ -21,6 +20,7 @@ import {
 } from '../infra/connect/connect.ts';
 import { createLegacyDatabase, dropLegacyDatabase } from '../infra/legacy-postgres.ts';
 import { CATALOG_BOUNDS, decodeMovieChange } from '../services/ratings/catalog-change.ts';
+import { ensureTopics } from '../services/shared/bus.ts';
 import { freePort, waitFor } from './support/system.ts';
 
 interface Received {
@@ -62,10 +62,8 @@ beforeAll(async () => {
   await db.connect();
 
   kafka = new Kafka({ clientId: 'cdc-test', brokers: inject('kafkaBrokers').split(','), logLevel: logLevel.NOTHING });
-  const admin = kafka.admin();
-  await admin.connect();
-  await admin.createTopics({ topics: [{ topic, numPartitions: 6, configEntries: MOVIES_TOPIC_CONFIG }], waitForLeaders: true });
-  await admin.disconnect();
+  // As set-up creates it: kafkajs's own wait for leaders gave up on a broker that did not know the new topic yet.
+  await ensureTopics(kafka, new Map([[MOVIES_TOPIC, { compacted: true }]]), prefix, 6);
 
   connectPort = await freePort();
   const startedAt = Date.now();

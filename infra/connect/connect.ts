@@ -27,7 +27,7 @@ export const MOVIES_TOPIC = 'movies';
  * `movies` holds the catalog's latest row per movie id: compacted, so a new consumer still reads the whole catalog
  * and a deleted movie's tombstone eventually removes it. Partitions: as every other topic (keyed by movie id).
  */
-export const MOVIES_TOPIC_CONFIG: { name: string; value: string }[] = [{ name: 'cleanup.policy', value: 'compact' }];
+const MOVIES_TOPIC_CONFIG: { name: string; value: string }[] = [{ name: 'cleanup.policy', value: 'compact' }];
 
 export interface RunningConnect {
   /** REST base URL, e.g. http://127.0.0.1:8083 */
