@@ -16,7 +16,7 @@ import { allowedOrigins, commandTimeoutMs, gatewayHost, headersTimeoutMs, health
 import { createPrisma, type PrismaClient } from '../services/shared/db.ts';
 import { SystemError } from '../services/shared/errors.ts';
 import { createLogger } from '../services/shared/log.ts';
-import { commandReplySchema, RUNTIME_TOPICS } from '../services/shared/messages.ts';
+import { decodeReply, RUNTIME_TOPICS } from '../services/shared/messages.ts';
 import { foreignClusters, logMismatch } from '../services/shared/projector.ts';
 import type { Viewer } from './access.ts';
 import { authConfig, createAuthenticator, signToken, type AuthConfig } from './auth.ts';
@@ -361,7 +361,7 @@ async function consumeGatewayTopics(
         if (message.headers?.[REPLAY_FOR_HEADER] !== undefined) return; // a replayed dead letter: not news
         try {
           if (topic === replies) {
-            services.commands.onReply(commandReplySchema.parse(JSON.parse(message.value!.toString())));
+            services.commands.onReply(decodeReply(message.value));
             return;
           }
           const logical = bus.logicalTopic(topic);

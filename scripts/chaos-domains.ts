@@ -11,7 +11,7 @@ import { ratingsContract, TOPICS as RATINGS } from '../services/ratings/contract
 import { ridesContract, TOPICS as RIDES } from '../services/rides/contract.ts';
 import type { Bus } from '../services/shared/bus.ts';
 import type { PrismaClient } from '../services/shared/db.ts';
-import { commandReplySchema, ORIGIN_TOPIC_HEADER, repartitionTopic, RUNTIME_TOPICS, type AnyContract, type AnyEnvelope } from '../services/shared/messages.ts';
+import { decodeReply, ORIGIN_TOPIC_HEADER, repartitionTopic, RUNTIME_TOPICS, type AnyContract, type AnyEnvelope } from '../services/shared/messages.ts';
 import { REPLAY_FOR_HEADER } from './dead-letters.ts';
 import type { LogMessage } from './topic-reader.ts';
 
@@ -224,7 +224,7 @@ function envelopeOf(bus: Bus, logical: string, message: LogMessage): AnyEnvelope
  */
 export function messageId(bus: Bus, logical: string, message: LogMessage): string | undefined {
   if (message.value === null) return undefined;
-  if (logical === RUNTIME_TOPICS.commandReplies) return `reply to ${commandReplySchema.parse(JSON.parse(message.value.toString('utf8'))).commandId}`;
+  if (logical === RUNTIME_TOPICS.commandReplies) return `reply to ${decodeReply(message.value).commandId}`;
   if (logical === RUNTIME_TOPICS.deadLetters) {
     const h = message.headers;
     return `dead letter of ${h.sourceTopic}:${h.sourcePartition}:${h.sourceOffset} for ${h.consumer}`;

@@ -35,7 +35,8 @@ import { createBus, createKafka, deleteTopicsAndGroups, type Bus } from '../serv
 import { createPrisma, type PrismaClient } from '../services/shared/db.ts';
 import { createSchemaRegistry } from '../services/shared/schemas.ts';
 import type { Logger } from '../services/shared/log.ts';
-import { RUNTIME_TOPICS } from '../services/shared/messages.ts';
+import { decodeReply, RUNTIME_TOPICS } from '../services/shared/messages.ts';
+import { jsonOf, schemaIds } from '../services/shared/wire.ts';
 import { startProjector, type ProjectionDefinition, type RunningProjector } from '../services/shared/projector.ts';
 import {
   allLogicalTopics, catalogProjected, duplicateIds, ratingProblems, rideProblems, startRatingsLoad, startRidesLoad, writeChaosCatalog,
@@ -514,9 +515,9 @@ async function unanswered(bus: Bus): Promise<string[]> {
   const messages = await readTopics(bus, topics).catch(() => null);
   if (!messages) return ['the command topics cannot be read'];
   const replies = bus.topic(RUNTIME_TOPICS.commandReplies);
-  const answered = new Set(messages.filter((m) => m.topic === replies && m.value).map((m) => (JSON.parse(m.value!.toString('utf8')) as { commandId: string }).commandId));
+  const answered = new Set(messages.filter((m) => m.topic === replies && m.value).map((m) => decodeReply(m.value).commandId));
   return messages.filter((m) => m.topic !== replies && m.value).flatMap((m) => {
-    const { commandId } = JSON.parse(m.value!.toString('utf8')) as { commandId?: string };
+    const { commandId } = jsonOf(schemaIds(), m.value) as { commandId?: string };
     return commandId && !answered.has(commandId) ? [`${m.topic}/${m.partition}@${m.offset}`] : [];
   });
 }

@@ -12,6 +12,7 @@ import { resolve } from 'node:path';
 import { Partitioners } from 'kafkajs';
 import { createBus, type Bus } from '../services/shared/bus.ts';
 import { RUNTIME_TOPICS } from '../services/shared/messages.ts';
+import { jsonOf, schemaIds } from '../services/shared/wire.ts';
 import { readTopic, type LogMessage } from './topic-reader.ts';
 
 export interface DeadLetter {
@@ -74,11 +75,11 @@ function toDeadLetter(message: LogMessage): DeadLetter {
   };
 }
 
-/** A string field of a JSON value, or null when the value is not JSON or has no such field. */
+/** A string field of a JSON message value, or null when the value is unreadable (often why it is here) or has no such field. */
 function readableField(value: Buffer | null, field: string): string | null {
   if (!value) return null;
   try {
-    const parsed: unknown = JSON.parse(value.toString('utf8'));
+    const parsed = jsonOf(schemaIds(), value);
     const found = (parsed as Record<string, unknown> | null)?.[field];
     return typeof found === 'string' ? found : null;
   } catch {

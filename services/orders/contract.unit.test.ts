@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { SystemError } from '../shared/errors.ts';
 import { ordersContract } from './contract.ts';
+import { framed } from '../../test/support/wire.ts';
 
 const { decode, validate } = ordersContract;
 const createEvent = ordersContract.event;
@@ -25,12 +26,13 @@ describe('message envelopes', () => {
 
   it('rejects unreadable, unknown, mis-versioned and malformed messages on consume', () => {
     const good = JSON.parse(JSON.stringify(cause));
-    expect(decode(Buffer.from(JSON.stringify(good)))).toEqual(good);
+    expect(decode(framed(good))).toEqual(good);
     for (const [bad, reason] of [
-      [Buffer.from('not json'), /not JSON/],
-      [Buffer.from(JSON.stringify({ ...good, type: 'Nope' })), /invalid envelope/],
-      [Buffer.from(JSON.stringify({ ...good, schemaVersion: 2 })), /schema version 2/],
-      [Buffer.from(JSON.stringify({ ...good, data: { orderId: 'o1' } })), /invalid PlaceOrder/],
+      [framed('not json'), /not JSON/],
+      [Buffer.from(JSON.stringify(good)), /not the wire format's magic byte 0/],
+      [framed({ ...good, type: 'Nope' }), /invalid envelope/],
+      [framed({ ...good, schemaVersion: 2 }), /schema version 2/],
+      [framed({ ...good, data: { orderId: 'o1' } }), /invalid PlaceOrder/],
     ] as const) {
       expect(() => decode(bad)).toThrow(reason);
     }

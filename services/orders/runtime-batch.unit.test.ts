@@ -5,10 +5,11 @@ import { decidedEventId } from '../shared/messages.ts';
 import type { Envelope } from './contract.ts';
 import { inventoryService } from './inventory/handler.ts';
 import { ordersService } from './orders/handler.ts';
+import { framed, TEST_SCHEMA_ID } from '../../test/support/wire.ts';
 
 // The batch runtime (services/shared/batch.ts) exercised through two real services of this domain.
 const messages = (...items: (Envelope | string)[]) =>
-  items.map((item, i) => ({ offset: String(i), key: null, value: Buffer.from(typeof item === 'string' ? item : JSON.stringify(item)) }));
+  items.map((item, i) => ({ offset: String(i), key: null, value: framed(item) }));
 const memory = <S>(): ServiceMemory<S> => ({ states: new Map(), handled: new Map() });
 
 describe('deciding a fetched batch', () => {
@@ -45,7 +46,7 @@ describe('deciding a fetched batch', () => {
       ...messages(command({ type: 'AddInventory', data: { product: 'P', quantity: 1 } })).map((m) => ({ ...m, offset: '2' })),
     ]);
     expect(answers[0]).toMatchObject({ commandId: zero.commandId, rejection: { code: 'INVALID_QUANTITY' } });
-    expect(deadLetters).toEqual([{ offset: '1', value: Buffer.from('not json'), reason: 'message value is not JSON' }]);
+    expect(deadLetters).toEqual([{ offset: '1', value: framed('not json'), reason: `message value (schema id ${TEST_SCHEMA_ID}) is not JSON` }]);
     expect(outputs.map((e) => e.type)).toEqual(['StockAdded']);
   });
 

@@ -11,6 +11,7 @@ import { CALL_TIMEOUT_MS, createClients, createKafka } from './kafka-clients.ts'
 import { RUNTIME_TOPICS, repartitionTopic, type CommandReply, type LogPosition, type Outgoing, type TopicSpec } from './messages.ts';
 import { placement, publishQueue, sendPlaced, type Placed, type Placement } from './publishing.ts';
 import { retry } from './retry.ts';
+import { schemaIds, type SchemaIds } from './wire.ts';
 
 /** Names the one consumer a replayed dead letter is for; every other consumer applied the original and skips it. */
 export const REPLAY_FOR_HEADER = 'replay-for';
@@ -288,7 +289,7 @@ export async function createBus(options: BusOptions): Promise<Bus> {
     return partitionOfKey(key, await partitionCount(physical));
   }
 
-  const { place, placeReplies, deadLetter } = placement(prefix, partitionFor);
+  const { place, placeReplies, deadLetter } = placement(prefix, partitionFor, schemaIds());
   const enqueue = publishQueue((placed) => sendPlaced((batch, count) => producer.call(`publishing ${count} message(s)`, (p) => p.sendBatch(batch)), placed));
 
   return {
@@ -330,7 +331,7 @@ export async function createBus(options: BusOptions): Promise<Bus> {
       // -1: nothing committed yet.
       return new Map((found?.partitions ?? []).filter((p) => p.offset !== '-1').map((p) => [p.partition, BigInt(p.offset)]));
     },
-    createConsumer: (group, consumerOptions = {}) => clients.consumer(prefix + group, consumerOptions),
+    createConsumer: (group, consumerOptions = {}) => learningSchemaIds(clients.consumer(prefix + group, consumerOptions), schemaIds()),
     async deleteGroup(group) {
       await admin.call(`deleting consumer group ${prefix + group}`, (a) => a.deleteGroups([prefix + group])).catch(() => {});
     },
@@ -342,6 +343,30 @@ export async function createBus(options: BusOptions): Promise<Bus> {
       await clients.close();
     },
   };
+}
+
+/** A consumer whose handlers see only messages whose schema ids it has looked up: they decode without a registry call. */
+function learningSchemaIds(consumer: Consumer, ids: SchemaIds): Consumer {
+  const run = consumer.run.bind(consumer);
+  consumer.run = (config = {}) => {
+    const { eachBatch, eachMessage } = config;
+    return run({
+      ...config,
+      ...(eachBatch && {
+        eachBatch: async (payload) => {
+          await ids.learn(payload.batch.messages.map((m) => m.value));
+          return eachBatch(payload);
+        },
+      }),
+      ...(eachMessage && {
+        eachMessage: async (payload) => {
+          await ids.learn([payload.message.value]);
+          return eachMessage(payload);
+        },
+      }),
+    });
+  };
+  return consumer;
 }
 
 /** Connects `created`, the transactional producer of task `id`, fences the task's other producers, and runs its transactions. */

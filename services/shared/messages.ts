@@ -6,6 +6,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { maxMessageBytes } from './config.ts';
 import { SystemError } from './errors.ts';
+import { HEADER_BYTES as WIRE_HEADER_BYTES, jsonOf, schemaIds } from './wire.ts';
 
 /** A topic a domain owns (or reads, when something else writes it). */
 export interface TopicSpec {
@@ -134,7 +135,10 @@ export interface Contract<C extends Specs = Specs, E extends Specs = Specs, R ex
   command<T extends WrittenUnion<C>>(command: T, meta?: { actor?: Actor; commandId?: string }): CommandEnvelope<T>;
   /** Wraps an event caused by `cause` (inheriting its actor); with a `producer`, its id is `decidedEventId`. */
   event<T extends WrittenUnion<E>>(event: T, cause: AnyEnvelope, now: Date, producer?: string, index?: number): EventEnvelope<T>;
-  /** Reads a message of this domain from the log; throws INVALID_MESSAGE with the reason. */
+  /**
+   * Reads a message of this domain from the log (wire format; its schema id looked up beforehand, as the bus's
+   * consumers do); throws INVALID_MESSAGE with the reason.
+   */
   decode(buffer: Buffer | null): CommandEnvelope<Union<C>> | EventEnvelope<Union<E>>;
   validate(value: unknown): CommandEnvelope<Union<C>> | EventEnvelope<Union<E>>;
   /** Reads a message of one of its topics (envelope, or foreign format); undefined when it carries nothing. */
@@ -201,7 +205,7 @@ export function defineContract<C extends Specs, E extends Specs, const R extends
   // Refuses here what the broker would refuse, rather than failing a whole publish.
   function checked<T>(value: unknown): T {
     const envelope = validate(value) as AnyEnvelope;
-    const bytes = Buffer.byteLength(JSON.stringify(envelope));
+    const bytes = WIRE_HEADER_BYTES + Buffer.byteLength(JSON.stringify(envelope));
     if (bytes > maxMessageBytes()) {
       throw new SystemError('MESSAGE_TOO_LARGE', `${envelope.type} would be ${bytes} bytes; Kafka takes at most ${maxMessageBytes()}`);
     }
@@ -210,16 +214,7 @@ export function defineContract<C extends Specs, E extends Specs, const R extends
 
   const topicOf = (envelope: AnyEnvelope) => specOf(envelope).topic;
 
-  function decode(buffer: Buffer | null) {
-    if (!buffer) throw new SystemError('INVALID_MESSAGE', 'message has no value');
-    let json: unknown;
-    try {
-      json = JSON.parse(buffer.toString('utf8'));
-    } catch {
-      throw new SystemError('INVALID_MESSAGE', 'message value is not JSON');
-    }
-    return validate(json);
-  }
+  const decode = (buffer: Buffer | null) => validate(jsonOf(schemaIds(), buffer));
 
   return {
     ...spec,
@@ -309,3 +304,6 @@ export const commandReplySchema = z.object({
   positions: z.array(z.object({ topic: z.string(), partition: z.number().int(), offset: z.string() })),
 });
 export type CommandReply = z.infer<typeof commandReplySchema>;
+
+/** Reads a `command.replies` message (wire format, its schema id looked up beforehand). */
+export const decodeReply = (value: Buffer | null): CommandReply => commandReplySchema.parse(jsonOf(schemaIds(), value));

@@ -4,14 +4,21 @@ import type { DeadLetterSource, Forwarded } from './bus.ts';
 import { maxMessageBytes } from './config.ts';
 import { SystemError } from './errors.ts';
 import { RUNTIME_TOPICS, type CommandReply, type LogPosition, type Outgoing } from './messages.ts';
+import { subjectOf } from './schemas.ts';
+import { frame, type SchemaIds } from './wire.ts';
 
 /** A message ready for a request, its partition chosen; `cause` keeps one cause's events in one request. */
 export type Placed = {
   physical: string; partition: number; key: string; value: string | Buffer | null; headers: IHeaders; timestamp?: string; cause: string;
 };
 
-/** Where messages go: their physical topic, under `prefix`, and the partition `partitionFor` chooses for their key. */
-export function placement(prefix: string, partitionFor: (physical: string, key: string) => Promise<number>) {
+/**
+ * Where messages go: their physical topic, under `prefix`, and the partition `partitionFor` chooses for their key;
+ * envelopes and replies in the wire format, tagged with their subject's schema id. A forwarded message and a dead
+ * letter keep the bytes they were read with.
+ */
+export function placement(prefix: string, partitionFor: (physical: string, key: string) => Promise<number>, ids: SchemaIds) {
+  const framed = async (physical: string, value: unknown) => frame(await ids.writerId(subjectOf('', physical)), JSON.stringify(value));
   return {
     async place(message: Outgoing | Forwarded): Promise<Placed> {
       const physical = prefix + message.topic;
@@ -19,7 +26,7 @@ export function placement(prefix: string, partitionFor: (physical: string, key: 
         const { envelope } = message;
         const key = envelope.aggregateId;
         const cause = envelope.kind === 'event' ? envelope.causationId : envelope.commandId;
-        return { physical, partition: await partitionFor(physical, key), key, value: JSON.stringify(envelope), headers: { type: envelope.type }, cause };
+        return { physical, partition: await partitionFor(physical, key), key, value: await framed(physical, envelope), headers: { type: envelope.type }, cause };
       }
       const { key, value, headers, timestamp } = message;
       return { physical, partition: await partitionFor(physical, key), key, value, headers, timestamp, cause: `${physical}:${key}` };
@@ -27,7 +34,7 @@ export function placement(prefix: string, partitionFor: (physical: string, key: 
     async placeReplies(replies: CommandReply[]): Promise<Placed[]> {
       const physical = prefix + RUNTIME_TOPICS.commandReplies;
       return Promise.all(replies.map(async (reply) => ({
-        physical, partition: await partitionFor(physical, reply.commandId), key: reply.commandId, value: JSON.stringify(reply), headers: {}, cause: reply.commandId,
+        physical, partition: await partitionFor(physical, reply.commandId), key: reply.commandId, value: await framed(physical, reply), headers: {}, cause: reply.commandId,
       })));
     },
     deadLetter: (source: DeadLetterSource, reason: string): ProducerRecord => ({

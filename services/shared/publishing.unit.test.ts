@@ -3,18 +3,20 @@ import { describe, expect, it } from 'vitest';
 import { maxMessageBytes } from './config.ts';
 import type { LogPosition } from './messages.ts';
 import { byRequestSize, placement, publishQueue, sendPlaced, type Placed } from './publishing.ts';
+import { frame, type SchemaIds } from './wire.ts';
 
 const placed = (key: string, cause = key, value = 'v', physical = 't', partition = 0): Placed =>
   ({ physical, partition, key, value, headers: {}, cause });
 
 describe('placing messages', () => {
-  const { place, placeReplies, deadLetter } = placement('p.', async (physical, key) => (physical === 'p.orders' ? key.length : 0));
+  const ids = { writerId: async (subject: string) => (subject === 'p.orders-value' ? 7 : 9) } as SchemaIds;
+  const { place, placeReplies, deadLetter } = placement('p.', async (physical, key) => (physical === 'p.orders' ? key.length : 0), ids);
   const meta = { schemaVersion: 1, aggregateId: 'order-1', occurredAt: '2026-01-01T00:00:00.000Z', type: 'OrderPlaced', data: {} };
 
   it('puts an event under the prefix, keyed by its aggregate, with the events of the same cause', async () => {
     const event = { ...meta, kind: 'event' as const, eventId: 'e1', correlationId: 'c1', causationId: 'cmd-1' };
     expect(await place({ topic: 'orders', envelope: event })).toEqual({
-      physical: 'p.orders', partition: 'order-1'.length, key: 'order-1', value: JSON.stringify(event), headers: { type: 'OrderPlaced' }, cause: 'cmd-1',
+      physical: 'p.orders', partition: 'order-1'.length, key: 'order-1', value: frame(7, JSON.stringify(event)), headers: { type: 'OrderPlaced' }, cause: 'cmd-1',
     });
   });
 
@@ -27,7 +29,7 @@ describe('placing messages', () => {
 
   it('keys a reply by its command, and a dead letter by where it was read, with the reason in its headers', async () => {
     const [reply] = await placeReplies([{ commandId: 'cmd-3', status: 'ACCEPTED', positions: [] }]);
-    expect(reply).toMatchObject({ physical: 'p.command.replies', key: 'cmd-3', cause: 'cmd-3' });
+    expect(reply).toMatchObject({ physical: 'p.command.replies', key: 'cmd-3', cause: 'cmd-3', value: frame(9, JSON.stringify({ commandId: 'cmd-3', status: 'ACCEPTED', positions: [] })) });
     const letter = deadLetter({ topic: 'p.orders', partition: 2, offset: '7', value: null, consumer: 'orders' }, 'bad data');
     expect(letter).toMatchObject({ topic: 'p.dead.letters', acks: -1, messages: [{ key: 'p.orders:2:7', value: null, headers: { reason: 'bad data', consumer: 'orders', sourceOffset: '7' } }] });
   });

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { schemaRegistryUrl } from './config.ts';
-import type { AnyContract, MessageSpec } from './messages.ts';
+import { commandReplySchema, RUNTIME_TOPICS, type AnyContract, type MessageSpec } from './messages.ts';
 
 export type Compatibility = 'BACKWARD' | 'BACKWARD_TRANSITIVE';
 
@@ -23,8 +23,20 @@ interface JsonSchema {
 /** The subject of a topic's message values (TopicNameStrategy). */
 export const subjectOf = (prefix: string, topic: string): string => `${prefix}${topic}-value`;
 
-/** The schemas of every topic the contracts write (a topic written by something else, such as Debezium, has none here). */
+/**
+ * The schemas of every topic the contracts write, and of the runtime's `command.replies`. A topic written by something
+ * else (Debezium's) has its writer's schemas; `dead.letters` carries other topics' messages as they were read.
+ */
 export function topicSchemas(contracts: readonly AnyContract[], prefix: string): TopicSchema[] {
+  const replies: TopicSchema = {
+    subject: subjectOf(prefix, RUNTIME_TOPICS.commandReplies),
+    compatibility: 'BACKWARD',
+    schema: { $schema: JSON_SCHEMA_DRAFT, title: RUNTIME_TOPICS.commandReplies, ...closed(jsonSchemaOf(commandReplySchema)) },
+  };
+  return [...domainSchemas(contracts, prefix), replies];
+}
+
+function domainSchemas(contracts: readonly AnyContract[], prefix: string): TopicSchema[] {
   return contracts.flatMap((contract) =>
     Object.entries(contract.topics)
       .filter(([, spec]) => !spec.external)
@@ -45,9 +57,15 @@ const JSON_SCHEMA_DRAFT = 'http://json-schema.org/draft-07/schema#';
 const messagesOn = (specs: Record<string, MessageSpec>, topic: string): [string, MessageSpec][] =>
   Object.entries(specs).filter(([, spec]) => spec.topic === topic).flatMap(([name, spec]) => [name, ...(spec.formerly ?? [])].map((type): [string, MessageSpec] => [type, spec]));
 
+/** What a zod schema accepts (its input: a field with a default may be left out), as a draft-7 JSON Schema without `$schema`. */
+function jsonSchemaOf(schema: z.ZodType): JsonSchema {
+  const { $schema: _, ...rest } = z.toJSONSchema(schema, { io: 'input', target: 'draft-7', unrepresentable: 'any' }) as JsonSchema;
+  return rest;
+}
+
 /** One message type's envelope, as the contract's validation writes it: closed (no other field), its `data` too. */
 function envelopeSchema(kind: 'command' | 'event', type: string, message: MessageSpec): JsonSchema {
-  const { $schema: _, ...data } = z.toJSONSchema(message.schema, { io: 'input', target: 'draft-7', unrepresentable: 'any' }) as JsonSchema;
+  const data = jsonSchemaOf(message.schema);
   const text = { type: 'string', minLength: 1 };
   const ids = kind === 'command' ? { commandId: text } : { eventId: text, correlationId: text, causationId: text, producer: text };
   const actor = { type: 'object', properties: { sub: text, roles: { type: 'array', items: text } }, required: ['sub', 'roles'] };
@@ -90,6 +108,13 @@ export interface SubjectState {
   compatibility: string | undefined;
 }
 
+/** A schema as the registry holds it, under some id: JSON Schema (the contracts') or Avro (Debezium's, via its converter). */
+export interface RegisteredSchema {
+  schemaType: 'JSON' | 'AVRO' | 'PROTOBUF';
+  /** The schema's text. */
+  schema: string;
+}
+
 /** The registry's Confluent-compatible API (Apicurio's `/apis/ccompat/v7`, or Confluent's own). */
 export interface SchemaRegistry {
   url: string;
@@ -97,6 +122,8 @@ export interface SchemaRegistry {
   state(subject: string): Promise<SubjectState>;
   /** The latest registered schema of a subject, or undefined when it has none. */
   latest(subject: string): Promise<{ version: number; id: number; schema: JsonSchema } | undefined>;
+  /** The schema registered under an id, or undefined when the registry has no such id. */
+  schemaById(id: number): Promise<RegisteredSchema | undefined>;
   /** Whether `schema` may be registered next, under the subject's compatibility rule. */
   isCompatible(subject: string, schema: JsonSchema): Promise<boolean>;
   /** Sets the subject's rule and registers `schema` (once: the same schema again keeps its id); answers its id. */
@@ -135,6 +162,11 @@ export function createSchemaRegistry(url = schemaRegistryUrl()): SchemaRegistry 
     async latest(subject) {
       const found = await call<{ version: number; id: number; schema: string } | null>('GET', `/subjects/${encoded(subject)}/versions/latest`, undefined, null);
       return found ? { version: found.version, id: found.id, schema: JSON.parse(found.schema) as JsonSchema } : undefined;
+    },
+    async schemaById(id) {
+      const found = await call<{ schema: string; schemaType?: RegisteredSchema['schemaType'] } | null>('GET', `/schemas/ids/${id}`, undefined, null);
+      // Confluent's API leaves schemaType out for Avro, its first format.
+      return found ? { schemaType: found.schemaType ?? 'AVRO', schema: found.schema } : undefined;
     },
     async isCompatible(subject, schema) {
       const answer = await call<{ is_compatible: boolean } | null>(

@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { defineContract } from './messages.ts';
+import { framed } from '../../test/support/wire.ts';
 
 // Version 1 wrote `{ item, cents }`; version 2 splits the price into `{ amount, currency }`; `Bought` became `Purchased`.
 const shop = defineContract({
@@ -16,9 +17,9 @@ const shop = defineContract({
   errorCodes: [], services: [], projections: [],
 });
 
-const written = (type: string, schemaVersion: number, data: unknown) => Buffer.from(JSON.stringify({
+const written = (type: string, schemaVersion: number, data: unknown) => framed({
   kind: 'event', eventId: 'e-1', type, correlationId: 'c', causationId: 'c', schemaVersion, aggregateId: 'pen', occurredAt: '2026-01-01T00:00:00.000Z', data,
-}));
+});
 
 describe('upcasting', () => {
   it('reads a message an older build wrote, under its former name, as the current version', () => {
