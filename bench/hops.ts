@@ -12,6 +12,7 @@ import { RUNTIME_TOPICS } from '../services/shared/messages.ts';
 import { PROGRESS_CHANNEL, type ProjectionProgress } from '../services/shared/projector.ts';
 import { graphql } from './measure.ts';
 import type { BenchSystem } from './system.ts';
+import { jsonOf, schemaIds } from '../services/shared/wire.ts';
 
 const CHECKS = ['INVENTORY_CHECK', 'FRAUD_CHECK', 'ORDER_DETAILS_CHECK'] as const;
 
@@ -65,7 +66,8 @@ export async function orderHops(system: BenchSystem, product: string, orders: nu
     void consumer.run({
       eachMessage: async ({ topic, partition, message }) => {
         const at = Number(message.timestamp);
-        const value = JSON.parse(String(message.value)) as { type?: string; commandId?: string; data?: { orderId?: string; checkType?: string } };
+        await schemaIds().learn([message.value]);
+        const value = jsonOf(schemaIds(), message.value) as { type?: string; commandId?: string; data?: { orderId?: string; checkType?: string } };
         if (topic.endsWith(RUNTIME_TOPICS.commandReplies)) {
           const orderId = commandOf.get(value.commandId!);
           if (orderId) steps.get(orderId)!.reply = at;

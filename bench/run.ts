@@ -29,6 +29,7 @@ import { fanOutFloor, leaderboardFanOut, ordersFanOut, type FanOut } from './rea
 import { benchRides } from './rides.ts';
 import { startOrUseSystem, type BenchSystem } from './system.ts';
 import { cpuBetween, describeCpuPer, requestsPer } from './usage.ts';
+import { wireFormatCost } from './wire.ts';
 
 const say = (line: string) => console.log(`[bench] ${line}`);
 const PAGE_QUERY = `query Page { orders(first: 50) { edges { node { id customerId product quantity price state createdAt validations { checkType result reason } } } } }`;
@@ -256,6 +257,8 @@ try {
     const hops = await orderHops(system, product, HOP_ORDERS);
     say(`orders projector catching up on ${CATCHUP_ORDERS * 4} events…`);
     const catchUp = await projectorCatchUp(system);
+    say('the wire format\'s cost per message, in process…');
+    const wire = await wireFormatCost();
 
     // Issue 9's floors: latency within 6× the broker's round trip; 400 orders/s at p99 ≤ 150 ms with 16 clients, 600/s with 64.
     const targets: Record<number, string> = { 1: 'p50 ≤ 6× round trip', 16: '≥ 400/s, p99 ≤ 150 ms', 64: '≥ 600/s' };
@@ -292,7 +295,14 @@ try {
       measure: `orders projector catch-up (${catchUp.events} events, one transaction per fetched batch): events/s (target ≥ 20,000)`,
       value: catchUp.perSecond.toFixed(0),
     });
-    Object.assign(results, { ordersToValidated: orders, kafkaAlone: { floors: kafkaAlone, messagesPerOrder }, orderHops: hops, projectorCatchUp: catchUp });
+    const us = (n: number) => n.toFixed(2);
+    rows.push({
+      measure: `wire format, per OrderCreated message (${wire.messages} in process): write / read µs, framed with its schema id`,
+      value: `${us(wire.after.writeUs)} / ${us(wire.after.readUs)}; ${wire.registryLookups} registry lookup(s) in all`,
+      floor: `plain JSON ${us(wire.before.writeUs)} / ${us(wire.before.readUs)}`,
+      ratio: `${us(wire.after.writeUs + wire.after.readUs - wire.before.writeUs - wire.before.readUs)} µs more`,
+    });
+    Object.assign(results, { wireFormat: wire, ordersToValidated: orders, kafkaAlone: { floors: kafkaAlone, messagesPerOrder }, orderHops: hops, projectorCatchUp: catchUp });
   }
 
   if (runs('read')) {

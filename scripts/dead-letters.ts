@@ -75,6 +75,17 @@ function toDeadLetter(message: LogMessage): DeadLetter {
   };
 }
 
+/** A value for people: its schema id and the payload's text when it is in the wire format, else its bytes as text. */
+function shown(value: Buffer | null): { schemaId: number | null; value: string | null } {
+  if (!value) return { schemaId: null, value: null };
+  try {
+    const { id, payload } = schemaIds().unframe(value);
+    return { schemaId: id, value: payload.toString('utf8') };
+  } catch {
+    return { schemaId: null, value: value.toString('utf8') };
+  }
+}
+
 /** A string field of a JSON message value, or null when the value is unreadable (often why it is here) or has no such field. */
 function readableField(value: Buffer | null, field: string): string | null {
   if (!value) return null;
@@ -167,7 +178,7 @@ export async function main(argv: string[], out: (line: string) => void = console
     if (command === 'list') {
       const letters = await listDeadLetters(bus);
       if (json) {
-        out(JSON.stringify(letters.map(({ value, ...letter }) => ({ ...letter, value: value?.toString('utf8') ?? null })), null, 2));
+        out(JSON.stringify(letters.map(({ value, ...letter }) => ({ ...letter, ...shown(value) })), null, 2));
       } else if (!letters.length) {
         out(`no dead letters on ${bus.topic(RUNTIME_TOPICS.deadLetters)}`);
       } else {

@@ -17,6 +17,7 @@ import type { Role } from '../gateway/access.ts';
 import { signToken } from '../gateway/auth.ts';
 import { TOPICS } from '../services/ratings/contract.ts';
 import { startSystem, tokenFor, waitFor, type TestSystem } from './support/system.ts';
+import { payloadOf } from './support/wire.ts';
 
 const root = resolve(import.meta.dirname, '..');
 let system: TestSystem;
@@ -291,7 +292,7 @@ describe('isolation between users', () => {
     const seen: any[] = [];
     await consumer.connect();
     await consumer.subscribe({ topic: `${system.isolation.prefix}orders.events`, fromBeginning: true });
-    await consumer.run({ eachMessage: async ({ message }) => { const e = JSON.parse(message.value!.toString()); if (e.aggregateId === id) seen.push(e); } });
+    await consumer.run({ eachMessage: async ({ message }) => { const e = await payloadOf(message.value); if (e.aggregateId === id) seen.push(e); } });
     try {
       await waitFor(() => seen.some((e) => e.type === 'OrderCreated'), 20_000, () => 'OrderCreated of the order');
     } finally {

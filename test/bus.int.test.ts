@@ -34,12 +34,12 @@ it('gathers concurrent publishes into few requests, and answers each caller with
 
   // Each caller's position holds its own command.
   const log = await readTopic(bus, bus.topic(TOPICS.commands));
-  const at = new Map(log.map((m) => [`${m.partition}:${m.offset}`, m.value?.toString()]));
+  const at = new Map(log.map((m) => [`${m.partition}:${m.offset}`, tallyContract.decode(m.value)]));
   commands.forEach((command, i) => {
     expect(positions[i]).toHaveLength(1);
     const [{ topic, partition, offset }] = positions[i];
     expect(topic).toBe(bus.topic(TOPICS.commands));
-    expect(JSON.parse(at.get(`${partition}:${offset}`)!).commandId).toBe(command.commandId);
+    expect(at.get(`${partition}:${offset}`)).toMatchObject({ commandId: command.commandId });
   });
 });
 
@@ -59,7 +59,7 @@ it('fails a publish the broker never answers within its time bound, and publishe
     const [position] = await silent.publish([tallyContract.outgoing(next)]);
     expect(sockets.openedSince()).toBeGreaterThan(0); // the fresh producer's own connections
     const landed = (await readTopic(bus, position.topic)).find((m) => m.partition === position.partition && m.offset === position.offset);
-    expect(JSON.parse(landed!.value!.toString()).commandId).toBe(next.commandId);
+    expect(tallyContract.decode(landed!.value)).toMatchObject({ commandId: next.commandId });
   } finally {
     sockets.restore();
     await silent.close();

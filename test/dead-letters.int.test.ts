@@ -9,6 +9,7 @@ import { listDeadLetters, main, replayDeadLetters, UsageError } from '../scripts
 import { readTopic } from '../scripts/topic-reader.ts';
 import { tallyContract, TOPICS } from './fixtures/tally/contract.ts';
 import { isolate, type Isolation } from './support/system.ts';
+import { onTheWire } from './support/wire.ts';
 
 let isolation: Isolation;
 let bus: Bus;
@@ -33,7 +34,7 @@ it('lists nothing on an empty topic, and says so', async () => {
 it('lists dead letters, replays one to its source with replay-for, and refuses unknown ids', async () => {
   const source = bus.topic(TOPICS.commands);
   await bus.publishDeadLetter(
-    { topic: source, partition: 2, offset: '7', value: Buffer.from(JSON.stringify(command)), consumer: 'tally' },
+    { topic: source, partition: 2, offset: '7', value: await onTheWire(bus, TOPICS.commands, command), consumer: 'tally' },
     'invalid AddToTally: amount too large',
   );
   await bus.publishDeadLetter({ topic: source, partition: 4, offset: '9', value: Buffer.from('not json'), consumer: 'tally' }, 'message value is not JSON');
@@ -48,7 +49,11 @@ it('lists dead letters, replays one to its source with replay-for, and refuses u
 
   const lines: string[] = [];
   expect(await main(['list', '--json'], (line) => lines.push(line))).toBe(0);
-  expect(JSON.parse(lines.join('\n')).map((l: { id: string }) => l.id).sort()).toEqual(letters.map((l) => l.id).sort());
+  const listed = JSON.parse(lines.join('\n')) as { id: string; schemaId: number | null; value: string }[];
+  expect(listed.map((l) => l.id).sort()).toEqual(letters.map((l) => l.id).sort());
+  // Shown as text: a framed value's payload beside its schema id, anything else as it was.
+  expect(listed.find((l) => l.id === readable.id)).toMatchObject({ schemaId: expect.any(Number), value: JSON.stringify(command) });
+  expect(listed.find((l) => l.id === garbage.id)).toMatchObject({ schemaId: null, value: 'not json' });
 
   const [replayed] = await replayDeadLetters(bus, [readable.id]);
   expect(replayed).toMatchObject({ id: readable.id, consumer: 'tally', topic: source, partition: 2, key: command.aggregateId });
@@ -61,7 +66,7 @@ it('lists dead letters, replays one to its source with replay-for, and refuses u
     key: command.aggregateId,
     headers: { 'replay-for': 'tally', 'replay-of': `${bus.topic(RUNTIME_TOPICS.deadLetters)}:${readable.id}` },
   });
-  expect(found[0].value?.toString()).toBe(JSON.stringify(command));
+  expect(found[0].value).toEqual(await onTheWire(bus, TOPICS.commands, command));
 
   // Unknown ids are refused before anything is published; bad usage exits 2.
   await expect(replayDeadLetters(bus, [readable.id, '5:999'])).rejects.toThrow(UsageError);

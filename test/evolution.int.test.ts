@@ -11,6 +11,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { TOPICS } from '../services/orders/contract.ts';
 import { createBus, type Bus } from '../services/shared/bus.ts';
 import { startSystem, waitFor, type TestSystem } from './support/system.ts';
+import { onTheWire } from './support/wire.ts';
 
 let system: TestSystem;
 let bus: Bus;
@@ -29,7 +30,7 @@ const ORDER = `query($id: ID!) { awaitOrder(id: $id, timeoutMs: 20000) { id curr
 async function writeAsPreviousBuild(topic: string, envelope: Record<string, unknown>): Promise<void> {
   const producer = bus.kafka.producer();
   await producer.connect();
-  await producer.send({ topic: bus.topic(topic), messages: [{ key: String(envelope.aggregateId), value: JSON.stringify(envelope) }] });
+  await producer.send({ topic: bus.topic(topic), messages: [{ key: String(envelope.aggregateId), value: await onTheWire(bus, topic, envelope) }] });
   await producer.disconnect();
 }
 

@@ -13,10 +13,11 @@ import { inventoryService } from '../services/orders/inventory/handler.ts';
 import { findProcess } from '../services/runtimes.ts';
 import { createBus, partitionOfKey, REPLAY_FOR_HEADER, type Bus } from '../services/shared/bus.ts';
 import { createLogger } from '../services/shared/log.ts';
-import { ORIGIN_TOPIC_HEADER, RUNTIME_TOPICS, commandReplySchema, repartitionTopic } from '../services/shared/messages.ts';
+import { ORIGIN_TOPIC_HEADER, RUNTIME_TOPICS, decodeReply, repartitionTopic } from '../services/shared/messages.ts';
 import { startParts, type RunningParts } from '../services/shared/process.ts';
 import { startService, type RunningService } from '../services/shared/service.ts';
 import { startSystem, waitFor, type TestSystem } from './support/system.ts';
+import { onTheWire } from './support/wire.ts';
 
 let system: TestSystem;
 let bus: Bus;
@@ -125,7 +126,7 @@ it('counts an AddInventory whose transaction commit was reported failed after th
   const added = (await stockEvents(product)).filter((e) => e.type === 'StockAdded' && e.causationId === add.commandId);
   expect(added).toHaveLength(1); // not decided again: the restored partition knew the command
   const replies = (await readTopic(bus, bus.topic(RUNTIME_TOPICS.commandReplies)))
-    .map((m) => commandReplySchema.parse(JSON.parse(m.value!.toString())))
+    .map((m) => decodeReply(m.value))
     .filter((r) => r.commandId === add.commandId);
   // Answered once by the transaction that committed, and again by its retry, which found it handled: both the same.
   expect(replies.map((r) => r.status)).toEqual(['ACCEPTED', 'ACCEPTED']);
@@ -195,7 +196,7 @@ it('answers a command it decided but had not committed yet again after a restart
   }
   await startInventory();
   const replies = async () => (await readTopic(bus, bus.topic(RUNTIME_TOPICS.commandReplies)))
-    .map((m) => commandReplySchema.parse(JSON.parse(m.value!.toString())))
+    .map((m) => decodeReply(m.value))
     .filter((r) => r.commandId === add.commandId);
   await waitFor(async () => (await replies()).length === 2, 30_000, () => 'the redelivered command answered');
   const [first, second] = await replies();
@@ -233,10 +234,10 @@ it('decides an order event behind an earlier one of its order still waiting on t
     })));
   }
   await bus.publish([{
-    topic: repartitionTopic('inventory'), key: product, value: Buffer.from(JSON.stringify(created)),
+    topic: repartitionTopic('inventory'), key: product, value: await onTheWire(bus, TOPICS.orderEvents, created),
     headers: { type: created.type, [ORIGIN_TOPIC_HEADER]: TOPICS.orderEvents, ...onlyInventory },
   }]);
-  await bus.publish([{ topic: TOPICS.orderEvents, key: orderId, value: Buffer.from(JSON.stringify(failed)), headers: { type: failed.type, ...onlyInventory } }]);
+  await bus.publish([{ topic: TOPICS.orderEvents, key: orderId, value: await onTheWire(bus, TOPICS.orderEvents, failed), headers: { type: failed.type, ...onlyInventory } }]);
   await startInventory();
   // Decided in that order, the reservation is made, then released; the other way round it would be kept for ever.
   await waitFor(async () => (await stockEvents(product)).length === 3, 30_000, () => 'three stock events');

@@ -10,7 +10,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { readTopic } from '../scripts/topic-reader.ts';
 import { createBus, type Bus } from '../services/shared/bus.ts';
-import { RUNTIME_TOPICS, commandReplySchema, type CommandReply } from '../services/shared/messages.ts';
+import { RUNTIME_TOPICS, decodeReply, type CommandReply } from '../services/shared/messages.ts';
 import { processesOf, startParts, type RunningParts } from '../services/shared/process.ts';
 import { startGateway, type RunningGateway } from '../gateway/server.ts';
 import { tallyContract, TOPICS } from './fixtures/tally/contract.ts';
@@ -46,7 +46,7 @@ async function add(name: string, amount: number, commandId = randomUUID()): Prom
   await bus.publish([tallyContract.outgoing(tallyContract.command({ type: 'AddToTally', data: { tally: name, amount } }, { commandId }))]);
   let reply: CommandReply | undefined;
   await waitFor(async () => {
-    const replies = (await readTopic(bus, bus.topic(RUNTIME_TOPICS.commandReplies))).map((m) => commandReplySchema.parse(JSON.parse(m.value!.toString())));
+    const replies = (await readTopic(bus, bus.topic(RUNTIME_TOPICS.commandReplies))).map((m) => decodeReply(m.value));
     reply = replies.findLast((r) => r.commandId === commandId);
     return reply !== undefined;
   }, 30_000, () => `a reply to ${commandId}`);

@@ -9,21 +9,21 @@ import { randomUUID } from 'node:crypto';
 import { connect } from 'node:net';
 import type { ISocketFactory } from 'kafkajs';
 import { expect, it, vi } from 'vitest';
-import { createBus, createKafka, deleteTopicsAndGroups, ensureTopics, joined, type Bus, type BusOptions } from '../services/shared/bus.ts';
+import { createBus, createKafka, joined, type Bus, type BusOptions } from '../services/shared/bus.ts';
 import { KafkaRequestQueue } from '../services/shared/kafkajs-patches.ts';
 import { tallyContract, TOPICS } from './fixtures/tally/contract.ts';
+import { ownTopics } from './support/system.ts';
 
-/** Runs `test` on a bus of its own, under a fresh topic prefix with the tally fixture's command topic, all removed after. */
+/** Runs `test` on a bus of its own, under a fresh topic prefix with the tally fixture's topics and schemas, all removed after. */
 async function onOwnTopics(clientId: string, test: (bus: Bus) => Promise<void>, options: Partial<BusOptions> = {}): Promise<void> {
   const prefix = `patches-${randomUUID().slice(0, 8)}.`;
-  const kafka = createKafka(clientId);
-  await ensureTopics(kafka, new Map([[TOPICS.commands, {}]]), prefix);
+  const topics = await ownTopics(prefix, [tallyContract]);
   const bus = await createBus({ clientId, prefix, ...options });
   try {
     await test(bus);
   } finally {
     await bus.close();
-    await deleteTopicsAndGroups(kafka, prefix);
+    await topics.drop();
   }
 }
 

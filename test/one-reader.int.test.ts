@@ -10,7 +10,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startGateway, type RunningGateway } from '../gateway/server.ts';
 import { readTopic } from '../scripts/topic-reader.ts';
 import { ordersContract, TOPICS } from '../services/orders/contract.ts';
-import { commandReplySchema, RUNTIME_TOPICS } from '../services/shared/messages.ts';
+import { decodeReply, RUNTIME_TOPICS } from '../services/shared/messages.ts';
 import { createBus, type Bus } from '../services/shared/bus.ts';
 import { loadProcesses } from '../services/runtimes.ts';
 import { startParts, type RunningParts } from '../services/shared/process.ts';
@@ -59,7 +59,7 @@ async function groups() {
 
 async function repliesTo(commandId: string): Promise<number> {
   return (await readTopic(bus, bus.topic(RUNTIME_TOPICS.commandReplies)))
-    .filter((m) => commandReplySchema.parse(JSON.parse(m.value!.toString())).commandId === commandId).length;
+    .filter((m) => decodeReply(m.value).commandId === commandId).length;
 }
 
 async function readiness(): Promise<{ status: number; body: any }> {

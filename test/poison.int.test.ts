@@ -12,6 +12,8 @@ import { createLogger } from '../services/shared/log.ts';
 import { RUNTIME_TOPICS } from '../services/shared/messages.ts';
 import { ordersContract, TOPICS, type DomainEvent } from '../services/orders/contract.ts';
 import { startSystem, waitFor, type TestSystem } from './support/system.ts';
+import { frame } from '../services/shared/wire.ts';
+import { onTheWire } from './support/wire.ts';
 
 let system: TestSystem;
 let bus: Bus;
@@ -47,7 +49,7 @@ async function writeEvent(event: DomainEvent, headers?: Record<string, string>) 
   if (!headers) return bus.publish([ordersContract.outgoing(envelope)]);
   const producer = bus.kafka.producer();
   await producer.connect();
-  await producer.send({ topic: bus.topic(TOPICS.inventoryEvents), messages: [{ key: envelope.aggregateId, value: JSON.stringify(envelope), headers }] });
+  await producer.send({ topic: bus.topic(TOPICS.inventoryEvents), messages: [{ key: envelope.aggregateId, value: await onTheWire(bus, TOPICS.inventoryEvents, envelope), headers }] });
   await producer.disconnect();
 }
 
@@ -90,6 +92,39 @@ it('dead-letters events the orders projection cannot store, with reason and posi
   const states = await Promise.all(Array.from({ length: 12 }, () => orderSettles(product)));
   expect(states).toEqual(Array(12).fill('VALIDATED'));
   expect(await system.prisma.order.count({ where: { id: { in: Object.keys(poisons) } } })).toBe(0);
+});
+
+it('dead-letters a message without the wire format\'s magic byte, and one naming a schema id the registry lacks, and carries on', async () => {
+  const product = `P-${randomUUID().slice(0, 6)}`;
+  await system.gql(`mutation { addInventory(product: "${product}", quantity: 10) { stock } }`);
+  const tag = randomUUID().slice(0, 6);
+  const envelopeOf = (orderId: string) => ordersContract.event(
+    { type: 'OrderCreated', data: { orderId, customerId: 'c', product, quantity: 1, price: 1, currency: 'EUR' } },
+    ordersContract.command({ type: 'AddInventory', data: { product: 'x', quantity: 1 } }), new Date(),
+  );
+  const unframed = envelopeOf(`unframed-${tag}`);
+  const unknownId = envelopeOf(`unknown-id-${tag}`);
+  const producer = bus.kafka.producer();
+  await producer.connect();
+  await producer.send({
+    topic: bus.topic(TOPICS.orderEvents),
+    messages: [
+      { key: unframed.aggregateId, value: JSON.stringify(unframed) }, // as a producer that skips the registry writes
+      { key: unknownId.aggregateId, value: frame(2_000_000_000, JSON.stringify(unknownId)) },
+    ],
+  });
+  await producer.disconnect();
+
+  // Both consumers of order events set each aside, naming why.
+  for (const consumer of ['orders-projector', 'inventory']) {
+    await waitFor(
+      () => lettersAbout(consumer, `unframed-${tag}`).length > 0 && lettersAbout(consumer, `unknown-id-${tag}`).length > 0,
+      60_000, () => `${consumer} to dead-letter both messages (got ${deadLetters.map((d) => d.headers.consumer).join(', ')})`,
+    );
+    expect(lettersAbout(consumer, `unframed-${tag}`)[0].headers.reason).toMatch(/starts with byte 123, not the wire format's magic byte 0/);
+    expect(lettersAbout(consumer, `unknown-id-${tag}`)[0].headers.reason).toMatch(/names schema id 2000000000, which the schema registry at .* does not have/);
+  }
+  expect(await orderSettles(product)).toBe('VALIDATED');
 });
 
 it('dead-letters an event a service cannot answer within the message size limit, and keeps deciding', async () => {

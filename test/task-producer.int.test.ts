@@ -7,13 +7,12 @@ import { randomUUID } from 'node:crypto';
 import { expect, it } from 'vitest';
 import { readTopic } from '../scripts/topic-reader.ts';
 import { tallyContract, TOPICS } from './fixtures/tally/contract.ts';
-import { createBus, createKafka, deleteTopicsAndGroups, ensureTopics } from '../services/shared/bus.ts';
-import { waitFor } from './support/system.ts';
+import { createBus } from '../services/shared/bus.ts';
+import { ownTopics, waitFor } from './support/system.ts';
 
 it('is broken after a failed transaction, and a new producer of the task commits what the failed one did not', async () => {
   const prefix = `task-producer-${randomUUID().slice(0, 8)}.`;
-  const kafka = createKafka('task-producer-test');
-  await ensureTopics(kafka, new Map([[TOPICS.commands, {}]]), prefix);
+  const topics = await ownTopics(prefix, [tallyContract]);
   const bus = await createBus({ clientId: 'task-producer-test', prefix });
   const command = () => tallyContract.outgoing(tallyContract.command({ type: 'AddToTally', data: { tally: `P-${randomUUID()}`, amount: 1 } }));
   try {
@@ -33,12 +32,12 @@ it('is broken after a failed transaction, and a new producer of the task commits
     });
     // EndTxn is answered before the markers are written: read until they are.
     let ids: string[] = [];
-    const read = async () => (ids = (await readTopic(bus, bus.topic(TOPICS.commands))).map((m) => JSON.parse(m.value!.toString()).commandId));
+    const read = async () => (ids = (await readTopic(bus, bus.topic(TOPICS.commands))).map((m) => (tallyContract.decode(m.value) as { commandId: string }).commandId));
     await waitFor(async () => (await read()).includes((kept.envelope as { commandId: string }).commandId), 20_000, () => `the kept command, read: ${ids.join(', ')}`);
     expect(ids).not.toContain((lost.envelope as { commandId: string }).commandId); // aborted: unseen by a read_committed reader
     await Promise.all([first.close(), second.close()]);
   } finally {
     await bus.close();
-    await deleteTopicsAndGroups(kafka, prefix);
+    await topics.drop();
   }
 });

@@ -70,6 +70,20 @@ export async function isolate(domains: readonly AnyContract[] = DOMAINS): Promis
   };
 }
 
+/** Creates the contracts' topics under `prefix` and registers their schemas, for a test on a bus of its own; `drop` removes both. */
+export async function ownTopics(prefix: string, contracts: readonly AnyContract[]): Promise<{ drop(): Promise<void> }> {
+  const kafka = createKafka('test-topics');
+  await ensureTopics(kafka, systemTopics(contracts), prefix);
+  const registry = createSchemaRegistry();
+  await registerSchemas(registry, topicSchemas(contracts, prefix));
+  return {
+    async drop() {
+      await deleteTopicsAndGroups(kafka, prefix);
+      await registry.deleteSubjects(prefix);
+    },
+  };
+}
+
 export interface GraphQLResult<T = any> {
   data?: T;
   errors?: { message: string; extensions?: { code?: string; [key: string]: unknown } }[];
