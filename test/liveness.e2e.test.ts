@@ -16,8 +16,7 @@ import { startGateway, type RunningGateway } from '../gateway/server.ts';
 import { dropDatabase, migrate } from '../infra/database.ts';
 import { ensureKafka, type RunningKafka } from '../infra/kafka/broker.ts';
 import { DOMAINS } from '../services/domains.ts';
-import { createKafka, ensureTopics, systemTopics } from '../services/shared/bus.ts';
-import { freePortPair, tokenFor, waitFor } from './support/system.ts';
+import { freePortPair, ownTopics, tokenFor, waitFor } from './support/system.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const WITHIN_MS = 3_000;
@@ -28,6 +27,7 @@ let databaseUrl: string;
 let gateway: RunningGateway | undefined;
 let services: { child: ChildProcess; lines: string[] } | undefined;
 let token: string;
+let topics: { drop(): Promise<void> } | undefined;
 
 /** This file's own broker, even when KAFKA_BROKERS names a shared one: stopping that would disturb other files. */
 async function startBroker(): Promise<RunningKafka> {
@@ -72,7 +72,7 @@ beforeAll(async () => {
   };
   Object.assign(process.env, env); // for the gateway in this process, and the services process it spawns
   await migrate(databaseUrl);
-  await ensureTopics(createKafka('liveness-test', kafka.brokers), systemTopics(DOMAINS), env.TOPIC_PREFIX);
+  topics = await ownTopics(env.TOPIC_PREFIX, DOMAINS); // on this file's own broker (KAFKA_BROKERS above)
   token = await tokenFor('admin', ['admin']);
   services = startServices();
   // Default sampling (HEALTH_SAMPLE_MS, 2 s): the 3 s must not depend on sampling faster.
@@ -87,6 +87,7 @@ afterAll(async () => {
     services.child.kill('SIGTERM');
     await exited;
   }
+  await topics?.drop().catch(() => {}); // the broker may be stopped by now: its topics go with it, the subjects not
   await kafka?.stop();
   rmSync(resolve(root, '.data/kafka', String(kafkaPort)), { recursive: true, force: true });
   if (databaseUrl) await dropDatabase(databaseUrl).catch(() => {});

@@ -8,6 +8,7 @@ import { createBus, type Bus } from '../services/shared/bus.ts';
 import { RUNTIME_TOPICS } from '../services/shared/messages.ts';
 import { ordersContract, TOPICS } from '../services/orders/contract.ts';
 import { startSystem, waitFor, type TestSystem } from './support/system.ts';
+import { onTheWire } from './support/wire.ts';
 
 let system: TestSystem;
 let bus: Bus;
@@ -48,7 +49,7 @@ it('dead-letters an invalid event and keeps consuming', async () => {
   try {
     const raw = bus.kafka.producer();
     await raw.connect();
-    await raw.send({ topic: bus.topic(TOPICS.orderEvents), messages: [{ key: 'junk', value: '{"kind":"event","type":"OrderCreated"}' }] });
+    await raw.send({ topic: bus.topic(TOPICS.orderEvents), messages: [{ key: 'junk', value: await onTheWire(bus, TOPICS.orderEvents, { kind: 'event', type: 'OrderCreated' }) }] });
     await raw.disconnect();
 
     // Every consumer of orders.events sets it aside with its reason…
