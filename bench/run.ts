@@ -30,6 +30,7 @@ import { benchRides } from './rides.ts';
 import { startOrUseSystem, type BenchSystem } from './system.ts';
 import { cpuBetween, describeCpuPer, requestsPer } from './usage.ts';
 import { wireFormatCost } from './wire.ts';
+import { createSchemaRegistry, registerSchemas, topicSchemas } from '../services/shared/schemas.ts';
 
 const say = (line: string) => console.log(`[bench] ${line}`);
 const PAGE_QUERY = `query Page { orders(first: 50) { edges { node { id customerId product quantity price state createdAt validations { checkType result reason } } } } }`;
@@ -167,6 +168,8 @@ async function projectorCatchUp(system: BenchSystem) {
   await migrate(databaseUrl);
   const bus = await createBus({ clientId: 'bench-catchup', brokers: system.kafkaBrokers.split(','), prefix });
   await ensureTopics(bus.kafka, systemTopics(DOMAINS), prefix);
+  const registry = createSchemaRegistry();
+  await registerSchemas(registry, topicSchemas(DOMAINS, prefix));
   const cause = ordersContract.command({ type: 'AddInventory', data: { product: 'bench', quantity: 1 } });
   const events = Array.from({ length: CATCHUP_ORDERS }, (_, i) => {
     const created = ordersContract.event({ type: 'OrderCreated', data: { orderId: `o${i}`, customerId: 'c', product: 'P', quantity: 1, price: 1, currency: 'EUR' } }, cause, new Date());
@@ -185,6 +188,7 @@ async function projectorCatchUp(system: BenchSystem) {
   await projector.stop();
   await prisma.$disconnect();
   await deleteTopicsAndGroups(bus.kafka, prefix);
+  await registry.deleteSubjects(prefix);
   await bus.close();
   await dropDatabase(databaseUrl);
   return { events: events.length, seconds, perSecond: events.length / seconds };
