@@ -14,6 +14,10 @@ import pg from 'pg';
 import WebSocket from 'ws';
 import { dropDatabase, migrate } from '../infra/database.ts';
 import { ratingsContract, TOPICS } from '../services/ratings/contract.ts';
+import { registerChangeSchema, snapshotMessage } from '../services/ratings/fixtures/debezium.ts';
+import { avroOf } from '../services/shared/avro.ts';
+import { createSchemaRegistry } from '../services/shared/schemas.ts';
+import { createSchemaIds } from '../services/shared/wire.ts';
 import { DOMAINS } from '../services/domains.ts';
 import { createBus, createKafka, deleteTopicsAndGroups, ensureTopics, joined, systemTopics, type Bus } from '../services/shared/bus.ts';
 import type { BenchSystem } from './system.ts';
@@ -84,16 +88,16 @@ export async function ratingsSustained(system: BenchSystem, say: (line: string) 
       });
       await admin.disconnect();
     }
-    // The catalog as Debezium writes it (a snapshot row per movie: key = the id, value = the change without schema).
+    // The catalog as Debezium writes it (a snapshot row per movie: key = the id, value = the change in Avro, its
+    // schema registered under the topic's subject as the connector's converter does).
+    const schemaId = await registerChangeSchema(createSchemaRegistry(), bus.topic(TOPICS.movies));
     const producer = bus.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
     await producer.send({
       topic: bus.topic(TOPICS.movies),
       acks: -1,
-      messages: Array.from({ length: SUSTAINED_MOVIES }, (_, i) => ({
-        key: String(i + 1),
-        value: JSON.stringify({ before: null, after: { id: i + 1, title: `Bench movie ${i + 1}`, release_year: 2000, country: 'US', genres: [] }, op: 'r' }),
-      })),
+      messages: Array.from({ length: SUSTAINED_MOVIES }, (_, i) =>
+        snapshotMessage(schemaId, { id: i + 1, title: `Bench movie ${i + 1}`, releaseYear: 2000, country: 'US', genres: [] })),
     });
     await producer.disconnect();
 
@@ -288,6 +292,7 @@ export async function legacyToVisible(system: BenchSystem, say: (line: string) =
   const original = (await db.query('SELECT title FROM movies WHERE id = $1', [LEGACY_MOVIE])).rows[0]?.title as string;
   if (original === undefined) throw new Error(`the legacy catalog has no movie ${LEGACY_MOVIE}`);
   const arrived = new Map<string, number>(); // title → when its change reached the bare consumer
+  const ids = createSchemaIds(); // the value's schema is looked up once, at the first change
   try {
     await consumer.connect();
     await consumer.subscribe({ topic: system.moviesTopic, fromBeginning: false });
@@ -295,7 +300,8 @@ export async function legacyToVisible(system: BenchSystem, say: (line: string) =
     await consumer.run({
       eachMessage: async ({ message }) => {
         const at = micros();
-        const title = message.value && (JSON.parse(message.value.toString()) as { after?: { title?: string } }).after?.title;
+        await ids.learn([message.value]);
+        const title = message.value && (avroOf(ids, message.value).record as { after: { title: string } | null }).after?.title;
         if (title) arrived.set(title, at);
       },
     });

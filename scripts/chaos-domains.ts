@@ -8,9 +8,11 @@ import { randomUUID } from 'node:crypto';
 import { Partitioners } from 'kafkajs';
 import { DOMAINS } from '../services/domains.ts';
 import { ratingsContract, TOPICS as RATINGS } from '../services/ratings/contract.ts';
+import { registerChangeSchema, snapshotMessage } from '../services/ratings/fixtures/debezium.ts';
 import { ridesContract, TOPICS as RIDES } from '../services/rides/contract.ts';
 import type { Bus } from '../services/shared/bus.ts';
 import type { PrismaClient } from '../services/shared/db.ts';
+import { createSchemaRegistry } from '../services/shared/schemas.ts';
 import { decodeReply, ORIGIN_TOPIC_HEADER, repartitionTopic, RUNTIME_TOPICS, type AnyContract, type AnyEnvelope } from '../services/shared/messages.ts';
 import { REPLAY_FOR_HEADER } from './dead-letters.ts';
 import type { LogMessage } from './topic-reader.ts';
@@ -39,25 +41,20 @@ const MOVIE = `query($id: ID!) { movie(id: $id) { id } }`;
 export interface RatingAttempt { movieId: string; tenths: number; answer?: Answer }
 
 /**
- * Writes the catalog as Debezium's snapshot of the legacy table does (key = the id, value = the change without
- * schema: services/ratings/fixtures/debezium-movies.json), so the run needs no Kafka Connect. Acknowledged by all
- * in-sync replicas.
+ * Writes the catalog as Debezium's snapshot of the legacy table does (key = the id as JSON text, value = the change
+ * in Avro in the wire format, its schema registered under `<topic>-value` as the connector's converter does:
+ * services/ratings/fixtures/debezium.ts), so the run needs no Kafka Connect. Acknowledged by all in-sync replicas.
  */
 export async function writeChaosCatalog(bus: Bus): Promise<void> {
+  const topic = bus.topic(RATINGS.movies);
+  const schemaId = await registerChangeSchema(createSchemaRegistry(), topic);
   const producer = bus.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
   try {
     await producer.send({
-      topic: bus.topic(RATINGS.movies),
+      topic,
       acks: -1,
-      messages: CHAOS_MOVIES.map((id, i) => ({
-        key: id,
-        value: JSON.stringify({
-          before: null,
-          after: { id: Number(id), title: `Chaos movie ${i + 1}`, release_year: 2000 + i, country: 'US', genres: ['Drama'], reduced: null },
-          op: 'r',
-        }),
-      })),
+      messages: CHAOS_MOVIES.map((id, i) => snapshotMessage(schemaId, { id, title: `Chaos movie ${i + 1}`, releaseYear: 2000 + i, country: 'US', genres: ['Drama'] })),
     });
   } finally {
     await producer.disconnect();

@@ -16,6 +16,8 @@ import WebSocket from 'ws';
 import type { Role } from '../gateway/access.ts';
 import { signToken } from '../gateway/auth.ts';
 import { TOPICS } from '../services/ratings/contract.ts';
+import { registerChangeSchema, snapshotMessage } from '../services/ratings/fixtures/debezium.ts';
+import { createSchemaRegistry } from '../services/shared/schemas.ts';
 import { startSystem, tokenFor, waitFor, type TestSystem } from './support/system.ts';
 import { payloadOf } from './support/wire.ts';
 
@@ -188,14 +190,14 @@ async function ok(query: string, variables: Record<string, unknown> | undefined,
   return Object.values(result.data)[0] as any;
 }
 
-/** Movie 1 of the captured catalog, as Debezium wrote it (services/ratings/fixtures), so rateMovie can count. */
+/** Movie 1 as Debezium writes it (Avro, its schema registered as the converter does: services/ratings/fixtures), so rateMovie can count. */
 async function seedMovie() {
-  const fixture = JSON.parse(readFileSync(resolve(root, 'services/ratings/fixtures/debezium-movies.json'), 'utf8'));
-  const { key, value } = fixture.messages.snapshotFirst;
+  const topic = `${system.isolation.prefix}${TOPICS.movies}`;
+  const { key, value } = snapshotMessage(await registerChangeSchema(createSchemaRegistry(), topic), { id: 1, title: 'The Midnight Canyon: The Return', releaseYear: 1934, country: 'AU', genres: ['Horror'] });
   const kafka = new Kafka({ clientId: 'auth-test', brokers: system.isolation.env.KAFKA_BROKERS.split(','), logLevel: 0 });
   const producer = kafka.producer();
   await producer.connect();
-  await producer.send({ topic: `${system.isolation.prefix}${TOPICS.movies}`, messages: [{ key, value }] });
+  await producer.send({ topic, messages: [{ key, value }] });
   await producer.disconnect();
   await waitFor(async () => (await system.prisma.movie.count({ where: { id: 1n } })) === 1, 30_000, () => 'movie 1 in the projection');
 }

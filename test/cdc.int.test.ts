@@ -20,13 +20,20 @@ import {
 } from '../infra/connect/connect.ts';
 import { createLegacyDatabase, dropLegacyDatabase } from '../infra/legacy-postgres.ts';
 import { CATALOG_BOUNDS, decodeMovieChange } from '../services/ratings/catalog-change.ts';
+import { avroOf } from '../services/shared/avro.ts';
 import { ensureTopics } from '../services/shared/bus.ts';
+import { createSchemaRegistry, subjectOf } from '../services/shared/schemas.ts';
+import { createSchemaIds } from '../services/shared/wire.ts';
 import { freePort, waitFor } from './support/system.ts';
 
 interface Received {
   key: string;
-  /** Debezium's change event; null for a tombstone. */
+  /** Debezium's change event, decoded by its schema id (longs as bigints); null for a tombstone. */
   value: { op: string; before: Record<string, unknown> | null; after: Record<string, unknown> | null } | null;
+  /** The value as it was on the log. */
+  raw: Buffer | null;
+  /** The schema id the value names. */
+  schemaId: number | undefined;
   partition: number;
   at: number;
 }
@@ -46,6 +53,8 @@ let kafka: Kafka;
 let consumer: Consumer;
 let db: pg.Client;
 const received: Received[] = [];
+const registry = createSchemaRegistry();
+const ids = createSchemaIds(registry);
 
 const messagesFor = (key: number | string) => received.filter((m) => m.key === String(key));
 
@@ -76,9 +85,13 @@ beforeAll(async () => {
   await consumer.subscribe({ topic, fromBeginning: true });
   await consumer.run({
     eachMessage: async ({ message, partition }) => {
+      await ids.learn([message.value]);
+      const read = message.value ? avroOf(ids, message.value) : undefined;
       received.push({
         key: message.key?.toString() ?? '',
-        value: message.value ? JSON.parse(message.value.toString()) : null,
+        value: (read?.record as Received['value']) ?? null,
+        raw: message.value,
+        schemaId: read?.id,
         partition,
         at: Date.now(),
       });
@@ -99,6 +112,7 @@ afterAll(async () => {
     await admin.deleteGroups([`${prefix}cdc-test`, group]).catch(() => {});
     await admin.disconnect();
   }
+  await registry.deleteSubjects(prefix).catch((e) => console.error(e));
   if (catalogUrl) await dropLegacyDatabase(catalogUrl).catch((e) => console.error(e));
 });
 
@@ -108,7 +122,19 @@ describe('the legacy catalog on the log (Debezium)', () => {
     const lethalWeapon = messagesFor(362)[0].value!;
     expect(lethalWeapon.op).toBe('r');
     // The bounded capture table's row: the legacy row as it is, and `reduced` null, since nothing was cut.
-    expect(lethalWeapon.after).toEqual({ id: 362, title: 'Lethal Weapon', release_year: 1987, country: 'US', genres: ['Action', 'Crime'], reduced: null });
+    expect({ ...lethalWeapon.after }).toEqual({ id: 362n, title: 'Lethal Weapon', release_year: 1987, country: 'US', genres: ['Action', 'Crime'], reduced: null });
+  });
+
+  it('writes each value in Avro, framed with the id of the schema the converter registered under <topic>-value', async () => {
+    const [first] = messagesFor(362);
+    expect(first.raw![0]).toBe(0); // the wire format's magic byte
+    const latest = await fetch(`${registry.url}/subjects/${encodeURIComponent(subjectOf('', topic))}/versions/latest`);
+    expect(latest.status).toBe(200);
+    const { id: registered, schemaType } = (await latest.json()) as { id: number; schemaType?: string };
+    expect(schemaType ?? 'AVRO').toBe('AVRO');
+    expect(new Set(received.map((m) => m.schemaId).filter((id) => id !== undefined))).toEqual(new Set([registered]));
+    // The ratings domain's decoder reads it as it is on the log.
+    expect(decodeMovieChange(Buffer.from(first.key), first.raw, ids)).toMatchObject({ type: 'MovieUpserted', movie: { movieId: '362', title: 'Lethal Weapon' } });
   });
 
   it('streams an insert, an update and a delete in commit order; the delete is followed by a tombstone', async () => {
@@ -123,8 +149,8 @@ describe('the legacy catalog on the log (Debezium)', () => {
     const [, update, remove] = messages.map((m) => m.value!);
     // REPLICA IDENTITY DEFAULT on the capture table: no old row in an update, only the key in a delete's `before`.
     expect(update.before).toBeNull();
-    expect(update.after).toMatchObject({ id: movieId, title: 'Lethal Weapon II' });
-    expect(remove.before).toEqual({ id: movieId, title: '', release_year: null, country: null, genres: [], reduced: null }); // the key, and empties
+    expect(update.after).toMatchObject({ id: BigInt(movieId), title: 'Lethal Weapon II' });
+    expect({ ...remove.before }).toEqual({ id: BigInt(movieId), title: '', release_year: null, country: null, genres: [], reduced: null }); // the key, and empties
     expect(remove.after).toBeNull();
   });
 
@@ -156,7 +182,7 @@ describe('the legacy catalog on the log (Debezium)', () => {
     const arrivedIn = messagesFor(362)[before].at - editedAt;
     console.log(`[cdc] a normal edit after a 10 MB title's insert, update and delete: arrived in ${arrivedIn} ms`);
     expect(arrivedIn).toBeLessThan(5_000);
-    expect(messagesFor(362)[before].value!.after).toMatchObject({ id: 362, title: 'Lethal Weapon (edited)' });
+    expect(messagesFor(362)[before].value!.after).toMatchObject({ id: 362n, title: 'Lethal Weapon (edited)' });
 
     // The oversized row itself was not dropped: each change arrived (its partition may be read after 362's),
     // bounded, and says what was cut.
@@ -164,12 +190,12 @@ describe('the legacy catalog on the log (Debezium)', () => {
     const messages = messagesFor(movieId);
     expect(messages.map((m) => m.value?.op ?? null)).toEqual(['c', 'u', 'd', null]);
     const [insert, update] = messages.map((m) => m.value!);
-    expect(insert.after).toMatchObject({ id: movieId, title: 'T'.repeat(CATALOG_BOUNDS.titleChars), reduced: [`title: ${tenMegabytes} characters, kept ${CATALOG_BOUNDS.titleChars}`] });
-    expect(update.after).toMatchObject({ id: movieId, title: 'U'.repeat(CATALOG_BOUNDS.titleChars) });
-    const upserted = decodeMovieChange(Buffer.from(messages[1].key), Buffer.from(JSON.stringify(update)));
+    expect(insert.after).toMatchObject({ id: BigInt(movieId), title: 'T'.repeat(CATALOG_BOUNDS.titleChars), reduced: [`title: ${tenMegabytes} characters, kept ${CATALOG_BOUNDS.titleChars}`] });
+    expect(update.after).toMatchObject({ id: BigInt(movieId), title: 'U'.repeat(CATALOG_BOUNDS.titleChars) });
+    const upserted = decodeMovieChange(Buffer.from(messages[1].key), messages[1].raw, ids);
     expect(upserted).toMatchObject({ type: 'MovieUpserted', movie: { movieId: String(movieId), title: 'U'.repeat(CATALOG_BOUNDS.titleChars) } });
     expect(upserted?.type === 'MovieUpserted' && upserted.movie.reduced).toEqual([`title: ${tenMegabytes} characters, kept ${CATALOG_BOUNDS.titleChars}`]);
-    expect(decodeMovieChange(Buffer.from(messages[2].key), Buffer.from(JSON.stringify(messages[2].value)))).toEqual({ type: 'MovieRemoved', movieId: String(movieId) });
+    expect(decodeMovieChange(Buffer.from(messages[2].key), messages[2].raw, ids)).toEqual({ type: 'MovieRemoved', movieId: String(movieId) });
   });
 
   it('bounds genres at the source: 100,000 of them, and one of 10 MB, arrive as at most 20 short ones', async () => {

@@ -1,6 +1,7 @@
 /**
- * A Kafka Connect worker (Apache Kafka 3.9.1) with Debezium's PostgreSQL connector (3.6.1.Final), both resolved
- * by Maven from infra/connect/pom.xml, and the connector that captures the legacy catalog's `movies` table.
+ * A Kafka Connect worker (Apache Kafka 3.9.1) with Debezium's PostgreSQL connector (3.6.1.Final) and Apicurio's
+ * Avro converter (2.6.13.Final), all resolved by Maven from infra/connect/pom.xml, and the connector that captures
+ * the legacy catalog's `movies` table: values in Avro, in the schema registry's wire format.
  * Nothing is started when CONNECT_URL is set, or when a worker already answers on the port.
  *
  * The worker runs in distributed mode (a group of one): connectors added over REST, their configs and their
@@ -8,11 +9,11 @@
  * last committed position, and the rows changed while it was down arrive (they wait in the replication slot).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
 import { CATALOG_CONNECTOR } from '../../services/ratings/contract.ts';
-import { kafkaBrokers, topicPartitions, topicPrefix } from '../../services/shared/config.ts';
+import { kafkaBrokers, schemaRegistryUrl, topicPartitions, topicPrefix } from '../../services/shared/config.ts';
 import { CAPTURE_TABLE, ensureLegacyDatabase } from '../legacy-postgres.ts';
 import { keepInForeground, stopProcess } from '../process.ts';
 
@@ -79,17 +80,37 @@ function resolveConnectJars(log: (line: string) => void): void {
   const wanted: [string, string, string][] = [
     ['runtime', runtimeDir, 'connect-runtime-'],
     ['debezium', join(pluginsDir, 'debezium-connector-postgres'), 'debezium-connector-postgres-'],
+    ['apicurio', join(pluginsDir, 'apicurio-converter'), 'apicurio-registry-utils-converter-'],
   ];
+  const names: Record<string, string> = { runtime: 'Apache Kafka Connect', debezium: "Debezium's PostgreSQL connector", apicurio: "Apicurio Registry's Avro converter" };
   for (const [profile, dir, prefix] of wanted) {
     if (have(dir, prefix)) continue;
-    log(`resolving ${profile === 'runtime' ? 'Apache Kafka Connect' : "Debezium's PostgreSQL connector"} from Maven Central (first run only)…`);
+    log(`resolving ${names[profile]} from Maven Central (first run only)…`);
     const mvn = spawnSync('mvn', ['-q', '-B', '-Dstyle.color=never', '-f', join(connectDir, 'pom.xml'), '-P', profile, 'dependency:copy-dependencies'], {
       stdio: 'inherit',
     });
     if (mvn.status !== 0) {
-      throw new Error('mvn could not resolve the Kafka Connect / Debezium jars: check that Java 17 and Maven are installed and Maven Central is reachable');
+      throw new Error(`mvn could not resolve ${names[profile]}'s jars: check that Java 17 and Maven are installed and Maven Central is reachable`);
     }
   }
+  writeServiceManifest(join(pluginsDir, 'apicurio-converter'), 'org.apache.kafka.connect.storage.Converter', ['io.apicurio.registry.utils.converter.AvroConverter']);
+}
+
+/**
+ * The worker discovers plugins by their ServiceLoader manifests (plugin.discovery=service_load), and Apicurio's
+ * converter jar ships none: without one the worker does not know AvroConverter, and registering the connector
+ * fails (a NullPointerException in the REST answer). So the plugin folder gets a jar holding only the manifest, as
+ * Kafka's `connect-plugin-path sync-manifests` (KIP-898) would write; `jar` comes with the JDK that Maven needs.
+ */
+function writeServiceManifest(pluginDir: string, service: string, classes: string[]): void {
+  const manifestJar = join(pluginDir, 'service-manifests.jar');
+  if (existsSync(manifestJar)) return;
+  const staging = join(pluginDir, '.manifests');
+  mkdirSync(join(staging, 'META-INF/services'), { recursive: true });
+  writeFileSync(join(staging, 'META-INF/services', service), `${classes.join('\n')}\n`);
+  const jar = spawnSync('jar', ['--create', '--file', manifestJar, '-C', staging, 'META-INF'], { stdio: 'inherit' });
+  rmSync(staging, { recursive: true, force: true });
+  if (jar.status !== 0) throw new Error(`could not write ${manifestJar} with the JDK's jar tool: check that a JDK (not only a JRE) is on PATH`);
 }
 
 function startWorker(brokers: string[], port: number, group: string, log: (line: string) => void): ChildProcess {
@@ -201,6 +222,27 @@ export interface MoviesConnector {
   partitions?: number;
   /** How long to wait for the connector and its task to be RUNNING, in ms. Default: 60000. */
   timeoutMs?: number;
+  /**
+   * The schema registry's Confluent-compatible API as the *worker* reaches it. Default: SCHEMA_REGISTRY_URL, else
+   * http://127.0.0.1:8081/apis/ccompat/v7 (services/shared/config.ts). The converter talks to the same Apicurio
+   * Registry through its own v2 API.
+   */
+  registryUrl?: string;
+}
+
+/**
+ * Apicurio's `/apis/registry/v2` beside its `/apis/ccompat/v7`: the converter (2.6.x, the last line published)
+ * speaks only v2, which Apicurio Registry 3 still serves. Its artifacts are the ccompat subjects, its content ids
+ * the ccompat schema ids.
+ */
+export function apicurioV2Url(registryUrl: string): string {
+  const url = registryUrl.replace(/\/$/, '');
+  if (!url.endsWith('/apis/ccompat/v7')) {
+    throw new Error(
+      `the schema registry URL ${url} is not Apicurio's /apis/ccompat/v7: the movies connector's converter needs Apicurio Registry; set SCHEMA_REGISTRY_URL to http://<host>:<port>/apis/ccompat/v7`,
+    );
+  }
+  return `${url.slice(0, -'/apis/ccompat/v7'.length)}/apis/registry/v2`;
 }
 
 /**
@@ -210,6 +252,7 @@ export interface MoviesConnector {
  * every restart, and errors.tolerance=all would drop it with only a line in the worker's log.
  */
 export function moviesConnectorConfig(options: Omit<MoviesConnector, 'connectUrl' | 'timeoutMs'>): Record<string, string> {
+  const registry = apicurioV2Url(options.registryUrl ?? schemaRegistryUrl());
   const db = new URL(options.legacyUrl);
   const topicPrefix = options.name.replace(/[^A-Za-z0-9_.-]/g, '_');
   return {
@@ -232,10 +275,26 @@ export function moviesConnectorConfig(options: Omit<MoviesConnector, 'connectUrl
     'poll.interval.ms': '50',
     // A delete is a delete event (`before` holds the key) followed by a tombstone for compaction.
     'tombstones.on.delete': 'true',
+    // The key stays the bare id as JSON text (`362`): a key's bytes choose the movie's partition and name it for
+    // compaction, so they must not change with the value's encoding (a movie keyed anew would keep its old record
+    // forever beside the new one), and the ratings domain reads ids beyond 2^53 exactly from that text.
     'key.converter': 'org.apache.kafka.connect.json.JsonConverter',
     'key.converter.schemas.enable': 'false',
-    'value.converter': 'org.apache.kafka.connect.json.JsonConverter',
-    'value.converter.schemas.enable': 'false',
+    // The value in Avro, in the Confluent wire format (magic byte 0, the schema's 4-byte content id, the record):
+    // the ratings domain decodes it by id, with the writer's schema from the registry (services/ratings/catalog-change.ts).
+    'value.converter': 'io.apicurio.registry.utils.converter.AvroConverter',
+    'value.converter.apicurio.registry.url': registry,
+    // The schema is registered under `<topic>-value` (the default TopicIdStrategy) whenever Debezium's changes.
+    'value.converter.apicurio.registry.auto-register': 'true',
+    'value.converter.apicurio.registry.find-latest': 'true',
+    // The id in the value, not in Apicurio's own headers, and as Confluent's 4 bytes: a content id, which is what
+    // the ccompat API's /schemas/ids/{id} answers.
+    'value.converter.apicurio.registry.headers.enabled': 'false',
+    'value.converter.apicurio.registry.as-confluent': 'true',
+    'value.converter.apicurio.registry.use-id': 'contentId',
+    // Debezium names its schemas after topic.prefix (`<prefix>.public.movies_capture.Envelope`), and a prefix may
+    // hold characters an Avro name may not ('-'): replaced with '_', or the converter refuses every change.
+    'schema.name.adjustment.mode': 'avro',
     // Debezium names the topic <topic.prefix>.public.movies_capture; route it to the system's topic, and key by id alone.
     transforms: 'route,key',
     'transforms.route.type': 'org.apache.kafka.connect.transforms.RegexRouter',
@@ -253,9 +312,9 @@ export function moviesConnectorConfig(options: Omit<MoviesConnector, 'connectUrl
 
 /**
  * Creates or updates the connector (PUT is idempotent) and waits until it and its task are RUNNING. A connector
- * an earlier version registered on the raw `movies` table is removed first (with its offsets, slot and
- * publication), so the new one starts with a snapshot of the bounded table: the same movies again, which consumers
- * take as upserts by id. A delete that old connector had not sent yet (it may have stopped on an oversized row) is
+ * an earlier version registered on the raw `movies` table, or with JSON values, is removed first (with its offsets,
+ * slot and publication), so the new one starts with a snapshot of the bounded table: the same movies again, which
+ * consumers take as upserts by id. A delete that old connector had not sent yet (it may have stopped on an oversized row) is
  * lost with its slot: that movie stays in the system; insert and delete its row again to remove it.
  */
 export async function registerMoviesConnector(options: MoviesConnector): Promise<void> {
@@ -263,7 +322,11 @@ export async function registerMoviesConnector(options: MoviesConnector): Promise
   const deadline = Date.now() + (options.timeoutMs ?? 60_000);
   const config = moviesConnectorConfig(options);
   const existing = await fetch(`${connectUrl}/connectors/${encodeURIComponent(name)}/config`);
-  if (existing.ok && ((await existing.json()) as Record<string, string>)['table.include.list'] !== config['table.include.list']) {
+  // The movies topic is compacted: a switch of encoding would leave every unchanged movie in the old one. So a
+  // connector of another table or another value converter starts over with a snapshot, every movie written anew.
+  const restart = ['table.include.list', 'value.converter'];
+  const current = existing.ok ? ((await existing.json()) as Record<string, string>) : undefined;
+  if (current && restart.some((key) => current[key] !== config[key])) {
     await deleteConnector({ connectUrl, name, legacyUrl: options.legacyUrl, slotName: options.slotName });
   }
   // 409: the worker is rebalancing (just started, or a connector was just added); it answers once it is done.

@@ -1,12 +1,16 @@
 /**
  * Where Debezium's format stops. The `movies` topic carries Debezium's change events for the legacy catalog (its
- * bounded copy `movies_capture`; JSON without schemas, keyed by the movie id alone: infra/connect/connect.ts);
- * this turns one Kafka message into the ratings domain's own `MovieChange`, and nothing past this file knows
- * about `op`, `before`/`after` or snake_case columns.
+ * bounded copy `movies_capture`), keyed by the movie id alone as JSON text and valued in Avro through the schema
+ * registry's converter: magic byte 0, the writer schema's id, the record (infra/connect/connect.ts). This reads one
+ * Kafka message with the schema its id names and turns it into the ratings domain's own `MovieChange`; nothing past
+ * this file knows about `op`, `before`/`after` or snake_case columns.
  *
- * Malformed input throws an Error saying what was wrong; the runtime dead-letters that message and carries on.
- * A movie larger than CATALOG_BOUNDS is cut to them, and the change says what was cut (`reduced`).
+ * Malformed input throws SystemError INVALID_MESSAGE saying what was wrong; the runtime dead-letters that message
+ * and carries on. A movie larger than CATALOG_BOUNDS is cut to them, and the change says what was cut (`reduced`).
  */
+import { avroOf } from '../shared/avro.ts';
+import { SystemError } from '../shared/errors.ts';
+import type { SchemaIds } from '../shared/wire.ts';
 
 export type MovieChange =
   | {
@@ -38,19 +42,41 @@ export const MAX_CHANGE_BYTES = 1024 * 1024;
 /** The catalog's ids are bigints: an optional minus sign and digits, no leading zeros. */
 const ID = /^-?(0|[1-9][0-9]*)$/;
 
+const invalid = (reason: string) => new SystemError('INVALID_MESSAGE', reason);
+
+/** A change read, and its identity: the same for the same change sent twice. */
+export interface ReadMovieChange {
+  change: MovieChange;
+  /**
+   * The decoded change as canonical JSON, less the top-level `ts_ms`, `ts_us` and `ts_ns`: Debezium stamps those
+   * when it sends, so a change re-sent (Connect restarted before its offsets were flushed) differs in them alone.
+   */
+  identity: string;
+}
+
 /**
- * Decodes one message of the `movies` topic. A tombstone (null value) is `undefined`: the delete event just before
- * it already said `MovieRemoved`, and the tombstone only lets Kafka compact the movie away.
+ * Decodes one message of the `movies` topic with the writer schema its value names (`ids` has learnt the batch's
+ * ids). A tombstone (null value) is `undefined`: the delete event just before it already said `MovieRemoved`, and
+ * the tombstone only lets Kafka compact the movie away.
  */
-export function decodeMovieChange(key: Buffer | null, value: Buffer | null): MovieChange | undefined {
+export function readMovieChange(key: Buffer | null, value: Buffer | null, ids: SchemaIds): ReadMovieChange | undefined {
   const keyId = key === null ? undefined : decodeKey(key);
   if (value === null) return undefined;
   if (value.length > MAX_CHANGE_BYTES) {
-    throw new Error(`movie change too large: ${value.length} bytes (at most ${MAX_CHANGE_BYTES}); not a Debezium change event of the movies table`);
+    throw invalid(`movie change too large: ${value.length} bytes (at most ${MAX_CHANGE_BYTES}); not a Debezium change event of the movies table`);
   }
-  const event = parseJson(value, 'value');
-  if (!isRecord(event)) throw new Error(`movie change value is not a JSON object: ${preview(value)}`);
+  const { id, record: event } = avroOf(ids, value);
+  if (!isRecord(event)) throw invalid(`movie change (schema id ${id}) is not an Avro record`);
+  const { ts_ms: _ms, ts_us: _us, ts_ns: _ns, ...sent } = event;
+  return { change: changeOf(keyId, event, id), identity: JSON.stringify(sent, (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) };
+}
 
+/** The change alone (see readMovieChange). */
+export function decodeMovieChange(key: Buffer | null, value: Buffer | null, ids: SchemaIds): MovieChange | undefined {
+  return readMovieChange(key, value, ids)?.change;
+}
+
+function changeOf(keyId: string | undefined, event: Record<string, unknown>, schemaId: number): MovieChange {
   switch (event.op) {
     case 'r': // a row of the initial snapshot
     case 'c':
@@ -67,43 +93,43 @@ export function decodeMovieChange(key: Buffer | null, value: Buffer | null): Mov
     }
     case 'd': {
       // `before` carries the deleted row's key (the capture table's REPLICA IDENTITY DEFAULT); only its id matters.
-      if (event.before !== null && !isRecord(event.before)) throw new Error(`movie change op d: before is not an object or null`);
+      if (event.before !== null && !isRecord(event.before)) throw invalid('movie change op d: before is not a row or null');
       const beforeId = isRecord(event.before) && event.before.id !== undefined ? decodeValueId(event.before.id, 'before.id') : undefined;
-      if (keyId === undefined && beforeId === undefined) throw new Error('movie change op d has neither a key nor before.id: cannot tell which movie was removed');
+      if (keyId === undefined && beforeId === undefined) throw invalid('movie change op d has neither a key nor before.id: cannot tell which movie was removed');
       return { type: 'MovieRemoved', movieId: sameId(keyId, beforeId) };
     }
     default:
-      throw new Error(
-        `movie change has op ${JSON.stringify(event.op)}; expected r, c, u or d (is this a Debezium change event of the movies table, without schemas?)`,
+      throw invalid(
+        `movie change has op ${JSON.stringify(event.op)}; expected r, c, u or d (is schema id ${schemaId} a Debezium change event of the movies table?)`,
       );
   }
 }
 
-/** The key is the movie id alone, as JSON (`362`); kept as text, so ids beyond 2^53 stay exact. */
+/** The key is the movie id alone, as JSON text (`362`): the key stays JSON (infra/connect/connect.ts says why). */
 function decodeKey(key: Buffer): string {
   const text = key.toString('utf8').trim();
   if (ID.test(text)) return text;
-  throw new Error(`movie change key is not a movie id: ${preview(key)} (the connector must key by id alone: transforms.key)`);
+  throw invalid(`movie change key is not a movie id: ${preview(key)} (the connector must key by id alone: transforms.key)`);
 }
 
-/** An id inside the value. JSON.parse has already rounded it, so one beyond 2^53 can only be trusted via the key. */
-function decodeValueId(id: unknown, where: string): string | undefined {
-  if (typeof id !== 'number' || !Number.isInteger(id)) throw new Error(`movie change ${where} is not an integer id: ${JSON.stringify(id)}`);
-  return Number.isSafeInteger(id) ? String(id) : undefined;
+/** An id inside the value: an Avro long, read as a bigint, so exact at any size (an int column reads as a number). */
+function decodeValueId(id: unknown, where: string): string {
+  if (typeof id === 'bigint' || (typeof id === 'number' && Number.isSafeInteger(id))) return String(id);
+  throw invalid(`movie change ${where} is not an integer id: ${typeof id === 'string' ? JSON.stringify(id) : String(id)}`);
 }
 
-/** The key's id wins (it is exact); a value that names another movie is refused. */
+/** The key's id and the value's must agree; either alone will do. */
 function sameId(keyId: string | undefined, valueId: string | undefined): string {
   if (keyId !== undefined && valueId !== undefined && keyId !== valueId) {
-    throw new Error(`movie change key ${keyId} and value id ${valueId} disagree`);
+    throw invalid(`movie change key ${keyId} and value id ${valueId} disagree`);
   }
   const id = keyId ?? valueId;
-  if (id === undefined) throw new Error('movie change has no key and an id beyond 2^53 in its value: cannot tell which movie it is exactly');
+  if (id === undefined) throw invalid('movie change has neither a key nor an id in its value: cannot tell which movie it is');
   return id;
 }
 
 interface Row {
-  id: string | undefined;
+  id: string;
   title: string;
   releaseYear: number | null;
   country: string | null;
@@ -112,19 +138,19 @@ interface Row {
 }
 
 function decodeRow(row: unknown, where: string): Row {
-  if (!isRecord(row)) throw new Error(`movie change ${where} is not a row object: ${JSON.stringify(row)?.slice(0, 200)}`);
+  if (!isRecord(row)) throw invalid(`movie change ${where} is not a row: ${row === null ? 'null' : typeof row}`);
   const { title, release_year: releaseYear, country, genres } = row;
-  if (typeof title !== 'string') throw new Error(`movie change ${where}.title is not a string`);
+  if (typeof title !== 'string') throw invalid(`movie change ${where}.title is not a string`);
   if (releaseYear !== null && releaseYear !== undefined && !Number.isInteger(releaseYear)) {
-    throw new Error(`movie change ${where}.release_year is not an integer or null: ${JSON.stringify(releaseYear)}`);
+    throw invalid(`movie change ${where}.release_year is not an integer or null: ${typeof releaseYear === 'string' ? JSON.stringify(releaseYear) : String(releaseYear)}`);
   }
-  if (country !== null && country !== undefined && typeof country !== 'string') throw new Error(`movie change ${where}.country is not a string or null`);
-  if (!Array.isArray(genres)) throw new Error(`movie change ${where}.genres is not an array`);
-  if (genres.some((g) => g !== null && typeof g !== 'string')) throw new Error(`movie change ${where}.genres has an element that is not text`);
+  if (country !== null && country !== undefined && typeof country !== 'string') throw invalid(`movie change ${where}.country is not a string or null`);
+  if (!Array.isArray(genres)) throw invalid(`movie change ${where}.genres is not an array`);
+  if (genres.some((g) => g !== null && typeof g !== 'string')) throw invalid(`movie change ${where}.genres has an element that is not text`);
   // What the capture table already cut, in its own words (a text[] column; absent from a connector on the raw table).
   const { reduced = null } = row;
   if (reduced !== null && !(Array.isArray(reduced) && reduced.every((r) => typeof r === 'string'))) {
-    throw new Error(`movie change ${where}.reduced is not a list of text or null`);
+    throw invalid(`movie change ${where}.reduced is not a list of text or null`);
   }
   const bounded = boundRow({
     title,
@@ -171,14 +197,6 @@ function codePoints(text: string): number {
   let count = 0;
   for (let i = 0; i < text.length; count++) i += text.codePointAt(i)! > 0xffff ? 2 : 1;
   return count;
-}
-
-function parseJson(bytes: Buffer, what: string): unknown {
-  try {
-    return JSON.parse(bytes.toString('utf8'));
-  } catch (error) {
-    throw new Error(`movie change ${what} is not JSON (${(error as Error).message}): ${preview(bytes)}`);
-  }
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -9,7 +9,8 @@ import {
   type CommandOf, type EnvelopeOf, type EventEnvelope as AnyEventEnvelope, type EventOf, type RawMessage,
 } from '../shared/messages.ts';
 import { createLogger } from '../shared/log.ts';
-import { decodeMovieChange } from './catalog-change.ts';
+import { readMovieChange } from './catalog-change.ts';
+import { schemaIds } from '../shared/wire.ts';
 
 export const TOPICS = {
   rawRatings: 'raw-ratings',
@@ -47,16 +48,17 @@ function warnReduced(eventId: string, movieId: string, what: string[]) {
 }
 
 /**
- * The boundary where Debezium's format stops: a change of the legacy `movies` table becomes a catalog event.
- * Its id is a hash of the change, so the same change delivered twice (Connect restarted before its offsets were
- * flushed) is the same event, decided once. Debezium stamps the top-level `ts_ms`, `ts_us` and `ts_ns` when it
- * sends, so a re-sent change differs in those alone (test/ratings-crash.int.test.ts): they are left out of the hash.
+ * The boundary where Debezium's format stops: a change of the legacy `movies` table (Avro, decoded by its schema
+ * id) becomes a catalog event. Its id is a hash of the decoded change, so the same change delivered twice (Connect
+ * restarted before its offsets were flushed) is the same event, decided once. Debezium stamps the top-level `ts_ms`,
+ * `ts_us` and `ts_ns` when it sends, so a re-sent change differs in those alone (test/ratings-crash.int.test.ts):
+ * they are left out of the hash (catalog-change.ts: `identity`).
  */
 function readCatalogChange(message: RawMessage) {
-  const change = decodeMovieChange(message.key, message.value);
-  if (!change) return undefined; // a tombstone: the removal before it said it all
-  const { ts_ms: _ms, ts_us: _us, ts_ns: _ns, ...sent } = JSON.parse(message.value!.toString('utf8')) as Record<string, unknown>;
-  const eventId = `movies:${createHash('sha256').update(JSON.stringify(sent)).digest('hex').slice(0, 32)}`;
+  const read = readMovieChange(message.key, message.value, schemaIds());
+  if (!read) return undefined; // a tombstone: the removal before it said it all
+  const { change, identity } = read;
+  const eventId = `movies:${createHash('sha256').update(identity).digest('hex').slice(0, 32)}`;
   if (change.type === 'MovieUpserted' && change.movie.reduced) warnReduced(eventId, change.movie.movieId, change.movie.reduced);
   const at = new Date(Number(message.timestamp ?? 0)).toISOString();
   const envelope = { kind: 'event', eventId, correlationId: eventId, causationId: eventId, schemaVersion: 1, occurredAt: at } as const;

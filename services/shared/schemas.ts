@@ -128,6 +128,8 @@ export interface SchemaRegistry {
   isCompatible(subject: string, schema: JsonSchema): Promise<boolean>;
   /** Sets the subject's rule and registers `schema` (once: the same schema again keeps its id); answers its id. */
   register(topic: TopicSchema): Promise<number>;
+  /** Registers a schema of any type under a subject, as another writer's converter would (tests and tools standing in for Debezium); answers its id. */
+  registerSchema(subject: string, schema: RegisteredSchema): Promise<number>;
   /** Deletes, for good, every subject under a topic prefix (a test's or a chaos run's, removed with its topics). */
   deleteSubjects(prefix: string): Promise<void>;
 }
@@ -177,6 +179,9 @@ export function createSchemaRegistry(url = schemaRegistryUrl()): SchemaRegistry 
     async register({ subject, compatibility, schema }) {
       await call('PUT', `/config/${encoded(subject)}`, { compatibility });
       return (await call<{ id: number }>('POST', `/subjects/${encoded(subject)}/versions`, { schemaType: 'JSON', schema: JSON.stringify(schema) })).id;
+    },
+    async registerSchema(subject, { schemaType, schema }) {
+      return (await call<{ id: number }>('POST', `/subjects/${encoded(subject)}/versions`, { schemaType, schema })).id;
     },
     async deleteSubjects(prefix) {
       if (!prefix) throw new Error('refusing to delete every subject: give a topic prefix');
