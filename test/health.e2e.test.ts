@@ -61,7 +61,10 @@ describe('readiness', () => {
     const { body } = last!;
     expect(body).toMatchObject({ status: 'ready', kafka: 'ok', postgres: 'ok' });
     expect(body.consumers.map((c: { name: string }) => c.name).sort()).toEqual(
-      ['dispatch', 'fraud', 'inventory', 'inventory-projector', 'order-details', 'orders', 'orders-projector', 'ratings', 'ratings-projector', 'rides-projector'],
+      [
+        'dispatch', 'fraud', 'inventory', 'inventory-projector', 'order-details', 'orders', 'orders-event-index', 'orders-projector',
+        'ratings', 'ratings-event-index', 'ratings-projector', 'rides-event-index', 'rides-projector',
+      ],
     );
     expect(body.consumers.every((c: { members: number; lag: number }) => c.members >= 1 && c.lag === 0)).toBe(true);
   });

@@ -37,7 +37,7 @@ function history(orderId: string) {
 }
 
 async function project(batches: ReturnType<typeof event>[][]) {
-  for (const batch of batches) await sqlOf(prisma).transaction((tx) => ordersProjection.apply(tx, batch as never));
+  for (const batch of batches) await sqlOf(prisma).transaction((tx) => ordersProjection.apply(tx, batch as never, []));
 }
 
 async function rowsOf(orderId: string) {

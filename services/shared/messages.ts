@@ -152,6 +152,10 @@ export interface Contract<C extends Specs = Specs, E extends Specs = Specs, R ex
   projection(name: string): ContractSpec<C, E, R>['projections'][number];
 }
 
+/** The table of the runtime's event index, and the projector that keeps a domain's events in it. */
+export const EVENT_INDEX_TABLE = 'event_index';
+export const eventIndexProjector = (domain: string) => `${domain}-event-index`;
+
 /** Any domain's contract (the runtime's view: it never looks at a domain's message types). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnyContract = Contract<any, any, any>;
@@ -216,8 +220,19 @@ export function defineContract<C extends Specs, E extends Specs, const R extends
 
   const decode = (buffer: Buffer | null) => validate(jsonOf(schemaIds(), buffer));
 
+  // Every domain's events also go to the runtime's one event index (event-index.ts), by a projector of its own.
+  const eventTopics = [...new Set([
+    ...Object.values(spec.events).map((message) => message.topic),
+    ...Object.entries(spec.topics).filter(([, topic]) => topic.external).map(([name]) => name),
+  ])];
+  const projections = [
+    ...spec.projections,
+    { name: eventIndexProjector(spec.domain), process: spec.services[0].name, topics: eventTopics, tables: [EVENT_INDEX_TABLE] },
+  ];
+
   return {
     ...spec,
+    projections,
     command(command, { actor, commandId = randomUUID() } = {}) {
       const message = spec.commands[command.type];
       return checked({
@@ -259,7 +274,7 @@ export function defineContract<C extends Specs, E extends Specs, const R extends
     topicOf,
     outgoing: (envelope) => ({ topic: topicOf(envelope), envelope }),
     service: (name) => declared(spec.services, name),
-    projection: (name) => declared(spec.projections, name),
+    projection: (name) => declared(projections, name),
   };
 }
 

@@ -6,6 +6,7 @@ import { createBus, type Bus } from './bus.ts';
 import { databaseUrl, topicPrefix } from './config.ts';
 import { createPrisma } from './db.ts';
 import { startHeartbeats, type ConsumerHealth } from './liveness.ts';
+import { eventIndexProjection } from './event-index.ts';
 import { createLogger } from './log.ts';
 import { startProjector, type ProjectionDefinition } from './projector.ts';
 import type { AnyContract, Outgoing } from './messages.ts';
@@ -55,14 +56,16 @@ export function processesOf(runtime: DomainRuntime): ServiceParts[] {
     return found;
   };
   const services = byName('service', runtime.services, contract.services);
-  byName('projection', runtime.projections ?? [], contract.projections);
+  // The event index's projector is the runtime's own, declared by every contract.
+  const projections = [...(runtime.projections ?? []), eventIndexProjection(contract)];
+  byName('projection', projections, contract.projections);
   for (const host of [...contract.projections.map((p) => p.process), ...Object.keys(runtime.tickers ?? {})]) {
     if (!services.has(host)) throw new Error(`${where}: no service "${host}" to host a projection or ticker; services: ${[...services.keys()].join(', ')}`);
   }
   return contract.services.map(({ name }) => ({
     name,
     service: services.get(name),
-    projections: (runtime.projections ?? []).filter((projection) => contract.projection(projection.name).process === name),
+    projections: projections.filter((projection) => contract.projection(projection.name).process === name),
     tickers: runtime.tickers?.[name] ?? [],
   }));
 }

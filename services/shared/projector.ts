@@ -10,7 +10,7 @@ import { applyIsolating, reasonOf } from './isolation.ts';
 import type { ConsumerHealth } from './liveness.ts';
 import { sqlIdentifier, sqlOf, statementOf, type PrismaClient, type SqlTransaction, type SqlValue } from './db.ts';
 import type { Logger } from './log.ts';
-import type { AnyContract, EventEnvelope, EventOf } from './messages.ts';
+import type { AnyContract, EventEnvelope, EventOf, LogPosition } from './messages.ts';
 
 /** A projection of a domain, typed by that domain's contract. */
 export interface ProjectionDefinition<K extends AnyContract = AnyContract> {
@@ -20,8 +20,11 @@ export interface ProjectionDefinition<K extends AnyContract = AnyContract> {
   topics: readonly string[];
   /** The tables it writes, emptied when the projection is rebuilt from the log. */
   tables: readonly string[];
-  /** Applies events in log order inside the batch's transaction: plain SQL, as Prisma cost 1.6 ms of CPU per transaction vs 0.25 ms. */
-  apply(tx: SqlTransaction, events: EventEnvelope<EventOf<K>>[]): Promise<void>;
+  /**
+   * Applies events in log order inside the batch's transaction: plain SQL, as Prisma cost 1.6 ms of CPU per
+   * transaction vs 0.25 ms. `positions[i]` is where `events[i]` was read (its logical topic).
+   */
+  apply(tx: SqlTransaction, events: EventEnvelope<EventOf<K>>[], positions: readonly LogPosition[]): Promise<void>;
 }
 
 export interface RunningProjector {
@@ -127,14 +130,17 @@ export async function startProjector<K extends AnyContract>(
       if (first > next) throw new OffsetsMoved(next, `${topic}/${partition}: the projection stands at ${next}, before this batch (${first})`);
       if (last < next) return;
       const events: EventEnvelope[] = [];
+      const positions: LogPosition[] = [];
       const logical = bus.logicalTopic(topic);
       for (const message of skip ? [] : messages) {
         if (BigInt(message.offset) < next || !isFor(definition.name, message)) continue;
         // An invalid message fails the batch, and is then set aside alone.
         const envelope = definition.contract.read(logical, message);
-        if (envelope?.kind === 'event') events.push(envelope);
+        if (envelope?.kind !== 'event') continue;
+        events.push(envelope);
+        positions.push({ topic: logical, partition, offset: message.offset });
       }
-      if (events.length) await definition.apply(tx, events as never);
+      if (events.length) await definition.apply(tx, events as never, positions);
       // Past the closing transaction markers too: else the position stays one behind and readiness sees a stall.
       next = span && span.end > last ? span.end : last + 1n;
       moved = true;
