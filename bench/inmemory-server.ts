@@ -16,6 +16,7 @@ import { createLoaders } from '../services/orders/graphql/context.ts';
 import { resolvers } from '../services/orders/graphql/resolvers.ts';
 import type { OrdersReadModel } from '../services/orders/graphql/read-model.ts';
 import { BENCH_ADMIN } from './measure.ts';
+import type { EventIndexReader } from '../services/shared/event-index.ts';
 
 const at = new Date('2026-11-25T10:00:00Z');
 const orders = Array.from({ length: 50 }, (_, i) => ({
@@ -67,10 +68,14 @@ const server = createServer((req, res) => {
     const response = await apollo.executeHTTPGraphQLRequest({
       httpGraphQLRequest: { method: 'POST', headers, search: '', body: JSON.parse(Buffer.concat(chunks).toString()) },
       // The page is every customer's: an admin reads it (the gateway verifies the token before this layer).
-      context: async () => ({ viewer: BENCH_ADMIN, orders: { reads: memory, loaders: createLoaders(memory) } }) as never,
+      context: async () => ({ viewer: BENCH_ADMIN, orders: { reads: memory, loaders: createLoaders(memory, NO_EVENT_INDEX) } }) as never,
     });
     res.writeHead(response.status ?? 200, { 'content-type': 'application/json' });
     res.end(response.body.kind === 'complete' ? response.body.string : '');
   });
 });
 server.listen(0, '127.0.0.1', () => console.log(`PORT ${(server.address() as AddressInfo).port}`));
+
+/** The page this bench serves reads no history. */
+const NO_EVENT_INDEX = new Proxy({} as EventIndexReader, { get: () => () => Promise.reject(new Error('this bench serves no event history')) });
+

@@ -31,6 +31,7 @@ import { startOrUseSystem, type BenchSystem } from './system.ts';
 import { cpuBetween, describeCpuPer, requestsPer } from './usage.ts';
 import { wireFormatCost } from './wire.ts';
 import { createSchemaRegistry, registerSchemas, topicSchemas } from '../services/shared/schemas.ts';
+import { createEventIndexReader } from '../services/shared/event-index.ts';
 
 const say = (line: string) => console.log(`[bench] ${line}`);
 const PAGE_QUERY = `query Page { orders(first: 50) { edges { node { id customerId product quantity price state createdAt validations { checkType result reason } } } } }`;
@@ -136,7 +137,7 @@ async function statementsPerPage(system: BenchSystem) {
     const result = await execute({
       schema,
       document: parse(PAGE_QUERY.replace('first: 50', `first: ${first}`)),
-      contextValue: { prisma, viewer: BENCH_ADMIN, orders: { reads, loaders: createLoaders(reads) } },
+      contextValue: { prisma, viewer: BENCH_ADMIN, orders: { reads, loaders: createLoaders(reads, createEventIndexReader(sqlOf(prisma))) } },
     });
     if (result.errors) throw new Error(JSON.stringify(result.errors));
     return statements.length;

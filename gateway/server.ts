@@ -34,6 +34,7 @@ import { buildApp, serveApp } from './app/index.ts';
 import { buildPlayground, servePlayground } from './playground/index.ts';
 import { badRequest, selectOperation, SUBSCRIPTION_OVER_HTTP } from './operation.ts';
 import { createProjectionWatcher } from './progress.ts';
+import { eventResolvers } from './events.ts';
 import { DateTime } from './scalars.ts';
 import { composeSchema } from './schema.ts';
 import { loadDomains, type ServedDomain } from './slices.ts';
@@ -146,7 +147,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
 
   const schema = enforceInputLimits(makeExecutableSchema<GatewayContext>({
     typeDefs: composeSchema(slices.map((slice) => slice.typeDefs)),
-    resolvers: [{ DateTime }, ...slices.map((slice) => slice.resolvers)] as never,
+    resolvers: [{ DateTime }, eventResolvers, ...slices.map((slice) => slice.resolvers)] as never,
   }));
   const examples = JSON.stringify(slices.flatMap((slice) => slice.examples));
   const headersTimeout = options.headersTimeoutMs ?? headersTimeoutMs();

@@ -91,6 +91,8 @@ export interface EventIndexReader {
   history(stream: EntityStream, options: { after?: EventPosition; limit: number }): Promise<IndexedEvent[]>;
   /** The entity's events that occurred at or before `asOf`, oldest first. One statement. */
   asOf(stream: EntityStream, asOf: Date): Promise<IndexedEvent[]>;
+  /** The latest event of each of these entities (of one domain: the same topics) that has any. One statement. */
+  latest(aggregateIds: readonly string[], topics: readonly string[]): Promise<Map<string, IndexedEvent>>;
 }
 
 interface Row {
@@ -144,5 +146,23 @@ export function createEventIndexReader(sql: SqlClient): EventIndexReader {
       );
       return rows.map(eventOf);
     },
+    async latest(aggregateIds, topics) {
+      const rows = await sql.query<Row>(
+        `SELECT DISTINCT ON (aggregate_id) ${COLUMNS} FROM ${EVENT_INDEX_TABLE} WHERE aggregate_id = ANY($1::text[]) AND topic = ANY($2::text[])
+         ORDER BY aggregate_id, occurred_at DESC, topic DESC, partition DESC, "offset" DESC`,
+        [aggregateIds, topics],
+      );
+      return new Map(rows.map((row) => [row.aggregate_id, eventOf(row)]));
+    },
+  };
+}
+
+/** A page of an entity's history, as the GraphQL `EventConnection` has it: `first` events after the cursor `after`. */
+export async function historyPage(reader: EventIndexReader, stream: EntityStream, first: number, after: string | null | undefined) {
+  const events = await reader.history(stream, { after: after == null ? undefined : positionOf(after, stream.aggregateId), limit: first + 1 });
+  const page = events.slice(0, first);
+  return {
+    edges: page.map((node) => ({ cursor: cursorOf(node), node })),
+    pageInfo: { hasNextPage: events.length > first, endCursor: page.length ? cursorOf(page.at(-1)!) : null },
   };
 }

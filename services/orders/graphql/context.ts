@@ -1,12 +1,16 @@
 /** The orders slice's per-operation context: DataLoaders over the orders projections, and the live order feed. */
 import DataLoader from 'dataloader';
 import type { GatewayServices, ViewerContext } from '../../../gateway/context.ts';
-import type { OrderFeed } from './feed.ts';
+import type { EventIndexReader, IndexedEvent } from '../../shared/event-index.ts';
+import { ORDER_STREAM_TOPICS, type OrderFeed } from './feed.ts';
 import type { InventoryRow, OrderRow, OrdersReadModel, ValidationRow } from './read-model.ts';
 
-/** An order row; `validations` is present when the order was loaded together with them (subscriptions). */
-export type OrderModel = OrderRow & { validations?: ValidationRow[] };
-export type OrderModelWithValidations = OrderRow & { validations: ValidationRow[] };
+/**
+ * An order row; `validations` is present when the order was loaded together with them (subscriptions), `cursor`
+ * when it is the state as of a known event (subscriptions, `asOf`).
+ */
+export type OrderModel = OrderRow & { validations?: ValidationRow[]; cursor?: string };
+export type OrderModelWithValidations = OrderRow & { validations: ValidationRow[]; cursor?: string };
 /** An edge of a page of orders: its cursor is encoded from the node only when selected. */
 export interface OrderEdgeModel {
   node: OrderModel;
@@ -14,6 +18,8 @@ export interface OrderEdgeModel {
 
 export interface OrdersContext {
   reads: OrdersReadModel;
+  /** The orders' histories in the runtime's event index. */
+  events: EventIndexReader;
   loaders: ReturnType<typeof createLoaders>;
   feed: OrderFeed;
 }
@@ -22,8 +28,12 @@ export interface OrdersContext {
 export type Context = GatewayServices & ViewerContext & { orders: OrdersContext };
 
 /** Batches the lookups of one operation into one query per kind, whatever the page size (no N+1). */
-export function createLoaders(reads: OrdersReadModel) {
+export function createLoaders(reads: OrdersReadModel, events: EventIndexReader) {
   return {
+    latestEventByOrderId: new DataLoader<string, IndexedEvent | null>(async (ids) => {
+      const latest = await events.latest(ids, ORDER_STREAM_TOPICS);
+      return ids.map((id) => latest.get(id) ?? null);
+    }),
     orderById: new DataLoader<string, OrderRow | null>(async (ids) => {
       const byId = new Map((await reads.ordersByIds(ids)).map((row) => [row.id, row]));
       return ids.map((id) => byId.get(id) ?? null);

@@ -7,26 +7,46 @@
  */
 import { createLiveQueue } from '../../../gateway/live-queue.ts';
 import type { ProjectionWatcher } from '../../../gateway/progress.ts';
+import { cursorOf, type EventIndexReader, type EventPosition, type IndexedEvent } from '../../shared/event-index.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { LogPosition } from '../../shared/messages.ts';
-import { CHECK_TYPES, type EventEnvelope, type EventOfType } from '../contract.ts';
-import type { OrderModelWithValidations as OrderModel } from './context.ts';
+import { CHECK_TYPES, TOPICS, type EventEnvelope, type EventOfType } from '../contract.ts';
+import type { OrderModelWithValidations, OrderModelWithValidations as OrderModel } from './context.ts';
 import type { OrdersReadModel } from './read-model.ts';
 
+/** The topics of an order's events: its history in the event index. */
+export const ORDER_STREAM_TOPICS = [TOPICS.orderEvents, TOPICS.orderValidations] as const;
+export const orderStream = (orderId: string) => ({ aggregateId: orderId, topics: ORDER_STREAM_TOPICS });
+
 export interface OrderFeed {
-  /** The order's current state (when it exists), then each change, never going backwards. */
-  updates(orderId: string): AsyncIterableIterator<OrderModel>;
+  /**
+   * The order's current state (when it exists), then each change, never going backwards. With `after` (a
+   * position in its history), each state since that one instead of the current one, then the changes.
+   */
+  updates(orderId: string, after?: EventPosition): AsyncIterableIterator<OrderModel>;
   /** The first of those states that satisfies `until`, or undefined after `timeoutMs`. */
   first(orderId: string, until: (order: OrderModel) => boolean, timeoutMs: number): Promise<OrderModel | undefined>;
   /**
    * Fed by the gateway's consumer with every message of the order topics, by the order it is keyed by: `read`
    * (decoding and validating it) runs only for an order someone watches.
    */
-  onMessage(orderId: string, position: LogPosition, read: () => EventEnvelope | undefined): void;
+  onMessage(orderId: string, position: LogPosition & { logicalTopic: string }, read: () => EventEnvelope | undefined): void;
   close(): void;
 }
 
 const RECENT_ORDERS = 50_000;
+/** An order's history is a handful of events (created, three verdicts, its end, a few repeats): read whole. */
+const MAX_HISTORY = 1_000;
+
+/** The order of two positions in one entity's history: by time, then topic, partition and offset. */
+function comparePositions(a: EventPosition, b: EventPosition): number {
+  const byTime = a.occurredAt.getTime() - b.occurredAt.getTime();
+  if (byTime) return byTime;
+  if (a.topic !== b.topic) return a.topic < b.topic ? -1 : 1;
+  if (a.partition !== b.partition) return a.partition - b.partition;
+  const [x, y] = [BigInt(a.offset), BigInt(b.offset)];
+  return x === y ? 0 : x < y ? -1 : 1;
+}
 const PROJECTION_WAIT_MS = 30_000;
 const STATE_RANK = { CREATED: 0, VALIDATED: 1, FAILED: 1 } as const;
 /** Orders only move forward: created, then verdicts one by one, then a terminal state. */
@@ -34,6 +54,8 @@ const progressOf = (order: OrderModel) => STATE_RANK[order.state] * 10 + order.v
 
 interface Listener {
   push(order: OrderModel): void;
+  /** Catching up from the event index: live changes are skipped meanwhile (the index has them by then). */
+  resuming: boolean;
 }
 
 /** An order with listeners: who listens, who still waits for its first state, and its state as of the last event folded in. */
@@ -76,6 +98,30 @@ export function foldOrder(order: OrderModel, event: EventEnvelope): OrderModel {
   }
 }
 
+/** An indexed event as the envelope its fold reads (type, data, time). */
+const envelopeOf = (event: IndexedEvent) => ({ type: event.type, data: event.data, occurredAt: event.occurredAt.toISOString() }) as EventEnvelope;
+
+/**
+ * Each state of an order along its history (one per event, oldest first), each with the cursor of its event: what
+ * the projection showed after each. Empty when the history does not start with the order's creation.
+ */
+export function statesOf(history: readonly IndexedEvent[]): OrderModelWithValidations[] {
+  const states: OrderModelWithValidations[] = [];
+  let order: OrderModelWithValidations | undefined;
+  for (const event of history) {
+    const envelope = envelopeOf(event);
+    if (!order) {
+      if (envelope.type !== 'OrderCreated') return states;
+      order = createdOrder(envelope as EventOfType<'OrderCreated'>);
+    } else {
+      order = foldOrder(order, envelope);
+    }
+    order = { ...order, cursor: cursorOf(event) };
+    states.push(order);
+  }
+  return states;
+}
+
 /** An order's first state, from its `OrderCreated`: what the orders projection shows right after that event. */
 export function createdOrder(event: EventOfType<'OrderCreated'>): OrderModel {
   const { orderId: id, ...details } = event.data;
@@ -85,6 +131,7 @@ export function createdOrder(event: EventOfType<'OrderCreated'>): OrderModel {
 
 export function createOrderFeed(
   reads: OrdersReadModel,
+  events: EventIndexReader,
   watcher: ProjectionWatcher,
   projectorsOf: (topic: string) => string[],
   log: Logger,
@@ -107,7 +154,19 @@ export function createOrderFeed(
   async function current(orderId: string): Promise<OrderModel | null> {
     const positions = [...(recent.get(orderId)?.values() ?? [])];
     await Promise.all(positions.map((p) => watcher.reached(projectorsOf(p.topic), p, PROJECTION_WAIT_MS)));
-    return reads.orderWithValidations(orderId);
+    // The index is one of the projectors waited for: its latest event is the one this state is as of.
+    const [order, latest] = await Promise.all([reads.orderWithValidations(orderId), events.latest([orderId], ORDER_STREAM_TOPICS)]);
+    const event = latest.get(orderId);
+    return order && { ...order, ...(event && { cursor: cursorOf(event) }) };
+  }
+
+  /** The states after `after` in the order's history, oldest first (the index has every event projected so far). */
+  async function statesSince(orderId: string, after: EventPosition): Promise<OrderModelWithValidations[]> {
+    const positions = [...(recent.get(orderId)?.values() ?? [])];
+    await Promise.all(positions.map((p) => watcher.reached(projectorsOf(p.topic), p, PROJECTION_WAIT_MS)));
+    const history = await events.history(orderStream(orderId), { limit: MAX_HISTORY });
+    const since = history.findIndex((event) => comparePositions(event, after) > 0);
+    return since < 0 ? [] : statesOf(history).slice(since);
   }
 
   function enqueue(orderId: string, work: () => Promise<void>) {
@@ -132,13 +191,14 @@ export function createOrderFeed(
         await watcher.reached(projectorsOf(position.topic), position, PROJECTION_WAIT_MS);
         // The first event of an order watched before it existed is its creation: its state then, not whatever the
         // projection shows by now (later events may be projected already, and each must reach the listeners).
-        if (entry.current) entry.current = foldOrder(entry.current, event);
-        else entry.current = event.type === 'OrderCreated' ? createdOrder(event) : await reads.orderWithValidations(orderId);
-        if (entry.current) for (const listener of entry.listeners) listener.push(entry.current);
+        const cursor = cursorOf({ aggregateId: orderId, occurredAt: new Date(event.occurredAt), topic: position.logicalTopic, partition: position.partition, offset: position.offset });
+        if (entry.current) entry.current = { ...foldOrder(entry.current, event), cursor };
+        else entry.current = event.type === 'OrderCreated' ? { ...createdOrder(event), cursor } : await current(orderId);
+        if (entry.current) for (const listener of entry.listeners) if (!listener.resuming) listener.push(entry.current);
       });
     },
 
-    updates(orderId) {
+    updates(orderId, after) {
       let last = -1;
       const entry = watched.get(orderId) ?? { listeners: new Set<Listener>(), waiting: new Set<Listener>(), current: null };
       watched.set(orderId, entry);
@@ -149,6 +209,7 @@ export function createOrderFeed(
         closers.delete(queue.close);
       });
       const listener: Listener = {
+        resuming: after !== undefined,
         push(order) {
           const progress = progressOf(order);
           if (progress <= last) return;
@@ -158,6 +219,19 @@ export function createOrderFeed(
       };
       entry.listeners.add(listener);
       closers.add(queue.close);
+      if (after) {
+        // Listening first, then reading the history after `after`: a change that comes meanwhile is in the index
+        // by the time its live push would reach this listener, which takes it from there on.
+        enqueue(orderId, async () => {
+          const states = await statesSince(orderId, after).catch((error: Error) => {
+            queue.close();
+            throw error;
+          });
+          for (const state of states) listener.push(state);
+          listener.resuming = false;
+        });
+        return queue.iterator;
+      }
       // Listening first, then reading the current state, so no change falls between the two. Listeners that
       // arrive together share one read, and none is needed once the order's events are being folded in.
       entry.waiting.add(listener);

@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import type { GraphQLSlice } from '../../../gateway/context.ts';
 import { TOPICS, ordersContract } from '../contract.ts';
 import { sqlOf } from '../../shared/db.ts';
+import { createEventIndexReader } from '../../shared/event-index.ts';
 import { createLoaders, type OrdersContext } from './context.ts';
 import { EXAMPLE_TABS } from './examples.ts';
 import { createOrderFeed } from './feed.ts';
@@ -18,15 +19,16 @@ const slice: GraphQLSlice = {
   examples: EXAMPLE_TABS,
   start(services, log) {
     const reads = createOrdersReadModel(sqlOf(services.prisma));
-    const feed = createOrderFeed(reads, services.watcher, services.projectorsOf, log);
+    const events = createEventIndexReader(sqlOf(services.prisma));
+    const feed = createOrderFeed(reads, events, services.watcher, services.projectorsOf, log);
     return {
-      context: (): OrdersContext => ({ reads, loaders: createLoaders(reads), feed }),
+      context: (): OrdersContext => ({ reads, events, loaders: createLoaders(reads, events), feed }),
       onMessage(topic, message, position) {
         // Every message of these topics is keyed by its order (the contract's keys), so only the events of watched
         // orders need decoding.
         const orderId = message.key?.toString();
         if (!orderId) return;
-        feed.onMessage(orderId, position, () => {
+        feed.onMessage(orderId, { ...position, logicalTopic: topic }, () => {
           const envelope = ordersContract.read(topic, message);
           return envelope?.kind === 'event' ? envelope : undefined;
         });

@@ -5,7 +5,9 @@
 import { randomUUID } from 'node:crypto';
 import { actorOf } from '../../../gateway/access.ts';
 import { SystemError } from '../../shared/errors.ts';
+import { cursorOf, historyPage, positionOf } from '../../shared/event-index.ts';
 import { ordersContract } from '../contract.ts';
+import { orderStream, statesOf } from './feed.ts';
 import type { Resolvers } from './generated.ts';
 import { ordersPolicy as policy } from './policy.ts';
 import type { OrderCursor } from './read-model.ts';
@@ -32,9 +34,11 @@ function decodeCursor(cursor: string): OrderCursor {
 
 export const resolvers: Resolvers = {
   Query: {
-    async order(_, { id }, { viewer, orders: { loaders } }) {
+    async order(_, { id, asOf }, { viewer, orders: { loaders, events } }) {
       const user = policy.readOrders(viewer, 'order');
-      return policy.visible(user, await loaders.orderById.load(id));
+      if (!asOf) return policy.visible(user, await loaders.orderById.load(id));
+      // As it was then: the last of the states its history went through by that moment.
+      return policy.visible(user, statesOf(await events.asOf(orderStream(id), asOf)).at(-1) ?? null);
     },
 
     async orders(_, { customerId, state, first, after }, { viewer, orders: { reads } }) {
@@ -125,9 +129,11 @@ export const resolvers: Resolvers = {
   Subscription: {
     orderUpdated: {
       // Authorized once, here: the events that follow are the order's, the same for every subscriber allowed.
-      async subscribe(_, { id }, { viewer, orders: { feed, loaders } }) {
+      async subscribe(_, { id, after }, { viewer, orders: { feed, loaders } }) {
+        // A bad cursor is refused before anything else happens.
+        const position = after == null ? undefined : positionOf(after, id);
         await policy.subscribe(policy.readOrders(viewer, 'orderUpdated'), id, (orderId) => loaders.orderById.load(orderId));
-        return feed.updates(id);
+        return feed.updates(id, position);
       },
       resolve: (order: unknown) => order as never,
     },
@@ -135,6 +141,15 @@ export const resolvers: Resolvers = {
 
   Order: {
     validations: (order, _, { orders: { loaders } }) => order.validations ?? loaders.validationsByOrderId.load(order.id),
+    // An order is never without events: one not in the index yet is as of its creation, still being indexed.
+    cursor: async (order, _, { orders: { loaders } }) => {
+      if (order.cursor) return order.cursor;
+      const latest = await loaders.latestEventByOrderId.load(order.id);
+      if (!latest) throw new SystemError('UNAVAILABLE', `order ${order.id}'s history is still being indexed: ask again in a moment`, true);
+      return cursorOf(latest);
+    },
+    // Authorized with the order it hangs from: whoever may see the order may see how it came to be.
+    history: (order, { first, after }, { orders: { events } }) => historyPage(events, orderStream(order.id), first ?? PAGE_DEFAULT, after),
   },
 
   OrderEdge: {

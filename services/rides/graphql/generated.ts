@@ -15,6 +15,15 @@ export type Scalars = {
   Float: { input: number; output: number; }
   /** An ISO 8601 date-time in UTC, e.g. 2026-11-25T10:00:00.000Z. */
   DateTime: { input: Date; output: Date; }
+  /** Any JSON value: an event's data, as its domain's contract defines it. */
+  JSON: { input: unknown; output: unknown; }
+};
+
+/** Who did something: the subject and roles of the verified token it came with. */
+export type Actor = {
+  __typename?: 'Actor';
+  roles: Array<Scalars['String']['output']>;
+  sub: Scalars['ID']['output'];
 };
 
 /** A box of latitude/longitude degrees: its south-west and north-east corners. */
@@ -39,6 +48,17 @@ export type CityUpdate = {
   rides: Array<Ride>;
 };
 
+/** An event of any domain. */
+export type DomainEvent = Event & {
+  __typename?: 'DomainEvent';
+  actor?: Maybe<Actor>;
+  commandId?: Maybe<Scalars['ID']['output']>;
+  data: Scalars['JSON']['output'];
+  occurredAt: Scalars['DateTime']['output'];
+  position: Scalars['String']['output'];
+  type: Scalars['String']['output'];
+};
+
 export type Driver = {
   __typename?: 'Driver';
   id: Scalars['ID']['output'];
@@ -54,6 +74,36 @@ export type DriverStatus =
   | 'OFFLINE'
   /** On a ride until it is completed or cancelled; never dispatched meanwhile. */
   | 'ON_RIDE';
+
+/**
+ * An immutable fact from the log, in an entity's history (oldest first). Every domain's events are one index, by
+ * entity and time.
+ */
+export type Event = {
+  /** Who sent that command. Shown to admins and to the actor itself; null for anyone else. */
+  actor?: Maybe<Actor>;
+  /** The command that started what led to this event; null when none did (e.g. a captured change). */
+  commandId?: Maybe<Scalars['ID']['output']>;
+  data: Scalars['JSON']['output'];
+  occurredAt: Scalars['DateTime']['output'];
+  /** Opaque, and ordered within its entity: pass it as `after` to read on from here. */
+  position: Scalars['String']['output'];
+  /** The event's name in its domain's contract, e.g. OrderCreated. */
+  type: Scalars['String']['output'];
+};
+
+/** A page of an entity's history. */
+export type EventConnection = {
+  __typename?: 'EventConnection';
+  edges: Array<EventEdge>;
+  pageInfo: PageInfo;
+};
+
+export type EventEdge = {
+  __typename?: 'EventEdge';
+  cursor: Scalars['String']['output'];
+  node: Event;
+};
 
 export type InventoryItem = {
   __typename?: 'InventoryItem';
@@ -207,7 +257,11 @@ export type Order = {
   createdAt: Scalars['DateTime']['output'];
   /** ISO 4217 code of the price; EUR for the orders placed before currencies. */
   currency: Scalars['String']['output'];
+  /** The position of the order's latest event: pass it as orderUpdated's `after` to resume from this state. */
+  cursor: Scalars['String']['output'];
   customerId: Scalars['ID']['output'];
+  /** How the order came to be: its events, oldest first (`first` defaults to 20, at most 100). */
+  history: EventConnection;
   id: Scalars['ID']['output'];
   price: Scalars['Float']['output'];
   product: Scalars['String']['output'];
@@ -216,6 +270,12 @@ export type Order = {
   updatedAt: Scalars['DateTime']['output'];
   /** The verdicts received so far, one per check type. */
   validations: Array<OrderValidation>;
+};
+
+
+export type OrderHistoryArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  first?: InputMaybe<Scalars['Int']['input']>;
 };
 
 export type OrderConnection = {
@@ -282,7 +342,10 @@ export type Query = {
   movie?: Maybe<Movie>;
   /** Movies by id, optionally those whose title contains `search` (case-insensitive). `first` defaults to 20 (at most 100). */
   movies: MovieConnection;
-  /** The order, or null when no order has this id. */
+  /**
+   * The order, or null when no order has this id. With `asOf`, the order as it was at that moment, folded from its
+   * history: null when it did not exist yet.
+   */
   order?: Maybe<Order>;
   /** Orders oldest first, filtered by customer and/or state. `first` defaults to 20 (at most 100). */
   orders: OrderConnection;
@@ -336,6 +399,7 @@ export type QueryMoviesArgs = {
 
 /** Read-only operations: projections, read with DataLoader. */
 export type QueryOrderArgs = {
+  asOf?: InputMaybe<Scalars['DateTime']['input']>;
   id: Scalars['ID']['input'];
 };
 
@@ -402,7 +466,10 @@ export type Subscription = {
   driverLocation: Driver;
   /** The movie now, then every change of it: a rating, or an edit in the legacy catalog. */
   movieRatingChanged: Movie;
-  /** Every change of the order, in order: its current state on subscribing, each verdict, the terminal state. */
+  /**
+   * Every change of the order, in order: its current state on subscribing, each verdict, the terminal state. With
+   * `after` (an Order.cursor), first every change since that state, then the live ones: none twice, none missed.
+   */
   orderUpdated: Order;
   /** The ride now, then every state change in order and, while a driver is assigned, its positions as `driverLocation` (positions may be conflated, latest wins, never reordered). */
   rideUpdated: Ride;
@@ -431,6 +498,7 @@ export type SubscriptionMovieRatingChangedArgs = {
 
 /** Live updates over graphql-ws. */
 export type SubscriptionOrderUpdatedArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
   id: Scalars['ID']['input'];
 };
 
@@ -521,20 +589,30 @@ export type DirectiveResolverFn<TResult = Record<PropertyKey, never>, TParent = 
 
 
 
+/** Mapping of interface types */
+export type ResolversInterfaceTypes<_RefType extends Record<string, unknown>> = {
+  Event: ( DomainEvent );
+};
 
 /** Mapping between all available schema types and the resolvers types */
 export type ResolversTypes = {
+  Actor: ResolverTypeWrapper<Actor>;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   BoxInput: BoxInput;
   CheckType: CheckType;
   CityUpdate: ResolverTypeWrapper<Omit<CityUpdate, 'drivers' | 'rides'> & { drivers: Array<ResolversTypes['Driver']>, rides: Array<ResolversTypes['Ride']> }>;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
+  DomainEvent: ResolverTypeWrapper<DomainEvent>;
   Driver: ResolverTypeWrapper<DriverRow>;
   DriverStatus: DriverStatus;
+  Event: ResolverTypeWrapper<ResolversInterfaceTypes<ResolversTypes>['Event']>;
+  EventConnection: ResolverTypeWrapper<Omit<EventConnection, 'edges'> & { edges: Array<ResolversTypes['EventEdge']> }>;
+  EventEdge: ResolverTypeWrapper<Omit<EventEdge, 'node'> & { node: ResolversTypes['Event'] }>;
   Float: ResolverTypeWrapper<Scalars['Float']['output']>;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   InventoryItem: ResolverTypeWrapper<InventoryItem>;
+  JSON: ResolverTypeWrapper<Scalars['JSON']['output']>;
   Location: ResolverTypeWrapper<Location>;
   LocationInput: LocationInput;
   Movie: ResolverTypeWrapper<Movie>;
@@ -542,9 +620,9 @@ export type ResolversTypes = {
   MovieEdge: ResolverTypeWrapper<MovieEdge>;
   MovieRating: ResolverTypeWrapper<MovieRating>;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
-  Order: ResolverTypeWrapper<Order>;
-  OrderConnection: ResolverTypeWrapper<OrderConnection>;
-  OrderEdge: ResolverTypeWrapper<OrderEdge>;
+  Order: ResolverTypeWrapper<Omit<Order, 'history'> & { history: ResolversTypes['EventConnection'] }>;
+  OrderConnection: ResolverTypeWrapper<Omit<OrderConnection, 'edges'> & { edges: Array<ResolversTypes['OrderEdge']> }>;
+  OrderEdge: ResolverTypeWrapper<Omit<OrderEdge, 'node'> & { node: ResolversTypes['Order'] }>;
   OrderState: OrderState;
   OrderValidation: ResolverTypeWrapper<OrderValidation>;
   PageInfo: ResolverTypeWrapper<PageInfo>;
@@ -560,15 +638,21 @@ export type ResolversTypes = {
 
 /** Mapping between all available schema types and the resolvers parents */
 export type ResolversParentTypes = {
+  Actor: Actor;
   Boolean: Scalars['Boolean']['output'];
   BoxInput: BoxInput;
   CityUpdate: Omit<CityUpdate, 'drivers' | 'rides'> & { drivers: Array<ResolversParentTypes['Driver']>, rides: Array<ResolversParentTypes['Ride']> };
   DateTime: Scalars['DateTime']['output'];
+  DomainEvent: DomainEvent;
   Driver: DriverRow;
+  Event: ResolversInterfaceTypes<ResolversParentTypes>['Event'];
+  EventConnection: Omit<EventConnection, 'edges'> & { edges: Array<ResolversParentTypes['EventEdge']> };
+  EventEdge: Omit<EventEdge, 'node'> & { node: ResolversParentTypes['Event'] };
   Float: Scalars['Float']['output'];
   ID: Scalars['ID']['output'];
   Int: Scalars['Int']['output'];
   InventoryItem: InventoryItem;
+  JSON: Scalars['JSON']['output'];
   Location: Location;
   LocationInput: LocationInput;
   Movie: Movie;
@@ -576,9 +660,9 @@ export type ResolversParentTypes = {
   MovieEdge: MovieEdge;
   MovieRating: MovieRating;
   Mutation: Record<PropertyKey, never>;
-  Order: Order;
-  OrderConnection: OrderConnection;
-  OrderEdge: OrderEdge;
+  Order: Omit<Order, 'history'> & { history: ResolversParentTypes['EventConnection'] };
+  OrderConnection: Omit<OrderConnection, 'edges'> & { edges: Array<ResolversParentTypes['OrderEdge']> };
+  OrderEdge: Omit<OrderEdge, 'node'> & { node: ResolversParentTypes['Order'] };
   OrderValidation: OrderValidation;
   PageInfo: PageInfo;
   PlaceOrderInput: PlaceOrderInput;
@@ -598,6 +682,11 @@ export type LimitDirectiveArgs = {
 
 export type LimitDirectiveResolver<Result, Parent, ContextType = Context, Args = LimitDirectiveArgs> = DirectiveResolverFn<Result, Parent, ContextType, Args>;
 
+export type ActorResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Actor'] = ResolversParentTypes['Actor']> = {
+  roles?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
+  sub?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+};
+
 export type CityUpdateResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CityUpdate'] = ResolversParentTypes['CityUpdate']> = {
   drivers?: Resolver<Array<ResolversTypes['Driver']>, ParentType, ContextType>;
   rides?: Resolver<Array<ResolversTypes['Ride']>, ParentType, ContextType>;
@@ -607,11 +696,35 @@ export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversT
   name: 'DateTime';
 }
 
+export type DomainEventResolvers<ContextType = Context, ParentType extends ResolversParentTypes['DomainEvent'] = ResolversParentTypes['DomainEvent']> = {
+  actor?: Resolver<Maybe<ResolversTypes['Actor']>, ParentType, ContextType>;
+  commandId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+  data?: Resolver<ResolversTypes['JSON'], ParentType, ContextType>;
+  occurredAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  position?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  type?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
+};
+
 export type DriverResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Driver'] = ResolversParentTypes['Driver']> = {
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   location?: Resolver<Maybe<ResolversTypes['Location']>, ParentType, ContextType>;
   status?: Resolver<ResolversTypes['DriverStatus'], ParentType, ContextType>;
   updatedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+};
+
+export type EventResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Event'] = ResolversParentTypes['Event']> = {
+  __resolveType: TypeResolveFn<'DomainEvent', ParentType, ContextType>;
+};
+
+export type EventConnectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['EventConnection'] = ResolversParentTypes['EventConnection']> = {
+  edges?: Resolver<Array<ResolversTypes['EventEdge']>, ParentType, ContextType>;
+  pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
+};
+
+export type EventEdgeResolvers<ContextType = Context, ParentType extends ResolversParentTypes['EventEdge'] = ResolversParentTypes['EventEdge']> = {
+  cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  node?: Resolver<ResolversTypes['Event'], ParentType, ContextType>;
 };
 
 export type InventoryItemResolvers<ContextType = Context, ParentType extends ResolversParentTypes['InventoryItem'] = ResolversParentTypes['InventoryItem']> = {
@@ -620,6 +733,10 @@ export type InventoryItemResolvers<ContextType = Context, ParentType extends Res
   reserved?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   stock?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 };
+
+export interface JsonScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['JSON'], any> {
+  name: 'JSON';
+}
 
 export type LocationResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Location'] = ResolversParentTypes['Location']> = {
   lat?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
@@ -666,7 +783,9 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
 export type OrderResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Order'] = ResolversParentTypes['Order']> = {
   createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   currency?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   customerId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  history?: Resolver<ResolversTypes['EventConnection'], ParentType, ContextType, RequireFields<OrderHistoryArgs, 'first'>>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   price?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
   product?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
@@ -733,10 +852,16 @@ export type SubscriptionResolvers<ContextType = Context, ParentType extends Reso
 };
 
 export type Resolvers<ContextType = Context> = {
+  Actor?: ActorResolvers<ContextType>;
   CityUpdate?: CityUpdateResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
+  DomainEvent?: DomainEventResolvers<ContextType>;
   Driver?: DriverResolvers<ContextType>;
+  Event?: EventResolvers<ContextType>;
+  EventConnection?: EventConnectionResolvers<ContextType>;
+  EventEdge?: EventEdgeResolvers<ContextType>;
   InventoryItem?: InventoryItemResolvers<ContextType>;
+  JSON?: GraphQLScalarType;
   Location?: LocationResolvers<ContextType>;
   Movie?: MovieResolvers<ContextType>;
   MovieConnection?: MovieConnectionResolvers<ContextType>;
