@@ -55,9 +55,11 @@ describe('docker-compose.yml', () => {
     expect(containers['legacy-postgres'].command.join(' ')).toContain('wal_level=logical');
     expect(containers.connect.image).toMatch(/^quay\.io\/debezium\/connect:3\.6\./);
     for (const name of ['legacy-postgres', 'connect']) expect(containers[name].healthcheck?.test, name).toBeDefined();
+    // The connector's value converter registers the movies schema as it starts.
     expect(containers['catalog-capture'].depends_on).toEqual({
       'legacy-postgres': { condition: 'service_healthy' },
       connect: { condition: 'service_healthy' },
+      'schema-registry': { condition: 'service_healthy' },
     });
     expect(containers.gateway.environment).toMatchObject({ LEGACY_DATABASE_URL: expect.any(String), CONNECT_URL: 'http://connect:8083' });
   });

@@ -14,7 +14,13 @@ import { tallyService } from './fixtures/tally/tally.ts';
 
 describe('processesOf', () => {
   it('runs each service the contract declares as a process, hosting the projections the contract places there', () => {
-    expect(processesOf(tally)).toEqual([{ name: 'tally', service: tallyService, projections: tally.projections, tickers: [] }]);
+    expect(processesOf(tally)).toEqual([{
+      name: 'tally',
+      service: tallyService,
+      // The runtime's own event index keeps the domain's events too, hosted with its first service.
+      projections: [...tally.projections!, expect.objectContaining({ name: 'tally-event-index', contract: tallyContract, tables: ['event_index'] })],
+      tickers: [],
+    }]);
   });
 
   it('refuses a runtime without the code of a declared service or projection', () => {

@@ -225,9 +225,10 @@ export function defineContract<C extends Specs, E extends Specs, const R extends
     ...Object.values(spec.events).map((message) => message.topic),
     ...Object.entries(spec.topics).filter(([, topic]) => topic.external).map(([name]) => name),
   ])];
+  const host = spec.services[0]?.name; // a contract without services (a test's) runs nothing, so no projector either
   const projections = [
     ...spec.projections,
-    { name: eventIndexProjector(spec.domain), process: spec.services[0].name, topics: eventTopics, tables: [EVENT_INDEX_TABLE] },
+    ...(host ? [{ name: eventIndexProjector(spec.domain), process: host, topics: eventTopics, tables: [EVENT_INDEX_TABLE] }] : []),
   ];
 
   return {

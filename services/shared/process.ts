@@ -9,7 +9,7 @@ import { startHeartbeats, type ConsumerHealth } from './liveness.ts';
 import { eventIndexProjection } from './event-index.ts';
 import { createLogger } from './log.ts';
 import { startProjector, type ProjectionDefinition } from './projector.ts';
-import type { AnyContract, Outgoing } from './messages.ts';
+import { eventIndexProjector, type AnyContract, type Outgoing } from './messages.ts';
 import { createSchemaRegistry, incompatibleSchemas, topicSchemas } from './schemas.ts';
 import { readerGroup, startServices, type ServiceDefinition } from './service.ts';
 
@@ -57,7 +57,8 @@ export function processesOf(runtime: DomainRuntime): ServiceParts[] {
   };
   const services = byName('service', runtime.services, contract.services);
   // The event index's projector is the runtime's own, declared by every contract.
-  const projections = [...(runtime.projections ?? []), eventIndexProjection(contract)];
+  const indexed = contract.projections.some(({ name }) => name === eventIndexProjector(contract.domain));
+  const projections = [...(runtime.projections ?? []), ...(indexed ? [eventIndexProjection(contract)] : [])];
   byName('projection', projections, contract.projections);
   for (const host of [...contract.projections.map((p) => p.process), ...Object.keys(runtime.tickers ?? {})]) {
     if (!services.has(host)) throw new Error(`${where}: no service "${host}" to host a projection or ticker; services: ${[...services.keys()].join(', ')}`);
