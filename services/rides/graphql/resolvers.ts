@@ -118,7 +118,10 @@ export const resolvers: Resolvers = {
         }
       });
       const actor = actorOf(context.viewer);
-      const accepted = locations.filter((_, i) => !refusals[i]).map(({ driverId, location, at }) => driverLocationReported(driverId, location, at, actor));
+      // Oldest first (a stable sort): the newest wins in any order, but one sent after a newer one makes the
+      // dispatcher say the newest again, so a device that lists its newest first would cost one more message each.
+      const accepted = locations.filter((_, i) => !refusals[i]).sort((a, b) => a.at.getTime() - b.at.getTime())
+        .map(({ driverId, location, at }) => driverLocationReported(driverId, location, at, actor));
       // Written, keyed by driver, once Kafka has them all (acks=all); no reply to wait for.
       if (accepted.length) await context.commands.publish(accepted, context.commandTimeoutMs);
       return { accepted: accepted.length, rejected: refusals.filter((r) => r !== undefined) };
