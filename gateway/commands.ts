@@ -16,6 +16,11 @@ export interface CommandGateway {
    * rejection or TIMEOUT.
    */
   execute(command: Outgoing, timeoutMs: number, options?: { visible?: boolean }): Promise<CommandReply>;
+  /**
+   * Publishes facts no service answers (such as the positions drivers report), resolving once Kafka has every one of
+   * them (acks=all); UNAVAILABLE (retriable) when Kafka refuses them or does not answer within `timeoutMs`.
+   */
+  publish(messages: readonly Outgoing[], timeoutMs: number): Promise<void>;
   /** Fed by the gateway's consumer with every reply on `command.replies`. */
   onReply(reply: CommandReply): void;
 }
@@ -67,6 +72,24 @@ export function createCommandGateway(
   }
 
   return {
+    async publish(messages, timeoutMs) {
+      const what = `${messages.length} message(s)`;
+      let timer: NodeJS.Timeout | undefined;
+      const expired = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new SystemError('UNAVAILABLE', `Kafka did not take ${what} within ${timeoutMs} ms; retry later`, true)), timeoutMs);
+      });
+      try {
+        await Promise.race([
+          bus.publish(messages).catch((error: Error) => {
+            throw new SystemError('UNAVAILABLE', `${what} could not be sent to Kafka (${error.message}); retry later`, true);
+          }),
+          expired,
+        ]);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+
     onReply(reply) {
       pending.get(reply.commandId)?.(reply);
     },

@@ -7,13 +7,16 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import {
   defineContract,
-  type CommandOf, type EnvelopeOf, type EventEnvelope as AnyEventEnvelope, type EventOf, type Outgoing,
+  type Actor, type CommandOf, type EnvelopeOf, type EventEnvelope as AnyEventEnvelope, type EventOf, type Outgoing,
 } from '../shared/messages.ts';
 
 export const TOPICS = {
   driverCommands: 'drivers.commands',
   rideCommands: 'rides.commands',
-  /** The high-rate stream of positions, keyed by driver id. */
+  /**
+   * The high-rate stream of positions, keyed by driver id: `DriverLocationReported` as the gateway took them from
+   * drivers (`updateDriverLocations`), and the dispatcher's `DriverMoved`.
+   */
   driverLocations: 'driver-locations',
   driverEvents: 'drivers.events',
   rideEvents: 'rides.events',
@@ -27,6 +30,11 @@ export const CITY = 'city';
 const location = z.object({ lat: z.number().min(-90).max(90), lng: z.number().min(-180).max(180) });
 export type Location = z.infer<typeof location>;
 const id = z.string().min(1);
+/**
+ * When a position was taken, by the clock of whoever took it: the driver's own for a reported one. Positions of a
+ * driver are decided by it, last write wins: an older one never replaces a newer one, whatever order they arrive in.
+ */
+const positionTime = z.iso.datetime();
 const RideState = z.enum(['REQUESTED', 'DRIVER_ASSIGNED', 'DRIVER_ARRIVED', 'IN_PROGRESS', 'COMPLETED', 'CANCELLED']);
 export type RideState = z.infer<typeof RideState>;
 export type DriverStatus = 'OFFLINE' | 'AVAILABLE' | 'ON_RIDE';
@@ -74,11 +82,21 @@ export const ridesContract = defineContract({
     DriverWentOffline: driverEvent({}),
     /** AVAILABLE ↔ ON_RIDE while online, naming the ride: a driver's status lives on this topic alone, in order. */
     DriverStatusChanged: driverEvent({ status: z.enum(['AVAILABLE', 'ON_RIDE']), rideId: id.nullable() }),
-    DriverMoved: { schema: z.object({ driverId: id, location }), topic: TOPICS.driverLocations, schemaVersion: 1, key: byDriver },
+    /**
+     * The dispatcher's word on a position: one sent with `updateDriverLocation` or `goOnline` (`at` is when the
+     * gateway took it), or the newest known again after an older report arrived later, so that compaction, which
+     * keeps the last message per driver, keeps the newest position. Events from before `at` read as of their `occurredAt`.
+     */
+    DriverMoved: { schema: z.object({ driverId: id, location, at: positionTime.optional() }), topic: TOPICS.driverLocations, schemaVersion: 1, key: byDriver },
+    /**
+     * A position as a driver took it (`updateDriverLocations`), written by the gateway without waiting for anyone: a
+     * fact the dispatcher folds (last write wins by `at`) and decides from (arrival, a waiting ride in range).
+     */
+    DriverLocationReported: { schema: z.object({ driverId: id, location, at: positionTime }), topic: TOPICS.driverLocations, schemaVersion: 1, key: byDriver },
     RideRequested: rideEvent(ride),
     DriverAssigned: rideEvent({ driverId: id }),
     /** Where the driver was when it arrived, so whoever follows the ride sees the arrival with its position. */
-    DriverArrived: rideEvent({ driverId: id, location }),
+    DriverArrived: rideEvent({ driverId: id, location, at: positionTime.optional() }),
     RideStarted: rideEvent({ driverId: id }),
     RideCompleted: rideEvent({ driverId: id }),
     RideCancelled: rideEvent({ driverId: id.nullable(), reason: CancelReason }),
@@ -86,7 +104,7 @@ export const ridesContract = defineContract({
   },
   roles: ['rider', 'driver'],
   errorCodes: ['FAILED_PRECONDITION', 'RIDE_ID_CONFLICT'],
-  services: [{ name: 'dispatch', inputs: [TOPICS.driverCommands, TOPICS.rideCommands, TOPICS.clock] }],
+  services: [{ name: 'dispatch', inputs: [TOPICS.driverCommands, TOPICS.rideCommands, TOPICS.driverLocations, TOPICS.clock] }],
   projections: [
     {
       name: 'rides-projector', process: 'dispatch',
@@ -101,6 +119,24 @@ export type DomainEvent = EventOf<RidesContract>;
 export type Envelope = EnvelopeOf<RidesContract>;
 export type EventEnvelope<E extends DomainEvent = DomainEvent> = AnyEventEnvelope<E>;
 export type EventData = { [E in DomainEvent as E['type']]: E['data'] };
+
+/**
+ * When a position event's position was taken: its own `at`, or, for one written before positions had a time, when it
+ * was decided (`occurredAt`; undefined for an event without its envelope, as `decide` emits them).
+ */
+export const positionAt = (event: { data: { at?: string }; occurredAt?: string }): string | undefined => event.data.at ?? event.occurredAt;
+
+/**
+ * A driver's position taken at `at`, reported by `actor`: a fact of its own (no command asked for it), as the
+ * gateway writes it for `updateDriverLocations`. `at` keeps milliseconds, as every time on the log does.
+ */
+export function driverLocationReported(driverId: string, location: Location, at: Date, actor?: Actor): Outgoing {
+  const eventId = randomUUID();
+  return ridesContract.outgoing(ridesContract.validate({
+    kind: 'event', eventId, correlationId: eventId, causationId: eventId, type: 'DriverLocationReported', schemaVersion: 1,
+    aggregateId: driverId, occurredAt: new Date().toISOString(), ...(actor && { actor }), data: { driverId, location, at: at.toISOString() },
+  }));
+}
 
 /** The clock's tick at `now`: a fact of its own (it has no cause), published by the ticker or by a test. */
 export function clockTicked(now: Date): Outgoing {

@@ -29,10 +29,16 @@ class Decision {
   }
 
   /** Gives the ride its driver, who is on it from now on; arrived at once if already at the pickup. */
-  assign(rideId: string, ride: RideRecord, driverId: string, at: Location): void {
+  assign(rideId: string, ride: RideRecord, driverId: string, where: Location): void {
     this.emit({ type: 'DriverAssigned', data: { rideId, driverId } });
     this.emit({ type: 'DriverStatusChanged', data: { driverId, status: 'ON_RIDE', rideId } });
-    if (distanceKm(at, ride.pickup) <= ARRIVAL_RADIUS_KM) this.emit({ type: 'DriverArrived', data: { rideId, driverId, location: at } });
+    if (distanceKm(where, ride.pickup) <= ARRIVAL_RADIUS_KM) this.arrive(rideId, driverId, where);
+  }
+
+  /** The driver is at its ride's pickup, seen at the position it holds now (and that position's time). */
+  arrive(rideId: string, driverId: string, location: Location): void {
+    const at = get(this.city.drivers, driverId)?.locationAt;
+    this.emit({ type: 'DriverArrived', data: { rideId, driverId, location, ...(at !== undefined && { at }) } });
   }
 
   /** The nearest AVAILABLE driver within range of the ride's pickup, ties by id; the ride waits without one. */
@@ -66,17 +72,31 @@ class Decision {
     this.offer(driverId);
   }
 
-  /** A new position: arrival at the pickup of its ride, or a waiting ride now in range. */
-  move(driverId: string, location: Location): void {
-    this.emit({ type: 'DriverMoved', data: { driverId, location } });
-    const driver = get(this.city.drivers, driverId)!;
+  /**
+   * A position sent through a command, taken at `at`: the driver's from now on unless it holds one taken later (last
+   * write wins), and then what follows from it.
+   */
+  move(driverId: string, location: Location, at: string): void {
+    if (isOlder(at, get(this.city.drivers, driverId)?.locationAt)) return;
+    this.emit({ type: 'DriverMoved', data: { driverId, location, at } });
+    this.moved(driverId, location);
+  }
+
+  /** The driver's position is now `location`: arrival at the pickup of its ride, or a waiting ride now in range. */
+  moved(driverId: string, location: Location): void {
+    const driver = get(this.city.drivers, driverId);
+    if (!driver || driver.status === 'OFFLINE') return;
     const ride = driver.rideId === null ? undefined : get(this.city.rides, driver.rideId);
-    if (ride?.state === 'DRIVER_ASSIGNED' && distanceKm(location, ride.pickup) <= ARRIVAL_RADIUS_KM) {
-      this.emit({ type: 'DriverArrived', data: { rideId: driver.rideId!, driverId, location } });
-    }
+    if (ride?.state === 'DRIVER_ASSIGNED' && distanceKm(location, ride.pickup) <= ARRIVAL_RADIUS_KM) this.arrive(driver.rideId!, driverId, location);
     this.offer(driverId);
   }
 }
+
+/** Whether a position taken at `at` is older than one taken at `than` (ISO 8601 times; none is never older). */
+const isOlder = (at: string, than: string | undefined) => than !== undefined && Date.parse(at) < Date.parse(than);
+
+const sameTime = (a: string | undefined, b: string) => a !== undefined && Date.parse(a) === Date.parse(b);
+const samePlace = (a: Location | undefined, b: Location) => a !== undefined && a.lat === b.lat && a.lng === b.lng;
 
 function rideOf(city: City, rideId: string): RideRecord {
   const ride = get(city.rides, rideId);
@@ -111,18 +131,37 @@ export function decide(input: Envelope, city: City, _now: Date): DomainEvent[] {
       const driver = get(city.drivers, driverId);
       if (driver && driver.status !== 'OFFLINE') {
         // Already online: going online again is only a position.
-        if (JSON.stringify(driver.location) !== JSON.stringify(location)) decision.move(driverId, location);
+        if (JSON.stringify(driver.location) !== JSON.stringify(location)) decision.move(driverId, location, input.occurredAt);
         break;
       }
       decision.emit({ type: 'DriverWentOnline', data: { driverId } });
-      decision.move(driverId, location);
+      decision.move(driverId, location, input.occurredAt);
+      // Also when it holds a position taken after this one (which it keeps): online, it may take a waiting ride.
+      decision.offer(driverId);
       break;
     }
     case 'UpdateDriverLocation': {
       const { driverId, location } = input.data;
       const status = get(city.drivers, driverId)?.status ?? 'OFFLINE';
       if (status === 'OFFLINE') throw failedPrecondition(`driver ${driverId} is offline: call goOnline before sending locations`, status);
-      decision.move(driverId, location);
+      // Taken when the gateway took it.
+      decision.move(driverId, location, input.occurredAt);
+      break;
+    }
+    case 'DriverLocationReported': {
+      // A fact, not a request: nobody waits for an answer, so nothing is refused. The runtime folded it into the city
+      // before deciding (it is on a state topic); folding it again here changes nothing and keeps decide whole alone.
+      const { driverId, location, at } = input.data;
+      decision.city = evolve(city, input);
+      const driver = get(decision.city.drivers, driverId)!;
+      if (!sameTime(driver.locationAt, at) || !samePlace(driver.location, location)) {
+        // Older than the position held (it arrived late): said again after it, so that compaction, which keeps a
+        // driver's last message, keeps the newest position rather than this one.
+        if (isOlder(at, driver.locationAt)) decision.emit({ type: 'DriverMoved', data: { driverId, location: driver.location!, at: driver.locationAt! } });
+        break;
+      }
+      // An offline driver's position (it went offline after the gateway let the position through) decides nothing.
+      decision.moved(driverId, location);
       break;
     }
     case 'GoOffline': {
@@ -185,7 +224,7 @@ export function decide(input: Envelope, city: City, _now: Date): DomainEvent[] {
       break;
     }
     default:
-      // The dispatcher's own events never come back as inputs.
+      // The dispatcher's own events on its inputs (DriverMoved on driver-locations) decide nothing more.
       break;
   }
   return decision.events;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { specify } from '../../../test/support/decider.ts';
 import { SystemError } from '../../shared/errors.ts';
-import { clockTicked, ridesContract, type DomainEvent, type Envelope, type Location } from '../contract.ts';
+import { clockTicked, driverLocationReported, ridesContract, type Command, type DomainEvent, type Envelope, type Location } from '../contract.ts';
 import { command, event } from '../testing.ts';
 import { decide } from './decide.ts';
 import { evolve, initialCity, type City } from './evolve.ts';
@@ -15,12 +15,17 @@ const DROPOFF: Location = { lat: 48.87, lng: 2.3 };
 const north = (km: number): Location => ({ lat: PICKUP.lat + km / 111.195, lng: PICKUP.lng });
 const REQUESTED_AT = '2026-11-27T10:00:00.000Z';
 const EXPIRES_AT = '2026-11-27T10:02:00.000Z';
+/** When the history's drivers went online, and when the commands under test were sent. */
+const ONLINE_AT = new Date('2026-11-27T09:00:00.000Z');
+const SENT_AT = '2026-11-27T10:00:30.000Z';
+/** A command as the gateway sends it, at SENT_AT. */
+const sent = (c: Command) => ({ ...command(c), occurredAt: SENT_AT }) as Envelope;
 
 const request = (rideId: string, pickup = PICKUP, requestedAt = REQUESTED_AT) =>
   ({ rideId, riderId: `rider-${rideId}`, pickup, dropoff: DROPOFF, requestedAt, expiresAt: EXPIRES_AT });
 const online = (driverId: string, location: Location) => [
-  event({ type: 'DriverWentOnline', data: { driverId } }),
-  event({ type: 'DriverMoved', data: { driverId, location } }),
+  event({ type: 'DriverWentOnline', data: { driverId } }, ONLINE_AT),
+  event({ type: 'DriverMoved', data: { driverId, location } }, ONLINE_AT),
 ];
 const requested = (rideId: string, pickup = PICKUP, requestedAt = REQUESTED_AT) => event({ type: 'RideRequested', data: request(rideId, pickup, requestedAt) });
 const assigned = (rideId: string, driverId: string) => [
@@ -69,10 +74,10 @@ describe('dispatch: assignment', () => {
     dispatch.given(first).when(command({ type: 'RequestRide', data: request('r2') })).then([{ type: 'RideRequested', data: request('r2') }]);
     dispatch
       .given([...first, requested('r2')])
-      .when(command({ type: 'GoOnline', data: { driverId: 'd2', location: north(5) } }))
+      .when(sent({ type: 'GoOnline', data: { driverId: 'd2', location: north(5) } }))
       .then([
         { type: 'DriverWentOnline', data: { driverId: 'd2' } },
-        { type: 'DriverMoved', data: { driverId: 'd2', location: north(5) } },
+        { type: 'DriverMoved', data: { driverId: 'd2', location: north(5), at: SENT_AT } },
         ...assignment('r2', 'd2'),
       ]);
   });
@@ -88,8 +93,8 @@ describe('dispatch: assignment', () => {
   it('gives a waiting ride to a driver who moves into range, oldest waiting ride first', () => {
     dispatch
       .given([...online('d1', north(20)), requested('newer', PICKUP, '2026-11-27T10:00:05.000Z'), requested('older', PICKUP, REQUESTED_AT)])
-      .when(command({ type: 'UpdateDriverLocation', data: { driverId: 'd1', location: north(9) } }))
-      .then([{ type: 'DriverMoved', data: { driverId: 'd1', location: north(9) } }, ...assignment('older', 'd1')]);
+      .when(sent({ type: 'UpdateDriverLocation', data: { driverId: 'd1', location: north(9) } }))
+      .then([{ type: 'DriverMoved', data: { driverId: 'd1', location: north(9), at: SENT_AT } }, ...assignment('older', 'd1')]);
   });
 
   it('frees the driver when the ride completes, who then takes the oldest waiting ride in range', () => {
@@ -139,12 +144,12 @@ describe('dispatch: arrival and lifecycle', () => {
   const assignedRide = [...online('d1', north(2)), requested('r1'), ...assigned('r1', 'd1')];
 
   it('detects arrival from the location stream: within 50 m of the pickup', () => {
-    dispatch.given(assignedRide).when(command({ type: 'UpdateDriverLocation', data: { driverId: 'd1', location: north(0.06) } }))
-      .then([{ type: 'DriverMoved', data: { driverId: 'd1', location: north(0.06) } }]);
-    dispatch.given(assignedRide).when(command({ type: 'UpdateDriverLocation', data: { driverId: 'd1', location: north(0.04) } }))
+    dispatch.given(assignedRide).when(sent({ type: 'UpdateDriverLocation', data: { driverId: 'd1', location: north(0.06) } }))
+      .then([{ type: 'DriverMoved', data: { driverId: 'd1', location: north(0.06), at: SENT_AT } }]);
+    dispatch.given(assignedRide).when(sent({ type: 'UpdateDriverLocation', data: { driverId: 'd1', location: north(0.04) } }))
       .then([
-        { type: 'DriverMoved', data: { driverId: 'd1', location: north(0.04) } },
-        { type: 'DriverArrived', data: { rideId: 'r1', driverId: 'd1', location: north(0.04) } },
+        { type: 'DriverMoved', data: { driverId: 'd1', location: north(0.04), at: SENT_AT } },
+        { type: 'DriverArrived', data: { rideId: 'r1', driverId: 'd1', location: north(0.04), at: SENT_AT } },
       ]);
   });
 
@@ -239,5 +244,73 @@ describe('dispatch: state', () => {
     console.log(`dispatch: decide + evolve of one location, ${DRIVERS} drivers online: ${micros.toFixed(1)} µs`);
     expect(city.drivers.size).toBe(DRIVERS);
     expect(micros).toBeLessThan(500); // a second of 1,000 locations in well under a second of CPU
+  });
+});
+
+describe('dispatch: reported positions (updateDriverLocations), last write wins by the time taken', () => {
+  const T1 = '2026-11-27T10:00:01.000Z';
+  const T2 = '2026-11-27T10:00:02.000Z';
+  const reported = (driverId: string, location: Location, at: string) => driverLocationReported(driverId, location, new Date(at)).envelope as Extract<Envelope, { type: 'DriverLocationReported' }>;
+  const held = (city: City, driverId: string) => {
+    const { location, locationAt } = get(city.drivers, driverId)!;
+    return { location, locationAt };
+  };
+
+  it('folds the newest position whatever order two arrive in, and the same one twice as once', () => {
+    const newer = reported('d1', north(1), T2);
+    const older = reported('d1', north(2), T1);
+    const base = online('d1', north(5)).reduce(evolve, initialCity());
+    expect(held([newer, older].reduce(evolve, base), 'd1')).toEqual({ location: north(1), locationAt: T2 });
+    expect(held([older, newer].reduce(evolve, base), 'd1')).toEqual({ location: north(1), locationAt: T2 });
+    expect(held([newer, older, newer].reduce(evolve, base), 'd1')).toEqual({ location: north(1), locationAt: T2 });
+    // The dispatcher's own positions take part alike: a command's time against a report's.
+    const command = event({ type: 'DriverMoved', data: { driverId: 'd1', location: north(3), at: T1 } });
+    expect(held([newer, command].reduce(evolve, base), 'd1')).toEqual({ location: north(1), locationAt: T2 });
+    expect(held([command, newer].reduce(evolve, base), 'd1')).toEqual({ location: north(1), locationAt: T2 });
+  });
+
+  it('reads a position event from before positions had a time as taken when it was decided', () => {
+    const old = event({ type: 'DriverMoved', data: { driverId: 'd1', location: north(3) } }, new Date(T1));
+    const city = [reported('d1', north(1), T2), old].reduce(evolve, initialCity());
+    expect(held(city, 'd1')).toEqual({ location: north(1), locationAt: T2 });
+  });
+
+  it('detects arrival from a reported position, with the time it was taken', () => {
+    const assignedRide = [...online('d1', north(2)), requested('r1'), ...assigned('r1', 'd1')];
+    dispatch.given(assignedRide).when(reported('d1', north(1), T1)).then([]);
+    dispatch.given(assignedRide).when(reported('d1', north(0.04), T2))
+      .then([{ type: 'DriverArrived', data: { rideId: 'r1', driverId: 'd1', location: north(0.04), at: T2 } }]);
+  });
+
+  it('gives a waiting ride to a driver whose reported position brings it in range', () => {
+    dispatch.given([...online('d1', north(20)), requested('r1')]).when(reported('d1', north(9), T1)).then(assignment('r1', 'd1'));
+  });
+
+  it('decides nothing from a position that arrives after a newer one, and says the newest again for compaction', () => {
+    const assignedRide = [...online('d1', north(2)), requested('r1'), ...assigned('r1', 'd1')];
+    // Older, and at the pickup: no arrival from a position the driver has already left.
+    dispatch.given([...assignedRide, reported('d1', north(1), T2)]).when(reported('d1', north(0.01), T1))
+      .then([{ type: 'DriverMoved', data: { driverId: 'd1', location: north(1), at: T2 } }]);
+    // The other order: the newer one decides.
+    dispatch.given([...assignedRide, reported('d1', north(1), T1)]).when(reported('d1', north(0.01), T2))
+      .then([{ type: 'DriverArrived', data: { rideId: 'r1', driverId: 'd1', location: north(0.01), at: T2 } }]);
+    // A command's position older than a reported one changes nothing either.
+    dispatch.given([...assignedRide, reported('d1', north(1), '2026-11-27T10:01:00.000Z')])
+      .when(sent({ type: 'UpdateDriverLocation', data: { driverId: 'd1', location: north(0.01) } })).then([]);
+  });
+
+  it('decides a redelivered position once: its consequences are in the state it is decided on again', () => {
+    const history = [...online('d1', north(20)), requested('r1')];
+    const position = reported('d1', north(0.04), T1);
+    const decided = decide(position, [...history, position].reduce(evolve, initialCity()), new Date(0));
+    expect(decided).toEqual([...assignment('r1', 'd1'), { type: 'DriverArrived', data: { rideId: 'r1', driverId: 'd1', location: north(0.04), at: T1 } }]);
+    dispatch.given([...history, position, ...decided.map((e) => event(e))]).when(position).then([]);
+  });
+
+  it("decides nothing from an offline driver's position, and keeps it", () => {
+    const gone = [...online('d1', north(20)), event({ type: 'DriverWentOffline', data: { driverId: 'd1' } }), requested('r1')];
+    dispatch.given(gone).when(reported('d1', PICKUP, T1)).then([]);
+    dispatch.given([requested('r1')]).when(reported('stranger', PICKUP, T1)).then([]);
+    expect(held([...gone, reported('d1', PICKUP, T1)].reduce(evolve, initialCity()), 'd1')).toEqual({ location: PICKUP, locationAt: T1 });
   });
 });

@@ -2,11 +2,12 @@
  * The city as the dispatcher knows it: every driver and every ride, one aggregate, so assignments are decided
  * against one consistent state. Each field is owned by one ordered stream, so a replay that interleaves topics
  * and partitions differently from the live run still ends in the same state: a driver's status and current
- * ride come from `drivers.events` (ordered per driver), its position from `driver-locations`, a ride's state from
+ * ride come from `drivers.events` (ordered per driver), its position from `driver-locations` (the newest by the time it
+ * was taken, whatever order positions arrive in), a ride's state from
  * `rides.events` (ordered per ride), and waiting rides are ordered by request time, not by arrival.
  */
 import { assertNever } from '../../shared/errors.ts';
-import type { DomainEvent, DriverStatus, EventData, Location, RideState } from '../contract.ts';
+import { positionAt, type DomainEvent, type DriverStatus, type EventData, type Location, type RideState } from '../contract.ts';
 import { emptyMap, get, set, type PersistentMap } from '../../shared/persistent-map.ts';
 
 export interface DriverRecord {
@@ -15,6 +16,8 @@ export interface DriverRecord {
   rideId: string | null;
   /** Its latest position (absent until the first one is known). */
   location?: Location;
+  /** When that position was taken (ISO 8601): a position taken before it never replaces it. */
+  locationAt?: string;
 }
 
 export interface RideRecord extends Omit<EventData['RideRequested'], 'rideId'> {
@@ -56,9 +59,22 @@ function moveRide(city: City, rideId: string, from: readonly RideState[], change
   return { ...city, rides: set(city.rides, rideId, next), waiting };
 }
 
+/**
+ * A position, last write wins by the time it was taken, so the same positions give the same state whatever order
+ * they arrive in, and folding one twice changes nothing. A tie goes to the later in the log (a driver's positions
+ * share its partition). A position with no time of its own (an event from before positions had one, decided on
+ * without its envelope) is the newest.
+ */
+function moveDriver(city: City, driverId: string, location: Location, at: string | undefined): City {
+  const driver = get(city.drivers, driverId);
+  if (at !== undefined && driver?.locationAt !== undefined && Date.parse(at) < Date.parse(driver.locationAt)) return city;
+  return updateDriver(city, driverId, (d) => ({ ...d, location, ...(at === undefined ? {} : { locationAt: at }) }));
+}
+
 const older = (a: Waiting, b: Waiting) => a.requestedAt < b.requestedAt || (a.requestedAt === b.requestedAt && a.rideId < b.rideId);
 
-export function evolve(city: City, event: DomainEvent): City {
+/** Folds an event; it may come in its envelope (`occurredAt`), as the runtime hands it over, or bare, as `decide` emits it. */
+export function evolve(city: City, event: DomainEvent & { occurredAt?: string }): City {
   switch (event.type) {
     case 'DriverWentOnline':
       return updateDriver(city, event.data.driverId, (d) => ({ ...d, status: 'AVAILABLE', rideId: null }));
@@ -67,7 +83,8 @@ export function evolve(city: City, event: DomainEvent): City {
     case 'DriverStatusChanged':
       return updateDriver(city, event.data.driverId, (d) => ({ ...d, status: event.data.status, rideId: event.data.rideId }));
     case 'DriverMoved':
-      return updateDriver(city, event.data.driverId, (d) => ({ ...d, location: event.data.location }));
+    case 'DriverLocationReported':
+      return moveDriver(city, event.data.driverId, event.data.location, positionAt(event));
     case 'RideRequested': {
       const { rideId, ...details } = event.data;
       if (get(city.rides, rideId)) return city; // a repeated event

@@ -1,4 +1,7 @@
-/** Wires the dispatcher: driver and ride commands and the clock in; its own events (the whole city) are its state. */
+/**
+ * Wires the dispatcher: driver and ride commands, reported positions and the clock in; its own events and the
+ * reported positions (the whole city) are its state.
+ */
 import type { ServiceDefinition } from '../../shared/service.ts';
 import { CITY, ridesContract, TOPICS, type RidesContract } from '../contract.ts';
 import { decide } from './decide.ts';

@@ -68,6 +68,16 @@ export type Driver = {
   updatedAt: Scalars['DateTime']['output'];
 };
 
+/**
+ * One position of a driver, taken at `at` by the driver's own clock. `at` may lie at most 60 s ahead of the gateway's
+ * clock and at most 24 h behind it.
+ */
+export type DriverLocationInput = {
+  at: Scalars['DateTime']['input'];
+  driverId: Scalars['ID']['input'];
+  location: LocationInput;
+};
+
 export type DriverStatus =
   /** Online and free: the dispatcher may give it a ride. */
   | 'AVAILABLE'
@@ -125,6 +135,23 @@ export type Location = {
 export type LocationInput = {
   lat: Scalars['Float']['input'];
   lng: Scalars['Float']['input'];
+};
+
+export type LocationRejection = {
+  __typename?: 'LocationRejection';
+  /** FAILED_PRECONDITION: the driver is offline (go online first). FORBIDDEN: a driver sends its own positions only. */
+  code: Scalars['String']['output'];
+  driverId: Scalars['ID']['output'];
+  message: Scalars['String']['output'];
+};
+
+/** What `updateDriverLocations` took: the positions accepted, and why each other one was not. */
+export type LocationsAccepted = {
+  __typename?: 'LocationsAccepted';
+  /** Positions written to the log: each is the driver's unless it holds one taken later (last write wins by `at`). */
+  accepted: Scalars['Int']['output'];
+  /** One per position refused, in the order sent. */
+  rejected: Array<LocationRejection>;
 };
 
 /** A movie of the legacy catalog (captured from its database by Debezium), with its rating. */
@@ -186,6 +213,16 @@ export type Mutation = {
    * see it (its consequences, such as an arrival, follow within milliseconds: watch them with `rideUpdated`).
    */
   updateDriverLocation: Driver;
+  /**
+   * Positions of drivers in one call (at most 100), each taken at its own `at`: the stream's path. Answered once Kafka
+   * has them, without waiting for the dispatcher or the projection (queries and `rideUpdated` show them within
+   * milliseconds). A driver's newest position by `at` wins, whatever order positions arrive in: an older one sent
+   * later changes nothing. Each is checked on its own and refused in `rejected` (the others are taken): FORBIDDEN for
+   * another driver's position (a driver sends its own; an admin any driver's), FAILED_PRECONDITION for an offline
+   * driver. More than 100, a coordinate out of range or an `at` outside its window refuses the whole call with
+   * BAD_USER_INPUT before anything is written.
+   */
+  updateDriverLocations: LocationsAccepted;
 };
 
 
@@ -250,6 +287,12 @@ export type MutationStartRideArgs = {
 export type MutationUpdateDriverLocationArgs = {
   driverId: Scalars['ID']['input'];
   location: LocationInput;
+};
+
+
+/** Every mutation becomes a command on Kafka. */
+export type MutationUpdateDriverLocationsArgs = {
+  locations: Array<DriverLocationInput>;
 };
 
 export type Order = {
@@ -604,6 +647,7 @@ export type ResolversTypes = {
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
   DomainEvent: ResolverTypeWrapper<DomainEvent>;
   Driver: ResolverTypeWrapper<DriverRow>;
+  DriverLocationInput: DriverLocationInput;
   DriverStatus: DriverStatus;
   Event: ResolverTypeWrapper<ResolversInterfaceTypes<ResolversTypes>['Event']>;
   EventConnection: ResolverTypeWrapper<Omit<EventConnection, 'edges'> & { edges: Array<ResolversTypes['EventEdge']> }>;
@@ -615,6 +659,8 @@ export type ResolversTypes = {
   JSON: ResolverTypeWrapper<Scalars['JSON']['output']>;
   Location: ResolverTypeWrapper<Location>;
   LocationInput: LocationInput;
+  LocationRejection: ResolverTypeWrapper<LocationRejection>;
+  LocationsAccepted: ResolverTypeWrapper<LocationsAccepted>;
   Movie: ResolverTypeWrapper<Movie>;
   MovieConnection: ResolverTypeWrapper<MovieConnection>;
   MovieEdge: ResolverTypeWrapper<MovieEdge>;
@@ -645,6 +691,7 @@ export type ResolversParentTypes = {
   DateTime: Scalars['DateTime']['output'];
   DomainEvent: DomainEvent;
   Driver: DriverRow;
+  DriverLocationInput: DriverLocationInput;
   Event: ResolversInterfaceTypes<ResolversParentTypes>['Event'];
   EventConnection: Omit<EventConnection, 'edges'> & { edges: Array<ResolversParentTypes['EventEdge']> };
   EventEdge: Omit<EventEdge, 'node'> & { node: ResolversParentTypes['Event'] };
@@ -655,6 +702,8 @@ export type ResolversParentTypes = {
   JSON: Scalars['JSON']['output'];
   Location: Location;
   LocationInput: LocationInput;
+  LocationRejection: LocationRejection;
+  LocationsAccepted: LocationsAccepted;
   Movie: Movie;
   MovieConnection: MovieConnection;
   MovieEdge: MovieEdge;
@@ -743,6 +792,17 @@ export type LocationResolvers<ContextType = Context, ParentType extends Resolver
   lng?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
 };
 
+export type LocationRejectionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['LocationRejection'] = ResolversParentTypes['LocationRejection']> = {
+  code?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  driverId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  message?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+};
+
+export type LocationsAcceptedResolvers<ContextType = Context, ParentType extends ResolversParentTypes['LocationsAccepted'] = ResolversParentTypes['LocationsAccepted']> = {
+  accepted?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  rejected?: Resolver<Array<ResolversTypes['LocationRejection']>, ParentType, ContextType>;
+};
+
 export type MovieResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Movie'] = ResolversParentTypes['Movie']> = {
   country?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   genres?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
@@ -778,6 +838,7 @@ export type MutationResolvers<ContextType = Context, ParentType extends Resolver
   requestRide?: Resolver<ResolversTypes['Ride'], ParentType, ContextType, RequireFields<MutationRequestRideArgs, 'input'>>;
   startRide?: Resolver<ResolversTypes['Ride'], ParentType, ContextType, RequireFields<MutationStartRideArgs, 'rideId'>>;
   updateDriverLocation?: Resolver<ResolversTypes['Driver'], ParentType, ContextType, RequireFields<MutationUpdateDriverLocationArgs, 'driverId' | 'location'>>;
+  updateDriverLocations?: Resolver<ResolversTypes['LocationsAccepted'], ParentType, ContextType, RequireFields<MutationUpdateDriverLocationsArgs, 'locations'>>;
 };
 
 export type OrderResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Order'] = ResolversParentTypes['Order']> = {
@@ -863,6 +924,8 @@ export type Resolvers<ContextType = Context> = {
   InventoryItem?: InventoryItemResolvers<ContextType>;
   JSON?: GraphQLScalarType;
   Location?: LocationResolvers<ContextType>;
+  LocationRejection?: LocationRejectionResolvers<ContextType>;
+  LocationsAccepted?: LocationsAcceptedResolvers<ContextType>;
   Movie?: MovieResolvers<ContextType>;
   MovieConnection?: MovieConnectionResolvers<ContextType>;
   MovieEdge?: MovieEdgeResolvers<ContextType>;

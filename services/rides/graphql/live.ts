@@ -4,14 +4,14 @@
  * its events is folded in and pushed, one chain per ride or driver so pushes keep log order. A state change is
  * pushed once the projection has applied it (what a subscriber sees, a query sees), and every one is pushed;
  * a position is pushed straight from its event, and a subscriber that has not yet taken the previous position
- * gets only the newest (latest wins, never reordered).
+ * gets only the newest (latest wins, never reordered: one taken before the newest sent, arriving late, is dropped).
  */
 import type { GatewayServices } from '../../../gateway/context.ts';
 import { createLiveQueue, type LiveQueue } from '../../../gateway/live-queue.ts';
 import type { Driver } from '../../../generated/prisma/client.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { LogPosition, RawMessage } from '../../shared/messages.ts';
-import { ridesContract, type EventEnvelope, type Location, type RideState } from '../contract.ts';
+import { positionAt, ridesContract, type EventEnvelope, type Location, type RideState } from '../contract.ts';
 import { locationOf, UNDER_WAY, type RideModel } from './context.ts';
 
 export interface RidesLive {
@@ -36,7 +36,7 @@ type Subscriber<T> = LiveQueue<T>;
 interface Watched<T> {
   subscribers: Set<Subscriber<T>>;
   current: T | null;
-  /** occurredAt (ms) of the position in `current`: an older one, already in what was read, is not sent again. */
+  /** When the position in `current` was taken (ms): an older one (already in what was read, or late) is not sent. */
   locationAt: number;
 }
 
@@ -80,10 +80,13 @@ export function createRidesLive(services: GatewayServices, log: Logger): RidesLi
     return prisma.driver.findUnique({ where: { id: driverId } });
   }
 
+  /** When a row's position was taken (ms); a row projected before positions had a time: when it changed. */
+  const takenAt = (driver: Driver | null) => (driver ? (driver.locationAt ?? driver.updatedAt).getTime() : 0);
+
   /** Where the driver is: the newest of its projected row and the last position consumed. */
   async function whereIs(driverId: string): Promise<{ location: Location | null; at: number }> {
     const driver = await loadDriver(driverId);
-    const row = { location: locationOf(driver), at: driver?.updatedAt.getTime() ?? 0 };
+    const row = { location: locationOf(driver), at: takenAt(driver) };
     const consumed = positions.get(driverId);
     return consumed && (consumed.at >= row.at || !row.location) ? consumed : row;
   }
@@ -135,7 +138,7 @@ export function createRidesLive(services: GatewayServices, log: Logger): RidesLi
       else if (event.type === 'DriverArrived') {
         // The arrival carries the position it was decided on, which another topic may deliver later.
         ride.driverLocation = event.data.location;
-        entry.locationAt = Math.max(entry.locationAt, Date.parse(event.occurredAt));
+        entry.locationAt = Math.max(entry.locationAt, Date.parse(positionAt(event)!));
       } else if (state === 'DRIVER_ASSIGNED' && ride.driverId) {
         const driver = await whereIs(ride.driverId);
         ride.driverLocation = driver.location;
@@ -155,7 +158,7 @@ export function createRidesLive(services: GatewayServices, log: Logger): RidesLi
       await reached(position);
       if (!entry.current) {
         entry.current = await loadDriver(driverId);
-        entry.locationAt = entry.current?.updatedAt.getTime() ?? 0;
+        entry.locationAt = takenAt(entry.current);
       } else if (event.type === 'DriverWentOnline' || event.type === 'DriverWentOffline' || event.type === 'DriverStatusChanged') {
         const status = event.type === 'DriverStatusChanged' ? event.data.status : event.type === 'DriverWentOnline' ? 'AVAILABLE' : 'OFFLINE';
         entry.current = { ...entry.current, status, updatedAt: later(entry.current.updatedAt, event.occurredAt) };
@@ -166,9 +169,12 @@ export function createRidesLive(services: GatewayServices, log: Logger): RidesLi
 
   const later = (a: Date, b: string) => (a.getTime() >= Date.parse(b) ? a : new Date(b));
 
-  /** A position: to the driver's own subscribers, and to those of the ride it is on, without waiting for the projection. */
-  function onDriverMoved(driverId: string, location: Location, occurredAt: string, position: LogPosition) {
-    const at = Date.parse(occurredAt);
+  /**
+   * A position taken at `taken`, decided or reported at `occurredAt`: to the driver's own subscribers, and to those of
+   * the ride it is on, without waiting for the projection. One taken before the newest they were sent is not sent.
+   */
+  function onDriverMoved(driverId: string, location: Location, taken: string, occurredAt: string, position: LogPosition) {
+    const at = Date.parse(taken);
     const chain = `driver:${driverId}`;
     remember(chain, position);
     if (at >= (positions.get(driverId)?.at ?? 0)) {
@@ -182,7 +188,7 @@ export function createRidesLive(services: GatewayServices, log: Logger): RidesLi
         if (!driver.current) {
           await reached(position);
           driver.current = await loadDriver(driverId);
-          driver.locationAt = driver.current?.updatedAt.getTime() ?? 0;
+          driver.locationAt = takenAt(driver.current);
         } else if (at >= driver.locationAt) {
           driver.current = { ...driver.current, ...location, updatedAt: later(driver.current.updatedAt, occurredAt) };
           driver.locationAt = at;
@@ -209,7 +215,7 @@ export function createRidesLive(services: GatewayServices, log: Logger): RidesLi
     }),
     driver: (driverId) => watch(drivers, driverId, `driver:${driverId}`, async (entry) => {
       entry.current = await loadDriver(driverId);
-      entry.locationAt = entry.current?.updatedAt.getTime() ?? 0;
+      entry.locationAt = takenAt(entry.current);
     }),
     onMessage(topic, message, position) {
       let event;
@@ -221,7 +227,8 @@ export function createRidesLive(services: GatewayServices, log: Logger): RidesLi
       if (!event || event.kind !== 'event') return;
       switch (event.type) {
         case 'DriverMoved':
-          return onDriverMoved(event.data.driverId, event.data.location, event.occurredAt, position);
+        case 'DriverLocationReported':
+          return onDriverMoved(event.data.driverId, event.data.location, positionAt(event)!, event.occurredAt, position);
         case 'DriverWentOnline':
         case 'DriverWentOffline':
         case 'DriverStatusChanged':

@@ -30,6 +30,17 @@ export const ridesPolicy = {
     return user;
   },
 
+  /**
+   * `updateDriverLocations`: drivers and admins (FORBIDDEN for anyone else, whatever the ids); then each position on
+   * its own, with `positionRefusal`.
+   */
+  sendPositions: (viewer: Viewer | undefined, what: string): Viewer => requireRole(viewer, DRIVERS, what),
+
+  /** Why the viewer may not send this driver's position (a driver sends its own; an admin any driver's), or undefined. */
+  positionRefusal(viewer: Viewer, driverId: string, what: string): string | undefined {
+    return isAdmin(viewer) || driverId === viewer.sub ? undefined : `${what}: a driver sends its own positions only: set driverId to "${viewer.sub}"`;
+  },
+
   /** `requestRide`: a rider for itself. */
   requestRide(viewer: Viewer | undefined, riderId: string): Viewer {
     const user = requireRole(viewer, RIDERS, 'requestRide');

@@ -1,15 +1,16 @@
 /**
  * The rides resolvers, typed from schema.graphql by codegen. Mutations only send commands (the dispatcher
- * decides, with read-your-writes before answering); queries read the drivers and rides projection;
- * subscriptions follow the live feed.
+ * decides, with read-your-writes before answering), but for the stream of positions of `updateDriverLocations`,
+ * written as facts without waiting for anyone; queries read the drivers and rides projection; subscriptions follow
+ * the live feed.
  */
 import { randomUUID } from 'node:crypto';
 import { actorOf } from '../../../gateway/access.ts';
 import { rideRequestTimeoutMs } from '../config.ts';
 import { SystemError } from '../../shared/errors.ts';
-import { ridesContract, type Command } from '../contract.ts';
+import { driverLocationReported, ridesContract, type Command } from '../contract.ts';
 import { driversNear, locationOf, UNDER_WAY, type Context } from './context.ts';
-import type { Resolvers } from './generated.ts';
+import type { LocationRejection, Resolvers } from './generated.ts';
 import { ridesPolicy as policy } from './policy.ts';
 
 const PAGE_DEFAULT = 10;
@@ -18,6 +19,23 @@ const VISIBLE_POLL_MS = 25;
 function checkId(name: string, id: string): string {
   if (!id) throw new SystemError('BAD_USER_INPUT', `${name} must not be empty`);
   return id;
+}
+
+/** How far ahead of the gateway's clock a driver's clock may run: a position taken later is refused. */
+const POSITION_MAX_AHEAD_MS = 60_000;
+/** How old a position may be: an older one is no position of a driver now. */
+const POSITION_MAX_AGE_MS = 24 * 3_600_000;
+
+/** The time a position was taken, within its window around `now` (BAD_USER_INPUT naming the field otherwise). */
+function checkPositionTime(field: string, at: Date, now: number): Date {
+  const refuse = (limit: string, message: string) => new SystemError('BAD_USER_INPUT', message, false, { field, limit });
+  const time = at.getTime();
+  if (!Number.isFinite(time)) throw refuse('format', `${field} is not an ISO 8601 date-time: send one such as ${new Date(now).toISOString()}`);
+  if (time > now + POSITION_MAX_AHEAD_MS) {
+    throw refuse('max', `${field} (${at.toISOString()}) is more than ${POSITION_MAX_AHEAD_MS / 1000} s ahead of the gateway's clock: set the device's clock right`);
+  }
+  if (time < now - POSITION_MAX_AGE_MS) throw refuse('min', `${field} (${at.toISOString()}) is more than ${POSITION_MAX_AGE_MS / 3_600_000} h old: send current positions only`);
+  return at;
 }
 
 /** Sends the command, as the viewer, and waits until its events are projected (or throws its rejection). */
@@ -74,6 +92,39 @@ export const resolvers: Resolvers = {
       await execute(context, { type: 'UpdateDriverLocation', data: { driverId: checkId('driverId', driverId), location } }, { visible: false });
       const driver = (await context.rides.driversById.load(driverId)) ?? (await driverAfter(context, driverId));
       return { ...driver, lat: location.lat, lng: location.lng, updatedAt: new Date() };
+    },
+    async updateDriverLocations(_, { locations }, context) {
+      const what = 'updateDriverLocations';
+      const viewer = policy.sendPositions(context.viewer, what);
+      // The list (at most 100 items) and the coordinates are bounded by the schema (gateway/input-limits.ts) before
+      // this runs; the ids and times here, all of them before any position is written.
+      const now = Date.now();
+      locations.forEach((item, i) => {
+        checkId(`locations[${i}].driverId`, item.driverId);
+        checkPositionTime(`locations[${i}].at`, item.at, now);
+      });
+      // Each position on its own: another driver's first (whether it is online is none of the caller's business),
+      // then whether its driver is online, as the projection says (the dispatcher decides nothing from an offline one).
+      const refusals: (LocationRejection | undefined)[] = locations.map(({ driverId }) => {
+        const message = policy.positionRefusal(viewer, driverId, what);
+        return message === undefined ? undefined : { driverId, code: 'FORBIDDEN', message };
+      });
+      const ids = [...new Set(locations.filter((_, i) => !refusals[i]).map((l) => l.driverId))];
+      const drivers = await Promise.all(ids.map((id) => context.rides.driversById.load(id))); // one query
+      const online = new Set(drivers.flatMap((d) => (d && d.status !== 'OFFLINE' ? [d.id] : [])));
+      locations.forEach(({ driverId }, i) => {
+        if (!refusals[i] && !online.has(driverId)) {
+          refusals[i] = { driverId, code: 'FAILED_PRECONDITION', message: `driver ${driverId} is offline: call goOnline before sending locations` };
+        }
+      });
+      const actor = actorOf(context.viewer);
+      // Oldest first (a stable sort): the newest wins in any order, but one sent after a newer one makes the
+      // dispatcher say the newest again, so a device that lists its newest first would cost one more message each.
+      const accepted = locations.filter((_, i) => !refusals[i]).sort((a, b) => a.at.getTime() - b.at.getTime())
+        .map(({ driverId, location, at }) => driverLocationReported(driverId, location, at, actor));
+      // Written, keyed by driver, once Kafka has them all (acks=all); no reply to wait for.
+      if (accepted.length) await context.commands.publish(accepted, context.commandTimeoutMs);
+      return { accepted: accepted.length, rejected: refusals.filter((r) => r !== undefined) };
     },
     async goOffline(_, { driverId }, context) {
       policy.actAsDriver(context.viewer, driverId, 'goOffline');

@@ -1,17 +1,19 @@
 /**
  * The drivers and rides read models. A batch is folded per driver and per ride in memory first (the last status,
- * the last position, the last ride state win: each topic keeps one driver's or one ride's events in order), then
- * written with one statement per kind of change, so a batch of 1,000 positions costs one upsert, not 1,000.
+ * the newest position by the time it was taken, the last ride state win: each topic keeps one driver's or one
+ * ride's events in order), then written with one statement per kind of change, so a batch of 1,000 positions costs
+ * one upsert, not 1,000.
  */
 import type { ProjectionDefinition } from '../../shared/projector.ts';
-import { ridesContract, type DriverStatus, type EventData, type RideState, type RidesContract } from '../contract.ts';
+import { positionAt, ridesContract, type DriverStatus, type EventData, type RideState, type RidesContract } from '../contract.ts';
 
 export const ridesProjection: ProjectionDefinition<RidesContract> = {
   ...ridesContract.projection('rides-projector'),
   contract: ridesContract,
   async apply(tx, events) {
     const statuses = new Map<string, { status: DriverStatus; at: string }>();
-    const positions = new Map<string, { lat: number; lng: number; at: string }>();
+    /** Per driver: its newest position, when it was taken (`taken`) and when that was decided (`at`). */
+    const positions = new Map<string, { lat: number; lng: number; taken: string; at: string }>();
     const requested = new Map<string, EventData['RideRequested']>();
     const changes = new Map<string, { state: RideState; driverId: string | null; at: string }>();
     const changeRide = (rideId: string, state: RideState, driverId: string | null, at: string) => {
@@ -30,8 +32,14 @@ export const ridesProjection: ProjectionDefinition<RidesContract> = {
           statuses.set(event.data.driverId, { status: event.data.status, at });
           break;
         case 'DriverMoved':
-          positions.set(event.data.driverId, { ...event.data.location, at });
+        case 'DriverLocationReported': {
+          // Last write wins by the time the position was taken: one that arrives after a newer one is dropped
+          // (here, and against the row below); a tie goes to the later in the log.
+          const taken = positionAt(event)!;
+          const held = positions.get(event.data.driverId);
+          if (!held || Date.parse(taken) >= Date.parse(held.taken)) positions.set(event.data.driverId, { ...event.data.location, taken, at });
           break;
+        }
         case 'RideRequested':
           requested.set(event.data.rideId, event.data);
           if (!changes.has(event.data.rideId)) changeRide(event.data.rideId, 'REQUESTED', null, at); // a repeat changes nothing
@@ -68,12 +76,15 @@ export const ridesProjection: ProjectionDefinition<RidesContract> = {
     }
     if (positions.size) {
       const rows = [...positions].map(([id, p]) => ({ id, ...p }));
+      // A row whose position was taken later keeps it; one with no time (projected before positions had one) takes any.
       tx.queue`
-        INSERT INTO drivers (id, status, lat, lng, updated_at)
-        SELECT d.id, 'OFFLINE', d.lat, d.lng, d.at
+        INSERT INTO drivers (id, status, lat, lng, location_at, updated_at)
+        SELECT d.id, 'OFFLINE', d.lat, d.lng, d.taken, d.at
         FROM unnest(${rows.map((r) => r.id)}::text[], ${rows.map((r) => r.lat)}::float8[], ${rows.map((r) => r.lng)}::float8[],
-                    ${rows.map((r) => r.at)}::timestamptz[]) AS d(id, lat, lng, at)
-        ON CONFLICT (id) DO UPDATE SET lat = EXCLUDED.lat, lng = EXCLUDED.lng, updated_at = GREATEST(drivers.updated_at, EXCLUDED.updated_at)`;
+                    ${rows.map((r) => r.taken)}::timestamptz[], ${rows.map((r) => r.at)}::timestamptz[]) AS d(id, lat, lng, taken, at)
+        ON CONFLICT (id) DO UPDATE
+          SET lat = EXCLUDED.lat, lng = EXCLUDED.lng, location_at = EXCLUDED.location_at, updated_at = GREATEST(drivers.updated_at, EXCLUDED.updated_at)
+          WHERE drivers.location_at IS NULL OR EXCLUDED.location_at >= drivers.location_at`;
     }
     // A ride only moves forward, in the enum's order (REQUESTED … COMPLETED, CANCELLED): a repeated event never
     // takes it back. Its events share one partition, so its request is projected in the same batch as, or before, its changes.

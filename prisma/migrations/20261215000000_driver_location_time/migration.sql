@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "drivers" ADD COLUMN     "location_at" TIMESTAMPTZ(3);
