@@ -30,7 +30,7 @@ const place = (n: number): Location => ({ lat: 52.5 + n / 100, lng: 13.4 });
 const reported = (driverId: string, n: number, second: number) => driverLocationReported(driverId, place(n), at(second)).envelope as EventEnvelope;
 
 async function project(batches: EventEnvelope[][]) {
-  for (const batch of batches) await sqlOf(prisma).transaction((tx) => ridesProjection.apply(tx, batch as never));
+  for (const batch of batches) await sqlOf(prisma).transaction((tx) => ridesProjection.apply(tx, batch as never, []));
 }
 
 async function rowOf(id: string) {
