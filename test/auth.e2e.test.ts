@@ -91,6 +91,12 @@ const TABLE: Record<string, Row> = {
   rateMovie: { query: `mutation { rateMovie(movieId: "1", rating: 7) { title } }`, who: rule(['alice', 'bob', 'admin']) },
   goOnline: { query: `mutation { goOnline(driverId: "dave", location: { lat: 40, lng: 30 }) { id } }`, who: rule(['dave', 'admin']) },
   updateDriverLocation: { query: `mutation { updateDriverLocation(driverId: "dave", location: { lat: 40, lng: 30 }) { id } }`, who: rule(['dave', 'admin']) },
+  // A driver's call is taken, each position checked on its own (dora's for dave comes back as a FORBIDDEN rejection).
+  updateDriverLocations: {
+    query: `mutation($locations: [DriverLocationInput!]!) { updateDriverLocations(locations: $locations) { accepted rejected { code } } }`,
+    variables: { locations: [{ driverId: 'dave', location: { lat: 40, lng: 30 }, at: new Date().toISOString() }] },
+    who: rule(['dave', 'dora', 'admin']),
+  },
   goOffline: { query: `mutation { goOffline(driverId: "dave") { id } }`, who: rule(['dave', 'admin']) },
   requestRide: {
     query: `mutation($at: LocationInput!) { requestRide(input: { riderId: "rita", pickup: $at, dropoff: $at }) { id } }`,

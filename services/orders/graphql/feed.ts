@@ -1,9 +1,10 @@
 /**
  * Live order updates, fed by the gateway's own consumer of the order topics, so every gateway process
- * serves its own subscribers. A watched order is read from the projection once, then each of its events is
- * folded in and pushed as the order's full state: one update per event (creation, each verdict, the end).
- * An update is pushed only once the projection has applied its event, so what a subscriber sees, a query
- * sees too.
+ * serves its own subscribers. A watched order's state is folded from its history in the runtime's event index
+ * once, then each of its events is folded in and pushed as the order's full state with its cursor: one update per
+ * event (creation, each verdict, the end). An update is pushed only once the projections (the index among them)
+ * have applied its event, so what a subscriber sees, a query sees too. A subscriber that brings a cursor gets each
+ * state since it from the index first.
  */
 import { createLiveQueue } from '../../../gateway/live-queue.ts';
 import type { ProjectionWatcher } from '../../../gateway/progress.ts';
@@ -12,7 +13,6 @@ import type { Logger } from '../../shared/log.ts';
 import type { LogPosition } from '../../shared/messages.ts';
 import { CHECK_TYPES, TOPICS, type EventEnvelope, type EventOfType } from '../contract.ts';
 import type { OrderModelWithValidations, OrderModelWithValidations as OrderModel } from './context.ts';
-import type { OrdersReadModel } from './read-model.ts';
 
 /** The topics of an order's events: its history in the event index. */
 export const ORDER_STREAM_TOPICS = [TOPICS.orderEvents, TOPICS.orderValidations] as const;
@@ -130,7 +130,6 @@ export function createdOrder(event: EventOfType<'OrderCreated'>): OrderModel {
 }
 
 export function createOrderFeed(
-  reads: OrdersReadModel,
   events: EventIndexReader,
   watcher: ProjectionWatcher,
   projectorsOf: (topic: string) => string[],
@@ -151,22 +150,28 @@ export function createOrderFeed(
     if (recent.size > RECENT_ORDERS) recent.delete(recent.keys().next().value!);
   }
 
-  async function current(orderId: string): Promise<OrderModel | null> {
+  /**
+   * Each state of the order's history, folded from the event index once every event this gateway has seen of it is
+   * indexed: a state and its cursor come from one read, so they always agree.
+   */
+  async function history(orderId: string): Promise<{ events: IndexedEvent[]; states: OrderModelWithValidations[] }> {
     const positions = [...(recent.get(orderId)?.values() ?? [])];
     await Promise.all(positions.map((p) => watcher.reached(projectorsOf(p.topic), p, PROJECTION_WAIT_MS)));
-    // The index is one of the projectors waited for: its latest event is the one this state is as of.
-    const [order, latest] = await Promise.all([reads.orderWithValidations(orderId), events.latest([orderId], ORDER_STREAM_TOPICS)]);
-    const event = latest.get(orderId);
-    return order && { ...order, ...(event && { cursor: cursorOf(event) }) };
+    const indexed = await events.history(orderStream(orderId), { limit: MAX_HISTORY });
+    return { events: indexed, states: statesOf(indexed) };
   }
 
-  /** The states after `after` in the order's history, oldest first (the index has every event projected so far). */
+  /** The order's state now, or as of the event at `cursor` when the index has it. */
+  async function current(orderId: string, cursor?: string): Promise<OrderModel | null> {
+    const { states } = await history(orderId);
+    return (cursor && states.find((state) => state.cursor === cursor)) || states.at(-1) || null;
+  }
+
+  /** The states after `after` in the order's history, oldest first. */
   async function statesSince(orderId: string, after: EventPosition): Promise<OrderModelWithValidations[]> {
-    const positions = [...(recent.get(orderId)?.values() ?? [])];
-    await Promise.all(positions.map((p) => watcher.reached(projectorsOf(p.topic), p, PROJECTION_WAIT_MS)));
-    const history = await events.history(orderStream(orderId), { limit: MAX_HISTORY });
-    const since = history.findIndex((event) => comparePositions(event, after) > 0);
-    return since < 0 ? [] : statesOf(history).slice(since);
+    const { events: indexed, states } = await history(orderId);
+    const since = indexed.findIndex((event) => comparePositions(event, after) > 0);
+    return since < 0 ? [] : states.slice(since);
   }
 
   function enqueue(orderId: string, work: () => Promise<void>) {
@@ -193,7 +198,7 @@ export function createOrderFeed(
         // projection shows by now (later events may be projected already, and each must reach the listeners).
         const cursor = cursorOf({ aggregateId: orderId, occurredAt: new Date(event.occurredAt), topic: position.logicalTopic, partition: position.partition, offset: position.offset });
         if (entry.current) entry.current = { ...foldOrder(entry.current, event), cursor };
-        else entry.current = event.type === 'OrderCreated' ? { ...createdOrder(event), cursor } : await current(orderId);
+        else entry.current = event.type === 'OrderCreated' ? { ...createdOrder(event), cursor } : await current(orderId, cursor);
         if (entry.current) for (const listener of entry.listeners) if (!listener.resuming) listener.push(entry.current);
       });
     },
