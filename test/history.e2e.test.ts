@@ -183,3 +183,74 @@ describe('orderUpdated(after)', () => {
     await subscription.close();
   });
 });
+
+describe('rides: history, asOf and rideUpdated(after)', () => {
+  const PICKUP = { lat: 52.5, lng: 13.4 }; // Berlin
+  const north = (km: number) => ({ lat: PICKUP.lat + km / 111.195, lng: PICKUP.lng });
+  const RIDE_STATE = 'id riderId driverId state pickup { lat lng } dropoff { lat lng } requestedAt updatedAt cursor';
+
+  async function ok(query: string, variables: Record<string, unknown>) {
+    const result = await system.gql(query, variables);
+    expect(result.errors, JSON.stringify(result.errors)).toBeUndefined();
+    return Object.values(result.data)[0] as any;
+  }
+  const rideNow = (id: string) => ok(`query($id: ID!) { ride(id: $id) { ${RIDE_STATE} } }`, { id });
+
+  it('tells, and resumes, a whole ride: each state change once, in order, then the live ones, on a gateway that never saw it', async () => {
+    const driverId = `driver-${randomUUID().slice(0, 8)}`;
+    const rideId = `ride-${randomUUID()}`;
+    await ok(`mutation($id: ID!, $at: LocationInput!) { goOnline(driverId: $id, location: $at) { id } }`, { id: driverId, at: north(0.5) });
+    const requested = await ok(`mutation($input: RequestRideInput!) { requestRide(input: $input) { state } }`, { input: { id: rideId, riderId: 'rita', pickup: PICKUP, dropoff: north(2) } });
+    expect(requested.state).toBe('DRIVER_ASSIGNED');
+    let assigned: any;
+    await waitFor(async () => !!(assigned = await rideNow(rideId).catch(() => undefined))?.cursor, 10_000, () => 'the assigned ride with a cursor');
+
+    // While the client is away: the driver arrives and the ride starts.
+    await ok(`mutation($id: ID!, $at: LocationInput!) { updateDriverLocation(driverId: $id, location: $at) { id } }`, { id: driverId, at: north(0.01) });
+    await waitFor(async () => (await rideNow(rideId)).state === 'DRIVER_ARRIVED', 10_000, () => 'the arrival');
+    await ok(`mutation($id: ID!) { startRide(rideId: $id) { state } }`, { id: rideId });
+
+    const fresh = await startGateway({ port: 0, host: '127.0.0.1', commandTimeoutMs: 20_000 });
+    extraGateways.push(fresh);
+    const resumed = system.subscribe(`subscription($id: ID!, $after: String) { rideUpdated(rideId: $id, after: $after) { state cursor } }`, { id: rideId, after: assigned.cursor }, fresh);
+    await resumed.received(2);
+    await ok(`mutation($id: ID!) { completeRide(rideId: $id) { state } }`, { id: rideId });
+    await waitFor(() => resumed.values.at(-1)?.rideUpdated.state === 'COMPLETED', 10_000, () => JSON.stringify(resumed.values));
+    await new Promise((r) => setTimeout(r, 500)); // anything sent twice would arrive by now
+    // Positions of the driver may come between (same state, same cursor); each state change comes once, in order.
+    const changes = resumed.values.map((v: any) => v.rideUpdated).filter((u: any, i: number, all: any[]) => i === 0 || u.cursor !== all[i - 1].cursor);
+    expect(changes.map((u: any) => u.state)).toEqual(['DRIVER_ARRIVED', 'IN_PROGRESS', 'COMPLETED']);
+    expect(new Set(changes.map((u: any) => u.state)).size).toBe(3);
+    expect(resumed.errors).toEqual([]);
+    await resumed.close();
+
+    // Its history, and the ride as it was at each of its events.
+    const history = (await ok(`query($id: ID!) { ride(id: $id) { history(first: 50) { edges { node { ${EVENT} } } } } }`, { id: rideId })).history.edges.map((e: any) => e.node);
+    expect(history.map((e: any) => e.type)).toEqual(['RideRequested', 'DriverAssigned', 'DriverArrived', 'RideStarted', 'RideCompleted']);
+    expect(history[0].actor).toMatchObject({ sub: 'admin' });
+    const states = ['REQUESTED', 'DRIVER_ASSIGNED', 'DRIVER_ARRIVED', 'IN_PROGRESS', 'COMPLETED'];
+    const asOf = async (at: string) => (await system.gql(`query($id: ID!, $at: DateTime) { ride(id: $id, asOf: $at) { ${RIDE_STATE} } }`, { id: rideId, at })).data.ride;
+    expect(await asOf(new Date(Date.parse(history[0].occurredAt) - 1).toISOString())).toBeNull();
+    for (const [i, event] of history.entries()) {
+      const later = history.filter((e: any) => e.occurredAt === event.occurredAt).at(-1); // events of one millisecond count together
+      const then = await asOf(event.occurredAt);
+      expect(then.state, event.type).toBe(states[history.indexOf(later)]);
+      expect(then.driverId).toBe(i === 0 && later === event ? null : driverId);
+    }
+    // The latest moment is what the projection shows now.
+    expect(await asOf(new Date().toISOString())).toEqual(await rideNow(rideId));
+  });
+
+  it('refuses a bad or foreign cursor on rideUpdated and Ride.history with BAD_USER_INPUT', async () => {
+    const rideId = `ride-${randomUUID()}`;
+    await ok(`mutation($input: RequestRideInput!) { requestRide(input: $input) { state } }`, { input: { id: rideId, riderId: 'rita', pickup: north(30), dropoff: north(31) } });
+    const foreign = (await historyOf(await settledOrder('alice')))[0].position;
+    const result = await system.gql(`query($id: ID!, $after: String) { ride(id: $id) { history(after: $after) { edges { cursor } } } }`, { id: rideId, after: foreign });
+    expect(result.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    const subscription = system.subscribe(`subscription($id: ID!, $after: String) { rideUpdated(rideId: $id, after: $after) { state } }`, { id: rideId, after: foreign });
+    await waitFor(() => subscription.errors.length > 0, 10_000, () => 'an error');
+    expect(JSON.stringify(subscription.errors)).toMatch(/BAD_USER_INPUT|another entity/);
+    expect(subscription.values).toEqual([]);
+    await subscription.close();
+  });
+});

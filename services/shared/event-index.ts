@@ -56,6 +56,16 @@ export interface EventPosition {
   offset: string;
 }
 
+/** The order of two positions in one entity's history: by time, then topic, partition and offset. */
+export function comparePositions(a: EventPosition, b: EventPosition): number {
+  const byTime = a.occurredAt.getTime() - b.occurredAt.getTime();
+  if (byTime) return byTime;
+  if (a.topic !== b.topic) return a.topic < b.topic ? -1 : 1;
+  if (a.partition !== b.partition) return a.partition - b.partition;
+  const [x, y] = [BigInt(a.offset), BigInt(b.offset)];
+  return x === y ? 0 : x < y ? -1 : 1;
+}
+
 /** The position of an event as a cursor: base64url of its entity and sort key. */
 export function cursorOf(event: EventPosition): string {
   return Buffer.from(JSON.stringify([event.aggregateId, event.occurredAt.toISOString(), event.topic, event.partition, event.offset])).toString('base64url');

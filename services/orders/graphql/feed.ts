@@ -8,7 +8,7 @@
  */
 import { createLiveQueue } from '../../../gateway/live-queue.ts';
 import type { ProjectionWatcher } from '../../../gateway/progress.ts';
-import { cursorOf, type EventIndexReader, type EventPosition, type IndexedEvent } from '../../shared/event-index.ts';
+import { comparePositions, cursorOf, type EventIndexReader, type EventPosition, type IndexedEvent } from '../../shared/event-index.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { LogPosition } from '../../shared/messages.ts';
 import { CHECK_TYPES, TOPICS, type EventEnvelope, type EventOfType } from '../contract.ts';
@@ -38,15 +38,6 @@ const RECENT_ORDERS = 50_000;
 /** An order's history is a handful of events (created, three verdicts, its end, a few repeats): read whole. */
 const MAX_HISTORY = 1_000;
 
-/** The order of two positions in one entity's history: by time, then topic, partition and offset. */
-function comparePositions(a: EventPosition, b: EventPosition): number {
-  const byTime = a.occurredAt.getTime() - b.occurredAt.getTime();
-  if (byTime) return byTime;
-  if (a.topic !== b.topic) return a.topic < b.topic ? -1 : 1;
-  if (a.partition !== b.partition) return a.partition - b.partition;
-  const [x, y] = [BigInt(a.offset), BigInt(b.offset)];
-  return x === y ? 0 : x < y ? -1 : 1;
-}
 const PROJECTION_WAIT_MS = 30_000;
 const STATE_RANK = { CREATED: 0, VALIDATED: 1, FAILED: 1 } as const;
 /** Orders only move forward: created, then verdicts one by one, then a terminal state. */

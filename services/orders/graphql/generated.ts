@@ -160,12 +160,21 @@ export type Movie = {
   __typename?: 'Movie';
   country?: Maybe<Scalars['String']['output']>;
   genres: Array<Scalars['String']['output']>;
+  /** How the movie came to be as it is: its catalog changes and its rating totals, oldest first (`first` defaults to 20, at most 100). */
+  history: EventConnection;
   /** The legacy table's id. */
   id: Scalars['ID']['output'];
   /** Null before the first rating. */
   rating?: Maybe<MovieRating>;
   releaseYear?: Maybe<Scalars['Int']['output']>;
   title: Scalars['String']['output'];
+};
+
+
+/** A movie of the legacy catalog (captured from its database by Debezium), with its rating. */
+export type MovieHistoryArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  first?: InputMaybe<Scalars['Int']['input']>;
 };
 
 export type MovieConnection = {
@@ -393,7 +402,11 @@ export type Query = {
   order?: Maybe<Order>;
   /** Orders oldest first, filtered by customer and/or state. `first` defaults to 20 (at most 100). */
   orders: OrderConnection;
-  /** The ride, or null when no ride has this id. */
+  /**
+   * The ride, or null when no ride has this id. With `asOf`, the ride as it was at that moment, folded from its
+   * history (its `driverLocation` then: the arrival's position while DRIVER_ARRIVED, else null): null when it had not
+   * been requested yet.
+   */
   ride?: Maybe<Ride>;
   /** The best rated movies: average descending, then count descending, then id ascending. */
   topRatedMovies: Array<Movie>;
@@ -459,6 +472,7 @@ export type QueryOrdersArgs = {
 
 /** Read-only operations: projections, read with DataLoader. */
 export type QueryRideArgs = {
+  asOf?: InputMaybe<Scalars['DateTime']['input']>;
   id: Scalars['ID']['input'];
 };
 
@@ -479,16 +493,26 @@ export type RequestRideInput = {
 
 export type Ride = {
   __typename?: 'Ride';
+  /** The position of the ride's latest event: pass it as rideUpdated's `after` to resume from this state. */
+  cursor: Scalars['String']['output'];
   driverId?: Maybe<Scalars['ID']['output']>;
   /** The assigned driver's latest position while the ride is under way (DRIVER_ASSIGNED, DRIVER_ARRIVED, IN_PROGRESS); null otherwise. */
   driverLocation?: Maybe<Location>;
   dropoff: Location;
+  /** How the ride came to be: its events, oldest first (`first` defaults to 20, at most 100). */
+  history: EventConnection;
   id: Scalars['ID']['output'];
   pickup: Location;
   requestedAt: Scalars['DateTime']['output'];
   riderId: Scalars['ID']['output'];
   state: RideState;
   updatedAt: Scalars['DateTime']['output'];
+};
+
+
+export type RideHistoryArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  first?: InputMaybe<Scalars['Int']['input']>;
 };
 
 export type RideState =
@@ -515,7 +539,11 @@ export type Subscription = {
    * `after` (an Order.cursor), first every change since that state, then the live ones: none twice, none missed.
    */
   orderUpdated: Order;
-  /** The ride now, then every state change in order and, while a driver is assigned, its positions as `driverLocation` (positions may be conflated, latest wins, never reordered). */
+  /**
+   * The ride now, then every state change in order and, while a driver is assigned, its positions as `driverLocation`
+   * (positions may be conflated, latest wins, never reordered). With `after` (a Ride.cursor), first every state change
+   * since that state, then the live ones: none twice, none missed.
+   */
   rideUpdated: Ride;
   /** The leaderboard now, then the new one whenever it changes (bursts may be coalesced; the last state is always sent). */
   topRatedMoviesChanged: Array<Movie>;
@@ -549,6 +577,7 @@ export type SubscriptionOrderUpdatedArgs = {
 
 /** Live updates over graphql-ws. */
 export type SubscriptionRideUpdatedArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
   rideId: Scalars['ID']['input'];
 };
 
@@ -640,7 +669,7 @@ export type ResolversTypes = {
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   BoxInput: BoxInput;
   CheckType: CheckType;
-  CityUpdate: ResolverTypeWrapper<CityUpdate>;
+  CityUpdate: ResolverTypeWrapper<Omit<CityUpdate, 'rides'> & { rides: Array<ResolversTypes['Ride']> }>;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
   DomainEvent: ResolverTypeWrapper<IndexedEvent>;
   Driver: ResolverTypeWrapper<Driver>;
@@ -658,9 +687,9 @@ export type ResolversTypes = {
   LocationInput: LocationInput;
   LocationRejection: ResolverTypeWrapper<LocationRejection>;
   LocationsAccepted: ResolverTypeWrapper<LocationsAccepted>;
-  Movie: ResolverTypeWrapper<Movie>;
-  MovieConnection: ResolverTypeWrapper<MovieConnection>;
-  MovieEdge: ResolverTypeWrapper<MovieEdge>;
+  Movie: ResolverTypeWrapper<Omit<Movie, 'history'> & { history: ResolversTypes['EventConnection'] }>;
+  MovieConnection: ResolverTypeWrapper<Omit<MovieConnection, 'edges'> & { edges: Array<ResolversTypes['MovieEdge']> }>;
+  MovieEdge: ResolverTypeWrapper<Omit<MovieEdge, 'node'> & { node: ResolversTypes['Movie'] }>;
   MovieRating: ResolverTypeWrapper<MovieRating>;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Order: ResolverTypeWrapper<OrderModel>;
@@ -672,7 +701,7 @@ export type ResolversTypes = {
   PlaceOrderInput: PlaceOrderInput;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   RequestRideInput: RequestRideInput;
-  Ride: ResolverTypeWrapper<Ride>;
+  Ride: ResolverTypeWrapper<Omit<Ride, 'history'> & { history: ResolversTypes['EventConnection'] }>;
   RideState: RideState;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
   Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
@@ -684,7 +713,7 @@ export type ResolversParentTypes = {
   Actor: Actor;
   Boolean: Scalars['Boolean']['output'];
   BoxInput: BoxInput;
-  CityUpdate: CityUpdate;
+  CityUpdate: Omit<CityUpdate, 'rides'> & { rides: Array<ResolversParentTypes['Ride']> };
   DateTime: Scalars['DateTime']['output'];
   DomainEvent: IndexedEvent;
   Driver: Driver;
@@ -701,9 +730,9 @@ export type ResolversParentTypes = {
   LocationInput: LocationInput;
   LocationRejection: LocationRejection;
   LocationsAccepted: LocationsAccepted;
-  Movie: Movie;
-  MovieConnection: MovieConnection;
-  MovieEdge: MovieEdge;
+  Movie: Omit<Movie, 'history'> & { history: ResolversParentTypes['EventConnection'] };
+  MovieConnection: Omit<MovieConnection, 'edges'> & { edges: Array<ResolversParentTypes['MovieEdge']> };
+  MovieEdge: Omit<MovieEdge, 'node'> & { node: ResolversParentTypes['Movie'] };
   MovieRating: MovieRating;
   Mutation: Record<PropertyKey, never>;
   Order: OrderModel;
@@ -714,7 +743,7 @@ export type ResolversParentTypes = {
   PlaceOrderInput: PlaceOrderInput;
   Query: Record<PropertyKey, never>;
   RequestRideInput: RequestRideInput;
-  Ride: Ride;
+  Ride: Omit<Ride, 'history'> & { history: ResolversParentTypes['EventConnection'] };
   String: Scalars['String']['output'];
   Subscription: Record<PropertyKey, never>;
 };
@@ -803,6 +832,7 @@ export type LocationsAcceptedResolvers<ContextType = Context, ParentType extends
 export type MovieResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Movie'] = ResolversParentTypes['Movie']> = {
   country?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   genres?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
+  history?: Resolver<ResolversTypes['EventConnection'], ParentType, ContextType, RequireFields<MovieHistoryArgs, 'first'>>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   rating?: Resolver<Maybe<ResolversTypes['MovieRating']>, ParentType, ContextType>;
   releaseYear?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
@@ -889,9 +919,11 @@ export type QueryResolvers<ContextType = Context, ParentType extends ResolversPa
 };
 
 export type RideResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Ride'] = ResolversParentTypes['Ride']> = {
+  cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   driverId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
   driverLocation?: Resolver<Maybe<ResolversTypes['Location']>, ParentType, ContextType>;
   dropoff?: Resolver<ResolversTypes['Location'], ParentType, ContextType>;
+  history?: Resolver<ResolversTypes['EventConnection'], ParentType, ContextType, RequireFields<RideHistoryArgs, 'first'>>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   pickup?: Resolver<ResolversTypes['Location'], ParentType, ContextType>;
   requestedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;

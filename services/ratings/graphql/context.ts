@@ -4,9 +4,12 @@ import type { GatewayServices, ViewerContext } from '../../../gateway/context.ts
 import type { Movie } from '../../../generated/prisma/client.ts';
 import type { PrismaClient } from '../../shared/db.ts';
 import type { MoviesLive } from './live.ts';
+import type { EventIndexReader } from '../../shared/event-index.ts';
 
 export interface RatingsContext {
   moviesById: DataLoader<bigint, Movie | null, string>;
+  /** The movies' histories in the runtime's event index. */
+  events: EventIndexReader;
   live: MoviesLive;
 }
 

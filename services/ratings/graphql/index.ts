@@ -7,6 +7,8 @@ import { createMovieLoader, type RatingsContext } from './context.ts';
 import { EXAMPLE_TABS } from './examples.ts';
 import { createMoviesLive } from './live.ts';
 import { resolvers } from './resolvers.ts';
+import { sqlOf } from '../../shared/db.ts';
+import { createEventIndexReader } from '../../shared/event-index.ts';
 
 const slice: GraphQLSlice = {
   domain: 'ratings',
@@ -15,9 +17,10 @@ const slice: GraphQLSlice = {
   follows: [TOPICS.movies, TOPICS.ratedMovies],
   examples: EXAMPLE_TABS,
   start(services, log) {
+    const events = createEventIndexReader(sqlOf(services.prisma));
     const live = createMoviesLive(services, log);
     return {
-      context: (): RatingsContext => ({ moviesById: createMovieLoader(services.prisma), live }),
+      context: (): RatingsContext => ({ moviesById: createMovieLoader(services.prisma), events, live }),
       onMessage: (topic, message, position) => live.onMessage(topic, message, position),
       close: () => live.close(),
     };

@@ -4,7 +4,8 @@
  */
 import { actorOf } from '../../../gateway/access.ts';
 import { SystemError } from '../../shared/errors.ts';
-import { ratingsContract } from '../contract.ts';
+import { historyPage } from '../../shared/event-index.ts';
+import { ratingsContract, TOPICS } from '../contract.ts';
 import { averageOf } from '../rating.ts';
 import { parseMovieId, topRated } from './context.ts';
 import type { Resolvers } from './generated.ts';
@@ -91,5 +92,12 @@ export const resolvers: Resolvers = {
     rating: (movie) =>
       // One division (rating.ts): sum / count / 10 rounds twice and can miss the exact average by an ulp (0.5 / 3).
       movie.ratingCount > 0 ? { count: movie.ratingCount, average: averageOf({ count: movie.ratingCount, sumTenths: Number(movie.ratingSumTenths) }) } : null,
+    // Public, as the movie is: its catalog changes (captured, so no actor) and its rating totals.
+    history: (movie, { first, after }, { ratings }) =>
+      historyPage(ratings.events, { aggregateId: movie.id.toString(), topics: MOVIE_STREAM_TOPICS }, first ?? 20, after),
   },
 };
+
+/** The topics of a movie's events: its catalog changes and its rating totals. */
+const MOVIE_STREAM_TOPICS = [TOPICS.movies, TOPICS.ratedMovies];
+

@@ -5,22 +5,35 @@ import type { Driver, Ride } from '../../../generated/prisma/client.ts';
 import type { PrismaClient } from '../../shared/db.ts';
 import type { Location } from '../contract.ts';
 import { EARTH_RADIUS_KM } from '../geo.ts';
+import type { EventIndexReader, IndexedEvent } from '../../shared/event-index.ts';
+import { RIDE_STREAM_TOPICS } from './history.ts';
 import type { RidesLive } from './live.ts';
 
-/** A ride as resolvers see it: the row, and its driver's position when the live feed already knows it. */
-export type RideModel = Ride & { driverLocation?: Location | null };
+/**
+ * A ride as resolvers see it: the row, its driver's position when the live feed already knows it, and its cursor
+ * when it is the state as of a known event (subscriptions, `asOf`).
+ */
+export type RideModel = Ride & { driverLocation?: Location | null; cursor?: string };
 
 export interface RidesContext {
   ridesById: DataLoader<string, Ride | null>;
   driversById: DataLoader<string, Driver | null>;
+  latestEventByRideId: DataLoader<string, IndexedEvent | null>;
+  /** The rides' histories in the runtime's event index. */
+  events: EventIndexReader;
   live: RidesLive;
 }
 
 /** What the rides resolvers receive (the type codegen uses for them). */
 export type Context = GatewayServices & ViewerContext & { rides: RidesContext };
 
-export function createLoaders(prisma: PrismaClient): Omit<RidesContext, 'live'> {
+export function createLoaders(prisma: PrismaClient, events: EventIndexReader): Omit<RidesContext, 'live'> {
   return {
+    events,
+    latestEventByRideId: new DataLoader(async (ids) => {
+      const latest = await events.latest(ids, RIDE_STREAM_TOPICS);
+      return ids.map((id) => latest.get(id) ?? null);
+    }),
     ridesById: new DataLoader(async (ids) => {
       const byId = new Map((await prisma.ride.findMany({ where: { id: { in: [...ids] } } })).map((r) => [r.id, r]));
       return ids.map((id) => byId.get(id) ?? null);

@@ -2,6 +2,7 @@
 import type { GraphQLResolveInfo, GraphQLScalarType, GraphQLScalarTypeConfig } from 'graphql';
 import type { Driver as DriverRow } from '../../../generated/prisma/client.ts';
 import type { RideModel, Context } from './context.ts';
+import type { IndexedEvent } from '../../shared/event-index.ts';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = Maybe<T>;
 export type Omit<T, K extends keyof T> = Pick<T, Exclude<keyof T, K>>;
@@ -159,12 +160,21 @@ export type Movie = {
   __typename?: 'Movie';
   country?: Maybe<Scalars['String']['output']>;
   genres: Array<Scalars['String']['output']>;
+  /** How the movie came to be as it is: its catalog changes and its rating totals, oldest first (`first` defaults to 20, at most 100). */
+  history: EventConnection;
   /** The legacy table's id. */
   id: Scalars['ID']['output'];
   /** Null before the first rating. */
   rating?: Maybe<MovieRating>;
   releaseYear?: Maybe<Scalars['Int']['output']>;
   title: Scalars['String']['output'];
+};
+
+
+/** A movie of the legacy catalog (captured from its database by Debezium), with its rating. */
+export type MovieHistoryArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  first?: InputMaybe<Scalars['Int']['input']>;
 };
 
 export type MovieConnection = {
@@ -392,7 +402,11 @@ export type Query = {
   order?: Maybe<Order>;
   /** Orders oldest first, filtered by customer and/or state. `first` defaults to 20 (at most 100). */
   orders: OrderConnection;
-  /** The ride, or null when no ride has this id. */
+  /**
+   * The ride, or null when no ride has this id. With `asOf`, the ride as it was at that moment, folded from its
+   * history (its `driverLocation` then: the arrival's position while DRIVER_ARRIVED, else null): null when it had not
+   * been requested yet.
+   */
   ride?: Maybe<Ride>;
   /** The best rated movies: average descending, then count descending, then id ascending. */
   topRatedMovies: Array<Movie>;
@@ -458,6 +472,7 @@ export type QueryOrdersArgs = {
 
 /** Read-only operations: projections, read with DataLoader. */
 export type QueryRideArgs = {
+  asOf?: InputMaybe<Scalars['DateTime']['input']>;
   id: Scalars['ID']['input'];
 };
 
@@ -478,16 +493,26 @@ export type RequestRideInput = {
 
 export type Ride = {
   __typename?: 'Ride';
+  /** The position of the ride's latest event: pass it as rideUpdated's `after` to resume from this state. */
+  cursor: Scalars['String']['output'];
   driverId?: Maybe<Scalars['ID']['output']>;
   /** The assigned driver's latest position while the ride is under way (DRIVER_ASSIGNED, DRIVER_ARRIVED, IN_PROGRESS); null otherwise. */
   driverLocation?: Maybe<Location>;
   dropoff: Location;
+  /** How the ride came to be: its events, oldest first (`first` defaults to 20, at most 100). */
+  history: EventConnection;
   id: Scalars['ID']['output'];
   pickup: Location;
   requestedAt: Scalars['DateTime']['output'];
   riderId: Scalars['ID']['output'];
   state: RideState;
   updatedAt: Scalars['DateTime']['output'];
+};
+
+
+export type RideHistoryArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  first?: InputMaybe<Scalars['Int']['input']>;
 };
 
 export type RideState =
@@ -514,7 +539,11 @@ export type Subscription = {
    * `after` (an Order.cursor), first every change since that state, then the live ones: none twice, none missed.
    */
   orderUpdated: Order;
-  /** The ride now, then every state change in order and, while a driver is assigned, its positions as `driverLocation` (positions may be conflated, latest wins, never reordered). */
+  /**
+   * The ride now, then every state change in order and, while a driver is assigned, its positions as `driverLocation`
+   * (positions may be conflated, latest wins, never reordered). With `after` (a Ride.cursor), first every state change
+   * since that state, then the live ones: none twice, none missed.
+   */
   rideUpdated: Ride;
   /** The leaderboard now, then the new one whenever it changes (bursts may be coalesced; the last state is always sent). */
   topRatedMoviesChanged: Array<Movie>;
@@ -548,6 +577,7 @@ export type SubscriptionOrderUpdatedArgs = {
 
 /** Live updates over graphql-ws. */
 export type SubscriptionRideUpdatedArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
   rideId: Scalars['ID']['input'];
 };
 
@@ -632,10 +662,6 @@ export type DirectiveResolverFn<TResult = Record<PropertyKey, never>, TParent = 
 
 
 
-/** Mapping of interface types */
-export type ResolversInterfaceTypes<_RefType extends Record<string, unknown>> = {
-  Event: ( DomainEvent );
-};
 
 /** Mapping between all available schema types and the resolvers types */
 export type ResolversTypes = {
@@ -645,11 +671,11 @@ export type ResolversTypes = {
   CheckType: CheckType;
   CityUpdate: ResolverTypeWrapper<Omit<CityUpdate, 'drivers' | 'rides'> & { drivers: Array<ResolversTypes['Driver']>, rides: Array<ResolversTypes['Ride']> }>;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
-  DomainEvent: ResolverTypeWrapper<DomainEvent>;
+  DomainEvent: ResolverTypeWrapper<IndexedEvent>;
   Driver: ResolverTypeWrapper<DriverRow>;
   DriverLocationInput: DriverLocationInput;
   DriverStatus: DriverStatus;
-  Event: ResolverTypeWrapper<ResolversInterfaceTypes<ResolversTypes>['Event']>;
+  Event: ResolverTypeWrapper<IndexedEvent>;
   EventConnection: ResolverTypeWrapper<Omit<EventConnection, 'edges'> & { edges: Array<ResolversTypes['EventEdge']> }>;
   EventEdge: ResolverTypeWrapper<Omit<EventEdge, 'node'> & { node: ResolversTypes['Event'] }>;
   Float: ResolverTypeWrapper<Scalars['Float']['output']>;
@@ -661,9 +687,9 @@ export type ResolversTypes = {
   LocationInput: LocationInput;
   LocationRejection: ResolverTypeWrapper<LocationRejection>;
   LocationsAccepted: ResolverTypeWrapper<LocationsAccepted>;
-  Movie: ResolverTypeWrapper<Movie>;
-  MovieConnection: ResolverTypeWrapper<MovieConnection>;
-  MovieEdge: ResolverTypeWrapper<MovieEdge>;
+  Movie: ResolverTypeWrapper<Omit<Movie, 'history'> & { history: ResolversTypes['EventConnection'] }>;
+  MovieConnection: ResolverTypeWrapper<Omit<MovieConnection, 'edges'> & { edges: Array<ResolversTypes['MovieEdge']> }>;
+  MovieEdge: ResolverTypeWrapper<Omit<MovieEdge, 'node'> & { node: ResolversTypes['Movie'] }>;
   MovieRating: ResolverTypeWrapper<MovieRating>;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Order: ResolverTypeWrapper<Omit<Order, 'history'> & { history: ResolversTypes['EventConnection'] }>;
@@ -689,10 +715,10 @@ export type ResolversParentTypes = {
   BoxInput: BoxInput;
   CityUpdate: Omit<CityUpdate, 'drivers' | 'rides'> & { drivers: Array<ResolversParentTypes['Driver']>, rides: Array<ResolversParentTypes['Ride']> };
   DateTime: Scalars['DateTime']['output'];
-  DomainEvent: DomainEvent;
+  DomainEvent: IndexedEvent;
   Driver: DriverRow;
   DriverLocationInput: DriverLocationInput;
-  Event: ResolversInterfaceTypes<ResolversParentTypes>['Event'];
+  Event: IndexedEvent;
   EventConnection: Omit<EventConnection, 'edges'> & { edges: Array<ResolversParentTypes['EventEdge']> };
   EventEdge: Omit<EventEdge, 'node'> & { node: ResolversParentTypes['Event'] };
   Float: Scalars['Float']['output'];
@@ -704,9 +730,9 @@ export type ResolversParentTypes = {
   LocationInput: LocationInput;
   LocationRejection: LocationRejection;
   LocationsAccepted: LocationsAccepted;
-  Movie: Movie;
-  MovieConnection: MovieConnection;
-  MovieEdge: MovieEdge;
+  Movie: Omit<Movie, 'history'> & { history: ResolversParentTypes['EventConnection'] };
+  MovieConnection: Omit<MovieConnection, 'edges'> & { edges: Array<ResolversParentTypes['MovieEdge']> };
+  MovieEdge: Omit<MovieEdge, 'node'> & { node: ResolversParentTypes['Movie'] };
   MovieRating: MovieRating;
   Mutation: Record<PropertyKey, never>;
   Order: Omit<Order, 'history'> & { history: ResolversParentTypes['EventConnection'] };
@@ -806,6 +832,7 @@ export type LocationsAcceptedResolvers<ContextType = Context, ParentType extends
 export type MovieResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Movie'] = ResolversParentTypes['Movie']> = {
   country?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   genres?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
+  history?: Resolver<ResolversTypes['EventConnection'], ParentType, ContextType, RequireFields<MovieHistoryArgs, 'first'>>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   rating?: Resolver<Maybe<ResolversTypes['MovieRating']>, ParentType, ContextType>;
   releaseYear?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
@@ -892,9 +919,11 @@ export type QueryResolvers<ContextType = Context, ParentType extends ResolversPa
 };
 
 export type RideResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Ride'] = ResolversParentTypes['Ride']> = {
+  cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   driverId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
   driverLocation?: Resolver<Maybe<ResolversTypes['Location']>, ParentType, ContextType>;
   dropoff?: Resolver<ResolversTypes['Location'], ParentType, ContextType>;
+  history?: Resolver<ResolversTypes['EventConnection'], ParentType, ContextType, RequireFields<RideHistoryArgs, 'first'>>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   pickup?: Resolver<ResolversTypes['Location'], ParentType, ContextType>;
   requestedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;

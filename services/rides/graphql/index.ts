@@ -2,6 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { GraphQLSlice, ViewerContext } from '../../../gateway/context.ts';
+import { sqlOf } from '../../shared/db.ts';
+import { createEventIndexReader } from '../../shared/event-index.ts';
 import { TOPICS } from '../contract.ts';
 import { checkBox, createCityLive, type Box, type CityLive } from './city.ts';
 import { createLoaders, type RidesContext } from './context.ts';
@@ -29,10 +31,11 @@ const slice: GraphQLSlice = {
   follows: [TOPICS.rideEvents, TOPICS.driverEvents, TOPICS.driverLocations],
   examples: EXAMPLE_TABS,
   start(services, log) {
-    const live = createRidesLive(services, log);
+    const events = createEventIndexReader(sqlOf(services.prisma));
+    const live = createRidesLive(services, events, log);
     const city = createCityLive(services, log);
     return {
-      context: (): RidesContext & { city: CityLive } => ({ ...createLoaders(services.prisma), live, city }),
+      context: (): RidesContext & { city: CityLive } => ({ ...createLoaders(services.prisma, events), live, city }),
       onMessage: (topic, message, position) => {
         live.onMessage(topic, message, position);
         city.onMessage(topic, message, position);

@@ -9,14 +9,19 @@
 import type { GatewayServices } from '../../../gateway/context.ts';
 import { createLiveQueue, type LiveQueue } from '../../../gateway/live-queue.ts';
 import type { Driver } from '../../../generated/prisma/client.ts';
+import { comparePositions, cursorOf, type EventIndexReader, type EventPosition } from '../../shared/event-index.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { LogPosition, RawMessage } from '../../shared/messages.ts';
 import { positionAt, ridesContract, type EventEnvelope, type Location, type RideState } from '../contract.ts';
 import { locationOf, UNDER_WAY, type RideModel } from './context.ts';
+import { rideStatesOf, rideStream } from './history.ts';
 
 export interface RidesLive {
-  /** The ride now (once it exists), then each state change and each position of its driver while under way. */
-  ride(rideId: string): AsyncIterableIterator<RideModel>;
+  /**
+   * The ride now (once it exists), then each state change and each position of its driver while under way. With
+   * `after` (a position in its history), each state since that one instead of the current one, then the changes.
+   */
+  ride(rideId: string, after?: EventPosition): AsyncIterableIterator<RideModel>;
   /** The driver now (once it exists), then each change of its status or position. */
   driver(driverId: string): AsyncIterableIterator<Driver>;
   onMessage(topic: string, message: RawMessage, position: LogPosition): void;
@@ -24,6 +29,8 @@ export interface RidesLive {
 }
 
 const PROJECTION_WAIT_MS = 30_000;
+/** A ride's history is a handful of state changes: read whole. */
+const MAX_HISTORY = 1_000;
 const RECENT_KEYS = 50_000;
 const RANK: Record<RideState, number> = { REQUESTED: 0, DRIVER_ASSIGNED: 1, DRIVER_ARRIVED: 2, IN_PROGRESS: 3, COMPLETED: 4, CANCELLED: 4 };
 const REACHED: Partial<Record<EventEnvelope['type'], RideState>> = {
@@ -35,12 +42,14 @@ type Subscriber<T> = LiveQueue<T>;
 /** Something watched: its subscribers, what they were sent last, and the time of the position it holds. */
 interface Watched<T> {
   subscribers: Set<Subscriber<T>>;
+  /** Subscribers catching up from the event index: live changes skip them meanwhile (the index has those by then). */
+  resuming: Set<Subscriber<T>>;
   current: T | null;
   /** When the position in `current` was taken (ms): an older one (already in what was read, or late) is not sent. */
   locationAt: number;
 }
 
-export function createRidesLive(services: GatewayServices, log: Logger): RidesLive {
+export function createRidesLive(services: GatewayServices, events: EventIndexReader, log: Logger): RidesLive {
   const { prisma, watcher, projectorsOf } = services;
   const rides = new Map<string, Watched<RideModel>>();
   const drivers = new Map<string, Watched<Driver>>();
@@ -73,7 +82,7 @@ export function createRidesLive(services: GatewayServices, log: Logger): RidesLi
   }
 
   const send = <T>(entry: Watched<T>, position: boolean) => {
-    for (const s of entry.subscribers) s.push(entry.current!, position);
+    for (const s of entry.subscribers) if (!entry.resuming.has(s)) s.push(entry.current!, position);
   };
 
   async function loadDriver(driverId: string) {
@@ -91,23 +100,51 @@ export function createRidesLive(services: GatewayServices, log: Logger): RidesLi
     return consumed && (consumed.at >= row.at || !row.location) ? consumed : row;
   }
 
-  async function loadRide(rideId: string): Promise<{ ride: RideModel; locationAt: number } | null> {
-    const ride = await prisma.ride.findUnique({ where: { id: rideId } });
-    if (!ride) return null;
+  /** Each state of the ride's history, folded from the event index: a state and its cursor come from one read. */
+  const historyOf = async (rideId: string) => {
+    const indexed = await events.history(rideStream(rideId), { limit: MAX_HISTORY });
+    return { indexed, states: rideStatesOf(indexed) };
+  };
+
+  /** A state as pushed: under way, with where its driver is now (newer than anything in the ride's own history). */
+  async function withDriver(ride: RideModel): Promise<{ ride: RideModel; locationAt: number }> {
     const driver = ride.driverId && UNDER_WAY.has(ride.state) ? await whereIs(ride.driverId) : { location: null, at: 0 };
     return { ride: { ...ride, driverLocation: driver.location }, locationAt: driver.at };
   }
 
-  function watch<T>(map: Map<string, Watched<T>>, key: string, chain: string, load: (entry: Watched<T>) => Promise<void>) {
-    const entry = map.get(key) ?? { subscribers: new Set<Subscriber<T>>(), current: null, locationAt: 0 };
+  async function loadRide(rideId: string): Promise<{ ride: RideModel; locationAt: number } | null> {
+    const ride = (await historyOf(rideId)).states.at(-1);
+    return ride ? withDriver(ride) : null;
+  }
+
+  function watch<T>(
+    map: Map<string, Watched<T>>, key: string, chain: string, load: (entry: Watched<T>) => Promise<void>,
+    resume?: (push: (value: T) => void) => Promise<void>,
+  ) {
+    const entry = map.get(key) ?? { subscribers: new Set<Subscriber<T>>(), resuming: new Set<Subscriber<T>>(), current: null, locationAt: 0 };
     map.set(key, entry);
     const s = createLiveQueue<T>(() => {
       entry.subscribers.delete(s);
+      entry.resuming.delete(s);
       closers.delete(s.close);
       if (!entry.subscribers.size && map.get(key) === entry) map.delete(key);
     });
     entry.subscribers.add(s);
     closers.add(s.close);
+    if (resume) {
+      // Listening first, then reading the history since the cursor: a change that comes meanwhile is in the index by
+      // the time its live push would reach this subscriber, which takes it from there on.
+      entry.resuming.add(s);
+      enqueue(chain, async () => {
+        await Promise.all([...(recent.get(chain)?.values() ?? [])].map(reached));
+        await resume((value) => s.push(value, false)).catch((error: Error) => {
+          s.close();
+          throw error;
+        });
+        entry.resuming.delete(s);
+      });
+      return s.iterator;
+    }
     // Listening first, then reading, so no change falls between the two; the first value goes through the chain.
     enqueue(chain, async () => {
       await Promise.all([...(recent.get(chain)?.values() ?? [])].map(reached));
@@ -117,7 +154,7 @@ export function createRidesLive(services: GatewayServices, log: Logger): RidesLi
     return s.iterator;
   }
 
-  function onRideEvent(event: EventEnvelope, rideId: string, position: LogPosition) {
+  function onRideEvent(event: EventEnvelope, rideId: string, position: LogPosition, logicalTopic: string) {
     const chain = `ride:${rideId}`;
     remember(chain, position);
     const entry = rides.get(rideId);
@@ -133,7 +170,8 @@ export function createRidesLive(services: GatewayServices, log: Logger): RidesLi
       const state = REACHED[event.type];
       if (!state || RANK[state] <= RANK[entry.current.state]) return; // already included in what was read
       const driverId = 'driverId' in event.data ? (event.data.driverId as string | null) : null;
-      const ride = { ...entry.current, state, driverId: driverId ?? entry.current.driverId, updatedAt: new Date(event.occurredAt) };
+      const cursor = cursorOf({ aggregateId: rideId, occurredAt: new Date(event.occurredAt), topic: logicalTopic, partition: position.partition, offset: position.offset });
+      const ride = { ...entry.current, state, driverId: driverId ?? entry.current.driverId, updatedAt: new Date(event.occurredAt), cursor };
       if (!UNDER_WAY.has(state)) ride.driverLocation = null;
       else if (event.type === 'DriverArrived') {
         // The arrival carries the position it was decided on, which another topic may deliver later.
@@ -209,10 +247,18 @@ export function createRidesLive(services: GatewayServices, log: Logger): RidesLi
   }
 
   return {
-    ride: (rideId) => watch(rides, rideId, `ride:${rideId}`, async (entry) => {
+    ride: (rideId, after) => watch(rides, rideId, `ride:${rideId}`, async (entry) => {
       const loaded = await loadRide(rideId);
       if (loaded) Object.assign(entry, { current: loaded.ride, locationAt: loaded.locationAt });
-    }),
+    }, after && (async (push) => {
+      const { indexed, states } = await historyOf(rideId);
+      const since = indexed.findIndex((event) => comparePositions(event, after) > 0);
+      const missed = since < 0 ? [] : states.slice(since);
+      // The last state carries where its driver is now; the earlier ones what their events knew.
+      for (const [i, state] of missed.entries()) push(i === missed.length - 1 ? (await withDriver(state)).ride : state);
+      const entry = rides.get(rideId);
+      if (entry && !entry.current && missed.length) Object.assign(entry, await withDriver(missed.at(-1)!)); // live changes fold onto it
+    })),
     driver: (driverId) => watch(drivers, driverId, `driver:${driverId}`, async (entry) => {
       entry.current = await loadDriver(driverId);
       entry.locationAt = takenAt(entry.current);
@@ -236,7 +282,7 @@ export function createRidesLive(services: GatewayServices, log: Logger): RidesLi
         case 'ClockTicked':
           return;
         default:
-          return onRideEvent(event, event.data.rideId, position);
+          return onRideEvent(event, event.data.rideId, position, topic);
       }
     },
     close() {

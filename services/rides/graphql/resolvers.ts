@@ -9,7 +9,9 @@ import { actorOf } from '../../../gateway/access.ts';
 import { rideRequestTimeoutMs } from '../config.ts';
 import { SystemError } from '../../shared/errors.ts';
 import { driverLocationReported, ridesContract, type Command } from '../contract.ts';
+import { cursorOf, historyPage, positionOf } from '../../shared/event-index.ts';
 import { driversNear, locationOf, UNDER_WAY, type Context } from './context.ts';
+import { rideStatesOf, rideStream } from './history.ts';
 import type { LocationRejection, Resolvers } from './generated.ts';
 import { ridesPolicy as policy } from './policy.ts';
 
@@ -66,8 +68,11 @@ async function rideAfter(context: Context, rideId: string, deadline = Date.now()
 
 export const resolvers: Resolvers = {
   Query: {
-    async ride(_, { id }, { viewer, rides }) {
-      return policy.visibleRide(policy.readRides(viewer, 'ride'), await rides.ridesById.load(id));
+    async ride(_, { id, asOf }, { viewer, rides }) {
+      const user = policy.readRides(viewer, 'ride');
+      if (!asOf) return policy.visibleRide(user, await rides.ridesById.load(id));
+      // As it was then: the last of the states its history went through by that moment.
+      return policy.visibleRide(user, rideStatesOf(await rides.events.asOf(rideStream(id), asOf)).at(-1) ?? null);
     },
     driver(_, { id }, { viewer, rides }) {
       return policy.mayReadDriver(policy.readDriver(viewer, 'driver'), id) ? rides.driversById.load(id) : null;
@@ -168,9 +173,11 @@ export const resolvers: Resolvers = {
   Subscription: {
     rideUpdated: {
       // Authorized once, here: the updates that follow are the ride's, the same for every subscriber allowed.
-      async subscribe(_, { rideId }, context) {
+      async subscribe(_, { rideId, after }, context) {
+        // A bad cursor is refused before anything else happens.
+        const position = after == null ? undefined : positionOf(after, rideId);
         await policy.subscribeRide(policy.readRides(context.viewer, 'rideUpdated'), rideId, partiesOf(context));
-        return context.rides.live.ride(rideId);
+        return context.rides.live.ride(rideId, position);
       },
       resolve: (ride: unknown) => ride as never,
     },
@@ -191,6 +198,15 @@ export const resolvers: Resolvers = {
       if (!ride.driverId || !UNDER_WAY.has(ride.state)) return null;
       return locationOf(await rides.driversById.load(ride.driverId));
     },
+    // A ride is never without events: one not in the index yet is being indexed beside its projection.
+    async cursor(ride, _, { rides }) {
+      if (ride.cursor) return ride.cursor;
+      const latest = await rides.latestEventByRideId.load(ride.id);
+      if (!latest) throw new SystemError('UNAVAILABLE', `ride ${ride.id}'s history is still being indexed: ask again in a moment`, true);
+      return cursorOf(latest);
+    },
+    // Authorized with the ride it hangs from: whoever may see the ride may see how it came to be.
+    history: (ride, { first, after }, { rides }) => historyPage(rides.events, rideStream(ride.id), first ?? 20, after),
   },
 
   Driver: {
