@@ -83,6 +83,25 @@ describe('rating movies', () => {
     expect((await system.gql(RATE, { id, rating: 5 })).errors?.[0].extensions?.code).toBe('NOT_FOUND');
   });
 
+  it('tells a movie\'s history: its capture from the catalog, each rating\'s new totals, and its edits, oldest first', async () => {
+    const id = freshMovie();
+    await rate(id, 6);
+    await rate(id, 8);
+    const title = `Renamed ${randomUUID().slice(0, 6)}`;
+    await system.catalog!.sql('UPDATE movies SET title = $1 WHERE id = $2', [title, Number(id)]);
+    const HISTORY = `query($id: ID!) { movie(id: $id) { history(first: 50) { edges { node { type commandId actor { sub } data } } } } }`;
+    let events: any[] = [];
+    await waitFor(async () => {
+      events = (await system.gql(HISTORY, { id })).data.movie?.history.edges.map((e: any) => e.node) ?? [];
+      return events.some((e) => e.type === 'MovieUpserted' && e.data.title === title) && events.some((e) => e.type === 'RatedMovieChanged' && e.data.title === title);
+    }, 20_000, () => `the edit in the history: ${JSON.stringify(events.map((e) => e.type))}`);
+    expect(events[0]).toMatchObject({ type: 'MovieUpserted', data: { movieId: id } });
+    const totals = events.filter((e) => e.type === 'RatedMovieChanged').map((e) => [e.data.count, e.data.average]);
+    expect(totals.slice(0, 2)).toEqual([[1, 6], [2, 7]]);
+    // The rating's command and who sent it: an admin reads both.
+    expect(events.find((e) => e.type === 'RatedMovieChanged')).toMatchObject({ commandId: expect.any(String), actor: { sub: 'admin' } });
+  });
+
   it('writes the new title back even when it was edited while the ratings service was down', async () => {
     const id = freshMovie();
     await rate(id, 8);

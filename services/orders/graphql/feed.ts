@@ -94,18 +94,20 @@ const envelopeOf = (event: IndexedEvent) => ({ type: event.type, data: event.dat
 
 /**
  * Each state of an order along its history (one per event, oldest first), each with the cursor of its event: what
- * the projection showed after each. Empty when the history does not start with the order's creation.
+ * the projection showed after each. Empty before the order's creation. A verdict written in the same millisecond as
+ * the creation may sort before it (by topic): it is folded in with the creation, as the projection does.
  */
 export function statesOf(history: readonly IndexedEvent[]): OrderModelWithValidations[] {
   const states: OrderModelWithValidations[] = [];
+  const early: EventEnvelope[] = [];
   let order: OrderModelWithValidations | undefined;
   for (const event of history) {
     const envelope = envelopeOf(event);
-    if (!order) {
-      if (envelope.type !== 'OrderCreated') return states;
-      order = createdOrder(envelope as EventOfType<'OrderCreated'>);
-    } else {
-      order = foldOrder(order, envelope);
+    if (order) order = foldOrder(order, envelope);
+    else if (envelope.type === 'OrderCreated') order = early.reduce(foldOrder, createdOrder(envelope as EventOfType<'OrderCreated'>));
+    else {
+      early.push(envelope);
+      continue;
     }
     order = { ...order, cursor: cursorOf(event) };
     states.push(order);

@@ -26,10 +26,11 @@ interface BatchChanges {
   /** One per order and check: a verdict also arrives inside its order's terminal event. */
   verdicts: Map<string, Prisma.OrderValidationCreateManyInput>;
   /**
-   * Per order, applied after the creations: its terminal state and that event's time, or else the latest time of
-   * its verdicts. An order's last change is its terminal event; a verdict projected after it (another topic, or a
-   * copy decided again after a publish that timed out) changes nothing, so the row does not depend on how topics
-   * and batches interleave, and a replay of the log gives the same row.
+   * Per order, applied after the creations: its terminal state and that event's time, or else that it got a verdict
+   * (its time is then computed from the verdict rows). An order's last change is its terminal event; a verdict
+   * projected after it (another topic, or a copy decided again after a publish that timed out) changes nothing, so
+   * the row does not depend on how topics and batches interleave, and a replay of the log gives the same row: the
+   * fold of its history in time order (graphql/feed.ts `statesOf`, test/orders-fold.int.test.ts).
    */
   updates: Map<string, { state?: OrderState; updatedAt: Date }>;
 }
@@ -77,11 +78,14 @@ export const ordersProjection: ProjectionDefinition<OrdersContract> = {
                     ${terminal.map(([, u]) => u.updatedAt.toISOString())}::timestamptz[]) AS u(id, state, at)
         WHERE o.id = u.id AND o.state = 'CREATED'`;
     }
-    if (touched.length) {
+    // An order not ended yet changed last with its latest verdict (each at its first time): computed from the rows,
+    // so a verdict projected before its order (another topic), or decided again later, does not change the answer.
+    const open = [...new Set([...created.map((c) => c.id), ...touched.map(([id]) => id)])];
+    if (open.length) {
       tx.queue`
-        UPDATE orders o SET updated_at = u.at
-        FROM unnest(${touched.map(([id]) => id)}::text[], ${touched.map(([, u]) => u.updatedAt.toISOString())}::timestamptz[]) AS u(id, at)
-        WHERE o.id = u.id AND o.state = 'CREATED' AND o.updated_at < u.at`;
+        UPDATE orders o SET updated_at = GREATEST(o.created_at, v.latest)
+        FROM (SELECT order_id, max(recorded_at) AS latest FROM order_validations WHERE order_id = ANY(${open}::text[]) GROUP BY order_id) v
+        WHERE o.id = v.order_id AND o.state = 'CREATED'`;
     }
   },
 };

@@ -7,6 +7,9 @@
 import type { ProjectionDefinition } from '../../shared/projector.ts';
 import { positionAt, ridesContract, type DriverStatus, type EventData, type RideState, type RidesContract } from '../contract.ts';
 
+/** The enum's order, in which a ride moves (CANCELLED last, as in SQL comparisons of the enum). */
+const STATE_ORDER: readonly RideState[] = ['REQUESTED', 'DRIVER_ASSIGNED', 'DRIVER_ARRIVED', 'IN_PROGRESS', 'COMPLETED', 'CANCELLED'];
+
 export const ridesProjection: ProjectionDefinition<RidesContract> = {
   ...ridesContract.projection('rides-projector'),
   contract: ridesContract,
@@ -16,8 +19,11 @@ export const ridesProjection: ProjectionDefinition<RidesContract> = {
     const positions = new Map<string, { lat: number; lng: number; taken: string; at: string }>();
     const requested = new Map<string, EventData['RideRequested']>();
     const changes = new Map<string, { state: RideState; driverId: string | null; at: string }>();
+    // Within a batch as against the row: a ride only moves forward, and a repeat of its state refreshes its time.
     const changeRide = (rideId: string, state: RideState, driverId: string | null, at: string) => {
-      changes.set(rideId, { state, driverId: driverId ?? changes.get(rideId)?.driverId ?? null, at });
+      const previous = changes.get(rideId);
+      if (previous && STATE_ORDER.indexOf(state) < STATE_ORDER.indexOf(previous.state)) return;
+      changes.set(rideId, { state, driverId: driverId ?? previous?.driverId ?? null, at });
     };
     for (const event of events) {
       const at = event.occurredAt;
@@ -102,7 +108,7 @@ export const ridesProjection: ProjectionDefinition<RidesContract> = {
                     ${req.map((q) => q.requestedAt)}::timestamptz[], ${created.map((r) => r.at)}::timestamptz[])
              AS r(id, rider, driver, state, plat, plng, dlat, dlng, requested, at)
         ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state, driver_id = COALESCE(EXCLUDED.driver_id, rides.driver_id), updated_at = EXCLUDED.updated_at
-        WHERE EXCLUDED.state >= rides.state`;
+        WHERE EXCLUDED.state > rides.state OR (EXCLUDED.state = rides.state AND rides.state <> 'REQUESTED')`; // a repeated request changes nothing
     }
     if (updated.length) {
       tx.queue`
