@@ -20,7 +20,7 @@ import { DOMAINS } from '../services/domains.ts';
 import { createBus, createKafka, deleteTopicsAndGroups, ensureTopics, joined, systemTopics } from '../services/shared/bus.ts';
 import { createPrisma, sqlOf } from '../services/shared/db.ts';
 import { createLogger } from '../services/shared/log.ts';
-import { startProjector } from '../services/shared/projector.ts';
+import { startProjector, type ProjectionDefinition } from '../services/shared/projector.ts';
 import { orderHops } from './hops.ts';
 import { BENCH_ADMIN, childServer, graphql, load, postJson } from './measure.ts';
 import { kafkaPipelineFloor } from './pipeline.ts';
@@ -31,7 +31,8 @@ import { startOrUseSystem, type BenchSystem } from './system.ts';
 import { cpuBetween, describeCpuPer, requestsPer } from './usage.ts';
 import { wireFormatCost } from './wire.ts';
 import { createSchemaRegistry, registerSchemas, topicSchemas } from '../services/shared/schemas.ts';
-import { createEventIndexReader } from '../services/shared/event-index.ts';
+import { createEventIndexReader, eventIndexProjection } from '../services/shared/event-index.ts';
+import { historyPageTime, resumeAfterMissed } from './history.ts';
 
 const say = (line: string) => console.log(`[bench] ${line}`);
 const PAGE_QUERY = `query Page { orders(first: 50) { edges { node { id customerId product quantity price state createdAt validations { checkType result reason } } } } }`;
@@ -160,7 +161,7 @@ async function inMemoryLayers() {
 }
 
 /** A projector catching up on a log it has never read: events applied per second, batch by batch. */
-async function projectorCatchUp(system: BenchSystem) {
+async function projectorCatchUp(system: BenchSystem, projection: ProjectionDefinition = ordersProjection) {
   const id = randomUUID().slice(0, 8);
   const prefix = `${system.topicPrefix}catchup-${id}.`;
   const url = new URL(system.databaseUrl);
@@ -178,10 +179,10 @@ async function projectorCatchUp(system: BenchSystem) {
   }).flat();
   for (let i = 0; i < events.length; i += 2000) await bus.publish(events.slice(i, i + 2000).map(ordersContract.outgoing));
   const prisma = createPrisma(databaseUrl, { asyncCommit: true }); // as services/shared/process.ts runs projectors
-  const projector = await startProjector(ordersProjection, bus, prisma, createLogger('bench-catchup'));
+  const projector = await startProjector(projection, bus, prisma, createLogger('bench-catchup'));
   const started = performance.now(); // from the moment it holds its partitions: the group join is not throughput
   const applied = async () => {
-    const rows = await prisma.projectionOffset.findMany({ where: { projector: prefix + ordersProjection.name } });
+    const rows = await prisma.projectionOffset.findMany({ where: { projector: prefix + projection.name } });
     return rows.reduce((sum, row) => sum + Number(row.nextOffset), 0);
   };
   while ((await applied()) < events.length) await new Promise((r) => setTimeout(r, 50));
@@ -195,10 +196,12 @@ async function projectorCatchUp(system: BenchSystem) {
   return { events: events.length, seconds, perSecond: events.length / seconds };
 }
 
-// `--write-only`, `--read-only`, `--ratings-only`, `--rides-only` (any of them): the kafka floor and those
-// sections only, for a shorter run. No flag: every section. `--subscribers N` (default 10000) and
+// `--write-only`, `--read-only`, `--ratings-only`, `--rides-only`, `--history-only` (any of them): the kafka floor and
+// those sections only, for a shorter run. No flag: every section. `--subscribers N` (default 10000) and
 // `--operations N` (default 200): the read section's fan-out size, for short runs.
-const SECTIONS = ['write', 'read', 'ratings', 'rides'] as const;
+const SECTIONS = ['write', 'read', 'ratings', 'rides', 'history'] as const;
+/** Orders resumed at once in the history section: four missed states each, 1,000 in all. */
+const RESUMED_ORDERS = 250;
 const USAGE = `usage: npm run bench [-- ${SECTIONS.map((s) => `[--${s}-only]`).join(' ')} [--subscribers N] [--operations N]]`;
 const options = parseArgs(process.argv.slice(2));
 const runs = (section: (typeof SECTIONS)[number]) => !options.sections.size || options.sections.has(section);
@@ -262,6 +265,8 @@ try {
     const hops = await orderHops(system, product, HOP_ORDERS);
     say(`orders projector catching up on ${CATCHUP_ORDERS * 4} events…`);
     const catchUp = await projectorCatchUp(system);
+    say(`the event index catching up on the same ${CATCHUP_ORDERS * 4} events…`);
+    const indexCatchUp = await projectorCatchUp(system, eventIndexProjection(ordersContract));
     say('the wire format\'s cost per message, in process…');
     const wire = await wireFormatCost();
 
@@ -307,7 +312,11 @@ try {
       floor: `plain JSON ${us(wire.before.writeUs)} / ${us(wire.before.readUs)}`,
       ratio: `${us(wire.after.writeUs + wire.after.readUs - wire.before.writeUs - wire.before.readUs)} µs more`,
     });
-    Object.assign(results, { wireFormat: wire, ordersToValidated: orders, kafkaAlone: { floors: kafkaAlone, messagesPerOrder }, orderHops: hops, projectorCatchUp: catchUp });
+    rows.push({
+      measure: `event index catch-up (the same ${indexCatchUp.events} events, every domain's index writes them this way): events/s (target ≥ 20,000)`,
+      value: indexCatchUp.perSecond.toFixed(0),
+    });
+    Object.assign(results, { eventIndexCatchUp: indexCatchUp, wireFormat: wire, ordersToValidated: orders, kafkaAlone: { floors: kafkaAlone, messagesPerOrder }, orderHops: hops, projectorCatchUp: catchUp });
   }
 
   if (runs('read')) {
@@ -395,6 +404,20 @@ try {
       ratio: `${(legacy.visible.p50 / legacy.debezium.p50).toFixed(1)}× (p50)`,
     });
     results.ratings = { targets: { sustainedPerSecond: 5000, freshnessP99Ms: 1000 }, sustained, freshness, legacyCommitToVisible: legacy };
+  }
+
+  if (runs('history')) {
+    // The log as an API (issue 22): a history page's server time and resuming after missed events.
+    say('history: a page of 50 events of one order, in process…');
+    const page = await historyPageTime(system.databaseUrl);
+    say(`history: ${RESUMED_ORDERS} orders settled unwatched, then resumed from their creation…`);
+    const resume = await resumeAfterMissed(system, RESUMED_ORDERS);
+    rows.push({ measure: 'history: Order.history(first: 50), server time p50 / p99 ms (target ≤ 2)', value: `${page.p50Ms.toFixed(2)} / ${page.p99Ms.toFixed(2)}` });
+    rows.push({
+      measure: `history: orderUpdated(after:) for ${resume.orders} orders, ${resume.missedEvents} missed states, subscribe → last one ms (target ≤ 200)`,
+      value: `${resume.ms.toFixed(0)}${resume.eachOnceInOrder ? '' : ' (NOT each once, in order)'}`,
+    });
+    results.history = { page, resume };
   }
 
   if (runs('rides')) {
