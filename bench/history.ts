@@ -24,6 +24,8 @@ import { BENCH_ADMIN, connectionParams, graphql, histogram, load, micros, percen
 import type { BenchSystem } from './system.ts';
 
 const PAGE_EVENTS = 60;
+/** Subscriptions one socket may run (the gateway's MAX_SUBSCRIPTIONS_PER_SOCKET default). */
+const PER_SOCKET = 100;
 const PAGE_RUNS = 500;
 const PAGE_QUERY = `query($id: ID!) { order(id: $id) { history(first: 50) {
   edges { cursor node { position type occurredAt commandId actor { sub roles } data } } pageInfo { hasNextPage endCursor } } } }`;
@@ -83,26 +85,28 @@ export async function resumeAfterMissed(system: BenchSystem, orders: number) {
   const ids = Array.from({ length: orders }, () => `bench-resume-${randomUUID()}`);
   let next = 0;
   await load(8, async () => {
+    if (next >= ids.length) return;
     const id = ids[next++];
     await graphql(system.url, `mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id } }`, { input: { id, customerId: 'bench', product, quantity: 1, price: 1 } });
     await graphql(system.url, `query($id: ID!) { awaitOrder(id: $id, timeoutMs: 30000) { state } }`, { id });
-  }, { perClient: orders / 8 });
+  }, { perClient: Math.ceil(orders / 8) });
   // Where each client last stood: its order's creation.
   const cursors = new Map<string, string>();
   for (const id of ids) {
-    const { data } = await graphql(system.url, `query($id: ID!) { order(id: $id) { history(first: 1) { edges { cursor } } } }`, { id });
-    cursors.set(id, (data as any).order.history.edges[0].cursor);
+    const data = await graphql(system.url, `query($id: ID!) { order(id: $id) { history(first: 1) { edges { cursor } } } }`, { id });
+    cursors.set(id, data.order.history.edges[0].cursor);
   }
-  const client = createClient({ url: system.wsUrl, webSocketImpl: WebSocket, retryAttempts: 0, connectionParams, lazy: false });
-  await new Promise<void>((opened) => client.on('connected', () => opened()));
+  // As many sockets as the gateway's per-connection limit asks for (100 subscriptions each), open before the clock starts.
+  const clients = Array.from({ length: Math.ceil(orders / PER_SOCKET) }, () => createClient({ url: system.wsUrl, webSocketImpl: WebSocket, retryAttempts: 0, connectionParams, lazy: false }));
+  await Promise.all(clients.map((client) => new Promise<void>((opened) => client.on('connected', () => opened()))));
   const missed = 4 * orders;
   const received = new Map<string, string[]>();
   let count = 0;
   const started = performance.now();
   let finished = 0;
   await new Promise<void>((done, fail) => {
-    for (const id of ids) {
-      client.subscribe<{ orderUpdated: { state: string; validations: unknown[] } }>(
+    for (const [i, id] of ids.entries()) {
+      clients[Math.floor(i / PER_SOCKET)].subscribe<{ orderUpdated: { state: string; validations: unknown[] } }>(
         { query: 'subscription($id: ID!, $after: String) { orderUpdated(id: $id, after: $after) { state validations { checkType } } }', variables: { id, after: cursors.get(id) } },
         {
           next: ({ data }) => {
@@ -119,7 +123,7 @@ export async function resumeAfterMissed(system: BenchSystem, orders: number) {
     }
     setTimeout(() => fail(new Error(`resumed ${count} of ${missed} missed states within 60 s`)), 60_000).unref();
   });
-  await client.dispose();
+  await Promise.all(clients.map((client) => client.dispose()));
   const whole = [...received.values()].every((states) => states.join() === 'CREATED/1,CREATED/2,CREATED/3,VALIDATED/3');
   return { orders, missedEvents: missed, ms: finished - started, eachOnceInOrder: whole };
 }
