@@ -8,7 +8,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApolloServer, HeaderMap } from '@apollo/server';
 import { makeExecutableSchema } from '@graphql-tools/schema';
-import type { GatewayContext } from '../gateway/context.ts';
+import type { GatewayContext } from '../services/shared/graphql/index.ts';
 import { compiledExecution, withoutFieldHooks } from '../gateway/executor.ts';
 import { DateTime } from '../gateway/scalars.ts';
 import { readSchema } from '../gateway/schema.ts';

@@ -4,7 +4,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { resolve } from 'node:path';
 import { build, type Histogram } from 'hdr-histogram-js';
-import type { Viewer } from '../gateway/access.ts';
+import type { Viewer } from '../services/shared/graphql/index.ts';
 import { toolToken } from '../gateway/auth.ts';
 
 export const micros = () => Number(process.hrtime.bigint() / 1000n);

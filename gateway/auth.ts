@@ -7,9 +7,10 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createRemoteJWKSet, errors, jwtVerify, SignJWT, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { LRUCache } from 'lru-cache';
+import { ROLES } from '../services/domains.ts';
 import { SystemError } from '../services/shared/errors.ts';
+import { unauthenticated, type Role, type Viewer } from '../services/shared/graphql/index.ts';
 import { gatewayToken, jwtAudience, jwtIssuer, jwtJwksUrl, jwtSecret } from './config.ts';
-import { ROLES, unauthenticated, type Role, type Viewer } from './access.ts';
 import { unsafeCharacter } from './input-limits.ts';
 
 /** A longer token is refused before it is parsed (an identity provider's tokens are a few kB at most). */

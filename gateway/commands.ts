@@ -6,24 +6,8 @@
 import type { Histogram } from 'prom-client';
 import type { Bus } from '../services/shared/bus.ts';
 import { SystemError, type ErrorCode } from '../services/shared/errors.ts';
+import type { CommandGateway, ProjectionWatcher } from '../services/shared/graphql/index.ts';
 import type { CommandEnvelope, CommandReply, Outgoing } from '../services/shared/messages.ts';
-import type { ProjectionWatcher } from './progress.ts';
-
-export interface CommandGateway {
-  /**
-   * Resolves with the reply once the command's events are projected (or, with `visible: false`, once the
-   * command is accepted: for high-rate writes whose answer needs no read, such as positions); throws its
-   * rejection or TIMEOUT.
-   */
-  execute(command: Outgoing, timeoutMs: number, options?: { visible?: boolean }): Promise<CommandReply>;
-  /**
-   * Publishes facts no service answers (such as the positions drivers report), resolving once Kafka has every one of
-   * them (acks=all); UNAVAILABLE (retriable) when Kafka refuses them or does not answer within `timeoutMs`.
-   */
-  publish(messages: readonly Outgoing[], timeoutMs: number): Promise<void>;
-  /** Fed by the gateway's consumer with every reply on `command.replies`. */
-  onReply(reply: CommandReply): void;
-}
 
 export function createCommandGateway(
   bus: Bus,

@@ -5,7 +5,7 @@ import type { Bus } from '../services/shared/bus.ts';
 import { SystemError } from '../services/shared/errors.ts';
 import type { Outgoing } from '../services/shared/messages.ts';
 import { createCommandGateway } from './commands.ts';
-import type { ProjectionWatcher } from './progress.ts';
+import type { ProjectionWatcher } from '../services/shared/graphql/index.ts';
 
 const fact: Outgoing = { topic: 'facts', envelope: { kind: 'event', eventId: 'e1', correlationId: 'e1', causationId: 'e1', type: 'Seen', schemaVersion: 1, aggregateId: 'a', occurredAt: new Date(0).toISOString(), data: {} } };
 

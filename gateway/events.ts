@@ -4,8 +4,7 @@
  */
 import { GraphQLScalarType, Kind, type ValueNode } from 'graphql';
 import { cursorOf, type IndexedEvent } from '../services/shared/event-index.ts';
-import { isAdmin } from './access.ts';
-import type { ViewerContext } from './context.ts';
+import { isAdmin, type ViewerContext } from '../services/shared/graphql/index.ts';
 
 /** A literal in a query as the JSON value it spells (variables arrive parsed already). */
 function literalValue(ast: ValueNode): unknown {

@@ -3,7 +3,7 @@
  * current state first), but pushed events are gathered per operation: executed and serialized once, then written
  * to every subscriber in slices with I/O let in between. Knows nothing of sockets or GraphQL.
  */
-import { PUSH_TO, type PushTarget } from './live-queue.ts';
+import { PUSH_TO, type PushTarget } from '../services/shared/graphql/index.ts';
 
 /** Subscribers written to before a fan-out lets I/O in (3-5 ms of writes). */
 export const WRITES_PER_SLICE = 256;

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it, vi } from 'vitest';
 import { createFanOut, WRITES_PER_SLICE, type Subscriber } from './fan-out.ts';
-import { createLiveQueue } from './live-queue.ts';
+import { createLiveQueue } from '../services/shared/graphql/index.ts';
 
 type Event = { n: number };
 

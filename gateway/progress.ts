@@ -3,6 +3,7 @@
  * when a batch commits, so the gateway can wait until a command's events are visible to queries.
  */
 import pg from 'pg';
+import type { ProjectionWatcher } from '../services/shared/graphql/index.ts';
 import { PROGRESS_CHANNEL, type ProjectionProgress } from '../services/shared/projector.ts';
 import type { LogPosition } from '../services/shared/messages.ts';
 import { SystemError } from '../services/shared/errors.ts';
@@ -12,12 +13,6 @@ interface Waiter {
   key: string;
   offset: bigint;
   resolve(): void;
-}
-
-export interface ProjectionWatcher {
-  /** Resolves once every named projector has applied the message at `position`; rejects after `timeoutMs`. */
-  reached(projectors: string[], position: LogPosition, timeoutMs: number): Promise<void>;
-  close(): Promise<void>;
 }
 
 // A safety net for a lost notification (e.g. while the LISTEN connection reconnects).

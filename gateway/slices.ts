@@ -1,7 +1,7 @@
 /** The domains the gateway serves: each domain of services/domains.ts with its GraphQL slice (services/<domain>/graphql/index.ts). */
 import { DOMAINS } from '../services/domains.ts';
 import type { AnyContract } from '../services/shared/messages.ts';
-import type { GraphQLSlice } from './context.ts';
+import type { GraphQLSlice } from '../services/shared/graphql/index.ts';
 
 export interface ServedDomain {
   contract: AnyContract;

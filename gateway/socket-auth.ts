@@ -7,7 +7,7 @@ import type { GraphQLFormattedError } from 'graphql';
 import { GraphQLError } from 'graphql/index.js';
 import type { WebSocket } from 'ws';
 import { SystemError } from '../services/shared/errors.ts';
-import type { Viewer } from './access.ts';
+import type { Viewer } from '../services/shared/graphql/index.ts';
 import type { Authenticator } from './auth.ts';
 
 /** The close code of a socket without a valid token for what it asked (graphql-ws's Unauthorized). */

@@ -4,7 +4,7 @@
 import { EventEmitter } from 'node:events';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SystemError } from '../services/shared/errors.ts';
-import type { Viewer } from './access.ts';
+import type { Viewer } from '../services/shared/graphql/index.ts';
 import type { Authenticator } from './auth.ts';
 import { socketAuthentication, UNAUTHORIZED_CLOSE } from './socket-auth.ts';
 

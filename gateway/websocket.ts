@@ -14,7 +14,7 @@ import {
 } from 'graphql/index.js';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
-import type { Viewer } from './access.ts';
+import type { Viewer } from '../services/shared/graphql/index.ts';
 import type { Authenticator } from './auth.ts';
 import { boundedSockets, type BoundedSocket } from './bounded-socket.ts';
 import { createFanOut } from './fan-out.ts';

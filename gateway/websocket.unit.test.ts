@@ -9,7 +9,7 @@ import { makeExecutableSchema } from '@graphql-tools/schema';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { createAuthenticator } from './auth.ts';
-import { createLiveQueue, type LiveQueue } from './live-queue.ts';
+import { createLiveQueue, type LiveQueue } from '../services/shared/graphql/index.ts';
 import { attachSubscriptions, originRefusal } from './websocket.ts';
 
 const counter = () => ({ inc: () => {}, dec: () => {} });

@@ -4,9 +4,10 @@
  * and the tests use). Exit codes: 0 printed, 1 cannot sign (tokens come from JWT_JWKS_URL's provider), 2 bad usage.
  */
 import { parseArgs } from 'node:util';
-import { ROLES, type Role } from '../gateway/access.ts';
 import { signToken } from '../gateway/auth.ts';
 import { unsafeCharacter } from '../gateway/input-limits.ts';
+import { ROLES } from '../services/domains.ts';
+import type { Role } from '../services/shared/graphql/index.ts';
 
 const USAGE = `usage: npm run -s token -- --sub <user id> --roles <${ROLES.join('|')}>[,<role>…] [--ttl <n>[s|m|h|d], default 1h, at most 30d]`;
 const MAX_TTL_S = 30 * 24 * 3600;

@@ -5,6 +5,7 @@
  * Processes, consumer groups, npm scripts, containers, codegen targets and roles all follow from this list.
  * This file imports contracts only, so the gateway may import it; services/runtimes.ts loads the rest.
  */
+import type { Role } from './shared/graphql/index.ts';
 import type { AnyContract } from './shared/messages.ts';
 import { ordersContract } from './orders/contract.ts';
 import { ratingsContract } from './ratings/contract.ts';
@@ -14,6 +15,16 @@ export const DOMAINS = [ordersContract, ratingsContract, ridesContract] as const
 
 /** The roles the domains' policies grant (the gateway adds `admin`). */
 export type DomainRole = (typeof DOMAINS)[number]['roles'][number];
+
+// The slice kit names no domain: its `Role` learns the domains' roles here.
+declare module './shared/graphql/access.ts' {
+  interface RoleRegistry {
+    domains: DomainRole;
+  }
+}
+
+/** The roles a token may carry (claim `roles`): those the domains' contracts grant, and admin. Any other is ignored. */
+export const ROLES: readonly Role[] = [...new Set<Role>([...DOMAINS.flatMap((contract): readonly DomainRole[] => contract.roles), 'admin'])];
 
 /** The names of every service process, from the contracts alone (no service code loaded). */
 export const SERVICE_NAMES: readonly string[] = DOMAINS.flatMap((contract) => contract.services.map((s) => s.name));

@@ -13,7 +13,7 @@ import { Kafka } from 'kafkajs';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import type { Role } from '../gateway/access.ts';
+import type { Role } from '../services/shared/graphql/index.ts';
 import { signToken } from '../gateway/auth.ts';
 import { TOPICS } from '../services/ratings/contract.ts';
 import { registerChangeSchema, snapshotMessage } from '../services/ratings/fixtures/debezium.ts';

@@ -3,9 +3,9 @@
  * projections, and its index.ts gives their code. processesOf derives the processes from the two and refuses,
  * naming the fix, a runtime that disagrees with its contract.
  */
-import { describe, expect, it } from 'vitest';
-import { ROLES } from '../gateway/access.ts';
-import { DOMAINS, SERVICE_NAMES } from '../services/domains.ts';
+import { describe, expect, expectTypeOf, it } from 'vitest';
+import { DOMAINS, ROLES, SERVICE_NAMES, type DomainRole } from '../services/domains.ts';
+import type { Role } from '../services/shared/graphql/index.ts';
 import { loadDomainRuntimes, loadProcesses } from '../services/runtimes.ts';
 import { processesOf, type DomainRuntime } from '../services/shared/process.ts';
 import { tallyContract } from './fixtures/tally/contract.ts';
@@ -48,5 +48,7 @@ describe('the product domains', () => {
 
   it('grant the roles their contracts declare, and admin', () => {
     expect(ROLES).toEqual(['customer', 'rider', 'driver', 'admin']);
+    // The slice kit's Role learns the domains' roles from services/domains.ts (checked by tsc).
+    expectTypeOf<Role>().toEqualTypeOf<DomainRole | 'admin'>();
   });
 });

@@ -6,7 +6,8 @@
  */
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createProjectionWatcher, type ProjectionWatcher } from '../gateway/progress.ts';
+import { createProjectionWatcher } from '../gateway/progress.ts';
+import type { ProjectionWatcher } from '../services/shared/graphql/index.ts';
 import { PROGRESS_CHANNEL } from '../services/shared/projector.ts';
 import { freshDatabase } from './support/system.ts';
 

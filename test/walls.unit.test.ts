@@ -1,6 +1,7 @@
 /**
- * The import walls, read from the source: the runtime names no domain, domains never import each other, the
- * gateway reaches a domain only through its contract and its GraphQL slice, and decide/evolve stay pure.
+ * The import walls, read from the source: the runtime names no domain, domains never import each other, nothing
+ * under services/ imports the gateway (the slices' plugin interface is the slice kit, services/shared/graphql/),
+ * the gateway reaches a domain only through its contract and its GraphQL slice, and decide/evolve stay pure.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -9,12 +10,12 @@ import { DOMAINS } from '../services/domains.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 
-function sources(dir: string): string[] {
+function sources(dir: string, { tests = false } = {}): string[] {
   return readdirSync(resolve(ROOT, dir)).flatMap((name) => {
     const path = join(dir, name);
     if (name === 'node_modules' || name === 'generated' && dir === '.') return [];
-    if (statSync(resolve(ROOT, path)).isDirectory()) return sources(path);
-    return path.endsWith('.ts') && !path.endsWith('.test.ts') ? [path] : [];
+    if (statSync(resolve(ROOT, path)).isDirectory()) return sources(path, { tests });
+    return path.endsWith('.ts') && (tests || !path.endsWith('.test.ts')) ? [path] : [];
   });
 }
 
@@ -59,6 +60,16 @@ describe('import walls', () => {
   it('keeps the runtime (services/shared) free of any domain, and of the gateway', () => {
     const offending = sources('services/shared').flatMap((file) =>
       importsOf(file).filter((i) => i.target && (isDomainPath(i.target) || i.target.startsWith('gateway/') || i.target === 'services/domains.ts'))
+        .map((i) => `${file} imports ${i.specifier}`));
+    expect(offending).toEqual([]);
+  });
+
+  it('never lets anything under services/ import the gateway: slices reach it only through the slice kit', () => {
+    // Tests included: a domain's test needing the gateway would mean the kit lacks something.
+    const files = sources('services', { tests: true });
+    expect(files).toContain('services/shared/graphql/index.ts');
+    const offending = files.flatMap((file) =>
+      importsOf(file).filter((i) => i.target === 'gateway' || i.target?.startsWith('gateway/'))
         .map((i) => `${file} imports ${i.specifier}`));
     expect(offending).toEqual([]);
   });

@@ -19,7 +19,7 @@ import { createSchemaRegistry, registerSchemas, topicSchemas } from '../../servi
 import { loadProcesses } from '../../services/runtimes.ts';
 import { startParts, type RunningParts } from '../../services/shared/process.ts';
 import { startGateway, type RunningGateway } from '../../gateway/server.ts';
-import type { Role } from '../../gateway/access.ts';
+import type { Role } from '../../services/shared/graphql/index.ts';
 import { signToken } from '../../gateway/auth.ts';
 
 export interface Isolation {

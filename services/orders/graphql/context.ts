@@ -1,6 +1,6 @@
 /** The orders slice's per-operation context: DataLoaders over the orders projections, and the live order feed. */
 import DataLoader from 'dataloader';
-import type { GatewayServices, ViewerContext } from '../../../gateway/context.ts';
+import type { GatewayServices, ViewerContext } from '../../shared/graphql/index.ts';
 import type { EventIndexReader, IndexedEvent } from '../../shared/event-index.ts';
 import { ORDER_STREAM_TOPICS, type OrderFeed } from './feed.ts';
 import type { InventoryRow, OrderRow, OrdersReadModel, ValidationRow } from './read-model.ts';

@@ -6,8 +6,7 @@
  * have applied its event, so what a subscriber sees, a query sees too. A subscriber that brings a cursor gets each
  * state since it from the index first.
  */
-import { createLiveQueue } from '../../../gateway/live-queue.ts';
-import type { ProjectionWatcher } from '../../../gateway/progress.ts';
+import { createLiveQueue, type ProjectionWatcher } from '../../shared/graphql/index.ts';
 import { comparePositions, cursorOf, type EventIndexReader, type EventPosition, type IndexedEvent } from '../../shared/event-index.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { LogPosition } from '../../shared/messages.ts';

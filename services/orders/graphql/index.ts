@@ -1,7 +1,7 @@
 /** The orders domain's GraphQL slice: its SDL, resolvers, per-operation loaders and the live order feed. */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { GraphQLSlice } from '../../../gateway/context.ts';
+import type { GraphQLSlice } from '../../shared/graphql/index.ts';
 import { TOPICS, ordersContract } from '../contract.ts';
 import { sqlOf } from '../../shared/db.ts';
 import { createEventIndexReader } from '../../shared/event-index.ts';

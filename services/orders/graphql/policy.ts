@@ -3,7 +3,7 @@
  * and read their own orders and read the inventory; admins do everything, restocking included. Another
  * customer's order reads as not found, so order ids do not leak.
  */
-import { forbidden, isAdmin, notFound, requireRole, type Viewer } from '../../../gateway/access.ts';
+import { forbidden, isAdmin, notFound, requireRole, type Viewer } from '../../shared/graphql/index.ts';
 
 const CUSTOMERS = ['customer'] as const;
 

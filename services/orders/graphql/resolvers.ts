@@ -3,7 +3,7 @@
  * projections; subscriptions follow the feed.
  */
 import { randomUUID } from 'node:crypto';
-import { actorOf } from '../../../gateway/access.ts';
+import { actorOf } from '../../shared/graphql/index.ts';
 import { SystemError } from '../../shared/errors.ts';
 import { cursorOf, historyPage, positionOf } from '../../shared/event-index.ts';
 import { ordersContract } from '../contract.ts';

@@ -1,6 +1,6 @@
 /** The ratings slice's per-operation context: a DataLoader over the movies projection, and the live feeds. */
 import DataLoader from 'dataloader';
-import type { GatewayServices, ViewerContext } from '../../../gateway/context.ts';
+import type { GatewayServices, ViewerContext } from '../../shared/graphql/index.ts';
 import type { Movie } from '../../../generated/prisma/client.ts';
 import type { PrismaClient } from '../../shared/db.ts';
 import type { MoviesLive } from './live.ts';

@@ -1,7 +1,7 @@
 /** The ratings domain's GraphQL slice: movies and their exact ratings, and the live leaderboard. */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { GraphQLSlice } from '../../../gateway/context.ts';
+import type { GraphQLSlice } from '../../shared/graphql/index.ts';
 import { TOPICS } from '../contract.ts';
 import { createMovieLoader, type RatingsContext } from './context.ts';
 import { EXAMPLE_TABS } from './examples.ts';

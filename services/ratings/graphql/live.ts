@@ -4,8 +4,7 @@
  * watched movie and each watched leaderboard once and sends what changed. A burst of a thousand ratings costs
  * one read per watched movie, never a stale state last: the loop runs again while changes keep arriving.
  */
-import type { GatewayServices } from '../../../gateway/context.ts';
-import { createLiveQueue, type LiveQueue } from '../../../gateway/live-queue.ts';
+import { createLiveQueue, type GatewayServices, type LiveQueue } from '../../shared/graphql/index.ts';
 import type { Movie } from '../../../generated/prisma/client.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { LogPosition, RawMessage } from '../../shared/messages.ts';

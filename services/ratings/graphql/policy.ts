@@ -3,7 +3,7 @@
  * catalog and the leaderboard are public, queries and subscriptions alike; rating a movie is for customers
  * (and admins).
  */
-import { requireRole, type Viewer } from '../../../gateway/access.ts';
+import { requireRole, type Viewer } from '../../shared/graphql/index.ts';
 
 export const ratingsPolicy = {
   /** `movie`, `movies`, `topRatedMovies`, `movieRatingChanged`, `topRatedMoviesChanged`: anyone, signed in or not. */

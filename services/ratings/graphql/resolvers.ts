@@ -2,7 +2,7 @@
  * The ratings resolvers, typed from schema.graphql by codegen. `rateMovie` only sends a command; queries read
  * the movies projection; subscriptions follow the live feed.
  */
-import { actorOf } from '../../../gateway/access.ts';
+import { actorOf } from '../../shared/graphql/index.ts';
 import { SystemError } from '../../shared/errors.ts';
 import { historyPage } from '../../shared/event-index.ts';
 import { ratingsContract, TOPICS } from '../contract.ts';

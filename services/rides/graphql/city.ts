@@ -5,7 +5,7 @@
  * rows once, and sends each subscriber those in its box. So a thousand positions a second cost one read of the
  * changed drivers per flush, whatever the number of maps, and a map shows what a query would.
  */
-import type { GatewayServices } from '../../../gateway/context.ts';
+import type { GatewayServices } from '../../shared/graphql/index.ts';
 import type { Driver } from '../../../generated/prisma/client.ts';
 import { SystemError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/log.ts';

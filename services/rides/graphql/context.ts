@@ -1,6 +1,6 @@
 /** The rides slice's per-operation context: DataLoaders over the drivers and rides projection, and the live feed. */
 import DataLoader from 'dataloader';
-import type { GatewayServices, ViewerContext } from '../../../gateway/context.ts';
+import type { GatewayServices, ViewerContext } from '../../shared/graphql/index.ts';
 import type { Driver, Ride } from '../../../generated/prisma/client.ts';
 import type { PrismaClient } from '../../shared/db.ts';
 import type { Location } from '../contract.ts';

@@ -1,7 +1,7 @@
 /** The rides domain's GraphQL slice: drivers, rides and their live positions, and the city map's feed (./city.graphql). */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { GraphQLSlice, ViewerContext } from '../../../gateway/context.ts';
+import type { GraphQLSlice, ViewerContext } from '../../shared/graphql/index.ts';
 import { sqlOf } from '../../shared/db.ts';
 import { createEventIndexReader } from '../../shared/event-index.ts';
 import { TOPICS } from '../contract.ts';

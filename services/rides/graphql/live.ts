@@ -6,8 +6,7 @@
  * a position is pushed straight from its event, and a subscriber that has not yet taken the previous position
  * gets only the newest (latest wins, never reordered: one taken before the newest sent, arriving late, is dropped).
  */
-import type { GatewayServices } from '../../../gateway/context.ts';
-import { createLiveQueue, type LiveQueue } from '../../../gateway/live-queue.ts';
+import { createLiveQueue, type GatewayServices, type LiveQueue } from '../../shared/graphql/index.ts';
 import type { Driver } from '../../../generated/prisma/client.ts';
 import { comparePositions, cursorOf, type EventIndexReader, type EventPosition } from '../../shared/event-index.ts';
 import type { Logger } from '../../shared/log.ts';

@@ -4,7 +4,7 @@
  * everything, `driversNear` and the city map included. Another user's ride or driver reads as not found
  * (null, or NOT_FOUND where an unknown id is NOT_FOUND), so ids do not leak.
  */
-import { forbidden, isAdmin, notFound, requireRole, type Role, type Viewer } from '../../../gateway/access.ts';
+import { forbidden, isAdmin, notFound, requireRole, type Role, type Viewer } from '../../shared/graphql/index.ts';
 
 interface RideParties {
   riderId: string;

@@ -5,7 +5,7 @@
  * the live feed.
  */
 import { randomUUID } from 'node:crypto';
-import { actorOf } from '../../../gateway/access.ts';
+import { actorOf } from '../../shared/graphql/index.ts';
 import { rideRequestTimeoutMs } from '../config.ts';
 import { SystemError } from '../../shared/errors.ts';
 import { driverLocationReported, ridesContract, type Command } from '../contract.ts';

@@ -3,7 +3,7 @@
  * `conflatable` value (a position) replaces one not taken yet. Past `maxQueued` values the subscription ends with
  * SLOW_CONSUMER. With `PUSH_TO` nothing waits here: the socket's buffer bounds a slow client instead.
  */
-import { SystemError } from '../services/shared/errors.ts';
+import { SystemError } from '../errors.ts';
 
 /** Where a queue's values go once the gateway takes them as they are pushed: each value, then the end. */
 export interface PushTarget<T> {

@@ -3,16 +3,19 @@
  * with: the viewer of an operation, role checks and the two refusals. It names no domain; each domain's policy
  * says which of its operations need which role and which records are whose.
  *
- * Public surface: `Viewer`, `Role`, `ROLES`, `requireRole`, `isAdmin`, `actorOf`, `unauthenticated`, `forbidden`,
- * `notFound`.
+ * Public surface: `Viewer`, `Role`, `RoleRegistry`, `requireRole`, `isAdmin`, `actorOf`, `unauthenticated`,
+ * `forbidden`, `notFound`.
  */
-import { DOMAINS, type DomainRole } from '../services/domains.ts';
-import { SystemError } from '../services/shared/errors.ts';
-import type { Actor } from '../services/shared/messages.ts';
+import { SystemError } from '../errors.ts';
+import type { Actor } from '../messages.ts';
 
-export type Role = DomainRole | 'admin';
-/** The roles a token may carry (claim `roles`): those the domains' contracts grant, and admin. Any other is ignored. */
-export const ROLES: readonly Role[] = [...new Set<Role>([...DOMAINS.flatMap((contract): readonly DomainRole[] => contract.roles), 'admin'])];
+/**
+ * The roles the domains grant, registered by services/domains.ts (`declare module`, as `{ domains: DomainRole }`):
+ * this kit may not import the domains, yet a policy naming a role no contract grants must still fail the build.
+ * The list a token's roles are checked against, `ROLES`, is derived there too.
+ */
+export interface RoleRegistry {}
+export type Role = (RoleRegistry extends { domains: infer R extends string } ? R : string) | 'admin';
 
 /** A verified user: the token's `sub`, its known roles, and when the token expires. Anonymous: undefined. */
 export interface Viewer {

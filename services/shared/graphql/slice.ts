@@ -1,14 +1,36 @@
 /**
  * What the gateway gives every domain's GraphQL slice: the read side (Prisma), the write side (commands with
  * read-your-writes), and projection progress. A slice adds its own per-operation context (DataLoaders, live
- * feeds) under its domain's name.
+ * feeds) under its domain's name. The gateway implements the services (gateway/commands.ts, gateway/progress.ts);
+ * their interfaces live here so a slice needs nothing from gateway/.
  */
-import type { PrismaClient } from '../services/shared/db.ts';
-import type { Logger } from '../services/shared/log.ts';
-import type { LogPosition } from '../services/shared/messages.ts';
+import type { PrismaClient } from '../db.ts';
+import type { Logger } from '../log.ts';
+import type { CommandReply, LogPosition, Outgoing } from '../messages.ts';
 import type { Viewer } from './access.ts';
-import type { CommandGateway } from './commands.ts';
-import type { ProjectionWatcher } from './progress.ts';
+
+export interface CommandGateway {
+  /**
+   * Resolves with the reply once the command's events are projected (or, with `visible: false`, once the
+   * command is accepted: for high-rate writes whose answer needs no read, such as positions); throws its
+   * rejection or TIMEOUT.
+   */
+  execute(command: Outgoing, timeoutMs: number, options?: { visible?: boolean }): Promise<CommandReply>;
+  /**
+   * Publishes facts no service answers (such as the positions drivers report), resolving once Kafka has every one of
+   * them (acks=all); UNAVAILABLE (retriable) when Kafka refuses them or does not answer within `timeoutMs`.
+   */
+  publish(messages: readonly Outgoing[], timeoutMs: number): Promise<void>;
+  /** Fed by the gateway's consumer with every reply on `command.replies`. */
+  onReply(reply: CommandReply): void;
+}
+
+/** How far each projector has applied each topic partition (gateway/progress.ts keeps it, from the projectors' notifications). */
+export interface ProjectionWatcher {
+  /** Resolves once every named projector has applied the message at `position`; rejects after `timeoutMs`. */
+  reached(projectors: string[], position: LogPosition, timeoutMs: number): Promise<void>;
+  close(): Promise<void>;
+}
 
 export interface GatewayServices {
   prisma: PrismaClient;
