@@ -3,12 +3,14 @@
  * the gateway's GraphQL API only (GATEWAY_URL, default http://localhost:4000/graphql). Mutations go over HTTP with
  * at most `--concurrency` requests in flight; each rider follows its ride over graphql-ws (`rideUpdated`).
  *
- * Drivers go online at random places in the box and send a location every second, moving at `--speed` km/h:
+ * Drivers go online at random places in the first `--regions` regions (the gateway's `regions`, spread evenly) and
+ * send their positions every second in batches of 100 (`updateDriverLocations`), moving at `--speed` km/h:
  * cruising toward random points while free, to the pickup once assigned (they learn it from their rider's
  * `rideUpdated`, or from polling `ride`), and to the dropoff after `startRide` (sent on DRIVER_ARRIVED); at the
  * dropoff they `completeRide`. Each rider requests a ride at a random place, to a dropoff up to `--trip-km` away,
  * and a new one whenever the last ends. Progress every second; at the end, rides completed, mean waits, and the
- * location delivery latency riders saw (updateDriverLocation sent → that position on `rideUpdated`).
+ * location delivery latency riders saw (updateDriverLocations sent → that position on `rideUpdated`). Its clean-up ends
+ * every ride it opened (read back from the gateway, as a rider's view may lag) before taking drivers offline.
  *
  * Exit codes: 0 done, 1 failed, 2 bad usage.
  */
@@ -35,7 +37,8 @@ export interface SimulateOptions {
   /** Most HTTP requests in flight at once. */
   concurrency: number;
   url: string;
-  box: Box;
+  /** How many of the gateway's regions to spread drivers and riders over (its first ones). */
+  regions: number;
   log: (line: string) => void;
 }
 
@@ -54,16 +57,21 @@ export interface SimulationResult {
   locationLatency: { p50: number; p99: number; count: number };
   /** Failed requests by error code. */
   errors: Record<string, number>;
+  /** Failed requests of the clean-up, by error code (none expected). */
+  cleanupErrors: Record<string, number>;
+  /** The regions it ran in. */
+  regions: string[];
 }
 
-const DEFAULTS = { drivers: 200, riders: 30, seconds: 60, speed: 40, 'trip-km': 3, concurrency: 32 };
-export const USAGE = `usage: npm run simulate:rides -- [--drivers ${DEFAULTS.drivers}] [--riders ${DEFAULTS.riders}] [--seconds ${DEFAULTS.seconds}] [--speed ${DEFAULTS.speed}] [--trip-km ${DEFAULTS['trip-km']}] [--concurrency ${DEFAULTS.concurrency}]
-  --drivers      drivers online in the city box (Berlin, ${BERLIN.south}–${BERLIN.north} N, ${BERLIN.west}–${BERLIN.east} E)
+const DEFAULTS = { drivers: 200, riders: 30, seconds: 60, speed: 40, 'trip-km': 3, concurrency: 32, regions: 1 };
+export const USAGE = `usage: npm run simulate:rides -- [--drivers ${DEFAULTS.drivers}] [--riders ${DEFAULTS.riders}] [--seconds ${DEFAULTS.seconds}] [--speed ${DEFAULTS.speed}] [--trip-km ${DEFAULTS['trip-km']}] [--concurrency ${DEFAULTS.concurrency}] [--regions ${DEFAULTS.regions}]
+  --drivers      drivers online, spread evenly over the regions (the first is Berlin, ${BERLIN.south}–${BERLIN.north} N, ${BERLIN.west}–${BERLIN.east} E, by default)
   --riders       riders at once, each requesting a new ride when its last one ends
   --seconds      how long to run
   --speed        driving speed in km/h (at 40 a 3 km trip takes minutes: raise it for short runs)
   --trip-km      longest trip a rider requests, in km
   --concurrency  most HTTP requests in flight
+  --regions      how many of the gateway's regions (query regions) to run in, its first ones
   GATEWAY_URL    the gateway (default http://localhost:4000/graphql)`;
 
 const TICK_MS = 1000;
@@ -71,7 +79,10 @@ const RIDE_POLL_MS = 3000;
 const RANK: Record<RideState, number> = { REQUESTED: 0, DRIVER_ASSIGNED: 1, DRIVER_ARRIVED: 2, IN_PROGRESS: 3, COMPLETED: 4, CANCELLED: 4 };
 
 const GO_ONLINE = `mutation GoOnline($driverId: ID!, $location: LocationInput!) { goOnline(driverId: $driverId, location: $location) { id status } }`;
-const UPDATE_LOCATION = `mutation UpdateDriverLocation($driverId: ID!, $location: LocationInput!) { updateDriverLocation(driverId: $driverId, location: $location) { id status } }`;
+const UPDATE_LOCATIONS = `mutation UpdateDriverLocations($locations: [DriverLocationInput!]!) { updateDriverLocations(locations: $locations) { accepted rejected { driverId code message } } }`;
+const REGIONS = `query Regions { regions { id box { south west north east } } }`;
+/** Positions per updateDriverLocations call: the most the gateway takes. */
+const BATCH = 100;
 const GO_OFFLINE = `mutation GoOffline($driverId: ID!) { goOffline(driverId: $driverId) { id status } }`;
 const REQUEST_RIDE = `mutation RequestRide($input: RequestRideInput!) { requestRide(input: $input) { ${RIDE_FIELDS} } }`;
 const START_RIDE = `mutation StartRide($rideId: ID!) { startRide(rideId: $rideId) { ${RIDE_FIELDS} } }`;
@@ -100,6 +111,7 @@ export function limiter(limit: number) {
 
 interface Driver {
   id: string;
+  box: Box;
   position: LatLng;
   cruiseTo: LatLng;
   ride?: RideView;
@@ -111,6 +123,7 @@ interface Driver {
 
 interface Rider {
   id: string;
+  box: Box;
   ride?: RideView;
   requestedAt: number;
   assignedAt?: number;
@@ -119,7 +132,7 @@ interface Rider {
 const positionKey = (p: LatLng) => `${p.lat},${p.lng}`;
 
 export async function simulateRides(options: SimulateOptions): Promise<SimulationResult> {
-  const { box, log } = options;
+  const { log } = options;
   const run = randomUUID().slice(0, 6);
   const limit = limiter(options.concurrency);
   const wsUrl = options.url.replace(/^http/, 'ws');
@@ -131,9 +144,13 @@ export async function simulateRides(options: SimulateOptions): Promise<Simulatio
   const riders: Rider[] = [];
   const clients: Client[] = [];
   let stopping = false;
+  let counting = errors;
+  /** startRide and completeRide calls in flight: the clean-up waits for them. */
+  const acting = new Set<Promise<void>>();
 
   /** One GraphQL request over HTTP, bounded; a refusal is counted by code and answered as undefined. */
   async function gql<T>(query: string, variables: Record<string, unknown>): Promise<T | undefined> {
+    const errors = counting;
     const body = await limit(async () => {
       const headers = { 'content-type': 'application/json', authorization: `Bearer ${await toolToken()}` };
       const response = await fetch(options.url, { method: 'POST', headers, body: JSON.stringify({ query, variables }) });
@@ -178,17 +195,47 @@ export async function simulateRides(options: SimulateOptions): Promise<Simulatio
     if (driver) driver.ride = ENDED.has(ride.state) ? undefined : ride;
   }
 
-  async function driverTick(driver: Driver) {
+  /** A driver's next position this second, remembered as sent (its rider's copy of it gives the delivery latency). */
+  function driverStep(driver: Driver, sentAt: number) {
     const ride = driver.ride;
     const target = ride?.state === 'DRIVER_ASSIGNED' ? ride.pickup : ride?.state === 'IN_PROGRESS' ? ride.dropoff : ride ? undefined : driver.cruiseTo;
     if (target) driver.position = stepToward(driver.position, target, stepKm);
-    if (!ride && distanceKm(driver.position, driver.cruiseTo) < stepKm) driver.cruiseTo = randomIn(box);
-    const sentAt = Date.now();
+    if (!ride && distanceKm(driver.position, driver.cruiseTo) < stepKm) driver.cruiseTo = randomIn(driver.box);
     const position = { ...driver.position };
     driver.sent.set(positionKey(position), sentAt);
     if (driver.sent.size > 20) driver.sent.delete(driver.sent.keys().next().value!);
-    totals.locations += 1;
-    await gql(UPDATE_LOCATION, { driverId: driver.id, location: position });
+    return { driverId: driver.id, location: position, at: new Date(sentAt).toISOString() };
+  }
+
+  /** Every driver's position each second, in calls of up to 100, spread over the second; then what their rides ask. */
+  async function positionsLoop() {
+    const all = [...drivers.values()];
+    const batches = Math.ceil(all.length / BATCH);
+    await Promise.all(Array.from({ length: batches }, async (_, b) => {
+      const mine = all.slice(b * BATCH, (b + 1) * BATCH);
+      await sleep((b / batches) * TICK_MS);
+      while (!stopping) {
+        const started = Date.now();
+        const locations = mine.map((driver) => driverStep(driver, Date.now()));
+        totals.locations += locations.length;
+        const data = await gql<{ updateDriverLocations: { accepted: number; rejected: { code: string; message: string }[] } }>(UPDATE_LOCATIONS, { locations });
+        for (const rejection of data?.updateDriverLocations.rejected ?? []) {
+          if (!errors[rejection.code]) log(`first ${rejection.code}: ${rejection.message}`);
+          errors[rejection.code] = (errors[rejection.code] ?? 0) + 1;
+        }
+        for (const driver of mine) {
+          if (!driver.ride || driver.acting) continue;
+          const act = driverActs(driver);
+          acting.add(act);
+          void act.finally(() => acting.delete(act));
+        }
+        await sleep(Math.max(0, TICK_MS - (Date.now() - started)));
+      }
+    }));
+  }
+
+  async function driverActs(driver: Driver) {
+    const ride = driver.ride;
     // The rider's rideUpdated says when the server saw the driver arrive; the driver then starts the ride.
     if (ride && !driver.acting) {
       const rider = riders.find((r) => r.ride?.id === ride.id);
@@ -203,22 +250,14 @@ export async function simulateRides(options: SimulateOptions): Promise<Simulatio
     }
   }
 
-  async function driverLoop(driver: Driver) {
-    // Spread over the second, so 200 drivers are 200 requests a second, not a burst of 200 each second.
-    await sleep(Math.random() * TICK_MS);
-    while (!stopping) {
-      const started = Date.now();
-      await driverTick(driver);
-      await sleep(Math.max(0, TICK_MS - (Date.now() - started)));
-    }
-  }
 
   async function riderLoop(rider: Rider, client: Client) {
     await sleep(Math.random() * TICK_MS);
     for (let n = 0; !stopping; n += 1) {
-      const pickup = randomIn(box);
-      const dropoff = randomNear(pickup, 0.5, Math.max(0.5, options.tripKm), box);
+      const pickup = randomIn(rider.box);
+      const dropoff = randomNear(pickup, 0.5, Math.max(0.5, options.tripKm), rider.box);
       const id = `sim-${run}-r${riders.indexOf(rider)}-${n}`;
+      opened.add(id);
       rider.requestedAt = Date.now();
       rider.assignedAt = undefined;
       const data = await gql<{ requestRide: RideView }>(REQUEST_RIDE, { input: { id, riderId: rider.id, pickup, dropoff } });
@@ -245,23 +284,29 @@ export async function simulateRides(options: SimulateOptions): Promise<Simulatio
     }
   }
 
-  log(`run ${run}: ${options.drivers} drivers, ${options.riders} riders for ${options.seconds} s at ${options.speedKmh} km/h against ${options.url}`);
+  const opened = new Set<string>(); // every ride id requested, answered or not: the clean-up ends each
+  const known = (await gql<{ regions: { id: string; box: Box }[] }>(REGIONS, {}))?.regions;
+  if (!known) throw new Error(`could not read the regions of ${options.url}: ${JSON.stringify(errors)}`);
+  if (known.length < options.regions) throw new Error(`--regions ${options.regions}: the gateway has ${known.length} (${known.map((r) => r.id).join(', ')})`);
+  const regions = known.slice(0, options.regions);
+  log(`run ${run}: ${options.drivers} drivers, ${options.riders} riders in ${regions.map((r) => r.id).join(', ')} for ${options.seconds} s at ${options.speedKmh} km/h against ${options.url}`);
   const started = Date.now();
   await Promise.all(Array.from({ length: options.drivers }, async (_, i) => {
-    const driver: Driver = { id: `sim-${run}-d${i}`, position: randomIn(box), cruiseTo: randomIn(box), acting: false, sent: new Map() };
+    const { box } = regions[i % regions.length];
+    const driver: Driver = { id: `sim-${run}-d${i}`, box, position: randomIn(box), cruiseTo: randomIn(box), acting: false, sent: new Map() };
     if (await gql(GO_ONLINE, { driverId: driver.id, location: driver.position })) drivers.set(driver.id, driver);
   }));
   log(`${drivers.size} drivers online in ${Date.now() - started} ms`);
   if (drivers.size === 0) throw new Error(`no driver could go online at ${options.url}: ${JSON.stringify(errors)}`);
 
-  const loops: Promise<void>[] = [...drivers.values()].map(driverLoop);
+  const loops: Promise<void>[] = [positionsLoop()];
   // One socket per 50 riders (a gateway allows 100 subscriptions per socket).
   for (let i = 0; i < options.riders; i += 1) {
     if (i % 50 === 0) clients.push(createClient({
       url: wsUrl, webSocketImpl: WebSocket, lazy: false, retryAttempts: 5,
       connectionParams: async () => ({ authorization: `Bearer ${await toolToken()}` }),
     }));
-    const rider: Rider = { id: `sim-${run}-rider${i}`, requestedAt: 0 };
+    const rider: Rider = { id: `sim-${run}-rider${i}`, box: regions[i % regions.length].box, requestedAt: 0 };
     riders.push(rider);
     loops.push(riderLoop(rider, clients.at(-1)!));
   }
@@ -280,16 +325,20 @@ export async function simulateRides(options: SimulateOptions): Promise<Simulatio
   stopping = true;
   clearInterval(progress);
   await Promise.all(loops);
+  await Promise.all(acting);
   const seconds = (Date.now() - running) / 1000;
 
-  // Leave the city as found: open rides ended, drivers offline (refusals here are not the run's errors).
-  log('ending open rides and taking drivers offline…');
-  const counted = { ...errors };
-  await Promise.all(riders.map(async (rider) => {
-    const ride = rider.ride;
-    if (!ride || ENDED.has(ride.state)) return;
-    await gql(ride.state === 'IN_PROGRESS' ? COMPLETE_RIDE : CANCEL_RIDE, { rideId: ride.id });
-  }));
+  // Leave the city as found: every ride it opened ended, then drivers offline (a driver on a ride cannot go
+  // offline). A ride's state is read back from the gateway, as a rider's view may lag behind it; counted apart.
+  log(`ending ${opened.size} rides and taking ${drivers.size} drivers offline…`);
+  const cleanupErrors: Record<string, number> = {};
+  counting = cleanupErrors;
+  let open = [...opened];
+  for (let pass = 0; open.length && pass < 5; pass += 1) {
+    const states = await Promise.all(open.map(async (id) => (await gql<{ ride: RideView | null }>(RIDE, { id }))?.ride));
+    open = states.flatMap((ride) => (ride && !ENDED.has(ride.state) ? [ride] : [])).map((ride) => ride.id);
+    await Promise.all(states.map((ride) => ride && !ENDED.has(ride.state) && gql(ride.state === 'IN_PROGRESS' ? COMPLETE_RIDE : CANCEL_RIDE, { rideId: ride.id })));
+  }
   await Promise.all([...drivers.keys()].map((driverId) => gql(GO_OFFLINE, { driverId })));
   await Promise.all(clients.map((c) => c.dispose()));
 
@@ -304,7 +353,9 @@ export async function simulateRides(options: SimulateOptions): Promise<Simulatio
     meanWaitToAssignmentMs: totals.assigned ? totals.waitAssign / totals.assigned : null,
     meanWaitToArrivalMs: totals.arrived ? totals.waitArrive / totals.arrived : null,
     locationLatency: { p50: latency.getValueAtPercentile(50), p99: latency.getValueAtPercentile(99), count: latency.totalCount },
-    errors: counted,
+    errors,
+    cleanupErrors,
+    regions: regions.map((r) => r.id),
   };
 }
 
@@ -324,7 +375,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     allowPositionals: false,
     options: {
       drivers: { type: 'string' }, riders: { type: 'string' }, seconds: { type: 'string' }, speed: { type: 'string' },
-      'trip-km': { type: 'string' }, concurrency: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      'trip-km': { type: 'string' }, concurrency: { type: 'string' }, regions: { type: 'string' }, help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) return 'help';
@@ -345,7 +396,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     tripKm: number('trip-km', false, 0.5),
     concurrency: number('concurrency', true, 1),
     url: env.GATEWAY_URL ?? 'http://localhost:4000/graphql',
-    box: BERLIN,
+    regions: number('regions', true, 1),
     log: (line) => console.log(`[simulate] ${line}`),
   };
 }
@@ -356,8 +407,9 @@ export function formatResult(result: SimulationResult): string[] {
   return [
     `rides completed: ${result.ridesCompleted} (requested ${result.ridesRequested}, assigned ${result.ridesAssigned}, arrived ${result.ridesArrived}, cancelled ${result.ridesCancelled})`,
     `mean wait to assignment: ${s(result.meanWaitToAssignmentMs)} · mean wait to arrival: ${s(result.meanWaitToArrivalMs)}`,
-    `location delivery to riders (updateDriverLocation sent → rideUpdated): p50 ${result.locationLatency.p50} ms, p99 ${result.locationLatency.p99} ms (${result.locationLatency.count} positions)`,
-    `locations sent: ${result.locationsSent} (${(result.locationsSent / result.seconds).toFixed(0)}/s) · errors: ${failed}`,
+    `location delivery to riders (updateDriverLocations sent → rideUpdated): p50 ${result.locationLatency.p50} ms, p99 ${result.locationLatency.p99} ms (${result.locationLatency.count} positions)`,
+    `locations sent: ${result.locationsSent} (${(result.locationsSent / result.seconds).toFixed(0)}/s) in ${result.regions.join(', ')} · errors: ${failed}`,
+    `clean-up errors: ${Object.entries(result.cleanupErrors).map(([code, n]) => `${code} ${n}`).join(', ') || 'none'}`,
   ];
 }
 

@@ -60,7 +60,7 @@ const ALICE_ORDER = 'auth-order-alice';
 const BOB_ORDER = 'auth-order-bob';
 const RIDE = 'auth-ride-rita';
 const PICKUP = { lat: 52.5, lng: 13.4 };
-const FAR = { lat: 40, lng: -3 }; // rides requested by the table: no driver near, nothing else changes
+const FAR = { lat: 48.2, lng: 11.7 }; // rides requested by the table, in Munich: no driver near, nothing else changes
 
 interface Row {
   query: string;
@@ -81,6 +81,7 @@ const TABLE: Record<string, Row> = {
   topRatedMovies: { query: `query { topRatedMovies(limit: 1) { id } }`, who: PUBLIC },
   ride: { query: `query($id: ID!) { ride(id: $id) { id } }`, variables: { id: RIDE }, who: rule(['rita', 'dave', 'admin'], ['dora']) },
   driver: { query: `query { driver(id: "dave") { id } }`, who: rule(['dave', 'admin'], ['dora']) },
+  regions: { query: `query { regions { id } }`, who: PUBLIC },
   driversNear: { query: `query { driversNear(location: { lat: 52.5, lng: 13.4 }, radiusKm: 1) { id } }`, who: rule(['admin']) },
   // Mutation
   placeOrder: {

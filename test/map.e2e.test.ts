@@ -109,6 +109,21 @@ describe('the live rides map', () => {
     expect(await driver('map-d2').count()).toBe(1);
   });
 
+  it('switches region: Hamburg\'s box and drivers, then Berlin\'s again', async () => {
+    const HAMBURG_DRIVER = { lat: 53.55, lng: 10 };
+    await ok(`mutation($id: ID!, $at: LocationInput!) { goOnline(driverId: $id, location: $at) { id } }`, { id: 'map-h1', at: HAMBURG_DRIVER });
+    expect(await page.locator('nav.regions button.region').allTextContents()).toEqual(['berlin', 'hamburg', 'munich']);
+    expect(await page.locator('button.region.selected').textContent()).toBe('berlin');
+    await page.locator('button.region[data-region="hamburg"]').click();
+    await expect.poll(() => page.locator('svg.city').getAttribute('data-box'), { timeout: UI_TIMEOUT_MS }).toBe('53.45,9.8,53.65,10.2');
+    await expect.poll(() => driver('map-h1').count(), { timeout: UI_TIMEOUT_MS }).toBe(1);
+    expect(Number(await attribute('map-h1', 'data-lat'))).toBe(HAMBURG_DRIVER.lat);
+    expect(await driver('map-d2').count()).toBe(0);
+    await page.locator('button.region[data-region="berlin"]').click();
+    await expect.poll(() => driver('map-d2').count(), { timeout: UI_TIMEOUT_MS }).toBe(1);
+    expect(await driver('map-h1').count()).toBe(0);
+  });
+
   it('loads nothing from outside the gateway', () => {
     const outside = recorded.requested.filter((url) => {
       const { protocol, host } = new URL(url);

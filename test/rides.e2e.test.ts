@@ -33,6 +33,9 @@ function area() {
   return { centre, north: (km: number): Location => ({ lat: centre.lat + km / 111.195, lng: centre.lng }) };
 }
 const uid = (name: string) => `${name}-${randomUUID().slice(0, 8)}`;
+/** The areas above lie in a region of this file's own, besides the default three (services/rides/regions.ts). */
+const TEST_REGION = 'tests';
+process.env.RIDE_REGIONS = `berlin=52.40,13.20,52.62,13.60;hamburg=53.45,9.80,53.65,10.20;munich=48.06,11.40,48.25,11.75;${TEST_REGION}=5,15,40,25`;
 
 beforeAll(async () => {
   system = await startSystem();
@@ -88,6 +91,17 @@ describe('dispatch', () => {
     await goOnline(busy, north(0.3));
     expect(await requestRide(centre)).toMatchObject({ state: 'DRIVER_ASSIGNED', driverId: busy });
     expect(await requestRide(centre)).toMatchObject({ state: 'REQUESTED', driverId: null });
+  });
+
+  it('refuses a pickup outside every region with BAD_USER_INPUT naming the regions, before anything is written', async () => {
+    const id = uid('nowhere');
+    const result = await system.gql(REQUEST, { input: { id, riderId: uid('rider'), pickup: { lat: -45, lng: 100 }, dropoff: { lat: -45, lng: 100 } } });
+    expect(result.errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
+    expect(result.errors?.[0].message).toMatch(/outside every region .*berlin \(52\.4–52\.62 N, 13\.2–13\.6 E\), hamburg .*munich .*tests/);
+    expect(await system.prisma.ride.findUnique({ where: { id } })).toBeNull();
+    const { data } = await system.gql(`{ regions { id box { south west north east } } }`);
+    expect(data.regions.map((r: { id: string }) => r.id)).toEqual(['berlin', 'hamburg', 'munich', TEST_REGION]);
+    expect(data.regions[0].box).toEqual({ south: 52.4, west: 13.2, north: 52.62, east: 13.6 });
   });
 
   it('requests idempotently by id, and refuses the id for another trip', async () => {
@@ -258,11 +272,11 @@ describe('the clock', () => {
     const { centre } = area();
     const ride = await requestRide(centre);
     expect(ride.state).toBe('REQUESTED');
-    await bus.publish([clockTicked(new Date(Date.now() + 60_000))]); // before its expiry: nothing
-    await bus.publish([clockTicked(new Date(Date.now() + 121_000))]);
+    await bus.publish([clockTicked(new Date(Date.now() + 60_000), TEST_REGION)]); // before its expiry: nothing
+    await bus.publish([clockTicked(new Date(Date.now() + 121_000), TEST_REGION)]);
     await waitFor(async () => (await getRide(ride.id)).state === 'CANCELLED', 20_000, () => 'the ride cancelled by the clock');
     const events = (await readTopic(bus, bus.topic(TOPICS.rideEvents))).map((m) => ridesContract.decode(m.value));
     expect(events.filter((e) => e.aggregateId === ride.id && e.type === 'RideCancelled').map((e) => e.data))
-      .toEqual([{ rideId: ride.id, driverId: null, reason: 'timeout' }]);
+      .toEqual([{ rideId: ride.id, driverId: null, reason: 'timeout', region: TEST_REGION }]);
   });
 });

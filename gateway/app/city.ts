@@ -17,8 +17,16 @@ export interface LatLng {
   lng: number;
 }
 
-/** The city the simulator drives in and the map shows. */
+/** The first of the default regions (the city box from before regions): what the map shows until it knows the regions. */
 export const BERLIN: Box = { south: 52.4, west: 13.2, north: 52.62, east: 13.6 };
+
+/** A region rides run in, as the `regions` query answers. */
+export interface RegionView {
+  id: string;
+  box: Box;
+}
+
+export const REGIONS = `query Regions { regions { id box { south west north east } } }`;
 
 export const centreOf = (box: Box): LatLng => ({ lat: (box.south + box.north) / 2, lng: (box.west + box.east) / 2 });
 

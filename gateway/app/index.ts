@@ -49,6 +49,9 @@ const PAGE = `<!doctype html>
     nav.views a[aria-current="page"] { font-weight: 600; color: #1d2330; border-bottom: 2px solid #1d2330; }
     main.map { max-width: 80rem; }
     .counts { display: flex; gap: 1.2rem; font-size: .9rem; margin: 0 0 .6rem; }
+    .regions { display: flex; gap: .4rem; margin: 0 0 .6rem; }
+    .region { font: inherit; font-size: .85rem; padding: .15rem .7rem; border: 1px solid #c5cad3; border-radius: 1rem; background: #fff; cursor: pointer; }
+    .region.selected { background: #1f3b73; border-color: #1f3b73; color: #fff; }
     .legend::before { content: ""; display: inline-block; width: .7rem; height: .7rem; border-radius: 50%; margin-right: .35rem; vertical-align: -1px; }
     .legend.available::before { background: #1f9d55; }
     .legend.on-ride::before { background: #d9480f; }

@@ -1,22 +1,57 @@
 /**
- * The live rides map at /app#map, bundled with the rest of the app (./page.ts): the city box drawn in SVG (no map
- * tiles: the page works offline), drivers coloured by status and open rides' pickup and dropoff, all from one
- * `cityUpdated(box)` subscription on the page's graphql-ws socket. Each element carries its ids and position in
- * data- attributes, for tests and for anyone inspecting the page.
+ * The live rides map at /app#map, bundled with the rest of the app (./page.ts): one region's box at a time (a switch
+ * lists the gateway's `regions`) drawn in SVG (no map tiles: the page works offline), drivers coloured by status and
+ * open rides' pickup and dropoff, all from one `cityUpdated(box)` subscription on the page's graphql-ws socket.
+ * Each SVG element carries its ids and position in data- attributes, for tests and for anyone inspecting the page.
+ * Beyond CANVAS_FROM drivers, thousands of SVG elements re-rendered four times a second stutter: drivers are then
+ * painted on a canvas under the SVG (rides stay SVG elements: a few hundred at most).
  */
 import type { Client } from 'graphql-ws';
-import { createElement as h, useEffect, useState } from 'react';
+import { createElement as h, useEffect, useRef, useState } from 'react';
 import {
-  applyCityUpdate, aspectOf, BERLIN, CITY_UPDATED, EMPTY_CITY, project,
-  type Box, type CityState, type CityUpdate, type LatLng,
+  applyCityUpdate, aspectOf, BERLIN, CITY_UPDATED, EMPTY_CITY, project, REGIONS,
+  type Box, type CityState, type CityUpdate, type DriverView, type LatLng, type RegionView,
 } from './city.ts';
+
+/** From this many drivers on, they are painted on a canvas rather than drawn as SVG elements. */
+export const CANVAS_FROM = 1000;
+const COLOURS = { AVAILABLE: '#2e9e4f', ON_RIDE: '#e8821e' };
 
 const HEIGHT = 700;
 const GRID_DEGREES = 0.05;
 
 type Status = 'connecting' | 'live' | 'reconnecting';
 
-export function CityMap({ client, box = BERLIN }: { client: Client; box?: Box }) {
+/** The regions the gateway serves (anyone may ask), or Berlin alone when it cannot say. */
+async function loadRegions(endpoint: string): Promise<RegionView[]> {
+  const response = await fetch(endpoint, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: REGIONS }) });
+  const { data } = (await response.json()) as { data?: { regions: RegionView[] } };
+  return data?.regions.length ? data.regions : [{ id: 'berlin', box: BERLIN }];
+}
+
+export function CityMap({ client, endpoint }: { client: Client; endpoint: string }) {
+  const [regions, setRegions] = useState<RegionView[]>([{ id: 'berlin', box: BERLIN }]);
+  const [regionId, setRegionId] = useState('berlin');
+  useEffect(() => {
+    loadRegions(endpoint).then((found) => {
+      setRegions(found);
+      setRegionId((current) => (found.some((r) => r.id === current) ? current : found[0].id));
+    }, () => {});
+  }, [endpoint]);
+  const region = regions.find((r) => r.id === regionId) ?? regions[0];
+  // A new city per region: the subscription restarts with everything in the new box.
+  return h(RegionMap, { key: region.id, client, box: region.box, regions, region: region.id, onRegion: setRegionId });
+}
+
+interface RegionMapProps {
+  client: Client;
+  box: Box;
+  regions: RegionView[];
+  region: string;
+  onRegion(id: string): void;
+}
+
+function RegionMap({ client, box, regions, region, onRegion }: RegionMapProps) {
   const [city, setCity] = useState<CityState>(EMPTY_CITY);
   const [status, setStatus] = useState<Status>('connecting');
   const [error, setError] = useState<string | undefined>();
@@ -50,6 +85,14 @@ export function CityMap({ client, box = BERLIN }: { client: Client; box?: Box })
     'main',
     { className: 'map' },
     h('header', null, h('h1', null, 'Rides live'), h('span', { className: `status ${status}`, role: 'status' }, status)),
+    h(
+      'nav',
+      { className: 'regions', 'aria-label': 'Regions' },
+      regions.map((r) => h('button', {
+        key: r.id, type: 'button', className: r.id === region ? 'region selected' : 'region', 'data-region': r.id,
+        'aria-pressed': r.id === region, onClick: () => onRegion(r.id),
+      }, r.id)),
+    ),
     error ? h('p', { className: 'error', role: 'alert' }, error) : null,
     h(
       'p',
@@ -93,7 +136,9 @@ function CitySvg({ city, box }: { city: CityState; box: Box }) {
       h('title', null, `ride ${ride.id}: ${ride.state}`),
     );
   });
-  const drivers = [...city.drivers.values()].map((driver) => {
+  const all = [...city.drivers.values()];
+  const painted = all.length >= CANVAS_FROM;
+  const drivers = painted ? [] : all.map((driver) => {
     const { x, y } = at(driver.location!);
     return h(
       'circle',
@@ -111,10 +156,11 @@ function CitySvg({ city, box }: { city: CityState; box: Box }) {
       h('title', null, `driver ${driver.id}: ${driver.status}`),
     );
   });
-  return h(
+  const svg = h(
     'svg',
     {
       className: 'city',
+      'data-drivers': painted ? 'canvas' : 'svg',
       viewBox: `0 0 ${width} ${HEIGHT}`,
       role: 'img',
       'aria-label': `Map of the city box ${box.south}–${box.north} N, ${box.west}–${box.east} E`,
@@ -122,7 +168,32 @@ function CitySvg({ city, box }: { city: CityState; box: Box }) {
     },
     h('rect', { className: 'box', x: 0, y: 0, width, height: HEIGHT }),
     ...grid,
+    painted ? h('foreignObject', { x: 0, y: 0, width, height: HEIGHT }, h(DriverCanvas, { drivers: all, box, width })) : null,
     h('g', { className: 'rides' }, rides),
     h('g', { className: 'drivers' }, drivers),
   );
+  return svg;
+}
+
+/** Thousands of drivers as dots on one canvas, repainted once per update (a few milliseconds for 5,000). */
+function DriverCanvas({ drivers, box, width }: { drivers: DriverView[]; box: Box; width: number }) {
+  const ref = useRef<HTMLCanvasElement>(null);
+  useEffect(() => {
+    const canvas = ref.current;
+    const context = canvas?.getContext('2d');
+    if (!canvas || !context) return;
+    context.clearRect(0, 0, width, HEIGHT);
+    for (const status of ['AVAILABLE', 'ON_RIDE'] as const) {
+      context.fillStyle = COLOURS[status];
+      context.beginPath();
+      for (const driver of drivers) {
+        if (driver.status !== status) continue;
+        const { x, y } = project(driver.location!, box, width, HEIGHT);
+        context.moveTo(x + 3, y);
+        context.arc(x, y, 3, 0, 2 * Math.PI);
+      }
+      context.fill();
+    }
+  }, [drivers, box, width]);
+  return h('canvas', { ref, className: 'drivers-canvas', width, height: HEIGHT, 'data-count': drivers.length });
 }

@@ -291,7 +291,7 @@ function Router() {
     ),
     map
       ? (mapClient
-        ? h(CityMap, { client: mapClient })
+        ? h(CityMap, { client: mapClient, endpoint })
         : h('main', { className: 'map' }, h('p', { className: 'error' }, 'The map shows every driver and ride: it needs an admin token, which only a development gateway (no JWT_SECRET) hands to this page.')))
       : h(App),
   );

@@ -1,10 +1,13 @@
 /**
  * The rides domain's contract: drivers going online and streaming their positions, riders hailing rides, and
  * the dispatcher's decisions (assignment, arrival, the end of a ride), with an explicit clock for timeouts.
- * One service, `dispatch`, decides all of it against one state, so a driver can never be given two rides.
+ * One service, `dispatch`, decides it per region (./regions.ts): every driver and ride of a region against one
+ * state, so a driver can never be given two rides, and regions side by side on the partitions their messages are
+ * placed on.
  */
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
+import { regionStateKey } from './config.ts';
 import {
   defineContract,
   type Actor, type CommandOf, type EnvelopeOf, type EventEnvelope as AnyEventEnvelope, type EventOf, type Outgoing,
@@ -24,8 +27,22 @@ export const TOPICS = {
   clock: 'rides.clock',
 } as const;
 
-/** The key of the one aggregate the dispatcher decides on (every driver and ride of the city). */
+/** The key of the clock's ticks written before regions, when the dispatcher decided one aggregate, the city. */
 export const CITY = 'city';
+/**
+ * The region of a message written before regions (which carries none): the city the system knew then, Berlin's box.
+ * `regionOf` applies it, the one place a message's region is read.
+ */
+export const LEGACY_REGION = 'berlin';
+/**
+ * Every message the dispatcher reads or decides names its region (the gateway's commands and positions, the
+ * dispatcher's events, the clock's ticks), so its state is found by it: optional, for those written before.
+ */
+const region = z.string().min(1).optional();
+/** The region a message belongs to: its own, or, written before regions, the legacy one. */
+export const regionOf = (data: { region?: string }): string => data.region ?? LEGACY_REGION;
+/** Where a region's messages go: the partition of its state (config.ts, `regionStateKey`), whatever their key. */
+const byRegion = (data: { region?: string }) => regionStateKey(regionOf(data));
 
 const location = z.object({ lat: z.number().min(-90).max(90), lng: z.number().min(-180).max(180) });
 export type Location = z.infer<typeof location>;
@@ -48,13 +65,16 @@ const ride = {
   requestedAt: z.iso.datetime(),
   /** When an unassigned ride is cancelled (requestedAt + RIDE_REQUEST_TIMEOUT_MS), by the first ClockTicked at or after it. */
   expiresAt: z.iso.datetime(),
+  region,
 };
 const byDriver = (d: { driverId: string }) => d.driverId;
 const byRide = (d: { rideId: string }) => d.rideId;
-const driverCommand = <T extends z.ZodRawShape>(shape: T) => ({ schema: z.object({ driverId: id, ...shape }), topic: TOPICS.driverCommands, schemaVersion: 1, key: byDriver });
-const rideCommand = { schema: z.object({ rideId: id }), topic: TOPICS.rideCommands, schemaVersion: 1, key: byRide };
-const driverEvent = <T extends z.ZodRawShape>(shape: T) => ({ schema: z.object({ driverId: id, ...shape }), topic: TOPICS.driverEvents, schemaVersion: 1, key: byDriver });
-const rideEvent = <T extends z.ZodRawShape>(shape: T) => ({ schema: z.object({ rideId: id, ...shape }), topic: TOPICS.rideEvents, schemaVersion: 1, key: byRide });
+// Keyed by their driver or ride (its id on every topic and projection), placed by their region.
+const driverCommand = <T extends z.ZodRawShape>(shape: T) => ({ schema: z.object({ driverId: id, ...shape, region }), topic: TOPICS.driverCommands, schemaVersion: 1, key: byDriver, partitionKey: byRegion });
+const rideCommand = { schema: z.object({ rideId: id, region }), topic: TOPICS.rideCommands, schemaVersion: 1, key: byRide, partitionKey: byRegion };
+const driverEvent = <T extends z.ZodRawShape>(shape: T) => ({ schema: z.object({ driverId: id, ...shape, region }), topic: TOPICS.driverEvents, schemaVersion: 1, key: byDriver, partitionKey: byRegion });
+const rideEvent = <T extends z.ZodRawShape>(shape: T) => ({ schema: z.object({ rideId: id, ...shape, region }), topic: TOPICS.rideEvents, schemaVersion: 1, key: byRide, partitionKey: byRegion });
+const positionEvent = <T extends z.ZodRawShape>(shape: T) => ({ schema: z.object({ driverId: id, location, ...shape, region }), topic: TOPICS.driverLocations, schemaVersion: 1, key: byDriver, partitionKey: byRegion });
 
 export const ridesContract = defineContract({
   domain: 'rides',
@@ -72,7 +92,7 @@ export const ridesContract = defineContract({
     GoOnline: driverCommand({ location }),
     UpdateDriverLocation: driverCommand({ location }),
     GoOffline: driverCommand({}),
-    RequestRide: { schema: z.object(ride), topic: TOPICS.rideCommands, schemaVersion: 1, key: byRide },
+    RequestRide: { schema: z.object(ride), topic: TOPICS.rideCommands, schemaVersion: 1, key: byRide, partitionKey: byRegion },
     StartRide: rideCommand,
     CompleteRide: rideCommand,
     CancelRide: rideCommand,
@@ -87,12 +107,12 @@ export const ridesContract = defineContract({
      * gateway took it), or the newest known again after an older report arrived later, so that compaction, which
      * keeps the last message per driver, keeps the newest position. Events from before `at` read as of their `occurredAt`.
      */
-    DriverMoved: { schema: z.object({ driverId: id, location, at: positionTime.optional() }), topic: TOPICS.driverLocations, schemaVersion: 1, key: byDriver },
+    DriverMoved: positionEvent({ at: positionTime.optional() }),
     /**
      * A position as a driver took it (`updateDriverLocations`), written by the gateway without waiting for anyone: a
      * fact the dispatcher folds (last write wins by `at`) and decides from (arrival, a waiting ride in range).
      */
-    DriverLocationReported: { schema: z.object({ driverId: id, location, at: positionTime }), topic: TOPICS.driverLocations, schemaVersion: 1, key: byDriver },
+    DriverLocationReported: positionEvent({ at: positionTime }),
     RideRequested: rideEvent(ride),
     DriverAssigned: rideEvent({ driverId: id }),
     /** Where the driver was when it arrived, so whoever follows the ride sees the arrival with its position. */
@@ -100,7 +120,8 @@ export const ridesContract = defineContract({
     RideStarted: rideEvent({ driverId: id }),
     RideCompleted: rideEvent({ driverId: id }),
     RideCancelled: rideEvent({ driverId: id.nullable(), reason: CancelReason }),
-    ClockTicked: { schema: z.object({ now: z.iso.datetime() }), topic: TOPICS.clock, schemaVersion: 1, key: () => CITY },
+    /** One per region each second (one for the city before regions). */
+    ClockTicked: { schema: z.object({ now: z.iso.datetime(), region }), topic: TOPICS.clock, schemaVersion: 1, key: (d) => d.region ?? CITY, partitionKey: byRegion },
   },
   roles: ['rider', 'driver'],
   errorCodes: ['FAILED_PRECONDITION', 'RIDE_ID_CONFLICT'],
@@ -130,19 +151,23 @@ export const positionAt = (event: { data: { at?: string }; occurredAt?: string }
  * A driver's position taken at `at`, reported by `actor`: a fact of its own (no command asked for it), as the
  * gateway writes it for `updateDriverLocations`. `at` keeps milliseconds, as every time on the log does.
  */
-export function driverLocationReported(driverId: string, location: Location, at: Date, actor?: Actor): Outgoing {
+export function driverLocationReported(driverId: string, location: Location, at: Date, actor?: Actor, region?: string): Outgoing {
   const eventId = randomUUID();
   return ridesContract.outgoing(ridesContract.validate({
     kind: 'event', eventId, correlationId: eventId, causationId: eventId, type: 'DriverLocationReported', schemaVersion: 1,
-    aggregateId: driverId, occurredAt: new Date().toISOString(), ...(actor && { actor }), data: { driverId, location, at: at.toISOString() },
+    aggregateId: driverId, occurredAt: new Date().toISOString(), ...(actor && { actor }),
+    data: { driverId, location, at: at.toISOString(), ...(region !== undefined && { region }) },
   }));
 }
 
-/** The clock's tick at `now`: a fact of its own (it has no cause), published by the ticker or by a test. */
-export function clockTicked(now: Date): Outgoing {
+/**
+ * The clock's tick at `now` for a region (the legacy one when none is named): a fact of its own (it has no cause),
+ * published by the ticker for every region, or by a test.
+ */
+export function clockTicked(now: Date, region?: string): Outgoing {
   const eventId = randomUUID();
   return ridesContract.outgoing(ridesContract.validate({
     kind: 'event', eventId, correlationId: eventId, causationId: eventId, type: 'ClockTicked', schemaVersion: 1,
-    aggregateId: CITY, occurredAt: now.toISOString(), data: { now: now.toISOString() },
+    aggregateId: region ?? CITY, occurredAt: now.toISOString(), data: { now: now.toISOString(), ...(region !== undefined && { region }) },
   }));
 }

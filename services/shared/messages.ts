@@ -56,6 +56,13 @@ export interface MessageSpec<D = any> {
   /** The aggregate id: the Kafka key, so all messages of one aggregate share a partition and stay in order. */
   key(data: D): string;
   /**
+   * Places the message by this key's partition instead of its aggregate id's, for a service whose state is keyed
+   * otherwise (the rides dispatcher's, by region): the messages of one state then share a partition, in order,
+   * while each keeps its aggregate's id as its key (for compaction and readers by aggregate). Must not change for
+   * an aggregate while its messages are read in order.
+   */
+  partitionKey?(data: D): string;
+  /**
    * How data an older build wrote reads as this version: `upcast[n]` turns version n's data into version n+1's, so the
    * log is never rewritten. A message of an older version with a step missing is refused (INVALID_MESSAGE).
    */
@@ -112,6 +119,8 @@ export interface LogPosition {
 export interface Outgoing {
   topic: string;
   envelope: AnyEnvelope;
+  /** Chooses its partition when it differs from the envelope's `aggregateId` (MessageSpec's `partitionKey`). */
+  partitionKey?: string;
 }
 
 export interface ContractSpec<C extends Specs, E extends Specs, R extends string = string> {
@@ -273,7 +282,10 @@ export function defineContract<C extends Specs, E extends Specs, const R extends
       return event && validate(event);
     },
     topicOf,
-    outgoing: (envelope) => ({ topic: topicOf(envelope), envelope }),
+    outgoing(envelope) {
+      const partitionKey = specOf(envelope).partitionKey?.(envelope.data);
+      return { topic: topicOf(envelope), envelope, ...(partitionKey !== undefined && { partitionKey }) };
+    },
     service: (name) => declared(spec.services, name),
     projection: (name) => declared(projections, name),
   };

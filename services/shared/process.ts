@@ -16,7 +16,8 @@ import { readerGroup, startServices, type ServiceDefinition } from './service.ts
 /** Messages a process publishes on a timer (e.g. a domain's clock), so deciders learn the time from the log. */
 export interface Ticker {
   everyMs: number;
-  tick(now: Date): Outgoing;
+  /** What it publishes at `now`: one message, or several (e.g. one per region), in one publish. */
+  tick(now: Date): Outgoing | Outgoing[];
 }
 
 /** One process: a service's command handler and the projections it hosts. */
@@ -125,7 +126,7 @@ export async function startParts(hosted: ServiceParts[], only: 'all' | 'handler'
       for (const ticker of parts.tickers ?? []) {
         const log = createLogger(parts.name);
         const timer = setInterval(() => {
-          bus.publish([ticker.tick(new Date())]).catch((error: Error) => log.warn(`could not publish a tick: ${error.message}`));
+          bus.publish([ticker.tick(new Date())].flat()).catch((error: Error) => log.warn(`could not publish a tick: ${error.message}`));
         }, ticker.everyMs);
         stops.unshift(async () => clearInterval(timer)); // stopped first, before the bus closes
       }

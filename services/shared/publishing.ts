@@ -26,7 +26,8 @@ export function placement(prefix: string, partitionFor: (physical: string, key: 
         const { envelope } = message;
         const key = envelope.aggregateId;
         const cause = envelope.kind === 'event' ? envelope.causationId : envelope.commandId;
-        return { physical, partition: await partitionFor(physical, key), key, value: await framed(physical, envelope), headers: { type: envelope.type }, cause };
+        const partition = await partitionFor(physical, message.partitionKey ?? key);
+        return { physical, partition, key, value: await framed(physical, envelope), headers: { type: envelope.type }, cause };
       }
       const { key, value, headers, timestamp } = message;
       return { physical, partition: await partitionFor(physical, key), key, value, headers, timestamp, cause: `${physical}:${key}` };

@@ -20,6 +20,11 @@ describe('placing messages', () => {
     });
   });
 
+  it('places a message with a partition key by that key, keyed still by its aggregate', async () => {
+    const event = { ...meta, kind: 'event' as const, eventId: 'e1', correlationId: 'c1', causationId: 'cmd-1' };
+    expect(await place({ topic: 'orders', envelope: event, partitionKey: 'region#12' })).toMatchObject({ partition: 'region#12'.length, key: 'order-1' });
+  });
+
   it('keeps a command with itself, and a forwarded message with the others of its key', async () => {
     const command = { ...meta, kind: 'command' as const, commandId: 'cmd-2' };
     expect(await place({ topic: 'orders', envelope: command })).toMatchObject({ key: 'order-1', cause: 'cmd-2' });

@@ -28,6 +28,15 @@ export type Actor = {
 };
 
 /** A box of latitude/longitude degrees: its south-west and north-east corners. */
+export type Box = {
+  __typename?: 'Box';
+  east: Scalars['Float']['output'];
+  north: Scalars['Float']['output'];
+  south: Scalars['Float']['output'];
+  west: Scalars['Float']['output'];
+};
+
+/** A box of latitude/longitude degrees: its south-west and north-east corners. */
 export type BoxInput = {
   east: Scalars['Float']['input'];
   north: Scalars['Float']['input'];
@@ -402,6 +411,8 @@ export type Query = {
   order?: Maybe<Order>;
   /** Orders oldest first, filtered by customer and/or state. `first` defaults to 20 (at most 100). */
   orders: OrderConnection;
+  /** The regions, in their configured order. requestRide refuses a pickup outside every box with BAD_USER_INPUT. Open to anyone. */
+  regions: Array<Region>;
   /**
    * The ride, or null when no ride has this id. With `asOf`, the ride as it was at that moment, folded from its
    * history (its `driverLocation` then: the arrival's position while DRIVER_ARRIVED, else null): null when it had not
@@ -481,6 +492,14 @@ export type QueryRideArgs = {
 export type QueryTopRatedMoviesArgs = {
   limit?: InputMaybe<Scalars['Int']['input']>;
   minRatings?: InputMaybe<Scalars['Int']['input']>;
+};
+
+/** A region rides run in: its drivers and rides are dispatched together, apart from other regions'. */
+export type Region = {
+  __typename?: 'Region';
+  box: Box;
+  /** Lower-case letters, digits and dashes, e.g. berlin. */
+  id: Scalars['ID']['output'];
 };
 
 export type RequestRideInput = {
@@ -667,6 +686,7 @@ export type DirectiveResolverFn<TResult = Record<PropertyKey, never>, TParent = 
 export type ResolversTypes = {
   Actor: ResolverTypeWrapper<Actor>;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
+  Box: ResolverTypeWrapper<Box>;
   BoxInput: BoxInput;
   CheckType: CheckType;
   CityUpdate: ResolverTypeWrapper<Omit<CityUpdate, 'rides'> & { rides: Array<ResolversTypes['Ride']> }>;
@@ -700,6 +720,7 @@ export type ResolversTypes = {
   PageInfo: ResolverTypeWrapper<PageInfo>;
   PlaceOrderInput: PlaceOrderInput;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  Region: ResolverTypeWrapper<Region>;
   RequestRideInput: RequestRideInput;
   Ride: ResolverTypeWrapper<Omit<Ride, 'history'> & { history: ResolversTypes['EventConnection'] }>;
   RideState: RideState;
@@ -712,6 +733,7 @@ export type ResolversTypes = {
 export type ResolversParentTypes = {
   Actor: Actor;
   Boolean: Scalars['Boolean']['output'];
+  Box: Box;
   BoxInput: BoxInput;
   CityUpdate: Omit<CityUpdate, 'rides'> & { rides: Array<ResolversParentTypes['Ride']> };
   DateTime: Scalars['DateTime']['output'];
@@ -742,6 +764,7 @@ export type ResolversParentTypes = {
   PageInfo: PageInfo;
   PlaceOrderInput: PlaceOrderInput;
   Query: Record<PropertyKey, never>;
+  Region: Region;
   RequestRideInput: RequestRideInput;
   Ride: Omit<Ride, 'history'> & { history: ResolversParentTypes['EventConnection'] };
   String: Scalars['String']['output'];
@@ -760,6 +783,13 @@ export type LimitDirectiveResolver<Result, Parent, ContextType = Context, Args =
 export type ActorResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Actor'] = ResolversParentTypes['Actor']> = {
   roles?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
   sub?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+};
+
+export type BoxResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Box'] = ResolversParentTypes['Box']> = {
+  east?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  north?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  south?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  west?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
 };
 
 export type CityUpdateResolvers<ContextType = Context, ParentType extends ResolversParentTypes['CityUpdate'] = ResolversParentTypes['CityUpdate']> = {
@@ -914,8 +944,14 @@ export type QueryResolvers<ContextType = Context, ParentType extends ResolversPa
   movies?: Resolver<ResolversTypes['MovieConnection'], ParentType, ContextType, Partial<QueryMoviesArgs>>;
   order?: Resolver<Maybe<ResolversTypes['Order']>, ParentType, ContextType, RequireFields<QueryOrderArgs, 'id'>>;
   orders?: Resolver<ResolversTypes['OrderConnection'], ParentType, ContextType, Partial<QueryOrdersArgs>>;
+  regions?: Resolver<Array<ResolversTypes['Region']>, ParentType, ContextType>;
   ride?: Resolver<Maybe<ResolversTypes['Ride']>, ParentType, ContextType, RequireFields<QueryRideArgs, 'id'>>;
   topRatedMovies?: Resolver<Array<ResolversTypes['Movie']>, ParentType, ContextType, RequireFields<QueryTopRatedMoviesArgs, 'limit' | 'minRatings'>>;
+};
+
+export type RegionResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Region'] = ResolversParentTypes['Region']> = {
+  box?: Resolver<ResolversTypes['Box'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
 };
 
 export type RideResolvers<ContextType = Context, ParentType extends ResolversParentTypes['Ride'] = ResolversParentTypes['Ride']> = {
@@ -943,6 +979,7 @@ export type SubscriptionResolvers<ContextType = Context, ParentType extends Reso
 
 export type Resolvers<ContextType = Context> = {
   Actor?: ActorResolvers<ContextType>;
+  Box?: BoxResolvers<ContextType>;
   CityUpdate?: CityUpdateResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
   DomainEvent?: DomainEventResolvers<ContextType>;
@@ -966,6 +1003,7 @@ export type Resolvers<ContextType = Context> = {
   OrderValidation?: OrderValidationResolvers<ContextType>;
   PageInfo?: PageInfoResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
+  Region?: RegionResolvers<ContextType>;
   Ride?: RideResolvers<ContextType>;
   Subscription?: SubscriptionResolvers<ContextType>;
 };

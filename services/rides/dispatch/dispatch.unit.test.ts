@@ -8,7 +8,8 @@ import { evolve, initialCity, type City } from './evolve.ts';
 import { dispatchService } from './handler.ts';
 import { entries, get } from '../../shared/persistent-map.ts';
 
-const dispatch = specify(dispatchService);
+// The decisions of one region's city (decide.ts); the handler's region stamping is tested on its own below.
+const dispatch = specify({ ...dispatchService, decide });
 // Around Paris: 0.01° of latitude is about 1.1 km.
 const PICKUP: Location = { lat: 48.86, lng: 2.34 };
 const DROPOFF: Location = { lat: 48.87, lng: 2.3 };
@@ -312,5 +313,29 @@ describe('dispatch: reported positions (updateDriverLocations), last write wins 
     dispatch.given(gone).when(reported('d1', PICKUP, T1)).then([]);
     dispatch.given([requested('r1')]).when(reported('stranger', PICKUP, T1)).then([]);
     expect(held([...gone, reported('d1', PICKUP, T1)].reduce(evolve, initialCity()), 'd1')).toEqual({ location: PICKUP, locationAt: T1 });
+  });
+});
+
+describe('dispatch: regions', () => {
+  it('keeps each region its own aggregate, and stamps what it decides with the region of its cause', () => {
+    const hamburg = { lat: 53.55, lng: 10 };
+    const inHamburg = { ...command({ type: 'GoOnline', data: { driverId: 'h1', location: hamburg, region: 'hamburg' } }), occurredAt: SENT_AT } as Envelope;
+    const service = specify(dispatchService);
+    service.given([]).when(inHamburg).then([
+      { type: 'DriverWentOnline', data: { driverId: 'h1', region: 'hamburg' } },
+      { type: 'DriverMoved', data: { driverId: 'h1', location: hamburg, at: SENT_AT, region: 'hamburg' } },
+    ]);
+    // A driver online in Berlin is nobody to Hamburg's rides.
+    const ride = { ...request('r1', hamburg), region: 'hamburg' };
+    service.given([...online('b1', north(1))]).when(command({ type: 'RequestRide', data: ride }))
+      .then([{ type: 'RideRequested', data: ride }]);
+    expect(dispatchService.stateKey(inHamburg)).not.toBe(dispatchService.stateKey(command({ type: 'GoOffline', data: { driverId: 'b1' } })));
+  });
+
+  it('reads a message written before regions (none named) as the legacy region, Berlin', () => {
+    const old = command({ type: 'GoOffline', data: { driverId: 'b1' } });
+    const berlin = command({ type: 'GoOffline', data: { driverId: 'b1', region: 'berlin' } });
+    expect(dispatchService.stateKey(old)).toBe(dispatchService.stateKey(berlin));
+    expect(dispatchService.stateKey(tick('2026-11-27T10:00:00.000Z'))).toBe(dispatchService.stateKey(berlin));
   });
 });

@@ -4,19 +4,22 @@ import { resolve } from 'node:path';
 import type { GraphQLSlice, ViewerContext } from '../../shared/graphql/index.ts';
 import { sqlOf } from '../../shared/db.ts';
 import { createEventIndexReader } from '../../shared/event-index.ts';
+import { rideRegions } from '../config.ts';
 import { TOPICS } from '../contract.ts';
 import { checkBox, createCityLive, type Box, type CityLive } from './city.ts';
 import { createLoaders, type RidesContext } from './context.ts';
 import { EXAMPLE_TABS } from './examples.ts';
 import { createRidesLive } from './live.ts';
 import { ridesPolicy } from './policy.ts';
+import { regionsQuery } from './regions.ts';
 import { resolvers } from './resolvers.ts';
 
 const slice: GraphQLSlice = {
   domain: 'rides',
-  typeDefs: ['schema.graphql', 'city.graphql'].map((file) => readFileSync(resolve(import.meta.dirname, file), 'utf8')).join('\n'),
+  typeDefs: ['schema.graphql', 'city.graphql', 'regions.graphql'].map((file) => readFileSync(resolve(import.meta.dirname, file), 'utf8')).join('\n'),
   resolvers: {
     ...resolvers,
+    Query: { ...resolvers.Query, regions: regionsQuery },
     Subscription: {
       ...resolvers.Subscription,
       cityUpdated: {
@@ -31,6 +34,7 @@ const slice: GraphQLSlice = {
   follows: [TOPICS.rideEvents, TOPICS.driverEvents, TOPICS.driverLocations],
   examples: EXAMPLE_TABS,
   start(services, log) {
+    rideRegions(); // a bad RIDE_REGIONS stops the gateway at start, saying why
     const events = createEventIndexReader(sqlOf(services.prisma));
     const live = createRidesLive(services, events, log);
     const city = createCityLive(services, log);

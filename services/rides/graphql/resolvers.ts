@@ -14,6 +14,7 @@ import { driversNear, locationOf, UNDER_WAY, type Context } from './context.ts';
 import { rideStatesOf, rideStream } from './history.ts';
 import type { LocationRejection, Resolvers } from './generated.ts';
 import { ridesPolicy as policy } from './policy.ts';
+import { driverRegion, pickupRegion, rideRegion } from './regions.ts';
 
 const PAGE_DEFAULT = 10;
 const VISIBLE_POLL_MS = 25;
@@ -87,15 +88,17 @@ export const resolvers: Resolvers = {
   Mutation: {
     async goOnline(_, { driverId, location }, context) {
       policy.actAsDriver(context.viewer, driverId, 'goOnline');
-      await execute(context, { type: 'GoOnline', data: { driverId: checkId('driverId', driverId), location } });
+      const region = driverRegion(await context.rides.driversById.load(checkId('driverId', driverId)), location);
+      await execute(context, { type: 'GoOnline', data: { driverId, location, region } });
       return driverAfter(context, driverId);
     },
     async updateDriverLocation(_, { driverId, location }, context) {
       policy.actAsDriver(context.viewer, driverId, 'updateDriverLocation');
       // Positions are the high-rate stream: answered once the dispatcher accepted it (an offline driver is still
       // refused), not after the projection, and with the position just sent rather than a read of it.
-      await execute(context, { type: 'UpdateDriverLocation', data: { driverId: checkId('driverId', driverId), location } }, { visible: false });
-      const driver = (await context.rides.driversById.load(driverId)) ?? (await driverAfter(context, driverId));
+      const known = await context.rides.driversById.load(checkId('driverId', driverId));
+      await execute(context, { type: 'UpdateDriverLocation', data: { driverId, location, region: driverRegion(known, location) } }, { visible: false });
+      const driver = known ?? (await driverAfter(context, driverId));
       return { ...driver, lat: location.lat, lng: location.lng, updatedAt: new Date() };
     },
     async updateDriverLocations(_, { locations }, context) {
@@ -116,7 +119,7 @@ export const resolvers: Resolvers = {
       });
       const ids = [...new Set(locations.filter((_, i) => !refusals[i]).map((l) => l.driverId))];
       const drivers = await Promise.all(ids.map((id) => context.rides.driversById.load(id))); // one query
-      const online = new Set(drivers.flatMap((d) => (d && d.status !== 'OFFLINE' ? [d.id] : [])));
+      const online = new Map(drivers.flatMap((d) => (d && d.status !== 'OFFLINE' ? [[d.id, driverRegion(d)]] : [])));
       locations.forEach(({ driverId }, i) => {
         if (!refusals[i] && !online.has(driverId)) {
           refusals[i] = { driverId, code: 'FAILED_PRECONDITION', message: `driver ${driverId} is offline: call goOnline before sending locations` };
@@ -126,20 +129,22 @@ export const resolvers: Resolvers = {
       // Oldest first (a stable sort): the newest wins in any order, but one sent after a newer one makes the
       // dispatcher say the newest again, so a device that lists its newest first would cost one more message each.
       const accepted = locations.filter((_, i) => !refusals[i]).sort((a, b) => a.at.getTime() - b.at.getTime())
-        .map(({ driverId, location, at }) => driverLocationReported(driverId, location, at, actor));
+        .map(({ driverId, location, at }) => driverLocationReported(driverId, location, at, actor, online.get(driverId)));
       // Written, keyed by driver, once Kafka has them all (acks=all); no reply to wait for.
       if (accepted.length) await context.commands.publish(accepted, context.commandTimeoutMs);
       return { accepted: accepted.length, rejected: refusals.filter((r) => r !== undefined) };
     },
     async goOffline(_, { driverId }, context) {
       policy.actAsDriver(context.viewer, driverId, 'goOffline');
-      await execute(context, { type: 'GoOffline', data: { driverId: checkId('driverId', driverId) } });
+      const region = driverRegion(await context.rides.driversById.load(checkId('driverId', driverId)));
+      await execute(context, { type: 'GoOffline', data: { driverId, region } });
       return driverAfter(context, driverId);
     },
     async requestRide(_, { input }, context) {
       policy.requestRide(context.viewer, input.riderId);
       const rideId = input.id ?? randomUUID();
       checkId('input.id', rideId);
+      const region = pickupRegion('input.pickup', input.pickup);
       const deadline = Date.now() + context.commandTimeoutMs;
       // Time is decided here, once: the ride carries its expiry, and the dispatcher's clock input cancels it.
       const requestedAt = new Date();
@@ -148,24 +153,24 @@ export const resolvers: Resolvers = {
         type: 'RequestRide',
         data: {
           rideId, riderId: checkId('input.riderId', input.riderId), pickup: input.pickup, dropoff: input.dropoff,
-          requestedAt: requestedAt.toISOString(), expiresAt: expiresAt.toISOString(),
+          requestedAt: requestedAt.toISOString(), expiresAt: expiresAt.toISOString(), region,
         },
       });
       return rideAfter(context, rideId, deadline);
     },
     async startRide(_, { rideId }, context) {
       await policy.actOnRide(context.viewer, rideId, ['driver'], 'startRide', partiesOf(context));
-      await execute(context, { type: 'StartRide', data: { rideId: checkId('rideId', rideId) } });
+      await execute(context, { type: 'StartRide', data: { rideId: checkId('rideId', rideId), region: rideRegion(await partiesOf(context)(rideId)) } });
       return rideAfter(context, rideId);
     },
     async completeRide(_, { rideId }, context) {
       await policy.actOnRide(context.viewer, rideId, ['driver'], 'completeRide', partiesOf(context));
-      await execute(context, { type: 'CompleteRide', data: { rideId: checkId('rideId', rideId) } });
+      await execute(context, { type: 'CompleteRide', data: { rideId: checkId('rideId', rideId), region: rideRegion(await partiesOf(context)(rideId)) } });
       return rideAfter(context, rideId);
     },
     async cancelRide(_, { rideId }, context) {
       await policy.actOnRide(context.viewer, rideId, ['rider', 'driver'], 'cancelRide', partiesOf(context));
-      await execute(context, { type: 'CancelRide', data: { rideId: checkId('rideId', rideId) } });
+      await execute(context, { type: 'CancelRide', data: { rideId: checkId('rideId', rideId), region: rideRegion(await partiesOf(context)(rideId)) } });
       return rideAfter(context, rideId);
     },
   },

@@ -5,7 +5,7 @@
  * one upsert, not 1,000.
  */
 import type { ProjectionDefinition } from '../../shared/projector.ts';
-import { positionAt, ridesContract, type DriverStatus, type EventData, type RideState, type RidesContract } from '../contract.ts';
+import { positionAt, regionOf, ridesContract, type DriverStatus, type EventData, type RideState, type RidesContract } from '../contract.ts';
 
 /** The enum's order, in which a ride moves (CANCELLED last, as in SQL comparisons of the enum). */
 const STATE_ORDER: readonly RideState[] = ['REQUESTED', 'DRIVER_ASSIGNED', 'DRIVER_ARRIVED', 'IN_PROGRESS', 'COMPLETED', 'CANCELLED'];
@@ -14,7 +14,8 @@ export const ridesProjection: ProjectionDefinition<RidesContract> = {
   ...ridesContract.projection('rides-projector'),
   contract: ridesContract,
   async apply(tx, events) {
-    const statuses = new Map<string, { status: DriverStatus; at: string }>();
+    /** Per driver: its last status, and the region it went online in (`null`: unchanged). */
+    const statuses = new Map<string, { status: DriverStatus; at: string; region: string | null }>();
     /** Per driver: its newest position, when it was taken (`taken`) and when that was decided (`at`). */
     const positions = new Map<string, { lat: number; lng: number; taken: string; at: string }>();
     const requested = new Map<string, EventData['RideRequested']>();
@@ -29,13 +30,13 @@ export const ridesProjection: ProjectionDefinition<RidesContract> = {
       const at = event.occurredAt;
       switch (event.type) {
         case 'DriverWentOnline':
-          statuses.set(event.data.driverId, { status: 'AVAILABLE', at });
+          statuses.set(event.data.driverId, { status: 'AVAILABLE', at, region: regionOf(event.data) });
           break;
         case 'DriverWentOffline':
-          statuses.set(event.data.driverId, { status: 'OFFLINE', at });
+          statuses.set(event.data.driverId, { status: 'OFFLINE', at, region: statuses.get(event.data.driverId)?.region ?? null });
           break;
         case 'DriverStatusChanged':
-          statuses.set(event.data.driverId, { status: event.data.status, at });
+          statuses.set(event.data.driverId, { status: event.data.status, at, region: statuses.get(event.data.driverId)?.region ?? null });
           break;
         case 'DriverMoved':
         case 'DriverLocationReported': {
@@ -75,10 +76,12 @@ export const ridesProjection: ProjectionDefinition<RidesContract> = {
     if (statuses.size) {
       const rows = [...statuses].map(([id, s]) => ({ id, ...s }));
       tx.queue`
-        INSERT INTO drivers (id, status, updated_at)
-        SELECT d.id, d.status::"DriverStatus", d.at
-        FROM unnest(${rows.map((r) => r.id)}::text[], ${rows.map((r) => r.status)}::text[], ${rows.map((r) => r.at)}::timestamptz[]) AS d(id, status, at)
-        ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, updated_at = GREATEST(drivers.updated_at, EXCLUDED.updated_at)`;
+        INSERT INTO drivers (id, status, region, updated_at)
+        SELECT d.id, d.status::"DriverStatus", d.region, d.at
+        FROM unnest(${rows.map((r) => r.id)}::text[], ${rows.map((r) => r.status)}::text[], ${rows.map((r) => r.region)}::text[],
+                    ${rows.map((r) => r.at)}::timestamptz[]) AS d(id, status, region, at)
+        ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, region = COALESCE(EXCLUDED.region, drivers.region),
+          updated_at = GREATEST(drivers.updated_at, EXCLUDED.updated_at)`;
     }
     if (positions.size) {
       const rows = [...positions].map(([id, p]) => ({ id, ...p }));
