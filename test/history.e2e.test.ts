@@ -243,7 +243,7 @@ describe('rides: history, asOf and rideUpdated(after)', () => {
 
   it('refuses a bad or foreign cursor on rideUpdated and Ride.history with BAD_USER_INPUT', async () => {
     const rideId = `ride-${randomUUID()}`;
-    await ok(`mutation($input: RequestRideInput!) { requestRide(input: $input) { state } }`, { input: { id: rideId, riderId: 'rita', pickup: north(30), dropoff: north(31) } });
+    await ok(`mutation($input: RequestRideInput!) { requestRide(input: $input) { state } }`, { input: { id: rideId, riderId: 'rita', pickup: north(5), dropoff: north(6) } });
     const foreign = (await historyOf(await settledOrder('alice')))[0].position;
     const result = await system.gql(`query($id: ID!, $after: String) { ride(id: $id) { history(after: $after) { edges { cursor } } } }`, { id: rideId, after: foreign });
     expect(result.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');

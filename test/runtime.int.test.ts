@@ -53,7 +53,7 @@ it('dead-letters an invalid event and keeps consuming', async () => {
     await raw.disconnect();
 
     // Every consumer of orders.events sets it aside with its reason…
-    const consumers = ['fraud', 'inventory', 'order-details', 'orders-projector'];
+    const consumers = ['fraud', 'inventory', 'order-details', 'orders-event-index', 'orders-projector'];
     await waitFor(() => deadLetters.length >= consumers.length, 20_000, () => `dead letters from ${consumers.join(', ')} (got ${JSON.stringify(deadLetters.map((d) => d.consumer))})`);
     expect(deadLetters.map((d) => d.consumer).sort()).toEqual(consumers);
     expect(deadLetters.every((d) => d.value.includes('OrderCreated') && /invalid envelope/.test(d.reason))).toBe(true);
