@@ -101,6 +101,8 @@ export interface EventIndexReader {
   history(stream: EntityStream, options: { after?: EventPosition; limit: number }): Promise<IndexedEvent[]>;
   /** The entity's events that occurred at or before `asOf`, oldest first. One statement. */
   asOf(stream: EntityStream, asOf: Date): Promise<IndexedEvent[]>;
+  /** The whole histories of these entities (of one domain: the same topics), oldest first. One statement. */
+  histories(aggregateIds: readonly string[], topics: readonly string[]): Promise<Map<string, IndexedEvent[]>>;
   /** The latest event of each of these entities (of one domain: the same topics) that has any. One statement. */
   latest(aggregateIds: readonly string[], topics: readonly string[]): Promise<Map<string, IndexedEvent>>;
 }
@@ -155,6 +157,16 @@ export function createEventIndexReader(sql: SqlClient): EventIndexReader {
         [aggregateId, topics, asOf.toISOString()],
       );
       return rows.map(eventOf);
+    },
+    async histories(aggregateIds, topics) {
+      const rows = await sql.query<Row>(
+        `SELECT ${COLUMNS} FROM ${EVENT_INDEX_TABLE} WHERE aggregate_id = ANY($1::text[]) AND topic = ANY($2::text[])
+         ORDER BY aggregate_id, occurred_at, topic, partition, "offset"`,
+        [aggregateIds, topics],
+      );
+      const byEntity = new Map<string, IndexedEvent[]>(aggregateIds.map((id) => [id, []]));
+      for (const row of rows) byEntity.get(row.aggregate_id)?.push(eventOf(row));
+      return byEntity;
     },
     async latest(aggregateIds, topics) {
       const rows = await sql.query<Row>(

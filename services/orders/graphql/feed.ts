@@ -7,6 +7,7 @@
  * state since it from the index first.
  */
 import { createLiveQueue, type ProjectionWatcher } from '../../shared/graphql/index.ts';
+import DataLoader from 'dataloader';
 import { comparePositions, cursorOf, type EventIndexReader, type EventPosition, type IndexedEvent } from '../../shared/event-index.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { LogPosition } from '../../shared/messages.ts';
@@ -34,8 +35,6 @@ export interface OrderFeed {
 }
 
 const RECENT_ORDERS = 50_000;
-/** An order's history is a handful of events (created, three verdicts, its end, a few repeats): read whole. */
-const MAX_HISTORY = 1_000;
 
 const PROJECTION_WAIT_MS = 30_000;
 const STATE_RANK = { CREATED: 0, VALIDATED: 1, FAILED: 1 } as const;
@@ -128,6 +127,14 @@ export function createOrderFeed(
   log: Logger,
 ): OrderFeed {
   const watched = new Map<string, Watched>();
+  // Histories asked for in one tick (subscribers resuming together, after a restart) are one read; never cached.
+  const histories = new DataLoader<string, IndexedEvent[]>(
+    async (ids) => {
+      const read = await events.histories(ids, ORDER_STREAM_TOPICS);
+      return ids.map((id) => read.get(id) ?? []);
+    },
+    { cache: false, maxBatchSize: 500 },
+  );
   // One chain per order keeps its pushes in log order.
   const chains = new Map<string, Promise<void>>();
   const closers = new Set<() => void>();
@@ -149,7 +156,7 @@ export function createOrderFeed(
   async function history(orderId: string): Promise<{ events: IndexedEvent[]; states: OrderModelWithValidations[] }> {
     const positions = [...(recent.get(orderId)?.values() ?? [])];
     await Promise.all(positions.map((p) => watcher.reached(projectorsOf(p.topic), p, PROJECTION_WAIT_MS)));
-    const indexed = await events.history(orderStream(orderId), { limit: MAX_HISTORY });
+    const indexed = await histories.load(orderId);
     return { events: indexed, states: statesOf(indexed) };
   }
 
