@@ -6,6 +6,7 @@
  */
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startGateway, type RunningGateway } from '../gateway/server.ts';
 import { openRecordedPage, type RecordedPage } from './support/browser.ts';
 import { startSystem, waitFor, type TestSystem } from './support/system.ts';
 
@@ -20,9 +21,11 @@ let system: TestSystem;
 let recorded: RecordedPage;
 let page: Page;
 let origin: URL;
+/** The page's gateway, started again on its address after it was stopped. */
+let restarted: RunningGateway | undefined;
 
 beforeAll(async () => {
-  system = await startSystem({ catalog: true });
+  system = await startSystem({ catalog: true, gateways: 2 });
   origin = new URL(system.gateways[0].url);
   recorded = await openRecordedPage('app.png', { width: 1280, height: 900 });
   page = recorded.page;
@@ -31,6 +34,7 @@ beforeAll(async () => {
 afterAll(async () => {
   try {
     await recorded?.close();
+    await restarted?.stop();
   } finally {
     await system?.stop();
   }
@@ -116,6 +120,33 @@ describe('the movie ratings app', () => {
     await result.getByRole('alert').waitFor({ timeout: UI_TIMEOUT_MS });
     expect(await result.getByRole('alert').innerText()).toMatch(/decimal/i);
     expect(await cell(LETHAL_WEAPON, 'count')).toBe('2');
+  });
+
+  it('catches up without a reload after the server closed its socket: what it shows is what a fresh load shows', async () => {
+    const navigations = recorded.requested.filter((url) => new URL(url).pathname === '/app').length;
+    // The page's gateway goes away (its sockets closed from the server); ratings keep coming through another one.
+    await system.gateways[0].stop();
+    await page.getByRole('status').filter({ hasText: 'reconnecting' }).waitFor({ timeout: UI_TIMEOUT_MS });
+    for (const [movieId, rating] of [[STAR_WARS, 10], [STAR_WARS, 10], [LETHAL_WEAPON, 1]] as const) {
+      const result = await system.gql(RATE, { movieId, rating }, system.gateways[1]);
+      expect(result.errors).toBeUndefined();
+    }
+    // Back on the same address: the page reconnects by itself and subscribes again.
+    restarted = await startGateway({ port: Number(origin.port), host: '127.0.0.1', commandTimeoutMs: 20_000 });
+    await page.getByRole('status').filter({ hasText: 'live' }).waitFor({ timeout: UI_TIMEOUT_MS });
+    const fresh = await page.context().browser()!.newPage(); // a page of its own: nothing shared with the one under test
+    try {
+      await fresh.goto(new URL('/app', origin).href);
+      const shown = (p: Page) => p.locator('table.leaderboard tbody tr').evaluateAll((rows) =>
+        rows.map((row) => [row.getAttribute('data-movie-id'), row.querySelector('td.average')?.textContent, row.querySelector('td.count')?.textContent]));
+      await fresh.locator('table.leaderboard tbody tr').first().waitFor({ timeout: UI_TIMEOUT_MS });
+      const expected = await shown(fresh);
+      expect(expected.slice(0, 2).map(([id]) => id)).toEqual([STAR_WARS, LETHAL_WEAPON]); // the ratings given meanwhile
+      await expect.poll(() => shown(page), { timeout: UI_TIMEOUT_MS }).toEqual(expected);
+    } finally {
+      await fresh.close();
+    }
+    expect(recorded.requested.filter((url) => new URL(url).pathname === '/app').length).toBe(navigations); // no reload
   });
 
   it('loads nothing from outside the gateway', () => {
