@@ -6,6 +6,7 @@
  */
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startGateway, type RunningGateway } from '../gateway/server.ts';
 import { openRecordedPage, type RecordedPage } from './support/browser.ts';
 import { startSystem, type TestSystem } from './support/system.ts';
 
@@ -31,9 +32,11 @@ let system: TestSystem;
 let recorded: RecordedPage;
 let page: Page;
 let origin: URL;
+/** The page's gateway, started again on its address after it was stopped. */
+let restarted: RunningGateway | undefined;
 
 beforeAll(async () => {
-  system = await startSystem();
+  system = await startSystem({ gateways: 2 });
   origin = new URL(system.gateways[0].url);
   recorded = await openRecordedPage('map.png', { width: 1280, height: 1000 });
   page = recorded.page;
@@ -42,6 +45,7 @@ beforeAll(async () => {
 afterAll(async () => {
   try {
     await recorded?.close();
+    await restarted?.stop();
   } finally {
     await system?.stop();
   }
@@ -122,6 +126,40 @@ describe('the live rides map', () => {
     await page.locator('button.region[data-region="berlin"]').click();
     await expect.poll(() => driver('map-d2').count(), { timeout: UI_TIMEOUT_MS }).toBe(1);
     expect(await driver('map-h1').count()).toBe(0);
+  });
+
+  it('catches up without a reload after the server closed its socket: drivers moved and gone meanwhile show as on a fresh load', async () => {
+    const navigations = recorded.requested.filter((url) => new URL(url).pathname === '/app').length;
+    await system.gateways[0].stop();
+    await expect.poll(() => page.locator('.status').innerText(), { timeout: UI_TIMEOUT_MS }).not.toBe('live');
+    // Meanwhile, through another gateway: one driver moves, one comes online, one leaves.
+    const via = system.gateways[1];
+    for (const [query, variables] of [
+      [MOVE, { driverId: 'map-d2', location: { lat: 52.47, lng: 13.35 } }],
+      [GO_ONLINE, { driverId: 'map-d4', location: { lat: 52.55, lng: 13.45 } }],
+      [GO_OFFLINE, { driverId: 'map-d2' }],
+      [GO_ONLINE, { driverId: 'map-d5', location: { lat: 52.42, lng: 13.25 } }],
+      [MOVE, { driverId: 'map-d5', location: { lat: 52.43, lng: 13.26 } }],
+    ] as const) {
+      expect((await system.gql(query, variables, via)).errors).toBeUndefined();
+    }
+    restarted = await startGateway({ port: Number(origin.port), host: '127.0.0.1', commandTimeoutMs: 20_000 });
+    await expect.poll(() => page.locator('.status').innerText(), { timeout: UI_TIMEOUT_MS }).toBe('live');
+    const fresh = await page.context().browser()!.newPage({ viewport: { width: 1280, height: 1000 } }); // nothing shared with the page under test
+    try {
+      await fresh.goto(new URL('/app#map', origin).href);
+      await fresh.locator('svg.city circle.driver[data-driver-id="map-d5"]').waitFor({ timeout: UI_TIMEOUT_MS });
+      const shown = (p: Page) => p.locator('svg.city circle.driver').evaluateAll((circles) => circles
+        .map((c) => [c.getAttribute('data-driver-id'), c.getAttribute('data-status'), c.getAttribute('data-lat'), c.getAttribute('data-lng')])
+        .sort((a, b) => String(a[0]).localeCompare(String(b[0]))));
+      const expected = await shown(fresh);
+      expect(expected.map(([id]) => id)).toEqual(['map-d1', 'map-d4', 'map-d5']);
+      expect(expected.find(([id]) => id === 'map-d5')?.slice(2)).toEqual(['52.43', '13.26']);
+      await expect.poll(() => shown(page), { timeout: UI_TIMEOUT_MS }).toEqual(expected);
+    } finally {
+      await fresh.close();
+    }
+    expect(recorded.requested.filter((url) => new URL(url).pathname === '/app').length).toBe(navigations); // no reload
   });
 
   it('loads nothing from outside the gateway', () => {

@@ -57,15 +57,24 @@ function RegionMap({ client, box, regions, region, onRegion }: RegionMapProps) {
   const [error, setError] = useState<string | undefined>();
 
   useEffect(() => {
-    const offConnected = client.on('connected', () => setStatus('live'));
+    // After a reconnect the subscription starts again with everything in the box: that first update replaces what
+    // the map showed (a driver that went offline meanwhile is in no update), and the ones after it change it.
+    let snapshot = true;
+    const offConnected = client.on('connected', () => {
+      snapshot = true;
+      setStatus('live');
+    });
     const offClosed = client.on('closed', () => setStatus('reconnecting'));
-    // After a reconnect the subscription starts again with everything in the box, so the map catches up.
     const stop = client.subscribe<{ cityUpdated: CityUpdate }>(
       { query: CITY_UPDATED, variables: { box } },
       {
         next: ({ data, errors }) => {
           if (errors?.length) return setError(errors.map((e) => e.message).join('; '));
-          if (data) setCity((state) => applyCityUpdate(state, data.cityUpdated, box));
+          if (data) {
+            const from = snapshot ? EMPTY_CITY : undefined;
+            snapshot = false;
+            setCity((state) => applyCityUpdate(from ?? state, data.cityUpdated, box));
+          }
           setError(undefined);
         },
         error: (e) => setError(e instanceof Error ? e.message : 'the city subscription failed; reload the page'),
