@@ -1,7 +1,9 @@
 /**
  * The fan-out: one live event to many subscribers. Each subscriber runs its own subscribe resolver (authorization,
  * current state first), but pushed events are gathered per operation: executed and serialized once, then written
- * to every subscriber in slices with I/O let in between. Knows nothing of sockets or GraphQL.
+ * to every subscriber in slices with I/O let in between. A conflatable event (an entity's whole state, a position)
+ * replaces the subscriber's previous frame when that one is conflatable too and not written yet: a subscriber the
+ * writes have not reached gets the latest state, not each one before it, in order. Knows nothing of sockets or GraphQL.
  */
 import { PUSH_TO, type PushTarget } from '../services/shared/graphql/index.ts';
 
@@ -25,9 +27,12 @@ type Recipient = Pick<Subscriber, 'write'> & { live: boolean; fail(error: unknow
 /** An operation's events waiting to be written, in push order; an entry with `then` is a subscription ending there. */
 interface Unwritten {
   execute: (event: unknown) => Promise<string>;
-  events: { event: unknown; to: Recipient[]; then?: () => void }[];
-  /** Per subscriber, in the order they were first reached: the payloads executed but not written yet, and an ending to run after them. */
-  pending: Map<Recipient, { payloads: string[]; then?: () => void }>;
+  events: { event: unknown; conflatable: boolean; to: Recipient[]; then?: () => void }[];
+  /**
+   * Per subscriber, in the order they were first reached: the payloads executed but not written yet (whether the
+   * last may be replaced), and an ending to run after them.
+   */
+  pending: Map<Recipient, { payloads: string[]; lastConflatable: boolean; then?: () => void }>;
 }
 
 export function createFanOut() {
@@ -46,11 +51,11 @@ export function createFanOut() {
   }
 
   /** An event pushed to one subscriber of `key`: the subscribers it reaches in this turn of the event loop are gathered. */
-  function deliver(execute: Unwritten['execute'], key: string, event: unknown, recipient: Recipient): void {
+  function deliver(execute: Unwritten['execute'], key: string, event: unknown, conflatable: boolean, recipient: Recipient): void {
     const queue = queueOf(execute, key);
     let last = queue.events.at(-1);
-    if (!last || last.event !== event || last.then) {
-      last = { event, to: [] };
+    if (!last || last.event !== event || last.then || last.conflatable !== conflatable) {
+      last = { event, conflatable, to: [] };
       queue.events.push(last);
     }
     last.to.push(recipient);
@@ -59,7 +64,7 @@ export function createFanOut() {
   /** Runs `then` once the frames already on their way to `recipient` for operation `key` are written (at once when none are). */
   function afterWrites(key: string, recipient: Recipient, then: () => void): void {
     const queue = unwritten.get(key);
-    if (queue) queue.events.push({ event: undefined, to: [recipient], then });
+    if (queue) queue.events.push({ event: undefined, conflatable: false, to: [recipient], then });
     else then();
   }
 
@@ -104,7 +109,7 @@ export function createFanOut() {
   async function collect(key: string, queue: Unwritten): Promise<void> {
     const events = queue.events.splice(0);
     const payloads = await Promise.allSettled(events.map(({ event, then }) => (then ? undefined : payloadFor(queue, key, event))));
-    events.forEach(({ to, then }, i) => {
+    events.forEach(({ to, then, conflatable }, i) => {
       const result = payloads[i];
       for (const recipient of to) {
         const frames = queue.pending.get(recipient);
@@ -118,8 +123,11 @@ export function createFanOut() {
         else if (result.status === 'rejected') afterItsFrames(() => recipient.fail(result.reason)); // a failed execution ends the subscription
         else if (!recipient.live || result.value === undefined) continue;
         // Shared payload texts: a subscriber's frames are made one by one as they are written.
-        else if (frames) frames.payloads.push(result.value);
-        else queue.pending.set(recipient, { payloads: [result.value] });
+        else if (frames && conflatable && frames.lastConflatable && !frames.then) frames.payloads[frames.payloads.length - 1] = result.value;
+        else if (frames) {
+          frames.payloads.push(result.value);
+          frames.lastConflatable = conflatable;
+        } else queue.pending.set(recipient, { payloads: [result.value], lastConflatable: conflatable });
       }
     });
   }
@@ -163,7 +171,7 @@ export function createFanOut() {
         if (!taken) {
           taken = true;
           takeAsPushed({
-            value: (event) => deliver(execute, key, event, recipient),
+            value: (event, conflatable) => deliver(execute, key, event, conflatable, recipient),
             // The feed ended it: after the frames it pushed before, so `complete` never overtakes a `next`.
             end: (failure) => afterWrites(key, recipient, () => close(failure)),
           });
@@ -184,7 +192,7 @@ export function createFanOut() {
 /** A source that is not a LiveQueue, read in a loop and handed on as if pushed. */
 async function pump(events: AsyncGenerator<unknown>, target: PushTarget<unknown>): Promise<void> {
   try {
-    for await (const event of events) target.value(event);
+    for await (const event of events) target.value(event, false);
     target.end();
   } catch (error) {
     target.end(error);

@@ -39,6 +39,25 @@ function subscribed(fanOut: ReturnType<typeof createFanOut>, subscriber: Subscri
 const turn = () => new Promise((resolve) => setImmediate(resolve));
 
 describe('fan-out', () => {
+  it('gives a subscriber the latest of the conflatable states its writes have not reached, never reordering, and keeps every other frame', async () => {
+    const fanOut = createFanOut();
+    const { subscriber, record } = recorder();
+    const { feed } = subscribed(fanOut, subscriber);
+    await turn();
+    // Pushed before the fan-out writes: 1 and 2 are states (2 replaces 1), 3 is not, 4 and 5 are states again.
+    feed.push({ n: 1 }, true);
+    feed.push({ n: 2 }, true);
+    feed.push({ n: 3 });
+    feed.push({ n: 4 }, true);
+    feed.push({ n: 5 }, true);
+    await vi.waitFor(() => expect(record.log.at(-1)).toBe('5'));
+    expect(record.log).toEqual(['2', '3', '5']);
+    // Written ones are never taken back: a state pushed once its frame is out goes out too.
+    feed.push({ n: 6 }, true);
+    await vi.waitFor(() => expect(record.log.at(-1)).toBe('6'));
+    expect(record.log).toEqual(['2', '3', '5', '6']);
+  });
+
   it('executes an event once per operation and writes it to every subscriber it reached, in push order', async () => {
     const fanOut = createFanOut();
     const executed: string[] = [];

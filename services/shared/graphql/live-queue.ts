@@ -7,7 +7,8 @@ import { SystemError } from '../errors.ts';
 
 /** Where a queue's values go once the gateway takes them as they are pushed: each value, then the end. */
 export interface PushTarget<T> {
-  value(value: T): void;
+  /** `conflatable`: the value may replace the previous one when that one is also conflatable and not written yet. */
+  value(value: T, conflatable: boolean): void;
   end(failure?: unknown): void;
 }
 
@@ -56,7 +57,7 @@ export function createLiveQueue<T>(onClose: () => void, maxQueued = MAX_QUEUED_V
   };
   Object.defineProperty(iterator, PUSH_TO, {
     value(to: PushTarget<T>) {
-      for (const { value } of queue.splice(0)) to.value(value);
+      for (const { value, conflatable } of queue.splice(0)) to.value(value, conflatable);
       if (done) to.end(failure);
       else target = to;
     },
@@ -66,7 +67,7 @@ export function createLiveQueue<T>(onClose: () => void, maxQueued = MAX_QUEUED_V
     close,
     push(value, conflatable = false) {
       if (done) return;
-      if (target) return target.value(value);
+      if (target) return target.value(value, conflatable);
       if (conflatable && queue.at(-1)?.conflatable) queue[queue.length - 1] = { value, conflatable };
       else queue.push({ value, conflatable });
       if (queue.length > maxQueued) {
