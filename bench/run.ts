@@ -10,17 +10,12 @@ import { execute, parse } from 'graphql';
 import { makeExecutableSchema } from '@graphql-tools/schema';
 import { DateTime } from '../gateway/scalars.ts';
 import { readSchema } from '../gateway/schema.ts';
-import { checkCompleted, ordersContract } from '../services/orders/contract.ts';
+import { ordersContract } from '../services/orders/contract.ts';
 import { createLoaders } from '../services/orders/graphql/context.ts';
 import { createOrdersReadModel } from '../services/orders/graphql/read-model.ts';
 import { resolvers } from '../services/orders/graphql/resolvers.ts';
-import { dropDatabase, migrate } from '../infra/database.ts';
-import { ordersProjection } from '../services/orders/projections/orders.ts';
-import { DOMAINS } from '../services/domains.ts';
-import { createBus, createKafka, deleteTopicsAndGroups, ensureTopics, joined, systemTopics } from '../services/shared/bus.ts';
+import { createKafka, joined } from '../services/shared/bus.ts';
 import { createPrisma, sqlOf } from '../services/shared/db.ts';
-import { createLogger } from '../services/shared/log.ts';
-import { startProjector, type ProjectionDefinition } from '../services/shared/projector.ts';
 import { orderHops } from './hops.ts';
 import { BENCH_ADMIN, childServer, graphql, load, postJson } from './measure.ts';
 import { kafkaPipelineFloor } from './pipeline.ts';
@@ -30,9 +25,9 @@ import { benchRides } from './rides.ts';
 import { startOrUseSystem, type BenchSystem } from './system.ts';
 import { cpuBetween, describeCpuPer, requestsPer } from './usage.ts';
 import { wireFormatCost } from './wire.ts';
-import { createSchemaRegistry, registerSchemas, topicSchemas } from '../services/shared/schemas.ts';
 import { createEventIndexReader, eventIndexProjection } from '../services/shared/event-index.ts';
 import { historyPageTime, resumeAfterMissed } from './history.ts';
+import { CATCHUP_ORDERS, projectorCatchUp } from './catch-up.ts';
 
 const say = (line: string) => console.log(`[bench] ${line}`);
 const PAGE_QUERY = `query Page { orders(first: 50) { edges { node { id customerId product quantity price state createdAt validations { checkType result reason } } } } }`;
@@ -42,7 +37,6 @@ const HOP_ORDERS = 40;
 const WARM_UP_SECONDS = 6;
 const QUERY_SECONDS = 8;
 const QUERY_CONCURRENCY = 16;
-const CATCHUP_ORDERS = 20_000; // four events each: created and three verdicts; 80,000 events, a steadier figure than 20,000
 
 interface Row { measure: string; value: string; floor?: string; ratio?: string }
 const rows: Row[] = [];
@@ -160,41 +154,6 @@ async function inMemoryLayers() {
   return { apollo, json, jsonBuilt };
 }
 
-/** A projector catching up on a log it has never read: events applied per second, batch by batch. */
-async function projectorCatchUp(system: BenchSystem, projection: ProjectionDefinition = ordersProjection) {
-  const id = randomUUID().slice(0, 8);
-  const prefix = `${system.topicPrefix}catchup-${id}.`;
-  const url = new URL(system.databaseUrl);
-  url.pathname = `/gateway_bench_catchup_${id}`;
-  const databaseUrl = url.toString();
-  await migrate(databaseUrl);
-  const bus = await createBus({ clientId: 'bench-catchup', brokers: system.kafkaBrokers.split(','), prefix });
-  await ensureTopics(bus.kafka, systemTopics(DOMAINS), prefix);
-  const registry = createSchemaRegistry();
-  await registerSchemas(registry, topicSchemas(DOMAINS, prefix));
-  const cause = ordersContract.command({ type: 'AddInventory', data: { product: 'bench', quantity: 1 } });
-  const events = Array.from({ length: CATCHUP_ORDERS }, (_, i) => {
-    const created = ordersContract.event({ type: 'OrderCreated', data: { orderId: `o${i}`, customerId: 'c', product: 'P', quantity: 1, price: 1, currency: 'EUR' } }, cause, new Date());
-    return [created, ...(['INVENTORY_CHECK', 'FRAUD_CHECK', 'ORDER_DETAILS_CHECK'] as const).map((type) => ordersContract.event(checkCompleted(created, type, 'PASS'), created, new Date()))];
-  }).flat();
-  for (let i = 0; i < events.length; i += 2000) await bus.publish(events.slice(i, i + 2000).map(ordersContract.outgoing));
-  const prisma = createPrisma(databaseUrl, { asyncCommit: true }); // as services/shared/process.ts runs projectors
-  const projector = await startProjector(projection, bus, prisma, createLogger('bench-catchup'));
-  const started = performance.now(); // from the moment it holds its partitions: the group join is not throughput
-  const applied = async () => {
-    const rows = await prisma.projectionOffset.findMany({ where: { projector: prefix + projection.name } });
-    return rows.reduce((sum, row) => sum + Number(row.nextOffset), 0);
-  };
-  while ((await applied()) < events.length) await new Promise((r) => setTimeout(r, 50));
-  const seconds = (performance.now() - started) / 1000;
-  await projector.stop();
-  await prisma.$disconnect();
-  await deleteTopicsAndGroups(bus.kafka, prefix);
-  await registry.deleteSubjects(prefix);
-  await bus.close();
-  await dropDatabase(databaseUrl);
-  return { events: events.length, seconds, perSecond: events.length / seconds };
-}
 
 // `--write-only`, `--read-only`, `--ratings-only`, `--rides-only`, `--history-only` (any of them): the kafka floor and
 // those sections only, for a shorter run. No flag: every section. `--subscribers N` (default 10000) and
