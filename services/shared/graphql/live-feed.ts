@@ -7,6 +7,8 @@
  * - a subscriber that arrives after an event was consumed but before it was projected waits for it (the newest
  *   position seen per key is remembered, for keys nobody watches yet too);
  * - a subscriber is never sent a state that is not newer than the last it got (`isNewer`);
+ * - a latest-wins value (a position: `conflates`) is pushed without waiting for the projection, and a subscriber
+ *   that has not taken the previous one gets only the newest;
  * - with a cursor, a subscriber gets each state since it first, and live pushes skip it until then (by the time
  *   one runs, the index has it).
  *
@@ -40,6 +42,11 @@ export interface LiveFeedDomain<S, E> {
    * waits to run join it: a burst costs one read.
    */
   fold?(state: S | null, update: FeedUpdate<E>): S | null;
+  /**
+   * Whether the event is a latest-wins value (a position): folded in without waiting for the projection (a key not
+   * loaded yet still waits), and a subscriber that has not taken the previous such value gets only the newest.
+   */
+  conflates?(event: E): boolean;
   /** Whether a subscriber that was sent `last` should be sent `next`: never a state twice, never one going back. */
   isNewer(next: S, last: S): boolean;
   /** The states after `after`, oldest first, read from the event index (resume). */
@@ -53,6 +60,11 @@ export interface LiveFeed<S, E> {
   first(key: string, until: (state: S) => boolean, timeoutMs: number): Promise<S | undefined>;
   /** Every message of the followed topics, by its key: `read` (decoding it; undefined: not this key's event) runs only for a watched key. */
   onMessage(key: string, position: FeedPosition, read: () => E | undefined): void;
+  /**
+   * An event of another entity that may change watched ones (a driver's position, to the rides it is on): folded
+   * into each watched key whose state `concerns` it. Not remembered: no first read of these keys waits for it.
+   */
+  onRelatedEvent(event: E, position: FeedPosition, concerns: (state: S) => boolean): void;
   close(): void;
 }
 
@@ -70,7 +82,7 @@ const RECENT_KEYS = 50_000;
 const PROJECTION_WAIT_MS = 30_000;
 
 interface Listener<S> {
-  push(state: S): void;
+  push(state: S, conflatable?: boolean): void;
   /** Catching up from the event index: live pushes skip it meanwhile. */
   resuming: boolean;
 }
@@ -113,8 +125,8 @@ export function createLiveFeed<S, E>(domain: LiveFeedDomain<S, E>, options: Live
     });
   }
 
-  function pushLive(entry: Watched<S>) {
-    if (entry.current) for (const listener of entry.listeners) if (!listener.resuming) listener.push(entry.current);
+  function pushLive(entry: Watched<S>, conflatable = false) {
+    if (entry.current) for (const listener of entry.listeners) if (!listener.resuming) listener.push(entry.current, conflatable);
   }
 
   function onChange(entry: Watched<S>, update: FeedUpdate<E>) {
@@ -129,8 +141,9 @@ export function createLiveFeed<S, E>(domain: LiveFeedDomain<S, E>, options: Live
         pushLive(entry);
       });
     }
+    const conflatable = domain.conflates?.(update.event) ?? false;
     enqueue(update.key, async () => {
-      await reached(update.position);
+      if (!conflatable) await reached(update.position);
       // A key watched before it existed: its state right after this event, not whatever the projection shows by
       // now (later events may be projected already, and each must reach the listeners).
       let next = fold(entry.current, update);
@@ -139,7 +152,7 @@ export function createLiveFeed<S, E>(domain: LiveFeedDomain<S, E>, options: Live
         next = await domain.load(update.key, update);
       }
       entry.current = next;
-      pushLive(entry);
+      pushLive(entry, conflatable);
     });
   }
 
@@ -150,6 +163,10 @@ export function createLiveFeed<S, E>(domain: LiveFeedDomain<S, E>, options: Live
       if (!entry) return;
       const event = read();
       if (event !== undefined) onChange(entry, { key, event, position });
+    },
+
+    onRelatedEvent(event, position, concerns) {
+      for (const [key, entry] of watched) if (entry.current && concerns(entry.current)) onChange(entry, { key, event, position });
     },
 
     updates(key, after) {
@@ -165,10 +182,10 @@ export function createLiveFeed<S, E>(domain: LiveFeedDomain<S, E>, options: Live
       const { statesSince } = domain;
       const listener: Listener<S> = {
         resuming: after !== undefined && statesSince !== undefined,
-        push(state) {
+        push(state, conflatable) {
           if (last !== undefined && !domain.isNewer(state, last)) return;
           last = state;
-          queue.push(state);
+          queue.push(state, conflatable);
         },
       };
       entry.listeners.add(listener);
@@ -184,6 +201,7 @@ export function createLiveFeed<S, E>(domain: LiveFeedDomain<S, E>, options: Live
           });
           for (const state of states) listener.push(state);
           listener.resuming = false;
+          entry.current ??= states.at(-1) ?? null; // live changes fold onto it
         });
         return queue.iterator;
       }

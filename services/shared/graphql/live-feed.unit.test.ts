@@ -7,7 +7,8 @@ import type { ProjectionWatcher } from './slice.ts';
 
 /** A counter per key: each event adds its number; the log is the test's, one topic, one partition. */
 interface Counter { key: string; total: number; seen: number[] }
-type Added = { add: number };
+/** `latest`: a latest-wins value (a position), pushed without waiting for the projection and conflated. */
+type Added = { add: number; latest?: boolean };
 
 const at = (offset: number): FeedPosition => ({ topic: 't', logicalTopic: 't', partition: 0, offset: String(offset) });
 const cursor = (offset: number): EventPosition => ({ aggregateId: 'k', occurredAt: new Date(0), topic: 't', partition: 0, offset: String(offset) });
@@ -44,6 +45,7 @@ function fakeDomain(): LiveFeedDomain<Counter, Added> & { rows: Map<string, Coun
     },
     fold: (state: Counter | null, { key, event }: { key: string; event: Added }) =>
       state ? { key, total: state.total + event.add, seen: [...state.seen, event.add] } : null,
+    conflates: (event: Added) => event.latest === true,
     isNewer: (next: Counter, last: Counter) => next.seen.length > last.seen.length,
     async statesSince(_key: string, after: EventPosition) {
       return domain.history.slice(Number(after.offset) + 1);
@@ -116,6 +118,26 @@ describe('createLiveFeed', () => {
     expect((await resumed.next()).value.total).toBe(4);
     feed.close();
     expect((await resumed.next()).done).toBe(true);
+  });
+
+  it('pushes a latest-wins value without waiting for the projection, conflated, to the watched keys it concerns', async () => {
+    const { feed, domain } = setUp();
+    domain.rows.set('a', { key: 'a', total: 0, seen: [] });
+    domain.rows.set('b', { key: 'b', total: 0, seen: [] });
+    const [a, b] = [feed.updates('a'), feed.updates('b')];
+    await Promise.all([a.next(), b.next()]);
+    // Another entity's events (nothing projects offset 9): two values while a's subscriber takes none.
+    feed.onRelatedEvent({ add: 1, latest: true }, at(9), (counter) => counter.key === 'a');
+    feed.onRelatedEvent({ add: 2, latest: true }, at(9), (counter) => counter.key === 'a');
+    await tick();
+    expect((await a.next()).value.seen).toEqual([1, 2]); // the newest only
+    feed.onMessage('b', at(0), () => ({ add: 3 }));
+    const nextOfA = a.next();
+    const nextOfB = b.next();
+    feed.onRelatedEvent({ add: 4, latest: true }, at(9), (counter) => counter.key === 'a');
+    expect((await nextOfA).value.seen).toEqual([1, 2, 4]);
+    expect(await Promise.race([nextOfB, tick().then(() => 'nothing for b yet')])).toBe('nothing for b yet');
+    feed.close();
   });
 
   it('without a fold, loads each change once projected, a burst in one read, and sends nothing unchanged', async () => {
