@@ -6,11 +6,10 @@
  * have applied its event, so what a subscriber sees, a query sees too. A subscriber that brings a cursor gets each
  * state since it from the index first.
  */
-import { createLiveQueue, type ProjectionWatcher } from '../../shared/graphql/index.ts';
+import { createLiveFeed, type FeedUpdate, type LiveFeed, type ProjectionWatcher } from '../../shared/graphql/index.ts';
 import DataLoader from 'dataloader';
-import { comparePositions, cursorOf, type EventIndexReader, type EventPosition, type IndexedEvent } from '../../shared/event-index.ts';
+import { comparePositions, cursorOf, type EventIndexReader, type IndexedEvent } from '../../shared/event-index.ts';
 import type { Logger } from '../../shared/log.ts';
-import type { LogPosition } from '../../shared/messages.ts';
 import { CHECK_TYPES, TOPICS, type EventEnvelope, type EventOfType } from '../contract.ts';
 import type { OrderModelWithValidations, OrderModelWithValidations as OrderModel } from './context.ts';
 
@@ -18,41 +17,16 @@ import type { OrderModelWithValidations, OrderModelWithValidations as OrderModel
 export const ORDER_STREAM_TOPICS = [TOPICS.orderEvents, TOPICS.orderValidations] as const;
 export const orderStream = (orderId: string) => ({ aggregateId: orderId, topics: ORDER_STREAM_TOPICS });
 
-export interface OrderFeed {
-  /**
-   * The order's current state (when it exists), then each change, never going backwards. With `after` (a
-   * position in its history), each state since that one instead of the current one, then the changes.
-   */
-  updates(orderId: string, after?: EventPosition): AsyncIterableIterator<OrderModel>;
-  /** The first of those states that satisfies `until`, or undefined after `timeoutMs`. */
-  first(orderId: string, until: (order: OrderModel) => boolean, timeoutMs: number): Promise<OrderModel | undefined>;
-  /**
-   * Fed by the gateway's consumer with every message of the order topics, by the order it is keyed by: `read`
-   * (decoding and validating it) runs only for an order someone watches.
-   */
-  onMessage(orderId: string, position: LogPosition & { logicalTopic: string }, read: () => EventEnvelope | undefined): void;
-  close(): void;
-}
+/**
+ * The order's current state (when it exists), then each change, never going backwards; with `after` (a position in
+ * its history), each state since that one instead of the current one, then the changes. Fed by the gateway's consumer
+ * with every message of the order topics, by the order it is keyed by.
+ */
+export type OrderFeed = LiveFeed<OrderModel, EventEnvelope>;
 
-const RECENT_ORDERS = 50_000;
-
-const PROJECTION_WAIT_MS = 30_000;
 const STATE_RANK = { CREATED: 0, VALIDATED: 1, FAILED: 1 } as const;
 /** Orders only move forward: created, then verdicts one by one, then a terminal state. */
 const progressOf = (order: OrderModel) => STATE_RANK[order.state] * 10 + order.validations.length;
-
-interface Listener {
-  push(order: OrderModel): void;
-  /** Catching up from the event index: live changes are skipped meanwhile (the index has them by then). */
-  resuming: boolean;
-}
-
-/** An order with listeners: who listens, who still waits for its first state, and its state as of the last event folded in. */
-interface Watched {
-  listeners: Set<Listener>;
-  waiting: Set<Listener>;
-  current: OrderModel | null;
-}
 
 /**
  * The order after one more of its events, as the orders projection would show it. Verdicts are immutable
@@ -126,7 +100,6 @@ export function createOrderFeed(
   projectorsOf: (topic: string) => string[],
   log: Logger,
 ): OrderFeed {
-  const watched = new Map<string, Watched>();
   // Histories asked for in one tick (subscribers resuming together, after a restart) are one read; never cached.
   const histories = new DataLoader<string, IndexedEvent[]>(
     async (ids) => {
@@ -135,139 +108,26 @@ export function createOrderFeed(
     },
     { cache: false, maxBatchSize: 500 },
   );
-  // One chain per order keeps its pushes in log order.
-  const chains = new Map<string, Promise<void>>();
-  const closers = new Set<() => void>();
-  // The newest position seen per order and topic, kept for orders nobody listens to yet: a listener that
-  // arrives after an event was consumed but before it was projected waits for it instead of missing it.
-  const recent = new Map<string, Map<string, LogPosition>>();
+  const cursorAt = ({ key, event, position }: FeedUpdate<EventEnvelope>) =>
+    cursorOf({ aggregateId: key, occurredAt: new Date(event.occurredAt), topic: position.logicalTopic, partition: position.partition, offset: position.offset });
 
-  function remember(orderId: string, position: LogPosition) {
-    const positions = recent.get(orderId) ?? new Map<string, LogPosition>();
-    recent.delete(orderId);
-    recent.set(orderId, positions.set(position.topic, position));
-    if (recent.size > RECENT_ORDERS) recent.delete(recent.keys().next().value!);
-  }
-
-  /**
-   * Each state of the order's history, folded from the event index once every event this gateway has seen of it is
-   * indexed: a state and its cursor come from one read, so they always agree.
-   */
-  async function history(orderId: string): Promise<{ events: IndexedEvent[]; states: OrderModelWithValidations[] }> {
-    const positions = [...(recent.get(orderId)?.values() ?? [])];
-    await Promise.all(positions.map((p) => watcher.reached(projectorsOf(p.topic), p, PROJECTION_WAIT_MS)));
-    const indexed = await histories.load(orderId);
-    return { events: indexed, states: statesOf(indexed) };
-  }
-
-  /** The order's state now, or as of the event at `cursor` when the index has it. */
-  async function current(orderId: string, cursor?: string): Promise<OrderModel | null> {
-    const { states } = await history(orderId);
-    return (cursor && states.find((state) => state.cursor === cursor)) || states.at(-1) || null;
-  }
-
-  /** The states after `after` in the order's history, oldest first. */
-  async function statesSince(orderId: string, after: EventPosition): Promise<OrderModelWithValidations[]> {
-    const { events: indexed, states } = await history(orderId);
-    const since = indexed.findIndex((event) => comparePositions(event, after) > 0);
-    return since < 0 ? [] : states.slice(since);
-  }
-
-  function enqueue(orderId: string, work: () => Promise<void>) {
-    const next = (chains.get(orderId) ?? Promise.resolve())
-      .then(work)
-      .catch((error: Error) => log.warn(`could not push an update of order ${orderId}: ${error.message}`));
-    chains.set(orderId, next);
-    void next.then(() => {
-      if (chains.get(orderId) === next) chains.delete(orderId);
-    });
-  }
-
-  return {
-    onMessage(orderId, position, read) {
-      remember(orderId, position);
-      const entry = watched.get(orderId);
-      if (!entry) return;
-      const event = read();
-      // The contract keys these topics by order: a message keyed otherwise is no update of this order.
-      if (!event || !('orderId' in event.data) || event.data.orderId !== orderId) return;
-      enqueue(orderId, async () => {
-        await watcher.reached(projectorsOf(position.topic), position, PROJECTION_WAIT_MS);
-        // The first event of an order watched before it existed is its creation: its state then, not whatever the
-        // projection shows by now (later events may be projected already, and each must reach the listeners).
-        const cursor = cursorOf({ aggregateId: orderId, occurredAt: new Date(event.occurredAt), topic: position.logicalTopic, partition: position.partition, offset: position.offset });
-        if (entry.current) entry.current = { ...foldOrder(entry.current, event), cursor };
-        else entry.current = event.type === 'OrderCreated' ? { ...createdOrder(event), cursor } : await current(orderId, cursor);
-        if (entry.current) for (const listener of entry.listeners) if (!listener.resuming) listener.push(entry.current);
-      });
+  return createLiveFeed<OrderModel, EventEnvelope>({
+    // Folded from the event index: a state and its cursor come from one read, so they always agree.
+    async load(orderId, at) {
+      const states = statesOf(await histories.load(orderId));
+      const cursor = at && cursorAt(at);
+      return (cursor && states.find((state) => state.cursor === cursor)) || states.at(-1) || null;
     },
-
-    updates(orderId, after) {
-      let last = -1;
-      const entry = watched.get(orderId) ?? { listeners: new Set<Listener>(), waiting: new Set<Listener>(), current: null };
-      watched.set(orderId, entry);
-      const queue = createLiveQueue<OrderModel>(() => {
-        entry.listeners.delete(listener);
-        entry.waiting.delete(listener);
-        if (!entry.listeners.size && watched.get(orderId) === entry) watched.delete(orderId);
-        closers.delete(queue.close);
-      });
-      const listener: Listener = {
-        resuming: after !== undefined,
-        push(order) {
-          const progress = progressOf(order);
-          if (progress <= last) return;
-          last = progress;
-          queue.push(order);
-        },
-      };
-      entry.listeners.add(listener);
-      closers.add(queue.close);
-      if (after) {
-        // Listening first, then reading the history after `after`: a change that comes meanwhile is in the index
-        // by the time its live push would reach this listener, which takes it from there on.
-        enqueue(orderId, async () => {
-          const states = await statesSince(orderId, after).catch((error: Error) => {
-            queue.close();
-            throw error;
-          });
-          for (const state of states) listener.push(state);
-          listener.resuming = false;
-        });
-        return queue.iterator;
-      }
-      // Listening first, then reading the current state, so no change falls between the two. Listeners that
-      // arrive together share one read, and none is needed once the order's events are being folded in.
-      entry.waiting.add(listener);
-      if (entry.waiting.size === 1) {
-        enqueue(orderId, async () => {
-          const waiting = [...entry.waiting];
-          entry.waiting.clear();
-          if (!entry.current) entry.current = await current(orderId);
-          if (entry.current) for (const l of waiting) l.push(entry.current);
-        });
-      }
-      return queue.iterator;
+    fold(order, update) {
+      const cursor = cursorAt(update);
+      if (order) return { ...foldOrder(order, update.event), cursor };
+      return update.event.type === 'OrderCreated' ? { ...createdOrder(update.event), cursor } : null;
     },
-
-    async first(orderId, until, timeoutMs) {
-      const updates = this.updates(orderId);
-      let timer: NodeJS.Timeout | undefined;
-      const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)));
-      try {
-        for (;;) {
-          const next = await Promise.race([updates.next(), timedOut]);
-          if (next === 'timeout' || next.done) return undefined;
-          if (until(next.value)) return next.value;
-        }
-      } finally {
-        clearTimeout(timer);
-        await updates.return?.();
-      }
+    isNewer: (next, last) => progressOf(next) > progressOf(last),
+    async statesSince(orderId, after) {
+      const indexed = await histories.load(orderId);
+      const since = indexed.findIndex((event) => comparePositions(event, after) > 0);
+      return since < 0 ? [] : statesOf(indexed).slice(since);
     },
-
-    close() {
-      for (const close of [...closers]) close();
-    },
-  };
+  }, { watcher, projectorsOf, log, entity: 'order' });
 }

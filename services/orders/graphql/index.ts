@@ -30,7 +30,8 @@ const slice: GraphQLSlice = {
         if (!orderId) return;
         feed.onMessage(orderId, { ...position, logicalTopic: topic }, () => {
           const envelope = ordersContract.read(topic, message);
-          return envelope?.kind === 'event' ? envelope : undefined;
+          // The contract keys these topics by order: a message keyed otherwise is no update of this order.
+          return envelope?.kind === 'event' && 'orderId' in envelope.data && envelope.data.orderId === orderId ? envelope : undefined;
         });
       },
       close: () => feed.close(),

@@ -1,10 +1,13 @@
 /**
  * Live movies for this gateway's subscribers, fed by its own consumer of `movies` and `rated-movies`. Changes
- * are coalesced: one loop waits until the projection has applied the newest position seen, then reads each
- * watched movie and each watched leaderboard once and sends what changed. A burst of a thousand ratings costs
- * one read per watched movie, never a stale state last: the loop runs again while changes keep arriving.
+ * are coalesced: a movie is read again once the projection has applied its newest position seen, and changes
+ * that come meanwhile join that read (the live-feed engine without a fold: a movie's totals are the ratings
+ * service's, latest wins, and the projection's row is already their fold). The leaderboards have one loop that
+ * waits for the newest position seen, then reads each once. A burst of a thousand ratings costs one read per
+ * watched movie, never a stale state last: a read runs again while changes keep arriving. Only what changed is sent.
  */
-import { createLiveQueue, type GatewayServices, type LiveQueue } from '../../shared/graphql/index.ts';
+import { createLiveFeed, createLiveQueue, type GatewayServices, type LiveQueue } from '../../shared/graphql/index.ts';
+import DataLoader from 'dataloader';
 import type { Movie } from '../../../generated/prisma/client.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { LogPosition, RawMessage } from '../../shared/messages.ts';
@@ -23,23 +26,35 @@ export interface MoviesLive {
 const PROJECTION_WAIT_MS = 30_000;
 
 /**
- * The subscribers of one movie or one leaderboard: all were sent the state printed `last`, except the `fresh`
- * ones, which joined since and wait for their first. A change goes to all; an unchanged state only to those.
+ * The subscribers of one leaderboard: all were sent the board printed `last`, except the `fresh` ones, which joined
+ * since and wait for their first. A change goes to all; an unchanged board only to those.
  */
 interface Watchers<T> {
   subscribers: Set<LiveQueue<T>>;
   fresh: Set<LiveQueue<T>>;
   last?: string;
 }
-const watchers = <T>(): Watchers<T> => ({ subscribers: new Set(), fresh: new Set() });
 
 const fingerprint = (value: unknown) => JSON.stringify(value, (_, v) => (typeof v === 'bigint' ? v.toString() : v));
 
 export function createMoviesLive(services: GatewayServices, log: Logger): MoviesLive {
-  const movies = new Map<string, Watchers<Movie>>();
+  // Movies read in one tick (a burst touching many watched movies) are one read; never cached.
+  const rows = new DataLoader<string, Movie | null>(
+    async (ids) => {
+      const found = await services.prisma.movie.findMany({ where: { id: { in: ids.map(BigInt) }, removed: false } });
+      const byId = new Map(found.map((movie) => [movie.id.toString(), movie]));
+      return ids.map((id) => byId.get(id) ?? null);
+    },
+    { cache: false },
+  );
+  const prints = new WeakMap<Movie, string>();
+  const printOf = (movie: Movie) => prints.get(movie) ?? prints.set(movie, fingerprint(movie)).get(movie)!;
+  const movies = createLiveFeed<Movie, unknown>(
+    { load: (id) => rows.load(id), isNewer: (next, last) => printOf(next) !== printOf(last) },
+    { watcher: services.watcher, projectorsOf: services.projectorsOf, log, entity: 'movie' },
+  );
   const boards = new Map<string, Watchers<Movie[]> & { limit: number; minRatings: number }>();
   const pending = new Map<string, LogPosition>(); // the newest position per topic partition
-  const dirtyMovies = new Set<string>();
   let dirtyBoards = false;
   let flushing = false;
 
@@ -47,19 +62,12 @@ export function createMoviesLive(services: GatewayServices, log: Logger): Movies
     if (flushing) return;
     flushing = true;
     try {
-      while (pending.size || dirtyMovies.size || dirtyBoards) {
+      while (pending.size || dirtyBoards) {
         const positions = [...pending.values()];
         pending.clear();
-        const ids = [...dirtyMovies];
-        dirtyMovies.clear();
         const refreshBoards = dirtyBoards;
         dirtyBoards = false;
         await Promise.all(positions.map((p) => services.watcher.reached(services.projectorsOf(p.topic), p, PROJECTION_WAIT_MS)));
-        const watched = ids.filter((id) => movies.has(id));
-        if (watched.length) {
-          const rows = await services.prisma.movie.findMany({ where: { id: { in: watched.map(BigInt) }, removed: false } });
-          for (const row of rows) send(movies.get(row.id.toString()), row);
-        }
         if (refreshBoards) {
           // A board is a prefix of the longest one with its minRatings (the order is total): one read for them all.
           const longest = new Map<number, number>();
@@ -69,14 +77,13 @@ export function createMoviesLive(services: GatewayServices, log: Logger): Movies
         }
       }
     } catch (error) {
-      log.warn(`could not push a movie update: ${(error as Error).message}`);
+      log.warn(`could not push a leaderboard update: ${(error as Error).message}`);
     } finally {
       flushing = false;
     }
   }
 
-  function send<T>(watched: Watchers<T> | undefined, value: T) {
-    if (!watched) return;
+  function send<T>(watched: Watchers<T>, value: T) {
     const print = fingerprint(value);
     for (const s of print === watched.last ? watched.fresh : watched.subscribers) s.push(value);
     watched.last = print;
@@ -84,26 +91,11 @@ export function createMoviesLive(services: GatewayServices, log: Logger): Movies
   }
 
   return {
-    movie(id) {
-      const key = id.toString();
-      const watched = movies.get(key) ?? watchers<Movie>();
-      movies.set(key, watched);
-      const s = createLiveQueue<Movie>(() => {
-        watched.subscribers.delete(s);
-        watched.fresh.delete(s);
-        if (!watched.subscribers.size && movies.get(key) === watched) movies.delete(key);
-      });
-      watched.subscribers.add(s);
-      watched.fresh.add(s);
-      // Its first state comes through the same loop as every change, so it is never sent after a newer one.
-      dirtyMovies.add(key);
-      void flush();
-      return s.iterator;
-    },
+    movie: (id) => movies.updates(id.toString()),
 
     leaderboard(limit, minRatings) {
       const key = `${limit}:${minRatings}`;
-      const board = boards.get(key) ?? { ...watchers<Movie[]>(), limit, minRatings };
+      const board = boards.get(key) ?? { subscribers: new Set(), fresh: new Set(), limit, minRatings };
       boards.set(key, board);
       const s = createLiveQueue<Movie[]>(() => {
         board.subscribers.delete(s);
@@ -125,14 +117,14 @@ export function createMoviesLive(services: GatewayServices, log: Logger): Movies
         return; // the runtime dead-letters it; a subscriber has nothing to see
       }
       if (!event || event.kind !== 'event') return;
+      movies.onMessage(event.data.movieId, { ...position, logicalTopic: topic }, () => event);
       pending.set(`${position.topic}:${position.partition}`, position);
-      if (movies.has(event.data.movieId)) dirtyMovies.add(event.data.movieId);
       if (boards.size) dirtyBoards = true;
       void flush();
     },
 
     close() {
-      for (const watched of movies.values()) for (const s of [...watched.subscribers]) s.close();
+      movies.close();
       for (const board of boards.values()) for (const s of [...board.subscribers]) s.close();
     },
   };

@@ -1,12 +1,12 @@
 /**
  * Live rides and drivers for this gateway's subscribers, fed by its own consumer of `rides.events`,
- * `drivers.events` and `driver-locations`. A watched ride or driver is read from the projection once, then each of
- * its events is folded in and pushed, one chain per ride or driver so pushes keep log order. A state change is
- * pushed once the projection has applied it (what a subscriber sees, a query sees), and every one is pushed;
- * a position is pushed straight from its event, and a subscriber that has not yet taken the previous position
- * gets only the newest (latest wins, never reordered: one taken before the newest sent, arriving late, is dropped).
+ * `drivers.events` and `driver-locations`: two feeds of the live-feed engine (services/shared/graphql/live-feed.ts),
+ * which keeps pushes in log order per ride and per driver and pushes a state change once the projection has applied
+ * it (what a subscriber sees, a query sees), every one. A position is pushed straight from its event, to the driver's
+ * subscribers and to those of the ride it is on, and a subscriber that has not yet taken the previous position gets
+ * only the newest (latest wins, never reordered: one taken before the newest sent, arriving late, is dropped).
  */
-import { createLiveQueue, type GatewayServices, type LiveQueue } from '../../shared/graphql/index.ts';
+import { createLiveFeed, type FeedUpdate, type GatewayServices } from '../../shared/graphql/index.ts';
 import type { Driver } from '../../../generated/prisma/client.ts';
 import { comparePositions, cursorOf, type EventIndexReader, type EventPosition } from '../../shared/event-index.ts';
 import type { Logger } from '../../shared/log.ts';
@@ -27,74 +27,94 @@ export interface RidesLive {
   close(): void;
 }
 
-const PROJECTION_WAIT_MS = 30_000;
 /** A ride's history is a handful of state changes: read whole. */
 const MAX_HISTORY = 1_000;
-const RECENT_KEYS = 50_000;
+const RECENT_DRIVERS = 50_000;
 const RANK: Record<RideState, number> = { REQUESTED: 0, DRIVER_ASSIGNED: 1, DRIVER_ARRIVED: 2, IN_PROGRESS: 3, COMPLETED: 4, CANCELLED: 4 };
 const REACHED: Partial<Record<EventEnvelope['type'], RideState>> = {
   DriverAssigned: 'DRIVER_ASSIGNED', DriverArrived: 'DRIVER_ARRIVED', RideStarted: 'IN_PROGRESS', RideCompleted: 'COMPLETED', RideCancelled: 'CANCELLED',
 };
 
-type Subscriber<T> = LiveQueue<T>;
+/** A ride as pushed, with when its driver's position was taken (ms): an older one (already shown, or late) is not. */
+type LiveRide = RideModel & { driverLocationAt?: number };
+type Position = Extract<EventEnvelope, { type: 'DriverMoved' | 'DriverLocationReported' }>;
 
-/** Something watched: its subscribers, what they were sent last, and the time of the position it holds. */
-interface Watched<T> {
-  subscribers: Set<Subscriber<T>>;
-  /** Subscribers catching up from the event index: live changes skip them meanwhile (the index has those by then). */
-  resuming: Set<Subscriber<T>>;
-  current: T | null;
-  /** When the position in `current` was taken (ms): an older one (already in what was read, or late) is not sent. */
-  locationAt: number;
+const isPosition = (event: EventEnvelope): event is Position => event.type === 'DriverMoved' || event.type === 'DriverLocationReported';
+const takenAtOf = (event: Parameters<typeof positionAt>[0]) => Date.parse(positionAt(event)!);
+/** When a row's position was taken (ms); a row projected before positions had a time: when it changed. */
+const takenAt = (driver: Driver) => (driver.locationAt ?? driver.updatedAt).getTime();
+const later = (a: Date, b: string) => (a.getTime() >= Date.parse(b) ? a : new Date(b));
+const cursorAt = ({ key, event, position }: FeedUpdate<EventEnvelope>) =>
+  cursorOf({ aggregateId: key, occurredAt: new Date(event.occurredAt), topic: position.logicalTopic, partition: position.partition, offset: position.offset });
+
+/**
+ * The ride after one more event: a state change it has not reached yet, or its driver's newer position while under
+ * way. Null for an assignment: where the driver is is not in the event (the engine reads the ride at it).
+ */
+function foldRide(ride: LiveRide | null, update: FeedUpdate<EventEnvelope>): LiveRide | null {
+  const { event } = update;
+  if (!ride) return null;
+  if (isPosition(event)) {
+    const at = takenAtOf(event);
+    // Checked again here: the ride may have ended, or have been read with a newer position, since it was offered.
+    if (ride.driverId !== event.data.driverId || !UNDER_WAY.has(ride.state) || at < (ride.driverLocationAt ?? 0)) return ride;
+    return { ...ride, driverLocation: event.data.location, driverLocationAt: at };
+  }
+  const state = REACHED[event.type];
+  if (!state || RANK[state] <= RANK[ride.state]) return ride; // already included in what was read
+  if (state === 'DRIVER_ASSIGNED') return null;
+  const driverId = 'driverId' in event.data ? (event.data.driverId as string | null) : null;
+  const next: LiveRide = { ...ride, state, driverId: driverId ?? ride.driverId, updatedAt: new Date(event.occurredAt), cursor: cursorAt(update) };
+  if (!UNDER_WAY.has(state)) next.driverLocation = null;
+  else if (event.type === 'DriverArrived') {
+    // The arrival carries the position it was decided on, which another topic may deliver later.
+    next.driverLocation = event.data.location;
+    next.driverLocationAt = Math.max(ride.driverLocationAt ?? 0, takenAtOf(event));
+  }
+  return next;
+}
+
+/** The driver after one more event: its status, or a position newer than the one it holds. */
+function foldDriver(driver: Driver | null, { event }: FeedUpdate<EventEnvelope>): Driver | null {
+  if (!driver) return null;
+  switch (event.type) {
+    case 'DriverMoved':
+    case 'DriverLocationReported': {
+      const at = takenAtOf(event);
+      if (at < takenAt(driver)) return driver;
+      return { ...driver, ...event.data.location, locationAt: new Date(at), updatedAt: later(driver.updatedAt, event.occurredAt) };
+    }
+    case 'DriverWentOnline':
+    case 'DriverWentOffline':
+    case 'DriverStatusChanged': {
+      const status = event.type === 'DriverStatusChanged' ? event.data.status : event.type === 'DriverWentOnline' ? 'AVAILABLE' : 'OFFLINE';
+      return { ...driver, status, updatedAt: later(driver.updatedAt, event.occurredAt) };
+    }
+    default:
+      return driver;
+  }
+}
+
+/** A ride moves forward; within one state, only a newer position of its driver is news. */
+function isNewerRide(next: LiveRide, last: LiveRide): boolean {
+  const rank = RANK[next.state] - RANK[last.state];
+  if (rank) return rank > 0;
+  if (next.cursor !== last.cursor) return next.updatedAt > last.updatedAt; // a repeat of the state, in a history
+  return (next.driverLocationAt ?? 0) > (last.driverLocationAt ?? 0);
 }
 
 export function createRidesLive(services: GatewayServices, events: EventIndexReader, log: Logger): RidesLive {
   const { prisma, watcher, projectorsOf } = services;
-  const rides = new Map<string, Watched<RideModel>>();
-  const drivers = new Map<string, Watched<Driver>>();
-  const chains = new Map<string, Promise<void>>();
-  // The newest log position seen per ride or driver, also for those nobody watches yet: a subscriber that
-  // arrives after an event was consumed but before it was projected waits for it instead of missing it.
-  const recent = new Map<string, Map<string, LogPosition>>();
-  const closers = new Set<() => void>();
   // The newest position consumed per driver: a ride just assigned shows where its driver is even before the
   // position's own topic is projected (it is consumed beside the assignment, and projected separately).
   const positions = new Map<string, { location: Location; at: number }>();
 
-  const reached = (position: LogPosition) => watcher.reached(projectorsOf(position.topic), position, PROJECTION_WAIT_MS);
-
-  function remember(key: string, position: LogPosition) {
-    const positions = recent.get(key) ?? new Map<string, LogPosition>();
-    recent.delete(key);
-    recent.set(key, positions.set(position.topic, position));
-    if (recent.size > RECENT_KEYS) recent.delete(recent.keys().next().value!);
-  }
-
-  function enqueue(key: string, work: () => Promise<void>) {
-    const next = (chains.get(key) ?? Promise.resolve())
-      .then(work)
-      .catch((error: Error) => log.warn(`could not push an update of ${key}: ${error.message}`));
-    chains.set(key, next);
-    void next.then(() => {
-      if (chains.get(key) === next) chains.delete(key);
-    });
-  }
-
-  const send = <T>(entry: Watched<T>, position: boolean) => {
-    for (const s of entry.subscribers) if (!entry.resuming.has(s)) s.push(entry.current!, position);
-  };
-
-  async function loadDriver(driverId: string) {
-    return prisma.driver.findUnique({ where: { id: driverId } });
-  }
-
-  /** When a row's position was taken (ms); a row projected before positions had a time: when it changed. */
-  const takenAt = (driver: Driver | null) => (driver ? (driver.locationAt ?? driver.updatedAt).getTime() : 0);
+  const loadDriver = (driverId: string) => prisma.driver.findUnique({ where: { id: driverId } });
 
   /** Where the driver is: the newest of its projected row and the last position consumed. */
   async function whereIs(driverId: string): Promise<{ location: Location | null; at: number }> {
     const driver = await loadDriver(driverId);
-    const row = { location: locationOf(driver), at: takenAt(driver) };
+    const row = { location: locationOf(driver), at: driver ? takenAt(driver) : 0 };
     const consumed = positions.get(driverId);
     return consumed && (consumed.at >= row.at || !row.location) ? consumed : row;
   }
@@ -106,186 +126,77 @@ export function createRidesLive(services: GatewayServices, events: EventIndexRea
   };
 
   /** A state as pushed: under way, with where its driver is now (newer than anything in the ride's own history). */
-  async function withDriver(ride: RideModel): Promise<{ ride: RideModel; locationAt: number }> {
+  async function withDriver(ride: RideModel): Promise<LiveRide> {
     const driver = ride.driverId && UNDER_WAY.has(ride.state) ? await whereIs(ride.driverId) : { location: null, at: 0 };
-    return { ride: { ...ride, driverLocation: driver.location }, locationAt: driver.at };
+    return { ...ride, driverLocation: driver.location, driverLocationAt: driver.at };
   }
 
-  async function loadRide(rideId: string): Promise<{ ride: RideModel; locationAt: number } | null> {
-    const ride = (await historyOf(rideId)).states.at(-1);
-    return ride ? withDriver(ride) : null;
-  }
+  const options = (entity: string) => ({ watcher, projectorsOf, log, entity });
+  const rides = createLiveFeed<LiveRide, EventEnvelope>({
+    async load(rideId, at) {
+      const { states } = await historyOf(rideId);
+      const cursor = at && cursorAt(at);
+      const ride = (cursor && states.find((state) => state.cursor === cursor)) || states.at(-1);
+      return ride ? withDriver(ride) : null;
+    },
+    fold: foldRide,
+    conflates: isPosition,
+    isNewer: isNewerRide,
+    async statesSince(rideId, after) {
+      const { indexed, states } = await historyOf(rideId);
+      const since = indexed.findIndex((event) => comparePositions(event, after) > 0);
+      const missed: LiveRide[] = since < 0 ? [] : states.slice(since);
+      // The last state carries where its driver is now; the earlier ones what their events knew.
+      if (missed.length) missed[missed.length - 1] = await withDriver(missed.at(-1)!);
+      return missed;
+    },
+  }, options('ride'));
+  const drivers = createLiveFeed<Driver, EventEnvelope>(
+    { load: loadDriver, fold: foldDriver, conflates: isPosition, isNewer: (next, last) => next !== last },
+    options('driver'),
+  );
 
-  function watch<T>(
-    map: Map<string, Watched<T>>, key: string, chain: string, load: (entry: Watched<T>) => Promise<void>,
-    resume?: (push: (value: T) => void) => Promise<void>,
-  ) {
-    const entry = map.get(key) ?? { subscribers: new Set<Subscriber<T>>(), resuming: new Set<Subscriber<T>>(), current: null, locationAt: 0 };
-    map.set(key, entry);
-    const s = createLiveQueue<T>(() => {
-      entry.subscribers.delete(s);
-      entry.resuming.delete(s);
-      closers.delete(s.close);
-      if (!entry.subscribers.size && map.get(key) === entry) map.delete(key);
-    });
-    entry.subscribers.add(s);
-    closers.add(s.close);
-    if (resume) {
-      // Listening first, then reading the history since the cursor: a change that comes meanwhile is in the index by
-      // the time its live push would reach this subscriber, which takes it from there on.
-      entry.resuming.add(s);
-      enqueue(chain, async () => {
-        await Promise.all([...(recent.get(chain)?.values() ?? [])].map(reached));
-        await resume((value) => s.push(value, false)).catch((error: Error) => {
-          s.close();
-          throw error;
-        });
-        entry.resuming.delete(s);
-      });
-      return s.iterator;
-    }
-    // Listening first, then reading, so no change falls between the two; the first value goes through the chain.
-    enqueue(chain, async () => {
-      await Promise.all([...(recent.get(chain)?.values() ?? [])].map(reached));
-      if (!entry.current) await load(entry);
-      if (entry.current) s.push(entry.current, false);
-    });
-    return s.iterator;
-  }
-
-  function onRideEvent(event: EventEnvelope, rideId: string, position: LogPosition, logicalTopic: string) {
-    const chain = `ride:${rideId}`;
-    remember(chain, position);
-    const entry = rides.get(rideId);
-    if (!entry) return;
-    enqueue(chain, async () => {
-      await reached(position);
-      if (!entry.current) {
-        const loaded = await loadRide(rideId);
-        if (!loaded) return;
-        Object.assign(entry, { current: loaded.ride, locationAt: loaded.locationAt });
-        return send(entry, false);
-      }
-      const state = REACHED[event.type];
-      if (!state || RANK[state] <= RANK[entry.current.state]) return; // already included in what was read
-      const driverId = 'driverId' in event.data ? (event.data.driverId as string | null) : null;
-      const cursor = cursorOf({ aggregateId: rideId, occurredAt: new Date(event.occurredAt), topic: logicalTopic, partition: position.partition, offset: position.offset });
-      const ride = { ...entry.current, state, driverId: driverId ?? entry.current.driverId, updatedAt: new Date(event.occurredAt), cursor };
-      if (!UNDER_WAY.has(state)) ride.driverLocation = null;
-      else if (event.type === 'DriverArrived') {
-        // The arrival carries the position it was decided on, which another topic may deliver later.
-        ride.driverLocation = event.data.location;
-        entry.locationAt = Math.max(entry.locationAt, Date.parse(positionAt(event)!));
-      } else if (state === 'DRIVER_ASSIGNED' && ride.driverId) {
-        const driver = await whereIs(ride.driverId);
-        ride.driverLocation = driver.location;
-        entry.locationAt = driver.at;
-      }
-      entry.current = ride;
-      send(entry, false);
-    });
-  }
-
-  function onDriverEvent(event: EventEnvelope, driverId: string, position: LogPosition) {
-    const chain = `driver:${driverId}`;
-    remember(chain, position);
-    const entry = drivers.get(driverId);
-    if (!entry) return;
-    enqueue(chain, async () => {
-      await reached(position);
-      if (!entry.current) {
-        entry.current = await loadDriver(driverId);
-        entry.locationAt = takenAt(entry.current);
-      } else if (event.type === 'DriverWentOnline' || event.type === 'DriverWentOffline' || event.type === 'DriverStatusChanged') {
-        const status = event.type === 'DriverStatusChanged' ? event.data.status : event.type === 'DriverWentOnline' ? 'AVAILABLE' : 'OFFLINE';
-        entry.current = { ...entry.current, status, updatedAt: later(entry.current.updatedAt, event.occurredAt) };
-      }
-      if (entry.current) send(entry, false);
-    });
-  }
-
-  const later = (a: Date, b: string) => (a.getTime() >= Date.parse(b) ? a : new Date(b));
-
-  /**
-   * A position taken at `taken`, decided or reported at `occurredAt`: to the driver's own subscribers, and to those of
-   * the ride it is on, without waiting for the projection. One taken before the newest they were sent is not sent.
-   */
-  function onDriverMoved(driverId: string, location: Location, taken: string, occurredAt: string, position: LogPosition) {
-    const at = Date.parse(taken);
-    const chain = `driver:${driverId}`;
-    remember(chain, position);
-    if (at >= (positions.get(driverId)?.at ?? 0)) {
-      positions.delete(driverId);
-      positions.set(driverId, { location, at });
-      if (positions.size > RECENT_KEYS) positions.delete(positions.keys().next().value!);
-    }
-    const driver = drivers.get(driverId);
-    if (driver) {
-      enqueue(chain, async () => {
-        if (!driver.current) {
-          await reached(position);
-          driver.current = await loadDriver(driverId);
-          driver.locationAt = takenAt(driver.current);
-        } else if (at >= driver.locationAt) {
-          driver.current = { ...driver.current, ...location, updatedAt: later(driver.current.updatedAt, occurredAt) };
-          driver.locationAt = at;
-        } else return;
-        if (driver.current) send(driver, true);
-      });
-    }
-    for (const [rideId, entry] of rides) {
-      if (entry.current?.driverId !== driverId || !UNDER_WAY.has(entry.current.state)) continue;
-      enqueue(`ride:${rideId}`, async () => {
-        // Checked again in the chain: the ride may have ended, or have been read with a newer position, meanwhile.
-        if (!entry.current || entry.current.driverId !== driverId || !UNDER_WAY.has(entry.current.state) || at < entry.locationAt) return;
-        entry.current = { ...entry.current, driverLocation: location };
-        entry.locationAt = at;
-        send(entry, true);
-      });
-    }
+  function consumed(driverId: string, location: Location, at: number) {
+    if (at < (positions.get(driverId)?.at ?? 0)) return;
+    positions.delete(driverId);
+    positions.set(driverId, { location, at });
+    if (positions.size > RECENT_DRIVERS) positions.delete(positions.keys().next().value!);
   }
 
   return {
-    ride: (rideId, after) => watch(rides, rideId, `ride:${rideId}`, async (entry) => {
-      const loaded = await loadRide(rideId);
-      if (loaded) Object.assign(entry, { current: loaded.ride, locationAt: loaded.locationAt });
-    }, after && (async (push) => {
-      const { indexed, states } = await historyOf(rideId);
-      const since = indexed.findIndex((event) => comparePositions(event, after) > 0);
-      const missed = since < 0 ? [] : states.slice(since);
-      // The last state carries where its driver is now; the earlier ones what their events knew.
-      for (const [i, state] of missed.entries()) push(i === missed.length - 1 ? (await withDriver(state)).ride : state);
-      const entry = rides.get(rideId);
-      if (entry && !entry.current && missed.length) Object.assign(entry, await withDriver(missed.at(-1)!)); // live changes fold onto it
-    })),
-    driver: (driverId) => watch(drivers, driverId, `driver:${driverId}`, async (entry) => {
-      entry.current = await loadDriver(driverId);
-      entry.locationAt = takenAt(entry.current);
-    }),
+    ride: (rideId, after) => rides.updates(rideId, after),
+    driver: (driverId) => drivers.updates(driverId),
     onMessage(topic, message, position) {
-      let event;
+      let event: EventEnvelope | undefined;
       try {
-        event = ridesContract.read(topic, message);
+        const read = ridesContract.read(topic, message);
+        event = read?.kind === 'event' ? read : undefined;
       } catch {
         return; // the runtime dead-letters it; a subscriber has nothing to see
       }
-      if (!event || event.kind !== 'event') return;
+      if (!event) return;
+      const at = { ...position, logicalTopic: topic };
       switch (event.type) {
         case 'DriverMoved':
-        case 'DriverLocationReported':
-          return onDriverMoved(event.data.driverId, event.data.location, positionAt(event)!, event.occurredAt, position);
+        case 'DriverLocationReported': {
+          const { driverId, location } = event.data;
+          consumed(driverId, location, takenAtOf(event));
+          drivers.onMessage(driverId, at, () => event);
+          return rides.onRelatedEvent(event, at, (ride) => ride.driverId === driverId && UNDER_WAY.has(ride.state));
+        }
         case 'DriverWentOnline':
         case 'DriverWentOffline':
         case 'DriverStatusChanged':
-          return onDriverEvent(event, event.data.driverId, position);
+          return drivers.onMessage(event.data.driverId, at, () => event);
         case 'ClockTicked':
           return;
         default:
-          return onRideEvent(event, event.data.rideId, position, topic);
+          return rides.onMessage(event.data.rideId, at, () => event);
       }
     },
     close() {
-      for (const close of [...closers]) close();
+      rides.close();
+      drivers.close();
     },
   };
 }

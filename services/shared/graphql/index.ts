@@ -14,12 +14,15 @@
  * - the viewer and the policy helpers: `Viewer`, `Role` (its domain roles registered by services/domains.ts),
  *   `requireRole`, `isAdmin`, `actorOf`, and the refusals `unauthenticated`, `forbidden`, `notFound`;
  * - the live queue a subscription returns: `createLiveQueue`, `LiveQueue`, and the gateway's side of it, `PUSH_TO`
- *   and `PushTarget`.
+ *   and `PushTarget`;
+ * - the engine of a keyed live feed (`live-feed.ts`): `createLiveFeed`, `LiveFeed`, `LiveFeedDomain`, `FeedUpdate`,
+ *   `FeedPosition`.
  */
 export {
   actorOf, forbidden, isAdmin, notFound, requireRole, unauthenticated, type Role, type RoleRegistry, type Viewer,
 } from './access.ts';
 export { createLiveQueue, PUSH_TO, type LiveQueue, type PushTarget } from './live-queue.ts';
+export { createLiveFeed, type FeedPosition, type FeedUpdate, type LiveFeed, type LiveFeedDomain } from './live-feed.ts';
 export type {
   CommandGateway, GatewayContext, GatewayServices, GraphQLSlice, ProjectionWatcher, StartedSlice, ViewerContext,
 } from './slice.ts';
