@@ -165,8 +165,13 @@ describe('orderUpdated(after)', () => {
     await waitFor(() => resumed!.values.at(-1)?.orderUpdated.state === 'VALIDATED', 20_000, () => JSON.stringify(resumed!.values));
     await new Promise((r) => setTimeout(r, 500)); // anything sent twice would arrive by now
     const updates: any[] = resumed.values.map((v: any) => v.orderUpdated);
-    expect(updates.map((u) => `${u.state}/${u.validations.length}`)).toEqual(['CREATED/2', 'CREATED/3', 'VALIDATED/3']);
-    expect(new Set(updates.map((u) => u.cursor)).size, JSON.stringify(updates)).toBe(3);
+    const seen = updates.map((u) => `${u.state}/${u.validations.length}`);
+    // The missed state first (each one read to resume is sent), then the live ones: whole states, so one not written
+    // yet when the next came may give way to it (conflation); never twice, never out of order, the end always.
+    expect(seen[0]).toBe('CREATED/2');
+    expect(seen.at(-1)).toBe('VALIDATED/3');
+    expect(['CREATED/2,CREATED/3,VALIDATED/3', 'CREATED/2,VALIDATED/3']).toContain(seen.join());
+    expect(new Set(updates.map((u) => u.cursor)).size, JSON.stringify(updates)).toBe(updates.length);
     // The last state is what a fresh load shows, cursor included.
     const fresh = (await system.gql(`query($id: ID!) { order(id: $id) { state cursor validations { checkType } } }`, { id })).data.order;
     expect(updates.at(-1)).toEqual(fresh);

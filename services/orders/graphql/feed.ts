@@ -124,10 +124,12 @@ export function createOrderFeed(
       return update.event.type === 'OrderCreated' ? { ...createdOrder(update.event), cursor } : null;
     },
     isNewer: (next, last) => progressOf(next) > progressOf(last),
+    latestStateWins: true,
     async statesSince(orderId, after) {
       const indexed = await histories.load(orderId);
-      const since = indexed.findIndex((event) => comparePositions(event, after) > 0);
-      return since < 0 ? [] : statesOf(indexed).slice(since);
+      // By the cursor each state carries: a verdict folded in with the creation has no state of its own.
+      const later = new Set(indexed.filter((event) => comparePositions(event, after) > 0).map(cursorOf));
+      return statesOf(indexed).filter((state) => later.has(state.cursor!));
     },
   }, { watcher, projectorsOf, log, entity: 'order' });
 }

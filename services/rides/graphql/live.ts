@@ -144,8 +144,9 @@ export function createRidesLive(services: GatewayServices, events: EventIndexRea
     isNewer: isNewerRide,
     async statesSince(rideId, after) {
       const { indexed, states } = await historyOf(rideId);
-      const since = indexed.findIndex((event) => comparePositions(event, after) > 0);
-      const missed: LiveRide[] = since < 0 ? [] : states.slice(since);
+      // By the cursor each state carries: an event the fold skips (a repeat, a step back) has no state of its own.
+      const later = new Set(indexed.filter((event) => comparePositions(event, after) > 0).map(cursorOf));
+      const missed: LiveRide[] = states.filter((state) => later.has(state.cursor));
       // The last state carries where its driver is now; the earlier ones what their events knew.
       if (missed.length) missed[missed.length - 1] = await withDriver(missed.at(-1)!);
       return missed;

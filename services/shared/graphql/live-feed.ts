@@ -49,6 +49,11 @@ export interface LiveFeedDomain<S, E> {
   conflates?(event: E): boolean;
   /** Whether a subscriber that was sent `last` should be sent `next`: never a state twice, never one going back. */
   isNewer(next: S, last: S): boolean;
+  /**
+   * Whether each state is the entity whole (an order): a subscriber whose previous state is not written yet gets the
+   * newest instead (the fan-out's conflation), in order, the last always. States read to resume are each sent.
+   */
+  latestStateWins?: boolean;
   /** The states after `after`, oldest first, read from the event index (resume). */
   statesSince?(key: string, after: EventPosition): Promise<S[]>;
 }
@@ -126,7 +131,8 @@ export function createLiveFeed<S, E>(domain: LiveFeedDomain<S, E>, options: Live
   }
 
   function pushLive(entry: Watched<S>, conflatable = false) {
-    if (entry.current) for (const listener of entry.listeners) if (!listener.resuming) listener.push(entry.current, conflatable);
+    const latestWins = conflatable || (domain.latestStateWins ?? false);
+    if (entry.current) for (const listener of entry.listeners) if (!listener.resuming) listener.push(entry.current, latestWins);
   }
 
   function onChange(entry: Watched<S>, update: FeedUpdate<E>) {
