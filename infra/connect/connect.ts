@@ -338,7 +338,9 @@ export async function registerMoviesConnector(options: MoviesConnector): Promise
     });
     if (response.ok) break;
     const body = await response.text();
-    if (response.status !== 409 || Date.now() > deadline) throw new Error(`Kafka Connect refused connector ${name}: ${response.status} ${body}`);
+    // Connect 3.9 answers a config that fails validation (the database unreachable, say) with a NullPointerException.
+    const hint = body.includes('ConfigInfo.configValue()') ? ` (Connect's answer when the config fails validation: is the legacy PostgreSQL at ${new URL(options.legacyUrl).host} up? the worker's log says more)` : '';
+    if (response.status !== 409 || Date.now() > deadline) throw new Error(`Kafka Connect refused connector ${name}: ${response.status} ${body}${hint}`);
     await new Promise((r) => setTimeout(r, 100));
   }
   await waitForConnector(connectUrl, name, deadline - Date.now());
