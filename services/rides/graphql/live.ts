@@ -60,6 +60,28 @@ export function createRidesLive(services: GatewayServices, events: EventIndexRea
   // The newest position consumed per driver: a ride just assigned shows where its driver is even before the
   // position's own topic is projected (it is consumed beside the assignment, and projected separately).
   const positions = new Map<string, { location: Location; at: number }>();
+  // The watched rides by the driver they name: a position finds its riders at once. Going through every watched ride
+  // instead cost each position one check per ride (2.5 M a second for 5,000 positions/s and 500 riders).
+  const ridesOfDriver = new Map<string, Set<string>>();
+  const driverOfRide = new Map<string, string>();
+
+  /** Files the watched ride under the driver it names now (called whenever its state is set, and when it goes). */
+  function indexRide(rideId: string) {
+    const driverId = rides.get(rideId)?.current?.driverId ?? undefined;
+    const before = driverOfRide.get(rideId);
+    if (before === driverId) return;
+    if (before !== undefined) {
+      const of = ridesOfDriver.get(before)!;
+      of.delete(rideId);
+      if (!of.size) ridesOfDriver.delete(before);
+      driverOfRide.delete(rideId);
+    }
+    if (driverId !== undefined) {
+      driverOfRide.set(rideId, driverId);
+      const of = ridesOfDriver.get(driverId) ?? new Set<string>();
+      ridesOfDriver.set(driverId, of.add(rideId));
+    }
+  }
 
   const reached = (position: LogPosition) => watcher.reached(projectorsOf(position.topic), position, PROJECTION_WAIT_MS);
 
@@ -118,7 +140,7 @@ export function createRidesLive(services: GatewayServices, events: EventIndexRea
 
   function watch<T>(
     map: Map<string, Watched<T>>, key: string, chain: string, load: (entry: Watched<T>) => Promise<void>,
-    resume?: (push: (value: T) => void) => Promise<void>,
+    resume?: (push: (value: T) => void) => Promise<void>, gone?: () => void,
   ) {
     const entry = map.get(key) ?? { subscribers: new Set<Subscriber<T>>(), resuming: new Set<Subscriber<T>>(), current: null, locationAt: 0 };
     map.set(key, entry);
@@ -126,7 +148,10 @@ export function createRidesLive(services: GatewayServices, events: EventIndexRea
       entry.subscribers.delete(s);
       entry.resuming.delete(s);
       closers.delete(s.close);
-      if (!entry.subscribers.size && map.get(key) === entry) map.delete(key);
+      if (!entry.subscribers.size && map.get(key) === entry) {
+        map.delete(key);
+        gone?.();
+      }
     });
     entry.subscribers.add(s);
     closers.add(s.close);
@@ -164,6 +189,7 @@ export function createRidesLive(services: GatewayServices, events: EventIndexRea
         const loaded = await loadRide(rideId);
         if (!loaded) return;
         Object.assign(entry, { current: loaded.ride, locationAt: loaded.locationAt });
+        indexRide(rideId);
         return send(entry, false);
       }
       const state = REACHED[event.type];
@@ -182,6 +208,7 @@ export function createRidesLive(services: GatewayServices, events: EventIndexRea
         entry.locationAt = driver.at;
       }
       entry.current = ride;
+      indexRide(rideId);
       send(entry, false);
     });
   }
@@ -233,8 +260,9 @@ export function createRidesLive(services: GatewayServices, events: EventIndexRea
         if (driver.current) send(driver, true);
       });
     }
-    for (const [rideId, entry] of rides) {
-      if (entry.current?.driverId !== driverId || !UNDER_WAY.has(entry.current.state)) continue;
+    for (const rideId of ridesOfDriver.get(driverId) ?? []) {
+      const entry = rides.get(rideId);
+      if (!entry || entry.current?.driverId !== driverId || !UNDER_WAY.has(entry.current.state)) continue;
       enqueue(`ride:${rideId}`, async () => {
         // Checked again in the chain: the ride may have ended, or have been read with a newer position, meanwhile.
         if (!entry.current || entry.current.driverId !== driverId || !UNDER_WAY.has(entry.current.state) || at < entry.locationAt) return;
@@ -249,6 +277,7 @@ export function createRidesLive(services: GatewayServices, events: EventIndexRea
     ride: (rideId, after) => watch(rides, rideId, `ride:${rideId}`, async (entry) => {
       const loaded = await loadRide(rideId);
       if (loaded) Object.assign(entry, { current: loaded.ride, locationAt: loaded.locationAt });
+      indexRide(rideId);
     }, after && (async (push) => {
       const { indexed, states } = await historyOf(rideId);
       const since = indexed.findIndex((event) => comparePositions(event, after) > 0);
@@ -257,7 +286,8 @@ export function createRidesLive(services: GatewayServices, events: EventIndexRea
       for (const [i, state] of missed.entries()) push(i === missed.length - 1 ? (await withDriver(state)).ride : state);
       const entry = rides.get(rideId);
       if (entry && !entry.current && missed.length) Object.assign(entry, await withDriver(missed.at(-1)!)); // live changes fold onto it
-    })),
+      indexRide(rideId);
+    }), () => indexRide(rideId)),
     driver: (driverId) => watch(drivers, driverId, `driver:${driverId}`, async (entry) => {
       entry.current = await loadDriver(driverId);
       entry.locationAt = takenAt(entry.current);
