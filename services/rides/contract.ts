@@ -82,7 +82,8 @@ export const ridesContract = defineContract({
     [TOPICS.driverCommands]: {},
     [TOPICS.rideCommands]: {},
     // Only the latest position of a driver matters once it is decided on: compaction bounds the replay.
-    [TOPICS.driverLocations]: { compacted: true },
+    // Positions are no ride's or driver's history: the event index leaves them out (5,000 a second would be as many rows).
+    [TOPICS.driverLocations]: { compacted: true, history: false },
     [TOPICS.driverEvents]: {},
     [TOPICS.rideEvents]: {},
     [TOPICS.clock]: {},
