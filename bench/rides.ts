@@ -53,6 +53,7 @@ const GO_ONLINE = `mutation($driverId: ID!, $location: LocationInput!) { goOnlin
 const MOVE_MANY = `mutation($locations: [DriverLocationInput!]!) { updateDriverLocations(locations: $locations) { accepted rejected { driverId code } } }`;
 const REQUEST = `mutation($input: RequestRideInput!) { requestRide(input: $input) { id state driverId } }`;
 const RIDE_UPDATED = `subscription($rideId: ID!) { rideUpdated(rideId: $rideId) { id state driverId driverLocation { lat lng } } }`;
+const HISTORY = `query($id: ID!) { ride(id: $id) { history(first: 10) { edges { node { type occurredAt } } } } }`;
 const NEAR = `query($location: LocationInput!, $radiusKm: Float!, $first: Int) { driversNear(location: $location, radiusKm: $radiusKm, first: $first) { id location { lat lng } } }`;
 
 /** The SQL of driversNear (services/rides/graphql/context.ts), with pg's numbered parameters. */
@@ -86,11 +87,11 @@ export interface RidesFigures {
   regions: string[];
   positions: {
     drivers: number; batch: number; seconds: number; sentPerSecond: number; acceptedPerSecond: number;
-    rejected: number; failedCalls: number; callP50Ms: number; callP99Ms: number;
+    rejected: number; failedCalls: number; firstFailure?: string; callP50Ms: number; callP99Ms: number;
   };
   locationDelivery: ReturnType<typeof percentiles> & { watchedRides: number; watchedSent: number };
-  dispatch: ReturnType<typeof percentiles> & { alreadyAssignedInAnswer: number; underLoad: boolean };
-  quietDispatch: ReturnType<typeof percentiles> & { alreadyAssignedInAnswer: number };
+  dispatch: ReturnType<typeof percentiles> & { alreadyAssignedInAnswer: number; underLoad: boolean; decided: ReturnType<typeof percentiles> };
+  quietDispatch: ReturnType<typeof percentiles> & { alreadyAssignedInAnswer: number; decided: ReturnType<typeof percentiles> };
   /** Share of one core each process of the system used during the measured stream (1 = a whole core). */
   coresDuringStream: Record<string, number>;
   /** The same for this process: the bench's own HTTP and graphql-ws clients. */
@@ -134,6 +135,8 @@ export async function benchRides(system: BenchSystem, say: (line: string) => voi
    */
   async function dispatchLatency(label: string, count: number, regionOffset: number) {
     const h = histogram();
+    const decided = histogram();
+    const sentAtMs = new Map<string, number>();
     let alreadyAssignedInAnswer = 0;
     const client = socket();
     for (let i = 0; i < count; i += 1) {
@@ -141,6 +144,7 @@ export async function benchRides(system: BenchSystem, say: (line: string) => voi
       const rideId = `bench-${run}-${label}${i}`;
       const pickup = randomIn(box);
       const started = micros();
+      sentAtMs.set(rideId, Date.now());
       let unsubscribe = () => {};
       const seen = new Promise<void>((resolveSeen, reject) => {
         unsubscribe = client.subscribe<{ rideUpdated: { state: string } }>(
@@ -157,7 +161,14 @@ export async function benchRides(system: BenchSystem, say: (line: string) => voi
       unsubscribe();
       h.recordValue(Math.max(1, micros() - started));
     }
-    return { ...percentiles(h), alreadyAssignedInAnswer };
+    // Where the time went: sent → the dispatcher's DriverAssigned (its occurredAt, on this machine's clock); the rest
+    // is the projection and the push (or the answer) after it.
+    for (const [rideId, sent] of sentAtMs) {
+      const { ride } = await graphql(system.url, HISTORY, { id: rideId });
+      const assigned = ride?.history.edges.find((e: { node: { type: string } }) => e.node.type === 'DriverAssigned');
+      if (assigned) decided.recordValue(Math.max(1, (Date.parse(assigned.node.occurredAt) - sent) * 1000));
+    }
+    return { ...percentiles(h), alreadyAssignedInAnswer, decided: percentiles(decided) };
   }
 
   try {
@@ -210,6 +221,7 @@ export async function benchRides(system: BenchSystem, say: (line: string) => voi
     let accepted = 0;
     let rejected = 0;
     let failedCalls = 0;
+    let firstFailure: string | undefined;
     const calls = histogram();
     const streaming = batches.map(async (batch, b) => {
       await sleep((1000 * b) / batches.length); // the calls spread over the second
@@ -233,8 +245,10 @@ export async function benchRides(system: BenchSystem, say: (line: string) => voi
           accepted += answer.accepted;
           rejected += answer.rejected.length;
           calls.recordValue(Math.max(1, micros() - started));
-        }, () => {
-          if (counting) failedCalls += 1;
+        }, (error: Error) => {
+          if (!counting) return;
+          failedCalls += 1;
+          firstFailure ??= error.message.slice(0, 300);
         });
         await sleep(Math.max(0, 1000 - (performance.now() - tick)));
       }
@@ -260,7 +274,7 @@ export async function benchRides(system: BenchSystem, say: (line: string) => voi
     const coresDuringStream = Object.fromEntries([...cpuBetween(before.cpu, after.cpu)].sort((a, b) => b[1] - a[1]).map(([label, seconds]) => [label, seconds / streamSeconds]));
     const positions = {
       drivers: drivers.length, batch: BATCH, seconds: streamSeconds, sentPerSecond: sent / streamSeconds, acceptedPerSecond: accepted / streamSeconds,
-      rejected, failedCalls, callP50Ms: calls.getValueAtPercentile(50) / 1000, callP99Ms: calls.getValueAtPercentile(99) / 1000,
+      rejected, failedCalls, firstFailure, callP50Ms: calls.getValueAtPercentile(50) / 1000, callP99Ms: calls.getValueAtPercentile(99) / 1000,
     };
     const locationDelivery = { ...percentiles(delivery), watchedRides: rideOfDriver.size, watchedSent };
 
