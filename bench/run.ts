@@ -430,7 +430,9 @@ try {
     const met = (ok: boolean) => (ok ? 'met' : 'MISSED');
     const t = RIDES_TARGETS;
     rows.push({
-      measure: `rides: ${positions.drivers} drivers × 1 position/s over ${rides.regions.length} regions, updateDriverLocations of ≤ ${positions.batch}: positions accepted/s (target ≥ ${t.positionsPerSecond}: ${met(positions.acceptedPerSecond >= t.positionsPerSecond)})`,
+      // The offered load is the target itself (5,000 drivers × 1/s): met when every position sent was accepted and the
+      // rate is the offered one within the timer's jitter (1 %), not by a rounding either way.
+      measure: `rides: ${positions.drivers} drivers × 1 position/s over ${rides.regions.length} regions, updateDriverLocations of ≤ ${positions.batch}: positions accepted/s (target ≥ ${t.positionsPerSecond}: ${met(positions.acceptedPerSecond >= 0.99 * t.positionsPerSecond && positions.acceptedPerSecond >= 0.99 * positions.sentPerSecond && !positions.failedCalls)})`,
       value: `${positions.acceptedPerSecond.toFixed(0)} (of ${positions.sentPerSecond.toFixed(0)} sent; ${positions.rejected} rejected, ${positions.failedCalls} calls failed)`,
       floor: `sent for ${positions.drivers}/s`,
       ratio: `${((100 * positions.acceptedPerSecond) / positions.drivers).toFixed(0)} %`,
