@@ -1,39 +1,59 @@
 /**
- * The bench's rides section (issue 8), through GraphQL like the rest, each figure beside a floor from the same run:
- * - 1,000 drivers sending one location a second each, with riders subscribed to the rides of some of them:
- *   updateDriverLocation sent → that position on the rider's `rideUpdated`, p50/p99 (target p99 ≤ 200 ms);
- *   floor: the bare kafkajs round trip ./run.ts measures.
- * - `driversNear` req/s and p99 with 10,000 drivers online; floor: bare `pg` running the same nearest-drivers SQL.
- * - dispatch latency, requestRide sent → DRIVER_ASSIGNED seen on `rideUpdated`, p50/p99; floor: the kafka round trip.
+ * The bench's rides section (issues 8 and 23), through GraphQL like the rest, each figure beside its target and a
+ * floor from the same run:
+ * - drivers spread over the system's regions (the `regions` query), each sending one position a second in batches
+ *   of at most 100 (`updateDriverLocations`): positions accepted per second (target ≥ 5,000 with 5,000 drivers);
+ * - riders, one ride each in the same regions, each subscribed to its ride's `rideUpdated`: each position of its
+ *   driver from `updateDriverLocations` sent → that position delivered, p50/p99 (target p99 ≤ 250 ms with 500);
+ * - meanwhile, dispatch one ride at a time: requestRide sent → DRIVER_ASSIGNED seen, p50/p99 (target p99 ≤ 100 ms
+ *   with two dispatch instances), then the same on a quiet system for comparison;
+ * - the CPU each process of the system spent during the stream, and the bench's own clients beside it;
+ * - `driversNear` req/s and p99 with twice the drivers online (10,000), the others in the first region; floor: bare `pg` running the same nearest-drivers SQL.
  */
 import { randomUUID } from 'node:crypto';
 import { createClient, type Client } from 'graphql-ws';
 import pg from 'pg';
 import WebSocket from 'ws';
-import { BERLIN, randomIn, randomNear, type LatLng } from '../gateway/app/city.ts';
+import { randomIn, randomNear, REGIONS, type Box, type LatLng, type RegionView } from '../gateway/app/city.ts';
 import { EARTH_RADIUS_KM } from '../services/rides/geo.ts';
 import { limiter } from '../scripts/simulate-rides.ts';
 import { connectionParams, graphql, histogram, load, micros, percentiles } from './measure.ts';
 import type { BenchSystem } from './system.ts';
+import { cpuBetween } from './usage.ts';
 
-const STREAMING_DRIVERS = 1000;
-const WATCHED_RIDES = 200;
+export interface RidesOptions {
+  /** Drivers streaming positions, spread over the regions. Default 5,000. */
+  drivers: number;
+  /** Riders, one ride each, subscribed to it. Default 500. */
+  riders: number;
+  /** Seconds of the measured stream, after a warm-up. Default 15. */
+  seconds: number;
+}
+
+export const RIDES_DEFAULTS: RidesOptions = { drivers: 5000, riders: 500, seconds: 15 };
+
+/** The issue's targets (issue 23). */
+export const RIDES_TARGETS = { positionsPerSecond: 5000, deliveryP99Ms: 250, dispatchP99Ms: 100 };
+
+/** Positions per `updateDriverLocations` call: the most the schema takes. */
+const BATCH = 100;
 const STREAM_WARMUP_SECONDS = 3;
-const STREAM_SECONDS = 15;
-const NEAR_DRIVERS = 10_000;
+/** Drivers online for `driversNear`, per streaming driver: 10,000 with the default 5,000. */
+const NEAR_DRIVERS_PER_DRIVER = 2;
 const NEAR_RADIUS_KM = 2;
 const NEAR_FIRST = 10;
 const NEAR_CONCURRENCY = 16;
 const NEAR_SECONDS = 8;
 const DISPATCHES = 100;
-/** Mutations in flight at once: enough to keep the gateway busy, few enough not to overload it. */
+/** Mutations in flight at once while setting up: enough to keep the gateway busy, few enough not to overload it. */
 const MUTATION_CONCURRENCY = 64;
 const SUBSCRIPTIONS_PER_SOCKET = 50;
 
 const GO_ONLINE = `mutation($driverId: ID!, $location: LocationInput!) { goOnline(driverId: $driverId, location: $location) { id } }`;
-const MOVE = `mutation($driverId: ID!, $location: LocationInput!) { updateDriverLocation(driverId: $driverId, location: $location) { id } }`;
+const MOVE_MANY = `mutation($locations: [DriverLocationInput!]!) { updateDriverLocations(locations: $locations) { accepted rejected { driverId code } } }`;
 const REQUEST = `mutation($input: RequestRideInput!) { requestRide(input: $input) { id state driverId } }`;
 const RIDE_UPDATED = `subscription($rideId: ID!) { rideUpdated(rideId: $rideId) { id state driverId driverLocation { lat lng } } }`;
+const HISTORY = `query($id: ID!) { ride(id: $id) { history(first: 10) { edges { node { type occurredAt } } } } }`;
 const NEAR = `query($location: LocationInput!, $radiusKm: Float!, $first: Int) { driversNear(location: $location, radiusKm: $radiusKm, first: $first) { id location { lat lng } } }`;
 
 /** The SQL of driversNear (services/rides/graphql/context.ts), with pg's numbered parameters. */
@@ -59,15 +79,28 @@ function nearParameters(at: LatLng, radiusKm: number, first: number) {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const keyOf = (driverId: string, at: LatLng) => `${driverId}|${at.lat},${at.lng}`;
+
+interface StreamingDriver { id: string; box: Box; at: LatLng }
 
 export interface RidesFigures {
-  locationDelivery: ReturnType<typeof percentiles> & { drivers: number; watchedRides: number; sentPerSecond: number; targetPerSecond: number };
-  driversNear: Awaited<ReturnType<typeof load>> & { drivers: number };
+  regions: string[];
+  positions: {
+    drivers: number; batch: number; seconds: number; sentPerSecond: number; acceptedPerSecond: number;
+    rejected: number; failedCalls: number; firstFailure?: string; callP50Ms: number; callP99Ms: number;
+  };
+  locationDelivery: ReturnType<typeof percentiles> & { watchedRides: number; watchedSent: number };
+  dispatch: ReturnType<typeof percentiles> & { alreadyAssignedInAnswer: number; underLoad: boolean; decided: ReturnType<typeof percentiles> };
+  quietDispatch: ReturnType<typeof percentiles> & { alreadyAssignedInAnswer: number; decided: ReturnType<typeof percentiles> };
+  /** Share of one core each process of the system used during the measured stream (1 = a whole core). */
+  coresDuringStream: Record<string, number>;
+  /** The same for this process: the bench's own HTTP and graphql-ws clients. */
+  benchClientsCores: number;
+  driversNear: Awaited<ReturnType<typeof load>> & { drivers: number; inRegion: number; region: string };
   bareNear: Awaited<ReturnType<typeof load>>;
-  dispatch: ReturnType<typeof percentiles> & { alreadyAssignedInAnswer: number };
 }
 
-export async function benchRides(system: BenchSystem, say: (line: string) => void): Promise<RidesFigures> {
+export async function benchRides(system: BenchSystem, say: (line: string) => void, options: RidesOptions = RIDES_DEFAULTS): Promise<RidesFigures> {
   const run = randomUUID().slice(0, 6);
   const bounded = limiter(MUTATION_CONCURRENCY);
   const mutate = (query: string, variables: Record<string, unknown>) => bounded(() => graphql(system.url, query, variables));
@@ -77,50 +110,94 @@ export async function benchRides(system: BenchSystem, say: (line: string) => voi
     clients.push(client);
     return client;
   };
+  const regions: RegionView[] = (await graphql(system.url, REGIONS)).regions;
+  if (!regions.length) throw new Error('the system answers no regions');
+  const regionOf = (i: number) => regions[i % regions.length];
 
-  async function goOnline(from: number, to: number) {
+  async function goOnline(count: number, name: (i: number) => string, boxOf: (i: number) => Box): Promise<StreamingDriver[]> {
     const started = performance.now();
-    const positions = new Map<string, LatLng>();
     let done = 0;
-    const progress = setInterval(() => say(`  ${done}/${to - from} drivers online…`), 5000);
-    await Promise.all(Array.from({ length: to - from }, async (_, i) => {
-      const driverId = `bench-${run}-d${from + i}`;
-      const location = randomIn(BERLIN);
-      await mutate(GO_ONLINE, { driverId, location });
-      positions.set(driverId, location);
+    const progress = setInterval(() => say(`  ${done}/${count} drivers online…`), 5000);
+    const online = await Promise.all(Array.from({ length: count }, async (_, i) => {
+      const driver = { id: name(i), box: boxOf(i), at: randomIn(boxOf(i)) };
+      await mutate(GO_ONLINE, { driverId: driver.id, location: driver.at });
       done += 1;
+      return driver;
     }));
     clearInterval(progress);
-    say(`  ${to - from} drivers online in ${((performance.now() - started) / 1000).toFixed(1)} s`);
-    return positions;
+    say(`  ${count} drivers online in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    return online;
+  }
+
+  /**
+   * requestRide → DRIVER_ASSIGNED, one ride at a time, as the requester learns it: the mutation's answer, or its
+   * `rideUpdated` (subscribed first, so the assignment cannot go by unseen), whichever comes first.
+   */
+  async function dispatchLatency(label: string, count: number, regionOffset: number) {
+    const h = histogram();
+    const decided = histogram();
+    const sentAtMs = new Map<string, number>();
+    let alreadyAssignedInAnswer = 0;
+    const client = socket();
+    for (let i = 0; i < count; i += 1) {
+      const box = regionOf(regionOffset + i).box;
+      const rideId = `bench-${run}-${label}${i}`;
+      const pickup = randomIn(box);
+      const started = micros();
+      sentAtMs.set(rideId, Date.now());
+      let unsubscribe = () => {};
+      const seen = new Promise<void>((resolveSeen, reject) => {
+        unsubscribe = client.subscribe<{ rideUpdated: { state: string } }>(
+          { query: RIDE_UPDATED, variables: { rideId } },
+          { next: ({ data }) => data && data.rideUpdated.state !== 'REQUESTED' && resolveSeen(), error: reject, complete: () => {} },
+        );
+      });
+      const answered = graphql(system.url, REQUEST, { input: { id: rideId, riderId: `bench-${run}-${label}-rider`, pickup, dropoff: randomNear(pickup, 1, 3, box) } })
+        .then(({ requestRide }) => {
+          if (requestRide.state === 'REQUESTED') return seen;
+          alreadyAssignedInAnswer += 1;
+        });
+      await Promise.race([seen, answered]);
+      unsubscribe();
+      h.recordValue(Math.max(1, micros() - started));
+    }
+    // Where the time went: sent → the dispatcher's DriverAssigned (its occurredAt, on this machine's clock); the rest
+    // is the projection and the push (or the answer) after it.
+    for (const [rideId, sent] of sentAtMs) {
+      const { ride } = await graphql(system.url, HISTORY, { id: rideId });
+      const assigned = ride?.history.edges.find((e: { node: { type: string } }) => e.node.type === 'DriverAssigned');
+      if (assigned) decided.recordValue(Math.max(1, (Date.parse(assigned.node.occurredAt) - sent) * 1000));
+    }
+    return { ...percentiles(h), alreadyAssignedInAnswer, decided: percentiles(decided) };
   }
 
   try {
-    // ---- 1,000 drivers streaming, riders watching ----
-    say(`rides: ${STREAMING_DRIVERS} drivers going online…`);
-    const positions = await goOnline(0, STREAMING_DRIVERS);
+    say(`rides: regions ${regions.map((r) => r.id).join(', ')}; ${options.drivers} drivers going online…`);
+    const drivers = await goOnline(options.drivers, (i) => `bench-${run}-d${i}`, (i) => regionOf(i).box);
 
-    say(`rides: ${WATCHED_RIDES} riders request rides and subscribe to them…`);
-    const sentAt = new Map<string, number>(); // `driverId|lat,lng` → when its updateDriverLocation left
+    // ---- riders: one ride each, followed on rideUpdated ----
+    say(`rides: ${options.riders} riders request rides and subscribe to them…`);
+    const sentAt = new Map<string, number>(); // keyOf(driver, position) → when its updateDriverLocations left (µs)
+    const rideOfDriver = new Map<string, string>(); // the watched rides' drivers
     const delivery = histogram();
     let recording = false;
-    const assigned = new Set<string>();
+    let watchedSent = 0;
     let client = socket();
-    await Promise.all(Array.from({ length: WATCHED_RIDES }, async (_, i) => {
+    await Promise.all(Array.from({ length: options.riders }, async (_, i) => {
       if (i > 0 && i % SUBSCRIPTIONS_PER_SOCKET === 0) client = socket();
       const own = client;
       const rideId = `bench-${run}-watched${i}`;
-      const pickup = randomIn(BERLIN);
-      await mutate(REQUEST, { input: { id: rideId, riderId: `bench-${run}-rider${i}`, pickup, dropoff: randomNear(pickup, 1, 3, BERLIN) } });
+      const { box } = regionOf(i);
+      const pickup = randomIn(box);
       own.subscribe<{ rideUpdated: { driverId: string | null; driverLocation: LatLng | null } }>(
         { query: RIDE_UPDATED, variables: { rideId } },
         {
           next: ({ data }) => {
             const ride = data?.rideUpdated;
             if (!ride?.driverId) return;
-            assigned.add(rideId);
+            rideOfDriver.set(ride.driverId, rideId);
             if (!ride.driverLocation) return;
-            const key = `${ride.driverId}|${ride.driverLocation.lat},${ride.driverLocation.lng}`;
+            const key = keyOf(ride.driverId, ride.driverLocation);
             const at = sentAt.get(key);
             if (at === undefined) return;
             sentAt.delete(key);
@@ -130,94 +207,103 @@ export async function benchRides(system: BenchSystem, say: (line: string) => voi
           complete: () => {},
         },
       );
+      await mutate(REQUEST, { input: { id: rideId, riderId: `bench-${run}-rider${i}`, pickup, dropoff: randomNear(pickup, 1, 3, box) } });
     }));
     const assignDeadline = Date.now() + 30_000;
-    while (assigned.size < WATCHED_RIDES && Date.now() < assignDeadline) await sleep(100);
-    say(`  ${assigned.size}/${WATCHED_RIDES} watched rides have a driver`);
+    while (rideOfDriver.size < options.riders && Date.now() < assignDeadline) await sleep(100);
+    say(`  ${rideOfDriver.size}/${options.riders} watched rides have a driver`);
 
-    say(`rides: ${STREAMING_DRIVERS} drivers × 1 location/s for ${STREAM_WARMUP_SECONDS} + ${STREAM_SECONDS} s…`);
+    // ---- every driver streams one position a second, in batches; dispatch meanwhile ----
+    const batches = Array.from({ length: Math.ceil(drivers.length / BATCH) }, (_, b) => drivers.slice(b * BATCH, (b + 1) * BATCH));
+    say(`rides: ${drivers.length} drivers × 1 position/s in ${batches.length} updateDriverLocations calls a second, for ${STREAM_WARMUP_SECONDS} + ${options.seconds} s, dispatching ${DISPATCHES} rides meanwhile…`);
     let stop = false;
     let sent = 0;
-    const streamStarted = performance.now();
-    let measureStarted = streamStarted;
-    const drivers = [...positions.entries()];
-    const streaming = drivers.map(async ([driverId, start]) => {
-      let at = start;
-      await sleep(Math.random() * 1000); // spread over the second
+    let accepted = 0;
+    let rejected = 0;
+    let failedCalls = 0;
+    let firstFailure: string | undefined;
+    const calls = histogram();
+    const streaming = batches.map(async (batch, b) => {
+      await sleep((1000 * b) / batches.length); // the calls spread over the second
       while (!stop) {
         const tick = performance.now();
-        // A few metres each second; never so far that an assigned driver reaches its pickup by chance.
-        at = randomNear(at, 0.005, 0.01, BERLIN);
-        const location = at;
-        // Through the same bound as every mutation: with 1,000 requests in flight at once the gateway answers
-        // in seconds and accepts fewer, not more (measured). The time starts when the request leaves the queue.
-        await bounded(async () => {
-          sentAt.set(`${driverId}|${location.lat},${location.lng}`, micros());
-          await graphql(system.url, MOVE, { driverId, location }).catch(() => {});
+        const now = new Date().toISOString();
+        const started = micros();
+        const locations = batch.map((driver) => {
+          // A few metres each second; never so far that an assigned driver reaches its pickup by chance.
+          driver.at = randomNear(driver.at, 0.005, 0.01, driver.box);
+          if (rideOfDriver.has(driver.id)) {
+            sentAt.set(keyOf(driver.id, driver.at), started);
+            if (recording) watchedSent += 1;
+          }
+          return { driverId: driver.id, location: driver.at, at: now };
         });
-        if (recording) sent += 1;
+        const counting = recording;
+        await graphql(system.url, MOVE_MANY, { locations }).then(({ updateDriverLocations: answer }) => {
+          if (!counting) return;
+          sent += locations.length;
+          accepted += answer.accepted;
+          rejected += answer.rejected.length;
+          calls.recordValue(Math.max(1, micros() - started));
+        }, (error: Error) => {
+          if (!counting) return;
+          failedCalls += 1;
+          firstFailure ??= error.message.slice(0, 300);
+        });
         await sleep(Math.max(0, 1000 - (performance.now() - tick)));
       }
     });
     await sleep(STREAM_WARMUP_SECONDS * 1000);
     recording = true;
-    measureStarted = performance.now();
-    for (let s = 0; s < STREAM_SECONDS; s += 5) {
-      await sleep(Math.min(5, STREAM_SECONDS - s) * 1000);
-      say(`  ${Math.min(s + 5, STREAM_SECONDS)} s: ${(sent / ((performance.now() - measureStarted) / 1000)).toFixed(0)} locations/s, ${delivery.totalCount} deliveries, p99 ${(delivery.getValueAtPercentile(99) / 1000).toFixed(1)} ms`);
+    const before = await system.usage();
+    const clientsBefore = process.cpuUsage();
+    const measureStarted = performance.now();
+    const dispatching = dispatchLatency('dispatch', DISPATCHES, 0);
+    for (let s = 0; s < options.seconds; s += 5) {
+      await sleep(Math.min(5, options.seconds - s) * 1000);
+      const elapsed = (performance.now() - measureStarted) / 1000;
+      say(`  ${Math.min(s + 5, options.seconds)} s: ${(accepted / elapsed).toFixed(0)} positions/s accepted, ${delivery.totalCount} deliveries, p99 ${(delivery.getValueAtPercentile(99) / 1000).toFixed(1)} ms`);
     }
     const streamSeconds = (performance.now() - measureStarted) / 1000;
+    const clientsCpu = process.cpuUsage(clientsBefore);
+    const after = await system.usage();
     recording = false;
+    const dispatch = await dispatching; // usually done by now; the stream goes on until it is
     stop = true;
     await Promise.all(streaming);
-    const locationDelivery = {
-      ...percentiles(delivery), drivers: STREAMING_DRIVERS, watchedRides: assigned.size,
-      sentPerSecond: sent / streamSeconds, targetPerSecond: STREAMING_DRIVERS,
+    const coresDuringStream = Object.fromEntries([...cpuBetween(before.cpu, after.cpu)].sort((a, b) => b[1] - a[1]).map(([label, seconds]) => [label, seconds / streamSeconds]));
+    const positions = {
+      drivers: drivers.length, batch: BATCH, seconds: streamSeconds, sentPerSecond: sent / streamSeconds, acceptedPerSecond: accepted / streamSeconds,
+      rejected, failedCalls, firstFailure, callP50Ms: calls.getValueAtPercentile(50) / 1000, callP99Ms: calls.getValueAtPercentile(99) / 1000,
     };
+    const locationDelivery = { ...percentiles(delivery), watchedRides: rideOfDriver.size, watchedSent };
 
-    // ---- driversNear with 10,000 drivers online ----
-    say(`rides: ${NEAR_DRIVERS - STREAMING_DRIVERS} more drivers going online (${NEAR_DRIVERS} in all)…`);
-    await goOnline(STREAMING_DRIVERS, NEAR_DRIVERS);
-    const near = async () => { await graphql(system.url, NEAR, { location: randomIn(BERLIN), radiusKm: NEAR_RADIUS_KM, first: NEAR_FIRST }); };
+    say(`rides: dispatch latency on the quiet system, ${DISPATCHES} rides…`);
+    const quietDispatch = await dispatchLatency('quiet', DISPATCHES, 1);
+
+    // ---- driversNear with 10,000 drivers online, the others in the first region ----
+    const near = regions[0];
+    const more = drivers.length * (NEAR_DRIVERS_PER_DRIVER - 1);
+    say(`rides: ${more} more drivers going online in ${near.id} (${drivers.length + more} in all)…`);
+    await goOnline(more, (i) => `bench-${run}-near${i}`, () => near.box);
+    const inRegion = more + drivers.filter((d) => d.box === near.box).length;
+    const nearOne = async () => { await graphql(system.url, NEAR, { location: randomIn(near.box), radiusKm: NEAR_RADIUS_KM, first: NEAR_FIRST }); };
     say(`rides: driversNear (${NEAR_RADIUS_KM} km, first ${NEAR_FIRST}), ${NEAR_CONCURRENCY} clients for ${NEAR_SECONDS} s…`);
-    await load(NEAR_CONCURRENCY, near, { seconds: 1 });
-    const driversNear = { ...(await load(NEAR_CONCURRENCY, near, { seconds: NEAR_SECONDS })), drivers: NEAR_DRIVERS };
+    await load(NEAR_CONCURRENCY, nearOne, { seconds: 1 });
+    const driversNear = { ...(await load(NEAR_CONCURRENCY, nearOne, { seconds: NEAR_SECONDS })), drivers: drivers.length + more, inRegion, region: near.id };
     say('rides: floor: the same SQL with bare pg…');
     const pool = new pg.Pool({ connectionString: system.databaseUrl, max: NEAR_CONCURRENCY });
-    const bare = async () => { await pool.query(NEAR_SQL, nearParameters(randomIn(BERLIN), NEAR_RADIUS_KM, NEAR_FIRST)); };
+    const bare = async () => { await pool.query(NEAR_SQL, nearParameters(randomIn(near.box), NEAR_RADIUS_KM, NEAR_FIRST)); };
     await load(NEAR_CONCURRENCY, bare, { seconds: 1 });
     const bareNear = await load(NEAR_CONCURRENCY, bare, { seconds: NEAR_SECONDS / 2 });
     await pool.end();
 
-    // ---- dispatch: requestRide → DRIVER_ASSIGNED, one at a time ----
-    say(`rides: dispatch latency over ${DISPATCHES} rides…`);
-    const dispatch = histogram();
-    let alreadyAssignedInAnswer = 0;
-    const dispatchSocket = socket();
-    for (let i = 0; i < DISPATCHES; i += 1) {
-      const rideId = `bench-${run}-dispatch${i}`;
-      const pickup = randomIn(BERLIN);
-      const started = micros();
-      // Subscribed first, so the assignment cannot go by unseen (`rideUpdated` waits for a ride not yet requested);
-      // assigned is when the requester learns it: the mutation's answer, or the subscription, whichever is first.
-      let unsubscribe = () => {};
-      const seen = new Promise<void>((resolveSeen, reject) => {
-        unsubscribe = dispatchSocket.subscribe<{ rideUpdated: { state: string } }>(
-          { query: RIDE_UPDATED, variables: { rideId } },
-          { next: ({ data }) => data && data.rideUpdated.state !== 'REQUESTED' && resolveSeen(), error: reject, complete: () => {} },
-        );
-      });
-      const answered = graphql(system.url, REQUEST, { input: { id: rideId, riderId: `bench-${run}-dispatcher`, pickup, dropoff: randomNear(pickup, 1, 3, BERLIN) } })
-        .then(({ requestRide }) => {
-          if (requestRide.state === 'REQUESTED') return seen;
-          alreadyAssignedInAnswer += 1;
-        });
-      await Promise.race([seen, answered]);
-      unsubscribe();
-      dispatch.recordValue(Math.max(1, micros() - started));
-    }
-
-    return { locationDelivery, driversNear, bareNear, dispatch: { ...percentiles(dispatch), alreadyAssignedInAnswer } };
+    return {
+      regions: regions.map((r) => r.id), positions, locationDelivery,
+      dispatch: { ...dispatch, underLoad: true }, quietDispatch,
+      coresDuringStream, benchClientsCores: (clientsCpu.user + clientsCpu.system) / 1e6 / streamSeconds,
+      driversNear, bareNear,
+    };
   } finally {
     await Promise.all(clients.map((c) => c.dispose()));
   }

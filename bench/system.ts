@@ -53,7 +53,15 @@ function freePort(): Promise<number> {
 const healthy = (url: string) =>
   fetch(url.replace(/\/graphql$/, '/healthz')).then((r) => r.ok, () => false);
 
-export async function startOrUseSystem(log: (line: string) => void): Promise<BenchSystem> {
+export interface SystemOptions {
+  /**
+   * For a fresh system: services that run apart, in several processes (scripts/start.ts's SERVICE_INSTANCES, e.g.
+   * `{ dispatch: 2 }`). Default: none. A running system is used as it is.
+   */
+  serviceInstances?: Record<string, number>;
+}
+
+export async function startOrUseSystem(log: (line: string) => void, options: SystemOptions = {}): Promise<BenchSystem> {
   const running = process.env.BENCH_GATEWAY_URL ?? 'http://localhost:4000/graphql';
   const kafka = await ensureKafka({ log: (line) => log(`kafka: ${line}`) });
   const kafkaBrokers = kafka.brokers.join(',');
@@ -92,11 +100,12 @@ export async function startOrUseSystem(log: (line: string) => void): Promise<Ben
     PORT: String(port),
     LOG_LEVEL: 'silent',
     KAFKA_REQUEST_STATS_DIR: mkdtempSync(join(tmpdir(), 'bench-requests-')),
+    SERVICE_INSTANCES: Object.entries(options.serviceInstances ?? {}).map(([name, n]) => `${name}=${n}`).join(','),
   };
   // Its log goes to a file: a pipe nobody read would fill and stop the system mid-run.
   const logFile = resolve(import.meta.dirname, `../.data/bench/${env.TOPIC_PREFIX.replace(/\.$/, '')}.log`);
   mkdirSync(dirname(logFile), { recursive: true });
-  log(`starting a fresh system on port ${port} (topic prefix ${env.TOPIC_PREFIX}), its log in ${logFile}`);
+  log(`starting a fresh system on port ${port} (topic prefix ${env.TOPIC_PREFIX}${env.SERVICE_INSTANCES ? `, ${env.SERVICE_INSTANCES}` : ''}), its log in ${logFile}`);
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', resolve(import.meta.dirname, '../scripts/start.ts')], {
     env,
     stdio: ['ignore', openSync(logFile, 'a'), 'inherit'],

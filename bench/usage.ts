@@ -78,11 +78,19 @@ export async function cpuSnapshot(root: number | undefined, databaseUrl: string)
   const snapshot: CpuSnapshot = new Map();
   const all = processes();
   const system = descendants(all, root);
-  for (const p of all) {
+  // Several instances of one service (SERVICE_INSTANCES) are kept apart, oldest pid first: `dispatch`, `dispatch#2`.
+  const instancesSeen = new Map<string, number>();
+  for (const p of all.sort((a, b) => a.pid - b.pid)) {
     let label: string | undefined;
     if (backends.has(p.pid)) label = 'postgres';
-    else if (system.has(p.pid)) label = labelOf(p.command);
-    else if (p.command.includes('kafka.Kafka')) label = 'broker';
+    else if (system.has(p.pid)) {
+      label = labelOf(p.command);
+      if (label !== 'other' && label !== 'broker') {
+        const seen = (instancesSeen.get(label) ?? 0) + 1;
+        instancesSeen.set(label, seen);
+        if (seen > 1) label = `${label}#${seen}`;
+      }
+    } else if (p.command.includes('kafka.Kafka')) label = 'broker';
     if (label) snapshot.set(label, (snapshot.get(label) ?? 0) + p.ticks / TICKS_PER_SECOND);
   }
   return snapshot;

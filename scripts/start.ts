@@ -1,7 +1,7 @@
 /**
  * `npm start`: the whole system on this machine. Starts Kafka (unless KAFKA_BROKERS is set) and the schema registry
  * (unless SCHEMA_REGISTRY_URL is set), sets up the database, topics, schemas and seed stock (scripts/setup.ts), then runs the services (one process hosting them all, or
- * SERVICE_PROCESSES=each: one each) and the gateway with prefixed logs, restarting any that crashes
+ * SERVICE_PROCESSES=each: one each; SERVICE_INSTANCES=dispatch=2: a service apart, in several) and the gateway with prefixed logs, restarting any that crashes
  * (scripts/supervisor.ts). Ctrl-C stops everything.
  */
 import { ensureKafka } from '../infra/kafka/broker.ts';
@@ -11,7 +11,7 @@ import { authConfig, signToken } from '../gateway/auth.ts';
 import { gatewayPort } from '../gateway/config.ts';
 import { ensurePrismaClient } from './prepare.ts';
 import { setUpSystem } from './setup.ts';
-import { superviseProcesses, systemProcesses } from './supervisor.ts';
+import { parseServiceInstances, superviseProcesses, systemProcesses } from './supervisor.ts';
 
 const say = (line: string) => console.log(`[start] ${line}`);
 
@@ -29,6 +29,8 @@ function serviceProcesses(): 'one' | 'each' {
 ensurePrismaClient();
 // Imported after generation: the services' projections load the generated Prisma client.
 const { SERVICE_NAMES } = await import('../services/domains.ts');
+// SERVICE_INSTANCES=dispatch=2: those services apart, as several processes sharing their partitions.
+const instances = parseServiceInstances(process.env.SERVICE_INSTANCES, SERVICE_NAMES);
 const givenBrokers = Boolean(process.env.KAFKA_BROKERS);
 // The schema registry starts beside the broker (about 10 s): set-up registers every topic's schema in it.
 const [kafka, registry] = await Promise.all([ensureKafka(), ensureSchemaRegistry()]);
@@ -50,7 +52,7 @@ const catalog = await ensureCatalogCapture({ log: (line) => console.log(line) })
 // The processes reach the worker as docker-compose's do: the gateway's /readyz and /metrics report its connector.
 process.env.CONNECT_URL = catalog.connectUrl;
 
-const supervisor = superviseProcesses(systemProcesses([...SERVICE_NAMES], serviceProcesses()), { env: process.env, log: say });
+const supervisor = superviseProcesses(systemProcesses([...SERVICE_NAMES], serviceProcesses(), instances), { env: process.env, log: say });
 let stopping = false;
 process.on('SIGINT', () => void stop());
 process.on('SIGTERM', () => void stop());

@@ -55,12 +55,38 @@ interface Slot {
   timer?: NodeJS.Timeout;
 }
 
-/** The processes of `npm start`: the services (in one process, or each in its own), then the gateway. */
-export function systemProcesses(serviceNames: string[], layout: 'one' | 'each'): SupervisedProcess[] {
+/**
+ * The processes of `npm start`: the services (in one process, or each in its own), then the gateway. A service named
+ * in `instances` runs apart from the others, in that many processes of its own (`dispatch`, `dispatch-2`, …), which
+ * share its partitions as one consumer group.
+ */
+export function systemProcesses(serviceNames: string[], layout: 'one' | 'each', instances: Record<string, number> = {}): SupervisedProcess[] {
+  const apart = serviceNames.filter((name) => (instances[name] ?? 1) > 1);
+  const rest = serviceNames.filter((name) => !apart.includes(name));
   const services = layout === 'one'
-    ? [{ name: 'services', entry: 'services/main.ts', args: serviceNames }]
-    : serviceNames.map((name) => ({ name, entry: 'services/main.ts', args: [name] }));
-  return [...services, { name: 'gateway', entry: 'gateway/main.ts' }];
+    ? (rest.length ? [{ name: 'services', entry: 'services/main.ts', args: rest }] : [])
+    : rest.map((name) => ({ name, entry: 'services/main.ts', args: [name] }));
+  const copies = apart.flatMap((name) => Array.from({ length: instances[name] }, (_, i) => ({
+    name: i ? `${name}-${i + 1}` : name, entry: 'services/main.ts', args: [name],
+  })));
+  return [...services, ...copies, { name: 'gateway', entry: 'gateway/main.ts' }];
+}
+
+/**
+ * SERVICE_INSTANCES, `service=N` entries separated by commas (e.g. `dispatch=2`): services that run in N processes of
+ * their own. Default: none (each service in one process, as SERVICE_PROCESSES says).
+ */
+export function parseServiceInstances(raw: string | undefined, serviceNames: readonly string[]): Record<string, number> {
+  const instances: Record<string, number> = {};
+  for (const entry of (raw ?? '').split(',').map((e) => e.trim()).filter(Boolean)) {
+    const match = /^([a-z0-9-]+)=(\d+)$/.exec(entry);
+    if (!match) throw new Error(`SERVICE_INSTANCES: "${entry}" is not service=N (e.g. dispatch=2)`);
+    const [, name, count] = match;
+    if (!serviceNames.includes(name)) throw new Error(`SERVICE_INSTANCES: no service "${name}"; known: ${serviceNames.join(', ')}`);
+    if (Number(count) < 1 || Number(count) > 16) throw new Error(`SERVICE_INSTANCES: ${name} takes 1 to 16 instances, not ${count}`);
+    instances[name] = Number(count);
+  }
+  return instances;
 }
 
 export function superviseProcesses(processes: SupervisedProcess[], options: SupervisorOptions = {}): Supervisor {

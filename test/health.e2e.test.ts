@@ -62,7 +62,7 @@ describe('readiness', () => {
     expect(body).toMatchObject({ status: 'ready', kafka: 'ok', postgres: 'ok' });
     expect(body.consumers.map((c: { name: string }) => c.name).sort()).toEqual(
       [
-        'dispatch', 'fraud', 'inventory', 'inventory-projector', 'order-details', 'orders', 'orders-event-index', 'orders-projector',
+        'dispatch', 'driver-positions-projector', 'fraud', 'inventory', 'inventory-projector', 'order-details', 'orders', 'orders-event-index', 'orders-projector',
         'ratings', 'ratings-event-index', 'ratings-projector', 'rides-event-index', 'rides-projector',
       ],
     );

@@ -165,13 +165,8 @@ describe('orderUpdated(after)', () => {
     await waitFor(() => resumed!.values.at(-1)?.orderUpdated.state === 'VALIDATED', 20_000, () => JSON.stringify(resumed!.values));
     await new Promise((r) => setTimeout(r, 500)); // anything sent twice would arrive by now
     const updates: any[] = resumed.values.map((v: any) => v.orderUpdated);
-    const seen = updates.map((u) => `${u.state}/${u.validations.length}`);
-    // The missed state first (each one read to resume is sent), then the live ones: whole states, so one not written
-    // yet when the next came may give way to it (conflation); never twice, never out of order, the end always.
-    expect(seen[0]).toBe('CREATED/2');
-    expect(seen.at(-1)).toBe('VALIDATED/3');
-    expect(['CREATED/2,CREATED/3,VALIDATED/3', 'CREATED/2,VALIDATED/3']).toContain(seen.join());
-    expect(new Set(updates.map((u) => u.cursor)).size, JSON.stringify(updates)).toBe(updates.length);
+    expect(updates.map((u) => `${u.state}/${u.validations.length}`)).toEqual(['CREATED/2', 'CREATED/3', 'VALIDATED/3']);
+    expect(new Set(updates.map((u) => u.cursor)).size, JSON.stringify(updates)).toBe(3);
     // The last state is what a fresh load shows, cursor included.
     const fresh = (await system.gql(`query($id: ID!) { order(id: $id) { state cursor validations { checkType } } }`, { id })).data.order;
     expect(updates.at(-1)).toEqual(fresh);
@@ -208,11 +203,11 @@ describe('rides: history, asOf and rideUpdated(after)', () => {
     const requested = await ok(`mutation($input: RequestRideInput!) { requestRide(input: $input) { state } }`, { input: { id: rideId, riderId: 'rita', pickup: PICKUP, dropoff: north(2) } });
     expect(requested.state).toBe('DRIVER_ASSIGNED');
     let assigned: any;
-    await waitFor(async () => !!(assigned = await rideNow(rideId).catch(() => undefined))?.cursor, 20_000, () => 'the assigned ride with a cursor');
+    await waitFor(async () => !!(assigned = await rideNow(rideId).catch(() => undefined))?.cursor, 10_000, () => 'the assigned ride with a cursor');
 
     // While the client is away: the driver arrives and the ride starts.
     await ok(`mutation($id: ID!, $at: LocationInput!) { updateDriverLocation(driverId: $id, location: $at) { id } }`, { id: driverId, at: north(0.01) });
-    await waitFor(async () => (await rideNow(rideId)).state === 'DRIVER_ARRIVED', 20_000, () => 'the arrival');
+    await waitFor(async () => (await rideNow(rideId)).state === 'DRIVER_ARRIVED', 10_000, () => 'the arrival');
     await ok(`mutation($id: ID!) { startRide(rideId: $id) { state } }`, { id: rideId });
 
     const fresh = await startGateway({ port: 0, host: '127.0.0.1', commandTimeoutMs: 20_000 });
@@ -220,7 +215,7 @@ describe('rides: history, asOf and rideUpdated(after)', () => {
     const resumed = system.subscribe(`subscription($id: ID!, $after: String) { rideUpdated(rideId: $id, after: $after) { state cursor } }`, { id: rideId, after: assigned.cursor }, fresh);
     await resumed.received(2);
     await ok(`mutation($id: ID!) { completeRide(rideId: $id) { state } }`, { id: rideId });
-    await waitFor(() => resumed.values.at(-1)?.rideUpdated.state === 'COMPLETED', 20_000, () => JSON.stringify(resumed.values));
+    await waitFor(() => resumed.values.at(-1)?.rideUpdated.state === 'COMPLETED', 10_000, () => JSON.stringify(resumed.values));
     await new Promise((r) => setTimeout(r, 500)); // anything sent twice would arrive by now
     // Positions of the driver may come between (same state, same cursor); each state change comes once, in order.
     const changes = resumed.values.map((v: any) => v.rideUpdated).filter((u: any, i: number, all: any[]) => i === 0 || u.cursor !== all[i - 1].cursor);
@@ -248,12 +243,14 @@ describe('rides: history, asOf and rideUpdated(after)', () => {
 
   it('refuses a bad or foreign cursor on rideUpdated and Ride.history with BAD_USER_INPUT', async () => {
     const rideId = `ride-${randomUUID()}`;
-    await ok(`mutation($input: RequestRideInput!) { requestRide(input: $input) { state } }`, { input: { id: rideId, riderId: 'rita', pickup: north(5), dropoff: north(6) } });
+    // A ride nobody is near: in Munich, where this test puts no driver (a pickup outside every region is refused).
+    const munich = { lat: 48.15, lng: 11.55 };
+    await ok(`mutation($input: RequestRideInput!) { requestRide(input: $input) { state } }`, { input: { id: rideId, riderId: 'rita', pickup: munich, dropoff: { ...munich, lat: munich.lat + 0.01 } } });
     const foreign = (await historyOf(await settledOrder('alice')))[0].position;
     const result = await system.gql(`query($id: ID!, $after: String) { ride(id: $id) { history(after: $after) { edges { cursor } } } }`, { id: rideId, after: foreign });
     expect(result.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
     const subscription = system.subscribe(`subscription($id: ID!, $after: String) { rideUpdated(rideId: $id, after: $after) { state } }`, { id: rideId, after: foreign });
-    await waitFor(() => subscription.errors.length > 0, 20_000, () => 'an error');
+    await waitFor(() => subscription.errors.length > 0, 10_000, () => 'an error');
     expect(JSON.stringify(subscription.errors)).toMatch(/BAD_USER_INPUT|another entity/);
     expect(subscription.values).toEqual([]);
     await subscription.close();

@@ -70,7 +70,7 @@ async function settled(_driverId: string): Promise<void> {
   const high = BigInt((await bus.topicOffsets(physical)).find((p) => p.partition === partition)!.high);
   let seen = '';
   await waitFor(async () => {
-    const projected = await system.prisma.projectionOffset.findUnique({ where: { projector_topic_partition: { projector: bus.prefix + 'rides-projector', topic: physical, partition } } });
+    const projected = await system.prisma.projectionOffset.findUnique({ where: { projector_topic_partition: { projector: bus.prefix + 'driver-positions-projector', topic: physical, partition } } });
     const decided = (await bus.committedOffsets('dispatch', physical)).get(partition);
     seen = `projected ${projected?.nextOffset}, decided ${decided}, end ${high}`;
     return (projected?.nextOffset ?? 0n) >= high && (decided ?? 0n) >= high;

@@ -82,7 +82,8 @@ export const ridesContract = defineContract({
     [TOPICS.driverCommands]: {},
     [TOPICS.rideCommands]: {},
     // Only the latest position of a driver matters once it is decided on: compaction bounds the replay.
-    [TOPICS.driverLocations]: { compacted: true },
+    // Positions are no ride's or driver's history: the event index leaves them out (5,000 a second would be as many rows).
+    [TOPICS.driverLocations]: { compacted: true, history: false },
     [TOPICS.driverEvents]: {},
     [TOPICS.rideEvents]: {},
     [TOPICS.clock]: {},
@@ -127,10 +128,10 @@ export const ridesContract = defineContract({
   errorCodes: ['FAILED_PRECONDITION', 'RIDE_ID_CONFLICT'],
   services: [{ name: 'dispatch', inputs: [TOPICS.driverCommands, TOPICS.rideCommands, TOPICS.driverLocations, TOPICS.clock] }],
   projections: [
-    {
-      name: 'rides-projector', process: 'dispatch',
-      topics: [TOPICS.driverEvents, TOPICS.driverLocations, TOPICS.rideEvents], tables: ['drivers', 'rides'],
-    },
+    { name: 'rides-projector', process: 'dispatch', topics: [TOPICS.driverEvents, TOPICS.rideEvents], tables: ['drivers', 'rides'] },
+    // Positions apart, on a consumer of their own: thousands a second, their batches would hold up a ride's state
+    // (and every requestRide waiting to read it) behind theirs.
+    { name: 'driver-positions-projector', process: 'dispatch', topics: [TOPICS.driverLocations], tables: ['drivers'] },
   ],
 });
 

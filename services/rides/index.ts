@@ -7,7 +7,7 @@ import type { DomainRuntime } from '../shared/process.ts';
 import { rideRegions } from './config.ts';
 import { clockTicked, ridesContract } from './contract.ts';
 import { dispatchService } from './dispatch/handler.ts';
-import { ridesProjection } from './projections/rides.ts';
+import { driverPositionsProjection, ridesProjection } from './projections/rides.ts';
 
 /** How often the clock ticks, in ms: the resolution of request timeouts. */
 const CLOCK_EVERY_MS = 1_000;
@@ -18,7 +18,7 @@ rideRegions();
 const rides: DomainRuntime = {
   contract: ridesContract,
   services: [dispatchService],
-  projections: [ridesProjection],
+  projections: [ridesProjection, driverPositionsProjection],
   // Each region's aggregate learns the time from its own tick.
   tickers: { dispatch: [{ everyMs: CLOCK_EVERY_MS, tick: (now) => rideRegions().map((region) => clockTicked(now, region.id)) }] },
 };

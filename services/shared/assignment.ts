@@ -11,6 +11,9 @@ export const ASSIGNER_NAME = 'PartitionNumberAssigner';
  * Partition numbers per member. `single`: every number to one member (the state is one aggregate; the others are
  * standbys), preferably one already holding some. Otherwise each member keeps what it holds up to ⌈n/members⌉,
  * and the rest go to the members holding fewest. Members are taken in id order, so every leader decides alike.
+ * A member holding more than its share keeps a spread of its numbers, not the lowest: state with fewer keys than
+ * partitions fills them from 0 up (the dispatcher's regions: region i on partition i), so a member keeping 0, 1, 2
+ * of 0–5 would keep every region and its new peer none.
  */
 export function assignPartitions(
   members: readonly { memberId: string; holding: readonly number[] }[],
@@ -29,10 +32,9 @@ export function assignPartitions(
   const share = Math.ceil(all.length / sorted.length);
   const free = new Set(all);
   for (const member of sorted) {
-    for (const partition of [...member.holding].sort((a, b) => a - b)) {
-      const mine = result.get(member.memberId)!;
-      if (mine.length < share && free.delete(partition)) mine.push(partition);
-    }
+    const holding = [...new Set(member.holding)].filter((p) => free.has(p)).sort((a, b) => a - b);
+    const mine = result.get(member.memberId)!;
+    for (const partition of spread(holding, share)) if (free.delete(partition)) mine.push(partition);
   }
   for (const partition of free) {
     const fewest = sorted.reduce((a, b) => (result.get(b.memberId)!.length < result.get(a.memberId)!.length ? b : a));
@@ -40,6 +42,12 @@ export function assignPartitions(
   }
   for (const list of result.values()) list.sort((a, b) => a - b);
   return result;
+}
+
+/** At most `count` of the sorted `numbers`, evenly spaced among them (all of them when they are no more). */
+function spread(numbers: readonly number[], count: number): number[] {
+  if (numbers.length <= count) return [...numbers];
+  return Array.from({ length: count }, (_, k) => numbers[Math.floor((k * numbers.length) / count)]);
 }
 
 /** The kafkajs assigner; `holding()` says which partition numbers this member holds state for (sent when it joins). */

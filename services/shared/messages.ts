@@ -12,6 +12,11 @@ import { HEADER_BYTES as WIRE_HEADER_BYTES, jsonOf, schemaIds } from './wire.ts'
 export interface TopicSpec {
   /** Keep only the latest message per key (a table on the log, e.g. a catalog). */
   compacted?: boolean;
+  /**
+   * Whether its events are part of their entities' histories, kept in the runtime's event index. Default: true.
+   * False for a stream of readings no history reads (a driver's positions: thousands a second, each one row more).
+   */
+  history?: boolean;
   /** For a topic written from outside (e.g. Debezium): reads a message as a domain event, or undefined (a tombstone). */
   external?(message: RawMessage): EventEnvelope | undefined;
   /** The Kafka Connect connector that writes this topic (under TOPIC_PREFIX), reported by /readyz and /metrics. */
@@ -233,7 +238,7 @@ export function defineContract<C extends Specs, E extends Specs, const R extends
   const eventTopics = [...new Set([
     ...Object.values(spec.events).map((message) => message.topic),
     ...Object.entries(spec.topics).filter(([, topic]) => topic.external).map(([name]) => name),
-  ])];
+  ])].filter((topic) => spec.topics[topic]?.history !== false);
   const host = spec.services[0]?.name; // a contract without services (a test's) runs nothing, so no projector either
   const projections = [
     ...spec.projections,

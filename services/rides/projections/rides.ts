@@ -10,6 +10,8 @@ import { positionAt, regionOf, ridesContract, type DriverStatus, type EventData,
 /** The enum's order, in which a ride moves (CANCELLED last, as in SQL comparisons of the enum). */
 const STATE_ORDER: readonly RideState[] = ['REQUESTED', 'DRIVER_ASSIGNED', 'DRIVER_ARRIVED', 'IN_PROGRESS', 'COMPLETED', 'CANCELLED'];
 
+const byId = (a: { id: string }, b: { id: string }) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+
 export const ridesProjection: ProjectionDefinition<RidesContract> = {
   ...ridesContract.projection('rides-projector'),
   contract: ridesContract,
@@ -74,7 +76,8 @@ export const ridesProjection: ProjectionDefinition<RidesContract> = {
     }
     // A driver's status and position come from two topics, projected in either order: each fills in its own columns.
     if (statuses.size) {
-      const rows = [...statuses].map(([id, s]) => ({ id, ...s }));
+      // In id order, as positions below: the two projectors write drivers side by side, and lock its rows in one order.
+      const rows = [...statuses].map(([id, s]) => ({ id, ...s })).sort(byId);
       tx.queue`
         INSERT INTO drivers (id, status, region, updated_at)
         SELECT d.id, d.status::"DriverStatus", d.region, d.at
@@ -84,7 +87,7 @@ export const ridesProjection: ProjectionDefinition<RidesContract> = {
           updated_at = GREATEST(drivers.updated_at, EXCLUDED.updated_at)`;
     }
     if (positions.size) {
-      const rows = [...positions].map(([id, p]) => ({ id, ...p }));
+      const rows = [...positions].map(([id, p]) => ({ id, ...p })).sort(byId);
       // A row whose position was taken later keeps it; one with no time (projected before positions had one) takes any.
       tx.queue`
         INSERT INTO drivers (id, status, lat, lng, location_at, updated_at)
@@ -121,4 +124,11 @@ export const ridesProjection: ProjectionDefinition<RidesContract> = {
         WHERE rides.id = u.id AND u.state::"RideState" >= rides.state`;
     }
   },
+};
+
+/** The drivers' positions (driver-locations), projected by the same fold on a consumer of their own. */
+export const driverPositionsProjection: ProjectionDefinition<RidesContract> = {
+  ...ridesContract.projection('driver-positions-projector'),
+  contract: ridesContract,
+  apply: ridesProjection.apply,
 };
