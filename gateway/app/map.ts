@@ -86,7 +86,8 @@ function RegionMap({ client, box, regions, region, onRegion }: RegionMapProps) {
       offConnected();
       offClosed();
     };
-  }, [box]);
+    // By value: the regions loaded from the server give Berlin's box again as a new object, which is no new box.
+  }, [`${box.south},${box.west},${box.north},${box.east}`]);
 
   const drivers = [...city.drivers.values()];
   const available = drivers.filter((d) => d.status === 'AVAILABLE').length;

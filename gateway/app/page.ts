@@ -56,15 +56,10 @@ async function post<T>(query: string, variables: Record<string, unknown>): Promi
 
 // One socket for the page; it reconnects on its own, and the leaderboard subscription starts again with the
 // current list, so the page catches up after any gap.
-/**
- * Between attempts to reconnect: 0.5 s, 1 s, 2 s, then 3 s, with up to 0.5 s of jitter (graphql-ws's own default
- * doubles without end, so a page that lost its gateway for a minute waited most of another one after it came back).
- */
-const retryWait = (retries: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.min(3_000, 500 * 2 ** retries) + Math.random() * 500));
-const client = createClient({ url: endpoint.replace(/^http/, 'ws'), retryAttempts: Infinity, retryWait, lazy: false });
+const client = createClient({ url: endpoint.replace(/^http/, 'ws'), retryAttempts: Infinity, lazy: false });
 // The map's own socket, as the development admin; opened when the map is first shown.
 const mapClient = tokens && createClient({
-  url: endpoint.replace(/^http/, 'ws'), retryAttempts: Infinity, retryWait, lazy: true,
+  url: endpoint.replace(/^http/, 'ws'), retryAttempts: Infinity, lazy: true,
   connectionParams: { authorization: `Bearer ${tokens.admin}` },
 });
 
