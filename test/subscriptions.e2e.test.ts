@@ -84,8 +84,10 @@ describe('subscriptions', () => {
     const events = subscribers[0].values.length;
     for (const s of subscribers) expect(s.values).toEqual(subscribers[0].values);
     expect(subscribers[0].values[0].orderUpdated.state).toBe('CREATED');
-    // The other operation is executed for itself; 31 subscribers cost two executions per event, not 31.
-    expect(await metric(system.gateways[0], 'subscription_executions_total') - executions).toBeLessThanOrEqual(events + other.values.length);
+    // The other operation is executed for itself; 31 subscribers cost two executions per event, not 31. An order
+    // changes at most five times (created, three verdicts, its end); a state not written yet when the next came gives
+    // way to it (conflation), so a subscriber may see fewer than were executed.
+    expect(await metric(system.gateways[0], 'subscription_executions_total') - executions).toBeLessThanOrEqual(2 * 5);
     expect(await metric(system.gateways[0], 'subscription_deliveries_total') - deliveries).toBe(30 * events + other.values.length);
     await Promise.all([...subscribers, other].map((s) => s.close()));
   });

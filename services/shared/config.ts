@@ -17,7 +17,7 @@ export const databaseUrl = (): string => process.env.DATABASE_URL ?? 'postgresql
 
 /** Kafka bootstrap servers, comma separated. Default: the local broker started by `npm start`. */
 export function kafkaBrokers(): string[] {
-  return (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',').map((b) => b.trim());
+  return (process.env.KAFKA_BROKERS || '127.0.0.1:9092').split(',').map((b) => b.trim()); // empty counts as unset
 }
 
 /** Prefix for every topic and consumer group name, so several systems (or test runs) share one cluster. Default: none. */
