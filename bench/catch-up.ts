@@ -7,12 +7,12 @@ import { dropDatabase, migrate } from '../infra/database.ts';
 import { DOMAINS } from '../services/domains.ts';
 import { checkCompleted, ordersContract } from '../services/orders/contract.ts';
 import { ordersProjection } from '../services/orders/projections/orders.ts';
-import { createBus, deleteTopicsAndGroups, ensureTopics, systemTopics } from '../services/shared/bus.ts';
+import { createBus } from '../services/shared/bus.ts';
 import { createPrisma } from '../services/shared/db.ts';
 import { eventIndexProjection } from '../services/shared/event-index.ts';
 import { createLogger } from '../services/shared/log.ts';
 import { startProjector, type ProjectionDefinition } from '../services/shared/projector.ts';
-import { createSchemaRegistry, registerSchemas, topicSchemas } from '../services/shared/schemas.ts';
+import { provisionPrefix } from '../services/shared/prefix.ts';
 import type { BenchSystem } from './system.ts';
 
 /** Four events each: created and three verdicts; 80,000 events, a steadier figure than 20,000. */
@@ -27,9 +27,7 @@ export async function projectorCatchUp(system: Pick<BenchSystem, 'topicPrefix' |
   const databaseUrl = url.toString();
   await migrate(databaseUrl);
   const bus = await createBus({ clientId: 'bench-catchup', brokers: system.kafkaBrokers.split(','), prefix });
-  await ensureTopics(bus.kafka, systemTopics(DOMAINS), prefix);
-  const registry = createSchemaRegistry();
-  await registerSchemas(registry, topicSchemas(DOMAINS, prefix));
+  const topics = await provisionPrefix(bus.kafka, DOMAINS, prefix);
   const cause = ordersContract.command({ type: 'AddInventory', data: { product: 'bench', quantity: 1 } });
   const events = Array.from({ length: CATCHUP_ORDERS }, (_, i) => {
     const created = ordersContract.event({ type: 'OrderCreated', data: { orderId: `o${i}`, customerId: 'c', product: 'P', quantity: 1, price: 1, currency: 'EUR' } }, cause, new Date());
@@ -47,8 +45,7 @@ export async function projectorCatchUp(system: Pick<BenchSystem, 'topicPrefix' |
   const seconds = (performance.now() - started) / 1000;
   await projector.stop();
   await prisma.$disconnect();
-  await deleteTopicsAndGroups(bus.kafka, prefix);
-  await registry.deleteSubjects(prefix);
+  await topics.remove();
   await bus.close();
   await dropDatabase(databaseUrl);
   return { events: events.length, seconds, perSecond: events.length / seconds };

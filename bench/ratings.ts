@@ -19,7 +19,8 @@ import { avroOf } from '../services/shared/avro.ts';
 import { createSchemaRegistry } from '../services/shared/schemas.ts';
 import { createSchemaIds } from '../services/shared/wire.ts';
 import { DOMAINS } from '../services/domains.ts';
-import { createBus, createKafka, deleteTopicsAndGroups, ensureTopics, joined, systemTopics, type Bus } from '../services/shared/bus.ts';
+import { createBus, createKafka, joined, type Bus } from '../services/shared/bus.ts';
+import { provisionPrefix, type ProvisionedPrefix } from '../services/shared/prefix.ts';
 import type { BenchSystem } from './system.ts';
 import { connectionParams, graphql } from './measure.ts';
 
@@ -73,8 +74,10 @@ export async function ratingsSustained(system: BenchSystem, say: (line: string) 
   await migrate(databaseUrl);
   const bus = await createBus({ clientId: 'bench-ratings', brokers: system.kafkaBrokers.split(','), prefix });
   let child: ReturnType<typeof spawn> | undefined;
+  let topics: ProvisionedPrefix | undefined;
   try {
-    await ensureTopics(bus.kafka, systemTopics(DOMAINS), prefix);
+    // Topics and subjects both: the commands below are written in the wire format, tagged with their subject's id.
+    topics = await provisionPrefix(bus.kafka, DOMAINS, prefix);
     if (options.raiseMaxMessageBytes) {
       // The workaround for what the default run hits: the service publishes a whole fetched batch's events (and
       // replies) in one produce request, which the broker refuses above max.message.bytes (1 MB) per partition.
@@ -169,7 +172,7 @@ export async function ratingsSustained(system: BenchSystem, say: (line: string) 
     };
   } finally {
     child?.kill('SIGKILL');
-    await deleteTopicsAndGroups(bus.kafka, prefix).catch(() => {});
+    await topics?.remove().catch(() => {});
     await bus.close();
     await dropDatabase(databaseUrl).catch(() => {});
   }

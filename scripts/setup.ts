@@ -6,12 +6,12 @@
  */
 import { resolve } from 'node:path';
 import { migrate } from '../infra/database.ts';
-import { createBus, ensureTopics, systemTopics } from '../services/shared/bus.ts';
+import { createBus } from '../services/shared/bus.ts';
 import { databaseUrl } from '../services/shared/config.ts';
 import { createPrisma } from '../services/shared/db.ts';
 import { reconcileProjectionLog } from '../services/shared/projector.ts';
 import { DOMAINS } from '../services/domains.ts';
-import { createSchemaRegistry, registerSchemas, topicSchemas } from '../services/shared/schemas.ts';
+import { provisionPrefix } from '../services/shared/prefix.ts';
 import { loadDomainRuntimes } from '../services/runtimes.ts';
 
 export interface SetupOptions {
@@ -29,9 +29,8 @@ export async function setUpSystem(say: (line: string) => void, options: SetupOpt
   const bus = await createBus({ clientId: 'setup' });
   const prisma = createPrisma();
   try {
-    const created = await ensureTopics(bus.kafka, systemTopics(DOMAINS));
+    const { created, registered } = await provisionPrefix(bus.kafka, DOMAINS, bus.prefix);
     if (created.length) say(`created topics ${created.join(', ')}`);
-    const registered = await registerSchemas(createSchemaRegistry(), topicSchemas(DOMAINS, bus.prefix));
     if (registered.length) say(`registered schemas ${registered.join(', ')}`);
     const projections = DOMAINS.flatMap((contract) => contract.projections);
     const { rebuilt, reason } = await reconcileProjectionLog(prisma, bus, projections, options.rebuildProjections ?? 'never');

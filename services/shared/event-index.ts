@@ -179,6 +179,15 @@ export function createEventIndexReader(sql: SqlClient): EventIndexReader {
   };
 }
 
+/**
+ * Of an entity's states folded from `history` (each carrying its event's cursor), those of the events after `after`:
+ * by cursor, since an event the fold skips (a repeat, a step back) or folds into another has no state of its own.
+ */
+export function statesAfter<S extends { cursor?: string }>(history: readonly IndexedEvent[], states: readonly S[], after: EventPosition): S[] {
+  const later = new Set(history.filter((event) => comparePositions(event, after) > 0).map(cursorOf));
+  return states.filter((state) => state.cursor !== undefined && later.has(state.cursor));
+}
+
 /** A page of an entity's history, as the GraphQL `EventConnection` has it: `first` events after the cursor `after`. */
 export async function historyPage(reader: EventIndexReader, stream: EntityStream, first: number, after: string | null | undefined) {
   const events = await reader.history(stream, { after: after == null ? undefined : positionOf(after, stream.aggregateId), limit: first + 1 });

@@ -11,11 +11,11 @@ import { createClient, type Client } from 'graphql-ws';
 import { inject } from 'vitest';
 import WebSocket from 'ws';
 import { dropDatabase, migrate } from '../../infra/database.ts';
-import { createKafka, deleteTopicsAndGroups, ensureTopics, systemTopics } from '../../services/shared/bus.ts';
+import { createKafka } from '../../services/shared/bus.ts';
+import { provisionPrefix } from '../../services/shared/prefix.ts';
 import { createPrisma, type PrismaClient } from '../../services/shared/db.ts';
 import { DOMAINS } from '../../services/domains.ts';
 import type { AnyContract } from '../../services/shared/messages.ts';
-import { createSchemaRegistry, registerSchemas, topicSchemas } from '../../services/shared/schemas.ts';
 import { loadProcesses } from '../../services/runtimes.ts';
 import { startParts, type RunningParts } from '../../services/shared/process.ts';
 import { startGateway, type RunningGateway } from '../../gateway/server.ts';
@@ -53,18 +53,14 @@ export async function isolate(domains: readonly AnyContract[] = DOMAINS): Promis
   };
   Object.assign(process.env, env);
   await migrate(env.DATABASE_URL);
-  const kafka = createKafka('test-setup');
-  await ensureTopics(kafka, systemTopics(domains), prefix);
-  const registry = createSchemaRegistry();
-  await registerSchemas(registry, topicSchemas(domains, prefix));
+  const topics = await provisionPrefix(createKafka('test-setup'), domains, prefix);
   return {
     prefix,
     databaseUrl: env.DATABASE_URL,
     env,
     // A shared broker must not collect every test run's topics.
     drop: async () => {
-      await deleteTopicsAndGroups(kafka, prefix);
-      await registry.deleteSubjects(prefix);
+      await topics.remove();
       await dropDatabase(env.DATABASE_URL);
     },
   };
@@ -72,16 +68,8 @@ export async function isolate(domains: readonly AnyContract[] = DOMAINS): Promis
 
 /** Creates the contracts' topics under `prefix` and registers their schemas, for a test on a bus of its own; `drop` removes both. */
 export async function ownTopics(prefix: string, contracts: readonly AnyContract[]): Promise<{ drop(): Promise<void> }> {
-  const kafka = createKafka('test-topics');
-  await ensureTopics(kafka, systemTopics(contracts), prefix);
-  const registry = createSchemaRegistry();
-  await registerSchemas(registry, topicSchemas(contracts, prefix));
-  return {
-    async drop() {
-      await deleteTopicsAndGroups(kafka, prefix);
-      await registry.deleteSubjects(prefix);
-    },
-  };
+  const topics = await provisionPrefix(createKafka('test-topics'), contracts, prefix);
+  return { drop: topics.remove };
 }
 
 export interface GraphQLResult<T = any> {

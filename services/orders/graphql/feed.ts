@@ -6,9 +6,9 @@
  * have applied its event, so what a subscriber sees, a query sees too. A subscriber that brings a cursor gets each
  * state since it from the index first.
  */
-import { createLiveFeed, type FeedUpdate, type LiveFeed, type ProjectionWatcher } from '../../shared/graphql/index.ts';
+import { createLiveFeed, cursorOfUpdate, type LiveFeed, type ProjectionWatcher } from '../../shared/graphql/index.ts';
 import DataLoader from 'dataloader';
-import { comparePositions, cursorOf, type EventIndexReader, type IndexedEvent } from '../../shared/event-index.ts';
+import { cursorOf, statesAfter, type EventIndexReader, type IndexedEvent } from '../../shared/event-index.ts';
 import type { Logger } from '../../shared/log.ts';
 import { CHECK_TYPES, TOPICS, type EventEnvelope, type EventOfType } from '../contract.ts';
 import type { OrderModelWithValidations, OrderModelWithValidations as OrderModel } from './context.ts';
@@ -108,18 +108,16 @@ export function createOrderFeed(
     },
     { cache: false, maxBatchSize: 500 },
   );
-  const cursorAt = ({ key, event, position }: FeedUpdate<EventEnvelope>) =>
-    cursorOf({ aggregateId: key, occurredAt: new Date(event.occurredAt), topic: position.logicalTopic, partition: position.partition, offset: position.offset });
 
   return createLiveFeed<OrderModel, EventEnvelope>({
     // Folded from the event index: a state and its cursor come from one read, so they always agree.
     async load(orderId, at) {
       const states = statesOf(await histories.load(orderId));
-      const cursor = at && cursorAt(at);
+      const cursor = at && cursorOfUpdate(at);
       return (cursor && states.find((state) => state.cursor === cursor)) || states.at(-1) || null;
     },
     fold(order, update) {
-      const cursor = cursorAt(update);
+      const cursor = cursorOfUpdate(update);
       if (order) return { ...foldOrder(order, update.event), cursor };
       return update.event.type === 'OrderCreated' ? { ...createdOrder(update.event), cursor } : null;
     },
@@ -127,9 +125,7 @@ export function createOrderFeed(
     latestStateWins: true,
     async statesSince(orderId, after) {
       const indexed = await histories.load(orderId);
-      // By the cursor each state carries: a verdict folded in with the creation has no state of its own.
-      const later = new Set(indexed.filter((event) => comparePositions(event, after) > 0).map(cursorOf));
-      return statesOf(indexed).filter((state) => later.has(state.cursor!));
+      return statesAfter(indexed, statesOf(indexed), after);
     },
   }, { watcher, projectorsOf, log, entity: 'order' });
 }

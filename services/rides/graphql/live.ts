@@ -6,9 +6,9 @@
  * subscribers and to those of the ride it is on, and a subscriber that has not yet taken the previous position gets
  * only the newest (latest wins, never reordered: one taken before the newest sent, arriving late, is dropped).
  */
-import { createLiveFeed, type FeedUpdate, type GatewayServices } from '../../shared/graphql/index.ts';
+import { createLiveFeed, cursorOfUpdate, type FeedUpdate, type GatewayServices } from '../../shared/graphql/index.ts';
 import type { Driver } from '../../../generated/prisma/client.ts';
-import { comparePositions, cursorOf, type EventIndexReader, type EventPosition } from '../../shared/event-index.ts';
+import { statesAfter, type EventIndexReader, type EventPosition } from '../../shared/event-index.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { LogPosition, RawMessage } from '../../shared/messages.ts';
 import { positionAt, ridesContract, type EventEnvelope, type Location, type RideState } from '../contract.ts';
@@ -44,8 +44,6 @@ const takenAtOf = (event: Parameters<typeof positionAt>[0]) => Date.parse(positi
 /** When a row's position was taken (ms); a row projected before positions had a time: when it changed. */
 const takenAt = (driver: Driver) => (driver.locationAt ?? driver.updatedAt).getTime();
 const later = (a: Date, b: string) => (a.getTime() >= Date.parse(b) ? a : new Date(b));
-const cursorAt = ({ key, event, position }: FeedUpdate<EventEnvelope>) =>
-  cursorOf({ aggregateId: key, occurredAt: new Date(event.occurredAt), topic: position.logicalTopic, partition: position.partition, offset: position.offset });
 
 /**
  * The ride after one more event: a state change it has not reached yet, or its driver's newer position while under
@@ -64,7 +62,7 @@ function foldRide(ride: LiveRide | null, update: FeedUpdate<EventEnvelope>): Liv
   if (!state || RANK[state] <= RANK[ride.state]) return ride; // already included in what was read
   if (state === 'DRIVER_ASSIGNED') return null;
   const driverId = 'driverId' in event.data ? (event.data.driverId as string | null) : null;
-  const next: LiveRide = { ...ride, state, driverId: driverId ?? ride.driverId, updatedAt: new Date(event.occurredAt), cursor: cursorAt(update) };
+  const next: LiveRide = { ...ride, state, driverId: driverId ?? ride.driverId, updatedAt: new Date(event.occurredAt), cursor: cursorOfUpdate(update) };
   if (!UNDER_WAY.has(state)) next.driverLocation = null;
   else if (event.type === 'DriverArrived') {
     // The arrival carries the position it was decided on, which another topic may deliver later.
@@ -135,7 +133,7 @@ export function createRidesLive(services: GatewayServices, events: EventIndexRea
   const rides = createLiveFeed<LiveRide, EventEnvelope>({
     async load(rideId, at) {
       const { states } = await historyOf(rideId);
-      const cursor = at && cursorAt(at);
+      const cursor = at && cursorOfUpdate(at);
       const ride = (cursor && states.find((state) => state.cursor === cursor)) || states.at(-1);
       return ride ? withDriver(ride) : null;
     },
@@ -144,9 +142,7 @@ export function createRidesLive(services: GatewayServices, events: EventIndexRea
     isNewer: isNewerRide,
     async statesSince(rideId, after) {
       const { indexed, states } = await historyOf(rideId);
-      // By the cursor each state carries: an event the fold skips (a repeat, a step back) has no state of its own.
-      const later = new Set(indexed.filter((event) => comparePositions(event, after) > 0).map(cursorOf));
-      const missed: LiveRide[] = states.filter((state) => later.has(state.cursor));
+      const missed: LiveRide[] = statesAfter(indexed, states, after);
       // The last state carries where its driver is now; the earlier ones what their events knew.
       if (missed.length) missed[missed.length - 1] = await withDriver(missed.at(-1)!);
       return missed;

@@ -22,7 +22,7 @@ export {
   actorOf, forbidden, isAdmin, notFound, requireRole, unauthenticated, type Role, type RoleRegistry, type Viewer,
 } from './access.ts';
 export { createLiveQueue, PUSH_TO, type LiveQueue, type PushTarget } from './live-queue.ts';
-export { createLiveFeed, type FeedPosition, type FeedUpdate, type LiveFeed, type LiveFeedDomain } from './live-feed.ts';
+export { createLiveFeed, cursorOfUpdate, type FeedPosition, type FeedUpdate, type LiveFeed, type LiveFeedDomain } from './live-feed.ts';
 export type {
   CommandGateway, GatewayContext, GatewayServices, GraphQLSlice, ProjectionWatcher, StartedSlice, ViewerContext,
 } from './slice.ts';

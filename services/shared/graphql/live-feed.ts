@@ -12,9 +12,9 @@
  * - with a cursor, a subscriber gets each state since it first, and live pushes skip it until then (by the time
  *   one runs, the index has it).
  *
- * Public surface: `createLiveFeed`, `LiveFeed`, `LiveFeedDomain`, `FeedUpdate`, `FeedPosition`.
+ * Public surface: `createLiveFeed`, `LiveFeed`, `LiveFeedDomain`, `FeedUpdate`, `FeedPosition`, `cursorOfUpdate`.
  */
-import type { EventPosition } from '../event-index.ts';
+import { cursorOf, type EventPosition } from '../event-index.ts';
 import type { Logger } from '../log.ts';
 import type { LogPosition } from '../messages.ts';
 import { createLiveQueue } from './live-queue.ts';
@@ -29,6 +29,10 @@ export interface FeedUpdate<E> {
   event: E;
   position: FeedPosition;
 }
+
+/** The cursor of a consumed event: its position in its entity's history, as the event index has it. */
+export const cursorOfUpdate = ({ key, event, position }: FeedUpdate<{ occurredAt: string }>): string =>
+  cursorOf({ aggregateId: key, occurredAt: new Date(event.occurredAt), topic: position.logicalTopic, partition: position.partition, offset: position.offset });
 
 export interface LiveFeedDomain<S, E> {
   /**
