@@ -85,6 +85,10 @@ function checkValue(value: unknown, type: GraphQLInputType, bounds: Bounds, fiel
   } else if (isScalarType(nullable)) {
     if (typeof value === 'string' && (nullable.name === 'String' || nullable.name === 'ID')) checkString(value, bounds, field);
     if (typeof value === 'number') checkNumber(value, bounds, field);
+    // The DateTime scalar reads any string into a Date; one that names no moment is refused here, naming the field.
+    if (value instanceof Date && Number.isNaN(value.getTime())) {
+      throw refuse(field, 'format', `${field} is not an ISO 8601 date-time: send one such as 2026-11-25T10:00:00.000Z`);
+    }
   }
 }
 

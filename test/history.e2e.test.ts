@@ -110,6 +110,10 @@ describe('Order.history', () => {
       const result = await system.gql(HISTORY, { id: first, first: 2, after });
       expect(result.errors?.[0]?.extensions?.code, after).toBe('BAD_USER_INPUT');
     }
+    // An asOf that names no moment, as a literal and as a variable.
+    const literal = await system.gql(`query { order(id: "${first}", asOf: "not a date") { id } }`);
+    const variable = await system.gql(`query($at: DateTime) { order(id: "${first}", asOf: $at) { id } }`, { at: 'not a date' });
+    for (const result of [literal, variable]) expect(result.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
   });
 });
 
