@@ -3,7 +3,7 @@
  * `IndexedEvent`s from the runtime's event index (services/shared/event-index.ts).
  */
 import { GraphQLScalarType, Kind, type ValueNode } from 'graphql';
-import { cursorOf, type IndexedEvent } from '../services/shared/event-index.ts';
+import type { IndexedEvent } from '../services/shared/event-index.ts';
 import { isAdmin, type ViewerContext } from '../services/shared/graphql/index.ts';
 
 /** A literal in a query as the JSON value it spells (variables arrive parsed already). */
@@ -38,7 +38,6 @@ export const eventResolvers = {
     __resolveType: () => 'DomainEvent',
   },
   DomainEvent: {
-    position: (event: IndexedEvent) => cursorOf(event),
     // Who acted is theirs to see, and admins'.
     actor: (event: IndexedEvent, _: unknown, { viewer }: ViewerContext) =>
       event.actor && viewer && (isAdmin(viewer) || viewer.sub === event.actor.sub) ? event.actor : null,

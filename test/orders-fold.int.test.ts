@@ -13,7 +13,7 @@ import { createOrdersReadModel } from '../services/orders/graphql/read-model.ts'
 import { ordersProjection } from '../services/orders/projections/orders.ts';
 import { event } from '../services/orders/testing.ts';
 import { createPrisma, sqlOf, type PrismaClient } from '../services/shared/db.ts';
-import type { IndexedEvent } from '../services/shared/event-index.ts';
+import { cursorOf, type IndexedEvent } from '../services/shared/event-index.ts';
 import { freshDatabase } from './support/system.ts';
 import { random, randomBatches, type Random } from './support/random.ts';
 
@@ -61,10 +61,10 @@ function randomHistory(rng: Random, orderId: string): EventEnvelope[] {
 function indexed(log: EventEnvelope[]): IndexedEvent[] {
   const topicOf = (e: EventEnvelope) => (e.type === 'OrderCheckCompleted' ? TOPICS.orderValidations : TOPICS.orderEvents);
   return log
-    .map((e, offset) => ({
-      eventId: e.eventId, aggregateId: e.aggregateId, occurredAt: new Date(e.occurredAt), topic: topicOf(e), partition: 0, offset: String(offset),
-      type: e.type, commandId: e.correlationId, actor: null, data: e.data,
-    }))
+    .map((e, offset) => {
+      const at = { aggregateId: e.aggregateId, occurredAt: new Date(e.occurredAt), topic: topicOf(e), partition: 0, offset: String(offset) };
+      return { ...at, eventId: e.eventId, position: cursorOf(at), type: e.type, commandId: e.correlationId, actor: null, data: e.data };
+    })
     .sort((a, b) => a.occurredAt.getTime() - b.occurredAt.getTime() || a.topic.localeCompare(b.topic) || Number(a.offset) - Number(b.offset));
 }
 

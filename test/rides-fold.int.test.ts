@@ -11,7 +11,7 @@ import { rideStatesOf } from '../services/rides/graphql/history.ts';
 import { ridesProjection } from '../services/rides/projections/rides.ts';
 import { event } from '../services/rides/testing.ts';
 import { createPrisma, sqlOf, type PrismaClient } from '../services/shared/db.ts';
-import type { IndexedEvent } from '../services/shared/event-index.ts';
+import { cursorOf, type IndexedEvent } from '../services/shared/event-index.ts';
 import { freshDatabase } from './support/system.ts';
 import { random, randomBatches, type Random } from './support/random.ts';
 
@@ -61,10 +61,10 @@ function randomRide(rng: Random, rideId: string): EventEnvelope[] {
 }
 
 const indexed = (log: EventEnvelope[]): IndexedEvent[] =>
-  log.map((e, offset) => ({
-    eventId: e.eventId, aggregateId: e.aggregateId, occurredAt: new Date(e.occurredAt), topic: TOPICS.rideEvents, partition: 0, offset: String(offset),
-    type: e.type, commandId: e.correlationId, actor: null, data: e.data,
-  })).sort((a, b) => a.occurredAt.getTime() - b.occurredAt.getTime() || Number(a.offset) - Number(b.offset));
+  log.map((e, offset) => {
+    const at = { aggregateId: e.aggregateId, occurredAt: new Date(e.occurredAt), topic: TOPICS.rideEvents, partition: 0, offset: String(offset) };
+    return { ...at, eventId: e.eventId, position: cursorOf(at), type: e.type, commandId: e.correlationId, actor: null, data: e.data };
+  }).sort((a, b) => a.occurredAt.getTime() - b.occurredAt.getTime() || Number(a.offset) - Number(b.offset));
 
 it(`folds ${CASES} random rides into the projection's rows`, async () => {
   const seed = Date.now() % 1_000_000;

@@ -1,4 +1,5 @@
 /** The Prisma client, on the `pg` driver adapter (Prisma 7 needs no query-engine binary). */
+import { createHash } from 'node:crypto';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { PrismaClient } from '../../generated/prisma/client.ts';
@@ -90,6 +91,15 @@ export interface SqlTransaction {
 }
 
 const sqlClients = new WeakMap<PrismaClient, SqlClient>();
+const statementNames = new Map<string, string>();
+/** A statement's name on every connection: from its text, so two texts never share one. */
+function statementName(text: string): string | undefined {
+  let name = statementNames.get(text);
+  if (!name && statementNames.size < MAX_NAMED_STATEMENTS) statementNames.set(text, (name = `s${createHash('sha1').update(text).digest('base64url').slice(0, 20)}`));
+  return name;
+}
+/** Texts are the code's own, so few; past this many (text built from data), a statement goes unnamed. */
+const MAX_NAMED_STATEMENTS = 1_000;
 /** The longest a statement inside `SqlClient.transaction` may run. */
 export const TRANSACTION_STATEMENT_TIMEOUT_MS = 60_000;
 
@@ -114,7 +124,10 @@ export function createPrisma(url: string = databaseUrl(), options: PrismaOptions
     async query<Row>(text: string, values: readonly unknown[] = []) {
       await (connected ??= prisma.$connect());
       options.onQuery?.(text);
-      return (await pool.query(text, values as unknown[])).rows as Row[];
+      // With values: named, so each connection parses and plans it once (planning a history page cost more than running
+      // it). Without: sent as text, where several statements may go in one.
+      const name = values.length ? statementName(text) : undefined;
+      return (await pool.query({ name, text, values: values as unknown[] })).rows as Row[];
     },
     async transaction(work, { closing } = {}) {
       await (connected ??= prisma.$connect());

@@ -35,6 +35,8 @@ export function eventIndexProjection(contract: AnyContract): ProjectionDefinitio
 /** An event as the index holds it, with its position (opaque to clients: `cursorOf`). */
 export interface IndexedEvent {
   eventId: string;
+  /** Its cursor (`cursorOf`), made once when read: a page hands it out twice per event. */
+  position: string;
   aggregateId: string;
   occurredAt: Date;
   topic: string;
@@ -125,6 +127,7 @@ const ORDER = `ORDER BY occurred_at, topic, partition, "offset"`;
 
 const eventOf = (row: Row): IndexedEvent => ({
   eventId: row.event_id,
+  position: cursorOf({ aggregateId: row.aggregate_id, occurredAt: row.occurred_at, topic: row.topic, partition: row.partition, offset: row.offset }),
   aggregateId: row.aggregate_id,
   occurredAt: row.occurred_at,
   topic: row.topic,
@@ -184,7 +187,7 @@ export function createEventIndexReader(sql: SqlClient): EventIndexReader {
  * by cursor, since an event the fold skips (a repeat, a step back) or folds into another has no state of its own.
  */
 export function statesAfter<S extends { cursor?: string }>(history: readonly IndexedEvent[], states: readonly S[], after: EventPosition): S[] {
-  const later = new Set(history.filter((event) => comparePositions(event, after) > 0).map(cursorOf));
+  const later = new Set(history.filter((event) => comparePositions(event, after) > 0).map((event) => event.position));
   return states.filter((state) => state.cursor !== undefined && later.has(state.cursor));
 }
 
@@ -193,7 +196,7 @@ export async function historyPage(reader: EventIndexReader, stream: EntityStream
   const events = await reader.history(stream, { after: after == null ? undefined : positionOf(after, stream.aggregateId), limit: first + 1 });
   const page = events.slice(0, first);
   return {
-    edges: page.map((node) => ({ cursor: cursorOf(node), node })),
-    pageInfo: { hasNextPage: events.length > first, endCursor: page.length ? cursorOf(page.at(-1)!) : null },
+    edges: page.map((node) => ({ cursor: node.position, node })),
+    pageInfo: { hasNextPage: events.length > first, endCursor: page.at(-1)?.position ?? null },
   };
 }

@@ -8,7 +8,7 @@
  */
 import { createLiveFeed, cursorOfUpdate, type LiveFeed, type ProjectionWatcher } from '../../shared/graphql/index.ts';
 import DataLoader from 'dataloader';
-import { cursorOf, statesAfter, type EventIndexReader, type IndexedEvent } from '../../shared/event-index.ts';
+import { statesAfter, type EventIndexReader, type IndexedEvent } from '../../shared/event-index.ts';
 import type { Logger } from '../../shared/log.ts';
 import { CHECK_TYPES, TOPICS, type EventEnvelope, type EventOfType } from '../contract.ts';
 import type { OrderModelWithValidations, OrderModelWithValidations as OrderModel } from './context.ts';
@@ -81,7 +81,7 @@ export function statesOf(history: readonly IndexedEvent[]): OrderModelWithValida
       early.push(envelope);
       continue;
     }
-    order = { ...order, cursor: cursorOf(event) };
+    order = { ...order, cursor: event.position };
     states.push(order);
   }
   return states;

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { actorOf } from '../../shared/graphql/index.ts';
 import { SystemError } from '../../shared/errors.ts';
-import { cursorOf, historyPage, positionOf } from '../../shared/event-index.ts';
+import { historyPage, positionOf } from '../../shared/event-index.ts';
 import { ordersContract } from '../contract.ts';
 import { orderStream, statesOf } from './feed.ts';
 import type { Resolvers } from './generated.ts';
@@ -146,7 +146,7 @@ export const resolvers: Resolvers = {
       if (order.cursor) return order.cursor;
       const latest = await loaders.latestEventByOrderId.load(order.id);
       if (!latest) throw new SystemError('UNAVAILABLE', `order ${order.id}'s history is still being indexed: ask again in a moment`, true);
-      return cursorOf(latest);
+      return latest.position;
     },
     // Authorized with the order it hangs from: whoever may see the order may see how it came to be.
     history: (order, { first, after }, { orders: { events } }) => historyPage(events, orderStream(order.id), first ?? PAGE_DEFAULT, after),

@@ -4,7 +4,7 @@
  * and resumed `rideUpdated` subscriptions read rides through it.
  */
 import type { Ride } from '../../../generated/prisma/client.ts';
-import { cursorOf, type IndexedEvent } from '../../shared/event-index.ts';
+import type { IndexedEvent } from '../../shared/event-index.ts';
 import { TOPICS, type EventData, type Location, type RideState } from '../contract.ts';
 
 /** The topics of a ride's events. */
@@ -29,7 +29,7 @@ export function rideStatesOf(history: readonly IndexedEvent[]): RideAsOf[] {
   const states: RideAsOf[] = [];
   let ride: RideAsOf | undefined;
   for (const event of history) {
-    const cursor = cursorOf(event);
+    const cursor = event.position;
     if (event.type === 'RideRequested') {
       if (ride) continue; // a repeated request changes nothing
       const request = event.data as EventData['RideRequested'];

@@ -9,7 +9,7 @@ import { actorOf } from '../../shared/graphql/index.ts';
 import { rideRequestTimeoutMs } from '../config.ts';
 import { SystemError } from '../../shared/errors.ts';
 import { driverLocationReported, ridesContract, type Command } from '../contract.ts';
-import { cursorOf, historyPage, positionOf } from '../../shared/event-index.ts';
+import { historyPage, positionOf } from '../../shared/event-index.ts';
 import { driversNear, locationOf, UNDER_WAY, type Context } from './context.ts';
 import { rideStatesOf, rideStream } from './history.ts';
 import type { LocationRejection, Resolvers } from './generated.ts';
@@ -210,7 +210,7 @@ export const resolvers: Resolvers = {
       if (ride.cursor) return ride.cursor;
       const latest = await rides.latestEventByRideId.load(ride.id);
       if (!latest) throw new SystemError('UNAVAILABLE', `ride ${ride.id}'s history is still being indexed: ask again in a moment`, true);
-      return cursorOf(latest);
+      return latest.position;
     },
     // Authorized with the ride it hangs from: whoever may see the ride may see how it came to be.
     history: (ride, { first, after }, { rides }) => historyPage(rides.events, rideStream(ride.id), first ?? 20, after),
