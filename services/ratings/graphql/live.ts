@@ -2,11 +2,12 @@
  * Live movies for this gateway's subscribers, fed by its own consumer of `movies` and `rated-movies`. Changes
  * are coalesced: a movie is read again once the projection has applied its newest position seen, and changes
  * that come meanwhile join that read (the live-feed engine without a fold: a movie's totals are the ratings
- * service's, latest wins, and the projection's row is already their fold). The leaderboards have one loop that
- * waits for the newest position seen, then reads each once. A burst of a thousand ratings costs one read per
- * watched movie, never a stale state last: a read runs again while changes keep arriving. Only what changed is sent.
+ * service's, latest wins, and the projection's row is already their fold). The leaderboards are one coalesced view
+ * (the engine of feeds over many entities): once the newest position seen is projected, each is read once. A
+ * burst of a thousand ratings costs one read per watched movie, never a stale state last: a read runs again while
+ * changes keep arriving. Only what changed is sent.
  */
-import { createLiveFeed, createLiveQueue, type GatewayServices, type LiveQueue } from '../../shared/graphql/index.ts';
+import { createCoalescedView, createLiveFeed, createLiveQueue, type GatewayServices, type LiveQueue } from '../../shared/graphql/index.ts';
 import DataLoader from 'dataloader';
 import type { Movie } from '../../../generated/prisma/client.ts';
 import type { Logger } from '../../shared/log.ts';
@@ -22,8 +23,6 @@ export interface MoviesLive {
   onMessage(topic: string, message: RawMessage, position: LogPosition): void;
   close(): void;
 }
-
-const PROJECTION_WAIT_MS = 30_000;
 
 /**
  * The subscribers of one leaderboard: all were sent the board printed `last`, except the `fresh` ones, which joined
@@ -54,34 +53,16 @@ export function createMoviesLive(services: GatewayServices, log: Logger): Movies
     { watcher: services.watcher, projectorsOf: services.projectorsOf, log, entity: 'movie' },
   );
   const boards = new Map<string, Watchers<Movie[]> & { limit: number; minRatings: number }>();
-  const pending = new Map<string, LogPosition>(); // the newest position per topic partition
-  let dirtyBoards = false;
-  let flushing = false;
-
-  async function flush() {
-    if (flushing) return;
-    flushing = true;
-    try {
-      while (pending.size || dirtyBoards) {
-        const positions = [...pending.values()];
-        pending.clear();
-        const refreshBoards = dirtyBoards;
-        dirtyBoards = false;
-        await Promise.all(positions.map((p) => services.watcher.reached(services.projectorsOf(p.topic), p, PROJECTION_WAIT_MS)));
-        if (refreshBoards) {
-          // A board is a prefix of the longest one with its minRatings (the order is total): one read for them all.
-          const longest = new Map<number, number>();
-          for (const { minRatings, limit } of boards.values()) longest.set(minRatings, Math.max(limit, longest.get(minRatings) ?? 0));
-          const tops = new Map(await Promise.all([...longest].map(async ([minRatings, limit]) => [minRatings, await topRated(services.prisma, limit, minRatings)] as const)));
-          for (const board of boards.values()) send(board, tops.get(board.minRatings)!.slice(0, board.limit));
-        }
-      }
-    } catch (error) {
-      log.warn(`could not push a leaderboard update: ${(error as Error).message}`);
-    } finally {
-      flushing = false;
-    }
-  }
+  const leaderboards = createCoalescedView<never>({
+    watcher: services.watcher, projectorsOf: services.projectorsOf, log, what: 'the leaderboards', delayMs: 0,
+    async refresh() {
+      // A board is a prefix of the longest one with its minRatings (the order is total): one read for them all.
+      const longest = new Map<number, number>();
+      for (const { minRatings, limit } of boards.values()) longest.set(minRatings, Math.max(limit, longest.get(minRatings) ?? 0));
+      const tops = new Map(await Promise.all([...longest].map(async ([minRatings, limit]) => [minRatings, await topRated(services.prisma, limit, minRatings)] as const)));
+      for (const board of boards.values()) send(board, tops.get(board.minRatings)!.slice(0, board.limit));
+    },
+  });
 
   function send<T>(watched: Watchers<T>, value: T) {
     const print = fingerprint(value);
@@ -104,8 +85,7 @@ export function createMoviesLive(services: GatewayServices, log: Logger): Movies
       });
       board.subscribers.add(s);
       board.fresh.add(s);
-      dirtyBoards = true;
-      void flush();
+      leaderboards.changed(undefined);
       return s.iterator;
     },
 
@@ -118,13 +98,13 @@ export function createMoviesLive(services: GatewayServices, log: Logger): Movies
       }
       if (!event || event.kind !== 'event') return;
       movies.onMessage(event.data.movieId, { ...position, logicalTopic: topic }, () => event);
-      pending.set(`${position.topic}:${position.partition}`, position);
-      if (boards.size) dirtyBoards = true;
-      void flush();
+      // Noted with no board watched too: a board subscribed next is read once this gateway's events are projected.
+      leaderboards.changed(position);
     },
 
     close() {
       movies.close();
+      leaderboards.close();
       for (const board of boards.values()) for (const s of [...board.subscribers]) s.close();
     },
   };

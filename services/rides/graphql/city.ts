@@ -1,11 +1,11 @@
 /**
  * `cityUpdated(box)` (./city.graphql): a whole city for a map, on one subscription. Fed by the gateway's own
- * consumer of the rides topics, like ./live.ts, but coalesced: events only mark drivers and rides as changed;
- * every FLUSH_MS one loop waits until the projection has applied the newest position seen, reads the changed
- * rows once, and sends each subscriber those in its box. So a thousand positions a second cost one read of the
- * changed drivers per flush, whatever the number of maps, and a map shows what a query would.
+ * consumer of the rides topics, like ./live.ts, on the coalesced-view engine: events only note drivers and rides as
+ * changed; every FLUSH_MS the changed rows are read once, projected, and each map is sent those in its box. So a
+ * thousand positions a second cost one read of the changed drivers per flush, whatever the number of maps, and a
+ * map shows what a query would.
  */
-import type { GatewayServices } from '../../shared/graphql/index.ts';
+import { createCoalescedView, type GatewayServices } from '../../shared/graphql/index.ts';
 import type { Driver } from '../../../generated/prisma/client.ts';
 import { SystemError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/log.ts';
@@ -33,7 +33,6 @@ export interface CityLive {
 }
 
 const FLUSH_MS = 250;
-const PROJECTION_WAIT_MS = 30_000;
 const ENDED = new Set(['COMPLETED', 'CANCELLED']);
 
 interface Follower {
@@ -46,6 +45,9 @@ interface Follower {
   wake?: () => void;
   done: boolean;
 }
+
+/** What an event changed, as the coalesced view keeps it. */
+type Changed = `driver:${string}` | `ride:${string}`;
 
 const inBox = (box: Box, lat: number | null, lng: number | null) =>
   lat !== null && lng !== null && lat >= box.south && lat <= box.north && lng >= box.west && lng <= box.east;
@@ -60,11 +62,6 @@ export function checkBox(box: Box): Box {
 export function createCityLive(services: GatewayServices, log: Logger): CityLive {
   const { prisma, watcher, projectorsOf } = services;
   const maps = new Set<Follower>();
-  const positions = new Map<string, LogPosition>(); // the newest position per topic partition since the last flush
-  const changedDrivers = new Set<string>();
-  const changedRides = new Set<string>();
-  let timer: NodeJS.Timeout | undefined;
-  let flushing = false;
 
   function push(map: Follower, drivers: Driver[], rides: RideModel[]) {
     if (!drivers.length && !rides.length) return;
@@ -81,44 +78,25 @@ export function createCityLive(services: GatewayServices, log: Logger): CityLive
     return rides.map((r) => ({ ...r, driverLocation: r.driverId && UNDER_WAY.has(r.state) ? locationOf(known.get(r.driverId)) : null }));
   }
 
-  async function flush() {
-    if (flushing) return;
-    flushing = true;
-    try {
-      while (changedDrivers.size || changedRides.size) {
-        const waits = [...positions.values()].map((p) => watcher.reached(projectorsOf(p.topic), p, PROJECTION_WAIT_MS));
-        const driverIds = [...changedDrivers];
-        const rideIds = [...changedRides];
-        positions.clear();
-        changedDrivers.clear();
-        changedRides.clear();
-        await Promise.all(waits);
-        const drivers = driverIds.length ? await prisma.driver.findMany({ where: { id: { in: driverIds } } }) : [];
-        const byId = new Map(drivers.map((d) => [d.id, d]));
-        const rides = await withDriverLocations(rideIds.length ? await prisma.ride.findMany({ where: { id: { in: rideIds } } }) : [], byId);
-        for (const map of maps) {
-          const present = (d: Driver) => d.status !== 'OFFLINE' && inBox(map.box, d.lat, d.lng);
-          const open = (r: RideModel) => !ENDED.has(r.state) && inBox(map.box, r.pickupLat, r.pickupLng);
-          const sendDrivers = drivers.filter((d) => present(d) || map.drivers.has(d.id));
-          const sendRides = rides.filter((r) => open(r) || map.rides.has(r.id));
-          for (const d of sendDrivers) (present(d) ? map.drivers.add(d.id) : map.drivers.delete(d.id));
-          for (const r of sendRides) (open(r) ? map.rides.add(r.id) : map.rides.delete(r.id));
-          push(map, sendDrivers, sendRides);
-        }
+  const view = createCoalescedView<Changed>({
+    watcher, projectorsOf, log, what: 'the city maps', delayMs: FLUSH_MS,
+    async refresh(changed) {
+      const driverIds = [...changed].filter((key) => key.startsWith('driver:')).map((key) => key.slice('driver:'.length));
+      const rideIds = [...changed].filter((key) => key.startsWith('ride:')).map((key) => key.slice('ride:'.length));
+      const drivers = driverIds.length ? await prisma.driver.findMany({ where: { id: { in: driverIds } } }) : [];
+      const byId = new Map(drivers.map((d) => [d.id, d]));
+      const rides = await withDriverLocations(rideIds.length ? await prisma.ride.findMany({ where: { id: { in: rideIds } } }) : [], byId);
+      for (const map of maps) {
+        const present = (d: Driver) => d.status !== 'OFFLINE' && inBox(map.box, d.lat, d.lng);
+        const open = (r: RideModel) => !ENDED.has(r.state) && inBox(map.box, r.pickupLat, r.pickupLng);
+        const sendDrivers = drivers.filter((d) => present(d) || map.drivers.has(d.id));
+        const sendRides = rides.filter((r) => open(r) || map.rides.has(r.id));
+        for (const d of sendDrivers) (present(d) ? map.drivers.add(d.id) : map.drivers.delete(d.id));
+        for (const r of sendRides) (open(r) ? map.rides.add(r.id) : map.rides.delete(r.id));
+        push(map, sendDrivers, sendRides);
       }
-    } catch (error) {
-      log.warn(`could not update the city maps: ${(error as Error).message}`);
-    } finally {
-      flushing = false;
-    }
-  }
-
-  function later() {
-    timer ??= setTimeout(() => {
-      timer = undefined;
-      void flush().then(() => changedDrivers.size || changedRides.size ? later() : undefined);
-    }, FLUSH_MS);
-  }
+    },
+  });
 
   return {
     city(box) {
@@ -169,13 +147,13 @@ export function createCityLive(services: GatewayServices, log: Logger): CityLive
         return;
       }
       if (!event || event.kind !== 'event' || event.type === 'ClockTicked') return;
-      if ('rideId' in event.data) changedRides.add(event.data.rideId as string);
-      if ('driverId' in event.data && event.data.driverId) changedDrivers.add(event.data.driverId as string);
-      positions.set(`${position.topic}:${position.partition}`, position);
-      later();
+      const changed: Changed[] = [];
+      if ('rideId' in event.data) changed.push(`ride:${event.data.rideId as string}`);
+      if ('driverId' in event.data && event.data.driverId) changed.push(`driver:${event.data.driverId as string}`);
+      view.changed(position, ...changed);
     },
     close() {
-      clearTimeout(timer);
+      view.close();
       for (const map of [...maps]) {
         map.done = true;
         map.wake?.();

@@ -15,13 +15,15 @@
  *   `requireRole`, `isAdmin`, `actorOf`, and the refusals `unauthenticated`, `forbidden`, `notFound`;
  * - the live queue a subscription returns: `createLiveQueue`, `LiveQueue`, and the gateway's side of it, `PUSH_TO`
  *   and `PushTarget`;
- * - the engine of a keyed live feed (`live-feed.ts`): `createLiveFeed`, `LiveFeed`, `LiveFeedDomain`, `FeedUpdate`,
- *   `FeedPosition`.
+ * - the engines of live feeds: of one entity per key (`live-feed.ts`): `createLiveFeed`, `LiveFeed`, `LiveFeedDomain`,
+ *   `FeedUpdate`, `FeedPosition`, `cursorOfUpdate`; of a query over many (`coalesced-view.ts`): `createCoalescedView`,
+ *   `CoalescedView`.
  */
 export {
   actorOf, forbidden, isAdmin, notFound, requireRole, unauthenticated, type Role, type RoleRegistry, type Viewer,
 } from './access.ts';
 export { createLiveQueue, PUSH_TO, type LiveQueue, type PushTarget } from './live-queue.ts';
+export { createCoalescedView, type CoalescedView } from './coalesced-view.ts';
 export { createLiveFeed, cursorOfUpdate, type FeedPosition, type FeedUpdate, type LiveFeed, type LiveFeedDomain } from './live-feed.ts';
 export type {
   CommandGateway, GatewayContext, GatewayServices, GraphQLSlice, ProjectionWatcher, StartedSlice, ViewerContext,
