@@ -140,6 +140,8 @@ export function createRidesLive(services: GatewayServices, events: EventIndexRea
     fold: foldRide,
     conflates: isPosition,
     isNewer: isNewerRide,
+    // Its driver's positions reach it while under way.
+    relatedKey: (ride) => (ride.driverId && UNDER_WAY.has(ride.state) ? ride.driverId : undefined),
     async statesSince(rideId, after) {
       const { indexed, states } = await historyOf(rideId);
       const missed: LiveRide[] = statesAfter(indexed, states, after);
@@ -179,7 +181,7 @@ export function createRidesLive(services: GatewayServices, events: EventIndexRea
           const { driverId, location } = event.data;
           consumed(driverId, location, takenAtOf(event));
           drivers.onMessage(driverId, at, () => event);
-          return rides.onRelatedEvent(event, at, (ride) => ride.driverId === driverId && UNDER_WAY.has(ride.state));
+          return rides.onRelatedEvent(driverId, event, at);
         }
         case 'DriverWentOnline':
         case 'DriverWentOffline':

@@ -60,6 +60,11 @@ export interface LiveFeedDomain<S, E> {
   latestStateWins?: boolean;
   /** The states after `after`, oldest first, read from the event index (resume). */
   statesSince?(key: string, after: EventPosition): Promise<S[]>;
+  /**
+   * The other entity whose events may change this state (a ride's driver while under way), if any: `onRelatedEvent`
+   * offers that entity's events to it. Kept as an index, so an event costs a lookup, not a scan of every watched key.
+   */
+  relatedKey?(state: S): string | undefined;
 }
 
 export interface LiveFeed<S, E> {
@@ -71,9 +76,10 @@ export interface LiveFeed<S, E> {
   onMessage(key: string, position: FeedPosition, read: () => E | undefined): void;
   /**
    * An event of another entity that may change watched ones (a driver's position, to the rides it is on): folded
-   * into each watched key whose state `concerns` it. Not remembered: no first read of these keys waits for it.
+   * into each watched key whose state names `relatedKey` (`LiveFeedDomain.relatedKey`). Not remembered: no first
+   * read of these keys waits for it.
    */
-  onRelatedEvent(event: E, position: FeedPosition, concerns: (state: S) => boolean): void;
+  onRelatedEvent(relatedKey: string, event: E, position: FeedPosition): void;
   close(): void;
 }
 
@@ -96,11 +102,15 @@ interface Listener<S> {
   resuming: boolean;
 }
 
-/** A watched key: who listens, who still waits for a first state, its state as of the last event, and whether a load is queued. */
+/**
+ * A watched key: who listens, who still waits for a first state, its state as of the last event (set it with
+ * `settle`, which keeps the related index), the related key that state names, and whether a load is queued.
+ */
 interface Watched<S> {
   listeners: Set<Listener<S>>;
   waiting: Set<Listener<S>>;
   current: S | null;
+  related?: string;
   loadQueued: boolean;
 }
 
@@ -111,6 +121,25 @@ export function createLiveFeed<S, E>(domain: LiveFeedDomain<S, E>, options: Live
   const closers = new Set<() => void>();
   // The newest position seen per key and topic, kept for keys nobody watches yet too (an LRU).
   const recent = new Map<string, Map<string, LogPosition>>();
+  // The watched keys whose state names each related key (`relatedKey`).
+  const byRelated = new Map<string, Set<string>>();
+
+  function relate(key: string, entry: Watched<S>, related: string | undefined) {
+    if (entry.related === related) return;
+    if (entry.related !== undefined) {
+      const keys = byRelated.get(entry.related)!;
+      keys.delete(key);
+      if (!keys.size) byRelated.delete(entry.related);
+    }
+    entry.related = related;
+    if (related !== undefined) byRelated.set(related, (byRelated.get(related) ?? new Set()).add(key));
+  }
+
+  /** The key's state from now on. */
+  function settle(key: string, entry: Watched<S>, state: S | null) {
+    entry.current = state;
+    if (domain.relatedKey) relate(key, entry, state ? domain.relatedKey(state) : undefined);
+  }
 
   const reached = (position: LogPosition) => watcher.reached(projectorsOf(position.topic), position, PROJECTION_WAIT_MS);
 
@@ -147,7 +176,7 @@ export function createLiveFeed<S, E>(domain: LiveFeedDomain<S, E>, options: Live
       return enqueue(update.key, async () => {
         entry.loadQueued = false;
         await seenProjected(update.key);
-        entry.current = await domain.load(update.key);
+        settle(update.key, entry, await domain.load(update.key));
         pushLive(entry);
       });
     }
@@ -161,7 +190,7 @@ export function createLiveFeed<S, E>(domain: LiveFeedDomain<S, E>, options: Live
         await seenProjected(update.key);
         next = await domain.load(update.key, update);
       }
-      entry.current = next;
+      settle(update.key, entry, next);
       pushLive(entry, conflatable);
     });
   }
@@ -175,8 +204,8 @@ export function createLiveFeed<S, E>(domain: LiveFeedDomain<S, E>, options: Live
       if (event !== undefined) onChange(entry, { key, event, position });
     },
 
-    onRelatedEvent(event, position, concerns) {
-      for (const [key, entry] of watched) if (entry.current && concerns(entry.current)) onChange(entry, { key, event, position });
+    onRelatedEvent(relatedKey, event, position) {
+      for (const key of byRelated.get(relatedKey) ?? []) onChange(watched.get(key)!, { key, event, position });
     },
 
     updates(key, after) {
@@ -186,7 +215,10 @@ export function createLiveFeed<S, E>(domain: LiveFeedDomain<S, E>, options: Live
       const queue = createLiveQueue<S>(() => {
         entry.listeners.delete(listener);
         entry.waiting.delete(listener);
-        if (!entry.listeners.size && watched.get(key) === entry) watched.delete(key);
+        if (!entry.listeners.size && watched.get(key) === entry) {
+          watched.delete(key);
+          relate(key, entry, undefined);
+        }
         closers.delete(queue.close);
       });
       const { statesSince } = domain;
@@ -211,7 +243,7 @@ export function createLiveFeed<S, E>(domain: LiveFeedDomain<S, E>, options: Live
           });
           for (const state of states) listener.push(state);
           listener.resuming = false;
-          entry.current ??= states.at(-1) ?? null; // live changes fold onto it
+          if (!entry.current) settle(key, entry, states.at(-1) ?? null); // live changes fold onto it
         });
         return queue.iterator;
       }
@@ -224,7 +256,7 @@ export function createLiveFeed<S, E>(domain: LiveFeedDomain<S, E>, options: Live
           entry.waiting.clear();
           if (!entry.current) {
             await seenProjected(key);
-            entry.current = await domain.load(key);
+            settle(key, entry, await domain.load(key));
           }
           if (entry.current) for (const l of waiting) l.push(entry.current);
         });

@@ -6,7 +6,8 @@ import { createLiveFeed, type FeedPosition, type LiveFeedDomain } from './live-f
 import type { ProjectionWatcher } from './slice.ts';
 
 /** A counter per key: each event adds its number; the log is the test's, one topic, one partition. */
-interface Counter { key: string; total: number; seen: number[] }
+/** `follows`: another entity whose latest-wins values reach this counter (`relatedKey`). */
+interface Counter { key: string; total: number; seen: number[]; follows?: string }
 /** `latest`: a latest-wins value (a position), pushed without waiting for the projection and conflated. */
 type Added = { add: number; latest?: boolean };
 
@@ -44,9 +45,10 @@ function fakeDomain(): LiveFeedDomain<Counter, Added> & { rows: Map<string, Coun
       return domain.rows.get(key) ?? null;
     },
     fold: (state: Counter | null, { key, event }: { key: string; event: Added }) =>
-      state ? { key, total: state.total + event.add, seen: [...state.seen, event.add] } : null,
+      state ? { ...state, key, total: state.total + event.add, seen: [...state.seen, event.add] } : null,
     conflates: (event: Added) => event.latest === true,
     isNewer: (next: Counter, last: Counter) => next.seen.length > last.seen.length,
+    relatedKey: (counter: Counter) => counter.follows,
     async statesSince(_key: string, after: EventPosition) {
       return domain.history.slice(Number(after.offset) + 1);
     },
@@ -122,19 +124,20 @@ describe('createLiveFeed', () => {
 
   it('pushes a latest-wins value without waiting for the projection, conflated, to the watched keys it concerns', async () => {
     const { feed, domain } = setUp();
-    domain.rows.set('a', { key: 'a', total: 0, seen: [] });
-    domain.rows.set('b', { key: 'b', total: 0, seen: [] });
+    domain.rows.set('a', { key: 'a', total: 0, seen: [], follows: 'x' });
+    domain.rows.set('b', { key: 'b', total: 0, seen: [], follows: 'y' });
     const [a, b] = [feed.updates('a'), feed.updates('b')];
     await Promise.all([a.next(), b.next()]);
     // Another entity's events (nothing projects offset 9): two values while a's subscriber takes none.
-    feed.onRelatedEvent({ add: 1, latest: true }, at(9), (counter) => counter.key === 'a');
-    feed.onRelatedEvent({ add: 2, latest: true }, at(9), (counter) => counter.key === 'a');
+    feed.onRelatedEvent('x', { add: 1, latest: true }, at(9));
+    feed.onRelatedEvent('x', { add: 2, latest: true }, at(9));
     await tick();
     expect((await a.next()).value.seen).toEqual([1, 2]); // the newest only
     feed.onMessage('b', at(0), () => ({ add: 3 }));
     const nextOfA = a.next();
     const nextOfB = b.next();
-    feed.onRelatedEvent({ add: 4, latest: true }, at(9), (counter) => counter.key === 'a');
+    feed.onRelatedEvent('x', { add: 4, latest: true }, at(9));
+    feed.onRelatedEvent('z', { add: 5, latest: true }, at(9)); // nobody watched follows z
     expect((await nextOfA).value.seen).toEqual([1, 2, 4]);
     expect(await Promise.race([nextOfB, tick().then(() => 'nothing for b yet')])).toBe('nothing for b yet');
     feed.close();
