@@ -33,6 +33,7 @@ import { buildApp, serveApp } from './app/index.ts';
 import { buildPlayground, servePlayground } from './playground/index.ts';
 import { badRequest, selectOperation, SUBSCRIPTION_OVER_HTTP } from './operation.ts';
 import { createProjectionWatcher } from './progress.ts';
+import { createLogEnd } from './log-end.ts';
 import { eventResolvers } from './events.ts';
 import { DateTime } from './scalars.ts';
 import { composeSchema } from './schema.ts';
@@ -114,6 +115,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     prisma,
     watcher,
     projectorsOf,
+    logEnd: createLogEnd(bus),
     commands: createCommandGateway(bus, watcher, projectorsOf, metrics.commandSeconds),
     commandTimeoutMs: options.commandTimeoutMs ?? commandTimeoutMs(),
   };

@@ -6,7 +6,7 @@
  * have applied its event, so what a subscriber sees, a query sees too. A subscriber that brings a cursor gets each
  * state since it from the index first.
  */
-import { createLiveFeed, cursorOfUpdate, type LiveFeed, type ProjectionWatcher } from '../../shared/graphql/index.ts';
+import { createLiveFeed, cursorOfUpdate, type GatewayServices, type LiveFeed } from '../../shared/graphql/index.ts';
 import DataLoader from 'dataloader';
 import { statesAfter, type EventIndexReader, type IndexedEvent } from '../../shared/event-index.ts';
 import type { Logger } from '../../shared/log.ts';
@@ -94,12 +94,7 @@ export function createdOrder(event: EventOfType<'OrderCreated'>): OrderModel {
   return { id, ...details, state: 'CREATED', createdAt: at, updatedAt: at, validations: [] };
 }
 
-export function createOrderFeed(
-  events: EventIndexReader,
-  watcher: ProjectionWatcher,
-  projectorsOf: (topic: string) => string[],
-  log: Logger,
-): OrderFeed {
+export function createOrderFeed(events: EventIndexReader, services: Pick<GatewayServices, 'watcher' | 'projectorsOf' | 'logEnd'>, log: Logger): OrderFeed {
   // Histories asked for in one tick (subscribers resuming together, after a restart) are one read; never cached.
   const histories = new DataLoader<string, IndexedEvent[]>(
     async (ids) => {
@@ -127,5 +122,5 @@ export function createOrderFeed(
       const indexed = await histories.load(orderId);
       return statesAfter(indexed, statesOf(indexed), after);
     },
-  }, { watcher, projectorsOf, log, entity: 'order' });
+  }, { ...services, log, entity: 'order', logEnd: () => services.logEnd(ORDER_STREAM_TOPICS) });
 }

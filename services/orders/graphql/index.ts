@@ -20,7 +20,7 @@ const slice: GraphQLSlice = {
   start(services, log) {
     const reads = createOrdersReadModel(sqlOf(services.prisma));
     const events = createEventIndexReader(sqlOf(services.prisma));
-    const feed = createOrderFeed(events, services.watcher, services.projectorsOf, log);
+    const feed = createOrderFeed(events, services, log);
     return {
       context: (): OrdersContext => ({ reads, events, loaders: createLoaders(reads, events), feed }),
       onMessage(topic, message, position) {

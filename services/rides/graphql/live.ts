@@ -13,7 +13,7 @@ import type { Logger } from '../../shared/log.ts';
 import type { LogPosition, RawMessage } from '../../shared/messages.ts';
 import { positionAt, ridesContract, type EventEnvelope, type Location, type RideState } from '../contract.ts';
 import { locationOf, UNDER_WAY, type RideModel } from './context.ts';
-import { rideStatesOf, rideStream } from './history.ts';
+import { RIDE_STREAM_TOPICS, rideStatesOf, rideStream } from './history.ts';
 
 export interface RidesLive {
   /**
@@ -129,7 +129,7 @@ export function createRidesLive(services: GatewayServices, events: EventIndexRea
     return { ...ride, driverLocation: driver.location, driverLocationAt: driver.at };
   }
 
-  const options = (entity: string) => ({ watcher, projectorsOf, log, entity });
+  const options = (entity: string) => ({ watcher, projectorsOf, log, entity, logEnd: () => services.logEnd(RIDE_STREAM_TOPICS) });
   const rides = createLiveFeed<LiveRide, EventEnvelope>({
     async load(rideId, at) {
       const { states } = await historyOf(rideId);

@@ -90,6 +90,11 @@ export interface LiveFeedOptions {
   log: Logger;
   /** What a key names, for log lines ("order", "movie"). */
   entity: string;
+  /**
+   * Where the log of the feed's topics ends now (`GatewayServices.logEnd`): a resume first waits until the
+   * projections reach it, since what was written before this gateway started is in no position it remembers.
+   */
+  logEnd?(): Promise<LogPosition[]>;
 }
 
 /** Keys whose newest positions are remembered while nobody watches them. */
@@ -115,7 +120,7 @@ interface Watched<S> {
 }
 
 export function createLiveFeed<S, E>(domain: LiveFeedDomain<S, E>, options: LiveFeedOptions): LiveFeed<S, E> {
-  const { watcher, projectorsOf, log, entity } = options;
+  const { watcher, projectorsOf, log, entity, logEnd } = options;
   const watched = new Map<string, Watched<S>>();
   const chains = new Map<string, Promise<void>>();
   const closers = new Set<() => void>();
@@ -152,6 +157,8 @@ export function createLiveFeed<S, E>(domain: LiveFeedDomain<S, E>, options: Live
 
   /** Once every event of the key this gateway has consumed is projected: reads after it miss none. */
   const seenProjected = (key: string) => Promise.all([...(recent.get(key)?.values() ?? [])].map(reached));
+  /** Once everything written so far is projected, whether this gateway consumed it or not. */
+  const allProjected = async () => void (await Promise.all((await logEnd?.() ?? []).map(reached)));
 
   function enqueue(key: string, work: () => Promise<void>) {
     const next = (chains.get(key) ?? Promise.resolve())
@@ -236,7 +243,7 @@ export function createLiveFeed<S, E>(domain: LiveFeedDomain<S, E>, options: Live
         // Listening first, then reading the states since `after`: a change that comes meanwhile is in the index by
         // the time its live push would reach this listener, which takes it from there on.
         enqueue(key, async () => {
-          await seenProjected(key);
+          await Promise.all([seenProjected(key), allProjected()]);
           const states = await statesSince(key, after).catch((error: Error) => {
             queue.close();
             throw error;

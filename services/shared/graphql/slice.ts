@@ -38,6 +38,12 @@ export interface GatewayServices {
   watcher: ProjectionWatcher;
   /** The projectors (their `projection_offsets` names) that must apply a physical topic's message before queries see it. */
   projectorsOf(topic: string): string[];
+  /**
+   * Where each partition of these logical topics ends now: the position of its last message (none for an empty
+   * partition). Once the projectors reach it, they hold everything written before the call, which this gateway's
+   * own consumer may never have seen (it starts at the end of the log).
+   */
+  logEnd(topics: readonly string[]): Promise<LogPosition[]>;
   /** How long mutations wait for their outcome, in ms. */
   commandTimeoutMs: number;
 }
