@@ -1,19 +1,19 @@
 /**
- * Live movies for this gateway's subscribers, fed by its own consumer of `movies` and `rated-movies`. Changes
- * are coalesced: a movie is read again once the projection has applied its newest position seen, and changes
- * that come meanwhile join that read (the live-feed engine without a fold: a movie's totals are the ratings
- * service's, latest wins, and the projection's row is already their fold). The leaderboards are one coalesced view
- * (the engine of feeds over many entities): once the newest position seen is projected, each is read once. A
- * burst of a thousand ratings costs one read per watched movie, never a stale state last: a read runs again while
- * changes keep arriving. Only what changed is sent.
+ * Live movies for this gateway's subscribers, fed by its own consumer of `movies` and `rated-movies`. A watched
+ * movie is read once; then each change is folded in (./movie-fold.ts, the projection's fold) once the projection
+ * has applied it, so a burst of ratings costs no read, and a subscriber that has not taken the previous state gets
+ * the newest. The leaderboards are one coalesced view (the engine of feeds over many entities): once the newest
+ * position seen is projected, each is read once, again while changes keep arriving, never a stale state last. Only
+ * what changed is sent.
  */
 import { createCoalescedView, createLiveFeed, createLiveQueue, type GatewayServices, type LiveQueue } from '../../shared/graphql/index.ts';
 import DataLoader from 'dataloader';
 import type { Movie } from '../../../generated/prisma/client.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { LogPosition, RawMessage } from '../../shared/messages.ts';
-import { ratingsContract } from '../contract.ts';
+import { ratingsContract, type EventEnvelope } from '../contract.ts';
 import { topRated } from './context.ts';
+import { foldMovie } from './movie-fold.ts';
 
 export interface MoviesLive {
   /** The movie now (once it exists), then each change of it. */
@@ -48,8 +48,18 @@ export function createMoviesLive(services: GatewayServices, log: Logger): Movies
   );
   const prints = new WeakMap<Movie, string>();
   const printOf = (movie: Movie) => prints.get(movie) ?? prints.set(movie, fingerprint(movie)).get(movie)!;
-  const movies = createLiveFeed<Movie, unknown>(
-    { load: (id) => rows.load(id), isNewer: (next, last) => printOf(next) !== printOf(last) },
+  const movies = createLiveFeed<Movie, EventEnvelope>(
+    {
+      load: (id) => rows.load(id),
+      // Folded as the projection folds it. A movie not shown (never read, or removed) is read again instead: its
+      // row may hold totals from before.
+      fold(movie, { event }) {
+        const next = movie && foldMovie(movie, event);
+        return next && !next.removed ? next : null;
+      },
+      isNewer: (next, last) => printOf(next) !== printOf(last),
+      latestStateWins: true,
+    },
     { watcher: services.watcher, projectorsOf: services.projectorsOf, log, entity: 'movie' },
   );
   const boards = new Map<string, Watchers<Movie[]> & { limit: number; minRatings: number }>();
