@@ -169,8 +169,10 @@ describe('orderUpdated(after)', () => {
     await waitFor(() => resumed!.values.at(-1)?.orderUpdated.state === 'VALIDATED', 20_000, () => JSON.stringify(resumed!.values));
     await new Promise((r) => setTimeout(r, 500)); // anything sent twice would arrive by now
     const updates: any[] = resumed.values.map((v: any) => v.orderUpdated);
-    expect(updates.map((u) => `${u.state}/${u.validations.length}`)).toEqual(['CREATED/2', 'CREATED/3', 'VALIDATED/3']);
-    expect(new Set(updates.map((u) => u.cursor)).size, JSON.stringify(updates)).toBe(3);
+    // The missed state, then the live ones: the fraud verdict's state may be left out when the end came before it
+    // was projected (a whole state supersedes the one before), never the end.
+    expect([['CREATED/2', 'CREATED/3', 'VALIDATED/3'], ['CREATED/2', 'VALIDATED/3']]).toContainEqual(updates.map((u) => `${u.state}/${u.validations.length}`));
+    expect(new Set(updates.map((u) => u.cursor)).size, JSON.stringify(updates)).toBe(updates.length);
     // The last state is what a fresh load shows, cursor included.
     const fresh = (await system.gql(`query($id: ID!) { order(id: $id) { state cursor validations { checkType } } }`, { id })).data.order;
     expect(updates.at(-1)).toEqual(fresh);

@@ -54,8 +54,9 @@ export interface LiveFeedDomain<S, E> {
   /** Whether a subscriber that was sent `last` should be sent `next`: never a state twice, never one going back. */
   isNewer(next: S, last: S): boolean;
   /**
-   * Whether each state is the entity whole (an order): a subscriber whose previous state is not written yet gets the
-   * newest instead (the fan-out's conflation), in order, the last always. States read to resume are each sent.
+   * Whether each state is the entity whole (an order): a state whose key has a later change waiting already (its
+   * projection lags) is not pushed, and a subscriber whose previous state is not written yet gets the newest instead
+   * (the fan-out's conflation); in order, the last always. States read to resume are each sent.
    */
   latestStateWins?: boolean;
   /** The states after `after`, oldest first, read from the event index (resume). */
@@ -117,6 +118,8 @@ interface Watched<S> {
   current: S | null;
   related?: string;
   loadQueued: boolean;
+  /** Changes enqueued and not folded yet. */
+  folding: number;
 }
 
 export function createLiveFeed<S, E>(domain: LiveFeedDomain<S, E>, options: LiveFeedOptions): LiveFeed<S, E> {
@@ -188,8 +191,13 @@ export function createLiveFeed<S, E>(domain: LiveFeedDomain<S, E>, options: Live
       });
     }
     const conflatable = domain.conflates?.(update.event) ?? false;
+    entry.folding += 1;
     enqueue(update.key, async () => {
-      if (!conflatable) await reached(update.position);
+      try {
+        if (!conflatable) await reached(update.position);
+      } finally {
+        entry.folding -= 1;
+      }
       // A key watched before it existed: its state right after this event, not whatever the projection shows by
       // now (later events may be projected already, and each must reach the listeners).
       let next = fold(entry.current, update);
@@ -198,6 +206,8 @@ export function createLiveFeed<S, E>(domain: LiveFeedDomain<S, E>, options: Live
         next = await domain.load(update.key, update);
       }
       settle(update.key, entry, next);
+      // Superseded already: the later change pushes the newer whole state (under load, one frame instead of five).
+      if (domain.latestStateWins && entry.folding > 0) return;
       pushLive(entry, conflatable);
     });
   }
@@ -217,7 +227,7 @@ export function createLiveFeed<S, E>(domain: LiveFeedDomain<S, E>, options: Live
 
     updates(key, after) {
       let last: S | undefined;
-      const entry = watched.get(key) ?? { listeners: new Set(), waiting: new Set(), current: null, loadQueued: false };
+      const entry = watched.get(key) ?? { listeners: new Set(), waiting: new Set(), current: null, loadQueued: false, folding: 0 };
       watched.set(key, entry);
       const queue = createLiveQueue<S>(() => {
         entry.listeners.delete(listener);

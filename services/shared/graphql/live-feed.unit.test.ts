@@ -65,9 +65,9 @@ async function take<T>(iterator: AsyncIterableIterator<T>, n: number): Promise<T
   return taken;
 }
 
-function setUp({ folds = true } = {}) {
+function setUp({ folds = true, latestStateWins = false } = {}) {
   const { watcher, project } = fakeWatcher();
-  const domain = fakeDomain();
+  const domain = Object.assign(fakeDomain(), { latestStateWins });
   const feed = createLiveFeed(folds ? domain : { ...domain, fold: undefined }, { watcher, projectorsOf: () => ['p'], log, entity: 'counter' });
   return { feed, domain, project };
 }
@@ -84,6 +84,24 @@ describe('createLiveFeed', () => {
     await tick();
     project(2); // all at once, the last one's wait first
     expect((await take(updates, 3)).map((c) => c.seen)).toEqual([[1], [1, 2], [1, 2, 3]]);
+    feed.close();
+  });
+
+  it('pushes only the newest whole state of changes whose projection lagged behind them (latestStateWins), in order, the last always', async () => {
+    const { feed, domain, project } = setUp({ latestStateWins: true });
+    domain.rows.set('k', { key: 'k', total: 0, seen: [] });
+    const updates = feed.updates('k');
+    expect((await updates.next()).value.seen).toEqual([]);
+    feed.onMessage('k', at(0), () => ({ add: 1 }));
+    project(0); // projected before the next change comes: pushed
+    await tick();
+    feed.onMessage('k', at(1), () => ({ add: 2 }));
+    feed.onMessage('k', at(2), () => ({ add: 3 }));
+    feed.onMessage('k', at(3), () => ({ add: 4 }));
+    await tick();
+    project(3);
+    expect((await take(updates, 2)).map((c) => c.seen)).toEqual([[1], [1, 2, 3, 4]]);
+    expect(await Promise.race([updates.next(), tick().then(() => 'nothing more')])).toBe('nothing more');
     feed.close();
   });
 
