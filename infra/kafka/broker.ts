@@ -66,8 +66,18 @@ export async function ensureKafka(options: KafkaOptions = {}): Promise<RunningKa
     return { brokers, started: false, stop: async () => {} };
   }
   resolveKafkaJars(log);
-  const child = startBroker(port, log);
-  await waitUntilReachable(brokers, child, 60_000);
+  let child = startBroker(port, log);
+  try {
+    await waitUntilReachable(brokers, child, 60_000);
+  } catch (error) {
+    if (child.exitCode === null) throw error;
+    // Exited while starting: once more, since a broker stopped just before may still hold its files or ports for a
+    // moment (seen once in a test that stops and starts its broker). The first failure's output stays in stdout.log.
+    log(`${(error as Error).message}; starting it once more in 2 s`);
+    await new Promise((r) => setTimeout(r, 2000));
+    child = startBroker(port, log);
+    await waitUntilReachable(brokers, child, 60_000);
+  }
   log(`broker ready on ${brokers[0]}`);
   return { brokers, started: true, stop: () => stopProcess(child) };
 }
@@ -136,6 +146,15 @@ function startBroker(port: number, log: (line: string) => void): ChildProcess {
   const out = createWriteStream(join(dataDir, 'stdout.log'), { flags: 'a' });
   child.stdout?.pipe(out);
   child.stderr?.pipe(out);
+  // Its last lines, kept for the error if it exits while starting (the files may be gone by the time one reads them).
+  const printed: string[] = [];
+  for (const stream of [child.stdout, child.stderr]) {
+    stream?.on('data', (chunk: Buffer) => {
+      printed.push(...String(chunk).split('\n').filter(Boolean));
+      printed.splice(0, printed.length - 10);
+    });
+  }
+  printedBy.set(child, printed);
   return child;
 }
 
@@ -143,13 +162,21 @@ async function waitUntilReachable(brokers: string[], child: ChildProcess | undef
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (child && child.exitCode !== null) {
-      throw new Error(`Kafka exited with code ${child.exitCode}; see .data/kafka/*/server.log and stdout.log`);
+      throw new Error(`Kafka exited with code ${child.exitCode}: ${lastLines(child)}; see .data/kafka/*/server.log and stdout.log`);
     }
     if (await brokerAnswers(brokers)) return;
     await new Promise((r) => setTimeout(r, 250));
   }
   if (child) await stopProcess(child);
   throw new Error(`Kafka did not become reachable on ${brokers[0]} within ${timeoutMs} ms`);
+}
+
+/** The last lines each broker started here printed. */
+const printedBy = new WeakMap<ChildProcess, string[]>();
+
+/** The end of what the broker printed, for an error that says why it stopped. */
+function lastLines(child: ChildProcess): string {
+  return (printedBy.get(child) ?? []).join(' | ').slice(-800) || 'it printed nothing';
 }
 
 function isPortOpen(port: number): Promise<boolean> {
