@@ -20,6 +20,7 @@ import { limiter } from '../scripts/simulate-rides.ts';
 import { connectionParams, graphql, histogram, load, micros, percentiles } from './measure.ts';
 import type { BenchSystem } from './system.ts';
 import { cpuBetween } from './usage.ts';
+import { traceDispatch, type DispatchHop } from './dispatch-hops.ts';
 
 export interface RidesOptions {
   /** Drivers streaming positions, spread over the regions. Default 5,000. */
@@ -90,8 +91,8 @@ export interface RidesFigures {
     rejected: number; failedCalls: number; firstFailure?: string; callP50Ms: number; callP99Ms: number;
   };
   locationDelivery: ReturnType<typeof percentiles> & { watchedRides: number; watchedSent: number };
-  dispatch: ReturnType<typeof percentiles> & { alreadyAssignedInAnswer: number; underLoad: boolean; decided: ReturnType<typeof percentiles> };
-  quietDispatch: ReturnType<typeof percentiles> & { alreadyAssignedInAnswer: number; decided: ReturnType<typeof percentiles> };
+  dispatch: ReturnType<typeof percentiles> & { alreadyAssignedInAnswer: number; underLoad: boolean; decided: ReturnType<typeof percentiles>; hops: DispatchHop[] };
+  quietDispatch: ReturnType<typeof percentiles> & { alreadyAssignedInAnswer: number; decided: ReturnType<typeof percentiles>; hops: DispatchHop[] };
   /** Share of one core each process of the system used during the measured stream (1 = a whole core). */
   coresDuringStream: Record<string, number>;
   /** The same for this process: the bench's own HTTP and graphql-ws clients. */
@@ -139,28 +140,42 @@ export async function benchRides(system: BenchSystem, say: (line: string) => voi
     const sentAtMs = new Map<string, number>();
     let alreadyAssignedInAnswer = 0;
     const client = socket();
+    const trace = await traceDispatch(system);
     for (let i = 0; i < count; i += 1) {
       const box = regionOf(regionOffset + i).box;
       const rideId = `bench-${run}-${label}${i}`;
       const pickup = randomIn(box);
       const started = micros();
       sentAtMs.set(rideId, Date.now());
+      trace.mark(rideId, 'sent');
       let unsubscribe = () => {};
       const seen = new Promise<void>((resolveSeen, reject) => {
         unsubscribe = client.subscribe<{ rideUpdated: { state: string } }>(
           { query: RIDE_UPDATED, variables: { rideId } },
-          { next: ({ data }) => data && data.rideUpdated.state !== 'REQUESTED' && resolveSeen(), error: reject, complete: () => {} },
+          {
+            next: ({ data }) => {
+              if (!data || data.rideUpdated.state === 'REQUESTED') return;
+              trace.mark(rideId, 'pushed');
+              resolveSeen();
+            },
+            error: reject,
+            complete: () => {},
+          },
         );
       });
       const answered = graphql(system.url, REQUEST, { input: { id: rideId, riderId: `bench-${run}-${label}-rider`, pickup, dropoff: randomNear(pickup, 1, 3, box) } })
         .then(({ requestRide }) => {
           if (requestRide.state === 'REQUESTED') return seen;
+          trace.mark(rideId, 'answered');
           alreadyAssignedInAnswer += 1;
         });
       await Promise.race([seen, answered]);
-      unsubscribe();
       h.recordValue(Math.max(1, micros() - started));
+      // Both ways of learning it are timed (trace), the next ride only after both (or a second), so they do not overlap.
+      await Promise.race([Promise.all([seen, answered]), sleep(1000)]).catch(() => {});
+      unsubscribe();
     }
+    const hops = await trace.stop();
     // Where the time went: sent → the dispatcher's DriverAssigned (its occurredAt, on this machine's clock); the rest
     // is the projection and the push (or the answer) after it.
     for (const [rideId, sent] of sentAtMs) {
@@ -168,7 +183,7 @@ export async function benchRides(system: BenchSystem, say: (line: string) => voi
       const assigned = ride?.history.edges.find((e: { node: { type: string } }) => e.node.type === 'DriverAssigned');
       if (assigned) decided.recordValue(Math.max(1, (Date.parse(assigned.node.occurredAt) - sent) * 1000));
     }
-    return { ...percentiles(h), alreadyAssignedInAnswer, decided: percentiles(decided) };
+    return { ...percentiles(h), alreadyAssignedInAnswer, decided: percentiles(decided), hops };
   }
 
   try {

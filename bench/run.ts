@@ -422,6 +422,10 @@ try {
       measure: `  the same after the stream, on a quiet system (${quietDispatch.count} rides): p50 / p95 / p99 ms; to DriverAssigned p50 / p99`,
       value: `${quietDispatch.p50.toFixed(1)} / ${quietDispatch.p95.toFixed(1)} / ${quietDispatch.p99.toFixed(1)}; ${quietDispatch.decided.p50.toFixed(1)} / ${quietDispatch.decided.p99.toFixed(1)}`,
     });
+    for (const [name, of] of [['during the stream', dispatch], ['on the quiet system', quietDispatch]] as const) {
+      say(`rides: where a dispatch's time goes ${name} (ms, p50 / p90 / p99 over the rides timed):`);
+      for (const hop of of.hops) say(`  ${hop.hop.padEnd(72)} ${[hop.p50, hop.p90, hop.p99].map((v) => v.toFixed(0).padStart(5)).join(' /')}  (${hop.count})`);
+    }
     rows.push({
       measure: '  CPU during the stream, cores (1 = one whole core) per process; the bench\'s own clients beside',
       value: `${Object.entries(rides.coresDuringStream).filter(([, cores]) => cores >= 0.005).map(([label, cores]) => `${label} ${cores.toFixed(2)}`).join(', ')}; bench clients ${rides.benchClientsCores.toFixed(2)}`,
