@@ -15,6 +15,12 @@ export function createCommandGateway(
   projectorsOf: (topic: string) => string[],
   /** Observed once per command, labelled by its type and outcome (`accepted`, an error code, or `error`). */
   latency: Histogram<'type' | 'outcome'>,
+  /**
+   * Where facts no service answers go (`publish`: thousands of positions a second). A bus of their own, so a command
+   * never waits behind them: a producer keeps one request in flight, and a broker answers one connection's requests
+   * one at a time. Default: `bus`.
+   */
+  facts: Pick<Bus, 'publish'> = bus,
 ): CommandGateway {
   const pending = new Map<string, (reply: CommandReply) => void>();
 
@@ -64,7 +70,7 @@ export function createCommandGateway(
       });
       try {
         await Promise.race([
-          bus.publish(messages).catch((error: Error) => {
+          facts.publish(messages).catch((error: Error) => {
             throw new SystemError('UNAVAILABLE', `${what} could not be sent to Kafka (${error.message}); retry later`, true);
           }),
           expired,

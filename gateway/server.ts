@@ -10,6 +10,7 @@ import { ApolloServer, HeaderMap } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { makeExecutableSchema } from '@graphql-tools/schema';
 import { createBus, REPLAY_FOR_HEADER, type Bus } from '../services/shared/bus.ts';
+import type { EachMessagePayload, KafkaMessage } from 'kafkajs';
 import { runConsumer } from '../services/shared/consumer.ts';
 import { databaseUrl } from '../services/shared/config.ts';
 import { allowedOrigins, commandTimeoutMs, gatewayHost, headersTimeoutMs, healthSampleMs, maxAliases, maxBodyBytes, maxConnections, maxLag, maxQueryCost, maxQueryDepth, maxQueryTokens, maxSocketBufferBytes, maxSubscriptionsPerSocket, requestTimeoutMs, stallAfterMs } from './config.ts';
@@ -90,6 +91,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const playground = await buildPlayground(log);
   const app = await buildApp(log);
   const bus = await createBus({ clientId: 'gateway' });
+  // The facts drivers stream (positions, thousands a second) on a Kafka client of their own: see createCommandGateway.
+  const facts = await createBus({ clientId: 'gateway-facts' });
   const prisma = options.prisma ?? createPrisma();
   const watcher = await createProjectionWatcher(databaseUrl());
   const metrics = createMetrics();
@@ -116,7 +119,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     watcher,
     projectorsOf,
     logEnd: createLogEnd(bus),
-    commands: createCommandGateway(bus, watcher, projectorsOf, metrics.commandSeconds),
+    commands: createCommandGateway(bus, watcher, projectorsOf, metrics.commandSeconds, facts),
     commandTimeoutMs: options.commandTimeoutMs ?? commandTimeoutMs(),
   };
   const slices = domains.map(({ slice }) => slice);
@@ -332,14 +335,18 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       await apollo.stop();
       await health.stop();
       await consumer.stop();
-      await bus.close();
+      await Promise.all([bus.close(), facts.close()]);
       await watcher.close();
       if (!options.prisma) await prisma.$disconnect();
     },
   };
 }
 
-/** Command replies and the live feeds' topics, read by this gateway process alone (a fresh group, from the latest offset). */
+/**
+ * Command replies and the live feeds' topics, read by this gateway process alone (fresh groups, from the latest
+ * offset). Replies have a consumer of their own: on the feeds' consumer a reply waited for the fetch before it, and
+ * for every message fetched with it (thousands of positions a second), before the mutation waiting on it could go on.
+ */
 async function consumeGatewayTopics(
   bus: Bus,
   services: GatewayServices,
@@ -348,38 +355,47 @@ async function consumeGatewayTopics(
   log: ReturnType<typeof createLogger>,
 ) {
   const group = `gateway.${randomUUID()}`;
-  const replies = bus.topic(RUNTIME_TOPICS.commandReplies);
   const followers = new Map<string, StartedSlice[]>();
   for (const slice of slices) {
     for (const topic of slice.follows) followers.set(bus.topic(topic), [...(followers.get(bus.topic(topic)) ?? []), started.get(slice.domain)!]);
   }
-  const consumer = await runConsumer(bus, {
-    group,
-    topics: [RUNTIME_TOPICS.commandReplies, ...new Set(slices.flatMap((slice) => slice.follows))],
-    fromBeginning: false,
-    run: () => ({
-      // Committed although the group is this process's own: after a rejoin it resumes where it was, dropping nothing.
-      eachMessage: async ({ topic, partition, message }) => {
-        if (message.headers?.[REPLAY_FOR_HEADER] !== undefined) return; // a replayed dead letter: not news
-        try {
-          if (topic === replies) {
-            services.commands.onReply(decodeReply(message.value));
-            return;
-          }
-          const logical = bus.logicalTopic(topic);
-          for (const slice of followers.get(topic) ?? []) slice.onMessage(logical, message, { topic, partition, offset: message.offset });
-        } catch (error) {
-          log.warn(`ignoring an unreadable message on ${topic}/${partition}@${message.offset}: ${(error as Error).message}`);
-        }
-      },
-    }),
-  }, log);
+  /** Each message of the group's topics, but replayed dead letters (not news); an unreadable one is logged and skipped. */
+  const reading = (handle: (topic: string, partition: number, message: KafkaMessage) => void) => () => ({
+    // Committed although the group is this process's own: after a rejoin it resumes where it was, dropping nothing.
+    eachMessage: async ({ topic, partition, message }: EachMessagePayload) => {
+      if (message.headers?.[REPLAY_FOR_HEADER] !== undefined) return;
+      try {
+        handle(topic, partition, message);
+      } catch (error) {
+        log.warn(`ignoring an unreadable message on ${topic}/${partition}@${message.offset}: ${(error as Error).message}`);
+      }
+    },
+  });
+  const follows = [...new Set(slices.flatMap((slice) => slice.follows))];
+  const groups = [`${group}.replies`, ...(follows.length ? [group] : [])];
+  const consumers = await Promise.all([
+    runConsumer(bus, {
+      group: groups[0],
+      topics: [RUNTIME_TOPICS.commandReplies],
+      fromBeginning: false,
+      run: reading((_, __, message) => services.commands.onReply(decodeReply(message.value))),
+    }, log),
+    ...(follows.length ? [runConsumer(bus, {
+      group,
+      topics: follows,
+      fromBeginning: false,
+      run: reading((topic, partition, message) => {
+        const logical = bus.logicalTopic(topic);
+        for (const slice of followers.get(topic) ?? []) slice.onMessage(logical, message, { topic, partition, offset: message.offset });
+      }),
+    }, log)] : []),
+  ]);
   return {
-    /** What is wrong with this consumer, if anything, for readiness. */
-    problem: () => consumer.health().problem,
+    /** What is wrong with these consumers, if anything, for readiness. */
+    problem: () => consumers.map((consumer) => consumer.health().problem).find((problem) => problem !== undefined),
     async stop() {
-      await consumer.stop();
-      await bus.deleteGroup(group);
+      await Promise.all(consumers.map((consumer) => consumer.stop()));
+      await Promise.all(groups.map((name) => bus.deleteGroup(name)));
     },
   };
 }
