@@ -6,12 +6,12 @@
  * subscribers and to those of the ride it is on, and a subscriber that has not yet taken the previous position gets
  * only the newest (latest wins, never reordered: one taken before the newest sent, arriving late, is dropped).
  */
-import { createLiveFeed, cursorOfUpdate, type FeedUpdate, type GatewayServices } from '../../shared/graphql/index.ts';
+import { createLiveFeed, cursorOfUpdate, type FeedPosition, type FeedUpdate, type GatewayServices } from '../../shared/graphql/index.ts';
 import type { Driver } from '../../../generated/prisma/client.ts';
 import { statesAfter, type EventIndexReader, type EventPosition } from '../../shared/event-index.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { LogPosition, RawMessage } from '../../shared/messages.ts';
-import { positionAt, ridesContract, type EventEnvelope, type Location, type RideState } from '../contract.ts';
+import { positionAt, ridesContract, TOPICS, type EventEnvelope, type Location, type RideState } from '../contract.ts';
 import { locationOf, UNDER_WAY, type RideModel } from './context.ts';
 import { RIDE_STREAM_TOPICS, rideStatesOf, rideStream } from './history.ts';
 
@@ -34,6 +34,9 @@ const RANK: Record<RideState, number> = { REQUESTED: 0, DRIVER_ASSIGNED: 1, DRIV
 const REACHED: Partial<Record<EventEnvelope['type'], RideState>> = {
   DriverAssigned: 'DRIVER_ASSIGNED', DriverArrived: 'DRIVER_ARRIVED', RideStarted: 'IN_PROGRESS', RideCompleted: 'COMPLETED', RideCancelled: 'CANCELLED',
 };
+
+/** A driver's position as consumed: where, and when it was taken (ms). */
+type Consumed = { location: Location; at: number };
 
 /** A ride as pushed, with when its driver's position was taken (ms): an older one (already shown, or late) is not. */
 type LiveRide = RideModel & { driverLocationAt?: number };
@@ -104,8 +107,9 @@ function isNewerRide(next: LiveRide, last: LiveRide): boolean {
 export function createRidesLive(services: GatewayServices, events: EventIndexReader, log: Logger): RidesLive {
   const { prisma, watcher, projectorsOf } = services;
   // The newest position consumed per driver: a ride just assigned shows where its driver is even before the
-  // position's own topic is projected (it is consumed beside the assignment, and projected separately).
-  const positions = new Map<string, { location: Location; at: number }>();
+  // position's own topic is projected (it is consumed beside the assignment, and projected separately). Read when
+  // asked for: most positions are of drivers nobody watches, and decoding each was the feed's largest cost.
+  const positions = new Map<string, () => Consumed | undefined>();
 
   const loadDriver = (driverId: string) => prisma.driver.findUnique({ where: { id: driverId } });
 
@@ -113,7 +117,7 @@ export function createRidesLive(services: GatewayServices, events: EventIndexRea
   async function whereIs(driverId: string): Promise<{ location: Location | null; at: number }> {
     const driver = await loadDriver(driverId);
     const row = { location: locationOf(driver), at: driver ? takenAt(driver) : 0 };
-    const consumed = positions.get(driverId);
+    const consumed = positions.get(driverId)?.();
     return consumed && (consumed.at >= row.at || !row.location) ? consumed : row;
   }
 
@@ -155,17 +159,45 @@ export function createRidesLive(services: GatewayServices, events: EventIndexRea
     options('driver'),
   );
 
-  function consumed(driverId: string, location: Location, at: number) {
-    if (at < (positions.get(driverId)?.at ?? 0)) return;
+  /**
+   * A driver's position consumed, to be read when asked for: the last in the log. Should it be older by the driver's
+   * own time than one before it (a late batch), `whereIs` still takes the projected row when that is newer.
+   */
+  function consumed(driverId: string, read: () => Consumed | undefined) {
     positions.delete(driverId);
-    positions.set(driverId, { location, at });
+    positions.set(driverId, read);
     if (positions.size > RECENT_DRIVERS) positions.delete(positions.keys().next().value!);
+  }
+
+  /** A position of the stream (keyed by driver): decoded only if its driver or a ride it drives is watched, or asked for. */
+  function onPosition(topic: string, message: RawMessage, at: FeedPosition) {
+    const driverId = message.key?.toString();
+    if (!driverId) return;
+    let event: Position | null | undefined; // undefined: not read yet; null: not a position (dead-lettered by the runtime)
+    const read = () => {
+      if (event === undefined) {
+        try {
+          const decoded = ridesContract.read(topic, message);
+          event = decoded?.kind === 'event' && isPosition(decoded) && decoded.data.driverId === driverId ? decoded : null;
+        } catch {
+          event = null;
+        }
+      }
+      return event ?? undefined;
+    };
+    consumed(driverId, () => {
+      const position = read();
+      return position && { location: position.data.location, at: takenAtOf(position) };
+    });
+    drivers.onMessage(driverId, at, read);
+    rides.onRelatedEvent(driverId, at, read);
   }
 
   return {
     ride: (rideId, after) => rides.updates(rideId, after),
     driver: (driverId) => drivers.updates(driverId),
     onMessage(topic, message, position) {
+      if (topic === TOPICS.driverLocations) return onPosition(topic, message, { ...position, logicalTopic: topic });
       let event: EventEnvelope | undefined;
       try {
         const read = ridesContract.read(topic, message);
@@ -179,9 +211,10 @@ export function createRidesLive(services: GatewayServices, events: EventIndexRea
         case 'DriverMoved':
         case 'DriverLocationReported': {
           const { driverId, location } = event.data;
-          consumed(driverId, location, takenAtOf(event));
+          const taken = { location, at: takenAtOf(event) };
+          consumed(driverId, () => taken);
           drivers.onMessage(driverId, at, () => event);
-          return rides.onRelatedEvent(driverId, event, at);
+          return rides.onRelatedEvent(driverId, at, () => event);
         }
         case 'DriverWentOnline':
         case 'DriverWentOffline':

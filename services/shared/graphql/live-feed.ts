@@ -77,10 +77,10 @@ export interface LiveFeed<S, E> {
   onMessage(key: string, position: FeedPosition, read: () => E | undefined): void;
   /**
    * An event of another entity that may change watched ones (a driver's position, to the rides it is on): folded
-   * into each watched key whose state names `relatedKey` (`LiveFeedDomain.relatedKey`). Not remembered: no first
-   * read of these keys waits for it.
+   * into each watched key whose state names `relatedKey` (`LiveFeedDomain.relatedKey`); `read` runs only when one
+   * does. Not remembered: no first read of these keys waits for it.
    */
-  onRelatedEvent(relatedKey: string, event: E, position: FeedPosition): void;
+  onRelatedEvent(relatedKey: string, position: FeedPosition, read: () => E | undefined): void;
   close(): void;
 }
 
@@ -221,8 +221,10 @@ export function createLiveFeed<S, E>(domain: LiveFeedDomain<S, E>, options: Live
       if (event !== undefined) onChange(entry, { key, event, position });
     },
 
-    onRelatedEvent(relatedKey, event, position) {
-      for (const key of byRelated.get(relatedKey) ?? []) onChange(watched.get(key)!, { key, event, position });
+    onRelatedEvent(relatedKey, position, read) {
+      const keys = byRelated.get(relatedKey);
+      const event = keys && read();
+      if (event !== undefined) for (const key of keys!) onChange(watched.get(key)!, { key, event, position });
     },
 
     updates(key, after) {

@@ -147,15 +147,15 @@ describe('createLiveFeed', () => {
     const [a, b] = [feed.updates('a'), feed.updates('b')];
     await Promise.all([a.next(), b.next()]);
     // Another entity's events (nothing projects offset 9): two values while a's subscriber takes none.
-    feed.onRelatedEvent('x', { add: 1, latest: true }, at(9));
-    feed.onRelatedEvent('x', { add: 2, latest: true }, at(9));
+    feed.onRelatedEvent('x', at(9), () => ({ add: 1, latest: true }));
+    feed.onRelatedEvent('x', at(9), () => ({ add: 2, latest: true }));
     await tick();
     expect((await a.next()).value.seen).toEqual([1, 2]); // the newest only
     feed.onMessage('b', at(0), () => ({ add: 3 }));
     const nextOfA = a.next();
     const nextOfB = b.next();
-    feed.onRelatedEvent('x', { add: 4, latest: true }, at(9));
-    feed.onRelatedEvent('z', { add: 5, latest: true }, at(9)); // nobody watched follows z
+    feed.onRelatedEvent('x', at(9), () => ({ add: 4, latest: true }));
+    feed.onRelatedEvent('z', at(9), () => { throw new Error('nobody watched follows z: not decoded'); });
     expect((await nextOfA).value.seen).toEqual([1, 2, 4]);
     expect(await Promise.race([nextOfB, tick().then(() => 'nothing for b yet')])).toBe('nothing for b yet');
     feed.close();
