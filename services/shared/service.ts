@@ -171,12 +171,7 @@ export async function startServices(
     const write = writeOf(definition, decision, topic, partition, maxMessageBytes());
     for (const { offset, reason } of write.deadLetters) part.log.warn(`dead-lettering a message from ${topic}/${partition}@${offset}: ${reason}`);
     const { outputs, decidedIn } = decision;
-    return {
-      ...write,
-      /** Nothing to publish, answer or set aside: only the inputs' offsets to commit. */
-      silent: !write.messages.length && !decision.answers.length && !write.deadLetters.length,
-      committed: (written: LogPosition[]) => outputs.forEach((event, i) => remember(decidedIn[i], event.causationId, written[i])),
-    };
+    return { ...write, committed: (written: LogPosition[]) => outputs.forEach((event, i) => remember(decidedIn[i], event.causationId, written[i])) };
   }
 
   /**
@@ -208,13 +203,7 @@ export async function startServices(
       if (involved.every((part) => tasks.at(slot).memories.has(part.definition.name))) break;
     }
     const decided = involved.map((part) => decide(part, slot, topic, partition, inputs.filter((input) => input.part === part).map(({ message }) => message)));
-    // Inputs that decided nothing (most positions) do not wait for their offsets to commit: the next fetch, and the
-    // input in it that decides something, goes on at once (TaskWrite.lazy). Should that commit fail, `failed` drops the
-    // state as for any write; the state restored from the log holds what those inputs changed, and the partition's next
-    // commit covers their offsets (or, should the partition move first, its next owner decides them again).
-    const lazy = !alone && decided.every(({ silent }) => silent);
     const write: TaskWrite = {
-      lazy,
       messages: decided.flatMap(({ messages }) => messages),
       after(written) {
         let at = 0;
@@ -225,12 +214,6 @@ export async function startServices(
       alone,
       failed: () => tasks.failed(slot, involved.map((part) => part.definition.name), `${topic}:${partition}`, task.broken),
     };
-    if (lazy) {
-      commitMerged(task, write).catch((error) => {
-        if (!isFenced(error)) log.warn(`could not commit the offsets of ${where} (decided again from the log): ${reasonOf(error)}`);
-      });
-      return;
-    }
     const written = await waitingOn(log, `committing ${write.messages.length} message(s) decided from ${where}`, commitMerged(task, write));
     let at = 0;
     for (const { committed, messages } of decided) committed(written.slice(at, (at += messages.length)));

@@ -2,7 +2,6 @@
  * A group commit per task: a write goes out in the next tick when no transaction runs, else merges into the next one,
  * so an input commits as soon as it is decided with no commit interval to wait out. A failed transaction fails every
  * write in it and queued behind it (decided on state now gone); `failed` runs at once, before anything decides again.
- * A write with nothing to publish (`lazy`: only input offsets) waits for the task's next transaction, or LAZY_COMMIT_MS.
  */
 import { isFenced, type DeadLetterSource, type Forwarded, type TaskProducer } from './bus.ts';
 import { SystemError } from './errors.ts';
@@ -21,17 +20,7 @@ export interface TaskWrite {
   alone?: boolean;
   /** Called synchronously when the write is known not committed (or not known committed), before its promise rejects. */
   failed?(error: unknown): void;
-  /**
-   * Only offsets (inputs that decided nothing, such as most of thousands of positions a second): committed with the
-   * task's next transaction, or LAZY_COMMIT_MS later. A transaction of their own each time kept the task busy, and an
-   * input that decides something (a requestRide) waited behind it. Nothing is lost uncommitted: those inputs are
-   * read and decided again, against the state the log holds.
-   */
-  lazy?: boolean;
 }
-
-/** How long a lazy write waits for another to share its transaction: as often as consumer.ts commits offsets. */
-export const LAZY_COMMIT_MS = 1_000;
 
 interface Queued {
   write: TaskWrite;
@@ -41,9 +30,6 @@ interface Queued {
 
 const queues = new WeakMap<TaskProducer, Queued[]>();
 const busy = new WeakSet<TaskProducer>();
-/** Tasks whose lazy writes have waited long enough; and each task's timer until then. */
-const due = new WeakSet<TaskProducer>();
-const timers = new WeakMap<TaskProducer, NodeJS.Timeout>();
 /** Per task, the furthest offset handed to it for each `group\0topic\0partition`. */
 const furthest = new WeakMap<TaskProducer, Map<string, bigint>>();
 
@@ -67,18 +53,7 @@ export function commitMerged(task: TaskProducer, write: TaskWrite): Promise<LogP
 }
 
 function kick(task: TaskProducer): void {
-  const queue = queues.get(task);
-  if (busy.has(task) || !queue?.length) return;
-  if (!due.has(task) && queue.every(({ write }) => write.lazy)) {
-    if (!timers.has(task)) {
-      timers.set(task, setTimeout(() => {
-        timers.delete(task);
-        due.add(task);
-        kick(task);
-      }, LAZY_COMMIT_MS).unref());
-    }
-    return;
-  }
+  if (busy.has(task) || !queues.get(task)?.length) return;
   busy.add(task);
   // The next tick, not this one: the other batches of the same fetch decide meanwhile and join.
   setImmediate(() => void flush(task));
@@ -86,7 +61,6 @@ function kick(task: TaskProducer): void {
 
 async function flush(task: TaskProducer): Promise<void> {
   const queue = queues.get(task)!;
-  due.delete(task); // the lazy writes queued go now, with the rest
   const firstAlone = queue.findIndex(({ write }) => write.alone);
   const taken = queue.splice(0, firstAlone === 0 ? 1 : firstAlone === -1 ? queue.length : firstAlone);
   try {

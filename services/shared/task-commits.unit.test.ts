@@ -1,8 +1,8 @@
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Forwarded, TaskProducer, Transaction } from './bus.ts';
 import { SystemError } from './errors.ts';
 import type { LogPosition } from './messages.ts';
-import { commitMerged, LAZY_COMMIT_MS, type TaskWrite } from './task-commits.ts';
+import { commitMerged, type TaskWrite } from './task-commits.ts';
 
 /** A task producer that records each transaction's writes and lets the test end it. */
 function recordingTask() {
@@ -118,33 +118,5 @@ describe('commitMerged, offsets after a failure', () => {
     transactions[1].end();
     await retry;
     expect(transactions[1].consumed).toEqual(['g/in/0@50']);
-  });
-
-  it('holds a lazy write (offsets only) for the next transaction, or commits it on its own after LAZY_COMMIT_MS', async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout'] });
-    try {
-      const { task, transactions } = recordingTask();
-      const quiet = commitMerged(task, write([], 1, { lazy: true, after: () => ({}) }));
-      await tick();
-      expect(transactions).toHaveLength(0); // nobody waits for it
-      const decided = commitMerged(task, write(['a'], 2, { consumed: { group: 'g', topic: 'other', partition: 0, next: 2n } }));
-      await tick();
-      expect(transactions).toHaveLength(1); // the write with something to say takes the lazy one with it
-      expect(transactions[0].consumed).toEqual(['g/in/0@1', 'g/other/0@2']);
-      transactions[0].end();
-      expect(await quiet).toEqual([]);
-      await decided;
-      const later = commitMerged(task, write([], 3, { lazy: true, after: () => ({}) }));
-      await tick();
-      expect(transactions).toHaveLength(1);
-      vi.advanceTimersByTime(LAZY_COMMIT_MS);
-      await tick();
-      expect(transactions).toHaveLength(2); // on its own, once it has waited long enough
-      expect(transactions[1].consumed).toEqual(['g/in/0@3']);
-      transactions[1].end();
-      expect(await later).toEqual([]);
-    } finally {
-      vi.useRealTimers();
-    }
   });
 });
