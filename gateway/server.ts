@@ -372,10 +372,11 @@ async function consumeGatewayTopics(
     },
   });
   const follows = [...new Set(slices.flatMap((slice) => slice.follows))];
-  const groups = [`${group}.replies`, ...(follows.length ? [group] : [])];
+  const repliesGroup = `${group}.replies`;
+  const groups = [repliesGroup, ...(follows.length ? [group] : [])];
   const consumers = await Promise.all([
     runConsumer(bus, {
-      group: groups[0],
+      group: repliesGroup,
       topics: [RUNTIME_TOPICS.commandReplies],
       fromBeginning: false,
       run: reading((_, __, message) => services.commands.onReply(decodeReply(message.value))),

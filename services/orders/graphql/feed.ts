@@ -122,5 +122,5 @@ export function createOrderFeed(events: EventIndexReader, services: Pick<Gateway
       const indexed = await histories.load(orderId);
       return statesAfter(indexed, statesOf(indexed), after);
     },
-  }, { ...services, log, entity: 'order', logEnd: () => services.logEnd(ORDER_STREAM_TOPICS) });
+  }, { watcher: services.watcher, projectorsOf: services.projectorsOf, log, entity: 'order', logEnd: () => services.logEnd(ORDER_STREAM_TOPICS) });
 }

@@ -209,13 +209,8 @@ export function createRidesLive(services: GatewayServices, events: EventIndexRea
       const at = { ...position, logicalTopic: topic };
       switch (event.type) {
         case 'DriverMoved':
-        case 'DriverLocationReported': {
-          const { driverId, location } = event.data;
-          const taken = { location, at: takenAtOf(event) };
-          consumed(driverId, () => taken);
-          drivers.onMessage(driverId, at, () => event);
-          return rides.onRelatedEvent(driverId, at, () => event);
-        }
+        case 'DriverLocationReported':
+          return; // positions are on driver-locations only: onPosition reads them
         case 'DriverWentOnline':
         case 'DriverWentOffline':
         case 'DriverStatusChanged':

@@ -2,31 +2,11 @@ import { describe, expect, it } from 'vitest';
 import type { Logger } from '../log.ts';
 import type { LogPosition } from '../messages.ts';
 import { createCoalescedView } from './coalesced-view.ts';
-import type { ProjectionWatcher } from './slice.ts';
+import { fakeWatcher } from '../../../test/support/watcher.ts';
 
 const at = (offset: number, partition = 0): LogPosition => ({ topic: 't', partition, offset: String(offset) });
 const quiet: Logger = { info: () => {}, warn: () => {}, error: () => {} } as unknown as Logger;
 const tick = () => new Promise((resolve) => setTimeout(resolve, 5));
-
-/** A watcher the test moves by hand: `reached` resolves once `project(offset)` has passed that offset. */
-function fakeWatcher() {
-  let projected = -1;
-  const waiting: { offset: number; resolve: () => void }[] = [];
-  const watcher: ProjectionWatcher = {
-    reached: (_, position: LogPosition) => new Promise<void>((resolve) => {
-      if (Number(position.offset) <= projected) resolve();
-      else waiting.push({ offset: Number(position.offset), resolve });
-    }),
-    close: async () => {},
-  };
-  return {
-    watcher,
-    project(offset: number) {
-      projected = Math.max(projected, offset);
-      for (const w of waiting.filter((w) => w.offset <= projected)) w.resolve();
-    },
-  };
-}
 
 function view(refresh: (keys: ReadonlySet<string>) => Promise<void>, delayMs = 0) {
   const { watcher, project } = fakeWatcher();

@@ -1,38 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import type { EventPosition } from '../event-index.ts';
 import type { Logger } from '../log.ts';
-import type { LogPosition } from '../messages.ts';
 import { createLiveFeed, type FeedPosition, type LiveFeedDomain } from './live-feed.ts';
-import type { ProjectionWatcher } from './slice.ts';
+import { fakeWatcher } from '../../../test/support/watcher.ts';
 
-/** A counter per key: each event adds its number; the log is the test's, one topic, one partition. */
-/** `follows`: another entity whose latest-wins values reach this counter (`relatedKey`). */
+/**
+ * A counter per key: each event adds its number; the log is the test's, one topic, one partition. `follows`: another
+ * entity whose latest-wins values reach this counter (`relatedKey`).
+ */
 interface Counter { key: string; total: number; seen: number[]; follows?: string }
 /** `latest`: a latest-wins value (a position), pushed without waiting for the projection and conflated. */
 type Added = { add: number; latest?: boolean };
 
 const at = (offset: number): FeedPosition => ({ topic: 't', logicalTopic: 't', partition: 0, offset: String(offset) });
 const cursor = (offset: number): EventPosition => ({ aggregateId: 'k', occurredAt: new Date(0), topic: 't', partition: 0, offset: String(offset) });
-
-/** A watcher the test moves by hand: `reached` resolves once `project(offset)` has passed that offset. */
-function fakeWatcher() {
-  let projected = -1;
-  const waiting: { offset: number; resolve: () => void }[] = [];
-  const watcher: ProjectionWatcher = {
-    reached: (_, position: LogPosition) => new Promise<void>((resolve) => {
-      if (Number(position.offset) <= projected) resolve();
-      else waiting.push({ offset: Number(position.offset), resolve });
-    }),
-    close: async () => {},
-  };
-  return {
-    watcher,
-    project(offset: number) {
-      projected = Math.max(projected, offset);
-      for (const w of waiting.filter((w) => w.offset <= projected)) w.resolve();
-    },
-  };
-}
 
 /** The projection and the index of the fake domain: what `load` and `statesSince` read. */
 function fakeDomain(): LiveFeedDomain<Counter, Added> & { rows: Map<string, Counter>; history: Counter[]; loads: number } {
